@@ -1,0 +1,252 @@
+//! Channels: a Twilio account plus the WhatsApp numbers (or Messaging Service) it receives on.
+//!
+//! Creating a channel (from the CLI now, the admin API later) and the directory the webhook path reads a
+//! channel from. The directory keeps decrypted channel configurations in memory for a few seconds so that a
+//! webhook costs no extra database round trip; another server process sees a change at most that much later.
+
+use crate::domain::{AccountSid, MessagingServiceSid, E164};
+use crate::secrets::SecretBox;
+use crate::store;
+use secrecy::SecretString;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// How a channel picks the sender of outbound messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendingMode {
+    /// A WhatsApp number of the channel is the `From`.
+    Sender,
+    /// Twilio's Messaging Service picks the sender.
+    MessagingService(MessagingServiceSid),
+}
+
+#[derive(Debug, Clone)]
+pub struct Number {
+    pub id: Uuid,
+    pub name: String,
+    pub e164: E164,
+}
+
+/// A channel as the webhook path needs it, credentials decrypted.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    pub id: Uuid,
+    pub name: String,
+    pub account_id: Uuid,
+    pub account_sid: AccountSid,
+    /// The tokens webhook signatures may be made with: the primary, then the secondary during rotation.
+    pub auth_tokens: Vec<SecretString>,
+    /// HTTP Basic credentials for Twilio's REST API (and media): the API key if set, else SID and token.
+    pub rest_auth: Option<crate::twilio::media::BasicAuth>,
+    pub mode: SendingMode,
+    pub numbers: Vec<Number>,
+    pub deleted: bool,
+}
+
+impl ChannelConfig {
+    pub fn number(&self, e164: &E164) -> Option<&Number> {
+        self.numbers.iter().find(|n| &n.e164 == e164)
+    }
+}
+
+/// The URLs to paste into Twilio for a channel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WebhookUrls {
+    pub messages: String,
+    pub status: String,
+}
+
+pub fn webhook_urls(public_base_url: &str, channel: Uuid) -> WebhookUrls {
+    let base = public_base_url.trim_end_matches('/');
+    WebhookUrls {
+        messages: format!("{base}/webhooks/twilio/{channel}/messages"),
+        status: format!("{base}/webhooks/twilio/{channel}/status"),
+    }
+}
+
+/// A channel to create, already checked.
+#[derive(Debug)]
+pub struct NewChannel {
+    pub name: String,
+    pub account_sid: AccountSid,
+    pub auth_token: SecretString,
+    pub target: NewChannelTarget,
+}
+
+#[derive(Debug)]
+pub enum NewChannelTarget {
+    /// Named sender numbers: `(name, number)`.
+    Numbers(Vec<(String, E164)>),
+    MessagingService(MessagingServiceSid),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("another channel already uses Messaging Service {0}")]
+    MessagingServiceTaken(String),
+    #[error("the number {0} is listed twice")]
+    DuplicateNumber(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Stores the account (its token encrypted), the channel and its numbers in one transaction.
+pub async fn create(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    new: &NewChannel,
+) -> Result<Uuid, CreateError> {
+    use secrecy::ExposeSecret;
+    let mut tx = pool.begin().await?;
+    let token = secrets.encrypt(new.auth_token.expose_secret());
+    let account_id =
+        store::channels::upsert_account(&mut tx, new.account_sid.as_str(), &token).await?;
+    let id = Uuid::now_v7();
+    let service = match &new.target {
+        NewChannelTarget::MessagingService(sid) => Some(sid.as_str()),
+        NewChannelTarget::Numbers(_) => None,
+    };
+    store::channels::insert_channel(&mut tx, id, &new.name, account_id, service)
+        .await
+        .map_err(|e| match store::violated_constraint(&e) {
+            Some("channels_messaging_service_sid_key") => {
+                CreateError::MessagingServiceTaken(service.unwrap_or_default().to_owned())
+            }
+            _ => e.into(),
+        })?;
+    if let NewChannelTarget::Numbers(numbers) = &new.target {
+        for (name, e164) in numbers {
+            store::channels::insert_number(&mut tx, id, name, e164.as_str())
+                .await
+                .map_err(|e| match store::violated_constraint(&e) {
+                    Some("whatsapp_numbers_channel_e164_key") => {
+                        CreateError::DuplicateNumber(e164.to_string())
+                    }
+                    _ => e.into(),
+                })?;
+        }
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Reads channels for the webhook path, with a short-lived cache.
+#[derive(Clone)]
+pub struct ChannelDirectory {
+    pool: PgPool,
+    secrets: SecretBox,
+    ttl: Duration,
+    cache: Arc<RwLock<HashMap<Uuid, (Instant, Option<Arc<ChannelConfig>>)>>>,
+}
+
+impl ChannelDirectory {
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
+
+    pub fn new(pool: PgPool, secrets: SecretBox, ttl: Duration) -> Self {
+        Self {
+            pool,
+            secrets,
+            ttl,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The channel, or `None` if there is no such channel.
+    pub async fn get(&self, id: Uuid) -> anyhow::Result<Option<Arc<ChannelConfig>>> {
+        if let Some((at, entry)) = self.cache.read().expect("cache lock").get(&id) {
+            if at.elapsed() < self.ttl {
+                return Ok(entry.clone());
+            }
+        }
+        let loaded = match store::channels::find(&self.pool, id).await? {
+            Some((channel, numbers)) => Some(Arc::new(self.decrypt(channel, numbers)?)),
+            None => None,
+        };
+        let mut cache = self.cache.write().expect("cache lock");
+        if cache.len() > 10_000 {
+            cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        }
+        cache.insert(id, (Instant::now(), loaded.clone()));
+        Ok(loaded)
+    }
+
+    /// Forgets a channel so the next read sees the database.
+    pub fn invalidate(&self, id: Uuid) {
+        self.cache.write().expect("cache lock").remove(&id);
+    }
+
+    fn decrypt(
+        &self,
+        c: store::channels::ChannelRecord,
+        numbers: Vec<store::channels::NumberRecord>,
+    ) -> anyhow::Result<ChannelConfig> {
+        use anyhow::Context as _;
+        let account_sid = AccountSid::parse(&c.account_sid).context("stored account SID")?;
+        let mut auth_tokens = Vec::new();
+        for sealed in [&c.auth_token, &c.secondary_auth_token]
+            .into_iter()
+            .flatten()
+        {
+            auth_tokens.push(self.secrets.decrypt(sealed)?);
+        }
+        let rest_auth = match (&c.api_key_sid, &c.api_key_secret) {
+            (Some(sid), Some(secret)) => Some(crate::twilio::media::BasicAuth {
+                username: sid.clone(),
+                password: self.secrets.decrypt(secret)?,
+            }),
+            _ => auth_tokens
+                .first()
+                .map(|t| crate::twilio::media::BasicAuth {
+                    username: c.account_sid.clone(),
+                    password: t.clone(),
+                }),
+        };
+        let mode = match &c.messaging_service_sid {
+            Some(sid) => SendingMode::MessagingService(
+                MessagingServiceSid::parse(sid).context("stored Messaging Service SID")?,
+            ),
+            None => SendingMode::Sender,
+        };
+        let numbers = numbers
+            .into_iter()
+            .map(|n| {
+                Ok(Number {
+                    id: n.id,
+                    name: n.name,
+                    e164: E164::parse(&n.e164).context("stored number")?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(ChannelConfig {
+            id: c.id,
+            name: c.name,
+            account_id: c.account_id,
+            account_sid,
+            auth_tokens,
+            rest_auth,
+            mode,
+            numbers,
+            deleted: c.deleted_at.is_some(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn webhook_urls_hang_under_the_public_url() {
+        let id = uuid::Uuid::nil();
+        let urls = super::webhook_urls("https://cc.example.com/sb/", id);
+        assert_eq!(
+            urls.messages,
+            format!("https://cc.example.com/sb/webhooks/twilio/{id}/messages")
+        );
+        assert_eq!(
+            urls.status,
+            format!("https://cc.example.com/sb/webhooks/twilio/{id}/status")
+        );
+    }
+}

@@ -1,0 +1,330 @@
+//! Typed configuration: `config/default.toml` (compiled in), an optional file, then `SWITCHBOARD__…`
+//! environment variables. Deserialised once at start-up; a wrong value stops start-up with one line that names
+//! the setting. Secrets are held in `SecretString`, whose `Debug` prints `[redacted]`.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "SWITCHBOARD";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub secrets: SecretSettings,
+    pub twilio: TwilioSettings,
+    pub media: MediaSettings,
+    pub jobs: JobSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub bind: SocketAddr,
+    #[serde(deserialize_with = "optional_url")]
+    pub public_url: Option<Url>,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    #[serde(deserialize_with = "optional_secret")]
+    pub url: Option<SecretString>,
+    pub max_connections: u32,
+    #[serde(deserialize_with = "optional_path")]
+    pub postgres_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSettings {
+    #[serde(deserialize_with = "optional_secret")]
+    pub master_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSettings {
+    pub api_base_url: Url,
+    pub content_base_url: Url,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSettings {
+    pub max_bytes: u64,
+    pub download_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    pub enabled: bool,
+    pub concurrency: usize,
+    pub max_attempts: i32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub poll_interval_ms: u64,
+    pub lease_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Compact,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// A configuration problem, printed as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment, for tests.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "--config: file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        let env: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let raw = builder.build().map_err(|e| ConfigError(describe(e)))?;
+        let settings: Settings = serde_path_to_error::deserialize(raw).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError(format!("{key} ({}): {}", env_name(&key), e.inner()))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad =
+            |key: &str, why: &str| Err(ConfigError(format!("{key} ({}): {why}", env_name(key))));
+        if let Some(url) = &self.http.public_url {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return bad(
+                    "http.public_url",
+                    "must be an http:// or https:// URL with a host",
+                );
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return bad(
+                    "http.public_url",
+                    "must not carry a query or fragment: it is the base of the webhook URLs",
+                );
+            }
+        }
+        if self.http.max_body_bytes < 1024 {
+            return bad("http.max_body_bytes", "must be at least 1024");
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be at least 1");
+        }
+        if let Some(url) = &self.database.url {
+            let u = url.expose_secret();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return bad("database.url", "must be a postgres:// URL");
+            }
+        }
+        if self.jobs.concurrency == 0 {
+            return bad("jobs.concurrency", "must be at least 1");
+        }
+        if self.jobs.max_attempts < 1 {
+            return bad("jobs.max_attempts", "must be at least 1");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return bad("log.level", &format!("not a valid filter: {e}"));
+        }
+        for (key, url) in [
+            ("twilio.api_base_url", &self.twilio.api_base_url),
+            ("twilio.content_base_url", &self.twilio.content_base_url),
+        ] {
+            if !matches!(url.scheme(), "http" | "https") {
+                return bad(key, "must be an http:// or https:// URL");
+            }
+        }
+        Ok(())
+    }
+
+    /// The base URL Twilio calls, without a trailing slash: the configured one, or `http://<bind>`.
+    pub fn public_base_url(&self) -> String {
+        match &self.http.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => {
+                let bind = self.http.bind;
+                let host = if bind.ip().is_unspecified() {
+                    "localhost".to_owned()
+                } else {
+                    bind.ip().to_string()
+                };
+                let host = if bind.is_ipv6() && !bind.ip().is_unspecified() {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+                format!("http://{host}:{}", bind.port())
+            }
+        }
+    }
+
+    /// `data_dir` made absolute, so that child processes and later `cd`s agree on it.
+    pub fn data_dir_absolute(&self) -> std::io::Result<PathBuf> {
+        std::path::absolute(&self.data_dir)
+    }
+}
+
+/// The environment variable that sets `key`.
+pub fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}__{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+fn describe(e: config::ConfigError) -> String {
+    let text = e.to_string();
+    // config writes `... for key `http.bind`` / `... in ...`; lead with the key so the line names the setting.
+    if let Some(start) = text.find("for key `") {
+        let rest = &text[start + 9..];
+        if let Some(end) = rest.find('`') {
+            let key = &rest[..end];
+            let what = text[..start].trim_end();
+            return format!("{key} ({}): {what}", env_name(key));
+        }
+    }
+    text
+}
+
+fn optional_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    Url::parse(s.trim())
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("not a URL ({e})")))
+}
+
+fn optional_secret<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SecretString>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok((!s.trim().is_empty()).then(|| SecretString::from(s.trim().to_owned())))
+}
+
+fn optional_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok((!s.trim().is_empty()).then(|| PathBuf::from(s.trim())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_env_overrides_them() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.http.bind.to_string(), "127.0.0.1:8080");
+        assert!(s.database.url.is_none());
+        assert_eq!(s.public_base_url(), "http://127.0.0.1:8080");
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("SWITCHBOARD__HTTP__BIND", "0.0.0.0:9000"),
+                (
+                    "SWITCHBOARD__HTTP__PUBLIC_URL",
+                    "https://cc.example.com/sb/",
+                ),
+                ("SWITCHBOARD__DATA_DIR", "/tmp/sbdata"),
+                ("SWITCHBOARD__DATABASE__URL", "postgres://u:p@h/db"),
+                ("SWITCHBOARD__SECRETS__MASTER_KEY", "abc"),
+                ("SWITCHBOARD__JOBS__MAX_ATTEMPTS", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.http.bind.port(), 9000);
+        assert_eq!(s.public_base_url(), "https://cc.example.com/sb");
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/sbdata"));
+        assert_eq!(s.jobs.max_attempts, 3);
+        assert!(
+            !format!("{s:?}").contains("u:p@h"),
+            "secrets are redacted in Debug"
+        );
+    }
+
+    #[test]
+    fn a_wrong_value_names_the_setting() {
+        let cases = [
+            ("SWITCHBOARD__HTTP__BIND", "not-an-address", "http.bind"),
+            (
+                "SWITCHBOARD__HTTP__PUBLIC_URL",
+                "ftp://x",
+                "http.public_url",
+            ),
+            (
+                "SWITCHBOARD__HTTP__PUBLIC_URL",
+                "nonsense",
+                "http.public_url",
+            ),
+            ("SWITCHBOARD__DATABASE__URL", "mysql://x", "database.url"),
+            ("SWITCHBOARD__JOBS__CONCURRENCY", "many", "jobs.concurrency"),
+            ("SWITCHBOARD__LOG__FORMAT", "xml", "log.format"),
+        ];
+        for (key, value, setting) in cases {
+            let err = Settings::load_from(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(setting), "{key}={value}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+}

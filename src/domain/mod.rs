@@ -1,0 +1,13 @@
+//! The product's vocabulary, parsed once at the edge and trusted inside.
+//!
+//! Nothing here knows about HTTP or SQL: these are plain types and pure functions, so the rules they carry
+//! (what a WhatsApp address is, which delivery status may follow which) are tested without a server.
+
+pub mod address;
+pub mod mask;
+pub mod message_status;
+pub mod sid;
+
+pub use address::{Bsuid, WhatsAppAddress, E164};
+pub use message_status::MessageStatus;
+pub use sid::{AccountSid, ApiKeySid, MessageSid, MessagingServiceSid};

@@ -1,0 +1,40 @@
+//! HTTP: the routers and the layers every request passes through (request id, tracing, timeout).
+
+mod health;
+pub mod webhooks;
+
+use crate::state::AppState;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderName, Request};
+use axum::Router;
+use std::time::Duration;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application's router, ready to serve (or to call with `oneshot` in tests).
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.settings.http.request_timeout_secs);
+    Router::new()
+        .merge(health::router())
+        .merge(webhooks::router())
+        .with_state(state)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request<_>| {
+                            let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+                            let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                            tracing::info_span!("request", method = %request.method(), route, request_id)
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout)),
+        )
+}

@@ -1,0 +1,103 @@
+//! The `media.download` job: fetch one attachment's bytes from Twilio into the data directory.
+
+use crate::domain::AccountSid;
+use crate::jobs::{JobContext, JobError};
+use crate::store::attachments;
+use crate::twilio::media::{BasicAuth, DownloadError};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+pub const KIND: &str = "media.download";
+
+/// Relative to the data directory: `media/<first two hex digits>/<attachment id>`.
+pub fn storage_path(id: Uuid) -> String {
+    let s = id.simple().to_string();
+    format!("media/{}/{}", &s[s.len() - 2..], s)
+}
+
+pub async fn download(ctx: &JobContext, attachment_id: Uuid) -> Result<(), JobError> {
+    let target = attachments::download_target(&ctx.pool, attachment_id)
+        .await
+        .map_err(|e| JobError::Retry(format!("database: {e}")))?
+        .ok_or_else(|| JobError::Permanent("the attachment no longer exists".into()))?;
+    if target.download_state == "downloaded" {
+        return Ok(());
+    }
+    let url = target
+        .source_url
+        .as_deref()
+        .ok_or_else(|| JobError::Permanent("the attachment has no source URL".into()))?;
+    let account = AccountSid::parse(&target.account_sid)
+        .map_err(|e| JobError::Permanent(format!("stored account SID {e}")))?;
+    let auth = credentials(ctx, &target)?;
+    let relative = storage_path(attachment_id);
+    let dest = ctx.data_dir.join(&relative);
+    if let Some(dir) = dest.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| JobError::Retry(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let got = ctx
+        .fetcher
+        .download(url, &account, &auth, &dest)
+        .await
+        .map_err(|e| match e {
+            DownloadError::Retryable(m) => JobError::Retry(m),
+            DownloadError::Permanent(m) => JobError::Permanent(m),
+        })?;
+    let kept = attachments::Kept {
+        storage_path: &relative,
+        size: i64::try_from(got.size).unwrap_or(i64::MAX),
+        content_type: got.content_type.as_deref(),
+        filename: got.filename.as_deref(),
+        sha256: &got.sha256,
+    };
+    attachments::mark_downloaded(&ctx.pool, attachment_id, &kept)
+        .await
+        .map_err(|e| JobError::Retry(format!("database: {e}")))?;
+    tracing::info!(%attachment_id, size = got.size, "media downloaded");
+    Ok(())
+}
+
+/// Notes the error on the attachment, so that people see why its bytes are missing.
+pub async fn record_failure(
+    ctx: &JobContext,
+    attachment_id: Uuid,
+    error: &str,
+    final_failure: bool,
+) -> sqlx::Result<()> {
+    attachments::record_error(&ctx.pool, attachment_id, error, final_failure).await
+}
+
+fn credentials(ctx: &JobContext, t: &attachments::DownloadTarget) -> Result<BasicAuth, JobError> {
+    let decrypt = |sealed: &Vec<u8>| -> Result<SecretString, JobError> {
+        ctx.secrets
+            .decrypt(sealed)
+            .map_err(|e| JobError::Permanent(e.to_string()))
+    };
+    match (&t.api_key_sid, &t.api_key_secret, &t.auth_token) {
+        (Some(sid), Some(secret), _) => Ok(BasicAuth {
+            username: sid.clone(),
+            password: decrypt(secret)?,
+        }),
+        (_, _, Some(token)) => Ok(BasicAuth {
+            username: t.account_sid.clone(),
+            password: decrypt(token)?,
+        }),
+        _ => Err(JobError::Permanent(
+            "the account has no credentials to download media with".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn storage_paths_spread_over_256_directories() {
+        let id = uuid::Uuid::parse_str("0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e5f").unwrap();
+        assert_eq!(
+            super::storage_path(id),
+            "media/5f/0193b2b45a6f7c3d8e9f0a1b2c3d4e5f"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! The inbound pipeline: a verified webhook becomes a stored message in one transaction, before Twilio gets
+//! its answer. Slow follow-up work (media downloads) is written as jobs in that same transaction.
+
+pub mod media;
+
+use crate::channels::{ChannelConfig, SendingMode};
+use crate::domain::mask;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::messages::{self, NewInbound, Stored};
+use crate::twilio::webhook::{Form, InboundMessage, WebhookError};
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+/// Stores an inbound message delivered to `channel`'s webhook. A MessageSid seen before stores nothing.
+#[tracing::instrument(skip_all, fields(channel = %channel.id, message_sid))]
+pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> AppResult<Stored> {
+    let message = InboundMessage::try_from(form).map_err(|e| refuse(form, e))?;
+    tracing::Span::current().record("message_sid", message.message_sid.as_str());
+    if message.account_sid != channel.account_sid {
+        return Err(AppError::forbidden(
+            "account_mismatch",
+            "the AccountSid of this request is not the account of this channel",
+        ));
+    }
+    let number_id = resolve_number(state, channel, &message).await?;
+    let params = form.to_json();
+    let new = NewInbound {
+        account_id: channel.account_id,
+        channel_id: channel.id,
+        number_id,
+        twilio_sid: message.message_sid.as_str(),
+        contact_phone: message.from.phone().map(|p| p.as_str()),
+        contact_bsuid: message.bsuid.as_deref(),
+        contact_wa_id: message.wa_id.as_deref(),
+        profile_name: message.profile_name.as_deref(),
+        body: &message.body,
+        message_type: message.message_type.as_deref(),
+        button_text: message.button_text.as_deref(),
+        button_payload: message.button_payload.as_deref(),
+        latitude: message.location.as_ref().map(|l| l.latitude),
+        longitude: message.location.as_ref().map(|l| l.longitude),
+        location_address: message.location.as_ref().and_then(|l| l.address.as_deref()),
+        location_label: message.location.as_ref().and_then(|l| l.label.as_deref()),
+        replied_to_sid: message.replied_to_sid.as_deref(),
+        referral: message.referral.as_ref(),
+        forwarded: message.forwarded,
+        frequently_forwarded: message.frequently_forwarded,
+        webhook_params: &params,
+        media: message
+            .media
+            .iter()
+            .map(|m| (m.url.as_str(), m.content_type.as_deref()))
+            .collect(),
+        media_job_max_attempts: state.settings.jobs.max_attempts,
+    };
+    let stored = messages::insert_inbound(&state.pool, &new).await?;
+    match &stored {
+        Stored::New {
+            message_id,
+            conversation_id,
+            new_conversation,
+        } => tracing::info!(
+            %message_id, %conversation_id, new_conversation, from = %mask::phone(&message.from.to_string()),
+            media = message.media.len(), "inbound message stored"
+        ),
+        Stored::Duplicate => {
+            tracing::info!("inbound message already stored; duplicate delivery ignored")
+        }
+    }
+    Ok(stored)
+}
+
+/// Which of the channel's numbers received the message. A number the channel lists is found by `To`; in
+/// Messaging Service mode a message carrying the channel's service SID may arrive on any sender of the
+/// service's pool, and such a number is added to the channel on first sight.
+async fn resolve_number(
+    state: &AppState,
+    channel: &ChannelConfig,
+    message: &InboundMessage,
+) -> AppResult<Uuid> {
+    if let Some(number) = channel.number(&message.to) {
+        return Ok(number.id);
+    }
+    match (&channel.mode, &message.messaging_service_sid) {
+        (SendingMode::MessagingService(ours), Some(theirs)) if ours == theirs => {
+            let id = crate::store::channels::register_number(&state.pool, channel.id, message.to.as_str()).await?;
+            state.channels.invalidate(channel.id);
+            tracing::info!(number = %mask::phone(message.to.as_str()), "new sender of the Messaging Service added to the channel");
+            Ok(id)
+        }
+        (SendingMode::MessagingService(_), Some(_)) => Err(AppError::unprocessable(
+            "messaging_service_mismatch",
+            "the message came through another Messaging Service than this channel's, to a number the channel does not have",
+        )),
+        _ => Err(AppError::unprocessable(
+            "unknown_number",
+            format!("the To number {} is not a WhatsApp number of this channel: add it to the channel", message.to),
+        )),
+    }
+}
+
+/// A webhook that cannot be acted on: a 4xx with the reason, logged without the body or full phone numbers.
+fn refuse(form: &Form, e: WebhookError) -> AppError {
+    let status = match e {
+        WebhookError::Address {
+            source:
+                crate::domain::address::AddressError::NotWhatsApp
+                | crate::domain::address::AddressError::Group,
+            ..
+        } => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    tracing::warn!(
+        code = e.code(),
+        reason = %e,
+        message_sid = form.get("MessageSid").unwrap_or(""),
+        from = %mask::phone(form.get("From").unwrap_or("")),
+        "inbound webhook refused"
+    );
+    AppError::client(status, e.code(), e.to_string())
+}

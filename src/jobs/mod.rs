@@ -1,0 +1,271 @@
+//! The background worker: runs durable jobs from the `jobs` table.
+//!
+//! Every `serve` process runs one. It claims due jobs with `FOR UPDATE SKIP LOCKED` (so several processes share
+//! the work without taking the same job twice), runs up to `jobs.concurrency` at once, wakes on
+//! `LISTEN switchboard_jobs` and also polls, so a lost notification only delays work. A failed attempt is
+//! retried with exponential backoff and jitter; after the last attempt the job stays `failed`, visible, and
+//! the thing it worked on says why. A job whose worker died is taken over once its lease expires. On
+//! shutdown no new job is claimed and the running ones finish.
+
+use crate::config::JobSettings;
+use crate::ingest;
+use crate::secrets::SecretBox;
+use crate::store::jobs::{self, Job};
+use crate::twilio::media::MediaFetcher;
+use rand::Rng;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const CHANNEL: &str = "switchboard_jobs";
+
+/// What jobs need to do their work.
+pub struct JobContext {
+    pub pool: PgPool,
+    pub secrets: SecretBox,
+    pub fetcher: MediaFetcher,
+    pub data_dir: PathBuf,
+}
+
+/// How an attempt ended, when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Retry(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// A job, parsed from its kind and payload.
+#[derive(Debug)]
+enum Task {
+    MediaDownload { attachment_id: Uuid },
+}
+
+impl Task {
+    fn parse(job: &Job) -> Result<Self, String> {
+        match job.kind.as_str() {
+            ingest::media::KIND => {
+                let id = job
+                    .payload
+                    .get("attachment_id")
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| Uuid::parse_str(s).ok());
+                id.map(|attachment_id| Self::MediaDownload { attachment_id })
+                    .ok_or_else(|| "payload without attachment_id".to_owned())
+            }
+            other => Err(format!("unknown job kind {other:?}")),
+        }
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
+        match self {
+            Self::MediaDownload { attachment_id } => {
+                ingest::media::download(ctx, *attachment_id).await
+            }
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        ctx: &JobContext,
+        error: &str,
+        final_failure: bool,
+    ) -> sqlx::Result<()> {
+        match self {
+            Self::MediaDownload { attachment_id } => {
+                ingest::media::record_failure(ctx, *attachment_id, error, final_failure).await
+            }
+        }
+    }
+}
+
+pub struct Worker {
+    ctx: Arc<JobContext>,
+    settings: JobSettings,
+    id: Arc<str>,
+}
+
+impl Worker {
+    pub fn new(ctx: JobContext, settings: JobSettings) -> Self {
+        let id = format!(
+            "{}-{}",
+            std::process::id(),
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        Self {
+            ctx: Arc::new(ctx),
+            settings,
+            id: id.into(),
+        }
+    }
+
+    /// Runs until `shutdown`, then lets the jobs in hand finish.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut listener = match PgListener::connect_with(&self.ctx.pool).await {
+            Ok(mut l) => match l.listen(CHANNEL).await {
+                Ok(()) => Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot LISTEN for jobs; polling only");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN for jobs; polling only");
+                None
+            }
+        };
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let lease = Duration::from_secs(self.settings.lease_secs);
+        let mut running: JoinSet<()> = JoinSet::new();
+        let mut last_reclaim = tokio::time::Instant::now() - poll;
+        loop {
+            if last_reclaim.elapsed() >= poll {
+                last_reclaim = tokio::time::Instant::now();
+                match jobs::reclaim_expired(&self.ctx.pool, lease).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(jobs = n, "took over jobs whose worker stopped"),
+                    Err(e) => tracing::warn!(error = %e, "cannot reclaim expired jobs"),
+                }
+            }
+            let free = self.settings.concurrency.saturating_sub(running.len());
+            let mut claimed = 0;
+            if free > 0 {
+                match jobs::claim(&self.ctx.pool, &self.id, free as i64).await {
+                    Ok(batch) => {
+                        claimed = batch.len();
+                        for job in batch {
+                            let (ctx, settings, id) =
+                                (self.ctx.clone(), self.settings.clone(), self.id.clone());
+                            running.spawn(async move { execute(&ctx, &settings, &id, job).await });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot claim jobs"),
+                }
+            }
+            if claimed > 0 && claimed == free {
+                // There may be more; look again as soon as a slot frees.
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    Some(_) = running.join_next() => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                n = recv(&mut listener) => if let Err(e) = n {
+                    tracing::warn!(error = %e, "job notifications lost; polling only");
+                    listener = None;
+                },
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Claims and runs every job that is due now, one batch after another, until none is left. For tests and
+    /// tools that drive the queue by hand.
+    pub async fn drain(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let batch =
+                match jobs::claim(&self.ctx.pool, &self.id, self.settings.concurrency as i64).await
+                {
+                    Ok(b) if !b.is_empty() => b,
+                    _ => return total,
+                };
+            total += batch.len();
+            for job in batch {
+                execute(&self.ctx, &self.settings, &self.id, job).await;
+            }
+        }
+    }
+}
+
+async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
+    match listener {
+        Some(l) => l.recv().await.map(|_| ()),
+        None => std::future::pending().await,
+    }
+}
+
+async fn execute(ctx: &JobContext, settings: &JobSettings, worker: &str, job: Job) {
+    let task = match Task::parse(&job) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(job = job.id, kind = %job.kind, error = %e, "job cannot be run; marked failed");
+            let _ = jobs::fail(&ctx.pool, job.id, worker, &e).await;
+            return;
+        }
+    };
+    let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+    let outcome = tracing::Instrument::instrument(task.run(ctx), span.clone()).await;
+    let max = job.max_attempts.unwrap_or(settings.max_attempts);
+    let result = match outcome {
+        Ok(()) => jobs::complete(&ctx.pool, job.id, worker).await,
+        Err(JobError::Retry(e)) if job.attempts < max => {
+            let delay = backoff(settings, job.attempts);
+            span.in_scope(|| tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "job attempt failed; will retry"));
+            let _ = task.record_failure(ctx, &e, false).await;
+            jobs::retry_later(&ctx.pool, job.id, worker, delay, &e).await
+        }
+        Err(JobError::Retry(e) | JobError::Permanent(e)) => {
+            span.in_scope(
+                || tracing::error!(error = %e, attempts = job.attempts, "job failed for good"),
+            );
+            let _ = task.record_failure(ctx, &e, true).await;
+            jobs::fail(&ctx.pool, job.id, worker, &e).await
+        }
+    };
+    if let Err(e) = result {
+        // The job stays 'running' and is taken over when its lease expires.
+        span.in_scope(|| tracing::error!(error = %e, "cannot record the job's outcome"));
+    }
+}
+
+/// Exponential backoff with jitter: the `attempt`-th retry waits between half and all of
+/// `min(retry_max, retry_base · 2^(attempt-1))`.
+pub fn backoff(settings: &JobSettings, attempt: i32) -> Duration {
+    let exp = settings
+        .retry_base_ms
+        .saturating_mul(1u64 << (attempt.clamp(1, 30) - 1) as u32);
+    let ceiling = exp.min(settings.retry_max_ms).max(1);
+    let ms = rand::thread_rng().gen_range(ceiling / 2..=ceiling);
+    Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> JobSettings {
+        JobSettings {
+            enabled: true,
+            concurrency: 1,
+            max_attempts: 8,
+            retry_base_ms: 1000,
+            retry_max_ms: 60_000,
+            poll_interval_ms: 1000,
+            lease_secs: 60,
+        }
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_within_jitter_and_is_capped() {
+        let s = settings();
+        for _ in 0..100 {
+            let first = backoff(&s, 1).as_millis();
+            assert!((500..=1000).contains(&first), "{first}");
+            let third = backoff(&s, 3).as_millis();
+            assert!((2000..=4000).contains(&third), "{third}");
+            let late = backoff(&s, 20).as_millis();
+            assert!((30_000..=60_000).contains(&late), "{late}");
+        }
+    }
+}

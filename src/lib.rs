@@ -1,0 +1,154 @@
+//! Switchboard: a self-hosted WhatsApp contact-center server.
+//!
+//! [`Application::build`] wires configuration, the database (configured or embedded), the background worker
+//! and the HTTP server; [`http::router`] is public so tests can drive it directly.
+#![forbid(unsafe_code)]
+
+pub mod channels;
+pub mod config;
+pub mod database;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ingest;
+pub mod jobs;
+pub mod outbound;
+pub mod secrets;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod twilio;
+
+use anyhow::Context as _;
+use config::Settings;
+use database::Database;
+use state::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A built server: bound, migrated, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+    database: Database,
+    worker: Option<jobs::Worker>,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Opens the database (starting the embedded cluster if none is configured), applies migrations, binds
+    /// `http.bind` (port 0 picks a free port) and prepares the worker.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let data_dir = settings.data_dir_absolute().context("data_dir")?;
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
+        let secrets =
+            secrets::SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
+        let database = Database::open(&settings).await?;
+        database.migrate().await?;
+        let listener = TcpListener::bind(settings.http.bind)
+            .await
+            .with_context(|| format!("cannot listen on {} (http.bind)", settings.http.bind))?;
+        let port = listener.local_addr()?.port();
+        let mut settings = settings;
+        if settings.http.bind.port() == 0 {
+            settings.http.bind.set_port(port);
+        }
+        let pool = database.pool.clone();
+        let worker = settings
+            .jobs
+            .enabled
+            .then(|| -> anyhow::Result<jobs::Worker> {
+                let fetcher = twilio::media::MediaFetcher::new(
+                    settings.twilio.api_base_url.clone(),
+                    settings.media.max_bytes,
+                    Duration::from_secs(settings.media.download_timeout_secs),
+                )?;
+                let ctx = jobs::JobContext {
+                    pool: pool.clone(),
+                    secrets: secrets.clone(),
+                    fetcher,
+                    data_dir: data_dir.clone(),
+                };
+                Ok(jobs::Worker::new(ctx, settings.jobs.clone()))
+            });
+        let worker = worker.transpose()?;
+        let state = AppState {
+            pool: pool.clone(),
+            public_base_url: settings.public_base_url().into(),
+            channels: channels::ChannelDirectory::new(
+                pool,
+                secrets,
+                channels::ChannelDirectory::DEFAULT_TTL,
+            ),
+            settings: Arc::new(settings),
+        };
+        Ok(Self {
+            listener,
+            port,
+            state,
+            database,
+            worker,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Cancelling this token stops the server as SIGINT/SIGTERM would.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until SIGINT, SIGTERM or the shutdown token: then stops accepting, finishes in-flight requests,
+    /// lets the worker finish its jobs in hand, closes the database and stops the embedded cluster.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            database,
+            worker,
+            shutdown,
+            ..
+        } = self;
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        let worker = worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
+        tracing::info!(address = %listener.local_addr()?, public_url = %state.public_base_url, "switchboard is serving");
+        let served = axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        shutdown.cancel();
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        database.close().await?;
+        tracing::info!("switchboard stopped");
+        served.context("HTTP server")
+    }
+}
+
+async fn stop_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+        _ = token.cancelled() => return,
+    }
+    token.cancel();
+}

@@ -1,0 +1,252 @@
+//! The `switchboard` command: serve, migrate, and channel management from the command line.
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use switchboard::channels::{self, NewChannel, NewChannelTarget};
+use switchboard::config::Settings;
+use switchboard::database::Database;
+use switchboard::domain::{AccountSid, MessagingServiceSid, E164};
+use switchboard::secrets::SecretBox;
+use switchboard::{telemetry, Application};
+
+/// Switchboard: a self-hosted WhatsApp contact-center server for Twilio.
+///
+/// Configuration comes from built-in defaults, then the file given with --config, then environment variables
+/// named SWITCHBOARD__SECTION__KEY (for example SWITCHBOARD__HTTP__BIND, SWITCHBOARD__DATABASE__URL,
+/// SWITCHBOARD__HTTP__PUBLIC_URL, SWITCHBOARD__DATA_DIR, SWITCHBOARD__SECRETS__MASTER_KEY). With no database
+/// URL, a private PostgreSQL cluster is started under the data directory from the installed PostgreSQL binaries.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about, long_about)]
+struct Cli {
+    /// A TOML configuration file layered over the defaults (see config/example.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: webhooks, API and background jobs, until SIGINT or SIGTERM.
+    Serve,
+    /// Apply the database migrations that are not applied yet, then exit.
+    Migrate,
+    /// Create and list channels (a Twilio account and its WhatsApp numbers).
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+}
+
+#[derive(Subcommand)]
+enum ChannelCommand {
+    /// Create a channel and print its id and the webhook URLs to paste into Twilio.
+    Create(CreateChannel),
+    /// List channels (never their secrets).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["number", "messaging_service_sid"])))]
+struct CreateChannel {
+    /// A name people recognise, e.g. "Support NL".
+    #[arg(long)]
+    name: String,
+    /// The Twilio Account SID (AC followed by 32 hexadecimal digits).
+    #[arg(long, value_name = "AC…")]
+    account_sid: String,
+    /// The account's Auth Token. Stored encrypted with the master key and never shown again. Can also be given
+    /// in the environment variable TWILIO_AUTH_TOKEN, which keeps it out of the process list.
+    #[arg(
+        long,
+        env = "TWILIO_AUTH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    auth_token: String,
+    /// A WhatsApp sender number in E.164 form (classic mode), optionally named: "Support=+14155238886".
+    /// Repeat for several numbers.
+    #[arg(
+        long,
+        value_name = "[NAME=]+E164",
+        conflicts_with = "messaging_service_sid"
+    )]
+    number: Vec<String>,
+    /// A Messaging Service SID (MG…): Twilio picks the sender from the service's pool.
+    #[arg(long, value_name = "MG…")]
+    messaging_service_sid: Option<String>,
+    /// Print exactly {"id": …, "webhooks": {"messages": …, "status": …}}.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await
+        }
+        Command::Migrate => {
+            let db = Database::open(&settings).await?;
+            let result = db.migrate().await;
+            db.close().await?;
+            result?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Channel(ChannelCommand::Create(args)) => create_channel(args, settings).await,
+        Command::Channel(ChannelCommand::List { json }) => list_channels(json, settings).await,
+    }
+}
+
+/// Runs `f` against a migrated database, then closes it (stopping an embedded cluster this command started).
+async fn with_database<T>(
+    settings: &Settings,
+    f: impl AsyncFnOnce(&Database) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let db = Database::open(settings).await?;
+    let result = match db.migrate().await {
+        Ok(()) => f(&db).await,
+        Err(e) => Err(e),
+    };
+    db.close().await?;
+    result
+}
+
+async fn create_channel(args: CreateChannel, settings: Settings) -> anyhow::Result<()> {
+    let new = parse_new_channel(
+        args.name,
+        &args.account_sid,
+        args.auth_token,
+        &args.number,
+        args.messaging_service_sid.as_deref(),
+    )?;
+    let data_dir = settings.data_dir_absolute()?;
+    let secrets = SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
+    let id = with_database(&settings, async |db| {
+        Ok(channels::create(&db.pool, &secrets, &new).await?)
+    })
+    .await?;
+    let urls = channels::webhook_urls(&settings.public_base_url(), id);
+    if args.json {
+        println!("{}", serde_json::json!({ "id": id, "webhooks": urls }));
+    } else {
+        println!("Channel created: {id}");
+        println!("In Twilio, set the incoming-message webhook (POST) of each sender or Messaging Service to:");
+        println!("  {}", urls.messages);
+        println!("and the status callback URL to:");
+        println!("  {}", urls.status);
+    }
+    Ok(())
+}
+
+fn parse_new_channel(
+    name: String,
+    account_sid: &str,
+    auth_token: String,
+    numbers: &[String],
+    messaging_service_sid: Option<&str>,
+) -> anyhow::Result<NewChannel> {
+    let name = name.trim().to_owned();
+    anyhow::ensure!(
+        !name.is_empty() && name.len() <= 200,
+        "--name must be 1 to 200 characters"
+    );
+    let account_sid =
+        AccountSid::parse(account_sid).map_err(|e| anyhow::anyhow!("--account-sid {e}"))?;
+    anyhow::ensure!(
+        !auth_token.trim().is_empty(),
+        "--auth-token must not be empty"
+    );
+    let target = match messaging_service_sid {
+        Some(sid) => NewChannelTarget::MessagingService(
+            MessagingServiceSid::parse(sid)
+                .map_err(|e| anyhow::anyhow!("--messaging-service-sid {e}"))?,
+        ),
+        None => NewChannelTarget::Numbers(
+            numbers
+                .iter()
+                .map(|spec| {
+                    let (label, number) = match spec.rsplit_once('=') {
+                        Some((l, n)) => (l.trim(), n.trim()),
+                        None => (spec.trim(), spec.trim()),
+                    };
+                    let e164 = E164::parse(number)
+                        .map_err(|e| anyhow::anyhow!("--number {number:?}: {e}"))?;
+                    Ok((label.to_owned(), e164))
+                })
+                .collect::<anyhow::Result<_>>()?,
+        ),
+    };
+    Ok(NewChannel {
+        name,
+        account_sid,
+        auth_token: SecretString::from(auth_token.trim().to_owned()),
+        target,
+    })
+}
+
+async fn list_channels(json: bool, settings: Settings) -> anyhow::Result<()> {
+    let list = with_database(&settings, async |db| {
+        Ok(switchboard::store::channels::list(&db.pool).await?)
+    })
+    .await?;
+    let base = settings.public_base_url();
+    if json {
+        let items: Vec<_> = list
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(c).expect("serialisable");
+                v["webhooks"] = serde_json::to_value(channels::webhook_urls(&base, c.id))
+                    .expect("serialisable");
+                v
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("No channels yet. Create one with `switchboard channel create`.");
+    }
+    for c in list {
+        let target = c
+            .messaging_service_sid
+            .clone()
+            .unwrap_or_else(|| c.numbers.join(", "));
+        println!(
+            "{}  {}  {}  {}  {}",
+            c.id, c.name, c.account_sid, c.sending_mode, target
+        );
+    }
+    Ok(())
+}

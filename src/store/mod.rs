@@ -1,0 +1,15 @@
+//! SQL, one file per aggregate. Functions take a pool or a connection and speak in domain types; nothing else
+//! in the crate writes SQL.
+
+pub mod attachments;
+pub mod channels;
+pub mod jobs;
+pub mod messages;
+
+/// The name of the unique constraint a database error violated, if that is what it is.
+pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => db.constraint(),
+        _ => None,
+    }
+}

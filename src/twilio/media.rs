@@ -1,0 +1,282 @@
+//! Downloading inbound media from Twilio.
+//!
+//! `MediaUrl{N}` points at Twilio's API host (`/2010-04-01/Accounts/AC…/Messages/MM…/Media/ME…`), which answers
+//! with a redirect to a short-lived CDN URL. Accounts with "HTTP Basic auth for media" need credentials on the
+//! first request. The credentials go only to a URL on the configured Twilio API host under the channel's own
+//! account path, and never to wherever a redirect points: redirects are followed here, hop by hop, and each hop
+//! decides afresh whether it may carry them. The body is streamed to a temporary file and cut off at the
+//! configured size limit; the file is renamed into place only when complete.
+
+use crate::domain::AccountSid;
+use futures_util::StreamExt;
+use reqwest::{header, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+const MAX_REDIRECTS: usize = 5;
+
+/// HTTP Basic credentials for Twilio: the Account SID and Auth Token, or an API key SID and secret.
+#[derive(Clone)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: SecretString,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// What was downloaded.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    pub content_type: Option<String>,
+    pub filename: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// Worth trying again later: a timeout, a dropped connection, 429 or a server error.
+    #[error("{0}")]
+    Retryable(String),
+    /// Will not succeed by trying again: too large, refused, not found.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Fetches media with the rules above. Cheap to clone (the HTTP client is shared).
+#[derive(Clone)]
+pub struct MediaFetcher {
+    client: reqwest::Client,
+    api_base: Url,
+    max_bytes: u64,
+}
+
+impl MediaFetcher {
+    pub fn new(api_base: Url, max_bytes: u64, timeout: Duration) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            api_base,
+            max_bytes,
+        })
+    }
+
+    /// Whether `url` is media of `account` on Twilio's API host, the only place credentials may be sent.
+    pub fn is_account_media_url(&self, url: &Url, account: &AccountSid) -> bool {
+        let same_origin = url.scheme() == self.api_base.scheme()
+            && url.host_str() == self.api_base.host_str()
+            && url.port_or_known_default() == self.api_base.port_or_known_default();
+        let prefix = format!("/2010-04-01/Accounts/{}/Messages/", account.as_str());
+        same_origin && url.path().starts_with(&prefix) && url.path().contains("/Media/")
+    }
+
+    /// Downloads `url` into `dest` (its parent directory must exist).
+    pub async fn download(
+        &self,
+        url: &str,
+        account: &AccountSid,
+        auth: &BasicAuth,
+        dest: &Path,
+    ) -> Result<Downloaded, DownloadError> {
+        let mut current = Url::parse(url)
+            .map_err(|e| DownloadError::Permanent(format!("media URL is not a URL: {e}")))?;
+        for _ in 0..=MAX_REDIRECTS {
+            if !matches!(current.scheme(), "http" | "https") {
+                return Err(DownloadError::Permanent(
+                    "media URL must be http or https".into(),
+                ));
+            }
+            let mut request = self.client.get(current.clone());
+            if self.is_account_media_url(&current, account) {
+                request = request.basic_auth(&auth.username, Some(auth.password.expose_secret()));
+            }
+            let response = request.send().await.map_err(|e| {
+                DownloadError::Retryable(format!("request failed: {}", without_url(&e)))
+            })?;
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| {
+                        DownloadError::Permanent(format!("{status} without a Location header"))
+                    })?;
+                current = current.join(location).map_err(|e| {
+                    DownloadError::Permanent(format!("redirect to an invalid URL: {e}"))
+                })?;
+                continue;
+            }
+            if !status.is_success() {
+                let message = format!("media host answered {status}");
+                return Err(if is_transient(status) {
+                    DownloadError::Retryable(message)
+                } else {
+                    DownloadError::Permanent(message)
+                });
+            }
+            return self.save(response, dest).await;
+        }
+        Err(DownloadError::Permanent(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+
+    async fn save(
+        &self,
+        response: reqwest::Response,
+        dest: &Path,
+    ) -> Result<Downloaded, DownloadError> {
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_bytes)
+        {
+            return Err(self.too_large());
+        }
+        let content_type = header_text(&response, header::CONTENT_TYPE);
+        let filename = header_text(&response, header::CONTENT_DISPOSITION)
+            .and_then(|d| filename_from_disposition(&d));
+        let partial = dest.with_extension("partial");
+        let result = async {
+            let mut file = tokio::fs::File::create(&partial)
+                .await
+                .map_err(|e| DownloadError::Retryable(format!("cannot create media file: {e}")))?;
+            let mut hasher = Sha256::new();
+            let mut size: u64 = 0;
+            let mut stream = response.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| {
+                    DownloadError::Retryable(format!("download interrupted: {}", without_url(&e)))
+                })?;
+                size += chunk.len() as u64;
+                if size > self.max_bytes {
+                    return Err(self.too_large());
+                }
+                hasher.update(&chunk);
+                file.write_all(&chunk).await.map_err(|e| {
+                    DownloadError::Retryable(format!("cannot write media file: {e}"))
+                })?;
+            }
+            file.sync_all()
+                .await
+                .map_err(|e| DownloadError::Retryable(format!("cannot write media file: {e}")))?;
+            Ok((size, hex::encode(hasher.finalize())))
+        }
+        .await;
+        match result {
+            Ok((size, sha256)) => {
+                tokio::fs::rename(&partial, dest).await.map_err(|e| {
+                    DownloadError::Retryable(format!("cannot store media file: {e}"))
+                })?;
+                Ok(Downloaded {
+                    content_type,
+                    filename,
+                    size,
+                    sha256,
+                })
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                Err(e)
+            }
+        }
+    }
+
+    fn too_large(&self) -> DownloadError {
+        DownloadError::Permanent(format!(
+            "media is larger than the configured limit of {} bytes (media.max_bytes)",
+            self.max_bytes
+        ))
+    }
+}
+
+fn is_transient(status: StatusCode) -> bool {
+    status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429)
+}
+
+fn header_text(response: &reqwest::Response, name: header::HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// reqwest errors print the URL, which for a CDN redirect carries a pre-signed token: keep it out of logs.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut e = e.to_string();
+    if let Some(i) = e.find(" for url (") {
+        e.truncate(i);
+    }
+    e
+}
+
+fn filename_from_disposition(disposition: &str) -> Option<String> {
+    disposition.split(';').map(str::trim).find_map(|part| {
+        let value = part.strip_prefix("filename=")?;
+        let name = value.trim_matches('"');
+        // Only the last path component, so a stored name can never point elsewhere.
+        let name = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        (!name.is_empty()).then(|| name.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetcher() -> MediaFetcher {
+        MediaFetcher::new(
+            Url::parse("https://api.twilio.com").unwrap(),
+            1024,
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_accounts_media_on_twilios_host() {
+        let f = fetcher();
+        let ac = AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap();
+        let ok = Url::parse("https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1").unwrap();
+        assert!(f.is_account_media_url(&ok, &ac));
+        for bad in [
+            "https://api.twilio.com/2010-04-01/Accounts/AC9999999999abcdef0123456789abcdef/Messages/MM1/Media/ME1",
+            "http://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1",
+            "https://api.twilio.com.evil.example/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1",
+            "https://media.twiliocdn.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1",
+            "https://api.twilio.com:8443/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1",
+            "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls/CA1",
+        ] {
+            assert!(!f.is_account_media_url(&Url::parse(bad).unwrap(), &ac), "{bad}");
+        }
+    }
+
+    #[test]
+    fn filenames_are_reduced_to_their_last_component() {
+        assert_eq!(
+            filename_from_disposition("attachment; filename=\"photo.jpg\"").as_deref(),
+            Some("photo.jpg")
+        );
+        assert_eq!(
+            filename_from_disposition("inline; filename=../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(filename_from_disposition("inline"), None);
+    }
+}

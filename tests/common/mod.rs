@@ -1,0 +1,265 @@
+//! Shared test harness: a fresh database per test, the app spawned on port 0, signed Twilio requests.
+#![allow(dead_code)]
+
+use secrecy::SecretString;
+use sqlx::{Connection, PgPool};
+use std::path::PathBuf;
+use switchboard::channels::{self, NewChannel, NewChannelTarget};
+use switchboard::config::Settings;
+use switchboard::domain::{AccountSid, MessagingServiceSid, E164};
+use switchboard::twilio::signature;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const AUTH_TOKEN: &str = "test-auth-token-0123456789abcdef";
+pub const BUSINESS_NUMBER: &str = "+14155238886";
+pub const CUSTOMER: &str = "+5215512345678";
+pub const MESSAGING_SERVICE_SID: &str = "MG0123456789abcdef0123456789abcdef";
+
+/// The server the tests run against (see tests/run.sh, which starts it).
+pub fn admin_database_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_DATABASE_URL").expect(
+        "SWITCHBOARD_TEST_DATABASE_URL is not set: run the tests with tests/run.sh, which starts a PostgreSQL for them",
+    )
+}
+
+/// Creates an empty database and returns its URL.
+pub async fn fresh_database() -> String {
+    let admin = admin_database_url();
+    let name = format!("sb_test_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin.rsplit_once('/').expect("URL with a database").0;
+    format!("{base}/{name}")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub pool: PgPool,
+    pub settings: Settings,
+    pub data_dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Settings for a test: a fresh database, a temporary data dir, port 0, jobs off unless `tweak` turns them on.
+pub async fn test_settings(
+    tweak: impl FnOnce(&mut Vec<(String, String)>),
+) -> (Settings, tempfile::TempDir) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut env = vec![
+        (
+            "SWITCHBOARD__DATABASE__URL".to_owned(),
+            fresh_database().await,
+        ),
+        (
+            "SWITCHBOARD__DATABASE__MAX_CONNECTIONS".to_owned(),
+            "4".to_owned(),
+        ),
+        (
+            "SWITCHBOARD__HTTP__BIND".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            "SWITCHBOARD__DATA_DIR".to_owned(),
+            data_dir.path().display().to_string(),
+        ),
+        ("SWITCHBOARD__JOBS__ENABLED".to_owned(), "false".to_owned()),
+        ("SWITCHBOARD__LOG__LEVEL".to_owned(), "warn".to_owned()),
+    ];
+    tweak(&mut env);
+    (
+        Settings::load_from(None, env).expect("test settings"),
+        data_dir,
+    )
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Vec<(String, String)>)) -> TestApp {
+    let (settings, data_dir) = test_settings(tweak).await;
+    switchboard::telemetry::init(&settings.log);
+    let app = switchboard::Application::build(settings.clone())
+        .await
+        .expect("build app");
+    let port = app.port();
+    let pool = app.state().pool.clone();
+    let settings = (*app.state().settings).clone();
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        pool,
+        settings,
+        data_dir,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        shutdown,
+        server,
+    }
+}
+
+impl TestApp {
+    /// A classic-mode channel with the business number, created the way the CLI does.
+    pub async fn create_channel(&self) -> Uuid {
+        self.create_channel_with(NewChannelTarget::Numbers(vec![(
+            "Support".into(),
+            E164::parse(BUSINESS_NUMBER).unwrap(),
+        )]))
+        .await
+    }
+
+    pub async fn create_messaging_service_channel(&self) -> Uuid {
+        self.create_channel_with(NewChannelTarget::MessagingService(
+            MessagingServiceSid::parse(MESSAGING_SERVICE_SID).unwrap(),
+        ))
+        .await
+    }
+
+    pub async fn create_channel_with(&self, target: NewChannelTarget) -> Uuid {
+        let secrets =
+            switchboard::secrets::SecretBox::load_or_create(None, self.data_dir.path()).unwrap();
+        let new = NewChannel {
+            name: "Support".into(),
+            account_sid: AccountSid::parse(ACCOUNT_SID).unwrap(),
+            auth_token: SecretString::from(AUTH_TOKEN.to_owned()),
+            target,
+        };
+        channels::create(&self.pool, &secrets, &new)
+            .await
+            .expect("create channel")
+    }
+
+    pub fn messages_url(&self, channel: Uuid) -> String {
+        format!("{}/webhooks/twilio/{channel}/messages", self.address)
+    }
+
+    pub fn status_url(&self, channel: Uuid) -> String {
+        format!("{}/webhooks/twilio/{channel}/status", self.address)
+    }
+
+    /// POSTs `params` to `url`, signed with the test token the way Twilio signs.
+    pub async fn post_signed(&self, url: &str, params: &[(String, String)]) -> reqwest::Response {
+        let sig = signature::compute(AUTH_TOKEN, url, params);
+        self.post_with_signature(url, params, Some(&sig)).await
+    }
+
+    pub async fn post_with_signature(
+        &self,
+        url: &str,
+        params: &[(String, String)],
+        sig: Option<&str>,
+    ) -> reqwest::Response {
+        let body = encode_form(params);
+        let mut req = self
+            .client
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(sig) = sig {
+            req = req.header("X-Twilio-Signature", sig);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.server
+            .await
+            .expect("server task")
+            .expect("server stopped cleanly");
+    }
+}
+
+pub fn encode_form(params: &[(String, String)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+pub fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A realistic WhatsApp text message from `CUSTOMER` to `BUSINESS_NUMBER`.
+pub fn inbound_text(sid: &str, body: &str) -> Vec<(String, String)> {
+    params(&[
+        ("SmsMessageSid", sid),
+        ("NumMedia", "0"),
+        ("ProfileName", "María José"),
+        ("MessageType", "text"),
+        ("SmsSid", sid),
+        ("WaId", &CUSTOMER[1..]),
+        ("SmsStatus", "received"),
+        ("Body", body),
+        ("To", &format!("whatsapp:{BUSINESS_NUMBER}")),
+        ("NumSegments", "1"),
+        ("ReferralNumMedia", "0"),
+        ("MessageSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", &format!("whatsapp:{CUSTOMER}")),
+        ("ApiVersion", "2010-04-01"),
+    ])
+}
+
+/// A message SID unique to this call.
+pub fn new_sid(prefix: &str) -> String {
+    format!("{prefix}{}", Uuid::new_v4().simple())
+}
+
+pub fn set(params: &mut Vec<(String, String)>, name: &str, value: &str) {
+    params.retain(|(k, _)| k != name);
+    params.push((name.to_owned(), value.to_owned()));
+}
+
+pub fn remove(params: &mut Vec<(String, String)>, name: &str) {
+    params.retain(|(k, _)| k != name);
+}
+
+/// Polls `check` until it returns `Some`, or panics after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

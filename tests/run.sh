@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs every test. Installs or starts what the tests need when it is missing:
+#   - PostgreSQL's server binaries (Debian package postgresql) — a private, throw-away cluster is started for
+#     the run and removed afterwards;
+#   - Twilio's official Python helper library (PyPI twilio), in a virtualenv under target/, which produces
+#     webhook signatures that no code of ours computed.
+# Usage: tests/run.sh [extra arguments for cargo nextest run / cargo test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '[tests/run.sh] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- PostgreSQL binaries -------------------------------------------------------------------------------------
+find_pg_bin() {
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then dirname "$(command -v initdb)"; return; fi
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -V -r | while read -r d; do
+    if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then echo "$d"; break; fi
+  done
+}
+pg_bin=$(find_pg_bin)
+if [ -z "$pg_bin" ]; then
+  log "PostgreSQL not found; installing it (apt-get install postgresql)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+  pg_bin=$(find_pg_bin)
+fi
+[ -n "$pg_bin" ] || { log "could not find or install PostgreSQL"; exit 1; }
+
+# --- Twilio's official helper library ------------------------------------------------------------------------
+venv="$root/target/test-venv"
+if ! "$venv/bin/python" -c 'import twilio.request_validator' >/dev/null 2>&1; then
+  log "installing Twilio's Python helper library into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'twilio==9.13.0'
+fi
+export SWITCHBOARD_TEST_PYTHON="$venv/bin/python"
+
+# --- A private PostgreSQL cluster for this run ---------------------------------------------------------------
+run_as=()
+pg_user=$(id -un)
+if [ "$(id -u)" -eq 0 ]; then run_as=(runuser -u postgres --); pg_user=postgres; fi
+pgdata=$(mktemp -d /tmp/switchboard-test-pg.XXXXXX)
+chmod 755 "$pgdata"
+[ "$(id -u)" -eq 0 ] && chown postgres "$pgdata"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+cleanup() {
+  "${run_as[@]}" "$pg_bin/pg_ctl" -D "$pgdata/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$pgdata"
+}
+trap cleanup EXIT
+"${run_as[@]}" "$pg_bin/initdb" -D "$pgdata/data" -U postgres --auth=trust --no-locale -E UTF8 --no-instructions >/dev/null
+# Test clusters trade durability for speed: nothing here needs to survive a crash of the machine.
+"${run_as[@]}" "$pg_bin/pg_ctl" -D "$pgdata/data" -l "$pgdata/server.log" -w -o \
+  "-c listen_addresses=127.0.0.1 -p $port -k $pgdata -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
+  start >/dev/null
+export SWITCHBOARD_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+log "PostgreSQL ($pg_bin) for the tests on 127.0.0.1:$port"
+
+# --- The tests -----------------------------------------------------------------------------------------------
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-targets --no-fail-fast "$@"
+  cargo test --workspace --doc --quiet
+else
+  cargo test --workspace --all-targets --no-fail-fast "$@"
+fi
