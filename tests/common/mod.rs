@@ -46,6 +46,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub data_dir: tempfile::TempDir,
     pub client: reqwest::Client,
+    pub state: switchboard::state::AppState,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -96,6 +97,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Vec<(String, String)>)) -> T
     let pool = app.state().pool.clone();
     let settings = (*app.state().settings).clone();
     let shutdown = app.shutdown_token();
+    let state = app.state().clone();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -107,6 +109,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Vec<(String, String)>)) -> T
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
+        state,
         shutdown,
         server,
     }
