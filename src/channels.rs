@@ -94,39 +94,32 @@ pub enum CreateError {
 }
 
 /// Stores the account (its token encrypted), the channel and its numbers in one transaction.
-pub async fn create(
-    pool: &PgPool,
-    secrets: &SecretBox,
-    new: &NewChannel,
-) -> Result<Uuid, CreateError> {
+pub async fn create(pool: &PgPool, secrets: &SecretBox, new: &NewChannel) -> Result<Uuid, CreateError> {
     use secrecy::ExposeSecret;
     let mut tx = pool.begin().await?;
     let token = secrets.encrypt(new.auth_token.expose_secret());
-    let account_id =
-        store::channels::upsert_account(&mut tx, new.account_sid.as_str(), &token).await?;
+    let account_id = store::channels::upsert_account(&mut tx, new.account_sid.as_str(), &token).await?;
     let id = Uuid::now_v7();
     let service = match &new.target {
         NewChannelTarget::MessagingService(sid) => Some(sid.as_str()),
         NewChannelTarget::Numbers(_) => None,
     };
-    store::channels::insert_channel(&mut tx, id, &new.name, account_id, service)
-        .await
-        .map_err(|e| match store::violated_constraint(&e) {
+    store::channels::insert_channel(&mut tx, id, &new.name, account_id, service).await.map_err(|e| {
+        match store::violated_constraint(&e) {
             Some("channels_messaging_service_sid_key") => {
                 CreateError::MessagingServiceTaken(service.unwrap_or_default().to_owned())
             }
             _ => e.into(),
-        })?;
+        }
+    })?;
     if let NewChannelTarget::Numbers(numbers) = &new.target {
         for (name, e164) in numbers {
-            store::channels::insert_number(&mut tx, id, name, e164.as_str())
-                .await
-                .map_err(|e| match store::violated_constraint(&e) {
-                    Some("whatsapp_numbers_channel_e164_key") => {
-                        CreateError::DuplicateNumber(e164.to_string())
-                    }
+            store::channels::insert_number(&mut tx, id, name, e164.as_str()).await.map_err(|e| {
+                match store::violated_constraint(&e) {
+                    Some("whatsapp_numbers_channel_e164_key") => CreateError::DuplicateNumber(e164.to_string()),
                     _ => e.into(),
-                })?;
+                }
+            })?;
         }
     }
     tx.commit().await?;
@@ -146,12 +139,7 @@ impl ChannelDirectory {
     pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
 
     pub fn new(pool: PgPool, secrets: SecretBox, ttl: Duration) -> Self {
-        Self {
-            pool,
-            secrets,
-            ttl,
-            cache: Arc::default(),
-        }
+        Self { pool, secrets, ttl, cache: Arc::default() }
     }
 
     /// The channel, or `None` if there is no such channel.
@@ -186,39 +174,26 @@ impl ChannelDirectory {
         use anyhow::Context as _;
         let account_sid = AccountSid::parse(&c.account_sid).context("stored account SID")?;
         let mut auth_tokens = Vec::new();
-        for sealed in [&c.auth_token, &c.secondary_auth_token]
-            .into_iter()
-            .flatten()
-        {
+        for sealed in [&c.auth_token, &c.secondary_auth_token].into_iter().flatten() {
             auth_tokens.push(self.secrets.decrypt(sealed)?);
         }
         let rest_auth = match (&c.api_key_sid, &c.api_key_secret) {
-            (Some(sid), Some(secret)) => Some(crate::twilio::media::BasicAuth {
-                username: sid.clone(),
-                password: self.secrets.decrypt(secret)?,
-            }),
+            (Some(sid), Some(secret)) => {
+                Some(crate::twilio::media::BasicAuth { username: sid.clone(), password: self.secrets.decrypt(secret)? })
+            }
             _ => auth_tokens
                 .first()
-                .map(|t| crate::twilio::media::BasicAuth {
-                    username: c.account_sid.clone(),
-                    password: t.clone(),
-                }),
+                .map(|t| crate::twilio::media::BasicAuth { username: c.account_sid.clone(), password: t.clone() }),
         };
         let mode = match &c.messaging_service_sid {
-            Some(sid) => SendingMode::MessagingService(
-                MessagingServiceSid::parse(sid).context("stored Messaging Service SID")?,
-            ),
+            Some(sid) => {
+                SendingMode::MessagingService(MessagingServiceSid::parse(sid).context("stored Messaging Service SID")?)
+            }
             None => SendingMode::Sender,
         };
         let numbers = numbers
             .into_iter()
-            .map(|n| {
-                Ok(Number {
-                    id: n.id,
-                    name: n.name,
-                    e164: E164::parse(&n.e164).context("stored number")?,
-                })
-            })
+            .map(|n| Ok(Number { id: n.id, name: n.name, e164: E164::parse(&n.e164).context("stored number")? }))
             .collect::<anyhow::Result<_>>()?;
         Ok(ChannelConfig {
             id: c.id,
@@ -240,13 +215,7 @@ mod tests {
     fn webhook_urls_hang_under_the_public_url() {
         let id = uuid::Uuid::nil();
         let urls = super::webhook_urls("https://cc.example.com/sb/", id);
-        assert_eq!(
-            urls.messages,
-            format!("https://cc.example.com/sb/webhooks/twilio/{id}/messages")
-        );
-        assert_eq!(
-            urls.status,
-            format!("https://cc.example.com/sb/webhooks/twilio/{id}/status")
-        );
+        assert_eq!(urls.messages, format!("https://cc.example.com/sb/webhooks/twilio/{id}/messages"));
+        assert_eq!(urls.status, format!("https://cc.example.com/sb/webhooks/twilio/{id}/status"));
     }
 }

@@ -108,21 +108,16 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError(format!(
-                    "--config: file {} does not exist",
-                    path.display()
-                )));
+                return Err(ConfigError(format!("--config: file {} does not exist", path.display())));
             }
             builder = builder.add_source(config::File::from(path).required(true));
         }
-        let env: std::collections::HashMap<String, String> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
-            .collect();
+        let env: std::collections::HashMap<String, String> =
+            env.into_iter().filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__"))).collect();
         builder = builder.add_source(
             config::Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("__")
@@ -140,14 +135,10 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad =
-            |key: &str, why: &str| Err(ConfigError(format!("{key} ({}): {why}", env_name(key))));
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("{key} ({}): {why}", env_name(key))));
         if let Some(url) = &self.http.public_url {
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return bad(
-                    "http.public_url",
-                    "must be an http:// or https:// URL with a host",
-                );
+                return bad("http.public_url", "must be an http:// or https:// URL with a host");
             }
             if url.query().is_some() || url.fragment().is_some() {
                 return bad(
@@ -194,16 +185,8 @@ impl Settings {
             Some(url) => url.as_str().trim_end_matches('/').to_owned(),
             None => {
                 let bind = self.http.bind;
-                let host = if bind.ip().is_unspecified() {
-                    "localhost".to_owned()
-                } else {
-                    bind.ip().to_string()
-                };
-                let host = if bind.is_ipv6() && !bind.ip().is_unspecified() {
-                    format!("[{host}]")
-                } else {
-                    host
-                };
+                let host = if bind.ip().is_unspecified() { "localhost".to_owned() } else { bind.ip().to_string() };
+                let host = if bind.is_ipv6() && !bind.ip().is_unspecified() { format!("[{host}]") } else { host };
                 format!("http://{host}:{}", bind.port())
             }
         }
@@ -217,10 +200,7 @@ impl Settings {
 
 /// The environment variable that sets `key`.
 pub fn env_name(key: &str) -> String {
-    format!(
-        "{ENV_PREFIX}__{}",
-        key.replace('.', "__").to_ascii_uppercase()
-    )
+    format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_ascii_uppercase())
 }
 
 fn describe(e: config::ConfigError) -> String {
@@ -242,14 +222,10 @@ fn optional_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Url>, D
     if s.trim().is_empty() {
         return Ok(None);
     }
-    Url::parse(s.trim())
-        .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("not a URL ({e})")))
+    Url::parse(s.trim()).map(Some).map_err(|e| serde::de::Error::custom(format!("not a URL ({e})")))
 }
 
-fn optional_secret<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<SecretString>, D::Error> {
+fn optional_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
     let s = String::deserialize(d)?;
     Ok((!s.trim().is_empty()).then(|| SecretString::from(s.trim().to_owned())))
 }
@@ -264,10 +240,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -280,10 +253,7 @@ mod tests {
             None,
             env(&[
                 ("SWITCHBOARD__HTTP__BIND", "0.0.0.0:9000"),
-                (
-                    "SWITCHBOARD__HTTP__PUBLIC_URL",
-                    "https://cc.example.com/sb/",
-                ),
+                ("SWITCHBOARD__HTTP__PUBLIC_URL", "https://cc.example.com/sb/"),
                 ("SWITCHBOARD__DATA_DIR", "/tmp/sbdata"),
                 ("SWITCHBOARD__DATABASE__URL", "postgres://u:p@h/db"),
                 ("SWITCHBOARD__SECRETS__MASTER_KEY", "abc"),
@@ -295,34 +265,21 @@ mod tests {
         assert_eq!(s.public_base_url(), "https://cc.example.com/sb");
         assert_eq!(s.data_dir, PathBuf::from("/tmp/sbdata"));
         assert_eq!(s.jobs.max_attempts, 3);
-        assert!(
-            !format!("{s:?}").contains("u:p@h"),
-            "secrets are redacted in Debug"
-        );
+        assert!(!format!("{s:?}").contains("u:p@h"), "secrets are redacted in Debug");
     }
 
     #[test]
     fn a_wrong_value_names_the_setting() {
         let cases = [
             ("SWITCHBOARD__HTTP__BIND", "not-an-address", "http.bind"),
-            (
-                "SWITCHBOARD__HTTP__PUBLIC_URL",
-                "ftp://x",
-                "http.public_url",
-            ),
-            (
-                "SWITCHBOARD__HTTP__PUBLIC_URL",
-                "nonsense",
-                "http.public_url",
-            ),
+            ("SWITCHBOARD__HTTP__PUBLIC_URL", "ftp://x", "http.public_url"),
+            ("SWITCHBOARD__HTTP__PUBLIC_URL", "nonsense", "http.public_url"),
             ("SWITCHBOARD__DATABASE__URL", "mysql://x", "database.url"),
             ("SWITCHBOARD__JOBS__CONCURRENCY", "many", "jobs.concurrency"),
             ("SWITCHBOARD__LOG__FORMAT", "xml", "log.format"),
         ];
         for (key, value, setting) in cases {
-            let err = Settings::load_from(None, env(&[(key, value)]))
-                .unwrap_err()
-                .to_string();
+            let err = Settings::load_from(None, env(&[(key, value)])).unwrap_err().to_string();
             assert!(err.contains(setting), "{key}={value}: {err}");
             assert!(!err.contains('\n'), "one line: {err}");
         }

@@ -12,39 +12,19 @@ use serde_json::{json, Value};
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{message}")]
-    Client {
-        status: StatusCode,
-        code: &'static str,
-        message: String,
-        details: Option<Value>,
-    },
+    Client { status: StatusCode, code: &'static str, message: String, details: Option<Value> },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl AppError {
     pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Client {
-            status,
-            code,
-            message: message.into(),
-            details: None,
-        }
+        Self::Client { status, code, message: message.into(), details: None }
     }
 
     pub fn with_details(self, value: Value) -> Self {
         match self {
-            Self::Client {
-                status,
-                code,
-                message,
-                ..
-            } => Self::Client {
-                status,
-                code,
-                message,
-                details: Some(value),
-            },
+            Self::Client { status, code, message, .. } => Self::Client { status, code, message, details: Some(value) },
             other => other,
         }
     }
@@ -83,12 +63,7 @@ impl From<sqlx::Error> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code, message, details) = match self {
-            Self::Client {
-                status,
-                code,
-                message,
-                details,
-            } => (status, code, message, details),
+            Self::Client { status, code, message, details } => (status, code, message, details),
             Self::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 (

@@ -43,10 +43,8 @@ impl Application {
     /// `http.bind` (port 0 picks a free port) and prepares the worker.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let data_dir = settings.data_dir_absolute().context("data_dir")?;
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
-        let secrets =
-            secrets::SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
+        let secrets = secrets::SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
         let database = Database::open(&settings).await?;
         database.migrate().await?;
         let listener = TcpListener::bind(settings.http.bind)
@@ -58,42 +56,24 @@ impl Application {
             settings.http.bind.set_port(port);
         }
         let pool = database.pool.clone();
-        let worker = settings
-            .jobs
-            .enabled
-            .then(|| -> anyhow::Result<jobs::Worker> {
-                let fetcher = twilio::media::MediaFetcher::new(
-                    settings.twilio.api_base_url.clone(),
-                    settings.media.max_bytes,
-                    Duration::from_secs(settings.media.download_timeout_secs),
-                )?;
-                let ctx = jobs::JobContext {
-                    pool: pool.clone(),
-                    secrets: secrets.clone(),
-                    fetcher,
-                    data_dir: data_dir.clone(),
-                };
-                Ok(jobs::Worker::new(ctx, settings.jobs.clone()))
-            });
+        let worker = settings.jobs.enabled.then(|| -> anyhow::Result<jobs::Worker> {
+            let fetcher = twilio::media::MediaFetcher::new(
+                settings.twilio.api_base_url.clone(),
+                settings.media.max_bytes,
+                Duration::from_secs(settings.media.download_timeout_secs),
+            )?;
+            let ctx =
+                jobs::JobContext { pool: pool.clone(), secrets: secrets.clone(), fetcher, data_dir: data_dir.clone() };
+            Ok(jobs::Worker::new(ctx, settings.jobs.clone()))
+        });
         let worker = worker.transpose()?;
         let state = AppState {
             pool: pool.clone(),
             public_base_url: settings.public_base_url().into(),
-            channels: channels::ChannelDirectory::new(
-                pool,
-                secrets,
-                channels::ChannelDirectory::DEFAULT_TTL,
-            ),
+            channels: channels::ChannelDirectory::new(pool, secrets, channels::ChannelDirectory::DEFAULT_TTL),
             settings: Arc::new(settings),
         };
-        Ok(Self {
-            listener,
-            port,
-            state,
-            database,
-            worker,
-            shutdown: CancellationToken::new(),
-        })
+        Ok(Self { listener, port, state, database, worker, shutdown: CancellationToken::new() })
     }
 
     pub fn port(&self) -> u16 {
@@ -112,20 +92,12 @@ impl Application {
     /// Serves until SIGINT, SIGTERM or the shutdown token: then stops accepting, finishes in-flight requests,
     /// lets the worker finish its jobs in hand, closes the database and stops the embedded cluster.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            state,
-            database,
-            worker,
-            shutdown,
-            ..
-        } = self;
+        let Self { listener, state, database, worker, shutdown, .. } = self;
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let worker = worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         tracing::info!(address = %listener.local_addr()?, public_url = %state.public_base_url, "switchboard is serving");
-        let served = axum::serve(listener, http::router(state))
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await;
+        let served =
+            axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
         shutdown.cancel();
         if let Some(w) = worker {
             let _ = w.await;

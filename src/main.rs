@@ -62,20 +62,11 @@ struct CreateChannel {
     account_sid: String,
     /// The account's Auth Token. Stored encrypted with the master key and never shown again. Can also be given
     /// in the environment variable TWILIO_AUTH_TOKEN, which keeps it out of the process list.
-    #[arg(
-        long,
-        env = "TWILIO_AUTH_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     auth_token: String,
     /// A WhatsApp sender number in E.164 form (classic mode), optionally named: "Support=+14155238886".
     /// Repeat for several numbers.
-    #[arg(
-        long,
-        value_name = "[NAME=]+E164",
-        conflicts_with = "messaging_service_sid"
-    )]
+    #[arg(long, value_name = "[NAME=]+E164", conflicts_with = "messaging_service_sid")]
     number: Vec<String>,
     /// A Messaging Service SID (MG…): Twilio picks the sender from the service's pool.
     #[arg(long, value_name = "MG…")]
@@ -95,10 +86,7 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(&settings.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli.command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -110,12 +98,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve => {
-            Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await
-        }
+        Command::Serve => Application::build(settings).await?.run_until_stopped().await,
         Command::Migrate => {
             let db = Database::open(&settings).await?;
             let result = db.migrate().await;
@@ -153,10 +136,7 @@ async fn create_channel(args: CreateChannel, settings: Settings) -> anyhow::Resu
     )?;
     let data_dir = settings.data_dir_absolute()?;
     let secrets = SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
-    let id = with_database(&settings, async |db| {
-        Ok(channels::create(&db.pool, &secrets, &new).await?)
-    })
-    .await?;
+    let id = with_database(&settings, async |db| Ok(channels::create(&db.pool, &secrets, &new).await?)).await?;
     let urls = channels::webhook_urls(&settings.public_base_url(), id);
     if args.json {
         println!("{}", serde_json::json!({ "id": id, "webhooks": urls }));
@@ -178,20 +158,12 @@ fn parse_new_channel(
     messaging_service_sid: Option<&str>,
 ) -> anyhow::Result<NewChannel> {
     let name = name.trim().to_owned();
-    anyhow::ensure!(
-        !name.is_empty() && name.len() <= 200,
-        "--name must be 1 to 200 characters"
-    );
-    let account_sid =
-        AccountSid::parse(account_sid).map_err(|e| anyhow::anyhow!("--account-sid {e}"))?;
-    anyhow::ensure!(
-        !auth_token.trim().is_empty(),
-        "--auth-token must not be empty"
-    );
+    anyhow::ensure!(!name.is_empty() && name.len() <= 200, "--name must be 1 to 200 characters");
+    let account_sid = AccountSid::parse(account_sid).map_err(|e| anyhow::anyhow!("--account-sid {e}"))?;
+    anyhow::ensure!(!auth_token.trim().is_empty(), "--auth-token must not be empty");
     let target = match messaging_service_sid {
         Some(sid) => NewChannelTarget::MessagingService(
-            MessagingServiceSid::parse(sid)
-                .map_err(|e| anyhow::anyhow!("--messaging-service-sid {e}"))?,
+            MessagingServiceSid::parse(sid).map_err(|e| anyhow::anyhow!("--messaging-service-sid {e}"))?,
         ),
         None => NewChannelTarget::Numbers(
             numbers
@@ -201,34 +173,24 @@ fn parse_new_channel(
                         Some((l, n)) => (l.trim(), n.trim()),
                         None => (spec.trim(), spec.trim()),
                     };
-                    let e164 = E164::parse(number)
-                        .map_err(|e| anyhow::anyhow!("--number {number:?}: {e}"))?;
+                    let e164 = E164::parse(number).map_err(|e| anyhow::anyhow!("--number {number:?}: {e}"))?;
                     Ok((label.to_owned(), e164))
                 })
                 .collect::<anyhow::Result<_>>()?,
         ),
     };
-    Ok(NewChannel {
-        name,
-        account_sid,
-        auth_token: SecretString::from(auth_token.trim().to_owned()),
-        target,
-    })
+    Ok(NewChannel { name, account_sid, auth_token: SecretString::from(auth_token.trim().to_owned()), target })
 }
 
 async fn list_channels(json: bool, settings: Settings) -> anyhow::Result<()> {
-    let list = with_database(&settings, async |db| {
-        Ok(switchboard::store::channels::list(&db.pool).await?)
-    })
-    .await?;
+    let list = with_database(&settings, async |db| Ok(switchboard::store::channels::list(&db.pool).await?)).await?;
     let base = settings.public_base_url();
     if json {
         let items: Vec<_> = list
             .iter()
             .map(|c| {
                 let mut v = serde_json::to_value(c).expect("serialisable");
-                v["webhooks"] = serde_json::to_value(channels::webhook_urls(&base, c.id))
-                    .expect("serialisable");
+                v["webhooks"] = serde_json::to_value(channels::webhook_urls(&base, c.id)).expect("serialisable");
                 v
             })
             .collect();
@@ -239,14 +201,8 @@ async fn list_channels(json: bool, settings: Settings) -> anyhow::Result<()> {
         println!("No channels yet. Create one with `switchboard channel create`.");
     }
     for c in list {
-        let target = c
-            .messaging_service_sid
-            .clone()
-            .unwrap_or_else(|| c.numbers.join(", "));
-        println!(
-            "{}  {}  {}  {}  {}",
-            c.id, c.name, c.account_sid, c.sending_mode, target
-        );
+        let target = c.messaging_service_sid.clone().unwrap_or_else(|| c.numbers.join(", "));
+        println!("{}  {}  {}  {}  {}", c.id, c.name, c.account_sid, c.sending_mode, target);
     }
     Ok(())
 }

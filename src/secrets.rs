@@ -33,13 +33,8 @@ pub enum SecretError {
     #[error("secrets.master_key (SWITCHBOARD__SECRETS__MASTER_KEY) must be 32 bytes encoded in base64, e.g. the output of `openssl rand -base64 32`")]
     BadKey,
     #[error("cannot read or create the master key file {path}: {source}")]
-    KeyFile {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error(
-        "a stored secret cannot be decrypted: the master key is not the one it was encrypted with"
-    )]
+    KeyFile { path: String, source: std::io::Error },
+    #[error("a stored secret cannot be decrypted: the master key is not the one it was encrypted with")]
     Undecryptable,
 }
 
@@ -49,24 +44,16 @@ impl SecretBox {
         if bytes.len() != 32 {
             return Err(SecretError::BadKey);
         }
-        Ok(Self {
-            cipher: XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)?,
-        })
+        Ok(Self { cipher: XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)? })
     }
 
     /// The configured key, or the one in `data_dir/master.key`, generated there when absent.
-    pub fn load_or_create(
-        configured: Option<&SecretString>,
-        data_dir: &Path,
-    ) -> Result<Self, SecretError> {
+    pub fn load_or_create(configured: Option<&SecretString>, data_dir: &Path) -> Result<Self, SecretError> {
         if let Some(key) = configured {
             return Self::from_base64(key.expose_secret());
         }
         let path = data_dir.join(KEY_FILE);
-        let io = |source| SecretError::KeyFile {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| SecretError::KeyFile { path: path.display().to_string(), source };
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::from_base64(&text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -101,24 +88,16 @@ impl SecretBox {
             return Err(SecretError::Undecryptable);
         }
         let (nonce, ciphertext) = stored[1..].split_at(NONCE_LEN);
-        let plain = self
-            .cipher
-            .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .map_err(|_| SecretError::Undecryptable)?;
-        String::from_utf8(plain)
-            .map(SecretString::from)
-            .map_err(|_| SecretError::Undecryptable)
+        let plain =
+            self.cipher.decrypt(XNonce::from_slice(nonce), ciphertext).map_err(|_| SecretError::Undecryptable)?;
+        String::from_utf8(plain).map(SecretString::from).map_err(|_| SecretError::Undecryptable)
     }
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(contents)?;
     file.sync_all()
 }
@@ -133,14 +112,8 @@ mod tests {
         let b = SecretBox::from_base64(&BASE64.encode([8u8; 32])).unwrap();
         let sealed = a.encrypt("auth-token-123");
         assert!(!sealed.windows(14).any(|w| w == b"auth-token-123"));
-        assert_eq!(
-            a.decrypt(&sealed).unwrap().expose_secret(),
-            "auth-token-123"
-        );
-        assert!(matches!(
-            b.decrypt(&sealed),
-            Err(SecretError::Undecryptable)
-        ));
+        assert_eq!(a.decrypt(&sealed).unwrap().expose_secret(), "auth-token-123");
+        assert!(matches!(b.decrypt(&sealed), Err(SecretError::Undecryptable)));
         assert_ne!(a.encrypt("x"), a.encrypt("x"), "a fresh nonce every time");
     }
 
@@ -155,15 +128,9 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let first = SecretBox::load_or_create(None, dir.path()).unwrap();
-        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let second = SecretBox::load_or_create(None, dir.path()).unwrap();
-        assert_eq!(
-            second.decrypt(&first.encrypt("t")).unwrap().expose_secret(),
-            "t"
-        );
+        assert_eq!(second.decrypt(&first.encrypt("t")).unwrap().expose_secret(), "t");
     }
 }

@@ -18,23 +18,12 @@ async fn an_inbound_text_is_committed_before_the_empty_twiml_answer() {
     let channel = app.create_channel().await;
     let sid = new_sid("SM");
 
-    let response = app
-        .post_signed(
-            &app.messages_url(channel),
-            &inbound_text(&sid, "¿Dónde está mi pedido? 📦"),
-        )
-        .await;
+    let response = app.post_signed(&app.messages_url(channel), &inbound_text(&sid, "¿Dónde está mi pedido? 📦")).await;
 
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/xml"));
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/xml"));
     assert!(response.headers().contains_key("x-request-id"));
-    assert_eq!(
-        response.text().await.unwrap(),
-        switchboard::twilio::EMPTY_TWIML
-    );
+    assert_eq!(response.text().await.unwrap(), switchboard::twilio::EMPTY_TWIML);
     let row = sqlx::query(
         "SELECT m.body, m.direction, m.status, m.webhook_params, c.phone_e164, c.wa_id, c.profile_name,
                 v.status AS conversation_status, v.last_inbound_at IS NOT NULL AS has_window, n.e164
@@ -65,30 +54,15 @@ async fn an_inbound_text_is_committed_before_the_empty_twiml_answer() {
 async fn the_next_message_joins_the_open_conversation_and_moves_its_window_forward() {
     let app = spawn_app().await;
     let channel = app.create_channel().await;
-    app.post_signed(
-        &app.messages_url(channel),
-        &inbound_text(&new_sid("SM"), "one"),
-    )
-    .await;
+    app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "one")).await;
     let first: (Uuid, time::OffsetDateTime) =
-        sqlx::query_as("SELECT id, last_inbound_at FROM conversations")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        sqlx::query_as("SELECT id, last_inbound_at FROM conversations").fetch_one(&app.pool).await.unwrap();
 
-    let response = app
-        .post_signed(
-            &app.messages_url(channel),
-            &inbound_text(&new_sid("SM"), "two"),
-        )
-        .await;
+    let response = app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "two")).await;
 
     assert_eq!(response.status(), 200);
     let after: Vec<(Uuid, time::OffsetDateTime)> =
-        sqlx::query_as("SELECT id, last_inbound_at FROM conversations")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+        sqlx::query_as("SELECT id, last_inbound_at FROM conversations").fetch_all(&app.pool).await.unwrap();
     assert_eq!(after.len(), 1, "one conversation");
     assert_eq!(after[0].0, first.0);
     assert!(after[0].1 > first.1, "last inbound time moved forward");
@@ -100,32 +74,19 @@ async fn the_next_message_joins_the_open_conversation_and_moves_its_window_forwa
 async fn last_inbound_time_never_moves_backwards() {
     let app = spawn_app().await;
     let channel = app.create_channel().await;
-    app.post_signed(
-        &app.messages_url(channel),
-        &inbound_text(&new_sid("SM"), "one"),
-    )
-    .await;
+    app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "one")).await;
     // A clock ahead of ours wrote a later time (another server, say).
     sqlx::query("UPDATE conversations SET last_inbound_at = now() + interval '1 hour'")
         .execute(&app.pool)
         .await
         .unwrap();
     let ahead: time::OffsetDateTime =
-        sqlx::query_scalar("SELECT last_inbound_at FROM conversations")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        sqlx::query_scalar("SELECT last_inbound_at FROM conversations").fetch_one(&app.pool).await.unwrap();
 
-    app.post_signed(
-        &app.messages_url(channel),
-        &inbound_text(&new_sid("SM"), "two"),
-    )
-    .await;
+    app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "two")).await;
 
-    let now: time::OffsetDateTime = sqlx::query_scalar("SELECT last_inbound_at FROM conversations")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let now: time::OffsetDateTime =
+        sqlx::query_scalar("SELECT last_inbound_at FROM conversations").fetch_one(&app.pool).await.unwrap();
     assert_eq!(now, ahead);
     app.stop().await;
 }
@@ -134,27 +95,13 @@ async fn last_inbound_time_never_moves_backwards() {
 async fn a_message_after_the_conversation_was_resolved_opens_a_new_one() {
     let app = spawn_app().await;
     let channel = app.create_channel().await;
-    app.post_signed(
-        &app.messages_url(channel),
-        &inbound_text(&new_sid("SM"), "one"),
-    )
-    .await;
-    sqlx::query("UPDATE conversations SET status = 'resolved', resolved_at = now()")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "one")).await;
+    sqlx::query("UPDATE conversations SET status = 'resolved', resolved_at = now()").execute(&app.pool).await.unwrap();
 
-    app.post_signed(
-        &app.messages_url(channel),
-        &inbound_text(&new_sid("SM"), "two"),
-    )
-    .await;
+    app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "two")).await;
 
     let statuses: Vec<String> =
-        sqlx::query_scalar("SELECT status FROM conversations ORDER BY created_at")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+        sqlx::query_scalar("SELECT status FROM conversations ORDER BY created_at").fetch_all(&app.pool).await.unwrap();
     assert_eq!(statuses, ["resolved", "open"]);
     assert_eq!(app.count("contacts").await, 1, "the same contact");
     app.stop().await;
@@ -166,38 +113,19 @@ async fn a_duplicate_delivery_stores_nothing_new_and_still_answers_200() {
     let channel = app.create_channel().await;
     let sid = new_sid("SM");
     let url = app.messages_url(channel);
-    assert_eq!(
-        app.post_signed(&url, &inbound_text(&sid, "hello"))
-            .await
-            .status(),
-        200
-    );
-    sqlx::query("UPDATE conversations SET status = 'resolved'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let before: time::OffsetDateTime = sqlx::query_scalar("SELECT updated_at FROM contacts")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    assert_eq!(app.post_signed(&url, &inbound_text(&sid, "hello")).await.status(), 200);
+    sqlx::query("UPDATE conversations SET status = 'resolved'").execute(&app.pool).await.unwrap();
+    let before: time::OffsetDateTime =
+        sqlx::query_scalar("SELECT updated_at FROM contacts").fetch_one(&app.pool).await.unwrap();
 
     let again = app.post_signed(&url, &inbound_text(&sid, "hello")).await;
 
     assert_eq!(again.status(), 200);
-    assert_eq!(
-        again.text().await.unwrap(),
-        switchboard::twilio::EMPTY_TWIML
-    );
+    assert_eq!(again.text().await.unwrap(), switchboard::twilio::EMPTY_TWIML);
     assert_eq!(message_count(&app).await, 1);
-    assert_eq!(
-        app.count("conversations").await,
-        1,
-        "no new conversation for a repeated message"
-    );
-    let after: time::OffsetDateTime = sqlx::query_scalar("SELECT updated_at FROM contacts")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    assert_eq!(app.count("conversations").await, 1, "no new conversation for a repeated message");
+    let after: time::OffsetDateTime =
+        sqlx::query_scalar("SELECT updated_at FROM contacts").fetch_one(&app.pool).await.unwrap();
     assert_eq!(before, after, "the contact was not touched");
     app.stop().await;
 }
@@ -227,10 +155,7 @@ async fn whatsapp_extras_are_parsed_into_columns() {
         ("MessageType", "interactive"),
         ("ButtonText", "Yes please"),
         ("ButtonPayload", "confirm_order_42"),
-        (
-            "OriginalRepliedMessageSid",
-            "SM5c0123456789abcdef0123456789abcd",
-        ),
+        ("OriginalRepliedMessageSid", "SM5c0123456789abcdef0123456789abcd"),
         ("Latitude", "52.3731"),
         ("Longitude", "4.8922"),
         ("Address", "Dam 1, Amsterdam"),
@@ -242,32 +167,18 @@ async fn whatsapp_extras_are_parsed_into_columns() {
     ] {
         set(&mut p, k, v);
     }
-    assert_eq!(
-        app.post_signed(&app.messages_url(channel), &p)
-            .await
-            .status(),
-        200
-    );
-    let row = sqlx::query("SELECT * FROM messages WHERE twilio_sid = $1")
-        .bind(&sid)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    assert_eq!(app.post_signed(&app.messages_url(channel), &p).await.status(), 200);
+    let row =
+        sqlx::query("SELECT * FROM messages WHERE twilio_sid = $1").bind(&sid).fetch_one(&app.pool).await.unwrap();
     assert_eq!(row.get::<String, _>("message_type"), "interactive");
     assert_eq!(row.get::<String, _>("button_text"), "Yes please");
     assert_eq!(row.get::<String, _>("button_payload"), "confirm_order_42");
-    assert_eq!(
-        row.get::<String, _>("replied_to_sid"),
-        "SM5c0123456789abcdef0123456789abcd"
-    );
+    assert_eq!(row.get::<String, _>("replied_to_sid"), "SM5c0123456789abcdef0123456789abcd");
     assert_eq!(row.get::<f64, _>("latitude"), 52.3731);
     assert_eq!(row.get::<f64, _>("longitude"), 4.8922);
     assert_eq!(row.get::<String, _>("location_address"), "Dam 1, Amsterdam");
     assert_eq!(row.get::<String, _>("location_label"), "Office");
-    assert_eq!(
-        row.get::<Value, _>("referral"),
-        serde_json::json!({"CtwaClid": "ARAkL123", "SourceType": "ad"})
-    );
+    assert_eq!(row.get::<Value, _>("referral"), serde_json::json!({"CtwaClid": "ARAkL123", "SourceType": "ad"}));
     assert!(row.get::<bool, _>("forwarded"));
     assert!(row.get::<bool, _>("frequently_forwarded"));
     app.stop().await;
@@ -281,29 +192,13 @@ async fn a_customer_known_only_by_business_scoped_id_is_stored_and_recognised_la
     set(&mut p, "From", "whatsapp:US.13491208655302741918");
     set(&mut p, "ExternalUserId", "whatsapp:US.13491208655302741918");
     remove(&mut p, "WaId");
-    assert_eq!(
-        app.post_signed(&app.messages_url(channel), &p)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.post_signed(&app.messages_url(channel), &p).await.status(), 200);
     set(&mut p, "MessageSid", &new_sid("SM"));
-    assert_eq!(
-        app.post_signed(&app.messages_url(channel), &p)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.post_signed(&app.messages_url(channel), &p).await.status(), 200);
 
     let contacts: Vec<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT phone_e164, bsuid FROM contacts")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(
-        contacts,
-        vec![(None, Some("US.13491208655302741918".to_owned()))]
-    );
+        sqlx::query_as("SELECT phone_e164, bsuid FROM contacts").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(contacts, vec![(None, Some("US.13491208655302741918".to_owned()))]);
     assert_eq!(app.count("conversations").await, 1);
     assert_eq!(message_count(&app).await, 2);
     app.stop().await;
@@ -319,10 +214,8 @@ async fn messaging_service_mode_finds_the_channel_by_service_and_falls_back_to_t
     let mut p = inbound_text(&new_sid("SM"), "via service");
     set(&mut p, "MessagingServiceSid", MESSAGING_SERVICE_SID);
     assert_eq!(app.post_signed(&url, &p).await.status(), 200);
-    let numbers: Vec<String> = sqlx::query_scalar("SELECT e164 FROM whatsapp_numbers")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let numbers: Vec<String> =
+        sqlx::query_scalar("SELECT e164 FROM whatsapp_numbers").fetch_all(&app.pool).await.unwrap();
     assert_eq!(numbers, [BUSINESS_NUMBER]);
 
     // Without a service SID, a number the channel has is enough.
@@ -332,11 +225,7 @@ async fn messaging_service_mode_finds_the_channel_by_service_and_falls_back_to_t
 
     // Another service, to a number the channel does not have: refused, nothing stored.
     let mut p = inbound_text(&new_sid("SM"), "elsewhere");
-    set(
-        &mut p,
-        "MessagingServiceSid",
-        "MG9999999999abcdef0123456789abcdef",
-    );
+    set(&mut p, "MessagingServiceSid", "MG9999999999abcdef0123456789abcdef");
     set(&mut p, "To", "whatsapp:+14155550199");
     let refused = app.post_signed(&url, &p).await;
     assert_eq!(refused.status(), 422);
@@ -349,22 +238,13 @@ async fn messaging_service_mode_finds_the_channel_by_service_and_falls_back_to_t
     assert_eq!(error_code(refused).await, "unknown_number");
 
     assert_eq!(message_count(&app).await, 2);
-    assert_eq!(
-        app.count("conversations").await,
-        1,
-        "both messages in one conversation on that number"
-    );
+    assert_eq!(app.count("conversations").await, 1, "both messages in one conversation on that number");
     app.stop().await;
 }
 
 async fn error_code(response: reqwest::Response) -> String {
     let body: Value = response.json().await.expect("JSON error body");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "a readable message: {body}"
-    );
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "a readable message: {body}");
     body["error"]["code"].as_str().unwrap().to_owned()
 }
 
@@ -379,45 +259,24 @@ async fn a_missing_or_wrong_signature_is_refused_with_403_and_nothing_is_stored(
     assert_eq!(missing.status(), 403);
     assert_eq!(error_code(missing).await, "signature_missing");
 
-    let wrong = app
-        .post_with_signature(&url, &params, Some("RSOYDt4T1cUTdK1PDd93/VVr8B8="))
-        .await;
+    let wrong = app.post_with_signature(&url, &params, Some("RSOYDt4T1cUTdK1PDd93/VVr8B8=")).await;
     assert_eq!(wrong.status(), 403);
     assert_eq!(error_code(wrong).await, "signature_invalid");
 
     // Signed for another URL (another channel's).
-    let other = format!(
-        "{}/webhooks/twilio/{}/messages",
-        app.address,
-        Uuid::now_v7()
-    );
+    let other = format!("{}/webhooks/twilio/{}/messages", app.address, Uuid::now_v7());
     let sig = switchboard::twilio::signature::compute(AUTH_TOKEN, &other, &params);
-    assert_eq!(
-        app.post_with_signature(&url, &params, Some(&sig))
-            .await
-            .status(),
-        403
-    );
+    assert_eq!(app.post_with_signature(&url, &params, Some(&sig)).await.status(), 403);
 
     // Signed with another token.
     let sig = switchboard::twilio::signature::compute("another-token", &url, &params);
-    assert_eq!(
-        app.post_with_signature(&url, &params, Some(&sig))
-            .await
-            .status(),
-        403
-    );
+    assert_eq!(app.post_with_signature(&url, &params, Some(&sig)).await.status(), 403);
 
     // A parameter added after signing.
     let sig = switchboard::twilio::signature::compute(AUTH_TOKEN, &url, &params);
     let mut tampered = params.clone();
     set(&mut tampered, "Body", "changed");
-    assert_eq!(
-        app.post_with_signature(&url, &tampered, Some(&sig))
-            .await
-            .status(),
-        403
-    );
+    assert_eq!(app.post_with_signature(&url, &tampered, Some(&sig)).await.status(), 403);
 
     assert_eq!(message_count(&app).await, 0);
     assert_eq!(app.count("contacts").await, 0);
@@ -427,10 +286,7 @@ async fn a_missing_or_wrong_signature_is_refused_with_403_and_nothing_is_stored(
 #[tokio::test]
 async fn the_signature_covers_the_public_url_with_its_query_and_the_secondary_token_works() {
     let app = spawn_app_with(|env| {
-        env.push((
-            "SWITCHBOARD__HTTP__PUBLIC_URL".into(),
-            "https://cc.example.com:8443/sb".into(),
-        ))
+        env.push(("SWITCHBOARD__HTTP__PUBLIC_URL".into(), "https://cc.example.com:8443/sb".into()))
     })
     .await;
     let channel = app.create_channel().await;
@@ -440,45 +296,23 @@ async fn the_signature_covers_the_public_url_with_its_query_and_the_secondary_to
         .execute(&app.pool)
         .await
         .unwrap();
-    let local = format!(
-        "{}/webhooks/twilio/{channel}/messages?tenant=acme&x=a%20b",
-        app.address
-    );
-    let public = format!(
-        "https://cc.example.com:8443/sb/webhooks/twilio/{channel}/messages?tenant=acme&x=a%20b"
-    );
+    let local = format!("{}/webhooks/twilio/{channel}/messages?tenant=acme&x=a%20b", app.address);
+    let public = format!("https://cc.example.com:8443/sb/webhooks/twilio/{channel}/messages?tenant=acme&x=a%20b");
     let params = inbound_text(&new_sid("SM"), "via proxy");
 
     // Twilio signed the public URL without the port; the secondary token.
     let public_without_port = public.replace(":8443", "");
-    let sig =
-        switchboard::twilio::signature::compute("rotated-token", &public_without_port, &params);
-    assert_eq!(
-        app.post_with_signature(&local, &params, Some(&sig))
-            .await
-            .status(),
-        200
-    );
+    let sig = switchboard::twilio::signature::compute("rotated-token", &public_without_port, &params);
+    assert_eq!(app.post_with_signature(&local, &params, Some(&sig)).await.status(), 200);
 
     // Signed over the local URL (what a proxy-unaware check would compute): refused.
     let sig = switchboard::twilio::signature::compute(AUTH_TOKEN, &local, &params);
     let p2 = inbound_text(&new_sid("SM"), "x");
-    assert_eq!(
-        app.post_with_signature(&local, &p2, Some(&sig))
-            .await
-            .status(),
-        403
-    );
+    assert_eq!(app.post_with_signature(&local, &p2, Some(&sig)).await.status(), 403);
 
     // The query is part of what is signed.
-    let sig =
-        switchboard::twilio::signature::compute(AUTH_TOKEN, &public.replace("acme", "other"), &p2);
-    assert_eq!(
-        app.post_with_signature(&local, &p2, Some(&sig))
-            .await
-            .status(),
-        403
-    );
+    let sig = switchboard::twilio::signature::compute(AUTH_TOKEN, &public.replace("acme", "other"), &p2);
+    assert_eq!(app.post_with_signature(&local, &p2, Some(&sig)).await.status(), 403);
     assert_eq!(message_count(&app).await, 1);
     app.stop().await;
 }
@@ -489,11 +323,7 @@ async fn unknown_channels_are_404_and_a_foreign_account_is_403() {
     let channel = app.create_channel().await;
     let params = inbound_text(&new_sid("SM"), "hi");
 
-    let unknown = format!(
-        "{}/webhooks/twilio/{}/messages",
-        app.address,
-        Uuid::now_v7()
-    );
+    let unknown = format!("{}/webhooks/twilio/{}/messages", app.address, Uuid::now_v7());
     let r = app.post_signed(&unknown, &params).await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "channel_not_found");
@@ -501,11 +331,7 @@ async fn unknown_channels_are_404_and_a_foreign_account_is_403() {
     assert_eq!(app.post_signed(&not_an_id, &params).await.status(), 404);
 
     let mut foreign = params.clone();
-    set(
-        &mut foreign,
-        "AccountSid",
-        "AC9999999999abcdef0123456789abcdef",
-    );
+    set(&mut foreign, "AccountSid", "AC9999999999abcdef0123456789abcdef");
     let r = app.post_signed(&app.messages_url(channel), &foreign).await;
     assert_eq!(r.status(), 403);
     assert_eq!(error_code(r).await, "account_mismatch");
@@ -518,8 +344,7 @@ async fn bad_input_gets_a_clear_4xx_and_the_server_keeps_serving() {
     let app = spawn_app().await;
     let channel = app.create_channel().await;
     let url = app.messages_url(channel);
-    let sign =
-        |p: &[(String, String)]| switchboard::twilio::signature::compute(AUTH_TOKEN, &url, p);
+    let sign = |p: &[(String, String)]| switchboard::twilio::signature::compute(AUTH_TOKEN, &url, p);
 
     // A malformed body.
     let r = app
@@ -581,11 +406,7 @@ async fn bad_input_gets_a_clear_4xx_and_the_server_keeps_serving() {
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "invalid_parameter");
 
-    assert_eq!(
-        message_count(&app).await,
-        0,
-        "nothing stored from bad input"
-    );
+    assert_eq!(message_count(&app).await, 0, "nothing stored from bad input");
     let good = inbound_text(&new_sid("SM"), "still here");
     assert_eq!(app.post_signed(&url, &good).await.status(), 200);
     assert_eq!(message_count(&app).await, 1);
@@ -634,23 +455,11 @@ async fn a_json_body_is_verified_by_its_body_hash() {
 async fn a_deleted_channel_receives_nothing_new_and_keeps_its_history() {
     let app = spawn_app().await;
     let channel = app.create_channel().await;
-    app.post_signed(
-        &app.messages_url(channel),
-        &inbound_text(&new_sid("SM"), "before"),
-    )
-    .await;
-    sqlx::query("UPDATE channels SET deleted_at = now()")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "before")).await;
+    sqlx::query("UPDATE channels SET deleted_at = now()").execute(&app.pool).await.unwrap();
     app.state.channels.invalidate(channel); // as the admin API does when it deletes a channel
 
-    let r = app
-        .post_signed(
-            &app.messages_url(channel),
-            &inbound_text(&new_sid("SM"), "after"),
-        )
-        .await;
+    let r = app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "after")).await;
 
     assert_eq!(r.status(), 410);
     assert_eq!(error_code(r).await, "channel_deleted");
@@ -661,36 +470,15 @@ async fn a_deleted_channel_receives_nothing_new_and_keeps_its_history() {
 #[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_app().await;
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     // Migrations missing: not ready, and it says why.
-    sqlx::query("DELETE FROM _sqlx_migrations")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations").execute(&app.pool).await.unwrap();
+    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
-    assert!(
-        body["reason"].as_str().unwrap().contains("migrations"),
-        "{body}"
-    );
+    assert!(body["reason"].as_str().unwrap().contains("migrations"), "{body}");
     app.stop().await;
 }

@@ -17,18 +17,12 @@ fn media_path(message: &str, media: &str) -> String {
 
 fn basic_auth() -> String {
     use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}")))
 }
 
 async fn app_with_fake_twilio(twilio: &MockServer, extra: &[(&str, &str)]) -> TestApp {
     let twilio_uri = twilio.uri();
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     spawn_app_with(move |env| {
         env.push(("SWITCHBOARD__TWILIO__API_BASE_URL".into(), twilio_uri));
         env.push(("SWITCHBOARD__JOBS__ENABLED".into(), "true".into()));
@@ -51,10 +45,7 @@ fn media_message(sid: &str, urls: &[(String, &str)]) -> Vec<(String, String)> {
 }
 
 async fn attachment_state(app: &TestApp) -> Option<(String, sqlx::postgres::PgRow)> {
-    let row = sqlx::query("SELECT * FROM attachments")
-        .fetch_optional(&app.pool)
-        .await
-        .unwrap()?;
+    let row = sqlx::query("SELECT * FROM attachments").fetch_optional(&app.pool).await.unwrap()?;
     let state: String = row.get("download_state");
     (state != "pending").then_some((state, row))
 }
@@ -66,10 +57,7 @@ async fn media_is_downloaded_with_credentials_that_never_follow_the_redirect() {
     let sid = new_sid("MM");
     let media = media_path(&sid, "ME0123456789abcdef0123456789abcdef");
     // Twilio's API host answers with a redirect to the CDN, on another host and port.
-    let cdn_url = format!(
-        "http://localhost:{}/signed/photo.jpg?X-Amz-Signature=abc",
-        cdn.address().port()
-    );
+    let cdn_url = format!("http://localhost:{}/signed/photo.jpg?X-Amz-Signature=abc", cdn.address().port());
     Mock::given(method("GET"))
         .and(path(media.as_str()))
         .and(header("authorization", basic_auth().as_str()))
@@ -100,19 +88,11 @@ async fn media_is_downloaded_with_credentials_that_never_follow_the_redirect() {
     assert_eq!(response.status(), 200, "answered before the download");
 
     let (state, row) = eventually(20, "the download", || attachment_state(&app)).await;
-    assert_eq!(
-        state,
-        "downloaded",
-        "error: {:?}",
-        row.get::<Option<String>, _>("download_error")
-    );
+    assert_eq!(state, "downloaded", "error: {:?}", row.get::<Option<String>, _>("download_error"));
     assert_eq!(row.get::<i64, _>("size_bytes"), JPEG.len() as i64);
     assert_eq!(row.get::<String, _>("content_type"), "image/jpeg");
     assert_eq!(row.get::<String, _>("filename"), "photo.jpg");
-    let stored = app
-        .data_dir
-        .path()
-        .join(row.get::<String, _>("storage_path"));
+    let stored = app.data_dir.path().join(row.get::<String, _>("storage_path"));
     assert_eq!(std::fs::read(stored).unwrap(), JPEG);
     let cdn_requests: Vec<Request> = cdn.received_requests().await.unwrap();
     assert_eq!(cdn_requests.len(), 1);
@@ -127,15 +107,10 @@ async fn media_is_downloaded_with_credentials_that_never_follow_the_redirect() {
 #[tokio::test]
 async fn media_outside_the_channels_account_is_fetched_without_credentials() {
     let twilio = MockServer::start().await;
-    let other_account =
-        "/2010-04-01/Accounts/AC9999999999abcdef0123456789abcdef/Messages/MM1/Media/ME1";
+    let other_account = "/2010-04-01/Accounts/AC9999999999abcdef0123456789abcdef/Messages/MM1/Media/ME1";
     Mock::given(method("GET"))
         .and(path(other_account))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_bytes(JPEG)
-                .insert_header("content-type", "image/jpeg"),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(JPEG).insert_header("content-type", "image/jpeg"))
         .mount(&twilio)
         .await;
     let app = app_with_fake_twilio(&twilio, &[]).await;
@@ -143,10 +118,7 @@ async fn media_outside_the_channels_account_is_fetched_without_credentials() {
     let sid = new_sid("MM");
     app.post_signed(
         &app.messages_url(channel),
-        &media_message(
-            &sid,
-            &[(format!("{}{other_account}", twilio.uri()), "image/jpeg")],
-        ),
+        &media_message(&sid, &[(format!("{}{other_account}", twilio.uri()), "image/jpeg")]),
     )
     .await;
 
@@ -154,9 +126,7 @@ async fn media_outside_the_channels_account_is_fetched_without_credentials() {
     assert_eq!(state, "downloaded");
     let requests = twilio.received_requests().await.unwrap();
     assert!(
-        requests
-            .iter()
-            .all(|r| !r.headers.contains_key("authorization")),
+        requests.iter().all(|r| !r.headers.contains_key("authorization")),
         "no credentials outside the channel's account path"
     );
     app.stop().await;
@@ -186,20 +156,15 @@ async fn a_failing_download_is_retried_with_backoff_then_marked_failed_and_the_m
     let (state, row) = eventually(30, "the final failure", || attachment_state(&app)).await;
     assert_eq!(state, "failed");
     assert!(row.get::<String, _>("download_error").contains("503"));
-    let (job_state, attempts): (String, i32) = sqlx::query_as("SELECT state, attempts FROM jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (job_state, attempts): (String, i32) =
+        sqlx::query_as("SELECT state, attempts FROM jobs").fetch_one(&app.pool).await.unwrap();
     assert_eq!((job_state.as_str(), attempts), ("failed", 3));
     let body: String = sqlx::query_scalar("SELECT body FROM messages WHERE twilio_sid = $1")
         .bind(&sid)
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(
-        body, "see attached",
-        "the message is kept whatever happens to its media"
-    );
+    assert_eq!(body, "see attached", "the message is kept whatever happens to its media");
     app.stop().await;
 }
 
@@ -211,9 +176,7 @@ async fn media_over_the_size_limit_fails_at_once_without_retrying() {
     Mock::given(method("GET"))
         .and(path(media.as_str()))
         .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_bytes(vec![7u8; 4096])
-                .insert_header("content-type", "video/mp4"),
+            ResponseTemplate::new(200).set_body_bytes(vec![7u8; 4096]).insert_header("content-type", "video/mp4"),
         )
         .expect(1)
         .mount(&twilio)
@@ -229,19 +192,11 @@ async fn media_over_the_size_limit_fails_at_once_without_retrying() {
 
     let (state, row) = eventually(20, "the refusal", || attachment_state(&app)).await;
     assert_eq!(state, "failed");
-    assert!(row
-        .get::<String, _>("download_error")
-        .contains("media.max_bytes"));
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    assert!(row.get::<String, _>("download_error").contains("media.max_bytes"));
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM jobs").fetch_one(&app.pool).await.unwrap();
     assert_eq!(attempts, 1);
     let leftovers: Vec<_> = walk(app.data_dir.path().join("media"));
-    assert!(
-        leftovers.is_empty(),
-        "no partial file is left behind: {leftovers:?}"
-    );
+    assert!(leftovers.is_empty(), "no partial file is left behind: {leftovers:?}");
     app.stop().await;
 }
 
@@ -264,40 +219,26 @@ async fn several_media_items_become_ordered_attachments_each_with_its_job() {
     let app = app_with_fake_twilio(&twilio, &[]).await;
     let channel = app.create_channel().await;
     let urls = [
-        (
-            format!("{}{}", twilio.uri(), media_path(&sid, "ME0")),
-            "image/png",
-        ),
-        (
-            format!("{}{}", twilio.uri(), media_path(&sid, "ME1")),
-            "application/pdf",
-        ),
+        (format!("{}{}", twilio.uri(), media_path(&sid, "ME0")), "image/png"),
+        (format!("{}{}", twilio.uri(), media_path(&sid, "ME1")), "application/pdf"),
     ];
 
-    app.post_signed(&app.messages_url(channel), &media_message(&sid, &urls))
-        .await;
+    app.post_signed(&app.messages_url(channel), &media_message(&sid, &urls)).await;
 
     let rows: Vec<(i16, String, String)> = eventually(20, "both downloads", || async {
-        let rows: Vec<(i16, String, String)> = sqlx::query_as(
-            "SELECT position, content_type, download_state FROM attachments ORDER BY position",
-        )
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+        let rows: Vec<(i16, String, String)> =
+            sqlx::query_as("SELECT position, content_type, download_state FROM attachments ORDER BY position")
+                .fetch_all(&app.pool)
+                .await
+                .unwrap();
         rows.iter().all(|r| r.2 == "downloaded").then_some(rows)
     })
     .await;
     assert_eq!(
         rows,
-        vec![
-            (0, "image/png".into(), "downloaded".into()),
-            (1, "application/pdf".into(), "downloaded".into())
-        ]
+        vec![(0, "image/png".into(), "downloaded".into()), (1, "application/pdf".into(), "downloaded".into())]
     );
-    let num_media: i32 = sqlx::query_scalar("SELECT num_media FROM messages")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let num_media: i32 = sqlx::query_scalar("SELECT num_media FROM messages").fetch_one(&app.pool).await.unwrap();
     assert_eq!(num_media, 2);
     let _ = Uuid::nil();
     app.stop().await;
@@ -309,12 +250,6 @@ fn walk(dir: std::path::PathBuf) -> Vec<std::path::PathBuf> {
     };
     entries
         .filter_map(Result::ok)
-        .flat_map(|e| {
-            if e.path().is_dir() {
-                walk(e.path())
-            } else {
-                vec![e.path()]
-            }
-        })
+        .flat_map(|e| if e.path().is_dir() { walk(e.path()) } else { vec![e.path()] })
         .collect()
 }

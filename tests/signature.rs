@@ -38,23 +38,25 @@ fn whatsapp_text(body: &str, profile: &str) -> Vec<(String, String)> {
         ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
         ("From", "whatsapp:+5215512345678"),
         ("ApiVersion", "2010-04-01"),
-        (
-            "ChannelMetadata",
-            r#"{"type":"whatsapp","data":{"context":{"ProfileName":"x","WaId":"5215512345678"}}}"#,
-        ),
+        ("ChannelMetadata", r#"{"type":"whatsapp","data":{"context":{"ProfileName":"x","WaId":"5215512345678"}}}"#),
     ])
 }
 
 fn realistic_cases() -> Vec<Case> {
     let token = "9f4c2d1e8b7a6f5e4d3c2b1a0f9e8d7c".to_owned();
-    let base =
-        "https://support.example.com/webhooks/twilio/0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e5f/messages";
+    let base = "https://support.example.com/webhooks/twilio/0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e5f/messages";
     let mut media = whatsapp_text("Mira la foto 📷", "Zoë");
     media.extend(p(&[
         ("NumMedia", "2"),
-        ("MediaUrl0", "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1"),
+        (
+            "MediaUrl0",
+            "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1",
+        ),
         ("MediaContentType0", "image/jpeg"),
-        ("MediaUrl1", "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME2"),
+        (
+            "MediaUrl1",
+            "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME2",
+        ),
         ("MediaContentType1", "application/pdf"),
     ]));
     media.retain(|(k, v)| !(k == "NumMedia" && v == "0"));
@@ -62,10 +64,7 @@ fn realistic_cases() -> Vec<Case> {
     button.extend(p(&[
         ("ButtonText", "Konfirmasi"),
         ("ButtonPayload", "{verifyEmail:asd@asd.com}"),
-        (
-            "OriginalRepliedMessageSid",
-            "MM5c0123456789abcdef0123456789abcd",
-        ),
+        ("OriginalRepliedMessageSid", "MM5c0123456789abcdef0123456789abcd"),
     ]));
     let mut repeated = whatsapp_text("repeated", "R");
     repeated.extend(p(&[
@@ -78,10 +77,7 @@ fn realistic_cases() -> Vec<Case> {
             name: "UTF-8 name and body with emoji",
             token: token.clone(),
             url: base.into(),
-            params: whatsapp_text(
-                "¡Hola! ¿Dónde está mi pedido? 🚚📦 日本語",
-                "María José Ñúñez",
-            ),
+            params: whatsapp_text("¡Hola! ¿Dónde está mi pedido? 🚚📦 日本語", "María José Ñúñez"),
             body: None,
         },
         Case {
@@ -91,13 +87,7 @@ fn realistic_cases() -> Vec<Case> {
             params: whatsapp_text("", "Ana"),
             body: None,
         },
-        Case {
-            name: "media",
-            token: token.clone(),
-            url: base.into(),
-            params: media,
-            body: None,
-        },
+        Case { name: "media", token: token.clone(), url: base.into(), params: media, body: None },
         Case {
             name: "query string",
             token: token.clone(),
@@ -112,20 +102,8 @@ fn realistic_cases() -> Vec<Case> {
             params: whatsapp_text("port", "P"),
             body: None,
         },
-        Case {
-            name: "button reply",
-            token: token.clone(),
-            url: base.into(),
-            params: button,
-            body: None,
-        },
-        Case {
-            name: "repeated keys",
-            token: token.clone(),
-            url: base.into(),
-            params: repeated,
-            body: None,
-        },
+        Case { name: "button reply", token: token.clone(), url: base.into(), params: button, body: None },
+        Case { name: "repeated keys", token: token.clone(), url: base.into(), params: repeated, body: None },
         Case {
             name: "body with + & = % and newlines",
             token: token.clone(),
@@ -163,23 +141,13 @@ fn official_signatures(cases: &[Case]) -> Vec<(String, String)> {
         .spawn()
         .expect("run the official library");
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(serde_json::to_string(&input).unwrap().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "the official library failed");
     let signed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     signed
         .iter()
-        .map(|s| {
-            (
-                s["url"].as_str().unwrap().to_owned(),
-                s["signature"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|s| (s["url"].as_str().unwrap().to_owned(), s["signature"].as_str().unwrap().to_owned()))
         .collect()
 }
 
@@ -204,10 +172,8 @@ fn one_char_changes(s: &str) -> Vec<String> {
 
 #[test]
 fn the_shared_vectors_from_the_official_libraries_validate() {
-    let text = std::fs::read_to_string(
-        common::manifest_dir().join("tests/fixtures/twilio-signature-vectors.json"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(common::manifest_dir().join("tests/fixtures/twilio-signature-vectors.json")).unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
     let vectors = doc["vectors"].as_array().unwrap();
     assert_eq!(vectors.len(), 6);
@@ -218,12 +184,7 @@ fn the_shared_vectors_from_the_official_libraries_validate() {
         let sig = v["signature"].as_str().unwrap();
         let params: Vec<(String, String)> = if let Some(list) = v["params_list"].as_array() {
             list.iter()
-                .map(|pair| {
-                    (
-                        pair[0].as_str().unwrap().to_owned(),
-                        pair[1].as_str().unwrap().to_owned(),
-                    )
-                })
+                .map(|pair| (pair[0].as_str().unwrap().to_owned(), pair[1].as_str().unwrap().to_owned()))
                 .collect()
         } else {
             v["params"]
@@ -234,9 +195,7 @@ fn the_shared_vectors_from_the_official_libraries_validate() {
                 .collect()
         };
         let valid = match v["body"].as_str() {
-            Some(body) => {
-                signature::is_valid(&[token], url, SignedBody::Json(body.as_bytes()), sig)
-            }
+            Some(body) => signature::is_valid(&[token], url, SignedBody::Json(body.as_bytes()), sig),
             None => signature::is_valid(&[token], url, SignedBody::Form(&params), sig),
         };
         assert!(valid, "vector {name:?} must validate");
@@ -248,10 +207,7 @@ fn the_shared_vectors_from_the_official_libraries_validate() {
                 "{name}: without its default port"
             );
         }
-        assert!(
-            !signature::is_valid(&["12346"], url, SignedBody::Form(&params), sig),
-            "{name}: another token"
-        );
+        assert!(!signature::is_valid(&["12346"], url, SignedBody::Form(&params), sig), "{name}: another token");
     }
 }
 
@@ -262,10 +218,7 @@ fn signatures_from_twilios_official_library_validate_and_any_one_character_chang
     let mut checked = 0;
     for (case, (url, sig)) in cases.iter().zip(&signed) {
         let name = case.name;
-        assert!(
-            accepts(&case.token, url, case, &case.params, sig),
-            "{name}: the official signature must validate"
-        );
+        assert!(accepts(&case.token, url, case, &case.params, sig), "{name}: the official signature must validate");
 
         for changed in one_char_changes(url) {
             assert!(
@@ -310,22 +263,13 @@ fn signatures_from_twilios_official_library_validate_and_any_one_character_chang
         }
         if let Some(body) = &case.body {
             for changed in one_char_changes(body) {
-                let c = Case {
-                    body: Some(changed.clone()),
-                    ..case.clone()
-                };
-                assert!(
-                    !accepts(&case.token, url, &c, &[], sig),
-                    "{name}: body changed to {changed:?} was accepted"
-                );
+                let c = Case { body: Some(changed.clone()), ..case.clone() };
+                assert!(!accepts(&case.token, url, &c, &[], sig), "{name}: body changed to {changed:?} was accepted");
                 checked += 1;
             }
         }
         for changed in one_char_changes(&case.token) {
-            assert!(
-                !accepts(&changed, url, case, &case.params, sig),
-                "{name}: token changed was accepted"
-            );
+            assert!(!accepts(&changed, url, case, &case.params, sig), "{name}: token changed was accepted");
             checked += 1;
         }
         // A dropped parameter and an added one are refused too.
@@ -336,39 +280,21 @@ fn signatures_from_twilios_official_library_validate_and_any_one_character_chang
             );
             let mut extra = case.params.clone();
             extra.push(("Extra".into(), "1".into()));
-            assert!(
-                !accepts(&case.token, url, case, &extra, sig),
-                "{name}: an added parameter was accepted"
-            );
+            assert!(!accepts(&case.token, url, case, &extra, sig), "{name}: an added parameter was accepted");
         }
     }
     assert!(checked > 2000, "only {checked} mutations checked");
-    eprintln!(
-        "checked {checked} one-character changes across {} official signatures",
-        cases.len()
-    );
+    eprintln!("checked {checked} one-character changes across {} official signatures", cases.len());
 }
 
 #[test]
 fn repeated_keys_sign_the_same_in_either_order_like_the_node_library() {
     // twilio-node's test: {"MessagingBinding.Address": [both orders]} → the same signature.
     let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
-    let a = p(&[
-        ("MessagingBinding.Address", "+1325xxxxxxx"),
-        ("MessagingBinding.Address", "+1415xxxxxxx"),
-    ]);
-    let b = p(&[
-        ("MessagingBinding.Address", "+1415xxxxxxx"),
-        ("MessagingBinding.Address", "+1325xxxxxxx"),
-    ]);
-    assert_eq!(
-        signature::compute("12345", url, &a),
-        "83O6e2vORAoJHUNzJjDWN1jz+BA="
-    );
-    assert_eq!(
-        signature::compute("12345", url, &b),
-        "83O6e2vORAoJHUNzJjDWN1jz+BA="
-    );
+    let a = p(&[("MessagingBinding.Address", "+1325xxxxxxx"), ("MessagingBinding.Address", "+1415xxxxxxx")]);
+    let b = p(&[("MessagingBinding.Address", "+1415xxxxxxx"), ("MessagingBinding.Address", "+1325xxxxxxx")]);
+    assert_eq!(signature::compute("12345", url, &a), "83O6e2vORAoJHUNzJjDWN1jz+BA=");
+    assert_eq!(signature::compute("12345", url, &b), "83O6e2vORAoJHUNzJjDWN1jz+BA=");
     // twilio-node's special-character case: the URL's query carries `It%27s+amazing`, signed as received.
     let official = p(&[
         ("CallSid", "CA1234567890ABCDE"),
@@ -378,10 +304,5 @@ fn repeated_keys_sign_the_same_in_either_order_like_the_node_library() {
         ("To", "+18005551212"),
     ]);
     let quoted = format!("{url}&Body=It%27s+amazing");
-    assert!(signature::is_valid(
-        &["12345"],
-        &quoted,
-        SignedBody::Form(&official),
-        "TfZzewPq8wqrGlMfyAud8+/IvJ0="
-    ));
+    assert!(signature::is_valid(&["12345"], &quoted, SignedBody::Form(&official), "TfZzewPq8wqrGlMfyAud8+/IvJ0="));
 }

@@ -7,11 +7,7 @@ use uuid::Uuid;
 
 /// An outbound message Twilio accepted, as the sender will store it.
 async fn outbound_message(app: &TestApp, channel: Uuid) -> String {
-    app.post_signed(
-        &app.messages_url(channel),
-        &inbound_text(&new_sid("SM"), "hi"),
-    )
-    .await;
+    app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "hi")).await;
     let sid = new_sid("SM");
     sqlx::query(
         "INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status)
@@ -56,20 +52,12 @@ async fn statuses_arriving_out_of_order_only_move_forward() {
     let sid = outbound_message(&app, channel).await;
     let url = app.status_url(channel);
 
-    for (arriving, expected) in [
-        ("sent", "sent"),
-        ("read", "read"),
-        ("delivered", "read"),
-        ("sent", "read"),
-        ("failed", "read"),
-    ] {
+    for (arriving, expected) in
+        [("sent", "sent"), ("read", "read"), ("delivered", "read"), ("sent", "read"), ("failed", "read")]
+    {
         let r = app.post_signed(&url, &callback(&sid, arriving)).await;
         assert_eq!(r.status(), 200);
-        assert_eq!(
-            status_of(&app, &sid).await.0,
-            expected,
-            "after a late {arriving}"
-        );
+        assert_eq!(status_of(&app, &sid).await.0, expected, "after a late {arriving}");
     }
     app.stop().await;
 }
@@ -82,20 +70,13 @@ async fn a_failure_keeps_twilios_code_and_a_readable_reason() {
     let mut p = callback(&sid, "undelivered");
     p.push(("ErrorCode".into(), "63016".into()));
 
-    assert_eq!(
-        app.post_signed(&app.status_url(channel), &p).await.status(),
-        200
-    );
+    assert_eq!(app.post_signed(&app.status_url(channel), &p).await.status(), 200);
 
     let (status, code, reason) = status_of(&app, &sid).await;
     assert_eq!((status.as_str(), code), ("undelivered", Some(63016)));
-    assert!(
-        reason.unwrap().contains("24-hour"),
-        "explained in plain words"
-    );
+    assert!(reason.unwrap().contains("24-hour"), "explained in plain words");
     // Final: a late delivered does not resurrect it.
-    app.post_signed(&app.status_url(channel), &callback(&sid, "delivered"))
-        .await;
+    app.post_signed(&app.status_url(channel), &callback(&sid, "delivered")).await;
     assert_eq!(status_of(&app, &sid).await.0, "undelivered");
     app.stop().await;
 }
@@ -106,16 +87,9 @@ async fn unknown_messages_and_unknown_statuses_are_acknowledged_not_errors() {
     let channel = app.create_channel().await;
     let sid = outbound_message(&app, channel).await;
 
-    let unknown_sid = app
-        .post_signed(
-            &app.status_url(channel),
-            &callback(&new_sid("SM"), "delivered"),
-        )
-        .await;
+    let unknown_sid = app.post_signed(&app.status_url(channel), &callback(&new_sid("SM"), "delivered")).await;
     assert_eq!(unknown_sid.status(), 200);
-    let unknown_status = app
-        .post_signed(&app.status_url(channel), &callback(&sid, "teleported"))
-        .await;
+    let unknown_status = app.post_signed(&app.status_url(channel), &callback(&sid, "teleported")).await;
     assert_eq!(unknown_status.status(), 200);
     assert_eq!(status_of(&app, &sid).await.0, "queued");
     app.stop().await;
@@ -128,13 +102,7 @@ async fn status_callbacks_are_signed_and_checked_like_messages() {
     let sid = outbound_message(&app, channel).await;
     let url = app.status_url(channel);
 
-    let forged = app
-        .post_with_signature(
-            &url,
-            &callback(&sid, "read"),
-            Some("bm90IGEgc2lnbmF0dXJlIGF0IGFsbA=="),
-        )
-        .await;
+    let forged = app.post_with_signature(&url, &callback(&sid, "read"), Some("bm90IGEgc2lnbmF0dXJlIGF0IGFsbA==")).await;
     assert_eq!(forged.status(), 403);
     let mut no_sid = callback(&sid, "read");
     remove(&mut no_sid, "MessageSid");

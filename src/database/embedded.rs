@@ -61,43 +61,16 @@ pub struct EmbeddedPostgres {
 impl EmbeddedPostgres {
     /// Finds the binaries: the configured directory, then `PATH`, then `/usr/lib/postgresql/*/bin`, newest first.
     pub fn find_binaries(configured: Option<&Path>) -> Result<PathBuf, EmbeddedError> {
-        let mut candidates: Vec<PathBuf> = Vec::new();
-        if let Some(dir) = configured {
-            candidates.push(dir.to_owned());
-        }
-        if let Some(path) = std::env::var_os("PATH") {
-            candidates.extend(std::env::split_paths(&path));
-        }
-        candidates.extend(versioned_dirs(Path::new("/usr/lib/postgresql")));
-        let found = candidates.iter().find(|dir| {
-            ["initdb", "pg_ctl", "postgres"]
-                .iter()
-                .all(|b| is_executable(&dir.join(b)))
-        });
-        found.cloned().ok_or_else(|| EmbeddedError::NoBinaries {
-            looked: match configured {
-                Some(d) => format!("{}, PATH and /usr/lib/postgresql/*/bin", d.display()),
-                None => "PATH and /usr/lib/postgresql/*/bin".to_owned(),
-            },
-        })
+        find_binaries_in(configured, std::env::var_os("PATH").as_deref(), Path::new("/usr/lib/postgresql"))
     }
 
     /// Initialises the cluster on first use, starts it unless it is already running, and creates the database.
-    pub async fn start(
-        data_dir: &Path,
-        configured_bin: Option<&Path>,
-    ) -> Result<Self, EmbeddedError> {
+    pub async fn start(data_dir: &Path, configured_bin: Option<&Path>) -> Result<Self, EmbeddedError> {
         let bin_dir = Self::find_binaries(configured_bin)?;
         let data_dir = std::path::absolute(data_dir)?;
         let run_as = if nix::unistd::geteuid().is_root() {
-            let user = nix::unistd::User::from_name("postgres")
-                .ok()
-                .flatten()
-                .ok_or(EmbeddedError::NoPostgresUser)?;
-            Some(RunAs {
-                uid: user.uid.as_raw(),
-                gid: user.gid.as_raw(),
-            })
+            let user = nix::unistd::User::from_name("postgres").ok().flatten().ok_or(EmbeddedError::NoPostgresUser)?;
+            Some(RunAs { uid: user.uid.as_raw(), gid: user.gid.as_raw() })
         } else {
             None
         };
@@ -112,14 +85,7 @@ impl EmbeddedPostgres {
                 check_reachable(dir, r)?;
             }
         }
-        let mut pg = Self {
-            bin_dir,
-            cluster_dir,
-            socket_dir,
-            run_as,
-            started_here: false,
-            stopped: false,
-        };
+        let mut pg = Self { bin_dir, cluster_dir, socket_dir, run_as, started_here: false, stopped: false };
         if !pg.cluster_dir.join("PG_VERSION").exists() {
             pg.initdb().await?;
         }
@@ -176,9 +142,7 @@ impl EmbeddedPostgres {
 
     fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bin_dir.join(program));
-        cmd.current_dir(&self.cluster_dir)
-            .stdin(Stdio::null())
-            .kill_on_drop(false);
+        cmd.current_dir(&self.cluster_dir).stdin(Stdio::null()).kill_on_drop(false);
         if let Some(r) = self.run_as {
             cmd.uid(r.uid).gid(r.gid);
         }
@@ -191,27 +155,14 @@ impl EmbeddedPostgres {
             .command("initdb")
             .arg("-D")
             .arg(&self.cluster_dir)
-            .args([
-                "-U",
-                SUPERUSER,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-locale",
-                "--no-instructions",
-            ])
+            .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-instructions"])
             .output()
             .await?;
         check("initdb", &out)
     }
 
     async fn is_running(&self) -> Result<bool, EmbeddedError> {
-        let out = self
-            .command("pg_ctl")
-            .arg("status")
-            .arg("-D")
-            .arg(&self.cluster_dir)
-            .output()
-            .await?;
+        let out = self.command("pg_ctl").arg("status").arg("-D").arg(&self.cluster_dir).output().await?;
         Ok(out.status.code() == Some(0))
     }
 
@@ -232,10 +183,9 @@ impl EmbeddedPostgres {
             .output()
             .await?;
         check("pg_ctl start", &out).map_err(|e| match e {
-            EmbeddedError::Command { step, detail } => EmbeddedError::Command {
-                step,
-                detail: format!("{detail}; see {}", log.display()),
-            },
+            EmbeddedError::Command { step, detail } => {
+                EmbeddedError::Command { step, detail: format!("{detail}; see {}", log.display()) }
+            }
             other => other,
         })?;
         tracing::info!(cluster = %self.cluster_dir.display(), "embedded PostgreSQL started");
@@ -248,21 +198,15 @@ impl EmbeddedPostgres {
             step: "creating the switchboard database",
             detail: e.to_string(),
         };
-        let mut conn = sqlx::PgConnection::connect_with(&self.options_for("postgres"))
+        let mut conn = sqlx::PgConnection::connect_with(&self.options_for("postgres")).await.map_err(fail)?;
+        let exists: bool = sqlx::query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(DATABASE)
+            .fetch_one(&mut conn)
             .await
-            .map_err(fail)?;
-        let exists: bool =
-            sqlx::query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(DATABASE)
-                .fetch_one(&mut conn)
-                .await
-                .map_err(fail)?
-                .get(0);
+            .map_err(fail)?
+            .get(0);
         if !exists {
-            sqlx::query(&format!("CREATE DATABASE {DATABASE}"))
-                .execute(&mut conn)
-                .await
-                .map_err(fail)?;
+            sqlx::query(&format!("CREATE DATABASE {DATABASE}")).execute(&mut conn).await.map_err(fail)?;
         }
         conn.close().await.map_err(fail)?;
         Ok(())
@@ -274,14 +218,8 @@ impl Drop for EmbeddedPostgres {
     fn drop(&mut self) {
         if self.started_here && !self.stopped {
             let mut cmd = std::process::Command::new(self.bin_dir.join("pg_ctl"));
-            cmd.arg("stop")
-                .arg("-D")
-                .arg(&self.cluster_dir)
-                .args(["-m", "fast", "-w"]);
-            cmd.current_dir(&self.cluster_dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+            cmd.arg("stop").arg("-D").arg(&self.cluster_dir).args(["-m", "fast", "-w"]);
+            cmd.current_dir(&self.cluster_dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
             if let Some(r) = self.run_as {
                 use std::os::unix::process::CommandExt;
                 cmd.uid(r.uid).gid(r.gid);
@@ -297,20 +235,35 @@ fn check(step: &'static str, out: &std::process::Output) -> Result<(), EmbeddedE
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let detail = [stderr.trim(), stdout.trim()]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .unwrap_or("no output")
-        .to_owned();
-    Err(EmbeddedError::Command {
-        step,
-        detail: format!("{} ({})", detail.replace('\n', " "), out.status),
-    })
+    let detail = [stderr.trim(), stdout.trim()].into_iter().find(|s| !s.is_empty()).unwrap_or("no output").to_owned();
+    Err(EmbeddedError::Command { step, detail: format!("{} ({})", detail.replace('\n', " "), out.status) })
 }
 
 fn is_executable(path: &Path) -> bool {
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn find_binaries_in(
+    configured: Option<&Path>,
+    path_env: Option<&std::ffi::OsStr>,
+    versioned_root: &Path,
+) -> Result<PathBuf, EmbeddedError> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = configured {
+        candidates.push(dir.to_owned());
+    }
+    if let Some(path) = path_env {
+        candidates.extend(std::env::split_paths(path));
+    }
+    candidates.extend(versioned_dirs(versioned_root));
+    let found =
+        candidates.iter().find(|dir| ["initdb", "pg_ctl", "postgres"].iter().all(|b| is_executable(&dir.join(b))));
+    found.cloned().ok_or_else(|| EmbeddedError::NoBinaries {
+        looked: match configured {
+            Some(d) => format!("{}, PATH and {}/*/bin", d.display(), versioned_root.display()),
+            None => format!("PATH and {}/*/bin", versioned_root.display()),
+        },
+    })
 }
 
 /// `/usr/lib/postgresql/<version>/bin`, newest version first.
@@ -322,10 +275,7 @@ fn versioned_dirs(root: &Path) -> Vec<PathBuf> {
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let key: Vec<u32> = name
-                .split('.')
-                .map(|p| p.parse().ok())
-                .collect::<Option<_>>()?;
+            let key: Vec<u32> = name.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
             Some((key, e.path().join("bin")))
         })
         .collect();
@@ -391,14 +341,7 @@ mod tests {
         }
         let found: Vec<String> = versioned_dirs(root.path())
             .iter()
-            .map(|p| {
-                p.parent()
-                    .unwrap()
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned()
-            })
+            .map(|p| p.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(found, ["15", "13", "9.6"]);
     }
@@ -409,19 +352,13 @@ mod tests {
         let err = EmbeddedPostgres::find_binaries(Some(empty.path()));
         if let Err(e) = err {
             let text = e.to_string();
-            assert!(
-                text.contains("install PostgreSQL") && text.contains("SWITCHBOARD__DATABASE__URL"),
-                "{text}"
-            );
+            assert!(text.contains("install PostgreSQL") && text.contains("SWITCHBOARD__DATABASE__URL"), "{text}");
         }
     }
 
     #[test]
     fn long_data_dirs_get_a_short_socket_dir() {
-        assert_eq!(
-            socket_dir_for(Path::new("/var/lib/sb")),
-            PathBuf::from("/var/lib/sb/run")
-        );
+        assert_eq!(socket_dir_for(Path::new("/var/lib/sb")), PathBuf::from("/var/lib/sb/run"));
         let long = PathBuf::from(format!("/{}", "x".repeat(120)));
         assert!(socket_dir_for(&long).starts_with(std::env::temp_dir()));
     }

@@ -26,18 +26,13 @@ impl Database {
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         let (options, embedded) = match &settings.database.url {
             Some(url) => {
-                let options = PgConnectOptions::from_str(url.expose_secret()).context(
-                    "database.url (SWITCHBOARD__DATABASE__URL) is not a valid PostgreSQL URL",
-                )?;
+                let options = PgConnectOptions::from_str(url.expose_secret())
+                    .context("database.url (SWITCHBOARD__DATABASE__URL) is not a valid PostgreSQL URL")?;
                 (options, None)
             }
             None => {
                 let data_dir = settings.data_dir_absolute()?;
-                let pg = EmbeddedPostgres::start(
-                    &data_dir,
-                    settings.database.postgres_bin_dir.as_deref(),
-                )
-                .await?;
+                let pg = EmbeddedPostgres::start(&data_dir, settings.database.postgres_bin_dir.as_deref()).await?;
                 (pg.connect_options(), Some(pg))
             }
         };
@@ -53,10 +48,7 @@ impl Database {
 
     /// Applies every migration not yet applied.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .context("applying database migrations")
+        MIGRATOR.run(&self.pool).await.context("applying database migrations")
     }
 
     /// Closes the pool, then stops the embedded cluster if this process started it.
@@ -72,22 +64,13 @@ impl Database {
 /// Why the server is not ready, if it is not: the database unreachable, or migrations missing.
 pub async fn readiness(pool: &PgPool) -> Result<(), String> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Option<i64> =
-        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(pool)
-            .await
-            .map_err(|e| {
-                format!(
-                    "database unreachable or not migrated: {}",
-                    first_line(&e.to_string())
-                )
-            })?;
+    let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| format!("database unreachable or not migrated: {}", first_line(&e.to_string())))?;
     match applied {
         Some(v) if v >= latest => Ok(()),
-        other => Err(format!(
-            "database migrations behind: applied {}, expected {latest}",
-            other.unwrap_or(0)
-        )),
+        other => Err(format!("database migrations behind: applied {}, expected {latest}", other.unwrap_or(0))),
     }
 }
 

@@ -82,9 +82,7 @@ impl Bsuid {
     pub fn parse(text: &str) -> Option<Self> {
         let (country, id) = text.split_once('.')?;
         let country_ok = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
-        let id_ok = !id.is_empty()
-            && id.len() <= Self::MAX_ID_LEN
-            && id.bytes().all(|b| b.is_ascii_alphanumeric());
+        let id_ok = !id.is_empty() && id.len() <= Self::MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric());
         (country_ok && id_ok).then(|| Self(text.to_owned()))
     }
 
@@ -104,9 +102,7 @@ pub enum WhatsAppAddress {
 pub enum AddressError {
     #[error("not a WhatsApp address: it must start with whatsapp: (SMS and other channels are not served here)")]
     NotWhatsApp,
-    #[error(
-        "WhatsApp group messages are not supported: only one-to-one conversations can be received"
-    )]
+    #[error("WhatsApp group messages are not supported: only one-to-one conversations can be received")]
     Group,
     #[error("the WhatsApp address is neither an E.164 number nor a business-scoped user id: {0}")]
     Malformed(E164Error),
@@ -116,18 +112,14 @@ impl WhatsAppAddress {
     pub const PREFIX: &'static str = "whatsapp:";
 
     pub fn parse(text: &str) -> Result<Self, AddressError> {
-        let rest = text
-            .strip_prefix(Self::PREFIX)
-            .ok_or(AddressError::NotWhatsApp)?;
+        let rest = text.strip_prefix(Self::PREFIX).ok_or(AddressError::NotWhatsApp)?;
         if looks_like_group(rest) {
             return Err(AddressError::Group);
         }
         if let Some(bsuid) = Bsuid::parse(rest) {
             return Ok(Self::Bsuid(bsuid));
         }
-        E164::parse(rest)
-            .map(Self::Phone)
-            .map_err(AddressError::Malformed)
+        E164::parse(rest).map(Self::Phone).map_err(AddressError::Malformed)
     }
 
     pub fn phone(&self) -> Option<&E164> {
@@ -152,15 +144,12 @@ impl fmt::Display for WhatsAppAddress {
 fn looks_like_group(rest: &str) -> bool {
     rest.contains("@g.us")
         || rest.ends_with("@broadcast")
-        || rest
-            .trim_start_matches('+')
-            .split_once('-')
-            .is_some_and(|(a, b)| {
-                !a.is_empty()
-                    && !b.is_empty()
-                    && a.bytes().all(|c| c.is_ascii_digit())
-                    && b.bytes().all(|c| c.is_ascii_digit())
-            })
+        || rest.trim_start_matches('+').split_once('-').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        })
 }
 
 #[cfg(test)]
@@ -169,12 +158,7 @@ mod tests {
 
     #[test]
     fn e164_accepts_real_numbers() {
-        for n in [
-            "+14155550100",
-            "+5215512345678",
-            "+2901234",
-            "+358401234567",
-        ] {
+        for n in ["+14155550100", "+5215512345678", "+2901234", "+358401234567"] {
             assert_eq!(E164::parse(n).unwrap().as_str(), n);
         }
     }
@@ -204,25 +188,10 @@ mod tests {
 
     #[test]
     fn non_whatsapp_and_group_addresses_are_refused() {
-        assert_eq!(
-            WhatsAppAddress::parse("+14155550100"),
-            Err(AddressError::NotWhatsApp)
-        );
-        assert_eq!(
-            WhatsAppAddress::parse("messenger:123"),
-            Err(AddressError::NotWhatsApp)
-        );
-        assert_eq!(
-            WhatsAppAddress::parse("whatsapp:120363042345678901@g.us"),
-            Err(AddressError::Group)
-        );
-        assert_eq!(
-            WhatsAppAddress::parse("whatsapp:14155550100-1600000000"),
-            Err(AddressError::Group)
-        );
-        assert!(matches!(
-            WhatsAppAddress::parse("whatsapp:hello"),
-            Err(AddressError::Malformed(_))
-        ));
+        assert_eq!(WhatsAppAddress::parse("+14155550100"), Err(AddressError::NotWhatsApp));
+        assert_eq!(WhatsAppAddress::parse("messenger:123"), Err(AddressError::NotWhatsApp));
+        assert_eq!(WhatsAppAddress::parse("whatsapp:120363042345678901@g.us"), Err(AddressError::Group));
+        assert_eq!(WhatsAppAddress::parse("whatsapp:14155550100-1600000000"), Err(AddressError::Group));
+        assert!(matches!(WhatsAppAddress::parse("whatsapp:hello"), Err(AddressError::Malformed(_))));
     }
 }

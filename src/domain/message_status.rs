@@ -63,10 +63,7 @@ impl MessageStatus {
 
     /// A status after which nothing changes any more.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Failed | Self::Undelivered | Self::Canceled | Self::Read
-        )
+        matches!(self, Self::Failed | Self::Undelivered | Self::Canceled | Self::Read)
     }
 
     fn is_failure(self) -> bool {
@@ -104,11 +101,7 @@ impl MessageStatus {
 
     /// Every status that `next` may replace: what a single conditional `UPDATE … WHERE status = ANY(…)` needs.
     pub fn replaceable_by(next: MessageStatus) -> Vec<&'static str> {
-        Self::ALL
-            .into_iter()
-            .filter(|s| s.may_become(next))
-            .map(Self::as_str)
-            .collect()
+        Self::ALL.into_iter().filter(|s| s.may_become(next)).map(Self::as_str).collect()
     }
 }
 
@@ -126,10 +119,7 @@ impl FromStr for MessageStatus {
     type Err = UnknownStatus;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
+        Self::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 }
 
@@ -145,10 +135,7 @@ mod tests {
         assert!(Sent.may_become(Delivered));
         assert!(Delivered.may_become(Read));
         assert!(Queued.may_become(Read), "skipping steps is allowed");
-        assert!(
-            !Read.may_become(Delivered),
-            "a late delivered never overwrites read"
-        );
+        assert!(!Read.may_become(Delivered), "a late delivered never overwrites read");
         assert!(!Delivered.may_become(Sent));
         assert!(!Sent.may_become(Sent));
     }
@@ -168,15 +155,7 @@ mod tests {
         assert!(!Received.may_become(Read));
         assert_eq!(
             replaceable_names(Read),
-            vec![
-                "accepted",
-                "scheduled",
-                "queued",
-                "sending",
-                "sent",
-                "delivered",
-                "partially_delivered"
-            ]
+            vec!["accepted", "scheduled", "queued", "sending", "sent", "delivered", "partially_delivered"]
         );
     }
 

@@ -77,9 +77,6 @@ mod tests {
         assert!(AccountSid::parse("AC2f6d1a0b9c8e7d6f5a4b3c2d1e0f9a8").is_err());
         assert!(AccountSid::parse("AC2f6d1a0b9c8e7d6f5a4b3c2d1e0f9a8z").is_err());
         let err = MessagingServiceSid::parse("MG1").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "must be MG followed by 32 hexadecimal digits"
-        );
+        assert_eq!(err.to_string(), "must be MG followed by 32 hexadecimal digits");
     }
 }

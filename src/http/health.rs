@@ -8,9 +8,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -22,10 +20,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(reason) => {
             tracing::warn!(%reason, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "reason": reason })),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "reason": reason })))
         }
     }
 }

@@ -18,23 +18,20 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application's router, ready to serve (or to call with `oneshot` in tests).
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.http.request_timeout_secs);
-    Router::new()
-        .merge(health::router())
-        .merge(webhooks::router())
-        .with_state(state)
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|request: &Request<_>| {
-                            let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
-                            let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-                            tracing::info_span!("request", method = %request.method(), route, request_id)
-                        })
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
-                )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout)),
-        )
+    Router::new().merge(health::router()).merge(webhooks::router()).with_state(state).layer(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request<_>| {
+                        let route =
+                            request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+                        let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                        tracing::info_span!("request", method = %request.method(), route, request_id)
+                    })
+                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout)),
+    )
 }

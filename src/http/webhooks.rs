@@ -26,28 +26,18 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/twilio/{channel}/status", post(receive_status))
 }
 
-async fn receive_message(
-    State(state): State<AppState>,
-    request: TwilioRequest,
-) -> Result<impl IntoResponse, AppError> {
+async fn receive_message(State(state): State<AppState>, request: TwilioRequest) -> Result<impl IntoResponse, AppError> {
     crate::ingest::receive(&state, &request.channel, &request.form).await?;
     Ok(twiml())
 }
 
-async fn receive_status(
-    State(state): State<AppState>,
-    request: TwilioRequest,
-) -> Result<impl IntoResponse, AppError> {
+async fn receive_status(State(state): State<AppState>, request: TwilioRequest) -> Result<impl IntoResponse, AppError> {
     crate::outbound::status::receive(&state.pool, &request.channel, &request.form).await?;
     Ok(twiml())
 }
 
 fn twiml() -> impl IntoResponse {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-        EMPTY_TWIML,
-    )
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], EMPTY_TWIML)
 }
 
 /// A webhook request that Twilio signed for this channel.
@@ -64,10 +54,7 @@ impl FromRequest<AppState> for TwilioRequest {
         let unknown = || AppError::not_found("channel_not_found", "no channel with this id");
         let Path(params): Path<std::collections::HashMap<String, String>> =
             parts.extract().await.map_err(|_| unknown())?;
-        let channel_id = params
-            .get("channel")
-            .and_then(|c| Uuid::parse_str(c).ok())
-            .ok_or_else(unknown)?;
+        let channel_id = params.get("channel").and_then(|c| Uuid::parse_str(c).ok()).ok_or_else(unknown)?;
         let channel = state.channels.get(channel_id).await?.ok_or_else(unknown)?;
 
         let signature = parts
@@ -75,12 +62,7 @@ impl FromRequest<AppState> for TwilioRequest {
             .get(signature::HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
-            .ok_or_else(|| {
-                AppError::forbidden(
-                    "signature_missing",
-                    "the X-Twilio-Signature header is missing",
-                )
-            })?;
+            .ok_or_else(|| AppError::forbidden("signature_missing", "the X-Twilio-Signature header is missing"))?;
         let limit = state.settings.http.max_body_bytes;
         let raw = axum::body::to_bytes(body, limit).await.map_err(|_| {
             AppError::client(
@@ -89,23 +71,10 @@ impl FromRequest<AppState> for TwilioRequest {
                 format!("the request body is larger than {limit} bytes (http.max_body_bytes)"),
             )
         })?;
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         let url = signed_url(&state.public_base_url, &parts.uri);
-        let tokens: Vec<&str> = channel
-            .auth_tokens
-            .iter()
-            .map(|t| t.expose_secret())
-            .collect();
+        let tokens: Vec<&str> = channel.auth_tokens.iter().map(|t| t.expose_secret()).collect();
         let (form, valid) = match mime.as_str() {
             "application/x-www-form-urlencoded" | "" => {
                 let form = Form::parse(&raw).map_err(|e| AppError::bad_request("malformed_body", e.to_string()))?;
@@ -124,7 +93,9 @@ impl FromRequest<AppState> for TwilioRequest {
                 return Err(AppError::client(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
-                    format!("content type {other:?} is not accepted: Twilio webhooks are application/x-www-form-urlencoded"),
+                    format!(
+                        "content type {other:?} is not accepted: Twilio webhooks are application/x-www-form-urlencoded"
+                    ),
                 ))
             }
         };

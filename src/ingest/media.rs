@@ -23,12 +23,10 @@ pub async fn download(ctx: &JobContext, attachment_id: Uuid) -> Result<(), JobEr
     if target.download_state == "downloaded" {
         return Ok(());
     }
-    let url = target
-        .source_url
-        .as_deref()
-        .ok_or_else(|| JobError::Permanent("the attachment has no source URL".into()))?;
-    let account = AccountSid::parse(&target.account_sid)
-        .map_err(|e| JobError::Permanent(format!("stored account SID {e}")))?;
+    let url =
+        target.source_url.as_deref().ok_or_else(|| JobError::Permanent("the attachment has no source URL".into()))?;
+    let account =
+        AccountSid::parse(&target.account_sid).map_err(|e| JobError::Permanent(format!("stored account SID {e}")))?;
     let auth = credentials(ctx, &target)?;
     let relative = storage_path(attachment_id);
     let dest = ctx.data_dir.join(&relative);
@@ -37,14 +35,10 @@ pub async fn download(ctx: &JobContext, attachment_id: Uuid) -> Result<(), JobEr
             .await
             .map_err(|e| JobError::Retry(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let got = ctx
-        .fetcher
-        .download(url, &account, &auth, &dest)
-        .await
-        .map_err(|e| match e {
-            DownloadError::Retryable(m) => JobError::Retry(m),
-            DownloadError::Permanent(m) => JobError::Permanent(m),
-        })?;
+    let got = ctx.fetcher.download(url, &account, &auth, &dest).await.map_err(|e| match e {
+        DownloadError::Retryable(m) => JobError::Retry(m),
+        DownloadError::Permanent(m) => JobError::Permanent(m),
+    })?;
     let kept = attachments::Kept {
         storage_path: &relative,
         size: i64::try_from(got.size).unwrap_or(i64::MAX),
@@ -71,22 +65,12 @@ pub async fn record_failure(
 
 fn credentials(ctx: &JobContext, t: &attachments::DownloadTarget) -> Result<BasicAuth, JobError> {
     let decrypt = |sealed: &Vec<u8>| -> Result<SecretString, JobError> {
-        ctx.secrets
-            .decrypt(sealed)
-            .map_err(|e| JobError::Permanent(e.to_string()))
+        ctx.secrets.decrypt(sealed).map_err(|e| JobError::Permanent(e.to_string()))
     };
     match (&t.api_key_sid, &t.api_key_secret, &t.auth_token) {
-        (Some(sid), Some(secret), _) => Ok(BasicAuth {
-            username: sid.clone(),
-            password: decrypt(secret)?,
-        }),
-        (_, _, Some(token)) => Ok(BasicAuth {
-            username: t.account_sid.clone(),
-            password: decrypt(token)?,
-        }),
-        _ => Err(JobError::Permanent(
-            "the account has no credentials to download media with".into(),
-        )),
+        (Some(sid), Some(secret), _) => Ok(BasicAuth { username: sid.clone(), password: decrypt(secret)? }),
+        (_, _, Some(token)) => Ok(BasicAuth { username: t.account_sid.clone(), password: decrypt(token)? }),
+        _ => Err(JobError::Permanent("the account has no credentials to download media with".into())),
     }
 }
 
@@ -95,9 +79,6 @@ mod tests {
     #[test]
     fn storage_paths_spread_over_256_directories() {
         let id = uuid::Uuid::parse_str("0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e5f").unwrap();
-        assert_eq!(
-            super::storage_path(id),
-            "media/5f/0193b2b45a6f7c3d8e9f0a1b2c3d4e5f"
-        );
+        assert_eq!(super::storage_path(id), "media/5f/0193b2b45a6f7c3d8e9f0a1b2c3d4e5f");
     }
 }

@@ -47,20 +47,12 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         forwarded: message.forwarded,
         frequently_forwarded: message.frequently_forwarded,
         webhook_params: &params,
-        media: message
-            .media
-            .iter()
-            .map(|m| (m.url.as_str(), m.content_type.as_deref()))
-            .collect(),
+        media: message.media.iter().map(|m| (m.url.as_str(), m.content_type.as_deref())).collect(),
         media_job_max_attempts: state.settings.jobs.max_attempts,
     };
     let stored = messages::insert_inbound(&state.pool, &new).await?;
     match &stored {
-        Stored::New {
-            message_id,
-            conversation_id,
-            new_conversation,
-        } => tracing::info!(
+        Stored::New { message_id, conversation_id, new_conversation } => tracing::info!(
             %message_id, %conversation_id, new_conversation, from = %mask::phone(&message.from.to_string()),
             media = message.media.len(), "inbound message stored"
         ),
@@ -74,11 +66,7 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
 /// Which of the channel's numbers received the message. A number the channel lists is found by `To`; in
 /// Messaging Service mode a message carrying the channel's service SID may arrive on any sender of the
 /// service's pool, and such a number is added to the channel on first sight.
-async fn resolve_number(
-    state: &AppState,
-    channel: &ChannelConfig,
-    message: &InboundMessage,
-) -> AppResult<Uuid> {
+async fn resolve_number(state: &AppState, channel: &ChannelConfig, message: &InboundMessage) -> AppResult<Uuid> {
     if let Some(number) = channel.number(&message.to) {
         return Ok(number.id);
     }
@@ -104,9 +92,7 @@ async fn resolve_number(
 fn refuse(form: &Form, e: WebhookError) -> AppError {
     let status = match e {
         WebhookError::Address {
-            source:
-                crate::domain::address::AddressError::NotWhatsApp
-                | crate::domain::address::AddressError::Group,
+            source: crate::domain::address::AddressError::NotWhatsApp | crate::domain::address::AddressError::Group,
             ..
         } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::BAD_REQUEST,

@@ -51,11 +51,8 @@ impl Task {
     fn parse(job: &Job) -> Result<Self, String> {
         match job.kind.as_str() {
             ingest::media::KIND => {
-                let id = job
-                    .payload
-                    .get("attachment_id")
-                    .and_then(|v| v.as_str())
-                    .and_then(|s| Uuid::parse_str(s).ok());
+                let id =
+                    job.payload.get("attachment_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
                 id.map(|attachment_id| Self::MediaDownload { attachment_id })
                     .ok_or_else(|| "payload without attachment_id".to_owned())
             }
@@ -65,18 +62,11 @@ impl Task {
 
     async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
         match self {
-            Self::MediaDownload { attachment_id } => {
-                ingest::media::download(ctx, *attachment_id).await
-            }
+            Self::MediaDownload { attachment_id } => ingest::media::download(ctx, *attachment_id).await,
         }
     }
 
-    async fn record_failure(
-        &self,
-        ctx: &JobContext,
-        error: &str,
-        final_failure: bool,
-    ) -> sqlx::Result<()> {
+    async fn record_failure(&self, ctx: &JobContext, error: &str, final_failure: bool) -> sqlx::Result<()> {
         match self {
             Self::MediaDownload { attachment_id } => {
                 ingest::media::record_failure(ctx, *attachment_id, error, final_failure).await
@@ -93,16 +83,8 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(ctx: JobContext, settings: JobSettings) -> Self {
-        let id = format!(
-            "{}-{}",
-            std::process::id(),
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
-        Self {
-            ctx: Arc::new(ctx),
-            settings,
-            id: id.into(),
-        }
+        let id = format!("{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8]);
+        Self { ctx: Arc::new(ctx), settings, id: id.into() }
     }
 
     /// Runs until `shutdown`, then lets the jobs in hand finish.
@@ -140,8 +122,7 @@ impl Worker {
                     Ok(batch) => {
                         claimed = batch.len();
                         for job in batch {
-                            let (ctx, settings, id) =
-                                (self.ctx.clone(), self.settings.clone(), self.id.clone());
+                            let (ctx, settings, id) = (self.ctx.clone(), self.settings.clone(), self.id.clone());
                             running.spawn(async move { execute(&ctx, &settings, &id, job).await });
                         }
                     }
@@ -174,12 +155,10 @@ impl Worker {
     pub async fn drain(&self) -> usize {
         let mut total = 0;
         loop {
-            let batch =
-                match jobs::claim(&self.ctx.pool, &self.id, self.settings.concurrency as i64).await
-                {
-                    Ok(b) if !b.is_empty() => b,
-                    _ => return total,
-                };
+            let batch = match jobs::claim(&self.ctx.pool, &self.id, self.settings.concurrency as i64).await {
+                Ok(b) if !b.is_empty() => b,
+                _ => return total,
+            };
             total += batch.len();
             for job in batch {
                 execute(&self.ctx, &self.settings, &self.id, job).await;
@@ -211,14 +190,14 @@ async fn execute(ctx: &JobContext, settings: &JobSettings, worker: &str, job: Jo
         Ok(()) => jobs::complete(&ctx.pool, job.id, worker).await,
         Err(JobError::Retry(e)) if job.attempts < max => {
             let delay = backoff(settings, job.attempts);
-            span.in_scope(|| tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "job attempt failed; will retry"));
+            span.in_scope(
+                || tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "job attempt failed; will retry"),
+            );
             let _ = task.record_failure(ctx, &e, false).await;
             jobs::retry_later(&ctx.pool, job.id, worker, delay, &e).await
         }
         Err(JobError::Retry(e) | JobError::Permanent(e)) => {
-            span.in_scope(
-                || tracing::error!(error = %e, attempts = job.attempts, "job failed for good"),
-            );
+            span.in_scope(|| tracing::error!(error = %e, attempts = job.attempts, "job failed for good"));
             let _ = task.record_failure(ctx, &e, true).await;
             jobs::fail(&ctx.pool, job.id, worker, &e).await
         }
@@ -232,9 +211,7 @@ async fn execute(ctx: &JobContext, settings: &JobSettings, worker: &str, job: Jo
 /// Exponential backoff with jitter: the `attempt`-th retry waits between half and all of
 /// `min(retry_max, retry_base · 2^(attempt-1))`.
 pub fn backoff(settings: &JobSettings, attempt: i32) -> Duration {
-    let exp = settings
-        .retry_base_ms
-        .saturating_mul(1u64 << (attempt.clamp(1, 30) - 1) as u32);
+    let exp = settings.retry_base_ms.saturating_mul(1u64 << (attempt.clamp(1, 30) - 1) as u32);
     let ceiling = exp.min(settings.retry_max_ms).max(1);
     let ms = rand::thread_rng().gen_range(ceiling / 2..=ceiling);
     Duration::from_millis(ms)

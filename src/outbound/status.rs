@@ -25,9 +25,7 @@ pub async fn receive(pool: &PgPool, channel: &ChannelConfig, form: &Form) -> App
         tracing::warn!(status = %callback.raw_status, "status callback with a status this version does not know; ignored");
         return Ok(());
     };
-    let explanation = callback
-        .error_code
-        .map(|code| errors::describe(code, callback.error_message.as_deref()));
+    let explanation = callback.error_code.map(|code| errors::describe(code, callback.error_message.as_deref()));
     let outcome = messages::apply_status(
         pool,
         channel.account_id,

@@ -57,12 +57,7 @@ pub async fn mark_downloaded(pool: &PgPool, id: Uuid, kept: &Kept<'_>) -> sqlx::
 }
 
 /// Records the latest error; `final_failure` marks the attachment failed for good.
-pub async fn record_error(
-    pool: &PgPool,
-    id: Uuid,
-    error: &str,
-    final_failure: bool,
-) -> sqlx::Result<()> {
+pub async fn record_error(pool: &PgPool, id: Uuid, error: &str, final_failure: bool) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE attachments SET download_error = $2,
                 download_state = CASE WHEN $3 THEN 'failed' ELSE download_state END, updated_at = now()

@@ -43,11 +43,7 @@ pub struct ChannelSummary {
 
 /// Creates the account, or replaces its Auth Token when the account exists (the token just given is the one
 /// that works now). Returns the account's id.
-pub async fn upsert_account(
-    conn: &mut PgConnection,
-    account_sid: &str,
-    auth_token: &[u8],
-) -> sqlx::Result<Uuid> {
+pub async fn upsert_account(conn: &mut PgConnection, account_sid: &str, auth_token: &[u8]) -> sqlx::Result<Uuid> {
     sqlx::query_scalar(
         "INSERT INTO twilio_accounts (id, account_sid, auth_token) VALUES ($1, $2, $3)
          ON CONFLICT (account_sid) DO UPDATE SET auth_token = EXCLUDED.auth_token, updated_at = now()
@@ -67,28 +63,21 @@ pub async fn insert_channel(
     account_id: Uuid,
     messaging_service_sid: Option<&str>,
 ) -> sqlx::Result<()> {
-    let mode = if messaging_service_sid.is_some() {
-        "messaging_service"
-    } else {
-        "sender"
-    };
-    sqlx::query("INSERT INTO channels (id, name, account_id, sending_mode, messaging_service_sid) VALUES ($1, $2, $3, $4, $5)")
-        .bind(id)
-        .bind(name)
-        .bind(account_id)
-        .bind(mode)
-        .bind(messaging_service_sid)
-        .execute(conn)
-        .await?;
+    let mode = if messaging_service_sid.is_some() { "messaging_service" } else { "sender" };
+    sqlx::query(
+        "INSERT INTO channels (id, name, account_id, sending_mode, messaging_service_sid) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(account_id)
+    .bind(mode)
+    .bind(messaging_service_sid)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-pub async fn insert_number(
-    conn: &mut PgConnection,
-    channel_id: Uuid,
-    name: &str,
-    e164: &str,
-) -> sqlx::Result<Uuid> {
+pub async fn insert_number(conn: &mut PgConnection, channel_id: Uuid, name: &str, e164: &str) -> sqlx::Result<Uuid> {
     sqlx::query_scalar("INSERT INTO whatsapp_numbers (id, channel_id, name, e164) VALUES ($1, $2, $3, $4) RETURNING id")
         .bind(Uuid::now_v7())
         .bind(channel_id)
@@ -112,10 +101,7 @@ pub async fn register_number(pool: &PgPool, channel_id: Uuid, e164: &str) -> sql
     .await
 }
 
-pub async fn find(
-    pool: &PgPool,
-    id: Uuid,
-) -> sqlx::Result<Option<(ChannelRecord, Vec<NumberRecord>)>> {
+pub async fn find(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<(ChannelRecord, Vec<NumberRecord>)>> {
     let channel: Option<ChannelRecord> = sqlx::query_as(
         "SELECT c.id, c.name, c.sending_mode, c.messaging_service_sid, c.deleted_at, a.id AS account_id,
                 a.account_sid, a.auth_token, a.secondary_auth_token, a.api_key_sid, a.api_key_secret

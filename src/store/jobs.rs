@@ -44,21 +44,11 @@ pub async fn reclaim_expired(pool: &PgPool, lease: Duration) -> sqlx::Result<u64
 }
 
 pub async fn complete(pool: &PgPool, id: i64, worker: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2")
-        .bind(id)
-        .bind(worker)
-        .execute(pool)
-        .await?;
+    sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2").bind(id).bind(worker).execute(pool).await?;
     Ok(())
 }
 
-pub async fn retry_later(
-    pool: &PgPool,
-    id: i64,
-    worker: &str,
-    delay: Duration,
-    error: &str,
-) -> sqlx::Result<()> {
+pub async fn retry_later(pool: &PgPool, id: i64, worker: &str, delay: Duration, error: &str) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE jobs SET state = 'pending', run_at = now() + make_interval(secs => $3), last_error = $4,
                 locked_at = NULL, locked_by = NULL, updated_at = now()

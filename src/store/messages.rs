@@ -118,10 +118,7 @@ pub async fn insert_inbound(pool: &PgPool, m: &NewInbound<'_>) -> sqlx::Result<S
     let result = match result {
         // The BSUID already belongs to another contact row (one known only by BSUID before Twilio sent the phone
         // number). Store the message under the phone number rather than lose it; the rows can be merged later.
-        Err(e)
-            if m.contact_phone.is_some()
-                && super::violated_constraint(&e) == Some("contacts_bsuid_key") =>
-        {
+        Err(e) if m.contact_phone.is_some() && super::violated_constraint(&e) == Some("contacts_bsuid_key") => {
             tracing::warn!("business-scoped user id already on another contact; storing under the phone number");
             run_insert(pool, m, None).await
         }
@@ -130,18 +127,10 @@ pub async fn insert_inbound(pool: &PgPool, m: &NewInbound<'_>) -> sqlx::Result<S
     Ok(result)
 }
 
-async fn run_insert(
-    pool: &PgPool,
-    m: &NewInbound<'_>,
-    bsuid: Option<&str>,
-) -> sqlx::Result<Stored> {
-    let sql = if m.contact_phone.is_some() {
-        INSERT_INBOUND_BY_PHONE.as_str()
-    } else {
-        INSERT_INBOUND_BY_BSUID.as_str()
-    };
-    let (urls, types): (Vec<&str>, Vec<&str>) =
-        m.media.iter().map(|(u, t)| (*u, t.unwrap_or(""))).unzip();
+async fn run_insert(pool: &PgPool, m: &NewInbound<'_>, bsuid: Option<&str>) -> sqlx::Result<Stored> {
+    let sql =
+        if m.contact_phone.is_some() { INSERT_INBOUND_BY_PHONE.as_str() } else { INSERT_INBOUND_BY_BSUID.as_str() };
+    let (urls, types): (Vec<&str>, Vec<&str>) = m.media.iter().map(|(u, t)| (*u, t.unwrap_or(""))).unzip();
     let row: Option<StoredRow> = sqlx::query_as(sql)
         .bind(m.account_id)
         .bind(m.twilio_sid)

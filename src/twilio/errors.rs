@@ -40,9 +40,7 @@ pub fn describe(code: i32, twilio_message: Option<&str>) -> String {
     match (explain(code), twilio_message) {
         (Some(ours), _) => ours.to_owned(),
         (None, Some(theirs)) if !theirs.is_empty() => theirs.to_owned(),
-        (None, _) => format!(
-            "Twilio reported error {code} (see https://www.twilio.com/docs/api/errors/{code})."
-        ),
+        (None, _) => format!("Twilio reported error {code} (see https://www.twilio.com/docs/api/errors/{code})."),
     }
 }
 

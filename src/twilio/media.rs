@@ -27,10 +27,7 @@ pub struct BasicAuth {
 
 impl std::fmt::Debug for BasicAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BasicAuth")
-            .field("username", &self.username)
-            .field("password", &"[redacted]")
-            .finish()
+        f.debug_struct("BasicAuth").field("username", &self.username).field("password", &"[redacted]").finish()
     }
 }
 
@@ -69,11 +66,7 @@ impl MediaFetcher {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self {
-            client,
-            api_base,
-            max_bytes,
-        })
+        Ok(Self { client, api_base, max_bytes })
     }
 
     /// Whether `url` is media of `account` on Twilio's API host, the only place credentials may be sent.
@@ -93,33 +86,30 @@ impl MediaFetcher {
         auth: &BasicAuth,
         dest: &Path,
     ) -> Result<Downloaded, DownloadError> {
-        let mut current = Url::parse(url)
-            .map_err(|e| DownloadError::Permanent(format!("media URL is not a URL: {e}")))?;
+        let mut current =
+            Url::parse(url).map_err(|e| DownloadError::Permanent(format!("media URL is not a URL: {e}")))?;
         for _ in 0..=MAX_REDIRECTS {
             if !matches!(current.scheme(), "http" | "https") {
-                return Err(DownloadError::Permanent(
-                    "media URL must be http or https".into(),
-                ));
+                return Err(DownloadError::Permanent("media URL must be http or https".into()));
             }
             let mut request = self.client.get(current.clone());
             if self.is_account_media_url(&current, account) {
                 request = request.basic_auth(&auth.username, Some(auth.password.expose_secret()));
             }
-            let response = request.send().await.map_err(|e| {
-                DownloadError::Retryable(format!("request failed: {}", without_url(&e)))
-            })?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| DownloadError::Retryable(format!("request failed: {}", without_url(&e))))?;
             let status = response.status();
             if status.is_redirection() {
                 let location = response
                     .headers()
                     .get(header::LOCATION)
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| {
-                        DownloadError::Permanent(format!("{status} without a Location header"))
-                    })?;
-                current = current.join(location).map_err(|e| {
-                    DownloadError::Permanent(format!("redirect to an invalid URL: {e}"))
-                })?;
+                    .ok_or_else(|| DownloadError::Permanent(format!("{status} without a Location header")))?;
+                current = current
+                    .join(location)
+                    .map_err(|e| DownloadError::Permanent(format!("redirect to an invalid URL: {e}")))?;
                 continue;
             }
             if !status.is_success() {
@@ -132,25 +122,15 @@ impl MediaFetcher {
             }
             return self.save(response, dest).await;
         }
-        Err(DownloadError::Permanent(format!(
-            "more than {MAX_REDIRECTS} redirects"
-        )))
+        Err(DownloadError::Permanent(format!("more than {MAX_REDIRECTS} redirects")))
     }
 
-    async fn save(
-        &self,
-        response: reqwest::Response,
-        dest: &Path,
-    ) -> Result<Downloaded, DownloadError> {
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.max_bytes)
-        {
+    async fn save(&self, response: reqwest::Response, dest: &Path) -> Result<Downloaded, DownloadError> {
+        if response.content_length().is_some_and(|len| len > self.max_bytes) {
             return Err(self.too_large());
         }
         let content_type = header_text(&response, header::CONTENT_TYPE);
-        let filename = header_text(&response, header::CONTENT_DISPOSITION)
-            .and_then(|d| filename_from_disposition(&d));
+        let filename = header_text(&response, header::CONTENT_DISPOSITION).and_then(|d| filename_from_disposition(&d));
         let partial = dest.with_extension("partial");
         let result = async {
             let mut file = tokio::fs::File::create(&partial)
@@ -160,35 +140,27 @@ impl MediaFetcher {
             let mut size: u64 = 0;
             let mut stream = response.bytes_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| {
-                    DownloadError::Retryable(format!("download interrupted: {}", without_url(&e)))
-                })?;
+                let chunk = chunk
+                    .map_err(|e| DownloadError::Retryable(format!("download interrupted: {}", without_url(&e))))?;
                 size += chunk.len() as u64;
                 if size > self.max_bytes {
                     return Err(self.too_large());
                 }
                 hasher.update(&chunk);
-                file.write_all(&chunk).await.map_err(|e| {
-                    DownloadError::Retryable(format!("cannot write media file: {e}"))
-                })?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| DownloadError::Retryable(format!("cannot write media file: {e}")))?;
             }
-            file.sync_all()
-                .await
-                .map_err(|e| DownloadError::Retryable(format!("cannot write media file: {e}")))?;
+            file.sync_all().await.map_err(|e| DownloadError::Retryable(format!("cannot write media file: {e}")))?;
             Ok((size, hex::encode(hasher.finalize())))
         }
         .await;
         match result {
             Ok((size, sha256)) => {
-                tokio::fs::rename(&partial, dest).await.map_err(|e| {
-                    DownloadError::Retryable(format!("cannot store media file: {e}"))
-                })?;
-                Ok(Downloaded {
-                    content_type,
-                    filename,
-                    size,
-                    sha256,
-                })
+                tokio::fs::rename(&partial, dest)
+                    .await
+                    .map_err(|e| DownloadError::Retryable(format!("cannot store media file: {e}")))?;
+                Ok(Downloaded { content_type, filename, size, sha256 })
             }
             Err(e) => {
                 let _ = tokio::fs::remove_file(&partial).await;
@@ -210,11 +182,7 @@ fn is_transient(status: StatusCode) -> bool {
 }
 
 fn header_text(response: &reqwest::Response, name: header::HeaderName) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// reqwest errors print the URL, which for a CDN redirect carries a pre-signed token: keep it out of logs.
@@ -241,19 +209,17 @@ mod tests {
     use super::*;
 
     fn fetcher() -> MediaFetcher {
-        MediaFetcher::new(
-            Url::parse("https://api.twilio.com").unwrap(),
-            1024,
-            Duration::from_secs(5),
-        )
-        .unwrap()
+        MediaFetcher::new(Url::parse("https://api.twilio.com").unwrap(), 1024, Duration::from_secs(5)).unwrap()
     }
 
     #[test]
     fn credentials_go_only_to_the_accounts_media_on_twilios_host() {
         let f = fetcher();
         let ac = AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap();
-        let ok = Url::parse("https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1").unwrap();
+        let ok = Url::parse(
+            "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1",
+        )
+        .unwrap();
         assert!(f.is_account_media_url(&ok, &ac));
         for bad in [
             "https://api.twilio.com/2010-04-01/Accounts/AC9999999999abcdef0123456789abcdef/Messages/MM1/Media/ME1",
@@ -269,14 +235,8 @@ mod tests {
 
     #[test]
     fn filenames_are_reduced_to_their_last_component() {
-        assert_eq!(
-            filename_from_disposition("attachment; filename=\"photo.jpg\"").as_deref(),
-            Some("photo.jpg")
-        );
-        assert_eq!(
-            filename_from_disposition("inline; filename=../../etc/passwd").as_deref(),
-            Some("passwd")
-        );
+        assert_eq!(filename_from_disposition("attachment; filename=\"photo.jpg\"").as_deref(), Some("photo.jpg"));
+        assert_eq!(filename_from_disposition("inline; filename=../../etc/passwd").as_deref(), Some("passwd"));
         assert_eq!(filename_from_disposition("inline"), None);
     }
 }

@@ -31,8 +31,7 @@ pub enum SignedBody<'a> {
 
 /// The signature Twilio would send for `url` and `params` under `token`.
 pub fn compute(token: &str, url: &str, params: &[(String, String)]) -> String {
-    let mut mac =
-        Hmac::<Sha1>::new_from_slice(token.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(url.as_bytes());
     for (name, values) in group_sorted(params) {
         for value in values {
@@ -47,21 +46,13 @@ pub fn compute(token: &str, url: &str, params: &[(String, String)]) -> String {
 fn group_sorted(params: &[(String, String)]) -> BTreeMap<&str, std::collections::BTreeSet<&str>> {
     let mut grouped: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
     for (name, value) in params {
-        grouped
-            .entry(name.as_str())
-            .or_default()
-            .insert(value.as_str());
+        grouped.entry(name.as_str()).or_default().insert(value.as_str());
     }
     grouped
 }
 
 /// Whether `signature` is Twilio's for this request under any of `tokens`.
-pub fn is_valid<S: AsRef<str>>(
-    tokens: &[S],
-    url: &str,
-    body: SignedBody<'_>,
-    signature: &str,
-) -> bool {
+pub fn is_valid<S: AsRef<str>>(tokens: &[S], url: &str, body: SignedBody<'_>, signature: &str) -> bool {
     let params: &[(String, String)] = match body {
         SignedBody::Form(params) => params,
         SignedBody::Json(raw) => {
@@ -89,10 +80,7 @@ pub fn body_hash(raw: &[u8]) -> String {
 }
 
 fn body_hash_matches(url: &str, raw: &[u8]) -> bool {
-    let Some(query) = url
-        .split_once('?')
-        .map(|(_, q)| q.split('#').next().unwrap_or(q))
-    else {
+    let Some(query) = url.split_once('?').map(|(_, q)| q.split('#').next().unwrap_or(q)) else {
         return false;
     };
     let expected = body_hash(raw);
@@ -141,13 +129,7 @@ impl<'a> UrlParts<'a> {
             Some(i) if !hostport[i..].contains(']') => (&hostport[..i], Some(&hostport[i + 1..])),
             _ => (hostport, None),
         };
-        Some(Self {
-            scheme,
-            userinfo,
-            host,
-            port,
-            rest,
-        })
+        Some(Self { scheme, userinfo, host, port, rest })
     }
 
     fn default_port(&self) -> Option<&'static str> {
@@ -179,10 +161,7 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn official() -> Vec<(String, String)> {
@@ -199,36 +178,18 @@ mod tests {
 
     #[test]
     fn computes_the_official_signature() {
-        assert_eq!(
-            compute("12345", URL, &official()),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        );
+        assert_eq!(compute("12345", URL, &official()), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
     }
 
     #[test]
     fn accepts_the_url_with_or_without_its_port() {
         let p = official();
-        assert!(is_valid(
-            &["12345"],
-            URL,
-            SignedBody::Form(&p),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
+        assert!(is_valid(&["12345"], URL, SignedBody::Form(&p), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
         // Signed with :443, received without it.
-        assert!(is_valid(
-            &["12345"],
-            URL,
-            SignedBody::Form(&p),
-            "kvajT1Ptam85bY51eRf/AJRuM3w="
-        ));
+        assert!(is_valid(&["12345"], URL, SignedBody::Form(&p), "kvajT1Ptam85bY51eRf/AJRuM3w="));
         // Signed without a port, received with a non-default one.
         let with_port = "https://mycompany.com:1234/myapp.php?foo=1&bar=2";
-        assert!(is_valid(
-            &["12345"],
-            with_port,
-            SignedBody::Form(&p),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
+        assert!(is_valid(&["12345"], with_port, SignedBody::Form(&p), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
     }
 
     #[test]
@@ -247,71 +208,29 @@ mod tests {
     fn json_bodies_sign_the_url_and_carry_the_body_hash() {
         let body = br#"{"property": "value", "boolean": true}"#;
         let hash = body_hash(body);
-        assert_eq!(
-            hash,
-            "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
-        );
+        assert_eq!(hash, "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620");
         let url = format!("{URL}&bodySHA256={hash}");
-        assert!(is_valid(
-            &["12345"],
-            &url,
-            SignedBody::Json(body),
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        ));
+        assert!(is_valid(&["12345"], &url, SignedBody::Json(body), "a9nBmqA0ju/hNViExpshrM61xv4="));
         let tampered = br#"{"property": "value", "boolean": false}"#;
-        assert!(!is_valid(
-            &["12345"],
-            &url,
-            SignedBody::Json(tampered),
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        ));
-        assert!(!is_valid(
-            &["12345"],
-            URL,
-            SignedBody::Json(body),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
+        assert!(!is_valid(&["12345"], &url, SignedBody::Json(tampered), "a9nBmqA0ju/hNViExpshrM61xv4="));
+        assert!(!is_valid(&["12345"], URL, SignedBody::Json(body), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
     }
 
     #[test]
     fn the_secondary_token_is_accepted_during_rotation() {
         let p = official();
-        assert!(is_valid(
-            &["new-token", "12345"],
-            URL,
-            SignedBody::Form(&p),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
-        assert!(!is_valid(
-            &["new-token"],
-            URL,
-            SignedBody::Form(&p),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
-        assert!(!is_valid::<&str>(
-            &[],
-            URL,
-            SignedBody::Form(&p),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
+        assert!(is_valid(&["new-token", "12345"], URL, SignedBody::Form(&p), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(!is_valid(&["new-token"], URL, SignedBody::Form(&p), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(!is_valid::<&str>(&[], URL, SignedBody::Form(&p), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
     }
 
     #[test]
     fn url_candidates_keep_userinfo_and_ipv6() {
         assert_eq!(
             url_candidates("https://user:pass@h.example/p?q=1"),
-            vec![
-                "https://user:pass@h.example/p?q=1",
-                "https://user:pass@h.example:443/p?q=1"
-            ]
+            vec!["https://user:pass@h.example/p?q=1", "https://user:pass@h.example:443/p?q=1"]
         );
-        assert_eq!(
-            url_candidates("http://[::1]:8080/x"),
-            vec!["http://[::1]:8080/x", "http://[::1]/x"]
-        );
-        assert_eq!(
-            url_candidates("http://[::1]/x"),
-            vec!["http://[::1]/x", "http://[::1]:80/x"]
-        );
+        assert_eq!(url_candidates("http://[::1]:8080/x"), vec!["http://[::1]:8080/x", "http://[::1]/x"]);
+        assert_eq!(url_candidates("http://[::1]/x"), vec!["http://[::1]/x", "http://[::1]:80/x"]);
     }
 }

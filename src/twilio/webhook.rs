@@ -5,9 +5,7 @@
 //! what Switchboard acts on and refuse what it cannot act on, each refusal with a reason a person can read.
 
 use crate::domain::address::AddressError;
-use crate::domain::{
-    AccountSid, MessageSid, MessageStatus, MessagingServiceSid, WhatsAppAddress, E164,
-};
+use crate::domain::{AccountSid, MessageSid, MessageStatus, MessagingServiceSid, WhatsAppAddress, E164};
 use serde_json::{Map, Value};
 
 /// A decoded `application/x-www-form-urlencoded` body, in arrival order.
@@ -37,10 +35,7 @@ impl Form {
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The first value of `name` unless it is empty.
@@ -90,13 +85,11 @@ fn decode(raw: &[u8]) -> Result<String, FormError> {
         match raw[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = raw
-                    .get(i + 1..i + 3)
-                    .ok_or(FormError::Malformed("a % escape is cut short"))?;
-                let text = std::str::from_utf8(hex)
-                    .map_err(|_| FormError::Malformed("a % escape is not hexadecimal"))?;
-                let byte = u8::from_str_radix(text, 16)
-                    .map_err(|_| FormError::Malformed("a % escape is not hexadecimal"))?;
+                let hex = raw.get(i + 1..i + 3).ok_or(FormError::Malformed("a % escape is cut short"))?;
+                let text =
+                    std::str::from_utf8(hex).map_err(|_| FormError::Malformed("a % escape is not hexadecimal"))?;
+                let byte =
+                    u8::from_str_radix(text, 16).map_err(|_| FormError::Malformed("a % escape is not hexadecimal"))?;
                 out.push(byte);
                 i += 2;
             }
@@ -115,10 +108,7 @@ pub enum WebhookError {
     #[error("the parameter {name} {reason}")]
     Invalid { name: &'static str, reason: String },
     #[error("{name}: {source}")]
-    Address {
-        name: &'static str,
-        source: AddressError,
-    },
+    Address { name: &'static str, source: AddressError },
 }
 
 impl WebhookError {
@@ -127,14 +117,8 @@ impl WebhookError {
         match self {
             Self::Missing(_) => "missing_parameter",
             Self::Invalid { .. } => "invalid_parameter",
-            Self::Address {
-                source: AddressError::NotWhatsApp,
-                ..
-            } => "not_whatsapp",
-            Self::Address {
-                source: AddressError::Group,
-                ..
-            } => "group_messages_unsupported",
+            Self::Address { source: AddressError::NotWhatsApp, .. } => "not_whatsapp",
+            Self::Address { source: AddressError::Group, .. } => "group_messages_unsupported",
             Self::Address { .. } => "invalid_address",
         }
     }
@@ -149,15 +133,11 @@ fn parse_sid<T>(
     name: &'static str,
     parse: impl Fn(&str) -> Result<T, crate::domain::sid::SidError>,
 ) -> Result<T, WebhookError> {
-    parse(required(form, name)?).map_err(|e| WebhookError::Invalid {
-        name,
-        reason: e.to_string(),
-    })
+    parse(required(form, name)?).map_err(|e| WebhookError::Invalid { name, reason: e.to_string() })
 }
 
 fn flag(form: &Form, name: &str) -> bool {
-    form.get(name)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    form.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// One piece of media attached to an inbound message.
@@ -202,13 +182,7 @@ pub struct InboundMessage {
 }
 
 /// Parameters whose presence marks a message from a WhatsApp group.
-const GROUP_MARKERS: &[&str] = &[
-    "GroupId",
-    "GroupSid",
-    "GroupName",
-    "GroupSubject",
-    "ParticipantAddress",
-];
+const GROUP_MARKERS: &[&str] = &["GroupId", "GroupSid", "GroupName", "GroupSubject", "ParticipantAddress"];
 
 /// The most media items a WhatsApp message can carry through Twilio.
 pub const MAX_MEDIA: usize = 10;
@@ -220,26 +194,15 @@ impl TryFrom<&Form> for InboundMessage {
         let message_sid = parse_sid(form, "MessageSid", MessageSid::parse)?;
         let account_sid = parse_sid(form, "AccountSid", AccountSid::parse)?;
         let messaging_service_sid = match form.non_empty("MessagingServiceSid") {
-            Some(_) => Some(parse_sid(
-                form,
-                "MessagingServiceSid",
-                MessagingServiceSid::parse,
-            )?),
+            Some(_) => Some(parse_sid(form, "MessagingServiceSid", MessagingServiceSid::parse)?),
             None => None,
         };
         if let Some(marker) = GROUP_MARKERS.iter().find(|m| form.non_empty(m).is_some()) {
             tracing::debug!(marker, "group marker present");
-            return Err(WebhookError::Address {
-                name: "From",
-                source: AddressError::Group,
-            });
+            return Err(WebhookError::Address { name: "From", source: AddressError::Group });
         }
-        let from = WhatsAppAddress::parse(required(form, "From")?).map_err(|source| {
-            WebhookError::Address {
-                name: "From",
-                source,
-            }
-        })?;
+        let from = WhatsAppAddress::parse(required(form, "From")?)
+            .map_err(|source| WebhookError::Address { name: "From", source })?;
         let to = match WhatsAppAddress::parse(required(form, "To")?)
             .map_err(|source| WebhookError::Address { name: "To", source })?
         {
@@ -255,19 +218,12 @@ impl TryFrom<&Form> for InboundMessage {
         let location = parse_location(form)?;
         let bsuid = form
             .non_empty("ExternalUserId")
-            .map(|v| {
-                v.strip_prefix(WhatsAppAddress::PREFIX)
-                    .unwrap_or(v)
-                    .to_owned()
-            })
+            .map(|v| v.strip_prefix(WhatsAppAddress::PREFIX).unwrap_or(v).to_owned())
             .or_else(|| match &from {
                 WhatsAppAddress::Bsuid(b) => Some(b.as_str().to_owned()),
                 WhatsAppAddress::Phone(_) => None,
             });
-        let wa_id = form
-            .non_empty("WaId")
-            .map(str::to_owned)
-            .or_else(|| from.phone().map(|p| p.digits().to_owned()));
+        let wa_id = form.non_empty("WaId").map(str::to_owned).or_else(|| from.phone().map(|p| p.digits().to_owned()));
         Ok(Self {
             message_sid,
             account_sid,
@@ -283,9 +239,7 @@ impl TryFrom<&Form> for InboundMessage {
             button_text: form.non_empty("ButtonText").map(str::to_owned),
             button_payload: form.non_empty("ButtonPayload").map(str::to_owned),
             location,
-            replied_to_sid: form
-                .non_empty("OriginalRepliedMessageSid")
-                .map(str::to_owned),
+            replied_to_sid: form.non_empty("OriginalRepliedMessageSid").map(str::to_owned),
             referral: referral(form),
             forwarded: flag(form, "Forwarded"),
             frequently_forwarded: flag(form, "FrequentlyForwarded"),
@@ -296,36 +250,25 @@ impl TryFrom<&Form> for InboundMessage {
 fn parse_media(form: &Form) -> Result<Vec<InboundMedia>, WebhookError> {
     let declared = match form.non_empty("NumMedia") {
         None => 0,
-        Some(n) => n.parse::<usize>().map_err(|_| WebhookError::Invalid {
-            name: "NumMedia",
-            reason: "must be a whole number".into(),
-        })?,
+        Some(n) => n
+            .parse::<usize>()
+            .map_err(|_| WebhookError::Invalid { name: "NumMedia", reason: "must be a whole number".into() })?,
     };
     if declared > MAX_MEDIA {
-        return Err(WebhookError::Invalid {
-            name: "NumMedia",
-            reason: format!("must be at most {MAX_MEDIA}"),
-        });
+        return Err(WebhookError::Invalid { name: "NumMedia", reason: format!("must be at most {MAX_MEDIA}") });
     }
     (0..declared)
         .map(|i| {
-            let url = form
-                .non_empty(&format!("MediaUrl{i}"))
-                .ok_or(WebhookError::Invalid {
-                    name: "NumMedia",
-                    reason: format!("announces {declared} media but MediaUrl{i} is missing"),
-                })?;
+            let url = form.non_empty(&format!("MediaUrl{i}")).ok_or(WebhookError::Invalid {
+                name: "NumMedia",
+                reason: format!("announces {declared} media but MediaUrl{i} is missing"),
+            })?;
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(WebhookError::Invalid {
-                    name: "MediaUrl",
-                    reason: "must be an http(s) URL".into(),
-                });
+                return Err(WebhookError::Invalid { name: "MediaUrl", reason: "must be an http(s) URL".into() });
             }
             Ok(InboundMedia {
                 url: url.to_owned(),
-                content_type: form
-                    .non_empty(&format!("MediaContentType{i}"))
-                    .map(str::to_owned),
+                content_type: form.non_empty(&format!("MediaContentType{i}")).map(str::to_owned),
             })
         })
         .collect()
@@ -339,10 +282,7 @@ fn parse_location(form: &Form) -> Result<Option<Location>, WebhookError> {
         text.parse::<f64>()
             .ok()
             .filter(|v| v.is_finite() && v.abs() <= limit)
-            .ok_or(WebhookError::Invalid {
-                name,
-                reason: format!("must be a number between -{limit} and {limit}"),
-            })
+            .ok_or(WebhookError::Invalid { name, reason: format!("must be a number between -{limit} and {limit}") })
     };
     Ok(Some(Location {
         latitude: coordinate("Latitude", lat, 90.0)?,
@@ -387,14 +327,15 @@ impl TryFrom<&Form> for StatusCallback {
             .or_else(|| form.non_empty("SmsStatus"))
             .ok_or(WebhookError::Missing("MessageStatus"))?
             .to_owned();
-        let error_code = match form.non_empty("ErrorCode") {
-            None => None,
-            Some(c) => Some(c.parse::<i32>().map_err(|_| WebhookError::Invalid {
-                name: "ErrorCode",
-                reason: "must be a whole number".into(),
-            })?),
-        }
-        .filter(|c| *c != 0);
+        let error_code =
+            match form.non_empty("ErrorCode") {
+                None => None,
+                Some(c) => Some(c.parse::<i32>().map_err(|_| WebhookError::Invalid {
+                    name: "ErrorCode",
+                    reason: "must be a whole number".into(),
+                })?),
+            }
+            .filter(|c| *c != 0);
         Ok(Self {
             message_sid,
             account_sid,
@@ -411,12 +352,7 @@ mod tests {
     use super::*;
 
     fn form(pairs: &[(&str, &str)]) -> Form {
-        Form(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Form(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     const SID: &str = "SM0123456789abcdef0123456789abcdef";
@@ -457,10 +393,7 @@ mod tests {
         let mut p = base();
         p.extend([
             ("NumMedia", "1"),
-            (
-                "MediaUrl0",
-                "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME",
-            ),
+            ("MediaUrl0", "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME"),
             ("MediaContentType0", "image/jpeg"),
             ("ButtonText", "Yes"),
             ("ButtonPayload", "confirm"),
@@ -476,10 +409,7 @@ mod tests {
         let m = InboundMessage::try_from(&form(&p)).unwrap();
         assert_eq!(m.media.len(), 1);
         assert_eq!(m.button_payload.as_deref(), Some("confirm"));
-        assert_eq!(
-            m.location.as_ref().unwrap().label.as_deref(),
-            Some("Office")
-        );
+        assert_eq!(m.location.as_ref().unwrap().label.as_deref(), Some("Office"));
         assert_eq!(m.referral, Some(serde_json::json!({"CtwaClid": "abc"})));
         assert!(m.forwarded && !m.frequently_forwarded);
         assert_eq!(m.bsuid.as_deref(), Some("US.123abc"));
@@ -487,42 +417,20 @@ mod tests {
 
     #[test]
     fn bad_messages_are_refused_with_a_reason() {
-        let without = |name: &str| {
-            form(
-                &base()
-                    .into_iter()
-                    .filter(|(k, _)| *k != name)
-                    .collect::<Vec<_>>(),
-            )
-        };
-        assert_eq!(
-            InboundMessage::try_from(&without("MessageSid")).unwrap_err(),
-            WebhookError::Missing("MessageSid")
-        );
+        let without = |name: &str| form(&base().into_iter().filter(|(k, _)| *k != name).collect::<Vec<_>>());
+        assert_eq!(InboundMessage::try_from(&without("MessageSid")).unwrap_err(), WebhookError::Missing("MessageSid"));
         let mut p = base();
         p[2] = ("From", "+14155550100");
-        assert_eq!(
-            InboundMessage::try_from(&form(&p)).unwrap_err().code(),
-            "not_whatsapp"
-        );
+        assert_eq!(InboundMessage::try_from(&form(&p)).unwrap_err().code(), "not_whatsapp");
         p[2] = ("From", "whatsapp:120363042345678901@g.us");
-        assert_eq!(
-            InboundMessage::try_from(&form(&p)).unwrap_err().code(),
-            "group_messages_unsupported"
-        );
+        assert_eq!(InboundMessage::try_from(&form(&p)).unwrap_err().code(), "group_messages_unsupported");
         let mut p = base();
         p.push(("GroupId", "120363042345678901"));
-        assert_eq!(
-            InboundMessage::try_from(&form(&p)).unwrap_err().code(),
-            "group_messages_unsupported"
-        );
+        assert_eq!(InboundMessage::try_from(&form(&p)).unwrap_err().code(), "group_messages_unsupported");
         let mut p = base();
         p.push(("NumMedia", "2"));
         p.push(("MediaUrl0", "https://x/y"));
-        assert!(InboundMessage::try_from(&form(&p))
-            .unwrap_err()
-            .to_string()
-            .contains("MediaUrl1 is missing"));
+        assert!(InboundMessage::try_from(&form(&p)).unwrap_err().to_string().contains("MediaUrl1 is missing"));
     }
 
     #[test]

@@ -28,13 +28,8 @@ pub fn admin_database_url() -> String {
 pub async fn fresh_database() -> String {
     let admin = admin_database_url();
     let name = format!("sb_test_{}", Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("connect to the test PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
     let base = admin.rsplit_once('/').expect("URL with a database").0;
     format!("{base}/{name}")
 }
@@ -52,35 +47,18 @@ pub struct TestApp {
 }
 
 /// Settings for a test: a fresh database, a temporary data dir, port 0, jobs off unless `tweak` turns them on.
-pub async fn test_settings(
-    tweak: impl FnOnce(&mut Vec<(String, String)>),
-) -> (Settings, tempfile::TempDir) {
+pub async fn test_settings(tweak: impl FnOnce(&mut Vec<(String, String)>)) -> (Settings, tempfile::TempDir) {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut env = vec![
-        (
-            "SWITCHBOARD__DATABASE__URL".to_owned(),
-            fresh_database().await,
-        ),
-        (
-            "SWITCHBOARD__DATABASE__MAX_CONNECTIONS".to_owned(),
-            "4".to_owned(),
-        ),
-        (
-            "SWITCHBOARD__HTTP__BIND".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ),
-        (
-            "SWITCHBOARD__DATA_DIR".to_owned(),
-            data_dir.path().display().to_string(),
-        ),
+        ("SWITCHBOARD__DATABASE__URL".to_owned(), fresh_database().await),
+        ("SWITCHBOARD__DATABASE__MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+        ("SWITCHBOARD__HTTP__BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        ("SWITCHBOARD__DATA_DIR".to_owned(), data_dir.path().display().to_string()),
         ("SWITCHBOARD__JOBS__ENABLED".to_owned(), "false".to_owned()),
         ("SWITCHBOARD__LOG__LEVEL".to_owned(), "warn".to_owned()),
     ];
     tweak(&mut env);
-    (
-        Settings::load_from(None, env).expect("test settings"),
-        data_dir,
-    )
+    (Settings::load_from(None, env).expect("test settings"), data_dir)
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -90,9 +68,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Vec<(String, String)>)) -> TestApp {
     let (settings, data_dir) = test_settings(tweak).await;
     switchboard::telemetry::init(&settings.log);
-    let app = switchboard::Application::build(settings.clone())
-        .await
-        .expect("build app");
+    let app = switchboard::Application::build(settings.clone()).await.expect("build app");
     let port = app.port();
     let pool = app.state().pool.clone();
     let settings = (*app.state().settings).clone();
@@ -105,10 +81,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Vec<(String, String)>)) -> T
         pool,
         settings,
         data_dir,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         state,
         shutdown,
         server,
@@ -133,17 +106,14 @@ impl TestApp {
     }
 
     pub async fn create_channel_with(&self, target: NewChannelTarget) -> Uuid {
-        let secrets =
-            switchboard::secrets::SecretBox::load_or_create(None, self.data_dir.path()).unwrap();
+        let secrets = switchboard::secrets::SecretBox::load_or_create(None, self.data_dir.path()).unwrap();
         let new = NewChannel {
             name: "Support".into(),
             account_sid: AccountSid::parse(ACCOUNT_SID).unwrap(),
             auth_token: SecretString::from(AUTH_TOKEN.to_owned()),
             target,
         };
-        channels::create(&self.pool, &secrets, &new)
-            .await
-            .expect("create channel")
+        channels::create(&self.pool, &secrets, &new).await.expect("create channel")
     }
 
     pub fn messages_url(&self, channel: Uuid) -> String {
@@ -167,11 +137,7 @@ impl TestApp {
         sig: Option<&str>,
     ) -> reqwest::Response {
         let body = encode_form(params);
-        let mut req = self
-            .client
-            .post(url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body);
+        let mut req = self.client.post(url).header("Content-Type", "application/x-www-form-urlencoded").body(body);
         if let Some(sig) = sig {
             req = req.header("X-Twilio-Signature", sig);
         }
@@ -179,18 +145,12 @@ impl TestApp {
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-            .fetch_one(&self.pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&self.pool).await.unwrap()
     }
 
     pub async fn stop(self) {
         self.shutdown.cancel();
-        self.server
-            .await
-            .expect("server task")
-            .expect("server stopped cleanly");
+        self.server.await.expect("server task").expect("server stopped cleanly");
     }
 }
 
@@ -203,10 +163,7 @@ pub fn encode_form(params: &[(String, String)]) -> String {
 }
 
 pub fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// A realistic WhatsApp text message from `CUSTOMER` to `BUSINESS_NUMBER`.
@@ -255,10 +212,7 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
