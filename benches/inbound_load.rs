@@ -1,1 +1,264 @@
-fn main() {}
+//! Inbound webhook load: correctly signed WhatsApp webhooks with unique MessageSids (and ~5 % repeats, as
+//! Twilio's retries would send) posted over HTTP by 32 concurrent connections to a real Switchboard on
+//! 127.0.0.1, against PostgreSQL. Prints requests/s, committed messages/s and latency percentiles, then checks
+//! that every unique message was committed exactly once.
+//!
+//! Run: `cargo bench --bench inbound_load` (embedded PostgreSQL with its durable defaults, the product's
+//! out-of-the-box setup), or with `SWITCHBOARD_BENCH_DATABASE_URL=postgres://…/postgres` to use another
+//! server (a fresh database is created in it). `BENCH_SECONDS` (default 10), `BENCH_CONCURRENCY` (HTTP connections, 32) and
+//! `BENCH_DB_CONNECTIONS` (the server's pool; default: the product's default).
+
+use hdrhistogram::Histogram;
+use secrecy::SecretString;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchboard::channels::{self, NewChannel, NewChannelTarget};
+use switchboard::config::Settings;
+use switchboard::database::embedded::EmbeddedPostgres;
+use switchboard::domain::{AccountSid, E164};
+use switchboard::twilio::signature;
+
+const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "bench-auth-token-0123456789abcdef";
+const CUSTOMERS: u64 = 2_000;
+const MAX_REQUESTS: u64 = 400_000;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() -> anyhow::Result<()> {
+    let seconds: u64 = env_or("BENCH_SECONDS", 10);
+    let concurrency: usize = env_or("BENCH_CONCURRENCY", 32);
+    let dir = tempfile::tempdir()?;
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+
+    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let (database_url, mut embedded, label) = server_rt.block_on(async {
+        match std::env::var("SWITCHBOARD_BENCH_DATABASE_URL") {
+            Ok(admin) => {
+                use sqlx::Connection;
+                let name = format!("sb_bench_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+                let base = admin.rsplit_once('/').unwrap().0.to_owned();
+                anyhow::Ok((format!("{base}/{name}"), None, "external PostgreSQL".to_owned()))
+            }
+            Err(_) => {
+                let pg = EmbeddedPostgres::start(dir.path(), None).await?;
+                let opts = pg.connect_options();
+                let url = format!(
+                    "postgres://{}@localhost/{}?host={}",
+                    switchboard::database::embedded::SUPERUSER,
+                    switchboard::database::embedded::DATABASE,
+                    opts.get_host()
+                );
+                Ok((
+                    url,
+                    Some(pg),
+                    "embedded PostgreSQL (durable defaults: fsync on, synchronous_commit on)".to_owned(),
+                ))
+            }
+        }
+    })?;
+
+    let mut env = vec![
+        ("SWITCHBOARD__DATABASE__URL".to_owned(), database_url),
+        ("SWITCHBOARD__HTTP__BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        ("SWITCHBOARD__DATA_DIR".to_owned(), dir.path().join("data").display().to_string()),
+        ("SWITCHBOARD__LOG__LEVEL".to_owned(), "error".to_owned()),
+    ];
+    if let Ok(n) = std::env::var("BENCH_DB_CONNECTIONS") {
+        env.push(("SWITCHBOARD__DATABASE__MAX_CONNECTIONS".to_owned(), n));
+    }
+    let settings = Settings::load_from(None, env)?;
+    let pool_size = settings.database.max_connections;
+    switchboard::telemetry::init(&settings.log);
+    let (port, channel, pool, shutdown, server) = server_rt.block_on(async {
+        let app = switchboard::Application::build(settings).await?;
+        let pool = app.state().pool.clone();
+        let secrets = switchboard::secrets::SecretBox::load_or_create(None, &dir.path().join("data"))?;
+        let channel = channels::create(
+            &pool,
+            &secrets,
+            &NewChannel {
+                name: "Bench".into(),
+                account_sid: AccountSid::parse(ACCOUNT_SID)?,
+                auth_token: SecretString::from(TOKEN.to_owned()),
+                target: NewChannelTarget::Numbers(vec![("Bench".into(), E164::parse("+14155238886")?)]),
+            },
+        )
+        .await?;
+        let port = app.port();
+        let shutdown = app.shutdown_token();
+        let server = tokio::spawn(app.run_until_stopped());
+        anyhow::Ok((port, channel, pool, shutdown, server))
+    })?;
+
+    let url = format!("http://127.0.0.1:{port}/webhooks/twilio/{channel}/messages");
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let report = client_rt.block_on(load(&url, concurrency, Duration::from_secs(2), Duration::from_secs(seconds)))?;
+
+    let committed: i64 = server_rt.block_on(sqlx::query_scalar("SELECT count(*) FROM messages").fetch_one(&pool))?;
+    let h = &report.latency;
+    println!("inbound webhook load — {label}");
+    println!("  connections          {concurrency} HTTP, {pool_size} PostgreSQL");
+    println!("  measured for         {:.1} s (after a 2 s warm-up)", report.elapsed.as_secs_f64());
+    println!("  requests             {} ({} repeats of an earlier MessageSid)", report.requests, report.repeats);
+    println!("  non-200 answers      {}", report.errors);
+    println!("  requests/s           {:.0}", report.requests as f64 / report.elapsed.as_secs_f64());
+    println!("  committed messages/s {:.0}", report.unique_measured as f64 / report.elapsed.as_secs_f64());
+    println!(
+        "  latency ms           p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        h.value_at_quantile(0.50) as f64 / 1000.0,
+        h.value_at_quantile(0.90) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0
+    );
+    println!("  unique SIDs sent     {}; messages in the database {committed}", report.unique_total);
+    anyhow::ensure!(report.errors == 0, "{} requests were not answered 200", report.errors);
+    anyhow::ensure!(
+        committed as u64 == report.unique_total,
+        "lost or duplicated messages: {committed} stored for {} unique",
+        report.unique_total
+    );
+
+    shutdown.cancel();
+    server_rt.block_on(server)??;
+    if let Some(pg) = embedded.as_mut() {
+        server_rt.block_on(pg.stop())?;
+    }
+    Ok(())
+}
+
+struct Report {
+    requests: u64,
+    repeats: u64,
+    errors: u64,
+    unique_measured: u64,
+    unique_total: u64,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+}
+
+/// One HTTP/1.1 keep-alive connection per task, as wrk does: no pool, no shared state but a counter, so the
+/// generator takes as little of the machine's two cores as it can.
+async fn load(url: &str, concurrency: usize, warmup: Duration, measure: Duration) -> anyhow::Result<Report> {
+    let uri: hyper::Uri = url.parse()?;
+    let authority = uri.authority().expect("URL with a host").clone();
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let stop_at = measure_from + measure;
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency as u64 {
+        let (url, next, uri, authority) = (url.to_owned(), next.clone(), uri.clone(), authority.clone());
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(authority.as_str()).await.expect("connect");
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+            tokio::spawn(connection);
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            let (mut requests, mut repeats, mut errors, mut unique_measured, mut unique_total) =
+                (0u64, 0u64, 0u64, 0u64, 0u64);
+            let mut last_sid: Option<String> = None;
+            loop {
+                let now = Instant::now();
+                if now >= stop_at {
+                    break;
+                }
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= MAX_REQUESTS {
+                    break;
+                }
+                // Every twentieth request repeats this connection's previous message, as a Twilio retry would.
+                let (sid, repeat) = match (&last_sid, n % 20 == 19) {
+                    (Some(s), true) => (s.clone(), true),
+                    _ => (format!("SM{:032x}", (worker << 40) | n), false),
+                };
+                let customer = format!("+1555{:07}", n % CUSTOMERS);
+                let params = webhook(&sid, &customer, n);
+                let sig = signature::compute(TOKEN, &url, &params);
+                let body = form(&params);
+                let sent = Instant::now();
+                let request = hyper::Request::post(uri.clone())
+                    .header(hyper::header::HOST, authority.as_str())
+                    .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header("X-Twilio-Signature", sig)
+                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                    .unwrap();
+                let ok = match sender.send_request(request).await {
+                    Ok(r) => {
+                        let status = r.status();
+                        use http_body_util::BodyExt;
+                        status == 200 && r.into_body().collect().await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                let took = sent.elapsed();
+                if !ok {
+                    errors += 1;
+                }
+                if !repeat {
+                    unique_total += 1;
+                }
+                if sent >= measure_from {
+                    requests += 1;
+                    repeats += repeat as u64;
+                    unique_measured += (!repeat) as u64;
+                    hist.record(took.as_micros().max(1) as u64).unwrap();
+                }
+                last_sid = Some(sid);
+            }
+            (hist, requests, repeats, errors, unique_measured, unique_total)
+        }));
+    }
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let (mut requests, mut repeats, mut errors, mut unique_measured, mut unique_total) = (0, 0, 0, 0, 0);
+    for t in tasks {
+        let (h, r, rp, e, um, ut) = t.await?;
+        latency.add(h)?;
+        requests += r;
+        repeats += rp;
+        errors += e;
+        unique_measured += um;
+        unique_total += ut;
+    }
+    let elapsed = Instant::now().min(stop_at).saturating_duration_since(measure_from);
+    Ok(Report { requests, repeats, errors, unique_measured, unique_total, elapsed, latency })
+}
+
+fn webhook(sid: &str, customer: &str, n: u64) -> Vec<(String, String)> {
+    let wa_id = &customer[1..];
+    let body = format!("Hola, ¿tienen el pedido #{n}? Gracias 🙏");
+    [
+        ("SmsMessageSid", sid),
+        ("NumMedia", "0"),
+        ("ProfileName", "Cliente de prueba"),
+        ("MessageType", "text"),
+        ("SmsSid", sid),
+        ("WaId", wa_id),
+        ("SmsStatus", "received"),
+        ("Body", &body),
+        ("To", "whatsapp:+14155238886"),
+        ("NumSegments", "1"),
+        ("ReferralNumMedia", "0"),
+        ("MessageSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", &format!("whatsapp:{customer}")),
+        ("ApiVersion", "2010-04-01"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn form(params: &[(String, String)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}

@@ -44,7 +44,9 @@ CREATE UNIQUE INDEX whatsapp_numbers_channel_e164_key ON whatsapp_numbers (chann
 
 CREATE TABLE contacts (
     id           uuid PRIMARY KEY,
-    phone_e164   text CHECK (phone_e164 ~ '^\+[1-9][0-9]{6,14}$'),
+    -- E.164, parsed by the application before it gets here (no regex CHECK: this row is upserted by every
+    -- inbound message, and the check cost more than the rest of the upsert).
+    phone_e164   text,
     wa_id        text,
     -- WhatsApp business-scoped user id (e.g. 'US.123…'), when Twilio sends one.
     bsuid        text,
@@ -55,6 +57,7 @@ CREATE TABLE contacts (
 );
 CREATE UNIQUE INDEX contacts_phone_e164_key ON contacts (phone_e164);
 CREATE UNIQUE INDEX contacts_bsuid_key ON contacts (bsuid);
+ALTER TABLE contacts SET (fillfactor = 85);
 
 CREATE TABLE conversations (
     id              uuid PRIMARY KEY,
@@ -71,11 +74,15 @@ CREATE TABLE conversations (
 -- At most one conversation per customer and number that is not resolved: new messages join it.
 CREATE UNIQUE INDEX conversations_active_key ON conversations (number_id, contact_id) WHERE status <> 'resolved';
 CREATE INDEX conversations_contact_idx ON conversations (contact_id);
-CREATE INDEX conversations_channel_idx ON conversations (channel_id, updated_at DESC);
+CREATE INDEX conversations_channel_idx ON conversations (channel_id);
+-- Every inbound message updates its conversation and contact: leave room on each page so those updates stay
+-- HOT (no index writes), and index no column they change.
+ALTER TABLE conversations SET (fillfactor = 85);
 
 CREATE TABLE messages (
     id                   uuid PRIMARY KEY,
     conversation_id      uuid NOT NULL REFERENCES conversations (id),
+    -- The account the SID belongs to: Twilio SIDs are unique per account.
     account_id           uuid NOT NULL REFERENCES twilio_accounts (id),
     direction            text NOT NULL CHECK (direction IN ('inbound', 'outbound')),
     -- Twilio's MessageSid: unique per account; NULL for an outbound message not yet accepted by Twilio.

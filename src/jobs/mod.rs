@@ -149,22 +149,6 @@ impl Worker {
         }
         while running.join_next().await.is_some() {}
     }
-
-    /// Claims and runs every job that is due now, one batch after another, until none is left. For tests and
-    /// tools that drive the queue by hand.
-    pub async fn drain(&self) -> usize {
-        let mut total = 0;
-        loop {
-            let batch = match jobs::claim(&self.ctx.pool, &self.id, self.settings.concurrency as i64).await {
-                Ok(b) if !b.is_empty() => b,
-                _ => return total,
-            };
-            total += batch.len();
-            for job in batch {
-                execute(&self.ctx, &self.settings, &self.id, job).await;
-            }
-        }
-    }
 }
 
 async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
