@@ -126,13 +126,17 @@ pub async fn create(pool: &PgPool, secrets: &SecretBox, new: &NewChannel) -> Res
     Ok(id)
 }
 
+/// When an entry was loaded, and the channel (`None`: no such channel, remembered so that requests for unknown
+/// ids do not each reach the database).
+type CacheEntry = (Instant, Option<Arc<ChannelConfig>>);
+
 /// Reads channels for the webhook path, with a short-lived cache.
 #[derive(Clone)]
 pub struct ChannelDirectory {
     pool: PgPool,
     secrets: SecretBox,
     ttl: Duration,
-    cache: Arc<RwLock<HashMap<Uuid, (Instant, Option<Arc<ChannelConfig>>)>>>,
+    cache: Arc<RwLock<HashMap<Uuid, CacheEntry>>>,
 }
 
 impl ChannelDirectory {

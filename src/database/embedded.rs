@@ -285,7 +285,7 @@ fn versioned_dirs(root: &Path) -> Vec<PathBuf> {
 
 fn socket_dir_for(data_dir: &Path) -> PathBuf {
     let preferred = data_dir.join("run");
-    if preferred.as_os_str().len() + ".s.PGSQL.5432".len() + 1 <= MAX_SOCKET_PATH {
+    if preferred.as_os_str().len() + "/.s.PGSQL.5432".len() <= MAX_SOCKET_PATH {
         return preferred;
     }
     use std::hash::{Hash, Hasher};
