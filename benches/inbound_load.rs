@@ -29,12 +29,18 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Test runners list a target's tests with `--list`; this is a load test, never a unit test: list none.
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
     let seconds: u64 = env_or("BENCH_SECONDS", 10);
     let concurrency: usize = env_or("BENCH_CONCURRENCY", 32);
     let dir = tempfile::tempdir()?;
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
 
-    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // Named threads, so that a profile (perf report --sort comm) tells the server from the load generator.
+    let server_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("sb-server").enable_all().build()?;
     let (database_url, mut embedded, label) = server_rt.block_on(async {
         match std::env::var("SWITCHBOARD_BENCH_DATABASE_URL") {
             Ok(admin) => {
@@ -97,7 +103,8 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     let url = format!("http://127.0.0.1:{port}/webhooks/twilio/{channel}/messages");
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let client_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("sb-loadgen").enable_all().build()?;
     let report = client_rt.block_on(load(&url, concurrency, Duration::from_secs(2), Duration::from_secs(seconds)))?;
 
     let committed: i64 = server_rt.block_on(sqlx::query_scalar("SELECT count(*) FROM messages").fetch_one(&pool))?;
