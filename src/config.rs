@@ -19,6 +19,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub secrets: SecretSettings,
     pub twilio: TwilioSettings,
+    pub ingest: IngestSettings,
     pub media: MediaSettings,
     pub jobs: JobSettings,
     pub log: LogSettings,
@@ -56,6 +57,13 @@ pub struct SecretSettings {
 pub struct TwilioSettings {
     pub api_base_url: Url,
     pub content_base_url: Url,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    pub writers: usize,
+    pub max_batch: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +166,12 @@ impl Settings {
             if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
                 return bad("database.url", "must be a postgres:// URL");
             }
+        }
+        if self.ingest.writers == 0 {
+            return bad("ingest.writers", "must be at least 1");
+        }
+        if !(1..=1000).contains(&self.ingest.max_batch) {
+            return bad("ingest.max_batch", "must be between 1 and 1000");
         }
         if self.jobs.concurrency == 0 {
             return bad("jobs.concurrency", "must be at least 1");

@@ -70,6 +70,11 @@ impl Application {
         let state = AppState {
             pool: pool.clone(),
             public_base_url: settings.public_base_url().into(),
+            inbound: ingest::writer::InboundWriter::start(
+                pool.clone(),
+                settings.ingest.writers,
+                settings.ingest.max_batch,
+            ),
             channels: channels::ChannelDirectory::new(pool, secrets, channels::ChannelDirectory::DEFAULT_TTL),
             settings: Arc::new(settings),
         };

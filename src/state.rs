@@ -10,6 +10,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
     pub channels: ChannelDirectory,
+    /// Stores inbound messages, several per commit under load.
+    pub inbound: crate::ingest::writer::InboundWriter,
     /// `http.public_url` (or `http://<bind>`) without a trailing slash: what Twilio signs against.
     pub public_base_url: Arc<str>,
 }

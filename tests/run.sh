@@ -61,7 +61,6 @@ log "PostgreSQL ($pg_bin) for the tests on 127.0.0.1:$port"
 # --- The tests -----------------------------------------------------------------------------------------------
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
-  cargo test --workspace --doc --quiet
 else
   cargo test --workspace --no-fail-fast "$@"
 fi

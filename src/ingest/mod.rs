@@ -2,12 +2,13 @@
 //! its answer. Slow follow-up work (media downloads) is written as jobs in that same transaction.
 
 pub mod media;
+pub mod writer;
 
 use crate::channels::{ChannelConfig, SendingMode};
 use crate::domain::mask;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::store::messages::{self, NewInbound, Stored};
+use crate::store::messages::{NewInbound, Stored};
 use crate::twilio::webhook::{Form, InboundMessage, WebhookError};
 use axum::http::StatusCode;
 use uuid::Uuid;
@@ -24,33 +25,33 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         ));
     }
     let number_id = resolve_number(state, channel, &message).await?;
-    let params = form.to_json();
+    let location = message.location.as_ref();
     let new = NewInbound {
         account_id: channel.account_id,
         channel_id: channel.id,
         number_id,
-        twilio_sid: message.message_sid.as_str(),
-        contact_phone: message.from.phone().map(|p| p.as_str()),
-        contact_bsuid: message.bsuid.as_deref(),
-        contact_wa_id: message.wa_id.as_deref(),
-        profile_name: message.profile_name.as_deref(),
-        body: &message.body,
-        message_type: message.message_type.as_deref(),
-        button_text: message.button_text.as_deref(),
-        button_payload: message.button_payload.as_deref(),
-        latitude: message.location.as_ref().map(|l| l.latitude),
-        longitude: message.location.as_ref().map(|l| l.longitude),
-        location_address: message.location.as_ref().and_then(|l| l.address.as_deref()),
-        location_label: message.location.as_ref().and_then(|l| l.label.as_deref()),
-        replied_to_sid: message.replied_to_sid.as_deref(),
-        referral: message.referral.as_ref(),
+        twilio_sid: message.message_sid.to_string(),
+        contact_phone: message.from.phone().map(|p| p.to_string()),
+        contact_bsuid: message.bsuid.clone(),
+        contact_wa_id: message.wa_id.clone(),
+        profile_name: message.profile_name.clone(),
+        body: message.body.clone(),
+        message_type: message.message_type.clone(),
+        button_text: message.button_text.clone(),
+        button_payload: message.button_payload.clone(),
+        latitude: location.map(|l| l.latitude),
+        longitude: location.map(|l| l.longitude),
+        location_address: location.and_then(|l| l.address.clone()),
+        location_label: location.and_then(|l| l.label.clone()),
+        replied_to_sid: message.replied_to_sid.clone(),
+        referral: message.referral.clone(),
         forwarded: message.forwarded,
         frequently_forwarded: message.frequently_forwarded,
-        webhook_params: &params,
-        media: message.media.iter().map(|m| (m.url.as_str(), m.content_type.as_deref())).collect(),
+        webhook_params: form.to_json(),
+        media: message.media.iter().map(|m| (m.url.clone(), m.content_type.clone())).collect(),
         media_job_max_attempts: state.settings.jobs.max_attempts,
     };
-    let stored = messages::insert_inbound(&state.pool, &new).await?;
+    let stored = state.inbound.store(new).await?;
     match &stored {
         Stored::New { message_id, conversation_id, new_conversation } => tracing::info!(
             %message_id, %conversation_id, new_conversation, from = %mask::phone(&message.from.to_string()),

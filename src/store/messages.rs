@@ -1,4 +1,5 @@
-//! Messages: storing an inbound message in one statement, and moving an outbound message's status forward.
+//! Messages: storing inbound messages (one at a time, or many in one statement), and moving an outbound
+//! message's status forward.
 
 use crate::domain::MessageStatus;
 use serde_json::Value;
@@ -8,31 +9,39 @@ use uuid::Uuid;
 
 /// Everything needed to store one inbound message.
 #[derive(Debug, Clone)]
-pub struct NewInbound<'a> {
+pub struct NewInbound {
     pub account_id: Uuid,
     pub channel_id: Uuid,
     pub number_id: Uuid,
-    pub twilio_sid: &'a str,
-    pub contact_phone: Option<&'a str>,
-    pub contact_bsuid: Option<&'a str>,
-    pub contact_wa_id: Option<&'a str>,
-    pub profile_name: Option<&'a str>,
-    pub body: &'a str,
-    pub message_type: Option<&'a str>,
-    pub button_text: Option<&'a str>,
-    pub button_payload: Option<&'a str>,
+    pub twilio_sid: String,
+    pub contact_phone: Option<String>,
+    pub contact_bsuid: Option<String>,
+    pub contact_wa_id: Option<String>,
+    pub profile_name: Option<String>,
+    pub body: String,
+    pub message_type: Option<String>,
+    pub button_text: Option<String>,
+    pub button_payload: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
-    pub location_address: Option<&'a str>,
-    pub location_label: Option<&'a str>,
-    pub replied_to_sid: Option<&'a str>,
-    pub referral: Option<&'a Value>,
+    pub location_address: Option<String>,
+    pub location_label: Option<String>,
+    pub replied_to_sid: Option<String>,
+    pub referral: Option<Value>,
     pub forwarded: bool,
     pub frequently_forwarded: bool,
-    pub webhook_params: &'a Value,
+    pub webhook_params: Value,
     /// `(source URL, content type)` for each media item; each becomes an attachment and a download job.
-    pub media: Vec<(&'a str, Option<&'a str>)>,
+    pub media: Vec<(String, Option<String>)>,
     pub media_job_max_attempts: i32,
+}
+
+impl NewInbound {
+    /// Whether [`insert_inbound_batch`] can store it: a contact known by phone number, and no media (the common
+    /// case). Everything else goes through [`insert_inbound`].
+    pub fn batchable(&self) -> bool {
+        self.contact_phone.is_some() && self.media.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,9 +131,9 @@ static INSERT_INBOUND: LazyLock<[[String; 2]; 2]> = LazyLock::new(|| {
     ]
 });
 
-pub async fn insert_inbound(pool: &PgPool, m: &NewInbound<'_>) -> sqlx::Result<Stored> {
-    let result = run_insert(pool, m, m.contact_bsuid).await;
-    let result = match result {
+/// Stores one inbound message (see [`INSERT_INBOUND_TEMPLATE`]).
+pub async fn insert_inbound(pool: &PgPool, m: &NewInbound) -> sqlx::Result<Stored> {
+    match run_insert(pool, m, m.contact_bsuid.as_deref()).await {
         // The BSUID already belongs to another contact row (one known only by BSUID before Twilio sent the phone
         // number). Store the message under the phone number rather than lose it; the rows can be merged later.
         Err(e) if m.contact_phone.is_some() && super::violated_constraint(&e) == Some("contacts_bsuid_key") => {
@@ -132,41 +141,41 @@ pub async fn insert_inbound(pool: &PgPool, m: &NewInbound<'_>) -> sqlx::Result<S
             run_insert(pool, m, None).await
         }
         other => other,
-    }?;
-    Ok(result)
+    }
 }
 
-async fn run_insert(pool: &PgPool, m: &NewInbound<'_>, bsuid: Option<&str>) -> sqlx::Result<Stored> {
+async fn run_insert(pool: &PgPool, m: &NewInbound, bsuid: Option<&str>) -> sqlx::Result<Stored> {
     let sql = &INSERT_INBOUND[usize::from(m.contact_phone.is_none())][usize::from(!m.media.is_empty())];
-    let (urls, types): (Vec<&str>, Vec<&str>) = m.media.iter().map(|(u, t)| (*u, t.unwrap_or(""))).unzip();
+    let (urls, types): (Vec<&str>, Vec<&str>) =
+        m.media.iter().map(|(u, t)| (u.as_str(), t.as_deref().unwrap_or(""))).unzip();
     let row: Option<StoredRow> = sqlx::query_as(sql.as_str())
         .bind(m.account_id)
-        .bind(m.twilio_sid)
+        .bind(&m.twilio_sid)
         .bind(Uuid::now_v7())
-        .bind(m.contact_phone)
+        .bind(&m.contact_phone)
         .bind(bsuid)
-        .bind(m.contact_wa_id)
-        .bind(m.profile_name)
+        .bind(&m.contact_wa_id)
+        .bind(&m.profile_name)
         .bind(Uuid::now_v7())
         .bind(m.channel_id)
         .bind(m.number_id)
         .bind(Uuid::now_v7())
-        .bind(m.body)
-        .bind(m.message_type)
-        .bind(m.button_text)
-        .bind(m.button_payload)
+        .bind(&m.body)
+        .bind(&m.message_type)
+        .bind(&m.button_text)
+        .bind(&m.button_payload)
         .bind(m.latitude)
         .bind(m.longitude)
-        .bind(m.location_address)
-        .bind(m.location_label)
-        .bind(m.replied_to_sid)
-        .bind(m.referral)
+        .bind(&m.location_address)
+        .bind(&m.location_label)
+        .bind(&m.replied_to_sid)
+        .bind(&m.referral)
         .bind(&urls)
         .bind(&types)
         .bind(m.media_job_max_attempts)
         .bind(m.forwarded)
         .bind(m.frequently_forwarded)
-        .bind(m.webhook_params)
+        .bind(&m.webhook_params)
         .fetch_optional(pool)
         .await?;
     Ok(match row {
@@ -177,6 +186,110 @@ async fn run_insert(pool: &PgPool, m: &NewInbound<'_>, bsuid: Option<&str>) -> s
         },
         None => Stored::Duplicate,
     })
+}
+
+/// Many [`NewInbound::batchable`] messages in one statement and one commit: the same writes as
+/// [`insert_inbound`], row for row. Within the batch, several messages of one customer share one contact upsert
+/// and one conversation upsert (PostgreSQL refuses to upsert a row twice in one statement), and a MessageSid
+/// that appears twice is stored once. The result has one entry per input, in input order.
+const INSERT_INBOUND_BATCH: &str = r#"
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::uuid[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::text[], $14::text[],
+                         $15::text[], $16::float8[], $17::float8[], $18::text[], $19::text[], $20::text[],
+                         $21::jsonb[], $22::bool[], $23::bool[], $24::jsonb[])
+        WITH ORDINALITY AS i(account_id, sid, contact_id, phone, bsuid, wa_id, profile_name, conversation_id,
+                             channel_id, number_id, message_id, body, message_type, button_text, button_payload,
+                             latitude, longitude, location_address, location_label, replied_to_sid, referral,
+                             forwarded, frequently_forwarded, webhook_params, ord)
+), fresh AS (
+    SELECT * FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.account_id = i.account_id AND m.twilio_sid = i.sid)
+), contact AS (
+    INSERT INTO contacts (id, phone_e164, bsuid, wa_id, profile_name)
+    SELECT DISTINCT ON (phone) contact_id, phone, bsuid, wa_id, profile_name FROM fresh ORDER BY phone, ord DESC
+    ON CONFLICT (phone_e164) DO UPDATE SET
+        bsuid = COALESCE(contacts.bsuid, EXCLUDED.bsuid),
+        wa_id = COALESCE(EXCLUDED.wa_id, contacts.wa_id),
+        profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
+        updated_at = now()
+    RETURNING id, phone_e164
+), conversation AS (
+    INSERT INTO conversations (id, channel_id, number_id, contact_id, status, last_inbound_at)
+    SELECT DISTINCT ON (f.number_id, c.id) f.conversation_id, f.channel_id, f.number_id, c.id, 'open', now()
+    FROM fresh f JOIN contact c ON c.phone_e164 = f.phone
+    ORDER BY f.number_id, c.id, f.ord
+    ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO UPDATE SET
+        last_inbound_at = GREATEST(conversations.last_inbound_at, EXCLUDED.last_inbound_at),
+        updated_at = now()
+    RETURNING id, number_id, contact_id, (xmax = 0) AS created
+), message AS (
+    INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status, status_updated_at,
+                          message_type, num_media, button_text, button_payload, latitude, longitude,
+                          location_address, location_label, replied_to_sid, referral, forwarded,
+                          frequently_forwarded, webhook_params)
+    SELECT f.message_id, v.id, f.account_id, 'inbound', f.sid, f.body, 'received', now(), f.message_type, 0,
+           f.button_text, f.button_payload, f.latitude, f.longitude, f.location_address, f.location_label,
+           f.replied_to_sid, f.referral, f.forwarded, f.frequently_forwarded, f.webhook_params
+    FROM fresh f
+    JOIN contact c ON c.phone_e164 = f.phone
+    JOIN conversation v ON v.number_id = f.number_id AND v.contact_id = c.id
+    ORDER BY f.ord
+    ON CONFLICT (account_id, twilio_sid) DO NOTHING
+    RETURNING id, conversation_id
+)
+SELECT message.id AS message_id, message.conversation_id, conversation.created AS new_conversation
+FROM message JOIN conversation ON conversation.id = message.conversation_id
+"#;
+
+/// Stores a batch of batchable messages; see [`INSERT_INBOUND_BATCH`]. Fails as a whole (nothing stored) if
+/// any row fails; the caller then stores them one by one.
+pub async fn insert_inbound_batch(pool: &PgPool, batch: &[&NewInbound]) -> sqlx::Result<Vec<Stored>> {
+    debug_assert!(batch.iter().all(|m| m.batchable()));
+    let n = batch.len();
+    let new_ids = || -> Vec<Uuid> { (0..n).map(|_| Uuid::now_v7()).collect() };
+    let column = |f: fn(&NewInbound) -> Option<String>| -> Vec<Option<String>> { batch.iter().map(|m| f(m)).collect() };
+    let message_ids = new_ids();
+    let rows: Vec<StoredRow> = sqlx::query_as(INSERT_INBOUND_BATCH)
+        .bind(batch.iter().map(|m| m.account_id).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.twilio_sid.clone()).collect::<Vec<_>>())
+        .bind(new_ids())
+        .bind(column(|m| m.contact_phone.clone()))
+        .bind(column(|m| m.contact_bsuid.clone()))
+        .bind(column(|m| m.contact_wa_id.clone()))
+        .bind(column(|m| m.profile_name.clone()))
+        .bind(new_ids())
+        .bind(batch.iter().map(|m| m.channel_id).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.number_id).collect::<Vec<_>>())
+        .bind(&message_ids)
+        .bind(batch.iter().map(|m| m.body.clone()).collect::<Vec<_>>())
+        .bind(column(|m| m.message_type.clone()))
+        .bind(column(|m| m.button_text.clone()))
+        .bind(column(|m| m.button_payload.clone()))
+        .bind(batch.iter().map(|m| m.latitude).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.longitude).collect::<Vec<_>>())
+        .bind(column(|m| m.location_address.clone()))
+        .bind(column(|m| m.location_label.clone()))
+        .bind(column(|m| m.replied_to_sid.clone()))
+        .bind(batch.iter().map(|m| m.referral.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.forwarded).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.frequently_forwarded).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.webhook_params.clone()).collect::<Vec<_>>())
+        .fetch_all(pool)
+        .await?;
+    // A stored row carries the id generated for its input; inputs without one were duplicates.
+    let stored: std::collections::HashMap<Uuid, StoredRow> = rows.into_iter().map(|r| (r.message_id, r)).collect();
+    Ok(message_ids
+        .iter()
+        .map(|id| match stored.get(id) {
+            Some(r) => Stored::New {
+                message_id: r.message_id,
+                conversation_id: r.conversation_id,
+                new_conversation: r.new_conversation,
+            },
+            None => Stored::Duplicate,
+        })
+        .collect())
 }
 
 /// What a status callback did.

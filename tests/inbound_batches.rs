@@ -1,0 +1,153 @@
+//! Group commit: many inbound messages in one statement must store exactly what one-at-a-time storing would.
+
+mod common;
+
+use common::*;
+use switchboard::ingest::writer::InboundWriter;
+use switchboard::store::messages::{insert_inbound_batch, NewInbound, Stored};
+use uuid::Uuid;
+
+async fn channel_ids(app: &TestApp) -> (Uuid, Uuid, Uuid) {
+    app.create_channel().await;
+    sqlx::query_as("SELECT c.account_id, c.id, n.id FROM channels c JOIN whatsapp_numbers n ON n.channel_id = c.id")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+fn message(ids: (Uuid, Uuid, Uuid), sid: &str, phone: &str, body: &str) -> NewInbound {
+    let (account_id, channel_id, number_id) = ids;
+    NewInbound {
+        account_id,
+        channel_id,
+        number_id,
+        twilio_sid: sid.to_owned(),
+        contact_phone: Some(phone.to_owned()),
+        contact_bsuid: None,
+        contact_wa_id: Some(phone[1..].to_owned()),
+        profile_name: Some(format!("Customer {phone}")),
+        body: body.to_owned(),
+        message_type: Some("text".into()),
+        button_text: None,
+        button_payload: None,
+        latitude: None,
+        longitude: None,
+        location_address: None,
+        location_label: None,
+        replied_to_sid: None,
+        referral: None,
+        forwarded: false,
+        frequently_forwarded: false,
+        webhook_params: serde_json::json!({ "MessageSid": sid, "Body": body }),
+        media: vec![],
+        media_job_max_attempts: 3,
+    }
+}
+
+#[tokio::test]
+async fn a_batch_stores_what_one_at_a_time_would() {
+    let app = spawn_app().await;
+    let ids = channel_ids(&app).await;
+    // An earlier, resolved conversation with the second customer, and a message already stored.
+    let earlier = message(ids, &new_sid("SM"), "+31612345678", "last week");
+    assert!(matches!(insert_inbound_batch(&app.pool, &[&earlier]).await.unwrap()[0], Stored::New { .. }));
+    sqlx::query("UPDATE conversations SET status = 'resolved'").execute(&app.pool).await.unwrap();
+
+    let a1 = message(ids, &new_sid("SM"), "+5215512345678", "first");
+    let a2 = message(ids, &new_sid("SM"), "+5215512345678", "second, same customer");
+    let a1_again = a1.clone();
+    let b = message(ids, &new_sid("SM"), "+31612345678", "back again");
+    let repeat_of_earlier = earlier.clone();
+    let results = insert_inbound_batch(&app.pool, &[&a1, &a2, &a1_again, &b, &repeat_of_earlier]).await.unwrap();
+
+    let conv = |r: &Stored| match r {
+        Stored::New { conversation_id, .. } => *conversation_id,
+        Stored::Duplicate => panic!("expected a new message"),
+    };
+    assert_eq!(results.len(), 5);
+    assert_eq!(conv(&results[0]), conv(&results[1]), "one customer, one conversation");
+    assert_eq!(results[2], Stored::Duplicate, "a SID twice in a batch is stored once");
+    assert!(
+        matches!(results[3], Stored::New { new_conversation: true, .. }),
+        "a resolved conversation is not reopened"
+    );
+    assert_eq!(results[4], Stored::Duplicate, "a SID stored before is not stored again");
+    assert_eq!(app.count("messages").await, 4);
+    assert_eq!(app.count("contacts").await, 2);
+    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM conversations WHERE status = 'open'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(open, 2);
+    let bodies: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM messages ORDER BY id").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(bodies, ["last week", "first", "second, same customer", "back again"], "stored in arrival order");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_writer_stores_every_message_once_under_concurrency_even_when_a_batch_fails() {
+    let app = spawn_app().await;
+    let ids = channel_ids(&app).await;
+    // A contact known only by its business-scoped id: a message that names that id together with a new phone
+    // number breaks the unique BSUID key, which fails any batch it is in.
+    let mut known = message(ids, &new_sid("SM"), "+14155550100", "x");
+    known.contact_phone = None;
+    known.contact_bsuid = Some("US.777".into());
+    switchboard::store::messages::insert_inbound(&app.pool, &known).await.unwrap();
+
+    let writer = InboundWriter::start(app.pool.clone(), 2, 16);
+    let mut messages = Vec::new();
+    for i in 0..120 {
+        let phone = format!("+1555000{:04}", i % 7);
+        messages.push(message(ids, &new_sid("SM"), &phone, &format!("message {i}")));
+    }
+    let mut troublemaker = message(ids, &new_sid("SM"), "+14155550199", "bsuid clash");
+    troublemaker.contact_bsuid = Some("US.777".into());
+    messages.insert(60, troublemaker);
+    let repeats: Vec<NewInbound> = messages.iter().step_by(10).cloned().collect();
+    messages.extend(repeats);
+
+    let results = futures_util::future::join_all(messages.into_iter().map(|m| {
+        let writer = writer.clone();
+        async move { writer.store(m).await }
+    }))
+    .await;
+
+    let new = results.iter().filter(|r| matches!(r, Ok(Stored::New { .. }))).count();
+    let duplicate = results.iter().filter(|r| matches!(r, Ok(Stored::Duplicate))).count();
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!((new, duplicate), (121, 13));
+    assert_eq!(app.count("messages").await, 122, "121 new plus the earlier one");
+    let conversations: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM conversations").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(conversations, 9, "seven customers, the BSUID contact, and the clashing number");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_arriving_together_are_all_committed_before_their_answers() {
+    let app = spawn_app().await;
+    let channel = app.create_channel().await;
+    let url = app.messages_url(channel);
+    let sends = (0..64).map(|i| {
+        let mut p = inbound_text(&new_sid("SM"), &format!("burst {i}"));
+        set(&mut p, "From", &format!("whatsapp:+1555111{:04}", i % 5));
+        let url = url.clone();
+        let app = &app;
+        async move {
+            let status = app.post_signed(&url, &p).await.status();
+            // Answered 200 only once committed: it is visible to another connection right away.
+            let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE body = $1")
+                .bind(format!("burst {i}"))
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+            (status, stored)
+        }
+    });
+    let outcomes = futures_util::future::join_all(sends).await;
+    assert!(outcomes.iter().all(|(s, n)| *s == 200 && *n == 1), "{outcomes:?}");
+    assert_eq!(app.count("conversations").await, 5);
+    app.stop().await;
+}
