@@ -39,8 +39,6 @@ pub struct ChannelConfig {
     pub account_sid: AccountSid,
     /// The tokens webhook signatures may be made with: the primary, then the secondary during rotation.
     pub auth_tokens: Vec<SecretString>,
-    /// HTTP Basic credentials for Twilio's REST API (and media): the API key if set, else SID and token.
-    pub rest_auth: Option<crate::twilio::media::BasicAuth>,
     pub mode: SendingMode,
     pub numbers: Vec<Number>,
     pub deleted: bool,
@@ -181,14 +179,6 @@ impl ChannelDirectory {
         for sealed in [&c.auth_token, &c.secondary_auth_token].into_iter().flatten() {
             auth_tokens.push(self.secrets.decrypt(sealed)?);
         }
-        let rest_auth = match (&c.api_key_sid, &c.api_key_secret) {
-            (Some(sid), Some(secret)) => {
-                Some(crate::twilio::media::BasicAuth { username: sid.clone(), password: self.secrets.decrypt(secret)? })
-            }
-            _ => auth_tokens
-                .first()
-                .map(|t| crate::twilio::media::BasicAuth { username: c.account_sid.clone(), password: t.clone() }),
-        };
         let mode = match &c.messaging_service_sid {
             Some(sid) => {
                 SendingMode::MessagingService(MessagingServiceSid::parse(sid).context("stored Messaging Service SID")?)
@@ -205,7 +195,6 @@ impl ChannelDirectory {
             account_id: c.account_id,
             account_sid,
             auth_tokens,
-            rest_auth,
             mode,
             numbers,
             deleted: c.deleted_at.is_some(),

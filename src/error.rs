@@ -22,13 +22,6 @@ impl AppError {
         Self::Client { status, code, message: message.into(), details: None }
     }
 
-    pub fn with_details(self, value: Value) -> Self {
-        match self {
-            Self::Client { status, code, message, .. } => Self::Client { status, code, message, details: Some(value) },
-            other => other,
-        }
-    }
-
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::client(StatusCode::NOT_FOUND, code, message)
     }

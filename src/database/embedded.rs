@@ -112,15 +112,6 @@ impl EmbeddedPostgres {
             .database(database)
     }
 
-    pub fn cluster_dir(&self) -> &Path {
-        &self.cluster_dir
-    }
-
-    /// Whether this process started the cluster (and so will stop it).
-    pub fn started_here(&self) -> bool {
-        self.started_here
-    }
-
     /// Stops the cluster if this process started it.
     pub async fn stop(&mut self) -> Result<(), EmbeddedError> {
         if !self.started_here || self.stopped {

@@ -10,4 +10,4 @@ pub mod sid;
 
 pub use address::{Bsuid, WhatsAppAddress, E164};
 pub use message_status::MessageStatus;
-pub use sid::{AccountSid, ApiKeySid, MessageSid, MessagingServiceSid};
+pub use sid::{AccountSid, MessageSid, MessagingServiceSid};

@@ -52,11 +52,6 @@ sid_type!(
     MessagingServiceSid,
     &["MG"]
 );
-sid_type!(
-    /// An API key (`SK…`), used instead of the Auth Token for REST calls.
-    ApiKeySid,
-    &["SK"]
-);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("must be {} followed by 32 hexadecimal digits", .expected.join(" or "))]
