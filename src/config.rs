@@ -19,6 +19,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub secrets: SecretSettings,
     pub twilio: TwilioSettings,
+    pub auth: AuthSettings,
     pub ingest: IngestSettings,
     pub media: MediaSettings,
     pub jobs: JobSettings,
@@ -57,6 +58,16 @@ pub struct SecretSettings {
 pub struct TwilioSettings {
     pub api_base_url: Url,
     pub content_base_url: Url,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub session_hours: i64,
+    pub login_window_secs: u64,
+    pub max_failures_per_account: i32,
+    pub max_failures_per_address: i32,
+    pub bootstrap_admin_email: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +177,15 @@ impl Settings {
             if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
                 return bad("database.url", "must be a postgres:// URL");
             }
+        }
+        if !(1..=24 * 90).contains(&self.auth.session_hours) {
+            return bad("auth.session_hours", "must be between 1 and 2160");
+        }
+        if self.auth.max_failures_per_account < 1 || self.auth.max_failures_per_address < 1 {
+            return bad("auth.max_failures_per_account", "login limits must be at least 1");
+        }
+        if !self.auth.bootstrap_admin_email.contains('@') {
+            return bad("auth.bootstrap_admin_email", "must be an e-mail address");
         }
         if self.ingest.writers == 0 {
             return bad("ingest.writers", "must be at least 1");

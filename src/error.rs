@@ -22,6 +22,16 @@ impl AppError {
         Self::Client { status, code, message: message.into(), details: None }
     }
 
+    /// Names the request field at fault: `details: {"field": …}`.
+    pub fn with_field(self, field: &str) -> Self {
+        match self {
+            Self::Client { status, code, message, .. } => {
+                Self::Client { status, code, message, details: Some(json!({ "field": field })) }
+            }
+            other => other,
+        }
+    }
+
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::client(StatusCode::NOT_FOUND, code, message)
     }

@@ -4,6 +4,7 @@
 //! and the HTTP server; [`http::router`] is public so tests can drive it directly.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod database;
@@ -36,6 +37,13 @@ pub struct Application {
     database: Database,
     worker: Option<jobs::Worker>,
     shutdown: CancellationToken,
+    bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+/// The admin created on the first start, with its one-time password: shown once, never stored in clear.
+pub struct BootstrapAdmin {
+    pub email: String,
+    pub password: secrecy::SecretString,
 }
 
 impl Application {
@@ -47,6 +55,7 @@ impl Application {
         let secrets = secrets::SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
         let database = Database::open(&settings).await?;
         database.migrate().await?;
+        let bootstrap_admin = bootstrap_admin(&database.pool, &settings.auth.bootstrap_admin_email).await?;
         let listener = TcpListener::bind(settings.http.bind)
             .await
             .with_context(|| format!("cannot listen on {} (http.bind)", settings.http.bind))?;
@@ -78,7 +87,12 @@ impl Application {
             channels: channels::ChannelDirectory::new(pool, secrets, channels::ChannelDirectory::DEFAULT_TTL),
             settings: Arc::new(settings),
         };
-        Ok(Self { listener, port, state, database, worker, shutdown: CancellationToken::new() })
+        Ok(Self { listener, port, state, database, worker, shutdown: CancellationToken::new(), bootstrap_admin })
+    }
+
+    /// The admin created by this start, if the database had no users: the caller shows it once.
+    pub fn take_bootstrap_admin(&mut self) -> Option<BootstrapAdmin> {
+        self.bootstrap_admin.take()
     }
 
     pub fn port(&self) -> u16 {
@@ -111,6 +125,25 @@ impl Application {
         tracing::info!("switchboard stopped");
         served.context("HTTP server")
     }
+}
+
+/// Creates the first admin when there are no users, under a table lock so that several processes starting at
+/// once create one. Its password is random and must be changed at first login.
+async fn bootstrap_admin(pool: &sqlx::PgPool, email: &str) -> anyhow::Result<Option<BootstrapAdmin>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+    if store::users::count(&mut tx).await? > 0 {
+        return Ok(None);
+    }
+    let password = auth::password::generate_one_time();
+    let hash = auth::password::hash(password.clone()).await?;
+    let user = store::users::insert(&mut tx, email, "Administrator", "admin", &hash, true).await?;
+    let actor = store::audit::Actor { kind: "system", id: None, label: "first start".into() };
+    let after = serde_json::to_value(&user)?;
+    store::audit::record(&mut tx, &actor, "user.created", "user", Some(&user.id.to_string()), None, Some(&after))
+        .await?;
+    tx.commit().await?;
+    Ok(Some(BootstrapAdmin { email: email.to_owned(), password }))
 }
 
 async fn stop_on_signal(token: CancellationToken) {

@@ -37,6 +37,29 @@ enum Command {
     /// Create and list channels (a Twilio account and its WhatsApp numbers).
     #[command(subcommand)]
     Channel(ChannelCommand),
+    /// Manage users from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user. The password is read from standard input (its first line), so it stays out of the
+    /// process list and the shell history: `printf '%s\n' "$PASSWORD" | switchboard admin create --email …`.
+    Create {
+        /// The user's e-mail address, used to log in.
+        #[arg(long)]
+        email: String,
+        /// admin, supervisor or agent.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// The name shown to colleagues.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Make the user choose a new password at first login.
+        #[arg(long)]
+        must_change_password: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -98,7 +121,16 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve => Application::build(settings).await?.run_until_stopped().await,
+        Command::Serve => {
+            let mut app = Application::build(settings).await?;
+            if let Some(admin) = app.take_bootstrap_admin() {
+                show_bootstrap_admin(&admin);
+            }
+            app.run_until_stopped().await
+        }
+        Command::Admin(AdminCommand::Create { email, role, name, must_change_password }) => {
+            create_user(settings, email, role, name, must_change_password).await
+        }
         Command::Migrate => {
             let db = Database::open(&settings).await?;
             let result = db.migrate().await;
@@ -110,6 +142,64 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Channel(ChannelCommand::Create(args)) => create_channel(args, settings).await,
         Command::Channel(ChannelCommand::List { json }) => list_channels(json, settings).await,
     }
+}
+
+/// Shown once, on the terminal, never logged: the only time this password exists in clear.
+fn show_bootstrap_admin(admin: &switchboard::BootstrapAdmin) {
+    use secrecy::ExposeSecret;
+    eprintln!();
+    eprintln!("  ┌─ First start: an administrator was created ─────────────────────────────");
+    eprintln!("  │  e-mail:             {}", admin.email);
+    eprintln!("  │  one-time password:  {}", admin.password.expose_secret());
+    eprintln!("  │  It is shown only now and must be changed at first login.");
+    eprintln!("  └──────────────────────────────────────────────────────────────────────────");
+    eprintln!();
+}
+
+async fn create_user(
+    settings: Settings,
+    email: String,
+    role: String,
+    name: String,
+    must_change: bool,
+) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let role: switchboard::domain::Role = role.parse().map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
+    let email = email.trim().to_owned();
+    anyhow::ensure!(email.contains('@') && email.len() <= 254, "--email must be an e-mail address");
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']).to_owned();
+    switchboard::auth::password::check_policy(&password)
+        .map_err(|e| anyhow::anyhow!("password from standard input: {e}"))?;
+    let hash = switchboard::auth::password::hash(SecretString::from(password)).await?;
+    let user = with_database(&settings, async |db| {
+        let mut tx = db.pool.begin().await?;
+        let user = switchboard::store::users::insert(&mut tx, &email, &name, role.as_str(), &hash, must_change)
+            .await
+            .map_err(|e| match switchboard::store::violated_constraint(&e) {
+            Some("users_email_key") => anyhow::anyhow!("a user with the e-mail {email} exists already"),
+            _ => e.into(),
+        })?;
+        let actor =
+            switchboard::store::audit::Actor { kind: "cli", id: None, label: "switchboard admin create".into() };
+        let after = serde_json::to_value(&user)?;
+        switchboard::store::audit::record(
+            &mut tx,
+            &actor,
+            "user.created",
+            "user",
+            Some(&user.id.to_string()),
+            None,
+            Some(&after),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    })
+    .await?;
+    println!("{}", serde_json::json!({ "id": user.id, "email": user.email, "role": user.role }));
+    Ok(())
 }
 
 /// Runs `f` against a migrated database, then closes it (stopping an embedded cluster this command started).

@@ -206,3 +206,44 @@ fn a_wrong_setting_stops_start_up_with_one_line_naming_it() {
         .unwrap();
     assert!(text(&missing.stderr).contains("--config"));
 }
+
+#[tokio::test]
+async fn admin_create_reads_the_password_from_standard_input_and_refuses_weak_ones() {
+    use std::io::Write;
+    let db = common::fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |email: &str, password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["admin", "create", "--email", email, "--role", "supervisor", "--name", "Sam"])
+            .env("SWITCHBOARD__DATABASE__URL", &db)
+            .env("SWITCHBOARD__DATA_DIR", dir.path())
+            .env("SWITCHBOARD__LOG__LEVEL", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = run("sam@example.com", "a long enough password");
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let created: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(created["role"], "supervisor");
+    assert!(
+        !text(&ok.stdout).contains("a long enough password") && !text(&ok.stderr).contains("a long enough password")
+    );
+
+    let weak = run("kim@example.com", "short");
+    assert!(!weak.status.success());
+    assert!(text(&weak.stderr).contains("at least 12 characters"), "{}", text(&weak.stderr));
+    let taken = run("SAM@example.com", "another long password");
+    assert!(text(&taken.stderr).contains("exists already"), "{}", text(&taken.stderr));
+
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db).await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'sam@example.com'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+}

@@ -132,6 +132,11 @@ async fn serve_runs_its_own_postgres_stops_it_on_sigterm_and_reuses_its_data() {
         "full phone numbers never reach the logs"
     );
     assert!(log.contains("+5215*******78"), "masked numbers do");
+    assert_eq!(
+        log.matches("First start: an administrator was created").count(),
+        1,
+        "the one-time password is shown once"
+    );
 
     // A second start finds the same data (and, run from the CLI, stops the cluster it started).
     let listed = command(&data_dir, port).args(["channel", "list", "--json"]).output().unwrap();

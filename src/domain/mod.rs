@@ -6,8 +6,10 @@
 pub mod address;
 pub mod mask;
 pub mod message_status;
+pub mod role;
 pub mod sid;
 
 pub use address::{Bsuid, WhatsAppAddress, E164};
 pub use message_status::MessageStatus;
+pub use role::Role;
 pub use sid::{AccountSid, MessageSid, MessagingServiceSid};

@@ -1,10 +1,14 @@
 //! SQL, one file per aggregate. Functions take a pool or a connection and speak in domain types; nothing else
 //! in the crate writes SQL.
 
+pub mod api_tokens;
 pub mod attachments;
+pub mod audit;
 pub mod channels;
 pub mod jobs;
+pub mod login_failures;
 pub mod messages;
+pub mod users;
 
 /// The name of the unique constraint a database error violated, if that is what it is.
 pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {

@@ -42,6 +42,8 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     pub client: reqwest::Client,
     pub state: switchboard::state::AppState,
+    /// The first admin and its one-time password, as `serve` prints them.
+    pub bootstrap_admin: Option<switchboard::BootstrapAdmin>,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -68,7 +70,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Vec<(String, String)>)) -> TestApp {
     let (settings, data_dir) = test_settings(tweak).await;
     switchboard::telemetry::init(&settings.log);
-    let app = switchboard::Application::build(settings.clone()).await.expect("build app");
+    let mut app = switchboard::Application::build(settings.clone()).await.expect("build app");
+    let bootstrap_admin = app.take_bootstrap_admin();
     let port = app.port();
     let pool = app.state().pool.clone();
     let settings = (*app.state().settings).clone();
@@ -83,6 +86,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Vec<(String, String)>)) -> T
         data_dir,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         state,
+        bootstrap_admin,
         shutdown,
         server,
     }

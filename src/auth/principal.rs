@@ -1,0 +1,148 @@
+//! The caller of an API request, established once by an extractor so that no handler can forget to check.
+//!
+//! `Authorization: Bearer sb_…` authenticates an API token; otherwise the `sb_session` cookie authenticates a
+//! browser session, and then every unsafe method (POST, PUT, PATCH, DELETE) must repeat the session's CSRF
+//! token in `X-CSRF-Token`. A user who still has to replace a one-time password gets only [`PendingPrincipal`]
+//! (enough to see who they are, change the password, or log out); [`Principal`] refuses them.
+
+use super::{secret_token, CSRF_HEADER, SESSION_COOKIE};
+use crate::domain::Role;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+/// How the caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session { token_hash: Vec<u8>, csrf_token: String },
+    Token { token_id: Uuid },
+}
+
+/// An authenticated caller who may use the API.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Option<Uuid>,
+    pub role: Role,
+    /// For logs and the audit log: the user's e-mail or the token's name.
+    pub label: String,
+    pub via: Via,
+}
+
+/// An authenticated caller who may still have to change a one-time password.
+#[derive(Debug, Clone)]
+pub struct PendingPrincipal {
+    pub principal: Principal,
+    pub must_change_password: bool,
+}
+
+impl Principal {
+    /// 403 unless the caller's role includes `role`.
+    pub fn require(&self, role: Role) -> Result<(), AppError> {
+        if self.role.includes(role) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden("forbidden", format!("this needs the {role} role; you are {}", self.role)))
+        }
+    }
+
+    pub fn actor(&self) -> store::audit::Actor {
+        match &self.via {
+            Via::Session { .. } => store::audit::Actor { kind: "user", id: self.user_id, label: self.label.clone() },
+            Via::Token { token_id } => {
+                store::audit::Actor { kind: "token", id: Some(*token_id), label: self.label.clone() }
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for PendingPrincipal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(bearer) = bearer(parts)? {
+            let token = store::api_tokens::authenticate(&state.pool, &secret_token::hash(bearer))
+                .await?
+                .ok_or_else(|| unauthenticated("the API token is unknown, revoked or expired"))?;
+            let role = token.role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+            let principal = Principal {
+                user_id: token.created_by,
+                role,
+                label: format!("token {}", token.name),
+                via: Via::Token { token_id: token.id },
+            };
+            return Ok(Self { principal, must_change_password: false });
+        }
+        let Some(cookie) = session_cookie(parts) else {
+            return Err(unauthenticated("log in, or send an API token as Authorization: Bearer"));
+        };
+        let token_hash = secret_token::hash(cookie);
+        let session = store::users::find_session(&state.pool, &token_hash)
+            .await?
+            .ok_or_else(|| unauthenticated("the session has expired or was ended; log in again"))?;
+        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !bool::from(given.as_bytes().ct_eq(session.csrf_token.as_bytes())) {
+                return Err(AppError::forbidden(
+                    "csrf_token_invalid",
+                    "this request must carry the session's CSRF token in the X-CSRF-Token header",
+                ));
+            }
+        }
+        let role = session.user.role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+        let principal = Principal {
+            user_id: Some(session.user.id),
+            role,
+            label: session.user.email.clone(),
+            via: Via::Session { token_hash, csrf_token: session.csrf_token },
+        };
+        Ok(Self { principal, must_change_password: session.user.must_change_password })
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let pending = PendingPrincipal::from_request_parts(parts, state).await?;
+        if pending.must_change_password {
+            return Err(AppError::forbidden(
+                "password_change_required",
+                "choose your own password first (POST /api/v1/auth/password)",
+            ));
+        }
+        Ok(pending.principal)
+    }
+}
+
+fn unauthenticated(message: &str) -> AppError {
+    AppError::client(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+}
+
+fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| unauthenticated("the Authorization header is not text"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(unauthenticated("the Authorization header must be: Bearer <token>")),
+    }
+}
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}

@@ -1,0 +1,165 @@
+//! `POST /auth/login`, `POST /auth/logout`, `GET /auth/me`, `POST /auth/password`.
+
+use super::ApiJson;
+use crate::auth::{password, secret_token, PendingPrincipal, Via, SESSION_COOKIE};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::{self, audit::Actor};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+        .route("/auth/password", post(change_password))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    ApiJson(body): ApiJson<Login>,
+) -> AppResult<Response> {
+    let settings = &state.settings.auth;
+    let window = Duration::from_secs(settings.login_window_secs);
+    let account_key = format!("account:{}", body.email.trim().to_lowercase());
+    let address_key = format!("address:{}", address.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into()));
+    let keys = [
+        (account_key.clone(), settings.max_failures_per_account),
+        (address_key.clone(), settings.max_failures_per_address),
+    ];
+    if let Some(until) = store::login_failures::blocked_until(&state.pool, &keys, window).await? {
+        let wait = (until - time::OffsetDateTime::now_utc()).whole_seconds().max(1);
+        let mut response = AppError::client(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_login_attempts",
+            format!("too many failed logins; try again in {wait} seconds"),
+        )
+        .into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return Ok(response);
+    }
+    let found = store::users::find_for_login(&state.pool, body.email.trim()).await?;
+    let hash = found.as_ref().map(|(_, h)| h.clone());
+    let ok = password::verify(SecretString::from(body.password), hash).await?;
+    let user = match found {
+        Some((user, _)) if ok && user.active => user,
+        _ => {
+            store::login_failures::record_failure(&state.pool, &[account_key, address_key], window).await?;
+            return Err(AppError::client(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password"));
+        }
+    };
+    store::login_failures::clear(&state.pool, &account_key).await?;
+    let token = secret_token::generate("");
+    let csrf_token = secret_token::generate("");
+    let expires_at = time::OffsetDateTime::now_utc() + time::Duration::hours(settings.session_hours);
+    let mut conn = state.pool.acquire().await?;
+    store::users::create_session(&mut conn, &secret_token::hash(&token), user.id, &csrf_token, expires_at).await?;
+    let body = json!({ "user": user, "csrf_token": csrf_token, "must_change_password": user.must_change_password });
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    let cookie = session_cookie(&state, &token, settings.session_hours * 3600);
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// The peer address of the connection (none when the router is called without a socket, as in tests).
+struct ClientAddress(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.public_base_url.starts_with("https://") { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie text is ASCII")
+}
+
+async fn logout(State(state): State<AppState>, who: PendingPrincipal) -> AppResult<Response> {
+    let Via::Session { token_hash, .. } = &who.principal.via else {
+        return Err(AppError::bad_request("not_a_session", "API tokens are revoked, not logged out"));
+    };
+    store::users::delete_session(&state.pool, token_hash).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, session_cookie(&state, "", 0));
+    Ok((StatusCode::NO_CONTENT, headers).into_response())
+}
+
+async fn me(State(state): State<AppState>, who: PendingPrincipal) -> AppResult<Json<serde_json::Value>> {
+    let user = match who.principal.user_id {
+        Some(id) if matches!(who.principal.via, Via::Session { .. }) => store::users::find(&state.pool, id).await?,
+        _ => None,
+    };
+    let csrf_token = match &who.principal.via {
+        Via::Session { csrf_token, .. } => Some(csrf_token.clone()),
+        Via::Token { .. } => None,
+    };
+    Ok(Json(json!({
+        "role": who.principal.role,
+        "label": who.principal.label,
+        "user": user,
+        "csrf_token": csrf_token,
+        "must_change_password": who.must_change_password,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    who: PendingPrincipal,
+    ApiJson(body): ApiJson<ChangePassword>,
+) -> AppResult<StatusCode> {
+    let (Some(user_id), Via::Session { token_hash, .. }) = (who.principal.user_id, &who.principal.via) else {
+        return Err(AppError::bad_request("not_a_session", "passwords are changed by the user, logged in"));
+    };
+    password::check_policy(&body.new_password)
+        .map_err(|m| AppError::unprocessable("password_too_weak", m).with_field("new_password"))?;
+    if body.new_password == body.current_password {
+        return Err(AppError::unprocessable("password_unchanged", "the new password must differ from the current one")
+            .with_field("new_password"));
+    }
+    let stored = store::users::password_hash(&state.pool, user_id).await?;
+    if !password::verify(SecretString::from(body.current_password), stored).await? {
+        return Err(
+            AppError::forbidden("invalid_credentials", "the current password is wrong").with_field("current_password")
+        );
+    }
+    let hash = password::hash(SecretString::from(body.new_password)).await?;
+    let mut tx = state.pool.begin().await?;
+    store::users::set_password(&mut tx, user_id, &hash).await?;
+    store::users::delete_other_sessions(&mut tx, user_id, token_hash).await?;
+    let actor = Actor { kind: "user", id: Some(user_id), label: who.principal.label.clone() };
+    store::audit::record(&mut tx, &actor, "user.password_changed", "user", Some(&user_id.to_string()), None, None)
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

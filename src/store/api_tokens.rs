@@ -1,0 +1,90 @@
+//! API tokens: stored as SHA-256, listed without secrets, revocable.
+
+use sqlx::{FromRow, PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub role: String,
+    pub created_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+const COLUMNS: &str = "id, name, prefix, role, created_by, created_at, expires_at, last_used_at, revoked_at";
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    name: &str,
+    token_hash: &[u8],
+    prefix: &str,
+    role: &str,
+    created_by: Option<Uuid>,
+    expires_at: Option<OffsetDateTime>,
+) -> sqlx::Result<ApiToken> {
+    sqlx::query_as(&format!(
+        "INSERT INTO api_tokens (id, name, token_hash, prefix, role, created_by, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(name)
+    .bind(token_hash)
+    .bind(prefix)
+    .bind(role)
+    .bind(created_by)
+    .bind(expires_at)
+    .fetch_one(conn)
+    .await
+}
+
+/// The token with this hash if it may be used now (not revoked, not expired); records its use, at most once a
+/// minute per token so that busy automation does not write on every request.
+pub async fn authenticate(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<Option<ApiToken>> {
+    let token: Option<ApiToken> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM api_tokens
+         WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+    ))
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(t) = &token {
+        if t.last_used_at.is_none_or(|at| OffsetDateTime::now_utc() - at > time::Duration::minutes(1)) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1").bind(t.id).execute(pool).await?;
+        }
+    }
+    Ok(token)
+}
+
+/// Newest first; `before` continues after the last id of the previous page.
+pub async fn list(pool: &PgPool, before: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<ApiToken>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM api_tokens WHERE ($1::uuid IS NULL OR id < $1) ORDER BY id DESC LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ApiToken>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1")).bind(id).fetch_optional(conn).await
+}
+
+pub async fn revoke(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ApiToken>> {
+    sqlx::query_as(&format!(
+        "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
