@@ -92,6 +92,7 @@ fn main() -> anyhow::Result<()> {
                 name: "Bench".into(),
                 account_sid: AccountSid::parse(ACCOUNT_SID)?,
                 auth_token: SecretString::from(TOKEN.to_owned()),
+                api_key: None,
                 target: NewChannelTarget::Numbers(vec![("Bench".into(), E164::parse("+14155238886")?)]),
             },
         )

@@ -65,12 +65,20 @@ pub fn webhook_urls(public_base_url: &str, channel: Uuid) -> WebhookUrls {
     }
 }
 
+/// The voice webhook for WhatsApp calling, to paste on the sender's TwiML Voice Application. Announced with
+/// the channel so that it can be configured once; calls are answered from the calling release on.
+pub fn voice_webhook_url(public_base_url: &str, channel: Uuid) -> String {
+    format!("{}/webhooks/twilio/{channel}/voice", public_base_url.trim_end_matches('/'))
+}
+
 /// A channel to create, already checked.
 #[derive(Debug)]
 pub struct NewChannel {
     pub name: String,
     pub account_sid: AccountSid,
     pub auth_token: SecretString,
+    /// An API key (`SK…` and its secret) for REST calls instead of the Auth Token.
+    pub api_key: Option<(String, SecretString)>,
     pub target: NewChannelTarget,
 }
 
@@ -97,6 +105,9 @@ pub async fn create(pool: &PgPool, secrets: &SecretBox, new: &NewChannel) -> Res
     let mut tx = pool.begin().await?;
     let token = secrets.encrypt(new.auth_token.expose_secret());
     let account_id = store::channels::upsert_account(&mut tx, new.account_sid.as_str(), &token).await?;
+    if let Some((sid, secret)) = &new.api_key {
+        store::channels::set_api_key(&mut tx, account_id, sid, &secrets.encrypt(secret.expose_secret())).await?;
+    }
     let id = Uuid::now_v7();
     let service = match &new.target {
         NewChannelTarget::MessagingService(sid) => Some(sid.as_str()),

@@ -84,7 +84,9 @@ impl Application {
                 settings.ingest.writers,
                 settings.ingest.max_batch,
             ),
-            channels: channels::ChannelDirectory::new(pool, secrets, channels::ChannelDirectory::DEFAULT_TTL),
+            twilio: twilio::rest::RestClient::new(settings.twilio.api_base_url.clone())?,
+            channels: channels::ChannelDirectory::new(pool, secrets.clone(), channels::ChannelDirectory::DEFAULT_TTL),
+            secrets,
             settings: Arc::new(settings),
         };
         Ok(Self { listener, port, state, database, worker, shutdown: CancellationToken::new(), bootstrap_admin })

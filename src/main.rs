@@ -269,7 +269,13 @@ fn parse_new_channel(
                 .collect::<anyhow::Result<_>>()?,
         ),
     };
-    Ok(NewChannel { name, account_sid, auth_token: SecretString::from(auth_token.trim().to_owned()), target })
+    Ok(NewChannel {
+        name,
+        account_sid,
+        auth_token: SecretString::from(auth_token.trim().to_owned()),
+        api_key: None,
+        target,
+    })
 }
 
 async fn list_channels(json: bool, settings: Settings) -> anyhow::Result<()> {

@@ -10,6 +10,10 @@ pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
     pub channels: ChannelDirectory,
+    /// Encrypts secrets before they are stored.
+    pub secrets: crate::secrets::SecretBox,
+    /// Twilio's REST API.
+    pub twilio: crate::twilio::rest::RestClient,
     /// Stores inbound messages, several per commit under load.
     pub inbound: crate::ingest::writer::InboundWriter,
     /// `http.public_url` (or `http://<bind>`) without a trailing slash: what Twilio signs against.

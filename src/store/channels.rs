@@ -137,3 +137,110 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<ChannelSummary>> {
     .fetch_all(pool)
     .await
 }
+
+/// A channel as the API shows it: which secrets are set, never the secrets.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct ChannelView {
+    pub id: Uuid,
+    pub name: String,
+    pub account_sid: String,
+    pub sending_mode: String,
+    pub messaging_service_sid: Option<String>,
+    pub auth_token_set: bool,
+    pub secondary_auth_token_set: bool,
+    pub api_key_sid: Option<String>,
+    pub api_key_secret_set: bool,
+    #[sqlx(json)]
+    pub numbers: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+const VIEW: &str = "SELECT c.id, c.name, a.account_sid, c.sending_mode, c.messaging_service_sid,
+        a.auth_token IS NOT NULL AS auth_token_set, a.secondary_auth_token IS NOT NULL AS secondary_auth_token_set,
+        a.api_key_sid, a.api_key_secret IS NOT NULL AS api_key_secret_set, c.created_at, c.deleted_at,
+        COALESCE((SELECT jsonb_agg(jsonb_build_object('id', n.id, 'name', n.name, 'e164', n.e164) ORDER BY n.created_at)
+                  FROM whatsapp_numbers n WHERE n.channel_id = c.id AND n.deleted_at IS NULL), '[]') AS numbers
+     FROM channels c JOIN twilio_accounts a ON a.id = c.account_id";
+
+pub async fn view(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ChannelView>> {
+    sqlx::query_as(&format!("{VIEW} WHERE c.id = $1")).bind(id).fetch_optional(conn).await
+}
+
+/// Channels newest first, deleted ones only when asked; `before` continues after the previous page's last id.
+pub async fn list_views(
+    pool: &PgPool,
+    include_deleted: bool,
+    before: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<ChannelView>> {
+    sqlx::query_as(&format!(
+        "{VIEW} WHERE ($1 OR c.deleted_at IS NULL) AND ($2::uuid IS NULL OR c.id < $2) ORDER BY c.id DESC LIMIT $3"
+    ))
+    .bind(include_deleted)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn rename(conn: &mut PgConnection, id: Uuid, name: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE channels SET name = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(name)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks the channel deleted: it receives nothing new, its conversations and messages stay.
+pub async fn soft_delete(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE channels SET deleted_at = COALESCE(deleted_at, now()), updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets the API key of the channel's account (both encrypted values given by the caller).
+pub async fn set_api_key(conn: &mut PgConnection, account_id: Uuid, sid: &str, secret: &[u8]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE twilio_accounts SET api_key_sid = $2, api_key_secret = $3, updated_at = now() WHERE id = $1")
+        .bind(account_id)
+        .bind(sid)
+        .bind(secret)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Token rotation, step one: the new token becomes the primary, the old one stays accepted as secondary.
+pub async fn rotate_auth_token(conn: &mut PgConnection, channel_id: Uuid, new_token: &[u8]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE twilio_accounts a SET secondary_auth_token = a.auth_token, auth_token = $2, updated_at = now()
+         FROM channels c WHERE c.id = $1 AND a.id = c.account_id",
+    )
+    .bind(channel_id)
+    .bind(new_token)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Token rotation, step two: the old token is no longer accepted.
+pub async fn retire_secondary_auth_token(conn: &mut PgConnection, channel_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE twilio_accounts a SET secondary_auth_token = NULL, updated_at = now()
+         FROM channels c WHERE c.id = $1 AND a.id = c.account_id",
+    )
+    .bind(channel_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The account id of a channel.
+pub async fn account_of(conn: &mut PgConnection, channel_id: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT account_id FROM channels WHERE id = $1").bind(channel_id).fetch_optional(conn).await
+}

@@ -3,6 +3,7 @@
 
 pub mod errors;
 pub mod media;
+pub mod rest;
 pub mod signature;
 pub mod webhook;
 

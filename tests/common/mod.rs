@@ -115,6 +115,7 @@ impl TestApp {
             name: "Support".into(),
             account_sid: AccountSid::parse(ACCOUNT_SID).unwrap(),
             auth_token: SecretString::from(AUTH_TOKEN.to_owned()),
+            api_key: None,
             target,
         };
         channels::create(&self.pool, &secrets, &new).await.expect("create channel")
@@ -223,4 +224,50 @@ where
 
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl TestApp {
+    /// Logs the bootstrap admin in, replaces its one-time password, and creates an API token with `role`.
+    pub async fn api_token(&self, role: &str) -> String {
+        use secrecy::ExposeSecret;
+        let admin = self.bootstrap_admin.as_ref().expect("bootstrap admin");
+        let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        const OWN_PASSWORD: &str = "the admin's own password";
+        let mut login = serde_json::Value::Null;
+        // The one-time password on the first call; the one this helper chose afterwards.
+        for password in [admin.password.expose_secret(), OWN_PASSWORD] {
+            let r = browser
+                .post(format!("{}/api/v1/auth/login", self.address))
+                .json(&serde_json::json!({"email": admin.email, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 200 {
+                login = r.json().await.unwrap();
+                break;
+            }
+        }
+        let csrf = login["csrf_token"].as_str().expect("logged in").to_owned();
+        if login["must_change_password"] == true {
+            let r = browser
+                .post(format!("{}/api/v1/auth/password", self.address))
+                .header("X-CSRF-Token", &csrf)
+                .json(&serde_json::json!({"current_password": admin.password.expose_secret(), "new_password": OWN_PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204);
+        }
+        let token: serde_json::Value = browser
+            .post(format!("{}/api/v1/tokens", self.address))
+            .header("X-CSRF-Token", &csrf)
+            .json(&serde_json::json!({"name": format!("{role} for tests {}", Uuid::new_v4()), "role": role}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["token"].as_str().expect("token created").to_owned()
+    }
 }

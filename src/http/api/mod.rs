@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod channels;
 mod tokens;
 
 use crate::error::AppError;
@@ -14,7 +15,10 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 
 pub fn router() -> Router<AppState> {
-    Router::new().nest("/api/v1", Router::new().merge(auth::router()).merge(tokens::router()).merge(audit::router()))
+    Router::new().nest(
+        "/api/v1",
+        Router::new().merge(auth::router()).merge(channels::router()).merge(tokens::router()).merge(audit::router()),
+    )
 }
 
 /// A JSON request body. Request types deny unknown fields, so a misspelt field is an error that names it
