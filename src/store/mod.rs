@@ -8,6 +8,7 @@ pub mod channels;
 pub mod jobs;
 pub mod login_failures;
 pub mod messages;
+pub mod numbers;
 pub mod users;
 
 /// The name of the unique constraint a database error violated, if that is what it is.

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod channels;
+mod numbers;
 mod tokens;
 
 use crate::error::AppError;
@@ -17,7 +18,12 @@ use serde::de::DeserializeOwned;
 pub fn router() -> Router<AppState> {
     Router::new().nest(
         "/api/v1",
-        Router::new().merge(auth::router()).merge(channels::router()).merge(tokens::router()).merge(audit::router()),
+        Router::new()
+            .merge(auth::router())
+            .merge(channels::router())
+            .merge(numbers::router())
+            .merge(tokens::router())
+            .merge(audit::router()),
     )
 }
 
