@@ -8,29 +8,17 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-struct Api {
-    client: reqwest::Client,
-    base: String,
+struct Api<'a> {
+    app: &'a TestApp,
     token: String,
 }
 
-impl Api {
-    async fn new(app: &TestApp, role: &str) -> Self {
-        Self {
-            client: reqwest::Client::new(),
-            base: format!("{}/api/v1", app.address),
-            token: app.api_token(role).await,
-        }
+impl<'a> Api<'a> {
+    async fn new(app: &'a TestApp, role: &str) -> Self {
+        Self { app, token: app.api_token(role).await }
     }
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+        self.app.api(&self.token, method, path, body).await
     }
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, path, Some(body)).await

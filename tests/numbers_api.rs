@@ -6,14 +6,7 @@ use common::*;
 use serde_json::{json, Value};
 
 async fn call(app: &TestApp, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, format!("{}/api/v1{path}", app.address)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    app.api(token, method, path, body).await
 }
 
 async fn channel_with_token(app: &TestApp) -> (String, String) {

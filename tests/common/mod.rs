@@ -271,3 +271,26 @@ impl TestApp {
         token["token"].as_str().expect("token created").to_owned()
     }
 }
+
+impl TestApp {
+    /// Calls `/api/v1{path}` with a bearer token; returns the status and the JSON body (null when empty).
+    pub async fn api(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.client.request(method, format!("{}/api/v1{path}", self.address)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (
+            status,
+            if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).expect("JSON body") },
+        )
+    }
+}

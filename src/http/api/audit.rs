@@ -3,7 +3,7 @@
 use super::{Page, PageQuery};
 use crate::auth::Principal;
 use crate::domain::Role;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 use crate::store;
 use axum::extract::{Query, State};
@@ -21,13 +21,7 @@ async fn list(
 ) -> AppResult<Json<Page<store::audit::Entry>>> {
     who.require(Role::Admin)?;
     let limit = page.limit()?;
-    let before = page
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| AppError::unprocessable("invalid_query", "cursor is not one this API gave"))
-        })
-        .transpose()?;
+    let before = page.cursor::<i64>()?;
     let items = store::audit::list(&state.pool, before, limit + 1).await?;
     Ok(Json(Page::from_overfetch(items, limit, |e| e.id.to_string())))
 }

@@ -196,13 +196,7 @@ async fn list(
     who.require(Role::Supervisor)?;
     let page = PageQuery { cursor: q.cursor, limit: q.limit };
     let limit = page.limit()?;
-    let before = page
-        .cursor
-        .as_deref()
-        .map(|c| {
-            Uuid::parse_str(c).map_err(|_| AppError::unprocessable("invalid_query", "cursor is not one this API gave"))
-        })
-        .transpose()?;
+    let before = page.cursor::<Uuid>()?;
     let views = store::channels::list_views(&state.pool, q.include_deleted, before, limit + 1).await?;
     let page = Page::from_overfetch(views, limit, |v| v.id.to_string());
     Ok(Json(Page {

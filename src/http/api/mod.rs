@@ -57,6 +57,16 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
+    /// The cursor, as the id type of the list it came from.
+    pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, AppError> {
+        self.cursor
+            .as_deref()
+            .map(|c| {
+                c.parse::<T>().map_err(|_| AppError::unprocessable("invalid_query", "cursor is not one this API gave"))
+            })
+            .transpose()
+    }
+
     pub fn limit(&self) -> Result<i64, AppError> {
         match self.limit {
             None => Ok(50),

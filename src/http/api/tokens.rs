@@ -79,13 +79,7 @@ async fn list(
 ) -> AppResult<Json<Page<store::api_tokens::ApiToken>>> {
     who.require(Role::Admin)?;
     let limit = page.limit()?;
-    let before = page
-        .cursor
-        .as_deref()
-        .map(|c| {
-            Uuid::parse_str(c).map_err(|_| AppError::unprocessable("invalid_query", "cursor is not one this API gave"))
-        })
-        .transpose()?;
+    let before = page.cursor::<Uuid>()?;
     let items = store::api_tokens::list(&state.pool, before, limit + 1).await?;
     Ok(Json(Page::from_overfetch(items, limit, |t| t.id.to_string())))
 }
