@@ -89,6 +89,87 @@ pub enum NewChannelTarget {
     MessagingService(MessagingServiceSid),
 }
 
+/// A channel as someone typed it (command line or API), before it is checked.
+#[derive(Debug, Default)]
+pub struct ChannelInput {
+    pub name: String,
+    pub account_sid: String,
+    pub auth_token: String,
+    pub api_key: Option<(String, String)>,
+    /// `(optional name, number)`.
+    pub numbers: Vec<(Option<String>, String)>,
+    pub messaging_service_sid: Option<String>,
+}
+
+/// Why a channel input was refused: the field (named as the API names it) and a reason that reads after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidInput {
+    pub field: String,
+    pub reason: String,
+}
+
+impl NewChannel {
+    /// Checks every rule a new channel follows; the command line and the API both come through here.
+    pub fn parse(input: ChannelInput) -> Result<Self, InvalidInput> {
+        let bad = |field: &str, reason: String| InvalidInput { field: field.to_owned(), reason };
+        let name = input.name.trim().to_owned();
+        if name.is_empty() || name.len() > 200 {
+            return Err(bad("name", "must be 1 to 200 characters".into()));
+        }
+        let account_sid = AccountSid::parse(input.account_sid.trim()).map_err(|e| bad("account_sid", e.to_string()))?;
+        if input.auth_token.trim().is_empty() {
+            return Err(bad("auth_token", "is required: Twilio signs every webhook with it".into()));
+        }
+        let api_key = match input.api_key {
+            None => None,
+            Some((sid, secret)) => {
+                let sid_ok =
+                    sid.len() == 34 && sid.starts_with("SK") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+                if !sid_ok || secret.is_empty() {
+                    return Err(bad(
+                        "api_key_sid",
+                        "must be SK followed by 32 hexadecimal digits, with a non-empty api_key_secret".into(),
+                    ));
+                }
+                Some((sid, SecretString::from(secret)))
+            }
+        };
+        let target = match (input.messaging_service_sid, input.numbers.is_empty()) {
+            (Some(sid), true) => NewChannelTarget::MessagingService(
+                MessagingServiceSid::parse(sid.trim()).map_err(|e| bad("messaging_service_sid", e.to_string()))?,
+            ),
+            (None, false) => NewChannelTarget::Numbers(
+                input
+                    .numbers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (label, number))| {
+                        let number = number.trim();
+                        let e164 = E164::parse(number)
+                            .map_err(|e| bad(&format!("numbers[{i}].e164"), format!("{number:?}: {e}")))?;
+                        let label = label
+                            .map(|l| l.trim().to_owned())
+                            .filter(|l| !l.is_empty())
+                            .unwrap_or_else(|| e164.to_string());
+                        Ok((label, e164))
+                    })
+                    .collect::<Result<_, InvalidInput>>()?,
+            ),
+            (Some(_), false) => {
+                return Err(bad("messaging_service_sid", "and numbers exclude each other: give one of them".into()))
+            }
+            (None, true) => return Err(bad("numbers", "are required unless a messaging_service_sid is given".into())),
+        };
+        Ok(Self {
+            name,
+            account_sid,
+            auth_token: SecretString::from(input.auth_token.trim().to_owned()),
+            api_key,
+            target,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
     #[error("another channel already uses Messaging Service {0}")]

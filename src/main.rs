@@ -4,10 +4,9 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use switchboard::channels::{self, NewChannel, NewChannelTarget};
+use switchboard::channels::{self, ChannelInput, NewChannel};
 use switchboard::config::Settings;
 use switchboard::database::Database;
-use switchboard::domain::{AccountSid, MessagingServiceSid, E164};
 use switchboard::secrets::SecretBox;
 use switchboard::{telemetry, Application};
 
@@ -217,13 +216,7 @@ async fn with_database<T>(
 }
 
 async fn create_channel(args: CreateChannel, settings: Settings) -> anyhow::Result<()> {
-    let new = parse_new_channel(
-        args.name,
-        &args.account_sid,
-        args.auth_token,
-        &args.number,
-        args.messaging_service_sid.as_deref(),
-    )?;
+    let new = parse_new_channel(&args)?;
     let data_dir = settings.data_dir_absolute()?;
     let secrets = SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
     let id = with_database(&settings, async |db| Ok(channels::create(&db.pool, &secrets, &new).await?)).await?;
@@ -240,41 +233,31 @@ async fn create_channel(args: CreateChannel, settings: Settings) -> anyhow::Resu
     Ok(())
 }
 
-fn parse_new_channel(
-    name: String,
-    account_sid: &str,
-    auth_token: String,
-    numbers: &[String],
-    messaging_service_sid: Option<&str>,
-) -> anyhow::Result<NewChannel> {
-    let name = name.trim().to_owned();
-    anyhow::ensure!(!name.is_empty() && name.len() <= 200, "--name must be 1 to 200 characters");
-    let account_sid = AccountSid::parse(account_sid).map_err(|e| anyhow::anyhow!("--account-sid {e}"))?;
-    anyhow::ensure!(!auth_token.trim().is_empty(), "--auth-token must not be empty");
-    let target = match messaging_service_sid {
-        Some(sid) => NewChannelTarget::MessagingService(
-            MessagingServiceSid::parse(sid).map_err(|e| anyhow::anyhow!("--messaging-service-sid {e}"))?,
-        ),
-        None => NewChannelTarget::Numbers(
-            numbers
-                .iter()
-                .map(|spec| {
-                    let (label, number) = match spec.rsplit_once('=') {
-                        Some((l, n)) => (l.trim(), n.trim()),
-                        None => (spec.trim(), spec.trim()),
-                    };
-                    let e164 = E164::parse(number).map_err(|e| anyhow::anyhow!("--number {number:?}: {e}"))?;
-                    Ok((label.to_owned(), e164))
-                })
-                .collect::<anyhow::Result<_>>()?,
-        ),
-    };
-    Ok(NewChannel {
-        name,
-        account_sid,
-        auth_token: SecretString::from(auth_token.trim().to_owned()),
+fn parse_new_channel(args: &CreateChannel) -> anyhow::Result<NewChannel> {
+    let input = ChannelInput {
+        name: args.name.clone(),
+        account_sid: args.account_sid.clone(),
+        auth_token: args.auth_token.clone(),
         api_key: None,
-        target,
+        numbers: args
+            .number
+            .iter()
+            .map(|spec| match spec.rsplit_once('=') {
+                Some((label, number)) => (Some(label.to_owned()), number.to_owned()),
+                None => (None, spec.clone()),
+            })
+            .collect(),
+        messaging_service_sid: args.messaging_service_sid.clone(),
+    };
+    NewChannel::parse(input).map_err(|e| {
+        let flag = match e.field.as_str() {
+            "account_sid" => "--account-sid",
+            "auth_token" => "--auth-token",
+            "messaging_service_sid" => "--messaging-service-sid",
+            "name" => "--name",
+            _ => "--number",
+        };
+        anyhow::anyhow!("{flag} {}", e.reason)
     })
 }
 

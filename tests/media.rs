@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use sqlx::Row;
-use uuid::Uuid;
 use wiremock::matchers::{header, header_exists, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -240,7 +239,6 @@ async fn several_media_items_become_ordered_attachments_each_with_its_job() {
     );
     let num_media: i32 = sqlx::query_scalar("SELECT num_media FROM messages").fetch_one(&app.pool).await.unwrap();
     assert_eq!(num_media, 2);
-    let _ = Uuid::nil();
     app.stop().await;
 }
 

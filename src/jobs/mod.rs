@@ -163,7 +163,9 @@ async fn execute(ctx: &JobContext, settings: &JobSettings, worker: &str, job: Jo
         Ok(t) => t,
         Err(e) => {
             tracing::error!(job = job.id, kind = %job.kind, error = %e, "job cannot be run; marked failed");
-            let _ = jobs::fail(&ctx.pool, job.id, worker, &e).await;
+            if let Err(db) = jobs::fail(&ctx.pool, job.id, worker, &e).await {
+                tracing::error!(job = job.id, error = %db, "cannot mark the job failed; it is retried when its lease expires");
+            }
             return;
         }
     };
@@ -177,18 +179,26 @@ async fn execute(ctx: &JobContext, settings: &JobSettings, worker: &str, job: Jo
             span.in_scope(
                 || tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "job attempt failed; will retry"),
             );
-            let _ = task.record_failure(ctx, &e, false).await;
+            record_failure(ctx, &task, &span, &e, false).await;
             jobs::retry_later(&ctx.pool, job.id, worker, delay, &e).await
         }
         Err(JobError::Retry(e) | JobError::Permanent(e)) => {
             span.in_scope(|| tracing::error!(error = %e, attempts = job.attempts, "job failed for good"));
-            let _ = task.record_failure(ctx, &e, true).await;
+            record_failure(ctx, &task, &span, &e, true).await;
             jobs::fail(&ctx.pool, job.id, worker, &e).await
         }
     };
     if let Err(e) = result {
         // The job stays 'running' and is taken over when its lease expires.
         span.in_scope(|| tracing::error!(error = %e, "cannot record the job's outcome"));
+    }
+}
+
+/// Notes the error on what the job worked on; if even that fails, the log says so (the job's own row still
+/// records its state and error).
+async fn record_failure(ctx: &JobContext, task: &Task, span: &tracing::Span, error: &str, final_failure: bool) {
+    if let Err(db) = task.record_failure(ctx, error, final_failure).await {
+        span.in_scope(|| tracing::error!(error = %db, "cannot record the job's error on what it worked on"));
     }
 }
 

@@ -5,8 +5,8 @@
 
 use super::{ApiJson, Page, PageQuery};
 use crate::auth::Principal;
-use crate::channels::{self, CreateError, NewChannel, NewChannelTarget};
-use crate::domain::{AccountSid, MessagingServiceSid, Role, E164};
+use crate::channels::{self, ChannelInput, CreateError, NewChannel};
+use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::{self, channels::ChannelView};
@@ -15,7 +15,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -55,66 +54,20 @@ fn invalid(field: &str, message: impl Into<String>) -> AppError {
 }
 
 fn parse_new(body: CreateChannel) -> AppResult<NewChannel> {
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.len() > 200 {
-        return Err(invalid("name", "name must be 1 to 200 characters"));
-    }
-    let account_sid =
-        AccountSid::parse(body.account_sid.trim()).map_err(|e| invalid("account_sid", format!("account_sid {e}")))?;
-    if body.auth_token.trim().is_empty() {
-        return Err(invalid("auth_token", "auth_token is required: Twilio signs every webhook with it"));
-    }
     let api_key = match (body.api_key_sid, body.api_key_secret) {
         (None, None) => None,
-        (Some(sid), Some(secret))
-            if sid.len() == 34
-                && sid.starts_with("SK")
-                && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
-                && !secret.is_empty() =>
-        {
-            Some((sid, SecretString::from(secret)))
-        }
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                "api_key_sid",
-                "api_key_sid must be SK followed by 32 hexadecimal digits, with a non-empty api_key_secret",
-            ))
-        }
+        (Some(sid), Some(secret)) => Some((sid, secret)),
         _ => return Err(invalid("api_key_secret", "api_key_sid and api_key_secret go together")),
     };
-    let target = match (body.messaging_service_sid, body.numbers.is_empty()) {
-        (Some(sid), true) => NewChannelTarget::MessagingService(
-            MessagingServiceSid::parse(sid.trim())
-                .map_err(|e| invalid("messaging_service_sid", format!("messaging_service_sid {e}")))?,
-        ),
-        (None, false) => NewChannelTarget::Numbers(
-            body.numbers
-                .into_iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    let e164 = E164::parse(n.e164.trim())
-                        .map_err(|e| invalid(&format!("numbers[{i}].e164"), format!("numbers[{i}].e164: {e}")))?;
-                    let name = n
-                        .name
-                        .map(|s| s.trim().to_owned())
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or_else(|| e164.to_string());
-                    Ok((name, e164))
-                })
-                .collect::<AppResult<_>>()?,
-        ),
-        (Some(_), false) => {
-            return Err(invalid("messaging_service_sid", "give either numbers or a messaging_service_sid, not both"))
-        }
-        (None, true) => return Err(invalid("numbers", "give the WhatsApp sender numbers or a messaging_service_sid")),
-    };
-    Ok(NewChannel {
-        name,
-        account_sid,
-        auth_token: SecretString::from(body.auth_token.trim().to_owned()),
+    let input = ChannelInput {
+        name: body.name,
+        account_sid: body.account_sid,
+        auth_token: body.auth_token,
         api_key,
-        target,
-    })
+        numbers: body.numbers.into_iter().map(|n| (n.name, n.e164)).collect(),
+        messaging_service_sid: body.messaging_service_sid,
+    };
+    NewChannel::parse(input).map_err(|e| invalid(&e.field, format!("{} {}", e.field, e.reason)))
 }
 
 fn with_webhooks(state: &AppState, view: &ChannelView) -> Value {
