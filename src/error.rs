@@ -32,6 +32,16 @@ impl AppError {
         }
     }
 
+    /// Attaches machine-readable `details`.
+    pub fn with_details(self, details: Value) -> Self {
+        match self {
+            Self::Client { status, code, message, .. } => {
+                Self::Client { status, code, message, details: Some(details) }
+            }
+            other => other,
+        }
+    }
+
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::client(StatusCode::NOT_FOUND, code, message)
     }
@@ -57,8 +67,47 @@ impl AppError {
     }
 }
 
+/// A constraint the database enforces is the last line behind the API's own checks: a request that gets past
+/// those and breaks one is still the client's error, answered as such rather than as a 500.
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            let constraint = db.constraint().unwrap_or_default().to_owned();
+            let details = Some(json!({ "constraint": constraint }));
+            let client = |status, code: &'static str, message: &str| Self::Client {
+                status,
+                code,
+                message: message.to_owned(),
+                details: details.clone(),
+            };
+            match db.code().as_deref() {
+                Some("23505") => {
+                    return client(StatusCode::CONFLICT, "conflict", "something with the same unique value exists")
+                }
+                Some("23503") => {
+                    return client(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "unknown_reference",
+                        "a referenced id does not exist",
+                    )
+                }
+                Some("23514") => {
+                    return client(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_field",
+                        "a value is outside what is allowed",
+                    )
+                }
+                Some(c) if c.starts_with("22") => {
+                    return client(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_value",
+                        "a value could not be used as given",
+                    )
+                }
+                _ => {}
+            }
+        }
         Self::Internal(e.into())
     }
 }

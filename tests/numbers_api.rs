@@ -102,7 +102,7 @@ async fn a_removed_number_keeps_its_conversations_and_stops_receiving() {
     let url = app.messages_url(channel.parse().unwrap());
     app.post_signed(&url, &inbound_text(&new_sid("SM"), "before")).await;
     let (_, numbers) = call(&app, &token, reqwest::Method::GET, &format!("/channels/{channel}/numbers"), None).await;
-    let id = numbers[0]["id"].as_str().unwrap();
+    let id = numbers["items"][0]["id"].as_str().unwrap();
 
     let (status, _) =
         call(&app, &token, reqwest::Method::DELETE, &format!("/channels/{channel}/numbers/{id}"), None).await;

@@ -3,7 +3,8 @@
 #   - PostgreSQL's server binaries (Debian package postgresql) — a private, throw-away cluster is started for
 #     the run and removed afterwards;
 #   - Twilio's official Python helper library (PyPI twilio), in a virtualenv under target/, which produces
-#     webhook signatures that no code of ours computed.
+#     webhook signatures that no code of ours computed;
+#   - schemathesis (PyPI), in the same virtualenv, which fuzzes the API against its served OpenAPI document.
 # Usage: tests/run.sh [extra arguments for cargo nextest run / cargo test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,12 @@ if ! "$venv/bin/python" -c 'import twilio.request_validator' >/dev/null 2>&1; th
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'twilio==9.13.0'
 fi
+if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version 4.32.5" ]; then
+  log "installing schemathesis into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
+fi
 export SWITCHBOARD_TEST_PYTHON="$venv/bin/python"
+export SWITCHBOARD_TEST_SCHEMATHESIS="$venv/bin/schemathesis"
 
 # --- A private PostgreSQL cluster for this run ---------------------------------------------------------------
 run_as=()

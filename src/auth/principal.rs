@@ -70,7 +70,8 @@ impl FromRequestParts<AppState> for PendingPrincipal {
                 .ok_or_else(|| unauthenticated("the API token is unknown, revoked or expired"))?;
             let role = token.role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
             let principal = Principal {
-                user_id: token.created_by,
+                // A token is not a user: it has no queues or numbers of its own, whatever its role.
+                user_id: None,
                 role,
                 label: format!("token {}", token.name),
                 via: Via::Token { token_id: token.id },

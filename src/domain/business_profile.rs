@@ -26,7 +26,7 @@ pub const VERTICALS: &[&str] = &[
     "NOT_A_BIZ",
 ];
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BusinessProfile {
     pub display_name: Option<String>,

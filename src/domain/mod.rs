@@ -4,11 +4,13 @@
 //! (what a WhatsApp address is, which delivery status may follow which) are tested without a server.
 
 pub mod address;
+pub mod business_hours;
 pub mod business_profile;
 pub mod mask;
 pub mod message_status;
 pub mod role;
 pub mod sid;
+pub mod template;
 
 pub use address::{Bsuid, WhatsAppAddress, E164};
 pub use message_status::MessageStatus;

@@ -19,7 +19,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application's router, ready to serve (or to call with `oneshot` in tests).
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.http.request_timeout_secs);
-    Router::new().merge(health::router()).merge(webhooks::router()).merge(api::router()).with_state(state).layer(
+    Router::new().merge(health::router()).merge(webhooks::router()).merge(api::router(&state)).with_state(state).layer(
         tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(

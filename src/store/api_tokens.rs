@@ -1,10 +1,11 @@
 //! API tokens: stored as SHA-256, listed without secrets, revocable.
 
+use super::listing::{Keyed, Listing, UUID_ID};
 use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct ApiToken {
     pub id: Uuid,
     pub name: String,
@@ -65,15 +66,13 @@ pub async fn authenticate(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<Opti
     Ok(token)
 }
 
-/// Newest first; `before` continues after the last id of the previous page.
-pub async fn list(pool: &PgPool, before: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<ApiToken>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM api_tokens WHERE ($1::uuid IS NULL OR id < $1) ORDER BY id DESC LIMIT $2"
-    ))
-    .bind(before)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+/// A page of tokens; revoked ones only when asked.
+pub async fn list(pool: &PgPool, listing: &Listing, include_revoked: bool) -> sqlx::Result<Vec<Keyed<ApiToken>>> {
+    let mut q = listing.select(COLUMNS, "api_tokens", UUID_ID);
+    if !include_revoked {
+        q.push(" AND revoked_at IS NULL");
+    }
+    listing.fetch(pool, q, UUID_ID).await
 }
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ApiToken>> {

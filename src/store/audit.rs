@@ -1,5 +1,6 @@
 //! The audit log of administrative changes.
 
+use super::listing::{IdColumn, Keyed, Listing, SortKey};
 use serde_json::Value;
 use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -13,7 +14,8 @@ pub struct Actor {
     pub label: String,
 }
 
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct Entry {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -55,14 +57,42 @@ pub async fn record(
     Ok(())
 }
 
-/// Newest first; `before` continues after the last id of the previous page.
-pub async fn list(pool: &PgPool, before: Option<i64>, limit: i64) -> sqlx::Result<Vec<Entry>> {
-    sqlx::query_as(
-        "SELECT id, at, actor_type, actor_id, actor_label, action, target_type, target_id, before, after
-         FROM audit_log WHERE ($1::int8 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
-    )
-    .bind(before)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+/// Entries are numbered in order: the id is their sort key.
+pub const BY_ID: SortKey = SortKey { name: "id", sql: "id", sql_type: "int8" };
+const ID: IdColumn = IdColumn { sql: "id", sql_type: "int8" };
+
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    /// Exact action, or a prefix ending in `.` (`queue.`).
+    pub action: Option<&'a str>,
+    pub target_type: Option<&'a str>,
+    pub target_id: Option<&'a str>,
+    pub actor_id: Option<Uuid>,
+}
+
+pub async fn list(pool: &PgPool, listing: &Listing, f: &Filter<'_>) -> sqlx::Result<Vec<Keyed<Entry>>> {
+    let mut q = listing.select(
+        "id, at, actor_type, actor_id, actor_label, action, target_type, target_id, before, after",
+        "audit_log",
+        ID,
+    );
+    match f.action {
+        Some(prefix) if prefix.ends_with('.') => {
+            q.push(" AND starts_with(action, ").push_bind(prefix.to_owned()).push(")");
+        }
+        Some(action) => {
+            q.push(" AND action = ").push_bind(action.to_owned());
+        }
+        None => {}
+    }
+    if let Some(t) = f.target_type {
+        q.push(" AND target_type = ").push_bind(t.to_owned());
+    }
+    if let Some(t) = f.target_id {
+        q.push(" AND target_id = ").push_bind(t.to_owned());
+    }
+    if let Some(a) = f.actor_id {
+        q.push(" AND actor_id = ").push_bind(a);
+    }
+    listing.fetch(pool, q, ID).await
 }

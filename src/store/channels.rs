@@ -1,5 +1,6 @@
 //! Twilio accounts, channels and their WhatsApp numbers.
 
+use super::listing::{Keyed, Listing, UUID_ID};
 use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -139,7 +140,8 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<ChannelSummary>> {
 }
 
 /// A channel as the API shows it: which secrets are set, never the secrets.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Channel)]
 pub struct ChannelView {
     pub id: Uuid,
     pub name: String,
@@ -150,7 +152,9 @@ pub struct ChannelView {
     pub secondary_auth_token_set: bool,
     pub api_key_sid: Option<String>,
     pub api_key_secret_set: bool,
+    /// The channel's WhatsApp numbers: `{id, name, e164}`.
     #[sqlx(json)]
+    #[schema(value_type = Vec<Object>)]
     pub numbers: serde_json::Value,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -169,21 +173,21 @@ pub async fn view(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Chan
     sqlx::query_as(&format!("{VIEW} WHERE c.id = $1")).bind(id).fetch_optional(conn).await
 }
 
-/// Channels newest first, deleted ones only when asked; `before` continues after the previous page's last id.
+/// A page of channels; deleted ones only when asked; `name_contains` matches case-insensitively.
 pub async fn list_views(
     pool: &PgPool,
+    listing: &Listing,
     include_deleted: bool,
-    before: Option<Uuid>,
-    limit: i64,
-) -> sqlx::Result<Vec<ChannelView>> {
-    sqlx::query_as(&format!(
-        "{VIEW} WHERE ($1 OR c.deleted_at IS NULL) AND ($2::uuid IS NULL OR c.id < $2) ORDER BY c.id DESC LIMIT $3"
-    ))
-    .bind(include_deleted)
-    .bind(before)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    name_contains: Option<&str>,
+) -> sqlx::Result<Vec<Keyed<ChannelView>>> {
+    let mut q = listing.select("*", &format!("({VIEW}) v"), UUID_ID);
+    if !include_deleted {
+        q.push(" AND deleted_at IS NULL");
+    }
+    if let Some(text) = name_contains {
+        q.push(" AND strpos(lower(name), lower(").push_bind(text.to_owned()).push(")) > 0");
+    }
+    listing.fetch(pool, q, UUID_ID).await
 }
 
 pub async fn rename(conn: &mut PgConnection, id: Uuid, name: &str) -> sqlx::Result<()> {

@@ -4,11 +4,17 @@
 pub mod api_tokens;
 pub mod attachments;
 pub mod audit;
+pub mod business_hours;
+pub mod canned_responses;
 pub mod channels;
 pub mod jobs;
+pub mod listing;
 pub mod login_failures;
 pub mod messages;
 pub mod numbers;
+pub mod queues;
+pub mod tags;
+pub mod templates;
 pub mod users;
 
 /// The name of the unique constraint a database error violated, if that is what it is.

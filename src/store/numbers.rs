@@ -1,13 +1,15 @@
 //! A channel's WhatsApp numbers with their behaviours and business profile.
 
+use super::listing::{Keyed, Listing, UUID_ID};
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::business_profile::BusinessProfile;
 
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = WhatsAppNumber)]
 pub struct Number {
     pub id: Uuid,
     pub channel_id: Uuid,
@@ -19,7 +21,12 @@ pub struct Number {
     pub greeting_text: Option<String>,
     pub csat_enabled: bool,
     pub ai_agent_enabled: bool,
+    #[schema(value_type = BusinessProfile)]
     pub profile: Json<BusinessProfile>,
+    pub default_queue_id: Option<Uuid>,
+    pub business_hours_id: Option<Uuid>,
+    /// The agents who serve this number.
+    pub member_ids: Vec<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -28,7 +35,10 @@ pub struct Number {
 
 const COLUMNS: &str =
     "id, channel_id, name, e164, language, customers_may_send_attachments, agents_may_send_attachments,
-    greeting_text, csat_enabled, ai_agent_enabled, profile, created_at, deleted_at";
+    greeting_text, csat_enabled, ai_agent_enabled, profile, default_queue_id, business_hours_id,
+    ARRAY(SELECT m.user_id FROM number_members m WHERE m.number_id = whatsapp_numbers.id ORDER BY m.added_at, m.user_id)
+        AS member_ids,
+    created_at, deleted_at";
 
 /// Everything about a number that people set.
 #[derive(Debug, Clone)]
@@ -41,13 +51,16 @@ pub struct NumberSettings {
     pub csat_enabled: bool,
     pub ai_agent_enabled: bool,
     pub profile: BusinessProfile,
+    pub default_queue_id: Option<Uuid>,
+    pub business_hours_id: Option<Uuid>,
 }
 
 pub async fn insert(conn: &mut PgConnection, channel_id: Uuid, e164: &str, s: &NumberSettings) -> sqlx::Result<Number> {
     sqlx::query_as(&format!(
         "INSERT INTO whatsapp_numbers (id, channel_id, e164, name, language, customers_may_send_attachments,
-                agents_may_send_attachments, greeting_text, csat_enabled, ai_agent_enabled, profile)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+                agents_may_send_attachments, greeting_text, csat_enabled, ai_agent_enabled, profile,
+                default_queue_id, business_hours_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind(channel_id)
@@ -60,6 +73,8 @@ pub async fn insert(conn: &mut PgConnection, channel_id: Uuid, e164: &str, s: &N
     .bind(s.csat_enabled)
     .bind(s.ai_agent_enabled)
     .bind(Json(&s.profile))
+    .bind(s.default_queue_id)
+    .bind(s.business_hours_id)
     .fetch_one(conn)
     .await
 }
@@ -68,7 +83,7 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, s: &NumberSettings) -> sq
     sqlx::query_as(&format!(
         "UPDATE whatsapp_numbers SET name = $2, language = $3, customers_may_send_attachments = $4,
                 agents_may_send_attachments = $5, greeting_text = $6, csat_enabled = $7, ai_agent_enabled = $8,
-                profile = $9, updated_at = now()
+                profile = $9, default_queue_id = $10, business_hours_id = $11, updated_at = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
@@ -80,8 +95,27 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, s: &NumberSettings) -> sq
     .bind(s.csat_enabled)
     .bind(s.ai_agent_enabled)
     .bind(Json(&s.profile))
+    .bind(s.default_queue_id)
+    .bind(s.business_hours_id)
     .fetch_one(conn)
     .await
+}
+
+/// Replaces the agents who serve a number.
+pub async fn set_members(conn: &mut PgConnection, id: Uuid, user_ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM number_members WHERE number_id = $1 AND NOT (user_id = ANY($2))")
+        .bind(id)
+        .bind(user_ids)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO number_members (number_id, user_id) SELECT $1, u FROM unnest($2::uuid[]) u ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(user_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The number, if it belongs to the channel and is not removed.
@@ -95,13 +129,18 @@ pub async fn find(conn: &mut PgConnection, channel_id: Uuid, id: Uuid) -> sqlx::
     .await
 }
 
-pub async fn list(conn: &mut PgConnection, channel_id: Uuid) -> sqlx::Result<Vec<Number>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM whatsapp_numbers WHERE channel_id = $1 AND deleted_at IS NULL ORDER BY created_at"
-    ))
-    .bind(channel_id)
-    .fetch_all(conn)
-    .await
+pub async fn list(pool: &PgPool, listing: &Listing, channel_id: Uuid) -> sqlx::Result<Vec<Keyed<Number>>> {
+    let mut q = listing.select(COLUMNS, "whatsapp_numbers", UUID_ID);
+    q.push(" AND deleted_at IS NULL AND channel_id = ").push_bind(channel_id);
+    listing.fetch(pool, q, UUID_ID).await
+}
+
+/// A number that exists and is not removed.
+pub async fn is_live(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM whatsapp_numbers WHERE id = $1 AND deleted_at IS NULL)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
 }
 
 /// Removes the number from the channel; its conversations and messages stay.

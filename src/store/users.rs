@@ -1,25 +1,224 @@
 //! Users and their browser sessions.
 
+use super::listing::{Keyed, Listing, UUID_ID};
 use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// A user as the API shows it: never the password hash.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
     pub name: String,
     pub role: String,
     pub must_change_password: bool,
+    /// False once deactivated: cannot log in or take conversations; their history stays.
     pub active: bool,
+    /// Most conversations held at once (0 to 100).
+    pub capacity: i32,
+    pub skills: Vec<String>,
+    /// Language tags this agent serves customers in.
+    pub languages: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_login_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deactivated_at: Option<OffsetDateTime>,
 }
 
-const USER_COLUMNS: &str = "id, email, name, role, must_change_password, active, created_at, last_login_at";
+const USER_COLUMNS: &str =
+    "id, email, name, role, must_change_password, active, capacity, skills, languages, created_at, last_login_at, deactivated_at";
+
+/// A user with the queues and numbers they serve: what `/agents` shows.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct Agent {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub user: User,
+    pub queue_ids: Vec<Uuid>,
+    pub number_ids: Vec<Uuid>,
+}
+
+const AGENT_COLUMNS: &str =
+    "id, email, name, role, must_change_password, active, capacity, skills, languages, created_at,
+    last_login_at, deactivated_at,
+    ARRAY(SELECT m.queue_id FROM queue_members m JOIN queues q ON q.id = m.queue_id
+          WHERE m.user_id = users.id AND q.deleted_at IS NULL ORDER BY m.added_at, m.queue_id) AS queue_ids,
+    ARRAY(SELECT m.number_id FROM number_members m JOIN whatsapp_numbers n ON n.id = m.number_id
+          WHERE m.user_id = users.id AND n.deleted_at IS NULL ORDER BY m.added_at, m.number_id) AS number_ids";
+
+/// What an admin or supervisor sets about an agent.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    pub name: String,
+    pub role: String,
+    pub capacity: i32,
+    pub skills: Vec<String>,
+    pub languages: Vec<String>,
+}
+
+pub async fn insert_agent(
+    conn: &mut PgConnection,
+    email: &str,
+    password_hash: &str,
+    s: &AgentSettings,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO users (id, email, name, role, password_hash, must_change_password, capacity, skills, languages)
+         VALUES ($1, $2, $3, $4, $5, true, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(&s.name)
+    .bind(&s.role)
+    .bind(password_hash)
+    .bind(s.capacity)
+    .bind(&s.skills)
+    .bind(&s.languages)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn update_agent(conn: &mut PgConnection, id: Uuid, s: &AgentSettings) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET name = $2, role = $3, capacity = $4, skills = $5, languages = $6, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&s.name)
+    .bind(&s.role)
+    .bind(s.capacity)
+    .bind(&s.skills)
+    .bind(&s.languages)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deactivates (ending every session) or reactivates a user.
+pub async fn set_active(conn: &mut PgConnection, id: Uuid, active: bool) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET active = $2, deactivated_at = CASE WHEN $2 THEN NULL ELSE now() END, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(active)
+    .execute(&mut *conn)
+    .await?;
+    if !active {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the queues (not deleted ones' memberships are kept as they are) and numbers a user serves.
+pub async fn set_memberships(
+    conn: &mut PgConnection,
+    id: Uuid,
+    queue_ids: Option<&[Uuid]>,
+    number_ids: Option<&[Uuid]>,
+) -> sqlx::Result<()> {
+    if let Some(queues) = queue_ids {
+        sqlx::query("DELETE FROM queue_members WHERE user_id = $1 AND NOT (queue_id = ANY($2))")
+            .bind(id)
+            .bind(queues)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO queue_members (queue_id, user_id) SELECT q, $1 FROM unnest($2::uuid[]) q ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(queues)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(numbers) = number_ids {
+        sqlx::query("DELETE FROM number_members WHERE user_id = $1 AND NOT (number_id = ANY($2))")
+            .bind(id)
+            .bind(numbers)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO number_members (number_id, user_id) SELECT n, $1 FROM unnest($2::uuid[]) n ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(numbers)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn find_agent(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Agent>> {
+    sqlx::query_as(&format!("SELECT {AGENT_COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(conn).await
+}
+
+/// The first of `ids` that is not an active user, if any.
+pub async fn first_unusable(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT i FROM unnest($1::uuid[]) WITH ORDINALITY AS t(i, n)
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.i AND u.active) ORDER BY n LIMIT 1",
+    )
+    .bind(ids)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Active admins other than `except`.
+pub async fn other_active_admins(conn: &mut PgConnection, except: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND active AND id <> $1")
+        .bind(except)
+        .fetch_one(conn)
+        .await
+}
+
+#[derive(Debug, Default)]
+pub struct AgentFilter<'a> {
+    /// Name or e-mail contains it.
+    pub text: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub active: Option<bool>,
+    pub queue_id: Option<Uuid>,
+    pub number_id: Option<Uuid>,
+    pub skill: Option<&'a str>,
+    pub language: Option<&'a str>,
+}
+
+pub async fn list_agents(pool: &PgPool, listing: &Listing, f: &AgentFilter<'_>) -> sqlx::Result<Vec<Keyed<Agent>>> {
+    let mut q = listing.select(AGENT_COLUMNS, "users", UUID_ID);
+    if let Some(text) = f.text {
+        q.push(" AND strpos(lower(name || ' ' || email), lower(").push_bind(text.to_owned()).push(")) > 0");
+    }
+    if let Some(role) = f.role {
+        q.push(" AND role = ").push_bind(role.to_owned());
+    }
+    if let Some(active) = f.active {
+        q.push(" AND active = ").push_bind(active);
+    }
+    if let Some(queue) = f.queue_id {
+        q.push(" AND EXISTS (SELECT 1 FROM queue_members m WHERE m.user_id = users.id AND m.queue_id = ")
+            .push_bind(queue)
+            .push(")");
+    }
+    if let Some(number) = f.number_id {
+        q.push(" AND EXISTS (SELECT 1 FROM number_members m WHERE m.user_id = users.id AND m.number_id = ")
+            .push_bind(number)
+            .push(")");
+    }
+    if let Some(skill) = f.skill {
+        q.push(" AND ").push_bind(skill.to_owned()).push(" = ANY(skills)");
+    }
+    if let Some(language) = f.language {
+        q.push(" AND EXISTS (SELECT 1 FROM unnest(languages) l WHERE lower(l) = lower(")
+            .push_bind(language.to_owned())
+            .push("))");
+    }
+    listing.fetch(pool, q, UUID_ID).await
+}
 
 pub async fn count(conn: &mut PgConnection) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(conn).await
@@ -73,6 +272,17 @@ pub async fn set_password(conn: &mut PgConnection, id: Uuid, password_hash: &str
         .bind(password_hash)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// An admin's new password for a user: they must replace it at next login, and their sessions end.
+pub async fn set_one_time_password(conn: &mut PgConnection, id: Uuid, password_hash: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $2, must_change_password = true, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(conn).await?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 use super::ApiJson;
 use crate::auth::{password, secret_token, PendingPrincipal, Via, SESSION_COOKIE};
+use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::{self, audit::Actor};
@@ -9,29 +10,42 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::time::Duration;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/logout", post(logout))
-        .route("/auth/me", get(me))
-        .route("/auth/password", post(change_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Login {
     email: String,
     password: String,
 }
 
+/// The answer to a login; the session itself is the `sb_session` cookie set with it.
+#[derive(Serialize, ToSchema)]
+struct LoggedIn {
+    user: store::users::User,
+    /// Repeat it in `X-CSRF-Token` on every POST, PATCH, PUT and DELETE made with the session cookie.
+    csrf_token: String,
+    must_change_password: bool,
+}
+
+/// Logs in with e-mail and password and sets the session cookie (HttpOnly, SameSite=Lax, Secure over https).
+/// Failed attempts are limited per account and per client address: over the limit, 429 with Retry-After.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login,
+    responses((status = 200, body = LoggedIn)))]
 async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -72,7 +86,7 @@ async fn login(
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::hours(settings.session_hours);
     let mut conn = state.pool.acquire().await?;
     store::users::create_session(&mut conn, &secret_token::hash(&token), user.id, &csrf_token, expires_at).await?;
-    let body = json!({ "user": user, "csrf_token": csrf_token, "must_change_password": user.must_change_password });
+    let body = LoggedIn { must_change_password: user.must_change_password, user, csrf_token };
     let mut response = (StatusCode::OK, Json(body)).into_response();
     let cookie = session_cookie(&state, &token, settings.session_hours * 3600);
     response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -98,6 +112,8 @@ fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     .expect("cookie text is ASCII")
 }
 
+/// Ends this browser session and clears its cookie.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204)))]
 async fn logout(State(state): State<AppState>, who: PendingPrincipal) -> AppResult<Response> {
     let Via::Session { token_hash, .. } = &who.principal.via else {
         return Err(AppError::bad_request("not_a_session", "API tokens are revoked, not logged out"));
@@ -108,7 +124,21 @@ async fn logout(State(state): State<AppState>, who: PendingPrincipal) -> AppResu
     Ok((StatusCode::NO_CONTENT, headers).into_response())
 }
 
-async fn me(State(state): State<AppState>, who: PendingPrincipal) -> AppResult<Json<serde_json::Value>> {
+/// Who is calling.
+#[derive(Serialize, ToSchema)]
+struct Me {
+    role: Role,
+    /// The user's e-mail, or `token <name>`.
+    label: String,
+    /// The logged-in user (absent for API tokens).
+    user: Option<store::users::User>,
+    csrf_token: Option<String>,
+    must_change_password: bool,
+}
+
+/// The caller: their role, and for a session the user and the CSRF token.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", responses((status = 200, body = Me)))]
+async fn me(State(state): State<AppState>, who: PendingPrincipal) -> AppResult<Json<Me>> {
     let user = match who.principal.user_id {
         Some(id) if matches!(who.principal.via, Via::Session { .. }) => store::users::find(&state.pool, id).await?,
         _ => None,
@@ -117,22 +147,25 @@ async fn me(State(state): State<AppState>, who: PendingPrincipal) -> AppResult<J
         Via::Session { csrf_token, .. } => Some(csrf_token.clone()),
         Via::Token { .. } => None,
     };
-    Ok(Json(json!({
-        "role": who.principal.role,
-        "label": who.principal.label,
-        "user": user,
-        "csrf_token": csrf_token,
-        "must_change_password": who.must_change_password,
-    })))
+    Ok(Json(Me {
+        role: who.principal.role,
+        label: who.principal.label,
+        user,
+        csrf_token,
+        must_change_password: who.must_change_password,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePassword {
     current_password: String,
     new_password: String,
 }
 
+/// Replaces the caller's password (at least 12 characters) and ends their other sessions. A user with a
+/// one-time password must do this before anything else.
+#[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = ChangePassword, responses((status = 204)))]
 async fn change_password(
     State(state): State<AppState>,
     who: PendingPrincipal,

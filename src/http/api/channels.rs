@@ -3,38 +3,41 @@
 //! `DELETE /channels/{id}/auth-token/secondary` retires the old one). Secrets are write-only: responses say
 //! whether they are set, never what they are. Admins only, except reading, which supervisors may do too.
 
-use super::{ApiJson, Page, PageQuery};
+use super::{ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::Principal;
 use crate::channels::{self, ChannelInput, CreateError, NewChannel};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::store::listing::{SortKey, BY_CREATED, BY_NAME};
 use crate::store::{self, channels::ChannelView};
 use crate::twilio::rest::RestError;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/channels", get(list).post(create))
-        .route("/channels/{id}", get(read).patch(update).delete(remove))
-        .route("/channels/{id}/auth-token", post(rotate_token))
-        .route("/channels/{id}/auth-token/secondary", delete(retire_token))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(rotate_token))
+        .routes(routes!(retire_token))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NumberInput {
     name: Option<String>,
     e164: String,
 }
 
-#[derive(Deserialize)]
+/// A new channel: the Twilio account's credentials (write-only), and either its WhatsApp sender numbers or a
+/// Messaging Service SID.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateChannel {
     name: String,
@@ -45,8 +48,25 @@ struct CreateChannel {
     #[serde(default)]
     numbers: Vec<NumberInput>,
     messaging_service_sid: Option<String>,
+    /// Ask Twilio first whether the credentials work (a refusal is 422 `twilio_credentials_invalid`).
     #[serde(default)]
     verify: bool,
+}
+
+/// Where to point Twilio: paste these into the WhatsApp sender's (or Messaging Service's) configuration.
+#[derive(Serialize, ToSchema)]
+struct Webhooks {
+    messages: String,
+    status: String,
+    voice: String,
+}
+
+/// A channel with its webhook URLs. Secrets show only as set or not set.
+#[derive(Serialize, ToSchema)]
+struct ChannelOut {
+    #[serde(flatten)]
+    channel: ChannelView,
+    webhooks: Webhooks,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> AppError {
@@ -70,18 +90,26 @@ fn parse_new(body: CreateChannel) -> AppResult<NewChannel> {
     NewChannel::parse(input).map_err(|e| invalid(&e.field, format!("{} {}", e.field, e.reason)))
 }
 
-fn with_webhooks(state: &AppState, view: &ChannelView) -> Value {
-    let mut v = serde_json::to_value(view).expect("serialisable");
+fn with_webhooks(state: &AppState, view: &ChannelView) -> ChannelOut {
     let urls = channels::webhook_urls(&state.public_base_url, view.id);
-    v["webhooks"] = json!({ "messages": urls.messages, "status": urls.status, "voice": channels::voice_webhook_url(&state.public_base_url, view.id) });
-    v
+    ChannelOut {
+        channel: view.clone(),
+        webhooks: Webhooks {
+            messages: urls.messages,
+            status: urls.status,
+            voice: channels::voice_webhook_url(&state.public_base_url, view.id),
+        },
+    }
 }
 
+/// Creates a channel. Admins.
+#[utoipa::path(post, path = "/channels", tag = "channels", request_body = CreateChannel,
+    responses((status = 201, body = ChannelOut)))]
 async fn create(
     State(state): State<AppState>,
     who: Principal,
     ApiJson(body): ApiJson<CreateChannel>,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<ChannelOut>)> {
     who.require(Role::Admin)?;
     let verify = body.verify;
     let new = parse_new(body)?;
@@ -132,30 +160,32 @@ async fn create(
     Ok((StatusCode::CREATED, Json(with_webhooks(&state, &view))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
-    cursor: Option<String>,
-    limit: Option<i64>,
-    #[serde(default)]
-    include_deleted: bool,
+#[into_params(parameter_in = Query)]
+struct Filters {
+    /// Include deleted channels.
+    include_deleted: Option<bool>,
+    /// Name contains (case-insensitive).
+    q: Option<String>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    who: Principal,
-    Query(q): Query<ListQuery>,
-) -> AppResult<Json<Page<Value>>> {
+impl ListFilters for Filters {
+    const SORTS: &'static [SortKey] = &[BY_CREATED, BY_NAME];
+    const DESCENDING: bool = true;
+}
+
+/// Lists channels. Supervisors and admins.
+#[utoipa::path(get, path = "/channels", tag = "channels", params(ListParams, Filters),
+    responses((status = 200, body = Page<ChannelOut>)))]
+async fn list(State(state): State<AppState>, who: Principal, list: List<Filters>) -> AppResult<Json<Page<ChannelOut>>> {
     who.require(Role::Supervisor)?;
-    let page = PageQuery { cursor: q.cursor, limit: q.limit };
-    let limit = page.limit()?;
-    let before = page.cursor::<Uuid>()?;
-    let views = store::channels::list_views(&state.pool, q.include_deleted, before, limit + 1).await?;
-    let page = Page::from_overfetch(views, limit, |v| v.id.to_string());
-    Ok(Json(Page {
-        items: page.items.iter().map(|v| with_webhooks(&state, v)).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let f = &list.filters;
+    let views =
+        store::channels::list_views(&state.pool, &list.listing, f.include_deleted.unwrap_or(false), f.q.as_deref())
+            .await?;
+    let page = Page::from_keyed(views, &list.listing);
+    Ok(Json(page.map(|v| with_webhooks(&state, &v))))
 }
 
 async fn find(state: &AppState, id: Uuid) -> AppResult<ChannelView> {
@@ -165,23 +195,33 @@ async fn find(state: &AppState, id: Uuid) -> AppResult<ChannelView> {
         .ok_or_else(|| AppError::not_found("channel_not_found", "no channel with this id"))
 }
 
-async fn read(State(state): State<AppState>, who: Principal, Path(id): Path<Uuid>) -> AppResult<Json<Value>> {
+/// One channel. Supervisors and admins.
+#[utoipa::path(get, path = "/channels/{id}", tag = "channels", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ChannelOut)))]
+async fn read(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<ChannelOut>> {
     who.require(Role::Supervisor)?;
     Ok(Json(with_webhooks(&state, &find(&state, id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateChannel {
     name: Option<String>,
 }
 
+/// Renames a channel. Admins.
+#[utoipa::path(patch, path = "/channels/{id}", tag = "channels", params(("id" = Uuid, Path)),
+    request_body = UpdateChannel, responses((status = 200, body = ChannelOut)))]
 async fn update(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateChannel>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<ChannelOut>> {
     who.require(Role::Admin)?;
     let before = find(&state, id).await?;
     let mut tx = state.pool.begin().await?;
@@ -201,7 +241,10 @@ async fn update(
     Ok(Json(with_webhooks(&state, &after)))
 }
 
-async fn remove(State(state): State<AppState>, who: Principal, Path(id): Path<Uuid>) -> AppResult<StatusCode> {
+/// Deletes a channel: it receives nothing new; its conversations and messages stay readable. Admins.
+#[utoipa::path(delete, path = "/channels/{id}", tag = "channels", params(("id" = Uuid, Path)),
+    responses((status = 204)))]
+async fn remove(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> AppResult<StatusCode> {
     who.require(Role::Admin)?;
     let before = find(&state, id).await?;
     let mut tx = state.pool.begin().await?;
@@ -215,18 +258,21 @@ async fn remove(State(state): State<AppState>, who: Principal, Path(id): Path<Uu
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewAuthToken {
     auth_token: String,
 }
 
+/// Makes a new Auth Token primary; the old one stays accepted for webhook signatures until retired. Admins.
+#[utoipa::path(post, path = "/channels/{id}/auth-token", tag = "channels", params(("id" = Uuid, Path)),
+    request_body = NewAuthToken, responses((status = 200, body = ChannelOut)))]
 async fn rotate_token(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewAuthToken>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<ChannelOut>> {
     who.require(Role::Admin)?;
     if body.auth_token.trim().is_empty() {
         return Err(invalid("auth_token", "auth_token must not be empty"));
@@ -243,7 +289,14 @@ async fn rotate_token(
     Ok(Json(with_webhooks(&state, &after)))
 }
 
-async fn retire_token(State(state): State<AppState>, who: Principal, Path(id): Path<Uuid>) -> AppResult<Json<Value>> {
+/// Retires the previous Auth Token: from now on only the primary one is accepted. Admins.
+#[utoipa::path(delete, path = "/channels/{id}/auth-token/secondary", tag = "channels", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ChannelOut)))]
+async fn retire_token(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<ChannelOut>> {
     who.require(Role::Admin)?;
     let before = find(&state, id).await?;
     let mut tx = state.pool.begin().await?;

@@ -2,77 +2,88 @@
 //! Each number has a name, an E.164 number, a language, its behaviours (attachments each way, greeting, CSAT,
 //! AI agent) and its WhatsApp business profile. Admins change them; supervisors read them.
 
-use super::ApiJson;
+use super::{double_option, refs, ApiJson, ApiPath, List, ListParams, NoFilters, Page};
 use crate::auth::Principal;
 use crate::domain::business_profile::{is_language_tag, BusinessProfile};
 use crate::domain::{Role, E164};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::{self, numbers::Number, numbers::NumberSettings};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
-use serde::{Deserialize, Deserializer};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/channels/{id}/numbers", get(list).post(add))
-        .route("/channels/{id}/numbers/{number}", patch(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, add)).routes(routes!(update, remove))
 }
 
-/// Absent: leave as it is; `null`: clear; a value: set.
-fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize, Default)]
+/// A number's fields. On `POST`, `e164` is required and the rest optional (defaults: named after the number,
+/// attachments allowed both ways, no greeting, CSAT and AI agent off). On `PATCH`, a field left out stays as
+/// it is, `null` clears it, and `e164` cannot change (remove the number and add the new one).
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NumberFields)]
 struct Changes {
+    /// E.164 with the leading `+`, e.g. `+31201234567`.
+    e164: Option<String>,
     name: Option<String>,
+    /// A language tag such as `nl`, `en-US` or `pt_BR`.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     language: Option<Option<String>>,
     customers_may_send_attachments: Option<bool>,
     agents_may_send_attachments: Option<bool>,
+    /// Sent when a customer starts a conversation; `null`: no greeting (the default).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     greeting_text: Option<Option<String>>,
     csat_enabled: Option<bool>,
     ai_agent_enabled: Option<bool>,
     profile: Option<BusinessProfile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewNumber {
-    e164: String,
-    #[serde(flatten)]
-    settings: Changes,
+    /// The queue its conversations go to when no routing rule or AI agent takes them; `null`: none.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    default_queue_id: Option<Option<Uuid>>,
+    /// Business hours (`/business-hours`) for its out-of-hours behaviour; `null`: always open.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    business_hours_id: Option<Option<Uuid>>,
+    /// The agents who serve this number (replaces the list).
+    member_ids: Option<Vec<Uuid>>,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> AppError {
     AppError::unprocessable("invalid_field", message).with_field(field)
 }
 
-/// Applies `changes` to `current`, checking every value it sets.
-fn apply(mut current: NumberSettings, changes: Changes) -> AppResult<NumberSettings> {
-    if let Some(name) = changes.name {
+/// Applies `changes` to `current`, checking every value it sets (references to queues, business hours and
+/// agents are checked against the database inside the caller's transaction).
+async fn apply(
+    conn: &mut sqlx::PgConnection,
+    mut current: NumberSettings,
+    changes: &Changes,
+) -> AppResult<NumberSettings> {
+    if let Some(name) = &changes.name {
         let name = name.trim().to_owned();
-        if name.is_empty() || name.len() > 200 {
+        if name.is_empty() || name.chars().count() > 200 {
             return Err(invalid("name", "name must be 1 to 200 characters"));
         }
         current.name = name;
     }
-    if let Some(language) = changes.language {
-        if let Some(tag) = &language {
+    if let Some(language) = &changes.language {
+        if let Some(tag) = language {
             if !is_language_tag(tag) {
                 return Err(invalid("language", "language must be a language tag such as nl, en-US or pt_BR"));
             }
         }
-        current.language = language;
+        current.language = language.clone();
     }
-    if let Some(greeting) = changes.greeting_text {
-        if let Some(text) = &greeting {
+    if let Some(greeting) = &changes.greeting_text {
+        if let Some(text) = greeting {
             if text.trim().is_empty() || text.chars().count() > 4096 {
                 return Err(invalid(
                     "greeting_text",
@@ -80,11 +91,26 @@ fn apply(mut current: NumberSettings, changes: Changes) -> AppResult<NumberSetti
                 ));
             }
         }
-        current.greeting_text = greeting;
+        current.greeting_text = greeting.clone();
     }
-    if let Some(profile) = changes.profile {
+    if let Some(profile) = &changes.profile {
         profile.check().map_err(|e| invalid(&e.field, e.message))?;
-        current.profile = profile;
+        current.profile = profile.clone();
+    }
+    if let Some(queue) = changes.default_queue_id {
+        if let Some(id) = queue {
+            refs::queue(conn, id, "default_queue_id").await?;
+        }
+        current.default_queue_id = queue;
+    }
+    if let Some(hours) = changes.business_hours_id {
+        if let Some(id) = hours {
+            refs::business_hours(conn, id, "business_hours_id").await?;
+        }
+        current.business_hours_id = hours;
+    }
+    if let Some(members) = &changes.member_ids {
+        refs::agents(conn, members, "member_ids").await?;
     }
     current.customers_may_send_attachments =
         changes.customers_may_send_attachments.unwrap_or(current.customers_may_send_attachments);
@@ -105,6 +131,8 @@ fn settings_of(n: &Number) -> NumberSettings {
         csat_enabled: n.csat_enabled,
         ai_agent_enabled: n.ai_agent_enabled,
         profile: n.profile.0.clone(),
+        default_queue_id: n.default_queue_id,
+        business_hours_id: n.business_hours_id,
     }
 }
 
@@ -115,25 +143,42 @@ async fn live_channel(conn: &mut sqlx::PgConnection, id: Uuid) -> AppResult<()> 
     }
 }
 
+async fn find(conn: &mut sqlx::PgConnection, channel: Uuid, id: Uuid) -> AppResult<Number> {
+    store::numbers::find(conn, channel, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("number_not_found", "no such number on this channel"))
+}
+
+/// A channel's WhatsApp numbers. Supervisors and admins.
+#[utoipa::path(get, path = "/channels/{id}/numbers", tag = "numbers", params(("id" = Uuid, Path), ListParams),
+    responses((status = 200, body = Page<Number>)))]
 async fn list(
     State(state): State<AppState>,
     who: Principal,
-    Path(channel): Path<Uuid>,
-) -> AppResult<Json<Vec<Number>>> {
+    ApiPath(channel): ApiPath<Uuid>,
+    list: List<NoFilters>,
+) -> AppResult<Json<Page<Number>>> {
     who.require(Role::Supervisor)?;
-    let mut conn = state.pool.acquire().await?;
-    live_channel(&mut conn, channel).await?;
-    Ok(Json(store::numbers::list(&mut conn, channel).await?))
+    live_channel(&mut *state.pool.acquire().await?, channel).await?;
+    let rows = store::numbers::list(&state.pool, &list.listing, channel).await?;
+    Ok(Json(Page::from_keyed(rows, &list.listing)))
 }
 
+/// Adds a WhatsApp number to a channel. Admins.
+#[utoipa::path(post, path = "/channels/{id}/numbers", tag = "numbers", params(("id" = Uuid, Path)),
+    request_body = Changes, responses((status = 201, body = Number)))]
 async fn add(
     State(state): State<AppState>,
     who: Principal,
-    Path(channel): Path<Uuid>,
-    ApiJson(body): ApiJson<NewNumber>,
+    ApiPath(channel): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<Changes>,
 ) -> AppResult<(StatusCode, Json<Number>)> {
     who.require(Role::Admin)?;
-    let e164 = E164::parse(body.e164.trim()).map_err(|e| invalid("e164", format!("e164: {e}")))?;
+    let e164 = body
+        .e164
+        .as_deref()
+        .ok_or_else(|| invalid("e164", "e164 is required: the number with +, e.g. +31201234567"))?;
+    let e164 = E164::parse(e164.trim()).map_err(|e| invalid("e164", format!("e164: {e}")))?;
     let defaults = NumberSettings {
         name: e164.to_string(),
         language: None,
@@ -143,10 +188,12 @@ async fn add(
         csat_enabled: false,
         ai_agent_enabled: false,
         profile: BusinessProfile::default(),
+        default_queue_id: None,
+        business_hours_id: None,
     };
-    let settings = apply(defaults, body.settings)?;
     let mut tx = state.pool.begin().await?;
     live_channel(&mut tx, channel).await?;
+    let settings = apply(&mut tx, defaults, &body).await?;
     let number = store::numbers::insert(&mut tx, channel, e164.as_str(), &settings).await.map_err(|e| {
         match store::violated_constraint(&e) {
             Some("whatsapp_numbers_channel_e164_key") => AppError::client(
@@ -158,41 +205,56 @@ async fn add(
             _ => e.into(),
         }
     })?;
+    if let Some(members) = &body.member_ids {
+        store::numbers::set_members(&mut tx, number.id, members).await?;
+    }
+    let number = find(&mut tx, channel, number.id).await?;
     audit(&mut tx, &who, "number.added", None, Some(&number)).await?;
     tx.commit().await?;
     state.channels.invalidate(channel);
     Ok((StatusCode::CREATED, Json(number)))
 }
 
+/// Changes a number's name, language, behaviours, business profile, default queue, business hours or agents.
+/// Admins.
+#[utoipa::path(patch, path = "/channels/{id}/numbers/{number}", tag = "numbers",
+    params(("id" = Uuid, Path), ("number" = Uuid, Path)), request_body = Changes,
+    responses((status = 200, body = Number)))]
 async fn update(
     State(state): State<AppState>,
     who: Principal,
-    Path((channel, id)): Path<(Uuid, Uuid)>,
+    ApiPath((channel, id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(changes): ApiJson<Changes>,
 ) -> AppResult<Json<Number>> {
     who.require(Role::Admin)?;
+    if changes.e164.is_some() {
+        return Err(invalid("e164", "a number's e164 cannot change: remove the number and add the new one"));
+    }
     let mut tx = state.pool.begin().await?;
-    let before = store::numbers::find(&mut tx, channel, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("number_not_found", "no such number on this channel"))?;
-    let settings = apply(settings_of(&before), changes)?;
-    let after = store::numbers::update(&mut tx, id, &settings).await?;
+    let before = find(&mut tx, channel, id).await?;
+    let settings = apply(&mut tx, settings_of(&before), &changes).await?;
+    store::numbers::update(&mut tx, id, &settings).await?;
+    if let Some(members) = &changes.member_ids {
+        store::numbers::set_members(&mut tx, id, members).await?;
+    }
+    let after = find(&mut tx, channel, id).await?;
     audit(&mut tx, &who, "number.updated", Some(&before), Some(&after)).await?;
     tx.commit().await?;
     state.channels.invalidate(channel);
     Ok(Json(after))
 }
 
+/// Removes a number from its channel; its conversations and messages stay. Admins.
+#[utoipa::path(delete, path = "/channels/{id}/numbers/{number}", tag = "numbers",
+    params(("id" = Uuid, Path), ("number" = Uuid, Path)), responses((status = 204)))]
 async fn remove(
     State(state): State<AppState>,
     who: Principal,
-    Path((channel, id)): Path<(Uuid, Uuid)>,
+    ApiPath((channel, id)): ApiPath<(Uuid, Uuid)>,
 ) -> AppResult<StatusCode> {
     who.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
-    let before = store::numbers::find(&mut tx, channel, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("number_not_found", "no such number on this channel"))?;
+    let before = find(&mut tx, channel, id).await?;
     let after = store::numbers::remove(&mut tx, id).await?;
     audit(&mut tx, &who, "number.removed", Some(&before), Some(&after)).await?;
     tx.commit().await?;

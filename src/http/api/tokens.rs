@@ -1,37 +1,56 @@
 //! API tokens: `POST /tokens` (shown once), `GET /tokens`, `DELETE /tokens/{id}` (revoke). Admins only.
 
-use super::{ApiJson, Page, PageQuery};
+use super::idempotency::ShownOnce;
+use super::{ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::{secret_token, Principal};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store;
-use axum::extract::{Path, Query, State};
+use crate::store::api_tokens::ApiToken;
+use crate::store::listing::{SortKey, BY_CREATED, BY_NAME};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/tokens", get(list).post(create)).route("/tokens/{id}", delete(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(revoke))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
     name: String,
+    /// What the token may do, as a user with this role.
     role: Role,
+    /// RFC 3339; none: until revoked.
     #[serde(default, with = "time::serde::rfc3339::option")]
     expires_at: Option<time::OffsetDateTime>,
 }
 
+/// A new token: `token` is the secret, shown this once and stored only as a hash.
+#[derive(Serialize, ToSchema)]
+struct CreatedToken {
+    #[serde(flatten)]
+    info: ApiToken,
+    token: String,
+}
+
+/// Creates an API token. Admins. The secret is in this answer only; repeating the request with the same
+/// Idempotency-Key gets 409 `idempotency_key_used`, never the secret again.
+#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = NewToken,
+    responses((status = 201, body = CreatedToken)))]
 async fn create(
     State(state): State<AppState>,
     who: Principal,
     ApiJson(body): ApiJson<NewToken>,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<Response> {
     who.require(Role::Admin)?;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 200 {
@@ -67,24 +86,37 @@ async fn create(
     )
     .await?;
     tx.commit().await?;
-    let mut body = after;
-    body["token"] = json!(secret);
-    Ok((StatusCode::CREATED, Json(body)))
+    let mut response = (StatusCode::CREATED, Json(CreatedToken { info: token, token: secret })).into_response();
+    response.extensions_mut().insert(ShownOnce);
+    Ok(response)
 }
 
-async fn list(
-    State(state): State<AppState>,
-    who: Principal,
-    Query(page): Query<PageQuery>,
-) -> AppResult<Json<Page<store::api_tokens::ApiToken>>> {
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct Filters {
+    /// Include revoked tokens.
+    include_revoked: Option<bool>,
+}
+
+impl ListFilters for Filters {
+    const SORTS: &'static [SortKey] = &[BY_CREATED, BY_NAME];
+    const DESCENDING: bool = true;
+}
+
+/// Lists API tokens (never their secrets), newest first. Admins.
+#[utoipa::path(get, path = "/tokens", tag = "tokens", params(ListParams, Filters),
+    responses((status = 200, body = Page<ApiToken>)))]
+async fn list(State(state): State<AppState>, who: Principal, list: List<Filters>) -> AppResult<Json<Page<ApiToken>>> {
     who.require(Role::Admin)?;
-    let limit = page.limit()?;
-    let before = page.cursor::<Uuid>()?;
-    let items = store::api_tokens::list(&state.pool, before, limit + 1).await?;
-    Ok(Json(Page::from_overfetch(items, limit, |t| t.id.to_string())))
+    let rows =
+        store::api_tokens::list(&state.pool, &list.listing, list.filters.include_revoked.unwrap_or(false)).await?;
+    Ok(Json(Page::from_keyed(rows, &list.listing)))
 }
 
-async fn revoke(State(state): State<AppState>, who: Principal, Path(id): Path<Uuid>) -> AppResult<StatusCode> {
+/// Revokes an API token: it is refused from now on. Admins.
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", params(("id" = Uuid, Path)), responses((status = 204)))]
+async fn revoke(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> AppResult<StatusCode> {
     who.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
     let before = store::api_tokens::find(&mut tx, id)

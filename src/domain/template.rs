@@ -1,0 +1,76 @@
+//! WhatsApp template bodies: `{{1}}`, `{{2}}`, … mark the variables. WhatsApp requires them numbered from 1
+//! without gaps; a body may use a variable more than once.
+
+/// The placeholders of a body in order of appearance, as numbers; an error says what is wrong.
+fn placeholders(body: &str) -> Result<Vec<u32>, String> {
+    let mut found = Vec::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or_else(|| "a {{ is not closed with }}".to_owned())?;
+        let inner = after[..end].trim();
+        let n: u32 = inner
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1 && *n <= 100)
+            .ok_or_else(|| format!("{{{{{inner}}}}} is not a variable: write {{{{1}}}}, {{{{2}}}}, …"))?;
+        found.push(n);
+        rest = &after[end + 2..];
+    }
+    Ok(found)
+}
+
+/// How many variables a body has, if they are numbered 1..=n without gaps.
+pub fn variable_count(body: &str) -> Result<u32, String> {
+    let mut numbers = placeholders(body)?;
+    numbers.sort_unstable();
+    numbers.dedup();
+    for (i, n) in numbers.iter().enumerate() {
+        if *n != i as u32 + 1 {
+            return Err(format!(
+                "variables must be numbered from {{{{1}}}} without gaps; {{{{{}}}}} is missing",
+                i + 1
+            ));
+        }
+    }
+    Ok(numbers.len() as u32)
+}
+
+/// The body with each `{{n}}` replaced by `values[n-1]`; `None` if a value is missing.
+pub fn render(body: &str, values: &[String]) -> Option<String> {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        let n: usize = after[..end].trim().parse().ok()?;
+        out.push_str(values.get(n.checked_sub(1)?)?);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_variables_numbered_without_gaps() {
+        assert_eq!(variable_count("Hello"), Ok(0));
+        assert_eq!(variable_count("Hi {{1}}, order {{2}} ships {{ 3 }}"), Ok(3));
+        assert_eq!(variable_count("{{1}} and {{1}} again"), Ok(1));
+        assert!(variable_count("Hi {{2}}").unwrap_err().contains("{{1}} is missing"));
+        assert!(variable_count("Hi {{name}}").unwrap_err().contains("not a variable"));
+        assert!(variable_count("Hi {{1").unwrap_err().contains("not closed"));
+        assert!(variable_count("{{0}}").is_err());
+    }
+
+    #[test]
+    fn renders_values_in_place() {
+        let values = ["Ana".to_owned(), "42".to_owned()];
+        assert_eq!(render("Hi {{1}}, order {{2}}; bye {{1}}", &values).unwrap(), "Hi Ana, order 42; bye Ana");
+        assert_eq!(render("Hi {{3}}", &values), None);
+    }
+}

@@ -1,0 +1,55 @@
+//! Checks that ids in a request body name things that exist and can be used, answered as a 422 naming the field
+//! (the foreign keys would refuse a missing row too, but not a deleted queue or a deactivated agent, and not in
+//! words).
+
+use crate::error::{AppError, AppResult};
+use crate::store;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+fn unknown(field: &str, message: String) -> AppError {
+    AppError::unprocessable("unknown_reference", message).with_field(field)
+}
+
+/// A queue that exists and is not deleted.
+pub async fn queue(conn: &mut PgConnection, id: Uuid, field: &str) -> AppResult<()> {
+    if store::queues::is_live(conn, id).await? {
+        Ok(())
+    } else {
+        Err(unknown(field, format!("{field}: there is no queue {id}")))
+    }
+}
+
+pub async fn business_hours(conn: &mut PgConnection, id: Uuid, field: &str) -> AppResult<()> {
+    if store::business_hours::exists(conn, id).await? {
+        Ok(())
+    } else {
+        Err(unknown(field, format!("{field}: there are no business hours {id}")))
+    }
+}
+
+/// Agents (users) that exist and are active.
+pub async fn agents(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> AppResult<()> {
+    if ids.len() > 1000 {
+        return Err(
+            AppError::unprocessable("invalid_field", format!("{field} holds at most 1,000 ids")).with_field(field)
+        );
+    }
+    match store::users::first_unusable(conn, ids).await? {
+        None => Ok(()),
+        Some(id) => Err(unknown(field, format!("{field}: {id} is not an active agent"))),
+    }
+}
+
+/// Queues that exist and are not deleted.
+pub async fn queues(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> AppResult<()> {
+    if ids.len() > 1000 {
+        return Err(
+            AppError::unprocessable("invalid_field", format!("{field} holds at most 1,000 ids")).with_field(field)
+        );
+    }
+    for id in ids {
+        queue(conn, *id, field).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! WhatsApp templates: `GET|POST /templates`, `GET|PATCH|DELETE /templates/{id}`. Everyone reads them (agents pick
+//! one when the 24-hour window is closed); admins change them.
+
+use super::{audit_change, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
+use crate::auth::Principal;
+use crate::domain::business_profile::is_language_tag;
+use crate::domain::{template, Role};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::listing::{SortKey, BY_CREATED, BY_NAME, BY_UPDATED};
+use crate::store::templates::{Template, TemplateSettings};
+use crate::store::{self, violated_constraint};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(read, update, remove))
+}
+
+pub const CATEGORIES: &[&str] = &["utility", "marketing", "authentication"];
+pub const APPROVAL_STATUSES: &[&str] =
+    &["unsubmitted", "received", "pending", "approved", "rejected", "paused", "disabled"];
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewTemplate {
+    /// Lowercase letters, digits and `_`, e.g. `order_update`.
+    name: String,
+    /// A language tag such as `en`, `nl` or `pt_BR`.
+    language: String,
+    /// Up to 1,024 characters; variables as `{{1}}`, `{{2}}`, … numbered without gaps.
+    body: String,
+    /// Twilio's Content SID (`HX` and 32 hex digits), when the template exists at Twilio.
+    content_sid: Option<String>,
+    /// `utility` (default), `marketing` or `authentication`.
+    category: Option<String>,
+    /// Default `unsubmitted`. Usually set by the sync from Twilio.
+    approval_status: Option<String>,
+    rejection_reason: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TemplateChanges {
+    name: Option<String>,
+    language: Option<String>,
+    body: Option<String>,
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<String>)]
+    content_sid: Option<Option<String>>,
+    category: Option<String>,
+    approval_status: Option<String>,
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<String>)]
+    rejection_reason: Option<Option<String>>,
+    tags: Option<Vec<String>>,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> AppError {
+    AppError::unprocessable("invalid_field", message).with_field(field)
+}
+
+fn check(mut s: TemplateSettings) -> AppResult<TemplateSettings> {
+    s.name = s.name.trim().to_owned();
+    if !(1..=512).contains(&s.name.len())
+        || !s.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(invalid("name", "name must be 1 to 512 lowercase letters, digits or _ (WhatsApp's rule)"));
+    }
+    if !is_language_tag(&s.language) {
+        return Err(invalid("language", "language must be a language tag such as en, nl or pt_BR"));
+    }
+    if s.body.trim().is_empty() || s.body.chars().count() > 1024 {
+        return Err(invalid("body", "body must be 1 to 1,024 characters (WhatsApp's limit)"));
+    }
+    template::variable_count(&s.body).map_err(|m| invalid("body", m))?;
+    if let Some(sid) = &s.content_sid {
+        if !(sid.len() == 34 && sid.starts_with("HX") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(invalid("content_sid", "content_sid must be HX followed by 32 hex digits"));
+        }
+    }
+    if !CATEGORIES.contains(&s.category.as_str()) {
+        return Err(invalid("category", format!("category must be one of {}", CATEGORIES.join(", "))));
+    }
+    if !APPROVAL_STATUSES.contains(&s.approval_status.as_str()) {
+        return Err(invalid(
+            "approval_status",
+            format!("approval_status must be one of {}", APPROVAL_STATUSES.join(", ")),
+        ));
+    }
+    if s.rejection_reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
+        return Err(invalid("rejection_reason", "rejection_reason is at most 1,000 characters"));
+    }
+    let mut tags: Vec<String> = Vec::new();
+    for t in &s.tags {
+        let t = t.trim();
+        if t.is_empty() || t.chars().count() > 50 {
+            return Err(invalid("tags", "each tag is 1 to 50 characters"));
+        }
+        if !tags.iter().any(|x| x.eq_ignore_ascii_case(t)) {
+            tags.push(t.to_owned());
+        }
+    }
+    if tags.len() > 20 {
+        return Err(invalid("tags", "at most 20 tags"));
+    }
+    s.tags = tags;
+    Ok(s)
+}
+
+fn taken(e: sqlx::Error) -> AppError {
+    match violated_constraint(&e) {
+        Some("templates_name_language_key") => {
+            AppError::client(StatusCode::CONFLICT, "template_exists", "a template with this name and language exists")
+                .with_field("name")
+        }
+        Some("templates_content_sid_key") => {
+            AppError::client(StatusCode::CONFLICT, "content_sid_taken", "another template has this content_sid")
+                .with_field("content_sid")
+        }
+        _ => e.into(),
+    }
+}
+
+async fn find(conn: &mut sqlx::PgConnection, id: Uuid) -> AppResult<Template> {
+    store::templates::find(conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("template_not_found", "no template with this id"))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct Filters {
+    /// Name, body or a tag contains (case-insensitive).
+    q: Option<String>,
+    language: Option<String>,
+    approval_status: Option<String>,
+    category: Option<String>,
+    /// Has this tag.
+    tag: Option<String>,
+}
+
+impl ListFilters for Filters {
+    const SORTS: &'static [SortKey] = &[BY_NAME, BY_CREATED, BY_UPDATED];
+}
+
+/// Lists and searches templates. Everyone.
+#[utoipa::path(get, path = "/templates", tag = "templates", params(ListParams, Filters),
+    responses((status = 200, body = Page<Template>)))]
+async fn list(State(state): State<AppState>, _who: Principal, list: List<Filters>) -> AppResult<Json<Page<Template>>> {
+    let f = &list.filters;
+    let filter = store::templates::Filter {
+        text: f.q.as_deref(),
+        language: f.language.as_deref(),
+        approval_status: f.approval_status.as_deref(),
+        category: f.category.as_deref(),
+        tag: f.tag.as_deref(),
+    };
+    let rows = store::templates::list(&state.pool, &list.listing, &filter).await?;
+    Ok(Json(Page::from_keyed(rows, &list.listing)))
+}
+
+/// Creates a template. Admins.
+#[utoipa::path(post, path = "/templates", tag = "templates", request_body = NewTemplate,
+    responses((status = 201, body = Template)))]
+async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(body): ApiJson<NewTemplate>,
+) -> AppResult<(StatusCode, Json<Template>)> {
+    who.require(Role::Admin)?;
+    let settings = check(TemplateSettings {
+        name: body.name,
+        language: body.language,
+        body: body.body,
+        content_sid: body.content_sid,
+        category: body.category.unwrap_or_else(|| "utility".into()),
+        approval_status: body.approval_status.unwrap_or_else(|| "unsubmitted".into()),
+        rejection_reason: body.rejection_reason,
+        tags: body.tags,
+    })?;
+    let mut tx = state.pool.begin().await?;
+    let t = store::templates::insert(&mut tx, &settings).await.map_err(taken)?;
+    audit_change(&mut tx, &who, "template.created", "template", t.id, None, Some(&t)).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// One template. Everyone.
+#[utoipa::path(get, path = "/templates/{id}", tag = "templates", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Template)))]
+async fn read(State(state): State<AppState>, _who: Principal, ApiPath(id): ApiPath<Uuid>) -> AppResult<Json<Template>> {
+    Ok(Json(find(&mut *state.pool.acquire().await?, id).await?))
+}
+
+/// Changes a template. Admins.
+#[utoipa::path(patch, path = "/templates/{id}", tag = "templates", params(("id" = Uuid, Path)),
+    request_body = TemplateChanges, responses((status = 200, body = Template)))]
+async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<TemplateChanges>,
+) -> AppResult<Json<Template>> {
+    who.require(Role::Admin)?;
+    let mut tx = state.pool.begin().await?;
+    let before = find(&mut tx, id).await?;
+    let settings = check(TemplateSettings {
+        name: body.name.unwrap_or_else(|| before.name.clone()),
+        language: body.language.unwrap_or_else(|| before.language.clone()),
+        body: body.body.unwrap_or_else(|| before.body.clone()),
+        content_sid: body.content_sid.unwrap_or_else(|| before.content_sid.clone()),
+        category: body.category.unwrap_or_else(|| before.category.clone()),
+        approval_status: body.approval_status.unwrap_or_else(|| before.approval_status.clone()),
+        rejection_reason: body.rejection_reason.unwrap_or_else(|| before.rejection_reason.clone()),
+        tags: body.tags.unwrap_or_else(|| before.tags.clone()),
+    })?;
+    let after = store::templates::update(&mut tx, id, &settings).await.map_err(taken)?;
+    audit_change(&mut tx, &who, "template.updated", "template", id, Some(&before), Some(&after)).await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}
+
+/// Deletes a template. Admins.
+#[utoipa::path(delete, path = "/templates/{id}", tag = "templates", params(("id" = Uuid, Path)),
+    responses((status = 204)))]
+async fn remove(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> AppResult<StatusCode> {
+    who.require(Role::Admin)?;
+    let mut tx = state.pool.begin().await?;
+    let before = find(&mut tx, id).await?;
+    store::templates::delete(&mut tx, id).await?;
+    audit_change(&mut tx, &who, "template.deleted", "template", id, Some(&before), None).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

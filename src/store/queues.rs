@@ -1,0 +1,232 @@
+//! Queues of human agents: members, assignment strategy, business hours, priority, overflow.
+
+use super::listing::{Keyed, Listing, UUID_ID};
+use sqlx::{FromRow, PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct Queue {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// `least_loaded` or `round_robin`.
+    pub strategy: String,
+    /// Higher goes first when agents free up and several queues wait (-1000 to 1000).
+    pub priority: i32,
+    /// `messages`, `calls` or `both`.
+    pub communication_type: String,
+    /// None: always open.
+    pub business_hours_id: Option<Uuid>,
+    /// Out of hours: `wait` for the queue to open, or `route` to the out-of-hours queue or agent.
+    pub outside_hours: String,
+    pub outside_hours_queue_id: Option<Uuid>,
+    pub outside_hours_agent_id: Option<Uuid>,
+    /// A conversation waiting longer than this many seconds goes to the overflow queue or agent.
+    pub overflow_after_secs: Option<i32>,
+    pub overflow_queue_id: Option<Uuid>,
+    pub overflow_agent_id: Option<Uuid>,
+    /// Only agents with all these skills are eligible.
+    pub required_skills: Vec<String>,
+    /// Only agents who speak the conversation's language are eligible.
+    pub match_language: bool,
+    pub member_ids: Vec<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+/// Everything about a queue that people set, except its members.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    pub name: String,
+    pub description: String,
+    pub strategy: String,
+    pub priority: i32,
+    pub communication_type: String,
+    pub business_hours_id: Option<Uuid>,
+    pub outside_hours: String,
+    pub outside_hours_queue_id: Option<Uuid>,
+    pub outside_hours_agent_id: Option<Uuid>,
+    pub overflow_after_secs: Option<i32>,
+    pub overflow_queue_id: Option<Uuid>,
+    pub overflow_agent_id: Option<Uuid>,
+    pub required_skills: Vec<String>,
+    pub match_language: bool,
+}
+
+impl From<&Queue> for QueueSettings {
+    fn from(q: &Queue) -> Self {
+        Self {
+            name: q.name.clone(),
+            description: q.description.clone(),
+            strategy: q.strategy.clone(),
+            priority: q.priority,
+            communication_type: q.communication_type.clone(),
+            business_hours_id: q.business_hours_id,
+            outside_hours: q.outside_hours.clone(),
+            outside_hours_queue_id: q.outside_hours_queue_id,
+            outside_hours_agent_id: q.outside_hours_agent_id,
+            overflow_after_secs: q.overflow_after_secs,
+            overflow_queue_id: q.overflow_queue_id,
+            overflow_agent_id: q.overflow_agent_id,
+            required_skills: q.required_skills.clone(),
+            match_language: q.match_language,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, name, description, strategy, priority, communication_type, business_hours_id, outside_hours,
+    outside_hours_queue_id, outside_hours_agent_id, overflow_after_secs, overflow_queue_id, overflow_agent_id,
+    required_skills, match_language,
+    ARRAY(SELECT m.user_id FROM queue_members m WHERE m.queue_id = queues.id ORDER BY m.added_at, m.user_id) AS member_ids,
+    created_at, updated_at, deleted_at";
+
+const SET: &str = "name = $2, description = $3, strategy = $4, priority = $5, communication_type = $6,
+    business_hours_id = $7, outside_hours = $8, outside_hours_queue_id = $9, outside_hours_agent_id = $10,
+    overflow_after_secs = $11, overflow_queue_id = $12, overflow_agent_id = $13, required_skills = $14,
+    match_language = $15";
+
+fn bind_settings<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    s: &'q QueueSettings,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    q.bind(&s.name)
+        .bind(&s.description)
+        .bind(&s.strategy)
+        .bind(s.priority)
+        .bind(&s.communication_type)
+        .bind(s.business_hours_id)
+        .bind(&s.outside_hours)
+        .bind(s.outside_hours_queue_id)
+        .bind(s.outside_hours_agent_id)
+        .bind(s.overflow_after_secs)
+        .bind(s.overflow_queue_id)
+        .bind(s.overflow_agent_id)
+        .bind(&s.required_skills)
+        .bind(s.match_language)
+}
+
+/// Inserts a queue (members are set separately) and returns its id.
+pub async fn insert(conn: &mut PgConnection, s: &QueueSettings) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    let sql = "INSERT INTO queues (id, name, description, strategy, priority, communication_type, business_hours_id,
+            outside_hours, outside_hours_queue_id, outside_hours_agent_id, overflow_after_secs, overflow_queue_id,
+            overflow_agent_id, required_skills, match_language)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+    bind_settings(sqlx::query(sql).bind(id), s).execute(conn).await?;
+    Ok(id)
+}
+
+pub async fn update(conn: &mut PgConnection, id: Uuid, s: &QueueSettings) -> sqlx::Result<()> {
+    let sql = format!("UPDATE queues SET {SET}, updated_at = now() WHERE id = $1");
+    bind_settings(sqlx::query(&sql).bind(id), s).execute(conn).await?;
+    Ok(())
+}
+
+/// The queue, unless deleted.
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Queue>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM queues WHERE id = $1 AND deleted_at IS NULL"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn is_live(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM queues WHERE id = $1 AND deleted_at IS NULL)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn is_member(conn: &mut PgConnection, queue_id: Uuid, user_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM queue_members WHERE queue_id = $1 AND user_id = $2)")
+        .bind(queue_id)
+        .bind(user_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Replaces a queue's members.
+pub async fn set_members(conn: &mut PgConnection, id: Uuid, user_ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM queue_members WHERE queue_id = $1 AND NOT (user_id = ANY($2))")
+        .bind(id)
+        .bind(user_ids)
+        .execute(&mut *conn)
+        .await?;
+    add_members(conn, id, user_ids).await
+}
+
+pub async fn add_members(conn: &mut PgConnection, id: Uuid, user_ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO queue_members (queue_id, user_id) SELECT $1, u FROM unnest($2::uuid[]) u ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(user_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn remove_member(conn: &mut PgConnection, id: Uuid, user_id: Uuid) -> sqlx::Result<bool> {
+    Ok(sqlx::query("DELETE FROM queue_members WHERE queue_id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// What still points at this queue: numbers' default queue and other queues' overflow or out-of-hours target.
+pub async fn users_of(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT 'number ' || id FROM whatsapp_numbers WHERE default_queue_id = $1 AND deleted_at IS NULL
+         UNION ALL
+         SELECT 'queue ' || id FROM queues
+          WHERE (overflow_queue_id = $1 OR outside_hours_queue_id = $1) AND id <> $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Deletes a queue: it takes no new conversations; conversations and history that name it stay.
+pub async fn soft_delete(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE queues SET deleted_at = now(), updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    pub text: Option<&'a str>,
+    /// Only queues this user is a member of.
+    pub member: Option<Uuid>,
+    pub communication_type: Option<&'a str>,
+    pub include_deleted: bool,
+}
+
+pub async fn list(pool: &PgPool, listing: &Listing, f: &Filter<'_>) -> sqlx::Result<Vec<Keyed<Queue>>> {
+    let mut q = listing.select(COLUMNS, "queues", UUID_ID);
+    if !f.include_deleted {
+        q.push(" AND deleted_at IS NULL");
+    }
+    if let Some(text) = f.text {
+        q.push(" AND strpos(lower(name || ' ' || description), lower(").push_bind(text.to_owned()).push(")) > 0");
+    }
+    if let Some(user) = f.member {
+        q.push(" AND EXISTS (SELECT 1 FROM queue_members m WHERE m.queue_id = queues.id AND m.user_id = ")
+            .push_bind(user)
+            .push(")");
+    }
+    if let Some(kind) = f.communication_type {
+        q.push(" AND communication_type = ").push_bind(kind.to_owned());
+    }
+    listing.fetch(pool, q, UUID_ID).await
+}

@@ -1,0 +1,127 @@
+//! WhatsApp message templates (Twilio Content API resources) and their approval status.
+
+use super::listing::{Keyed, Listing, UUID_ID};
+use sqlx::{FromRow, PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct Template {
+    pub id: Uuid,
+    /// WhatsApp's template name: lowercase letters, digits and `_`.
+    pub name: String,
+    pub language: String,
+    /// The text with `{{1}}`, `{{2}}`, … where the variables go.
+    pub body: String,
+    /// How many variables the body has.
+    pub variable_count: i32,
+    /// Twilio's Content SID (`HX…`), once the template exists at Twilio.
+    pub content_sid: Option<String>,
+    /// `utility`, `marketing` or `authentication`.
+    pub category: String,
+    /// `unsubmitted`, `received`, `pending`, `approved`, `rejected`, `paused` or `disabled`. Outside the 24-hour
+    /// window only `approved` templates may be sent.
+    pub approval_status: String,
+    pub rejection_reason: Option<String>,
+    pub tags: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateSettings {
+    pub name: String,
+    pub language: String,
+    pub body: String,
+    pub content_sid: Option<String>,
+    pub category: String,
+    pub approval_status: String,
+    pub rejection_reason: Option<String>,
+    pub tags: Vec<String>,
+}
+
+const COLUMNS: &str = "id, name, language, body,
+    (SELECT count(DISTINCT m[1])::int4 FROM regexp_matches(body, '[{][{][[:space:]]*([0-9]+)[[:space:]]*[}][}]', 'g') m) AS variable_count,
+    content_sid, category, approval_status, rejection_reason, tags, created_at, updated_at";
+
+pub async fn insert(conn: &mut PgConnection, s: &TemplateSettings) -> sqlx::Result<Template> {
+    sqlx::query_as(&format!(
+        "INSERT INTO templates (id, name, language, body, content_sid, category, approval_status, rejection_reason, tags)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(&s.name)
+    .bind(&s.language)
+    .bind(&s.body)
+    .bind(&s.content_sid)
+    .bind(&s.category)
+    .bind(&s.approval_status)
+    .bind(&s.rejection_reason)
+    .bind(&s.tags)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn update(conn: &mut PgConnection, id: Uuid, s: &TemplateSettings) -> sqlx::Result<Template> {
+    sqlx::query_as(&format!(
+        "UPDATE templates SET name = $2, language = $3, body = $4, content_sid = $5, category = $6,
+                approval_status = $7, rejection_reason = $8, tags = $9, updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&s.name)
+    .bind(&s.language)
+    .bind(&s.body)
+    .bind(&s.content_sid)
+    .bind(&s.category)
+    .bind(&s.approval_status)
+    .bind(&s.rejection_reason)
+    .bind(&s.tags)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Template>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM templates WHERE id = $1")).bind(id).fetch_optional(conn).await
+}
+
+pub async fn delete(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM templates WHERE id = $1").bind(id).execute(conn).await?;
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    /// Name, body or a tag contains it, case-insensitively.
+    pub text: Option<&'a str>,
+    pub language: Option<&'a str>,
+    pub approval_status: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub tag: Option<&'a str>,
+}
+
+pub async fn list(pool: &PgPool, listing: &Listing, f: &Filter<'_>) -> sqlx::Result<Vec<Keyed<Template>>> {
+    let mut q = listing.select(COLUMNS, "templates", UUID_ID);
+    if let Some(text) = f.text {
+        q.push(" AND strpos(lower(name || ' ' || body || ' ' || array_to_string(tags, ' ')), lower(")
+            .push_bind(text.to_owned())
+            .push(")) > 0");
+    }
+    if let Some(language) = f.language {
+        q.push(" AND lower(language) = lower(").push_bind(language.to_owned()).push(")");
+    }
+    if let Some(status) = f.approval_status {
+        q.push(" AND approval_status = ").push_bind(status.to_owned());
+    }
+    if let Some(category) = f.category {
+        q.push(" AND category = ").push_bind(category.to_owned());
+    }
+    if let Some(tag) = f.tag {
+        q.push(" AND EXISTS (SELECT 1 FROM unnest(tags) t WHERE lower(t) = lower(")
+            .push_bind(tag.to_owned())
+            .push("))");
+    }
+    listing.fetch(pool, q, UUID_ID).await
+}
