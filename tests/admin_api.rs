@@ -634,3 +634,91 @@ async fn secrets_never_come_back_in_any_answer() {
         .unwrap();
     assert_eq!(hashes, 2, "passwords are stored as Argon2id hashes");
 }
+
+/// The real binary, logging at debug level, handles logins, passwords, channel credentials and API tokens:
+/// none of them appears in its log.
+#[tokio::test]
+async fn secrets_never_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log_path = dir.path().join("serve.log");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .env("SWITCHBOARD__DATABASE__URL", common::fresh_database().await)
+        .env("SWITCHBOARD__DATA_DIR", dir.path().join("data"))
+        .env("SWITCHBOARD__HTTP__BIND", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD__LOG__LEVEL", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(std::time::Instant::now() < deadline, "the server did not become ready");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let one_time = log
+        .lines()
+        .find_map(|l| l.split("one-time password:").nth(1))
+        .expect("the first start prints the admin's one-time password")
+        .trim()
+        .to_owned();
+
+    let own = "the admin's own password 42";
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "admin@localhost", "password": one_time}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = login["csrf_token"].as_str().unwrap().to_owned();
+    let post = |path: &str, body: Value| {
+        client.post(format!("{base}/api/v1{path}")).header("X-CSRF-Token", &csrf).json(&body).send()
+    };
+    assert_eq!(post("/auth/password", json!({"current_password": one_time, "new_password": own})).await.unwrap().status(), 204);
+    let auth_token = "log-secret-auth-token-0123456789ab";
+    let api_secret = "log-secret-api-key-secret-0123456";
+    let agent_password = "log secret agent password";
+    let r = post(
+        "/channels",
+        json!({"name": "L", "account_sid": common::ACCOUNT_SID, "auth_token": auth_token,
+               "api_key_sid": "SK0123456789abcdef0123456789abcdef", "api_key_secret": api_secret,
+               "numbers": [{"e164": "+31201234567"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        post("/agents", json!({"email": "l@example.com", "name": "L", "password": agent_password})).await.unwrap().status(),
+        201
+    );
+    let token: Value = post("/tokens", json!({"name": "t", "role": "admin"})).await.unwrap().json().await.unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    // A failed login with a wrong password, and a bearer call.
+    let wrong = "wrong password that is secret";
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "admin@localhost", "password": wrong}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = reqwest::Client::new().get(format!("{base}/api/v1/agents")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    server.wait().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("/api/v1/agents"), "the log has the requests (debug level)");
+    for secret in [own, auth_token, api_secret, agent_password, token.as_str(), wrong, csrf.as_str()] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+    let after_first_start = log.split("one-time password:").count() - 1;
+    assert_eq!(after_first_start, 1, "the one-time password is printed once, at first start");
+}
