@@ -681,7 +681,10 @@ async fn secrets_never_reach_the_log() {
     let post = |path: &str, body: Value| {
         client.post(format!("{base}/api/v1{path}")).header("X-CSRF-Token", &csrf).json(&body).send()
     };
-    assert_eq!(post("/auth/password", json!({"current_password": one_time, "new_password": own})).await.unwrap().status(), 204);
+    assert_eq!(
+        post("/auth/password", json!({"current_password": one_time, "new_password": own})).await.unwrap().status(),
+        204
+    );
     let auth_token = "log-secret-auth-token-0123456789ab";
     let api_secret = "log-secret-api-key-secret-0123456";
     let agent_password = "log secret agent password";
@@ -695,7 +698,10 @@ async fn secrets_never_reach_the_log() {
     .unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(
-        post("/agents", json!({"email": "l@example.com", "name": "L", "password": agent_password})).await.unwrap().status(),
+        post("/agents", json!({"email": "l@example.com", "name": "L", "password": agent_password}))
+            .await
+            .unwrap()
+            .status(),
         201
     );
     let token: Value = post("/tokens", json!({"name": "t", "role": "admin"})).await.unwrap().json().await.unwrap();
