@@ -8,6 +8,7 @@ pub mod business_hours;
 pub mod canned_responses;
 pub mod channels;
 pub mod jobs;
+pub mod links;
 pub mod listing;
 pub mod login_failures;
 pub mod messages;

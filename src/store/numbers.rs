@@ -103,19 +103,7 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, s: &NumberSettings) -> sq
 
 /// Replaces the agents who serve a number.
 pub async fn set_members(conn: &mut PgConnection, id: Uuid, user_ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM number_members WHERE number_id = $1 AND NOT (user_id = ANY($2))")
-        .bind(id)
-        .bind(user_ids)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "INSERT INTO number_members (number_id, user_id) SELECT $1, u FROM unnest($2::uuid[]) u ON CONFLICT DO NOTHING",
-    )
-    .bind(id)
-    .bind(user_ids)
-    .execute(conn)
-    .await?;
-    Ok(())
+    super::links::NUMBER_MEMBERS.replace_right(conn, id, user_ids).await
 }
 
 /// The number, if it belongs to the channel and is not removed.

@@ -8,6 +8,21 @@ use uuid::Uuid;
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct Queue {
     pub id: Uuid,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub settings: QueueSettings,
+    pub member_ids: Vec<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+/// Everything about a queue that people set, except its members.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct QueueSettings {
     pub name: String,
     pub description: String,
     /// `least_loaded` or `round_robin`.
@@ -30,53 +45,6 @@ pub struct Queue {
     pub required_skills: Vec<String>,
     /// Only agents who speak the conversation's language are eligible.
     pub match_language: bool,
-    pub member_ids: Vec<Uuid>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub deleted_at: Option<OffsetDateTime>,
-}
-
-/// Everything about a queue that people set, except its members.
-#[derive(Debug, Clone)]
-pub struct QueueSettings {
-    pub name: String,
-    pub description: String,
-    pub strategy: String,
-    pub priority: i32,
-    pub communication_type: String,
-    pub business_hours_id: Option<Uuid>,
-    pub outside_hours: String,
-    pub outside_hours_queue_id: Option<Uuid>,
-    pub outside_hours_agent_id: Option<Uuid>,
-    pub overflow_after_secs: Option<i32>,
-    pub overflow_queue_id: Option<Uuid>,
-    pub overflow_agent_id: Option<Uuid>,
-    pub required_skills: Vec<String>,
-    pub match_language: bool,
-}
-
-impl From<&Queue> for QueueSettings {
-    fn from(q: &Queue) -> Self {
-        Self {
-            name: q.name.clone(),
-            description: q.description.clone(),
-            strategy: q.strategy.clone(),
-            priority: q.priority,
-            communication_type: q.communication_type.clone(),
-            business_hours_id: q.business_hours_id,
-            outside_hours: q.outside_hours.clone(),
-            outside_hours_queue_id: q.outside_hours_queue_id,
-            outside_hours_agent_id: q.outside_hours_agent_id,
-            overflow_after_secs: q.overflow_after_secs,
-            overflow_queue_id: q.overflow_queue_id,
-            overflow_agent_id: q.overflow_agent_id,
-            required_skills: q.required_skills.clone(),
-            match_language: q.match_language,
-        }
-    }
 }
 
 const COLUMNS: &str = "id, name, description, strategy, priority, communication_type, business_hours_id, outside_hours,
@@ -152,23 +120,11 @@ pub async fn is_member(conn: &mut PgConnection, queue_id: Uuid, user_id: Uuid) -
 
 /// Replaces a queue's members.
 pub async fn set_members(conn: &mut PgConnection, id: Uuid, user_ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM queue_members WHERE queue_id = $1 AND NOT (user_id = ANY($2))")
-        .bind(id)
-        .bind(user_ids)
-        .execute(&mut *conn)
-        .await?;
-    add_members(conn, id, user_ids).await
+    super::links::QUEUE_MEMBERS.replace_right(conn, id, user_ids).await
 }
 
 pub async fn add_members(conn: &mut PgConnection, id: Uuid, user_ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO queue_members (queue_id, user_id) SELECT $1, u FROM unnest($2::uuid[]) u ON CONFLICT DO NOTHING",
-    )
-    .bind(id)
-    .bind(user_ids)
-    .execute(conn)
-    .await?;
-    Ok(())
+    super::links::QUEUE_MEMBERS.add_right(conn, id, user_ids).await
 }
 
 pub async fn remove_member(conn: &mut PgConnection, id: Uuid, user_id: Uuid) -> sqlx::Result<bool> {

@@ -8,13 +8,25 @@ use uuid::Uuid;
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct Template {
     pub id: Uuid,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub settings: TemplateSettings,
+    /// How many variables the body has.
+    pub variable_count: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Everything about a template that people (or the sync from Twilio) set.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct TemplateSettings {
     /// WhatsApp's template name: lowercase letters, digits and `_`.
     pub name: String,
     pub language: String,
     /// The text with `{{1}}`, `{{2}}`, … where the variables go.
     pub body: String,
-    /// How many variables the body has.
-    pub variable_count: i32,
     /// Twilio's Content SID (`HX…`), once the template exists at Twilio.
     pub content_sid: Option<String>,
     /// `utility`, `marketing` or `authentication`.
@@ -24,27 +36,31 @@ pub struct Template {
     pub approval_status: String,
     pub rejection_reason: Option<String>,
     pub tags: Vec<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone)]
-pub struct TemplateSettings {
-    pub name: String,
-    pub language: String,
-    pub body: String,
-    pub content_sid: Option<String>,
-    pub category: String,
-    pub approval_status: String,
-    pub rejection_reason: Option<String>,
-    pub tags: Vec<String>,
 }
 
 const COLUMNS: &str = "id, name, language, body,
     (SELECT count(DISTINCT m[1])::int4 FROM regexp_matches(body, '[{][{][[:space:]]*([0-9]+)[[:space:]]*[}][}]', 'g') m) AS variable_count,
     content_sid, category, approval_status, rejection_reason, tags, created_at, updated_at";
+
+type TemplateQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Template, sqlx::postgres::PgArguments>;
+
+/// Binds the settings as the next eight parameters, in the order of the columns in [`TemplateSettings`].
+trait BindSettings<'q> {
+    fn bind_settings(self, s: &'q TemplateSettings) -> Self;
+}
+
+impl<'q> BindSettings<'q> for TemplateQuery<'q> {
+    fn bind_settings(self, s: &'q TemplateSettings) -> Self {
+        self.bind(&s.name)
+            .bind(&s.language)
+            .bind(&s.body)
+            .bind(&s.content_sid)
+            .bind(&s.category)
+            .bind(&s.approval_status)
+            .bind(&s.rejection_reason)
+            .bind(&s.tags)
+    }
+}
 
 pub async fn insert(conn: &mut PgConnection, s: &TemplateSettings) -> sqlx::Result<Template> {
     sqlx::query_as(&format!(
@@ -52,14 +68,7 @@ pub async fn insert(conn: &mut PgConnection, s: &TemplateSettings) -> sqlx::Resu
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
-    .bind(&s.name)
-    .bind(&s.language)
-    .bind(&s.body)
-    .bind(&s.content_sid)
-    .bind(&s.category)
-    .bind(&s.approval_status)
-    .bind(&s.rejection_reason)
-    .bind(&s.tags)
+    .bind_settings(s)
     .fetch_one(conn)
     .await
 }
@@ -71,14 +80,7 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, s: &TemplateSettings) -> 
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(&s.name)
-    .bind(&s.language)
-    .bind(&s.body)
-    .bind(&s.content_sid)
-    .bind(&s.category)
-    .bind(&s.approval_status)
-    .bind(&s.rejection_reason)
-    .bind(&s.tags)
+    .bind_settings(s)
     .fetch_one(conn)
     .await
 }

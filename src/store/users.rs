@@ -115,7 +115,7 @@ pub async fn set_active(conn: &mut PgConnection, id: Uuid, active: bool) -> sqlx
     Ok(())
 }
 
-/// Replaces the queues (not deleted ones' memberships are kept as they are) and numbers a user serves.
+/// Replaces the queues and the numbers a user serves (each when given).
 pub async fn set_memberships(
     conn: &mut PgConnection,
     id: Uuid,
@@ -123,32 +123,10 @@ pub async fn set_memberships(
     number_ids: Option<&[Uuid]>,
 ) -> sqlx::Result<()> {
     if let Some(queues) = queue_ids {
-        sqlx::query("DELETE FROM queue_members WHERE user_id = $1 AND NOT (queue_id = ANY($2))")
-            .bind(id)
-            .bind(queues)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(
-            "INSERT INTO queue_members (queue_id, user_id) SELECT q, $1 FROM unnest($2::uuid[]) q ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(queues)
-        .execute(&mut *conn)
-        .await?;
+        super::links::QUEUE_MEMBERS.replace_left(&mut *conn, id, queues).await?;
     }
     if let Some(numbers) = number_ids {
-        sqlx::query("DELETE FROM number_members WHERE user_id = $1 AND NOT (number_id = ANY($2))")
-            .bind(id)
-            .bind(numbers)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(
-            "INSERT INTO number_members (number_id, user_id) SELECT n, $1 FROM unnest($2::uuid[]) n ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(numbers)
-        .execute(&mut *conn)
-        .await?;
+        super::links::NUMBER_MEMBERS.replace_left(conn, id, numbers).await?;
     }
     Ok(())
 }

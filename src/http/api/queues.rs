@@ -312,7 +312,7 @@ async fn update(
     who.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
     let before = find(&mut tx, id).await?;
-    let b = QueueSettings::from(&before);
+    let b = before.settings.clone();
     let settings = QueueSettings {
         name: c.name.unwrap_or(b.name),
         description: c.description.unwrap_or(b.description),

@@ -214,14 +214,14 @@ async fn update(
     let mut tx = state.pool.begin().await?;
     let before = find(&mut tx, id).await?;
     let settings = check(TemplateSettings {
-        name: body.name.unwrap_or_else(|| before.name.clone()),
-        language: body.language.unwrap_or_else(|| before.language.clone()),
-        body: body.body.unwrap_or_else(|| before.body.clone()),
-        content_sid: body.content_sid.unwrap_or_else(|| before.content_sid.clone()),
-        category: body.category.unwrap_or_else(|| before.category.clone()),
-        approval_status: body.approval_status.unwrap_or_else(|| before.approval_status.clone()),
-        rejection_reason: body.rejection_reason.unwrap_or_else(|| before.rejection_reason.clone()),
-        tags: body.tags.unwrap_or_else(|| before.tags.clone()),
+        name: body.name.unwrap_or_else(|| before.settings.name.clone()),
+        language: body.language.unwrap_or_else(|| before.settings.language.clone()),
+        body: body.body.unwrap_or_else(|| before.settings.body.clone()),
+        content_sid: body.content_sid.unwrap_or_else(|| before.settings.content_sid.clone()),
+        category: body.category.unwrap_or_else(|| before.settings.category.clone()),
+        approval_status: body.approval_status.unwrap_or_else(|| before.settings.approval_status.clone()),
+        rejection_reason: body.rejection_reason.unwrap_or_else(|| before.settings.rejection_reason.clone()),
+        tags: body.tags.unwrap_or_else(|| before.settings.tags.clone()),
     })?;
     let after = store::templates::update(&mut tx, id, &settings).await.map_err(taken)?;
     audit_change(&mut tx, &who, "template.updated", "template", id, Some(&before), Some(&after)).await?;
