@@ -55,6 +55,28 @@ pub struct NumberSettings {
     pub business_hours_id: Option<Uuid>,
 }
 
+type NumberQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Number, sqlx::postgres::PgArguments>;
+
+/// Binds the settings as the next ten parameters, in the order of the fields of [`NumberSettings`].
+trait BindSettings<'q> {
+    fn bind_settings(self, s: &'q NumberSettings) -> Self;
+}
+
+impl<'q> BindSettings<'q> for NumberQuery<'q> {
+    fn bind_settings(self, s: &'q NumberSettings) -> Self {
+        self.bind(&s.name)
+            .bind(&s.language)
+            .bind(s.customers_may_send_attachments)
+            .bind(s.agents_may_send_attachments)
+            .bind(&s.greeting_text)
+            .bind(s.csat_enabled)
+            .bind(s.ai_agent_enabled)
+            .bind(Json(&s.profile))
+            .bind(s.default_queue_id)
+            .bind(s.business_hours_id)
+    }
+}
+
 pub async fn insert(conn: &mut PgConnection, channel_id: Uuid, e164: &str, s: &NumberSettings) -> sqlx::Result<Number> {
     sqlx::query_as(&format!(
         "INSERT INTO whatsapp_numbers (id, channel_id, e164, name, language, customers_may_send_attachments,
@@ -65,16 +87,7 @@ pub async fn insert(conn: &mut PgConnection, channel_id: Uuid, e164: &str, s: &N
     .bind(Uuid::now_v7())
     .bind(channel_id)
     .bind(e164)
-    .bind(&s.name)
-    .bind(&s.language)
-    .bind(s.customers_may_send_attachments)
-    .bind(s.agents_may_send_attachments)
-    .bind(&s.greeting_text)
-    .bind(s.csat_enabled)
-    .bind(s.ai_agent_enabled)
-    .bind(Json(&s.profile))
-    .bind(s.default_queue_id)
-    .bind(s.business_hours_id)
+    .bind_settings(s)
     .fetch_one(conn)
     .await
 }
@@ -87,16 +100,7 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, s: &NumberSettings) -> sq
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(&s.name)
-    .bind(&s.language)
-    .bind(s.customers_may_send_attachments)
-    .bind(s.agents_may_send_attachments)
-    .bind(&s.greeting_text)
-    .bind(s.csat_enabled)
-    .bind(s.ai_agent_enabled)
-    .bind(Json(&s.profile))
-    .bind(s.default_queue_id)
-    .bind(s.business_hours_id)
+    .bind_settings(s)
     .fetch_one(conn)
     .await
 }
