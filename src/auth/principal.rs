@@ -64,6 +64,10 @@ impl FromRequestParts<AppState> for PendingPrincipal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Already established for this request (by a middleware that needed the caller first).
+        if let Some(known) = parts.extensions.get::<PendingPrincipal>() {
+            return Ok(known.clone());
+        }
         if let Some(bearer) = bearer(parts)? {
             let token = store::api_tokens::authenticate(&state.pool, &secret_token::hash(bearer))
                 .await?

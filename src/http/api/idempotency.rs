@@ -53,11 +53,16 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
 async fn run(state: AppState, key: String, request: Request, next: Next) -> Result<Response, AppError> {
     let (mut parts, body) = request.into_parts();
     // Whoever the caller is; if they are not authenticated the handler says so, and nothing is recorded.
+    // Once found, the caller rides along in the request's extensions, so the handler does not look them up again.
     let caller = match PendingPrincipal::from_request_parts(&mut parts, &state).await {
-        Ok(p) => match p.principal.via {
-            crate::auth::Via::Token { token_id } => format!("token:{token_id}"),
-            crate::auth::Via::Session { .. } => format!("user:{}", p.principal.user_id.unwrap_or_default()),
-        },
+        Ok(p) => {
+            let caller = match p.principal.via {
+                crate::auth::Via::Token { token_id } => format!("token:{token_id}"),
+                crate::auth::Via::Session { .. } => format!("user:{}", p.principal.user_id.unwrap_or_default()),
+            };
+            parts.extensions.insert(p);
+            caller
+        }
         Err(_) => return Ok(next.run(Request::from_parts(parts, body)).await),
     };
     let limit = state.settings.http.max_body_bytes;
