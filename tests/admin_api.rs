@@ -39,25 +39,7 @@ async fn user(app: &TestApp, admin: &str, email: &str, role: &str, extra: Value)
     let (status, agent) = app.api(admin, Method::POST, "/agents", Some(body)).await;
     assert_eq!(status, 201, "{agent}");
     assert_eq!(agent["must_change_password"], true);
-    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/login", app.address))
-        .json(&json!({"email": email, "password": FIRST_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = login["csrf_token"].as_str().unwrap().to_owned();
-    let r = client
-        .post(format!("{}/api/v1/auth/password", app.address))
-        .header("X-CSRF-Token", &csrf)
-        .json(&json!({"current_password": FIRST_PASSWORD, "new_password": OWN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    let (client, csrf) = app.log_in(email, &[FIRST_PASSWORD], OWN_PASSWORD).await;
     Session { client, csrf, base: app.address.clone(), user_id: agent["id"].as_str().unwrap().to_owned() }
 }
 

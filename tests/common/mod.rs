@@ -227,23 +227,22 @@ pub fn manifest_dir() -> PathBuf {
 }
 
 impl TestApp {
-    /// Logs the bootstrap admin in, replaces its one-time password, and creates an API token with `role`.
-    pub async fn api_token(&self, role: &str) -> String {
-        use secrecy::ExposeSecret;
-        let admin = self.bootstrap_admin.as_ref().expect("bootstrap admin");
+    /// Logs `email` in with the first of `passwords` that works and, if the server asks for it, replaces a
+    /// one-time password with `own`. Returns the browser (cookies kept) and the session's CSRF token.
+    pub async fn log_in(&self, email: &str, passwords: &[&str], own: &str) -> (reqwest::Client, String) {
         let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        const OWN_PASSWORD: &str = "the admin's own password";
         let mut login = serde_json::Value::Null;
-        // The one-time password on the first call; the one this helper chose afterwards.
-        for password in [admin.password.expose_secret(), OWN_PASSWORD] {
+        let mut used = "";
+        for password in passwords {
             let r = browser
                 .post(format!("{}/api/v1/auth/login", self.address))
-                .json(&serde_json::json!({"email": admin.email, "password": password}))
+                .json(&serde_json::json!({"email": email, "password": password}))
                 .send()
                 .await
                 .unwrap();
             if r.status() == 200 {
                 login = r.json().await.unwrap();
+                used = password;
                 break;
             }
         }
@@ -252,12 +251,23 @@ impl TestApp {
             let r = browser
                 .post(format!("{}/api/v1/auth/password", self.address))
                 .header("X-CSRF-Token", &csrf)
-                .json(&serde_json::json!({"current_password": admin.password.expose_secret(), "new_password": OWN_PASSWORD}))
+                .json(&serde_json::json!({"current_password": used, "new_password": own}))
                 .send()
                 .await
                 .unwrap();
             assert_eq!(r.status(), 204);
         }
+        (browser, csrf)
+    }
+
+    /// Logs the bootstrap admin in, replaces its one-time password, and creates an API token with `role`.
+    pub async fn api_token(&self, role: &str) -> String {
+        use secrecy::ExposeSecret;
+        let admin = self.bootstrap_admin.as_ref().expect("bootstrap admin");
+        const OWN_PASSWORD: &str = "the admin's own password";
+        // The one-time password on the first call; the one this helper chose afterwards.
+        let (browser, csrf) =
+            self.log_in(&admin.email, &[admin.password.expose_secret(), OWN_PASSWORD], OWN_PASSWORD).await;
         let token: serde_json::Value = browser
             .post(format!("{}/api/v1/tokens", self.address))
             .header("X-CSRF-Token", &csrf)
