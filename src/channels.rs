@@ -182,19 +182,30 @@ pub enum CreateError {
 
 /// Stores the account (its token encrypted), the channel and its numbers in one transaction.
 pub async fn create(pool: &PgPool, secrets: &SecretBox, new: &NewChannel) -> Result<Uuid, CreateError> {
-    use secrecy::ExposeSecret;
     let mut tx = pool.begin().await?;
+    let id = create_in(&mut tx, secrets, new).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// [`create`] on the caller's transaction.
+pub async fn create_in(
+    tx: &mut sqlx::PgConnection,
+    secrets: &SecretBox,
+    new: &NewChannel,
+) -> Result<Uuid, CreateError> {
+    use secrecy::ExposeSecret;
     let token = secrets.encrypt(new.auth_token.expose_secret());
-    let account_id = store::channels::upsert_account(&mut tx, new.account_sid.as_str(), &token).await?;
+    let account_id = store::channels::upsert_account(tx, new.account_sid.as_str(), &token).await?;
     if let Some((sid, secret)) = &new.api_key {
-        store::channels::set_api_key(&mut tx, account_id, sid, &secrets.encrypt(secret.expose_secret())).await?;
+        store::channels::set_api_key(tx, account_id, sid, &secrets.encrypt(secret.expose_secret())).await?;
     }
     let id = Uuid::now_v7();
     let service = match &new.target {
         NewChannelTarget::MessagingService(sid) => Some(sid.as_str()),
         NewChannelTarget::Numbers(_) => None,
     };
-    store::channels::insert_channel(&mut tx, id, &new.name, account_id, service).await.map_err(|e| {
+    store::channels::insert_channel(tx, id, &new.name, account_id, service).await.map_err(|e| {
         match store::violated_constraint(&e) {
             Some("channels_messaging_service_sid_key") => {
                 CreateError::MessagingServiceTaken(service.unwrap_or_default().to_owned())
@@ -204,7 +215,7 @@ pub async fn create(pool: &PgPool, secrets: &SecretBox, new: &NewChannel) -> Res
     })?;
     if let NewChannelTarget::Numbers(numbers) = &new.target {
         for (name, e164) in numbers {
-            store::channels::insert_number(&mut tx, id, name, e164.as_str()).await.map_err(|e| {
+            store::channels::insert_number(tx, id, name, e164.as_str()).await.map_err(|e| {
                 match store::violated_constraint(&e) {
                     Some("whatsapp_numbers_channel_e164_key") => CreateError::DuplicateNumber(e164.to_string()),
                     _ => e.into(),
@@ -212,7 +223,6 @@ pub async fn create(pool: &PgPool, secrets: &SecretBox, new: &NewChannel) -> Res
             })?;
         }
     }
-    tx.commit().await?;
     Ok(id)
 }
 
@@ -303,4 +313,18 @@ mod tests {
         assert_eq!(urls.messages, format!("https://cc.example.com/sb/webhooks/twilio/{id}/messages"));
         assert_eq!(urls.status, format!("https://cc.example.com/sb/webhooks/twilio/{id}/status"));
     }
+}
+
+/// The REST credentials of an account (see [`BasicAuth::choose`]), decrypted.
+pub fn account_credentials(
+    secrets: &SecretBox,
+    account: &store::channels::AccountRecord,
+) -> anyhow::Result<crate::twilio::BasicAuth> {
+    let api_key = match (&account.api_key_sid, &account.api_key_secret) {
+        (Some(sid), Some(secret)) => Some((sid.as_str(), secrets.decrypt(secret)?)),
+        _ => None,
+    };
+    let token = account.auth_token.as_ref().map(|t| secrets.decrypt(t)).transpose()?;
+    crate::twilio::BasicAuth::choose(&account.account_sid, api_key, token)
+        .ok_or_else(|| anyhow::anyhow!("the account {} has no credentials", account.account_sid))
 }

@@ -22,6 +22,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub ingest: IngestSettings,
     pub media: MediaSettings,
+    pub outbound: OutboundSettings,
+    pub sandbox: SandboxSettings,
     pub jobs: JobSettings,
     pub log: LogSettings,
 }
@@ -86,6 +88,32 @@ pub struct MediaSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Attempts at handing one message to Twilio before it is `failed` (retryable errors only).
+    pub max_attempts: i32,
+    /// Messages per second per sender (a WhatsApp number or a Messaging Service), across all processes; 0: no
+    /// limit.
+    pub rate_per_sender: f64,
+    /// How long one request to Twilio may take before it counts as a timeout (and is retried).
+    pub request_timeout_ms: u64,
+    /// How long an uploaded file can be sent (and fetched by Twilio) after it was uploaded.
+    pub upload_ttl_hours: i64,
+    /// Largest file `POST /api/v1/uploads` takes.
+    pub max_upload_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// Serve the built-in Twilio sandbox (its REST endpoints and the customer phone page), and create a sandbox
+    /// channel on a start with no channel at all.
+    pub enabled: bool,
+    /// Between the sandbox's status callbacks for one message (sent, then delivered, then read).
+    pub status_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JobSettings {
     pub enabled: bool,
     pub concurrency: usize,
@@ -93,7 +121,12 @@ pub struct JobSettings {
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
     pub poll_interval_ms: u64,
+    /// A job running longer than this is taken over even though its worker is alive (it hung).
     pub lease_secs: u64,
+    /// How often a worker says it is alive.
+    pub heartbeat_ms: u64,
+    /// A worker silent for this long is dead (killed, or its machine gone): its running jobs are taken over.
+    pub worker_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -199,6 +232,21 @@ impl Settings {
         if self.jobs.max_attempts < 1 {
             return bad("jobs.max_attempts", "must be at least 1");
         }
+        if self.jobs.worker_timeout_ms < 2 * self.jobs.heartbeat_ms.max(1) {
+            return bad("jobs.worker_timeout_ms", "must be at least twice jobs.heartbeat_ms");
+        }
+        if self.outbound.max_attempts < 1 {
+            return bad("outbound.max_attempts", "must be at least 1");
+        }
+        if !(self.outbound.rate_per_sender >= 0.0 && self.outbound.rate_per_sender <= 10_000.0) {
+            return bad("outbound.rate_per_sender", "must be between 0 (no limit) and 10000");
+        }
+        if self.outbound.request_timeout_ms < 100 {
+            return bad("outbound.request_timeout_ms", "must be at least 100");
+        }
+        if !(1..=24 * 30).contains(&self.outbound.upload_ttl_hours) {
+            return bad("outbound.upload_ttl_hours", "must be between 1 and 720");
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &format!("not a valid filter: {e}"));
         }
@@ -224,6 +272,23 @@ impl Settings {
                 format!("http://{host}:{}", bind.port())
             }
         }
+    }
+
+    /// Where this process itself is reached from the same machine (the sandbox calls the server this way).
+    pub fn local_base_url(&self) -> String {
+        let bind = self.http.bind;
+        let ip = if bind.ip().is_unspecified() {
+            if bind.is_ipv6() {
+                "[::1]".to_owned()
+            } else {
+                "127.0.0.1".to_owned()
+            }
+        } else if bind.is_ipv6() {
+            format!("[{}]", bind.ip())
+        } else {
+            bind.ip().to_string()
+        };
+        format!("http://{ip}:{}", bind.port())
     }
 
     /// `data_dir` made absolute, so that child processes and later `cd`s agree on it.

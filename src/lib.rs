@@ -14,6 +14,7 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod outbound;
+pub mod sandbox;
 pub mod secrets;
 pub mod state;
 pub mod store;
@@ -65,28 +66,57 @@ impl Application {
             settings.http.bind.set_port(port);
         }
         let pool = database.pool.clone();
+        if settings.sandbox.enabled {
+            if let Some(channel) = sandbox::bootstrap(&pool, &secrets).await? {
+                tracing::info!(%channel, page = %format!("{}/sandbox", settings.public_base_url()),
+                    "no channel yet: created the sandbox channel; play a customer on the sandbox page");
+            }
+        }
+        let public_base_url: Arc<str> = settings.public_base_url().into();
+        let local_base_url: Arc<str> = settings.local_base_url().into();
+        let twilio = twilio::rest::RestClient::new(
+            settings.twilio.api_base_url.clone(),
+            settings.twilio.content_base_url.clone(),
+            url::Url::parse(&local_base_url).context("local base URL")?,
+            Duration::from_millis(settings.outbound.request_timeout_ms),
+        )?;
+        let sandbox_http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
         let worker = settings.jobs.enabled.then(|| -> anyhow::Result<jobs::Worker> {
             let fetcher = twilio::media::MediaFetcher::new(
                 settings.twilio.api_base_url.clone(),
                 settings.media.max_bytes,
                 Duration::from_secs(settings.media.download_timeout_secs),
             )?;
-            let ctx =
-                jobs::JobContext { pool: pool.clone(), secrets: secrets.clone(), fetcher, data_dir: data_dir.clone() };
+            let ctx = jobs::JobContext {
+                pool: pool.clone(),
+                secrets: secrets.clone(),
+                fetcher,
+                data_dir: data_dir.clone(),
+                twilio: twilio.clone(),
+                public_base_url: public_base_url.clone(),
+                local_base_url: local_base_url.clone(),
+                outbound: settings.outbound.clone(),
+                sandbox: settings.sandbox.clone(),
+                http: sandbox_http.clone(),
+            };
             Ok(jobs::Worker::new(ctx, settings.jobs.clone()))
         });
         let worker = worker.transpose()?;
         let state = AppState {
             pool: pool.clone(),
-            public_base_url: settings.public_base_url().into(),
+            public_base_url,
             inbound: ingest::writer::InboundWriter::start(
                 pool.clone(),
                 settings.ingest.writers,
                 settings.ingest.max_batch,
             ),
-            twilio: twilio::rest::RestClient::new(settings.twilio.api_base_url.clone())?,
+            twilio,
             channels: channels::ChannelDirectory::new(pool, secrets.clone(), channels::ChannelDirectory::DEFAULT_TTL),
             secrets,
+            sandbox_http,
             settings: Arc::new(settings),
         };
         Ok(Self { listener, port, state, database, worker, shutdown: CancellationToken::new(), bootstrap_admin })

@@ -18,4 +18,6 @@ pub struct AppState {
     pub inbound: crate::ingest::writer::InboundWriter,
     /// `http.public_url` (or `http://<bind>`) without a trailing slash: what Twilio signs against.
     pub public_base_url: Arc<str>,
+    /// The built-in sandbox's client for the webhooks it posts to this server.
+    pub sandbox_http: reqwest::Client,
 }

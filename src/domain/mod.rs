@@ -8,9 +8,11 @@ pub mod business_hours;
 pub mod business_profile;
 pub mod mask;
 pub mod message_status;
+pub mod outbound_media;
 pub mod role;
 pub mod sid;
 pub mod template;
+pub mod window;
 
 pub use address::{Bsuid, WhatsAppAddress, E164};
 pub use message_status::MessageStatus;

@@ -2,6 +2,7 @@
 
 pub mod api;
 mod health;
+mod media;
 pub mod webhooks;
 
 use crate::state::AppState;
@@ -19,7 +20,15 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application's router, ready to serve (or to call with `oneshot` in tests).
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.http.request_timeout_secs);
-    Router::new().merge(health::router()).merge(webhooks::router()).merge(api::router(&state)).with_state(state).layer(
+    let mut router = Router::new()
+        .merge(health::router())
+        .merge(webhooks::router())
+        .merge(media::router())
+        .merge(api::router(&state));
+    if state.settings.sandbox.enabled {
+        router = router.merge(crate::sandbox::router());
+    }
+    router.with_state(state).layer(
         tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(

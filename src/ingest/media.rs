@@ -67,11 +67,13 @@ fn credentials(ctx: &JobContext, t: &attachments::DownloadTarget) -> Result<Basi
     let decrypt = |sealed: &Vec<u8>| -> Result<SecretString, JobError> {
         ctx.secrets.decrypt(sealed).map_err(|e| JobError::Permanent(e.to_string()))
     };
-    match (&t.api_key_sid, &t.api_key_secret, &t.auth_token) {
-        (Some(sid), Some(secret), _) => Ok(BasicAuth { username: sid.clone(), password: decrypt(secret)? }),
-        (_, _, Some(token)) => Ok(BasicAuth { username: t.account_sid.clone(), password: decrypt(token)? }),
-        _ => Err(JobError::Permanent("the account has no credentials to download media with".into())),
-    }
+    let api_key = match (&t.api_key_sid, &t.api_key_secret) {
+        (Some(sid), Some(secret)) => Some((sid.as_str(), decrypt(secret)?)),
+        _ => None,
+    };
+    let token = t.auth_token.as_ref().map(decrypt).transpose()?;
+    BasicAuth::choose(&t.account_sid, api_key, token)
+        .ok_or_else(|| JobError::Permanent("the account has no credentials to download media with".into()))
 }
 
 #[cfg(test)]

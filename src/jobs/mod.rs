@@ -4,14 +4,18 @@
 //! the work without taking the same job twice), runs up to `jobs.concurrency` at once, wakes on
 //! `LISTEN switchboard_jobs` and also polls, so a lost notification only delays work. A failed attempt is
 //! retried with exponential backoff and jitter; after the last attempt the job stays `failed`, visible, and
-//! the thing it worked on says why. A job whose worker died is taken over once its lease expires. On
-//! shutdown no new job is claimed and the running ones finish.
+//! the thing it worked on says why. Each worker records a heartbeat; the jobs of a worker that has been silent
+//! for `jobs.worker_timeout_ms` (killed, or its machine gone) are taken over, as are jobs running longer than
+//! `jobs.lease_secs`. On shutdown no new job is claimed and the running ones finish.
 
-use crate::config::JobSettings;
+use crate::config::{JobSettings, OutboundSettings, SandboxSettings};
 use crate::ingest;
+use crate::outbound;
+use crate::sandbox;
 use crate::secrets::SecretBox;
 use crate::store::jobs::{self, Job};
 use crate::twilio::media::MediaFetcher;
+use crate::twilio::rest::RestClient;
 use rand::Rng;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -30,6 +34,40 @@ pub struct JobContext {
     pub secrets: SecretBox,
     pub fetcher: MediaFetcher,
     pub data_dir: PathBuf,
+    pub twilio: RestClient,
+    /// What Twilio calls this server by (status callbacks, media URLs).
+    pub public_base_url: Arc<str>,
+    /// Where this server is reached from the same machine (the sandbox's webhooks go there).
+    pub local_base_url: Arc<str>,
+    pub outbound: OutboundSettings,
+    pub sandbox: SandboxSettings,
+    /// For the sandbox's webhooks.
+    pub http: reqwest::Client,
+}
+
+/// The attempt now running, as a task sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub job_id: i64,
+    pub worker: &'a str,
+    /// 1 for the first attempt.
+    pub number: i32,
+    pub max: i32,
+}
+
+impl Attempt<'_> {
+    pub fn is_last(&self) -> bool {
+        self.number >= self.max
+    }
+}
+
+/// How an attempt ended, when it succeeded.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Done {
+    /// The job is finished and is deleted now.
+    Completed,
+    /// The task deleted its job itself, in the same transaction as its result.
+    Removed,
 }
 
 /// How an attempt ended, when it did not succeed.
@@ -41,28 +79,53 @@ pub enum JobError {
     Permanent(String),
 }
 
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Retry(format!("database: {e}"))
+    }
+}
+
 /// A job, parsed from its kind and payload.
 #[derive(Debug)]
 enum Task {
     MediaDownload { attachment_id: Uuid },
+    SendMessage { message_id: Uuid },
+    SandboxStatus { sid: String, status: String },
 }
 
 impl Task {
     fn parse(job: &Job) -> Result<Self, String> {
+        let uuid = |name: &str| {
+            job.payload
+                .get(name)
+                .and_then(|v| v.as_str())
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .ok_or_else(|| format!("payload without {name}"))
+        };
+        let text = |name: &str| {
+            job.payload
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("payload without {name}"))
+        };
         match job.kind.as_str() {
-            ingest::media::KIND => {
-                let id =
-                    job.payload.get("attachment_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
-                id.map(|attachment_id| Self::MediaDownload { attachment_id })
-                    .ok_or_else(|| "payload without attachment_id".to_owned())
-            }
+            ingest::media::KIND => Ok(Self::MediaDownload { attachment_id: uuid("attachment_id")? }),
+            outbound::sender::KIND => Ok(Self::SendMessage { message_id: uuid("message_id")? }),
+            sandbox::callbacks::KIND => Ok(Self::SandboxStatus { sid: text("sid")?, status: text("status")? }),
             other => Err(format!("unknown job kind {other:?}")),
         }
     }
 
-    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
+    async fn run(&self, ctx: &JobContext, attempt: Attempt<'_>) -> Result<Done, JobError> {
         match self {
-            Self::MediaDownload { attachment_id } => ingest::media::download(ctx, *attachment_id).await,
+            Self::MediaDownload { attachment_id } => {
+                ingest::media::download(ctx, *attachment_id).await.map(|()| Done::Completed)
+            }
+            Self::SendMessage { message_id } => outbound::sender::send(ctx, *message_id, attempt).await,
+            Self::SandboxStatus { sid, status } => {
+                sandbox::callbacks::deliver(ctx, sid, status).await.map(|()| Done::Completed)
+            }
         }
     }
 
@@ -71,6 +134,10 @@ impl Task {
             Self::MediaDownload { attachment_id } => {
                 ingest::media::record_failure(ctx, *attachment_id, error, final_failure).await
             }
+            Self::SendMessage { message_id } if final_failure => {
+                crate::store::outbound::mark_failed(&ctx.pool, *message_id, None, error).await
+            }
+            Self::SendMessage { .. } | Self::SandboxStatus { .. } => Ok(()),
         }
     }
 }
@@ -104,12 +171,24 @@ impl Worker {
         };
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         let lease = Duration::from_secs(self.settings.lease_secs);
+        let heartbeat = Duration::from_millis(self.settings.heartbeat_ms);
+        let worker_timeout = Duration::from_millis(self.settings.worker_timeout_ms);
+        if let Err(e) = jobs::heartbeat(&self.ctx.pool, &self.id).await {
+            tracing::warn!(error = %e, "cannot register the worker; its jobs may be taken over early");
+        }
         let mut running: JoinSet<()> = JoinSet::new();
+        let mut last_beat = tokio::time::Instant::now();
         let mut last_reclaim = tokio::time::Instant::now() - poll;
         loop {
-            if last_reclaim.elapsed() >= poll {
+            if last_beat.elapsed() >= heartbeat {
+                last_beat = tokio::time::Instant::now();
+                if let Err(e) = jobs::heartbeat(&self.ctx.pool, &self.id).await {
+                    tracing::warn!(error = %e, "cannot record the worker's heartbeat");
+                }
+            }
+            if last_reclaim.elapsed() >= poll.min(heartbeat) {
                 last_reclaim = tokio::time::Instant::now();
-                match jobs::reclaim_expired(&self.ctx.pool, lease).await {
+                match jobs::reclaim_expired(&self.ctx.pool, lease, worker_timeout).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(jobs = n, "took over jobs whose worker stopped"),
                     Err(e) => tracing::warn!(error = %e, "cannot reclaim expired jobs"),
@@ -134,6 +213,7 @@ impl Worker {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     Some(_) = running.join_next() => {}
+                    _ = tokio::time::sleep(heartbeat) => {}
                 }
                 continue;
             }
@@ -144,10 +224,13 @@ impl Worker {
                     tracing::warn!(error = %e, "job notifications lost; polling only");
                     listener = None;
                 },
-                _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep(poll.min(heartbeat)) => {}
             }
         }
         while running.join_next().await.is_some() {}
+        if let Err(e) = jobs::retire(&self.ctx.pool, &self.id).await {
+            tracing::warn!(error = %e, "cannot retire the worker's heartbeat");
+        }
     }
 }
 
@@ -170,10 +253,12 @@ async fn execute(ctx: &JobContext, settings: &JobSettings, worker: &str, job: Jo
         }
     };
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
-    let outcome = tracing::Instrument::instrument(task.run(ctx), span.clone()).await;
     let max = job.max_attempts.unwrap_or(settings.max_attempts);
+    let attempt = Attempt { job_id: job.id, worker, number: job.attempts, max };
+    let outcome = tracing::Instrument::instrument(task.run(ctx, attempt), span.clone()).await;
     let result = match outcome {
-        Ok(()) => jobs::complete(&ctx.pool, job.id, worker).await,
+        Ok(Done::Completed) => jobs::complete(&ctx.pool, job.id, worker).await,
+        Ok(Done::Removed) => Ok(()),
         Err(JobError::Retry(e)) if job.attempts < max => {
             let delay = backoff(settings, job.attempts);
             span.in_scope(
@@ -224,6 +309,8 @@ mod tests {
             retry_max_ms: 60_000,
             poll_interval_ms: 1000,
             lease_secs: 60,
+            heartbeat_ms: 1000,
+            worker_timeout_ms: 5000,
         }
     }
 

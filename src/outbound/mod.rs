@@ -1,4 +1,7 @@
-//! The business's side of a conversation: what happens to messages it sends. For now, their delivery status
-//! as Twilio reports it; the durable sender joins here.
+//! The business's side of a conversation: the rules for what may be sent (the 24-hour window, templates,
+//! attachments), the durable sender that hands messages to Twilio, and their delivery status as Twilio reports
+//! it.
 
+pub mod policy;
+pub mod sender;
 pub mod status;

@@ -248,3 +248,25 @@ pub async fn retire_secondary_auth_token(conn: &mut PgConnection, channel_id: Uu
 pub async fn account_of(conn: &mut PgConnection, channel_id: Uuid) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar("SELECT account_id FROM channels WHERE id = $1").bind(channel_id).fetch_optional(conn).await
 }
+
+/// A Twilio account with its sealed credentials.
+#[derive(Debug, Clone, FromRow)]
+pub struct AccountRecord {
+    pub account_sid: String,
+    pub auth_token: Option<Vec<u8>>,
+    pub api_key_sid: Option<String>,
+    pub api_key_secret: Option<Vec<u8>>,
+    pub sandbox: bool,
+}
+
+/// The accounts of live channels (or of one channel), each once.
+pub async fn sync_accounts(pool: &PgPool, channel: Option<Uuid>) -> sqlx::Result<Vec<AccountRecord>> {
+    sqlx::query_as(
+        "SELECT DISTINCT a.account_sid, a.auth_token, a.api_key_sid, a.api_key_secret, a.sandbox
+         FROM twilio_accounts a JOIN channels c ON c.account_id = a.id
+         WHERE c.deleted_at IS NULL AND ($1::uuid IS NULL OR c.id = $1)",
+    )
+    .bind(channel)
+    .fetch_all(pool)
+    .await
+}

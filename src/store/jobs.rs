@@ -30,17 +30,42 @@ pub async fn claim(pool: &PgPool, worker: &str, limit: i64) -> sqlx::Result<Vec<
     .await
 }
 
-/// Puts back jobs whose worker has held them longer than `lease` (it died or hung); returns how many.
-pub async fn reclaim_expired(pool: &PgPool, lease: Duration) -> sqlx::Result<u64> {
+/// Puts back running jobs whose worker has been silent longer than `worker_timeout` (killed, or its machine
+/// gone), or that have run longer than `lease` (hung); forgets silent workers. Returns how many jobs.
+pub async fn reclaim_expired(pool: &PgPool, lease: Duration, worker_timeout: Duration) -> sqlx::Result<u64> {
     let done = sqlx::query(
-        "UPDATE jobs SET state = 'pending', locked_at = NULL, locked_by = NULL, updated_at = now(),
-                last_error = 'lease expired: the worker holding it stopped'
-         WHERE state = 'running' AND locked_at < now() - make_interval(secs => $1)",
+        "WITH alive AS (
+             SELECT id FROM job_workers WHERE heartbeat_at > now() - make_interval(secs => $2)
+         ), forgotten AS (
+             DELETE FROM job_workers WHERE heartbeat_at <= now() - make_interval(secs => $2)
+         )
+         UPDATE jobs SET state = 'pending', locked_at = NULL, locked_by = NULL, updated_at = now(),
+                last_error = CASE WHEN locked_by IN (SELECT id FROM alive)
+                                  THEN 'lease expired: the job ran too long'
+                                  ELSE 'taken over: the worker running it stopped' END
+         WHERE state = 'running'
+           AND (locked_at < now() - make_interval(secs => $1) OR locked_by NOT IN (SELECT id FROM alive))",
     )
     .bind(lease.as_secs_f64())
+    .bind(worker_timeout.as_secs_f64())
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// Records that `worker` is alive.
+pub async fn heartbeat(pool: &PgPool, worker: &str) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO job_workers (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()")
+        .bind(worker)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// A worker that stopped cleanly (its jobs finished) leaves.
+pub async fn retire(pool: &PgPool, worker: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM job_workers WHERE id = $1").bind(worker).execute(pool).await?;
+    Ok(())
 }
 
 pub async fn complete(pool: &PgPool, id: i64, worker: &str) -> sqlx::Result<()> {

@@ -340,3 +340,75 @@ pub async fn apply_status(
         Some((current, false)) => StatusUpdate::Stale { current },
     })
 }
+
+/// A message as the API shows it, with its attachments.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    /// `inbound` (from the customer) or `outbound` (from the business).
+    pub direction: String,
+    /// Outbound: `queued`, then `sent`, `delivered`, `read`; or `failed`/`undelivered` with `error_code` and
+    /// `error_message`. Inbound: `received`.
+    pub status: String,
+    pub body: String,
+    pub error_code: Option<i32>,
+    /// A readable reason for a failure.
+    pub error_message: Option<String>,
+    /// Twilio's SID, once Twilio took the message.
+    pub twilio_sid: Option<String>,
+    pub template_id: Option<Uuid>,
+    /// The agent who sent it (null for inbound messages and API tokens).
+    pub author_user_id: Option<Uuid>,
+    /// The agent's e-mail or the API token's name.
+    pub author_label: Option<String>,
+    pub message_type: Option<String>,
+    pub button_payload: Option<String>,
+    #[sqlx(json)]
+    pub attachments: Vec<AttachmentView>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub status_updated_at: Option<time::OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AttachmentView {
+    pub id: Uuid,
+    pub content_type: Option<String>,
+    pub filename: Option<String>,
+    pub size_bytes: Option<i64>,
+    /// `pending` (being downloaded from Twilio), `downloaded` or `failed`.
+    pub download_state: String,
+}
+
+const VIEW: &str = "(SELECT m.id, m.conversation_id, m.direction, m.status, m.body, m.error_code, m.error_message,
+        m.twilio_sid, m.template_id, m.author_user_id, m.author_label, m.message_type, m.button_payload,
+        COALESCE((SELECT jsonb_agg(jsonb_build_object('id', a.id, 'content_type', a.content_type,
+                                                      'filename', a.filename, 'size_bytes', a.size_bytes,
+                                                      'download_state', a.download_state) ORDER BY a.position)
+                  FROM attachments a WHERE a.message_id = m.id), '[]') AS attachments,
+        m.created_at, m.status_updated_at
+    FROM messages m) v";
+
+pub async fn view(conn: &mut sqlx::PgConnection, id: Uuid) -> sqlx::Result<Option<MessageView>> {
+    sqlx::query_as(&format!("SELECT v.* FROM {VIEW} WHERE id = $1")).bind(id).fetch_optional(conn).await
+}
+
+/// A conversation's messages, a page at a time.
+pub async fn list_for_conversation(
+    pool: &PgPool,
+    listing: &super::listing::Listing,
+    conversation_id: Uuid,
+    direction: Option<&str>,
+) -> sqlx::Result<Vec<super::listing::Keyed<MessageView>>> {
+    use super::listing::UUID_ID;
+    // PostgreSQL flattens the view's subquery, so this filter uses the (conversation_id, created_at) index and
+    // attachments are gathered only for the rows of the page.
+    let mut q = listing.select("v.*", VIEW, UUID_ID);
+    q.push(" AND conversation_id = ").push_bind(conversation_id);
+    if let Some(d) = direction {
+        q.push(" AND direction = ").push_bind(d.to_owned());
+    }
+    listing.fetch(pool, q, UUID_ID).await
+}

@@ -7,15 +7,19 @@ pub mod audit;
 pub mod business_hours;
 pub mod canned_responses;
 pub mod channels;
+pub mod conversations;
 pub mod jobs;
 pub mod links;
 pub mod listing;
 pub mod login_failures;
 pub mod messages;
 pub mod numbers;
+pub mod outbound;
 pub mod queues;
+pub mod sandbox;
 pub mod tags;
 pub mod templates;
+pub mod uploads;
 pub mod users;
 
 /// The name of the unique constraint a database error violated, if that is what it is.

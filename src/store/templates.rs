@@ -127,3 +127,69 @@ pub async fn list(pool: &PgPool, listing: &Listing, f: &Filter<'_>) -> sqlx::Res
     }
     listing.fetch(pool, q, UUID_ID).await
 }
+
+/// What a sync did with one template from Twilio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synced {
+    Created,
+    Updated,
+    Unchanged,
+    /// Another template (with another Content SID) has this name and language.
+    NameTaken,
+}
+
+/// Stores a template as Twilio has it: found by its Content SID, or else a hand-entered template of the same
+/// name and language without a Content SID is adopted, or else it is created. Tags are local and kept.
+pub async fn upsert_synced(conn: &mut PgConnection, s: &TemplateSettings) -> sqlx::Result<Synced> {
+    let existing: Option<Template> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM templates WHERE content_sid = $1 FOR UPDATE"))
+            .bind(&s.content_sid)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let adopt = match existing {
+        Some(t) => Some(t),
+        None => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM templates WHERE name = $1 AND lower(language) = lower($2) FOR UPDATE"
+            ))
+            .bind(&s.name)
+            .bind(&s.language)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    match adopt {
+        Some(t) if t.settings.content_sid.is_some() && t.settings.content_sid != s.content_sid => Ok(Synced::NameTaken),
+        Some(t) => {
+            let merged = TemplateSettings { tags: t.settings.tags.clone(), ..s.clone() };
+            let same = t.settings.name == merged.name
+                && t.settings.language == merged.language
+                && t.settings.body == merged.body
+                && t.settings.content_sid == merged.content_sid
+                && t.settings.category == merged.category
+                && t.settings.approval_status == merged.approval_status
+                && t.settings.rejection_reason == merged.rejection_reason;
+            if same {
+                return Ok(Synced::Unchanged);
+            }
+            // Another template may hold the new name and language.
+            let clash: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM templates WHERE name = $1 AND lower(language) = lower($2) AND id <> $3)",
+            )
+            .bind(&merged.name)
+            .bind(&merged.language)
+            .bind(t.id)
+            .fetch_one(&mut *conn)
+            .await?;
+            if clash {
+                return Ok(Synced::NameTaken);
+            }
+            update(conn, t.id, &merged).await?;
+            Ok(Synced::Updated)
+        }
+        None => {
+            insert(conn, s).await?;
+            Ok(Synced::Created)
+        }
+    }
+}

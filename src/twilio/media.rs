@@ -7,29 +7,17 @@
 //! decides afresh whether it may carry them. The body is streamed to a temporary file and cut off at the
 //! configured size limit; the file is renamed into place only when complete.
 
+pub use super::BasicAuth;
 use crate::domain::AccountSid;
 use futures_util::StreamExt;
 use reqwest::{header, StatusCode, Url};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 const MAX_REDIRECTS: usize = 5;
-
-/// HTTP Basic credentials for Twilio: the Account SID and Auth Token, or an API key SID and secret.
-#[derive(Clone)]
-pub struct BasicAuth {
-    pub username: String,
-    pub password: SecretString,
-}
-
-impl std::fmt::Debug for BasicAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BasicAuth").field("username", &self.username).field("password", &"[redacted]").finish()
-    }
-}
 
 /// What was downloaded.
 #[derive(Debug, Clone)]

@@ -1,10 +1,15 @@
-//! Twilio's REST API, as far as Switchboard uses it so far: checking that credentials work.
+//! Twilio's REST API as Switchboard uses it: checking credentials, sending messages (`Messages.json`), and
+//! reading templates from the Content API.
 //!
-//! Errors come back as `{"code": 20003, "message": "Authenticate", "more_info": …, "status": 401}`; the code is
-//! the stable key.
+//! Errors come back as `{"code": 20003, "message": "Authenticate", "more_info": …, "status": 401}` (newer APIs
+//! answer RFC 9457 problem documents with `code` and `detail`); the code is the stable key. The same client talks
+//! to real Twilio and to the built-in sandbox: a sandbox account's requests go to this server's own address,
+//! everything else to the configured base URLs.
 
+use super::BasicAuth;
 use crate::domain::AccountSid;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
 use std::time::Duration;
 use url::Url;
 
@@ -12,6 +17,9 @@ use url::Url;
 pub struct RestClient {
     http: reqwest::Client,
     api_base: Url,
+    content_base: Url,
+    /// Where the built-in sandbox answers (this server).
+    sandbox_base: Url,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -19,47 +27,293 @@ pub enum RestError {
     /// Twilio answered with an error: its HTTP status, code and message.
     #[error("Twilio answered {status} (error {code:?}): {message}")]
     Twilio { status: u16, code: Option<i64>, message: String },
+    #[error("Twilio did not answer in time")]
+    Timeout,
     #[error("Twilio could not be reached: {0}")]
     Unreachable(String),
+    #[error("Twilio's answer could not be read: {0}")]
+    BadResponse(String),
 }
 
+impl RestError {
+    /// Worth sending again: 429 (20429: too many concurrent requests, never processed), a server error, a
+    /// timeout or a failed connection. Anything else Twilio refused on purpose and will refuse again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Twilio { status, code, .. } => *status == 429 || *code == Some(20429) || *status >= 500,
+            Self::Timeout | Self::Unreachable(_) => true,
+            Self::BadResponse(_) => false,
+        }
+    }
+
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            Self::Twilio { code, .. } => *code,
+            _ => None,
+        }
+    }
+}
+
+/// Who the message is from: a WhatsApp sender (`whatsapp:+…`) or a Messaging Service that picks one.
+#[derive(Debug, Clone, Copy)]
+pub enum From<'a> {
+    Address(&'a str),
+    MessagingService(&'a str),
+}
+
+/// One `POST /2010-04-01/Accounts/{sid}/Messages.json`.
+#[derive(Debug, Clone)]
+pub struct OutboundMessage<'a> {
+    /// `whatsapp:+…`.
+    pub to: &'a str,
+    pub from: From<'a>,
+    pub body: Option<&'a str>,
+    /// Sent as repeated `MediaUrl` parameters, as Twilio's own libraries do.
+    pub media_urls: &'a [String],
+    pub content_sid: Option<&'a str>,
+    /// The template's variables as the JSON *string* Twilio expects (`{"1":"Ana"}`).
+    pub content_variables: Option<&'a str>,
+    pub status_callback: &'a str,
+}
+
+impl OutboundMessage<'_> {
+    /// The form body, parameters in a fixed order.
+    pub fn form(&self) -> String {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("To", self.to);
+        match self.from {
+            From::Address(a) => form.append_pair("From", a),
+            From::MessagingService(sid) => form.append_pair("MessagingServiceSid", sid),
+        };
+        if let Some(body) = self.body {
+            form.append_pair("Body", body);
+        }
+        for url in self.media_urls {
+            form.append_pair("MediaUrl", url);
+        }
+        if let Some(sid) = self.content_sid {
+            form.append_pair("ContentSid", sid);
+        }
+        if let Some(vars) = self.content_variables {
+            form.append_pair("ContentVariables", vars);
+        }
+        form.append_pair("StatusCallback", self.status_callback);
+        form.finish()
+    }
+}
+
+/// Twilio took the message: its SID and the status it reported (`queued`, or `accepted` for a Messaging Service).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Accepted {
+    pub sid: String,
+    pub status: String,
+}
+
+/// A Content API resource, as much of it as a template needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Content {
+    pub sid: String,
+    #[serde(default)]
+    pub friendly_name: String,
+    #[serde(default)]
+    pub language: String,
+    #[serde(default)]
+    pub types: serde_json::Value,
+}
+
+/// A content's WhatsApp approval (`GET /v1/Content/{sid}/ApprovalRequests`, its `whatsapp` object).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Approval {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub rejection_reason: String,
+}
+
+#[derive(Deserialize)]
+struct ContentPage {
+    #[serde(default)]
+    contents: Vec<Content>,
+    meta: Option<PageMeta>,
+}
+
+#[derive(Deserialize)]
+struct PageMeta {
+    next_page_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ApprovalRequests {
+    whatsapp: Option<Approval>,
+}
+
+/// The Content API answers at most this many pages for one sync (at 100 per page: 50,000 templates).
+const MAX_PAGES: usize = 500;
+
 impl RestClient {
-    pub fn new(api_base: Url) -> anyhow::Result<Self> {
+    pub fn new(api_base: Url, content_base: Url, sandbox_base: Url, timeout: Duration) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .pool_max_idle_per_host(64)
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, api_base })
+        Ok(Self { http, api_base, content_base, sandbox_base })
+    }
+
+    fn api(&self, sandbox: bool) -> &Url {
+        if sandbox {
+            &self.sandbox_base
+        } else {
+            &self.api_base
+        }
+    }
+
+    fn content(&self, sandbox: bool) -> &Url {
+        if sandbox {
+            &self.sandbox_base
+        } else {
+            &self.content_base
+        }
     }
 
     /// Fetches the account with these credentials (`GET /2010-04-01/Accounts/{sid}.json`): Ok if they work.
-    pub async fn check_credentials(
+    pub async fn check_credentials(&self, account: &AccountSid, auth: &BasicAuth) -> Result<(), RestError> {
+        let url = join(&self.api_base, &format!("/2010-04-01/Accounts/{}.json", account.as_str()))?;
+        let response = self.send(self.http.get(url), auth).await?;
+        success(response).await.map(drop)
+    }
+
+    /// Sends one message.
+    pub async fn send_message(
         &self,
-        account: &AccountSid,
-        username: &str,
-        password: &SecretString,
-    ) -> Result<(), RestError> {
-        let url = self
-            .api_base
-            .join(&format!("/2010-04-01/Accounts/{}.json", account.as_str()))
-            .map_err(|e| RestError::Unreachable(e.to_string()))?;
-        let response = self
+        sandbox: bool,
+        account: &str,
+        auth: &BasicAuth,
+        message: &OutboundMessage<'_>,
+    ) -> Result<Accepted, RestError> {
+        let url = join(self.api(sandbox), &format!("/2010-04-01/Accounts/{account}/Messages.json"))?;
+        let request = self
             .http
-            .get(url)
-            .basic_auth(username, Some(password.expose_secret()))
-            .send()
-            .await
-            .map_err(|e| RestError::Unreachable(e.without_url().to_string()))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(message.form());
+        let response = success(self.send(request, auth).await?).await?;
+        response.json::<Accepted>().await.map_err(|e| RestError::BadResponse(e.without_url().to_string()))
+    }
+
+    /// Every content resource of the account, following `meta.next_page_url` (on the configured host only: the
+    /// path and query of the next page are joined onto the base, so credentials never go anywhere else).
+    pub async fn list_content(&self, sandbox: bool, auth: &BasicAuth) -> Result<Vec<Content>, RestError> {
+        let base = self.content(sandbox);
+        let mut url = join(base, "/v1/Content?PageSize=100")?;
+        let mut all = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let response = success(self.send(self.http.get(url.clone()), auth).await?).await?;
+            let page: ContentPage =
+                response.json().await.map_err(|e| RestError::BadResponse(e.without_url().to_string()))?;
+            all.extend(page.contents);
+            match page.meta.and_then(|m| m.next_page_url).filter(|u| !u.is_empty()) {
+                Some(next) => {
+                    let next = Url::parse(&next).map_err(|e| RestError::BadResponse(format!("next_page_url: {e}")))?;
+                    let mut local = base.clone();
+                    local.set_path(next.path());
+                    local.set_query(next.query());
+                    url = local;
+                }
+                None => return Ok(all),
+            }
         }
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        Err(RestError::Twilio {
-            status: status.as_u16(),
-            code: body["code"].as_i64(),
-            message: body["message"].as_str().unwrap_or("no message").to_owned(),
+        Err(RestError::BadResponse(format!("more than {MAX_PAGES} pages of content")))
+    }
+
+    /// The WhatsApp approval of one content resource; `None` if it was never submitted.
+    pub async fn approval(&self, sandbox: bool, auth: &BasicAuth, sid: &str) -> Result<Option<Approval>, RestError> {
+        let url = join(self.content(sandbox), &format!("/v1/Content/{sid}/ApprovalRequests"))?;
+        let response = self.send(self.http.get(url), auth).await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = success(response).await?;
+        let body: ApprovalRequests =
+            response.json().await.map_err(|e| RestError::BadResponse(e.without_url().to_string()))?;
+        Ok(body.whatsapp)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, auth: &BasicAuth) -> Result<reqwest::Response, RestError> {
+        request.basic_auth(&auth.username, Some(auth.password.expose_secret())).send().await.map_err(|e| {
+            if e.is_timeout() {
+                RestError::Timeout
+            } else {
+                RestError::Unreachable(e.without_url().to_string())
+            }
         })
+    }
+}
+
+fn join(base: &Url, path: &str) -> Result<Url, RestError> {
+    base.join(path).map_err(|e| RestError::Unreachable(format!("invalid Twilio URL: {e}")))
+}
+
+/// The response if it is a success; otherwise Twilio's error, read from either error format.
+async fn success(response: reqwest::Response) -> Result<reqwest::Response, RestError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let message =
+        ["message", "detail", "title"].iter().find_map(|k| body[*k].as_str()).unwrap_or("no message").to_owned();
+    Err(RestError::Twilio { status: status.as_u16(), code: body["code"].as_i64(), message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_urls_are_repeated_keys_and_variables_a_json_string() {
+        let media =
+            vec!["https://cc.example.com/media/a/x.jpg".to_owned(), "https://cc.example.com/media/b".to_owned()];
+        let m = OutboundMessage {
+            to: "whatsapp:+5215512345678",
+            from: From::Address("whatsapp:+14155238886"),
+            body: Some("Hola & adiós"),
+            media_urls: &media,
+            content_sid: None,
+            content_variables: None,
+            status_callback: "https://cc.example.com/webhooks/twilio/x/status",
+        };
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(m.form().as_bytes()).into_owned().collect();
+        assert_eq!(pairs.iter().filter(|(k, _)| k == "MediaUrl").count(), 2);
+        assert!(pairs.contains(&("Body".into(), "Hola & adiós".into())));
+        let t = OutboundMessage {
+            from: From::MessagingService("MG0123456789abcdef0123456789abcdef"),
+            body: None,
+            media_urls: &[],
+            content_sid: Some("HX0123456789abcdef0123456789abcdef"),
+            content_variables: Some(r#"{"1":"Ana"}"#),
+            ..m
+        };
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(t.form().as_bytes()).into_owned().collect();
+        assert!(pairs.contains(&("MessagingServiceSid".into(), "MG0123456789abcdef0123456789abcdef".into())));
+        assert!(pairs.contains(&("ContentVariables".into(), r#"{"1":"Ana"}"#.into())));
+        assert!(!pairs.iter().any(|(k, _)| k == "From" || k == "Body"));
+    }
+
+    #[test]
+    fn retryable_errors_are_throttling_server_errors_and_transport_failures() {
+        let twilio = |status, code| RestError::Twilio { status, code, message: String::new() };
+        assert!(twilio(429, Some(20429)).is_retryable());
+        assert!(twilio(503, None).is_retryable());
+        assert!(RestError::Timeout.is_retryable());
+        assert!(RestError::Unreachable("refused".into()).is_retryable());
+        assert!(!twilio(400, Some(21211)).is_retryable());
+        assert!(!twilio(401, Some(20003)).is_retryable());
+        assert!(!twilio(400, Some(21610)).is_retryable());
     }
 }

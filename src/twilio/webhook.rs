@@ -18,6 +18,15 @@ pub enum FormError {
     Malformed(&'static str),
 }
 
+/// Encodes parameters as Twilio posts them (`application/x-www-form-urlencoded`, in the given order).
+pub fn encode(params: &[(String, String)]) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        form.append_pair(k, v);
+    }
+    form.finish()
+}
+
 impl Form {
     /// Decodes a form body strictly: invalid percent escapes or bytes that are not UTF-8 are refused, never
     /// replaced, since a replaced character would silently change what the signature covers.

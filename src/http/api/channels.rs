@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::listing::{SortKey, BY_CREATED, BY_NAME};
 use crate::store::{self, channels::ChannelView};
-use crate::twilio::rest::RestError;
+use crate::twilio::{rest::RestError, BasicAuth};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -114,11 +114,10 @@ async fn create(
     let verify = body.verify;
     let new = parse_new(body)?;
     if verify {
-        let (user, password) = match &new.api_key {
-            Some((sid, secret)) => (sid.clone(), secret.clone()),
-            None => (new.account_sid.to_string(), new.auth_token.clone()),
-        };
-        state.twilio.check_credentials(&new.account_sid, &user, &password).await.map_err(|e| match e {
+        let api_key = new.api_key.as_ref().map(|(sid, secret)| (sid.as_str(), secret.clone()));
+        let auth = BasicAuth::choose(new.account_sid.as_str(), api_key, Some(new.auth_token.clone()))
+            .expect("a new channel always has an Auth Token");
+        state.twilio.check_credentials(&new.account_sid, &auth).await.map_err(|e| match e {
             RestError::Twilio { code: Some(20003), .. } | RestError::Twilio { status: 401, .. } => AppError::unprocessable(
                 "twilio_credentials_invalid",
                 "Twilio refused these credentials (error 20003): check the Account SID and the Auth Token or API key",
@@ -129,6 +128,8 @@ async fn create(
                 format!("Twilio answered {status} (error {code:?}) while checking the credentials: {message}"),
             ),
             RestError::Unreachable(m) => AppError::client(StatusCode::BAD_GATEWAY, "twilio_unreachable", format!("Twilio could not be reached to check the credentials: {m}")),
+            RestError::Timeout => AppError::client(StatusCode::GATEWAY_TIMEOUT, "twilio_unreachable", "Twilio did not answer in time while the credentials were checked"),
+            RestError::BadResponse(m) => AppError::client(StatusCode::BAD_GATEWAY, "twilio_error", format!("Twilio's answer could not be read: {m}")),
         })?;
     }
     let id = channels::create(&state.pool, &state.secrets, &new).await.map_err(|e| match e {

@@ -7,6 +7,7 @@ mod auth;
 mod business_hours;
 mod canned_responses;
 mod channels;
+mod conversations;
 pub mod doc;
 pub mod idempotency;
 mod numbers;
@@ -15,6 +16,7 @@ mod refs;
 mod tags;
 mod templates;
 mod tokens;
+mod uploads;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -48,7 +50,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(business_hours::router())
                 .merge(templates::router())
                 .merge(canned_responses::router())
-                .merge(tags::router()),
+                .merge(tags::router())
+                .merge(conversations::router())
+                .merge(uploads::router(state)),
         )
         .split_for_parts();
     let mut doc = doc;

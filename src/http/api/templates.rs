@@ -19,7 +19,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(read, update, remove))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(preview))
+        .routes(routes!(sync))
 }
 
 pub const CATEGORIES: &[&str] = &["utility", "marketing", "authentication"];
@@ -240,4 +244,240 @@ async fn remove(State(state): State<AppState>, who: Principal, ApiPath(id): ApiP
     audit_change(&mut tx, &who, "template.deleted", "template", id, Some(&before), None).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PreviewRequest {
+    /// `{"1": "Ana"}`; variables not given yet are shown as `{{n}}`.
+    #[serde(default)]
+    variables: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+struct Preview {
+    /// The body with the given variables filled in.
+    body: String,
+    variable_count: i32,
+    /// The variables still missing, by number.
+    missing: Vec<u32>,
+}
+
+/// Renders a template's body with the given variables, for the composer's live preview. Everyone.
+#[utoipa::path(post, path = "/templates/{id}/preview", tag = "templates", params(("id" = Uuid, Path)),
+    request_body = PreviewRequest, responses((status = 200, body = Preview)))]
+async fn preview(
+    State(state): State<AppState>,
+    _who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<PreviewRequest>,
+) -> AppResult<Json<Preview>> {
+    let t = find(&mut *state.pool.acquire().await?, id).await?;
+    let count = t.variable_count as u32;
+    if let Some(extra) = req.variables.keys().find(|k| k.parse::<u32>().map_or(true, |n| n == 0 || n > count)) {
+        return Err(AppError::unprocessable(
+            "template_variables_invalid",
+            format!("there is no variable {extra:?}: this template has {count}"),
+        )
+        .with_field("variables"));
+    }
+    let mut missing = Vec::new();
+    let values: Vec<String> = (1..=count)
+        .map(|n| match req.variables.get(&n.to_string()).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            Some(v) => v.to_owned(),
+            None => {
+                missing.push(n);
+                format!("{{{{{n}}}}}")
+            }
+        })
+        .collect();
+    let body = template::render(&t.settings.body, &values).unwrap_or_else(|| t.settings.body.clone());
+    Ok(Json(Preview { body, variable_count: t.variable_count, missing }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SyncRequest {
+    /// Sync the Twilio account of this channel; without it, the accounts of every channel.
+    channel_id: Option<Uuid>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+struct SkippedTemplate {
+    content_sid: String,
+    reason: String,
+}
+
+#[derive(serde::Serialize, ToSchema, Default)]
+struct SyncReport {
+    accounts: usize,
+    created: usize,
+    updated: usize,
+    unchanged: usize,
+    /// Content Twilio has that cannot be a WhatsApp template here, and why.
+    skipped: Vec<SkippedTemplate>,
+}
+
+/// Reads every template from Twilio's Content API (all pages, then each one's WhatsApp approval) and stores
+/// them: new ones created, changed ones updated, local tags kept. Admins.
+#[utoipa::path(post, path = "/templates/sync", tag = "templates", request_body = SyncRequest,
+    responses((status = 200, body = SyncReport)))]
+async fn sync(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(req): ApiJson<SyncRequest>,
+) -> AppResult<Json<SyncReport>> {
+    who.require(Role::Admin)?;
+    let accounts = store::channels::sync_accounts(&state.pool, req.channel_id).await?;
+    if accounts.is_empty() {
+        return Err(match req.channel_id {
+            Some(_) => AppError::not_found("channel_not_found", "no channel with this id"),
+            None => AppError::unprocessable("no_channels", "there is no channel to sync templates from"),
+        });
+    }
+    let mut report = SyncReport::default();
+    for account in &accounts {
+        let auth = crate::channels::account_credentials(&state.secrets, account)?;
+        let twilio_failed = |e: crate::twilio::rest::RestError| {
+            AppError::client(StatusCode::BAD_GATEWAY, "twilio_error", format!("Twilio's Content API: {e}"))
+        };
+        let contents = state.twilio.list_content(account.sandbox, &auth).await.map_err(twilio_failed)?;
+        let mut fetched = Vec::with_capacity(contents.len());
+        for content in contents {
+            let approval = state.twilio.approval(account.sandbox, &auth, &content.sid).await.map_err(twilio_failed)?;
+            fetched.push((content, approval));
+        }
+        let mut tx = state.pool.begin().await?;
+        for (content, approval) in fetched {
+            let settings = match from_twilio(&content, approval.as_ref()) {
+                Ok(s) => s,
+                Err(reason) => {
+                    report.skipped.push(SkippedTemplate { content_sid: content.sid.clone(), reason });
+                    continue;
+                }
+            };
+            match store::templates::upsert_synced(&mut tx, &settings).await? {
+                store::templates::Synced::Created => report.created += 1,
+                store::templates::Synced::Updated => report.updated += 1,
+                store::templates::Synced::Unchanged => report.unchanged += 1,
+                store::templates::Synced::NameTaken => report.skipped.push(SkippedTemplate {
+                    content_sid: content.sid.clone(),
+                    reason: format!("another template is already called {} in {}", settings.name, settings.language),
+                }),
+            }
+        }
+        let summary = serde_json::json!({
+            "account_sid": account.account_sid, "created": report.created, "updated": report.updated,
+        });
+        store::audit::record(
+            &mut tx,
+            &who.actor(),
+            "template.synced",
+            "account",
+            Some(&account.account_sid),
+            None,
+            Some(&summary),
+        )
+        .await?;
+        tx.commit().await?;
+        report.accounts += 1;
+    }
+    Ok(Json(report))
+}
+
+/// A Content API resource as a template, or why it cannot be one.
+fn from_twilio(
+    content: &crate::twilio::rest::Content,
+    approval: Option<&crate::twilio::rest::Approval>,
+) -> Result<TemplateSettings, String> {
+    let raw_name = approval.map(|a| a.name.as_str()).filter(|n| !n.is_empty()).unwrap_or(&content.friendly_name);
+    let name: String = raw_name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' { c } else { '_' })
+        .take(512)
+        .collect();
+    if name.is_empty() {
+        return Err("it has no name".into());
+    }
+    let language = content.language.trim().to_owned();
+    let body = [
+        "twilio/text",
+        "twilio/quick-reply",
+        "twilio/call-to-action",
+        "twilio/media",
+        "twilio/list-picker",
+        "whatsapp/card",
+        "twilio/card",
+    ]
+    .iter()
+    .find_map(|t| {
+        let v = &content.types[*t];
+        v["body"].as_str().or_else(|| v["title"].as_str()).filter(|b| !b.trim().is_empty())
+    })
+    .or_else(|| content.types.as_object()?.values().find_map(|v| v["body"].as_str().filter(|b| !b.trim().is_empty())))
+    .ok_or_else(|| "it has no text body (WhatsApp templates here need one)".to_owned())?;
+    let status = approval.map(|a| a.status.to_ascii_lowercase()).unwrap_or_else(|| "unsubmitted".into());
+    let approval_status = if APPROVAL_STATUSES.contains(&status.as_str()) { status } else { "pending".to_owned() };
+    let category = approval.map(|a| a.category.to_ascii_lowercase()).unwrap_or_default();
+    let category = if CATEGORIES.contains(&category.as_str()) { category } else { "utility".to_owned() };
+    let settings = TemplateSettings {
+        name,
+        language,
+        body: body.to_owned(),
+        content_sid: Some(content.sid.clone()),
+        category,
+        approval_status,
+        rejection_reason: approval.map(|a| a.rejection_reason.trim().to_owned()).filter(|r| !r.is_empty()),
+        tags: Vec::new(),
+    };
+    check(settings).map_err(|e| match e {
+        AppError::Client { message, .. } => message,
+        AppError::Internal(e) => e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::twilio::rest::{Approval, Content};
+
+    fn content(types: serde_json::Value) -> Content {
+        Content {
+            sid: "HX0123456789abcdef0123456789abcdef".into(),
+            friendly_name: "Order Update".into(),
+            language: "en".into(),
+            types,
+        }
+    }
+
+    #[test]
+    fn an_approved_template_from_twilio_shows_as_approved() {
+        let approval = Approval {
+            name: "order_update".into(),
+            category: "UTILITY".into(),
+            status: "approved".into(),
+            rejection_reason: String::new(),
+        };
+        let s = super::from_twilio(
+            &content(serde_json::json!({"twilio/text": {"body": "Order {{1}} shipped"}})),
+            Some(&approval),
+        )
+        .unwrap();
+        assert_eq!(s.approval_status, "approved");
+        assert_eq!(s.name, "order_update");
+        assert_eq!(s.category, "utility");
+        assert_eq!(s.body, "Order {{1}} shipped");
+    }
+
+    #[test]
+    fn without_an_approval_it_is_unsubmitted_and_named_from_its_friendly_name() {
+        let s = super::from_twilio(
+            &content(serde_json::json!({"twilio/quick-reply": {"body": "Hi", "actions": []}})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.approval_status, "unsubmitted");
+        assert_eq!(s.name, "order_update");
+        assert!(super::from_twilio(&content(serde_json::json!({"twilio/location": {"latitude": 1}})), None).is_err());
+    }
 }

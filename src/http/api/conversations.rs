@@ -1,0 +1,368 @@
+//! Conversations and their messages: `GET /conversations`, `GET /conversations/{id}`,
+//! `GET|POST /conversations/{id}/messages`. Agents see the conversations of the numbers they serve;
+//! supervisors, admins and API tokens see all. Sending checks the rules of `outbound::policy` and answers 202
+//! once the message and its send job are committed.
+
+use super::{ApiJson, ApiPath, List, ListFilters, ListParams, Page};
+use crate::auth::Principal;
+use crate::domain::{template, window, Role};
+use crate::error::{AppError, AppResult};
+use crate::outbound::policy::{self, Refusal};
+use crate::state::AppState;
+use crate::store::conversations::{self, ConversationRow, Visibility};
+use crate::store::listing::{SortKey, BY_CREATED, BY_UPDATED};
+use crate::store::messages::MessageView;
+use crate::store::{self, outbound};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(read)).routes(routes!(list_messages, send_message))
+}
+
+/// Twilio's limit for a message body.
+const MAX_BODY_CHARS: usize = 1600;
+/// Twilio's limit of `MediaUrl`s per message.
+const MAX_ATTACHMENTS: usize = 10;
+
+#[derive(Serialize, ToSchema)]
+pub struct Contact {
+    id: Uuid,
+    /// E.164, when WhatsApp shared it.
+    phone: Option<String>,
+    /// The customer's WhatsApp profile name.
+    name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Conversation {
+    id: Uuid,
+    channel_id: Uuid,
+    number_id: Uuid,
+    /// The business's WhatsApp number (E.164).
+    number: String,
+    contact: Contact,
+    /// `open`, `pending` or `resolved`.
+    status: String,
+    /// The customer's last message: the 24-hour window counts from here.
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_inbound_at: Option<OffsetDateTime>,
+    /// Whether free text and media may be sent now; otherwise only an approved template.
+    window_open: bool,
+    /// When the window closes (or closed); null if the customer never wrote.
+    #[serde(with = "time::serde::rfc3339::option")]
+    window_expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    resolved_at: Option<OffsetDateTime>,
+}
+
+impl From<ConversationRow> for Conversation {
+    fn from(r: ConversationRow) -> Self {
+        let w = window::at(r.last_inbound_at, r.db_now);
+        Self {
+            id: r.id,
+            channel_id: r.channel_id,
+            number_id: r.number_id,
+            number: r.number_e164,
+            contact: Contact { id: r.contact_id, phone: r.contact_phone, name: r.contact_name },
+            status: r.status,
+            last_inbound_at: r.last_inbound_at,
+            window_open: w.open,
+            window_expires_at: w.expires_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            resolved_at: r.resolved_at,
+        }
+    }
+}
+
+/// Supervisors and admins (people or tokens) see every conversation; an agent those of the numbers they
+/// serve. An API token with the agent role serves no number, so it sees none.
+fn visibility(who: &Principal) -> Visibility {
+    if who.role.includes(Role::Supervisor) {
+        Visibility::All
+    } else {
+        Visibility::NumbersOf(who.user_id.unwrap_or(Uuid::nil()))
+    }
+}
+
+async fn find(conn: &mut sqlx::PgConnection, who: &Principal, id: Uuid) -> AppResult<ConversationRow> {
+    conversations::find(conn, id, visibility(who))
+        .await?
+        .ok_or_else(|| AppError::not_found("conversation_not_found", "no conversation with this id that you can see"))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct Filters {
+    /// `open`, `pending` or `resolved`.
+    status: Option<String>,
+    number_id: Option<Uuid>,
+    channel_id: Option<Uuid>,
+    contact_id: Option<Uuid>,
+    /// Contact name or phone number contains (case-insensitive).
+    q: Option<String>,
+}
+
+impl ListFilters for Filters {
+    const SORTS: &'static [SortKey] = &[BY_UPDATED, BY_CREATED];
+    const DESCENDING: bool = true;
+}
+
+/// Lists conversations, most recently active first. Agents: those of the numbers they serve.
+#[utoipa::path(get, path = "/conversations", tag = "conversations", params(ListParams, Filters),
+    responses((status = 200, body = Page<Conversation>)))]
+async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    list: List<Filters>,
+) -> AppResult<Json<Page<Conversation>>> {
+    let f = &list.filters;
+    if let Some(s) = &f.status {
+        if !["open", "pending", "resolved"].contains(&s.as_str()) {
+            return Err(AppError::bad_request("invalid_query", "status must be open, pending or resolved"));
+        }
+    }
+    let filter = conversations::Filter {
+        status: f.status.as_deref(),
+        number_id: f.number_id,
+        channel_id: f.channel_id,
+        contact_id: f.contact_id,
+        text: f.q.as_deref(),
+    };
+    let rows = conversations::list(&state.pool, &list.listing, visibility(&who), &filter).await?;
+    Ok(Json(Page::from_keyed(rows, &list.listing).map(Conversation::from)))
+}
+
+/// One conversation, with its 24-hour window.
+#[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Conversation)))]
+async fn read(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<Conversation>> {
+    Ok(Json(find(&mut *state.pool.acquire().await?, &who, id).await?.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct MessageFilters {
+    /// `inbound` or `outbound`.
+    direction: Option<String>,
+}
+
+impl ListFilters for MessageFilters {
+    const SORTS: &'static [SortKey] = &[BY_CREATED];
+}
+
+/// A conversation's messages, oldest first, each with its delivery status.
+#[utoipa::path(get, path = "/conversations/{id}/messages", tag = "conversations",
+    params(("id" = Uuid, Path), ListParams, MessageFilters), responses((status = 200, body = Page<MessageView>)))]
+async fn list_messages(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    list: List<MessageFilters>,
+) -> AppResult<Json<Page<MessageView>>> {
+    if let Some(d) = &list.filters.direction {
+        if d != "inbound" && d != "outbound" {
+            return Err(AppError::bad_request("invalid_query", "direction must be inbound or outbound"));
+        }
+    }
+    find(&mut *state.pool.acquire().await?, &who, id).await?;
+    let rows =
+        store::messages::list_for_conversation(&state.pool, &list.listing, id, list.filters.direction.as_deref())
+            .await?;
+    Ok(Json(Page::from_keyed(rows, &list.listing)))
+}
+
+/// A message to send: free text and/or uploaded files while the 24-hour window is open, or an approved template
+/// at any time.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SendMessage {
+    /// Up to 1,600 characters.
+    body: Option<String>,
+    /// Ids of files from `POST /uploads`, sent in this order (at most 10).
+    #[serde(default)]
+    attachments: Vec<Uuid>,
+    template: Option<TemplateUse>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TemplateUse {
+    id: Uuid,
+    /// `{"1": "Ana", "2": "12 May"}`: exactly the template's variables.
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+}
+
+fn refused(r: Refusal) -> AppError {
+    match r {
+        Refusal::WindowClosed { closed_at } => {
+            let (message, at) = match closed_at {
+                Some(at) => {
+                    let text = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                    (format!("the 24-hour window closed at {text}: the customer last wrote more than 24 hours ago, so only an approved template can be sent until they write again"), Some(text))
+                }
+                None => ("the customer has not written yet, so there is no 24-hour window: only an approved template can be sent".to_owned(), None),
+            };
+            AppError::unprocessable("session_window_closed", message)
+                .with_details(serde_json::json!({ "window_closed_at": at }))
+        }
+        Refusal::TemplateNotApproved { status } => AppError::unprocessable(
+            "template_not_approved",
+            format!("this template is {status}: WhatsApp must approve it (for this language) before it can be sent"),
+        )
+        .with_field("template.id"),
+        Refusal::TemplateNotAtTwilio => AppError::unprocessable(
+            "template_not_approved",
+            "this template has no Twilio Content SID, so it cannot be sent: sync templates from Twilio or set content_sid",
+        )
+        .with_field("template.id"),
+        Refusal::TemplateVariablesInvalid(m) => {
+            AppError::unprocessable("template_variables_invalid", m).with_field("template.variables")
+        }
+        Refusal::AttachmentsDisabled => AppError::unprocessable(
+            "attachments_disabled",
+            "this WhatsApp number does not let agents send attachments",
+        )
+        .with_field("attachments"),
+        Refusal::Media { index, refusal } => {
+            let (code, limit) = match &refusal {
+                crate::domain::outbound_media::MediaRefusal::UnsupportedType { .. } => ("media_type_unsupported", None),
+                crate::domain::outbound_media::MediaRefusal::TooLarge { limit, .. } => ("media_too_large", Some(*limit)),
+            };
+            AppError::unprocessable(code, format!("attachments[{index}]: {refusal}")).with_details(
+                serde_json::json!({ "field": format!("attachments[{index}]"), "limit_bytes": limit }),
+            )
+        }
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> AppError {
+    AppError::unprocessable("invalid_field", message).with_field(field)
+}
+
+/// Queues a message: 202 with the message (`queued`); its status then moves as Twilio reports. With an
+/// `Idempotency-Key`, a repeated request answers the first message again instead of sending twice.
+#[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations", params(("id" = Uuid, Path)),
+    request_body = SendMessage, responses((status = 202, body = MessageView)))]
+async fn send_message(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<SendMessage>,
+) -> AppResult<(StatusCode, Json<MessageView>)> {
+    let body = req.body.unwrap_or_default();
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err(invalid("body", format!("body is at most {MAX_BODY_CHARS} characters (Twilio's limit)")));
+    }
+    if req.attachments.len() > MAX_ATTACHMENTS {
+        return Err(invalid("attachments", format!("at most {MAX_ATTACHMENTS} attachments per message")));
+    }
+    if req.template.is_some() && (!body.is_empty() || !req.attachments.is_empty()) {
+        return Err(invalid(
+            "template",
+            "a template message has no body or attachments of its own: send the template alone",
+        ));
+    }
+    if req.template.is_none() && body.trim().is_empty() && req.attachments.is_empty() {
+        return Err(invalid("body", "give a body, attachments or a template"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = req.attachments.iter().position(|a| !seen.insert(*a)) {
+        return Err(invalid(&format!("attachments[{dup}]"), "the same upload is listed twice"));
+    }
+
+    let mut tx = state.pool.begin().await?;
+    find(&mut tx, &who, id).await?;
+    let target = conversations::send_target(&mut tx, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("conversation_not_found", "no conversation with this id"))?;
+    if target.channel_deleted || target.number_deleted {
+        return Err(AppError::client(
+            StatusCode::CONFLICT,
+            "channel_deleted",
+            "the channel or number of this conversation was deleted: nothing can be sent from it",
+        ));
+    }
+    if target.status == "resolved" {
+        return Err(AppError::client(
+            StatusCode::CONFLICT,
+            "conversation_resolved",
+            "this conversation is resolved: reopen it, or the customer's next message starts a new one",
+        ));
+    }
+    let message_id = Uuid::now_v7();
+    let (text, template_id, content_sid, variables) = match &req.template {
+        Some(t) => {
+            let tpl = store::templates::find(&mut tx, t.id).await?.ok_or_else(|| {
+                AppError::unprocessable("template_not_found", "no template with this id").with_field("template.id")
+            })?;
+            policy::template(&tpl.settings.approval_status, tpl.settings.content_sid.as_deref()).map_err(refused)?;
+            let values = policy::template_variables(tpl.variable_count as u32, &t.variables).map_err(refused)?;
+            let text = template::render(&tpl.settings.body, &values).unwrap_or_else(|| tpl.settings.body.clone());
+            let vars: serde_json::Map<String, serde_json::Value> =
+                values.iter().enumerate().map(|(i, v)| ((i + 1).to_string(), v.clone().into())).collect();
+            (text, Some(tpl.id), tpl.settings.content_sid.clone(), Some(serde_json::Value::Object(vars)))
+        }
+        None => {
+            policy::session_message(target.last_inbound_at, target.db_now).map_err(refused)?;
+            let uploads = store::uploads::find_many(&mut tx, &req.attachments).await?;
+            let mut files = Vec::with_capacity(req.attachments.len());
+            for (i, upload_id) in req.attachments.iter().enumerate() {
+                let field = format!("attachments[{i}]");
+                let u = uploads.iter().find(|u| u.id == *upload_id).ok_or_else(|| {
+                    AppError::unprocessable("upload_not_found", "no upload with this id").with_field(&field)
+                })?;
+                if u.expired {
+                    return Err(AppError::unprocessable(
+                        "upload_expired",
+                        format!("{field}: this upload expired; upload the file again"),
+                    )
+                    .with_field(&field));
+                }
+                files.push((u.content_type.as_str(), u.size_bytes as u64));
+            }
+            policy::attachments(target.agents_may_send_attachments, files).map_err(refused)?;
+            (body, None, None, None)
+        }
+    };
+    outbound::insert(
+        &mut tx,
+        &outbound::NewOutbound {
+            id: message_id,
+            conversation_id: id,
+            account_id: target.account_id,
+            body: &text,
+            author_user_id: who.user_id,
+            author_label: &who.label,
+            template_id,
+            content_sid: content_sid.as_deref(),
+            content_variables: variables.as_ref(),
+            upload_ids: &req.attachments,
+            max_attempts: state.settings.outbound.max_attempts,
+        },
+    )
+    .await?;
+    let view = store::messages::view(&mut tx, message_id).await?.expect("inserted in this transaction");
+    tx.commit().await?;
+    tracing::info!(message = %message_id, conversation = %id, template = ?template_id, "outbound message queued");
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}

@@ -1,0 +1,106 @@
+//! The durable sender: runs one `message.send` job.
+//!
+//! It reads the queued message, waits for the sender's next slot (the per-sender rate, shared by all server
+//! processes through the database), and hands the message to Twilio (or the built-in sandbox, for a sandbox
+//! account). Twilio's SID is recorded in the same statement that ends the job, so once that commits the
+//! message cannot be sent twice. Throttling (429/20429), server errors, timeouts and connection failures are
+//! retried with backoff up to `outbound.max_attempts`; anything Twilio refuses on purpose (21211, 21610,
+//! 63016, …) fails the message at once with Twilio's code and a readable reason.
+//!
+//! The one gap: a process that dies after Twilio accepted the message and before that statement commits
+//! leaves the job running; it is taken over and the message is sent a second time (see the README).
+
+use crate::channels::{account_credentials, webhook_urls};
+use crate::jobs::{Attempt, Done, JobContext, JobError};
+use crate::store::outbound;
+use crate::twilio::errors;
+use crate::twilio::rest::{From, OutboundMessage};
+use std::time::Duration;
+use uuid::Uuid;
+
+pub const KIND: &str = outbound::SEND_KIND;
+
+pub async fn send(ctx: &JobContext, message_id: Uuid, attempt: Attempt<'_>) -> Result<Done, JobError> {
+    let Some(m) = outbound::send_context(&ctx.pool, message_id).await? else {
+        return Err(JobError::Permanent("the message no longer exists".into()));
+    };
+    if m.twilio_sid.is_some() || m.status != "queued" {
+        // Sent already (or failed for good): nothing to do.
+        return Ok(Done::Completed);
+    }
+    let Some(to) = m.to_e164.as_deref().map(|p| format!("whatsapp:{p}")) else {
+        return fail(
+            ctx,
+            message_id,
+            None,
+            "the customer is known only by a WhatsApp user id, without a phone number to send to",
+        )
+        .await;
+    };
+    let auth = match account_credentials(&ctx.secrets, &m.account) {
+        Ok(a) => a,
+        Err(e) => return fail(ctx, message_id, None, &format!("the account's credentials cannot be used: {e}")).await,
+    };
+    let from_address = format!("whatsapp:{}", m.from_e164);
+    let from = match &m.messaging_service_sid {
+        Some(mg) => From::MessagingService(mg),
+        None => From::Address(&from_address),
+    };
+    if ctx.outbound.rate_per_sender > 0.0 {
+        let sender = match from {
+            From::Address(a) | From::MessagingService(a) => format!("{}/{a}", m.account.account_sid),
+        };
+        let interval = Duration::from_secs_f64(1.0 / ctx.outbound.rate_per_sender);
+        let wait = outbound::reserve_slot(&ctx.pool, &sender, interval).await?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    let base = ctx.public_base_url.trim_end_matches('/');
+    let media_urls: Vec<String> = m
+        .media_tokens
+        .iter()
+        .zip(&m.media_filenames)
+        .map(|(token, name)| format!("{base}/media/{token}/{}", url_segment(name)))
+        .collect();
+    let status_callback = webhook_urls(base, m.channel_id).status;
+    let message = OutboundMessage {
+        to: &to,
+        from,
+        body: (m.content_sid.is_none() && !m.body.is_empty()).then_some(m.body.as_str()),
+        media_urls: &media_urls,
+        content_sid: m.content_sid.as_deref(),
+        content_variables: m.content_sid.as_ref().and(m.content_variables.as_deref()),
+        status_callback: &status_callback,
+    };
+    match ctx.twilio.send_message(m.account.sandbox, &m.account.account_sid, &auth, &message).await {
+        Ok(accepted) => {
+            outbound::record_accepted(&ctx.pool, message_id, &accepted.sid, attempt.job_id, attempt.worker).await?;
+            tracing::info!(message_sid = %accepted.sid, status = %accepted.status, "message handed to Twilio");
+            Ok(Done::Removed)
+        }
+        Err(e) if e.is_retryable() && !attempt.is_last() => Err(JobError::Retry(e.to_string())),
+        Err(e) => {
+            let code = e.code().and_then(|c| i32::try_from(c).ok());
+            let reason = match (&e, code) {
+                (crate::twilio::rest::RestError::Twilio { message, .. }, Some(code)) => {
+                    errors::describe(code, Some(message))
+                }
+                _ => e.to_string(),
+            };
+            let reason =
+                if e.is_retryable() { format!("{reason} (gave up after {} attempts)", attempt.number) } else { reason };
+            fail(ctx, message_id, code, &reason).await
+        }
+    }
+}
+
+async fn fail(ctx: &JobContext, message_id: Uuid, code: Option<i32>, reason: &str) -> Result<Done, JobError> {
+    outbound::mark_failed(&ctx.pool, message_id, code, reason).await?;
+    Err(JobError::Permanent(reason.to_owned()))
+}
+
+/// A filename as one URL path segment.
+fn url_segment(name: &str) -> String {
+    url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>().replace('+', "%20")
+}

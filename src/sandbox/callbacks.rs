@@ -1,0 +1,68 @@
+//! The sandbox's status callbacks: a job per status (`sent`, `delivered`, `read`, or `failed`), run after the
+//! configured delay, that posts the form Twilio posts, signed with the account's Auth Token, to the message's
+//! `StatusCallback` URL.
+
+use crate::jobs::{JobContext, JobError};
+use crate::store::sandbox as store;
+use crate::twilio::signature;
+use secrecy::ExposeSecret;
+
+pub const KIND: &str = "sandbox.status";
+
+pub async fn deliver(ctx: &JobContext, sid: &str, status: &str) -> Result<(), JobError> {
+    let Some(m) = store::find(&ctx.pool, sid).await? else {
+        return Err(JobError::Permanent(format!("no sandbox message {sid}")));
+    };
+    let error_code = (status == "failed").then_some(63016);
+    store::set_status(&ctx.pool, sid, status, error_code).await?;
+    let Some(url) = m.status_callback.as_deref() else {
+        return Ok(());
+    };
+    let account = store::account(&ctx.pool, &m.account_sid)
+        .await?
+        .ok_or_else(|| JobError::Permanent("the sandbox account is gone".into()))?;
+    let token = account
+        .auth_token
+        .as_ref()
+        .map(|sealed| ctx.secrets.decrypt(sealed))
+        .transpose()
+        .map_err(|e| JobError::Permanent(e.to_string()))?
+        .ok_or_else(|| JobError::Permanent("the sandbox account has no Auth Token".into()))?;
+    let mut params: Vec<(String, String)> = vec![
+        ("AccountSid".into(), m.account_sid.clone()),
+        ("ApiVersion".into(), "2010-04-01".into()),
+        ("ChannelPrefix".into(), "whatsapp".into()),
+        ("ChannelToAddress".into(), m.customer.clone()),
+        ("MessageSid".into(), m.sid.clone()),
+        ("MessageStatus".into(), status.into()),
+        ("SmsSid".into(), m.sid.clone()),
+        ("SmsStatus".into(), status.into()),
+        ("To".into(), format!("whatsapp:{}", m.customer)),
+    ];
+    if m.business.starts_with("MG") {
+        params.push(("MessagingServiceSid".into(), m.business.clone()));
+    } else {
+        params.push(("From".into(), m.business.clone()));
+    }
+    if let Some(code) = error_code {
+        params.push(("ErrorCode".into(), code.to_string()));
+        params.push(("ErrorMessage".into(), "Message failed to send because more than 24 hours have passed since the customer last replied to this number.".into()));
+    }
+    let signature = signature::compute(token.expose_secret(), url, &params);
+    let target = super::local_url(&ctx.public_base_url, &ctx.local_base_url, url);
+    let body = crate::twilio::webhook::encode(&params);
+    let response = ctx
+        .http
+        .post(target)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| JobError::Retry(format!("status callback not delivered: {}", e.without_url())))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(JobError::Retry(format!("status callback answered {}", response.status())))
+    }
+}

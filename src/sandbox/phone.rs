@@ -1,0 +1,206 @@
+//! The customer phone page (`/sandbox`): a person plays a WhatsApp customer. The page's messages are sent as
+//! Twilio sends a customer's message — a form signed with the channel's Auth Token, posted to the channel's
+//! real webhook — and it shows the business's replies and templates as the sandbox recorded them.
+
+use super::content;
+use crate::domain::E164;
+use crate::error::{AppError, AppResult};
+use crate::http::api::ApiJson;
+use crate::state::AppState;
+use crate::store::sandbox::{self as store, NewSandboxMessage, SandboxMessage, SandboxNumber};
+use crate::twilio::signature;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+
+const PAGE: &str = include_str!("phone.html");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sandbox", get(page))
+        .route("/sandbox/api/state", get(overview))
+        .route("/sandbox/api/messages", get(thread).post(send))
+        .route("/sandbox/api/faults", post(faults))
+}
+
+async fn page() -> impl IntoResponse {
+    (
+        [(header::CONTENT_SECURITY_POLICY, "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; img-src 'self' data: https: http:")],
+        Html(PAGE),
+    )
+}
+
+/// The sandbox numbers customers can write to, and the customers seen so far.
+async fn overview(State(state): State<AppState>) -> AppResult<Json<serde_json::Value>> {
+    let numbers = store::numbers(&state.pool).await?;
+    let customers = store::customers(&state.pool).await?;
+    Ok(Json(json!({ "numbers": numbers, "customers": customers })))
+}
+
+fn parse_number(field: &str, raw: &str) -> AppResult<E164> {
+    E164::parse(raw.trim()).map_err(|e| {
+        AppError::unprocessable(
+            "invalid_field",
+            format!("{field}: {e} (write it as +CountryNumber, e.g. +5215512345678)"),
+        )
+        .with_field(field)
+    })
+}
+
+/// `?customer=+…&business=+…`: the thread between a customer and a sandbox number.
+async fn thread(
+    State(state): State<AppState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> AppResult<Json<Vec<SandboxMessage>>> {
+    let given = |name: &str| q.get(name).map(String::as_str).unwrap_or("");
+    let customer = parse_number("customer", given("customer"))?;
+    let business = parse_number("business", given("business"))?;
+    let mut messages =
+        store::thread(&state.pool, customer.as_str(), &format!("whatsapp:{}", business.as_str()), 200).await?;
+    for m in &mut messages {
+        if let Some(entry) = m.content_sid.as_deref().and_then(|sid| content::find(&m.account_sid, sid)) {
+            m.body = content::render(entry, m.content_variables.as_ref());
+        }
+    }
+    Ok(Json(messages))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomerMessage {
+    customer: String,
+    business: String,
+    body: String,
+    profile_name: Option<String>,
+    /// A quick-reply button's id, when the customer tapped one.
+    button_payload: Option<String>,
+}
+
+async fn number(state: &AppState, business: &E164) -> AppResult<SandboxNumber> {
+    store::numbers(&state.pool)
+        .await?
+        .into_iter()
+        .find(|n| n.e164 == business.as_str())
+        .ok_or_else(|| AppError::unprocessable("invalid_field", "this is not a sandbox number").with_field("business"))
+}
+
+/// Sends a customer's message through the channel's signed webhook, as Twilio would.
+async fn send(
+    State(state): State<AppState>,
+    ApiJson(m): ApiJson<CustomerMessage>,
+) -> AppResult<(StatusCode, Json<SandboxMessage>)> {
+    let customer = parse_number("customer", &m.customer)?;
+    let business = parse_number("business", &m.business)?;
+    if m.body.trim().is_empty() && m.button_payload.is_none() {
+        return Err(AppError::unprocessable("invalid_field", "write a message").with_field("body"));
+    }
+    if m.body.chars().count() > 4096 {
+        return Err(AppError::unprocessable("invalid_field", "WhatsApp messages are at most 4,096 characters")
+            .with_field("body"));
+    }
+    let number = number(&state, &business).await?;
+    let token = number
+        .auth_token
+        .as_ref()
+        .map(|sealed| state.secrets.decrypt(sealed))
+        .transpose()
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| anyhow::anyhow!("sandbox account without Auth Token"))?;
+    let sid = super::new_sid("SM");
+    let from = format!("whatsapp:{}", customer.as_str());
+    let to = format!("whatsapp:{}", business.as_str());
+    let profile = m.profile_name.as_deref().map(str::trim).filter(|p| !p.is_empty()).unwrap_or("Sandbox customer");
+    let mut params: Vec<(String, String)> = vec![
+        ("SmsMessageSid".into(), sid.clone()),
+        ("NumMedia".into(), "0".into()),
+        ("ProfileName".into(), profile.into()),
+        ("MessageType".into(), if m.button_payload.is_some() { "button" } else { "text" }.into()),
+        ("SmsSid".into(), sid.clone()),
+        ("WaId".into(), customer.as_str()[1..].into()),
+        ("SmsStatus".into(), "received".into()),
+        ("Body".into(), m.body.clone()),
+        ("To".into(), to.clone()),
+        ("NumSegments".into(), "1".into()),
+        ("ReferralNumMedia".into(), "0".into()),
+        ("MessageSid".into(), sid.clone()),
+        ("AccountSid".into(), number.account_sid.clone()),
+        ("From".into(), from),
+        ("ApiVersion".into(), "2010-04-01".into()),
+    ];
+    if let Some(payload) = &m.button_payload {
+        params.push(("ButtonPayload".into(), payload.clone()));
+        params.push(("ButtonText".into(), m.body.clone()));
+    }
+    let record = store::insert(
+        &state.pool,
+        &NewSandboxMessage {
+            sid: &sid,
+            account_sid: &number.account_sid,
+            direction: "from_customer",
+            business: &to,
+            customer: customer.as_str(),
+            body: &m.body,
+            media_urls: &[],
+            content_sid: None,
+            content_variables: None,
+            status: "received",
+            status_callback: None,
+        },
+    )
+    .await?;
+    let public = crate::channels::webhook_urls(&state.public_base_url, number.channel_id).messages;
+    let signature = signature::compute(token.expose_secret(), &public, &params);
+    let target = super::local_url(&state.public_base_url, &state.settings.local_base_url(), &public);
+    let body = crate::twilio::webhook::encode(&params);
+    let answer = state
+        .sandbox_http
+        .post(target)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            AppError::client(
+                StatusCode::BAD_GATEWAY,
+                "webhook_failed",
+                format!("the webhook could not be reached: {}", e.without_url()),
+            )
+        })?;
+    if !answer.status().is_success() {
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        return Err(AppError::client(
+            StatusCode::BAD_GATEWAY,
+            "webhook_failed",
+            format!("the webhook answered {status}: {}", text.chars().take(300).collect::<String>()),
+        ));
+    }
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Faults {
+    /// 429 (Twilio's 20429, too many requests), 500 or 503.
+    status: i32,
+    /// How many of the next message requests answer it.
+    count: i32,
+}
+
+/// Tells the sandbox to answer the next `count` message requests with `status`.
+async fn faults(State(state): State<AppState>, ApiJson(f): ApiJson<Faults>) -> AppResult<StatusCode> {
+    if ![429, 500, 503].contains(&f.status) {
+        return Err(AppError::unprocessable("invalid_field", "status must be 429, 500 or 503").with_field("status"));
+    }
+    if !(0..=10_000).contains(&f.count) {
+        return Err(AppError::unprocessable("invalid_field", "count must be 0 to 10000").with_field("count"));
+    }
+    store::plan_faults(&state.pool, f.status, f.count).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,156 @@
+//! Outbound messages: the queued row and its send job written together, what the sender reads, and recording
+//! Twilio's answer together with the end of the job.
+
+use serde_json::Value;
+use sqlx::{FromRow, PgConnection, PgPool};
+use std::time::Duration;
+use uuid::Uuid;
+
+pub const SEND_KIND: &str = "message.send";
+
+pub struct NewOutbound<'a> {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub account_id: Uuid,
+    /// The text, or a template's text with its variables filled in (what the agent sees in the thread).
+    pub body: &'a str,
+    pub author_user_id: Option<Uuid>,
+    pub author_label: &'a str,
+    pub template_id: Option<Uuid>,
+    pub content_sid: Option<&'a str>,
+    pub content_variables: Option<&'a Value>,
+    /// In order; each becomes an attachment of the message.
+    pub upload_ids: &'a [Uuid],
+    pub max_attempts: i32,
+}
+
+/// The message (`queued`), its attachments and its send job, in one statement on the caller's transaction.
+pub async fn insert(conn: &mut PgConnection, m: &NewOutbound<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH message AS (
+             INSERT INTO messages (id, conversation_id, account_id, direction, body, status, status_updated_at,
+                                   num_media, author_user_id, author_label, template_id, content_sid, content_variables)
+             VALUES ($1, $2, $3, 'outbound', $4, 'queued', now(), cardinality($10::uuid[]), $5, $6, $7, $8, $9)
+             RETURNING id
+         ), attachment AS (
+             INSERT INTO attachments (id, message_id, position, content_type, size_bytes, storage_path, filename,
+                                      sha256, download_state, upload_id)
+             SELECT gen_random_uuid(), message.id, (u.ord - 1)::smallint, up.content_type, up.size_bytes,
+                    up.storage_path, up.filename, up.sha256, 'downloaded', up.id
+             FROM message, unnest($10::uuid[]) WITH ORDINALITY AS u(id, ord) JOIN uploads up ON up.id = u.id
+         )
+         INSERT INTO jobs (kind, payload, max_attempts)
+         SELECT $11, jsonb_build_object('message_id', message.id), $12 FROM message",
+    )
+    .bind(m.id)
+    .bind(m.conversation_id)
+    .bind(m.account_id)
+    .bind(m.body)
+    .bind(m.author_user_id)
+    .bind(m.author_label)
+    .bind(m.template_id)
+    .bind(m.content_sid)
+    .bind(m.content_variables)
+    .bind(m.upload_ids)
+    .bind(SEND_KIND)
+    .bind(m.max_attempts)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Everything one send needs.
+#[derive(Debug, Clone, FromRow)]
+pub struct SendContext {
+    pub id: Uuid,
+    pub status: String,
+    pub twilio_sid: Option<String>,
+    pub body: String,
+    pub content_sid: Option<String>,
+    pub content_variables: Option<String>,
+    pub channel_id: Uuid,
+    pub from_e164: String,
+    pub to_e164: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    #[sqlx(flatten)]
+    pub account: super::channels::AccountRecord,
+    pub media_tokens: Vec<String>,
+    pub media_filenames: Vec<String>,
+}
+
+pub async fn send_context(pool: &PgPool, message_id: Uuid) -> sqlx::Result<Option<SendContext>> {
+    sqlx::query_as(
+        "SELECT m.id, m.status, m.twilio_sid, m.body, m.content_sid, m.content_variables::text AS content_variables,
+                c.channel_id, n.e164 AS from_e164, k.phone_e164 AS to_e164, ch.messaging_service_sid,
+                a.account_sid, a.auth_token, a.api_key_sid, a.api_key_secret, a.sandbox,
+                COALESCE(media.tokens, '{}') AS media_tokens, COALESCE(media.filenames, '{}') AS media_filenames
+         FROM messages m
+         JOIN conversations c ON c.id = m.conversation_id
+         JOIN whatsapp_numbers n ON n.id = c.number_id
+         JOIN contacts k ON k.id = c.contact_id
+         JOIN channels ch ON ch.id = c.channel_id
+         JOIN twilio_accounts a ON a.id = m.account_id
+         LEFT JOIN LATERAL (
+             SELECT array_agg(u.token ORDER BY at.position) AS tokens,
+                    array_agg(u.filename ORDER BY at.position) AS filenames
+             FROM attachments at JOIN uploads u ON u.id = at.upload_id
+             WHERE at.message_id = m.id
+         ) media ON true
+         WHERE m.id = $1 AND m.direction = 'outbound'",
+    )
+    .bind(message_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Records the SID Twilio gave the message and ends its job, in one statement: the moment this commits the
+/// message can no longer be sent twice.
+pub async fn record_accepted(
+    pool: &PgPool,
+    message_id: Uuid,
+    sid: &str,
+    job_id: i64,
+    worker: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH done AS (DELETE FROM jobs WHERE id = $3 AND locked_by = $4)
+         UPDATE messages SET twilio_sid = $2, status_updated_at = now() WHERE id = $1",
+    )
+    .bind(message_id)
+    .bind(sid)
+    .bind(job_id)
+    .bind(worker)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Marks a message that Twilio never took as failed, with Twilio's code (if there was one) and a reason.
+pub async fn mark_failed(pool: &PgPool, message_id: Uuid, code: Option<i32>, reason: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE messages SET status = 'failed', error_code = $2, error_message = $3, status_updated_at = now()
+         WHERE id = $1 AND twilio_sid IS NULL AND status = 'queued'",
+    )
+    .bind(message_id)
+    .bind(code)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Takes the sender's next send slot at `interval` spacing and says how long to wait for it. Slots are handed
+/// out in one row per sender, so every server process shares one pace.
+pub async fn reserve_slot(pool: &PgPool, sender: &str, interval: Duration) -> sqlx::Result<Duration> {
+    let wait: f64 = sqlx::query_scalar(
+        "INSERT INTO send_rate AS r (sender, next_slot) VALUES ($1, clock_timestamp() + make_interval(secs => $2))
+         ON CONFLICT (sender) DO UPDATE
+             SET next_slot = GREATEST(r.next_slot, clock_timestamp()) + make_interval(secs => $2)
+         RETURNING GREATEST(EXTRACT(EPOCH FROM (r.next_slot - clock_timestamp()))::float8 - $2, 0)",
+    )
+    .bind(sender)
+    .bind(interval.as_secs_f64())
+    .fetch_one(pool)
+    .await?;
+    Ok(Duration::from_secs_f64(wait))
+}
