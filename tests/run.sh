@@ -4,7 +4,9 @@
 #     the run and removed afterwards;
 #   - Twilio's official Python helper library (PyPI twilio), in a virtualenv under target/, which produces
 #     webhook signatures that no code of ours computed;
-#   - schemathesis (PyPI), in the same virtualenv, which fuzzes the API against its served OpenAPI document.
+#   - schemathesis (PyPI), in the same virtualenv, which fuzzes the API against its served OpenAPI document;
+#   - Prism (npm @stoplight/prism-cli), under target/, which serves Twilio's own OpenAPI descriptions so that the
+#     contract tests check every request Switchboard sends to Twilio.
 # Usage: tests/run.sh [extra arguments for cargo nextest run / cargo test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +44,20 @@ if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, versi
 fi
 export SWITCHBOARD_TEST_PYTHON="$venv/bin/python"
 export SWITCHBOARD_TEST_SCHEMATHESIS="$venv/bin/schemathesis"
+
+# --- Prism (npm @stoplight/prism-cli), which serves Twilio's OpenAPI descriptions for the contract tests ---------
+prism_dir="$root/target/test-prism"
+if [ ! -x "$prism_dir/node_modules/.bin/prism" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    log "npm not found; installing Node.js (apt-get install nodejs npm)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  log "installing Prism into $prism_dir"
+  mkdir -p "$prism_dir"
+  (cd "$prism_dir" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund @stoplight/prism-cli@5.14.2 >/dev/null)
+fi
+export SWITCHBOARD_TEST_PRISM="$prism_dir/node_modules/.bin/prism"
 
 # --- A private PostgreSQL cluster for this run ---------------------------------------------------------------
 run_as=()
