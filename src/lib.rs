@@ -101,6 +101,7 @@ impl Application {
                 outbound: settings.outbound.clone(),
                 sandbox: settings.sandbox.clone(),
                 http: sandbox_http.clone(),
+                recorder: outbound::recorder::Recorder::start(pool.clone()),
             };
             Ok(jobs::Worker::new(ctx, settings.jobs.clone()))
         });

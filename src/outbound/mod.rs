@@ -3,5 +3,6 @@
 //! it.
 
 pub mod policy;
+pub mod recorder;
 pub mod sender;
 pub mod status;

@@ -2,7 +2,8 @@
 //!
 //! It reads the queued message, waits for the sender's next slot (the per-sender rate, shared by all server
 //! processes through the database), and hands the message to Twilio (or the built-in sandbox, for a sandbox
-//! account). Twilio's SID is recorded in the same statement that ends the job, so once that commits the
+//! account). Twilio's SID is recorded in the same statement that ends the job (several sends per commit, see
+//! `recorder`), so once that commits the
 //! message cannot be sent twice. Throttling (429/20429), server errors, timeouts and connection failures are
 //! retried with backoff up to `outbound.max_attempts`; anything Twilio refuses on purpose (21211, 21610,
 //! 63016, …) fails the message at once with Twilio's code and a readable reason.
@@ -75,7 +76,13 @@ pub async fn send(ctx: &JobContext, message_id: Uuid, attempt: Attempt<'_>) -> R
     };
     match ctx.twilio.send_message(m.account.sandbox, &m.account.account_sid, &auth, &message).await {
         Ok(accepted) => {
-            outbound::record_accepted(&ctx.pool, message_id, &accepted.sid, attempt.job_id, attempt.worker).await?;
+            let row = outbound::Accepted {
+                message_id,
+                sid: accepted.sid.clone(),
+                job_id: attempt.job_id,
+                worker: attempt.worker.to_owned(),
+            };
+            ctx.recorder.record(row).await.map_err(JobError::Retry)?;
             tracing::info!(message_sid = %accepted.sid, status = %accepted.status, "message handed to Twilio");
             Ok(Done::Removed)
         }

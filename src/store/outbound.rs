@@ -103,23 +103,34 @@ pub async fn send_context(pool: &PgPool, message_id: Uuid) -> sqlx::Result<Optio
     .await
 }
 
-/// Records the SID Twilio gave the message and ends its job, in one statement: the moment this commits the
-/// message can no longer be sent twice.
-pub async fn record_accepted(
-    pool: &PgPool,
-    message_id: Uuid,
-    sid: &str,
-    job_id: i64,
-    worker: &str,
-) -> sqlx::Result<()> {
+/// Twilio's SID for a message, and the job that sent it.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub message_id: Uuid,
+    pub sid: String,
+    pub job_id: i64,
+    pub worker: String,
+}
+
+/// Records the SIDs Twilio gave the messages and ends their jobs, in one statement: the moment this commits the
+/// messages can no longer be sent twice.
+pub async fn record_accepted(pool: &PgPool, rows: &[Accepted]) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.message_id).collect();
+    let sids: Vec<&str> = rows.iter().map(|r| r.sid.as_str()).collect();
+    let jobs: Vec<i64> = rows.iter().map(|r| r.job_id).collect();
+    let workers: Vec<&str> = rows.iter().map(|r| r.worker.as_str()).collect();
     sqlx::query(
-        "WITH done AS (DELETE FROM jobs WHERE id = $3 AND locked_by = $4)
-         UPDATE messages SET twilio_sid = $2, status_updated_at = now() WHERE id = $1",
+        "WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[]) AS t(message_id, sid, job_id, worker)
+         ), done AS (
+             DELETE FROM jobs j USING input i WHERE j.id = i.job_id AND j.locked_by = i.worker
+         )
+         UPDATE messages m SET twilio_sid = i.sid, status_updated_at = now() FROM input i WHERE m.id = i.message_id",
     )
-    .bind(message_id)
-    .bind(sid)
-    .bind(job_id)
-    .bind(worker)
+    .bind(&ids)
+    .bind(&sids)
+    .bind(&jobs)
+    .bind(&workers)
     .execute(pool)
     .await?;
     Ok(())
