@@ -304,17 +304,6 @@ impl ChannelDirectory {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn webhook_urls_hang_under_the_public_url() {
-        let id = uuid::Uuid::nil();
-        let urls = super::webhook_urls("https://cc.example.com/sb/", id);
-        assert_eq!(urls.messages, format!("https://cc.example.com/sb/webhooks/twilio/{id}/messages"));
-        assert_eq!(urls.status, format!("https://cc.example.com/sb/webhooks/twilio/{id}/status"));
-    }
-}
-
 /// The REST credentials of an account (see [`BasicAuth::choose`]), decrypted.
 pub fn account_credentials(
     secrets: &SecretBox,
@@ -327,4 +316,15 @@ pub fn account_credentials(
     let token = account.auth_token.as_ref().map(|t| secrets.decrypt(t)).transpose()?;
     crate::twilio::BasicAuth::choose(&account.account_sid, api_key, token)
         .ok_or_else(|| anyhow::anyhow!("the account {} has no credentials", account.account_sid))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn webhook_urls_hang_under_the_public_url() {
+        let id = uuid::Uuid::nil();
+        let urls = super::webhook_urls("https://cc.example.com/sb/", id);
+        assert_eq!(urls.messages, format!("https://cc.example.com/sb/webhooks/twilio/{id}/messages"));
+        assert_eq!(urls.status, format!("https://cc.example.com/sb/webhooks/twilio/{id}/status"));
+    }
 }
