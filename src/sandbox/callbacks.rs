@@ -4,7 +4,6 @@
 
 use crate::jobs::{JobContext, JobError};
 use crate::store::sandbox as store;
-use crate::twilio::signature;
 use secrecy::ExposeSecret;
 
 pub const KIND: &str = "sandbox.status";
@@ -48,18 +47,10 @@ pub async fn deliver(ctx: &JobContext, sid: &str, status: &str) -> Result<(), Jo
         params.push(("ErrorCode".into(), code.to_string()));
         params.push(("ErrorMessage".into(), "Message failed to send because more than 24 hours have passed since the customer last replied to this number.".into()));
     }
-    let signature = signature::compute(token.expose_secret(), url, &params);
-    let target = super::local_url(&ctx.public_base_url, &ctx.local_base_url, url);
-    let body = crate::twilio::webhook::encode(&params);
-    let response = ctx
-        .http
-        .post(target)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| JobError::Retry(format!("status callback not delivered: {}", e.without_url())))?;
+    let response =
+        super::post_signed(&ctx.http, &ctx.public_base_url, &ctx.local_base_url, token.expose_secret(), url, &params)
+            .await
+            .map_err(|e| JobError::Retry(format!("status callback not delivered: {}", e.without_url())))?;
     if response.status().is_success() {
         Ok(())
     } else {

@@ -69,6 +69,25 @@ pub async fn bootstrap(pool: &PgPool, secrets: &SecretBox) -> anyhow::Result<Opt
     Ok(Some(id))
 }
 
+/// Posts `params` to `url` as Twilio posts a webhook: form-encoded, signed with `token` over `url` as given,
+/// delivered to this server's local address when `url` is on its public base.
+pub async fn post_signed(
+    http: &reqwest::Client,
+    public_base: &str,
+    local_base: &str,
+    token: &str,
+    url: &str,
+    params: &[(String, String)],
+) -> reqwest::Result<reqwest::Response> {
+    let signature = crate::twilio::signature::compute(token, url, params);
+    http.post(local_url(public_base, local_base, url))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", signature)
+        .body(crate::twilio::webhook::encode(params))
+        .send()
+        .await
+}
+
 /// A URL on this server's public base, rewritten onto its local address (where the sandbox can reach it
 /// whatever proxy sits in front); any other URL as it is.
 pub fn local_url(state_public: &str, local: &str, url: &str) -> String {

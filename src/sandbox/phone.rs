@@ -8,7 +8,6 @@ use crate::error::{AppError, AppResult};
 use crate::http::api::ApiJson;
 use crate::state::AppState;
 use crate::store::sandbox::{self as store, NewSandboxMessage, SandboxMessage, SandboxNumber};
-use crate::twilio::signature;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse};
@@ -154,24 +153,23 @@ async fn send(
     )
     .await?;
     let public = crate::channels::webhook_urls(&state.public_base_url, number.channel_id).messages;
-    let signature = signature::compute(token.expose_secret(), &public, &params);
-    let target = super::local_url(&state.public_base_url, &state.settings.local_base_url(), &public);
-    let body = crate::twilio::webhook::encode(&params);
-    let answer = state
-        .sandbox_http
-        .post(target)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            AppError::client(
-                StatusCode::BAD_GATEWAY,
-                "webhook_failed",
-                format!("the webhook could not be reached: {}", e.without_url()),
-            )
-        })?;
+    let local = state.settings.local_base_url();
+    let answer = super::post_signed(
+        &state.sandbox_http,
+        &state.public_base_url,
+        &local,
+        token.expose_secret(),
+        &public,
+        &params,
+    )
+    .await
+    .map_err(|e| {
+        AppError::client(
+            StatusCode::BAD_GATEWAY,
+            "webhook_failed",
+            format!("the webhook could not be reached: {}", e.without_url()),
+        )
+    })?;
     if !answer.status().is_success() {
         let status = answer.status();
         let text = answer.text().await.unwrap_or_default();
