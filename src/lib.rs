@@ -99,7 +99,6 @@ impl Application {
                 public_base_url: public_base_url.clone(),
                 local_base_url: local_base_url.clone(),
                 outbound: settings.outbound.clone(),
-                sandbox: settings.sandbox.clone(),
                 http: sandbox_http.clone(),
                 recorder: outbound::recorder::Recorder::start(pool.clone()),
             };

@@ -8,7 +8,7 @@
 //! for `jobs.worker_timeout_ms` (killed, or its machine gone) are taken over, as are jobs running longer than
 //! `jobs.lease_secs`. On shutdown no new job is claimed and the running ones finish.
 
-use crate::config::{JobSettings, OutboundSettings, SandboxSettings};
+use crate::config::{JobSettings, OutboundSettings};
 use crate::ingest;
 use crate::outbound;
 use crate::sandbox;
@@ -40,7 +40,6 @@ pub struct JobContext {
     /// Where this server is reached from the same machine (the sandbox's webhooks go there).
     pub local_base_url: Arc<str>,
     pub outbound: OutboundSettings,
-    pub sandbox: SandboxSettings,
     /// For the sandbox's webhooks.
     pub http: reqwest::Client,
     /// Records Twilio's SIDs, several per commit.

@@ -57,7 +57,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, path_account: Optio
     if path_account.is_some_and(|a| a != user) {
         return Err(unauthenticated());
     }
-    let account = store::account(&state.pool, &user).await.map_err(|_| internal())?.ok_or_else(unauthenticated)?;
+    let account = store::account(&state.pool, &user).await.map_err(internal)?.ok_or_else(unauthenticated)?;
     let token = account
         .auth_token
         .as_ref()
@@ -70,7 +70,9 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, path_account: Optio
     }
 }
 
-fn internal() -> Response {
+/// Twilio's 500, for a failure of the sandbox itself; the cause goes to the log.
+fn internal(cause: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %cause, "the sandbox failed to answer a REST request");
     twilio_error(StatusCode::INTERNAL_SERVER_ERROR, 20500, "Internal Server Error")
 }
 
@@ -114,7 +116,7 @@ async fn create_message(
             )
         }
         Ok(None) => {}
-        Err(_) => return internal(),
+        Err(e) => return internal(e),
     }
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let one = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
@@ -129,7 +131,7 @@ async fn create_message(
         (Some(from), None) => {
             let numbers = match store::numbers(&state.pool).await {
                 Ok(n) => n,
-                Err(_) => return internal(),
+                Err(e) => return internal(e),
             };
             let ours = numbers.iter().any(|n| n.account_sid == account_sid && format!("whatsapp:{}", n.e164) == from);
             if !ours {
@@ -171,7 +173,7 @@ async fn create_message(
         store::now(&state.pool).await,
     ) {
         (Ok(l), Ok(n)) => (l, n),
-        _ => return internal(),
+        (Err(e), _) | (_, Err(e)) => return internal(e),
     };
     // Twilio accepts the request and fails the message later: free-form content outside the window, or a
     // template WhatsApp has not approved, ends with 63016.
@@ -201,14 +203,14 @@ async fn create_message(
     };
     let stored = match store::insert(&state.pool, &record).await {
         Ok(m) => m,
-        Err(_) => return internal(),
+        Err(e) => return internal(e),
     };
     let plan: &[&str] = if fails { &["failed"] } else { &["sent", "delivered", "read"] };
     let delay = state.settings.sandbox.status_delay_ms;
     for (i, status) in plan.iter().enumerate() {
         let payload = json!({ "sid": sid, "status": status });
-        if store::schedule(&state.pool, callbacks::KIND, payload, delay * (i as u64 + 1)).await.is_err() {
-            return internal();
+        if let Err(e) = store::schedule(&state.pool, callbacks::KIND, payload, delay * (i as u64 + 1)).await {
+            return internal(e);
         }
     }
     let uses_service = business.starts_with("MG");

@@ -7,13 +7,12 @@ use uuid::Uuid;
 /// A sandbox account with its (sealed) Auth Token.
 #[derive(Debug, Clone, FromRow)]
 pub struct SandboxAccount {
-    pub id: Uuid,
     pub account_sid: String,
     pub auth_token: Option<Vec<u8>>,
 }
 
 pub async fn account(pool: &PgPool, account_sid: &str) -> sqlx::Result<Option<SandboxAccount>> {
-    sqlx::query_as("SELECT id, account_sid, auth_token FROM twilio_accounts WHERE account_sid = $1 AND sandbox")
+    sqlx::query_as("SELECT account_sid, auth_token FROM twilio_accounts WHERE account_sid = $1 AND sandbox")
         .bind(account_sid)
         .fetch_optional(pool)
         .await

@@ -61,10 +61,6 @@ pub async fn find_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Ve
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE id = ANY($1)")).bind(ids).fetch_all(conn).await
 }
 
-pub async fn find(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Upload>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1")).bind(id).fetch_optional(pool).await
-}
-
 /// The upload a public media URL names, if the token is right and it has not expired.
 pub async fn by_token(pool: &PgPool, token: &str) -> sqlx::Result<Option<Upload>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE token = $1 AND expires_at > now()"))
