@@ -109,17 +109,18 @@ pub struct SendTarget {
     pub channel_deleted: bool,
 }
 
-pub async fn send_target(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<SendTarget>> {
-    sqlx::query_as(
+/// The conversation `who` may send into, with what the checks need; `None` if there is none they can see.
+pub async fn send_target(conn: &mut PgConnection, id: Uuid, who: Visibility) -> sqlx::Result<Option<SendTarget>> {
+    let mut q = sqlx::QueryBuilder::new(
         "SELECT ch.account_id, c.status, c.last_inbound_at, now() AS db_now, n.agents_may_send_attachments,
                 n.deleted_at IS NOT NULL AS number_deleted, ch.deleted_at IS NOT NULL AS channel_deleted
          FROM conversations c
          JOIN whatsapp_numbers n ON n.id = c.number_id
          JOIN channels ch ON ch.id = c.channel_id
-         WHERE c.id = $1
-         FOR SHARE OF c",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+         WHERE c.id = ",
+    );
+    q.push_bind(id);
+    who.push(&mut q);
+    q.push(" FOR SHARE OF c");
+    q.build_query_as().fetch_optional(conn).await
 }

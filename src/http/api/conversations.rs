@@ -291,10 +291,9 @@ async fn send_message(
     }
 
     let mut tx = state.pool.begin().await?;
-    find(&mut tx, &who, id).await?;
-    let target = conversations::send_target(&mut tx, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("conversation_not_found", "no conversation with this id"))?;
+    let target = conversations::send_target(&mut tx, id, visibility(&who)).await?.ok_or_else(|| {
+        AppError::not_found("conversation_not_found", "no conversation with this id that you can see")
+    })?;
     if target.channel_deleted || target.number_deleted {
         return Err(AppError::client(
             StatusCode::CONFLICT,
@@ -324,7 +323,11 @@ async fn send_message(
         }
         None => {
             policy::session_message(target.last_inbound_at, target.db_now).map_err(refused)?;
-            let uploads = store::uploads::find_many(&mut tx, &req.attachments).await?;
+            let uploads = if req.attachments.is_empty() {
+                Vec::new()
+            } else {
+                store::uploads::find_many(&mut tx, &req.attachments).await?
+            };
             let mut files = Vec::with_capacity(req.attachments.len());
             for (i, upload_id) in req.attachments.iter().enumerate() {
                 let field = format!("attachments[{i}]");
