@@ -46,6 +46,25 @@ fn created(sid: &str) -> ResponseTemplate {
     ResponseTemplate::new(201).set_body_json(json!({"sid": sid, "status": "queued", "error_code": null}))
 }
 
+/// Twilio answers the next `times` message requests with `response`.
+async fn answer(twilio: &MockServer, response: impl wiremock::Respond + 'static, times: u64) {
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(response)
+        .up_to_n_times(times)
+        .mount(twilio)
+        .await;
+}
+
+/// An app sending to `twilio`, a classic channel, an admin token and a conversation the customer opened.
+async fn conversation_sending_to(twilio: &MockServer) -> (TestApp, Uuid, String, Uuid) {
+    let app = app_sending_to(twilio).await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let c = conversation(&app, channel).await;
+    (app, channel, admin, c)
+}
+
 fn twilio_error(status: u16, code: i64, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({
         "code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status
@@ -319,11 +338,8 @@ async fn attachments_follow_the_numbers_setting_and_whatsapps_limits() {
 #[tokio::test]
 async fn every_request_shape_reaches_twilio_as_twilio_expects_it() {
     let twilio = MockServer::start().await;
-    Mock::given(method("POST")).and(path(MESSAGES_PATH)).respond_with(Created).mount(&twilio).await;
-    let app = app_sending_to(&twilio).await;
-    let channel = app.create_channel().await;
-    let admin = app.api_token("admin").await;
-    let c = conversation(&app, channel).await;
+    answer(&twilio, Created, u64::MAX).await;
+    let (app, channel, admin, c) = conversation_sending_to(&twilio).await;
 
     // Text.
     let (s, m) = send(&app, &admin, c, json!({"body": "Hola, ¿en qué te ayudo?"})).await;
@@ -385,11 +401,7 @@ async fn every_request_shape_reaches_twilio_as_twilio_expects_it() {
 #[tokio::test]
 async fn a_messaging_service_channel_sends_with_its_service() {
     let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(created("SM00000000000000000000000000000002"))
-        .mount(&twilio)
-        .await;
+    answer(&twilio, created("SM00000000000000000000000000000002"), u64::MAX).await;
     let app = app_sending_to(&twilio).await;
     let channel = app.create_messaging_service_channel().await;
     let admin = app.api_token("admin").await;
@@ -409,21 +421,9 @@ async fn a_messaging_service_channel_sends_with_its_service() {
 #[tokio::test]
 async fn throttling_is_retried_and_the_message_sent_once() {
     let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(twilio_error(429, 20429, "Too Many Requests"))
-        .up_to_n_times(1)
-        .mount(&twilio)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(created("SM00000000000000000000000000000003"))
-        .mount(&twilio)
-        .await;
-    let app = app_sending_to(&twilio).await;
-    let channel = app.create_channel().await;
-    let admin = app.api_token("admin").await;
-    let c = conversation(&app, channel).await;
+    answer(&twilio, twilio_error(429, 20429, "Too Many Requests"), 1).await;
+    answer(&twilio, created("SM00000000000000000000000000000003"), u64::MAX).await;
+    let (app, _, admin, c) = conversation_sending_to(&twilio).await;
     let (_, m) = send(&app, &admin, c, json!({"body": "Hi"})).await;
     let (status, sid, code, _) = settled(&app, m["id"].as_str().unwrap()).await;
     assert_eq!((status.as_str(), sid.as_deref(), code), ("queued", Some("SM00000000000000000000000000000003"), None));
@@ -436,15 +436,9 @@ async fn throttling_is_retried_and_the_message_sent_once() {
 #[tokio::test]
 async fn a_permanent_error_fails_the_message_at_once_with_twilios_code() {
     let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(twilio_error(400, 21211, "The 'To' number +5215512345678 is not a valid phone number."))
-        .mount(&twilio)
+    answer(&twilio, twilio_error(400, 21211, "The 'To' number +5215512345678 is not a valid phone number."), u64::MAX)
         .await;
-    let app = app_sending_to(&twilio).await;
-    let channel = app.create_channel().await;
-    let admin = app.api_token("admin").await;
-    let c = conversation(&app, channel).await;
+    let (app, _, admin, c) = conversation_sending_to(&twilio).await;
     let (_, m) = send(&app, &admin, c, json!({"body": "Hi"})).await;
     let (status, sid, code, reason) = settled(&app, m["id"].as_str().unwrap()).await;
     assert_eq!((status.as_str(), sid, code), ("failed", None, Some(21211)));
@@ -460,15 +454,8 @@ async fn a_permanent_error_fails_the_message_at_once_with_twilios_code() {
 #[tokio::test]
 async fn server_errors_fail_the_message_after_the_last_attempt() {
     let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(twilio_error(500, 20500, "Internal Server Error"))
-        .mount(&twilio)
-        .await;
-    let app = app_sending_to(&twilio).await;
-    let channel = app.create_channel().await;
-    let admin = app.api_token("admin").await;
-    let c = conversation(&app, channel).await;
+    answer(&twilio, twilio_error(500, 20500, "Internal Server Error"), u64::MAX).await;
+    let (app, _, admin, c) = conversation_sending_to(&twilio).await;
     let (_, m) = send(&app, &admin, c, json!({"body": "Hi"})).await;
     let (status, _, code, reason) = settled(&app, m["id"].as_str().unwrap()).await;
     assert_eq!((status.as_str(), code), ("failed", Some(20500)));
@@ -479,21 +466,9 @@ async fn server_errors_fail_the_message_after_the_last_attempt() {
 #[tokio::test]
 async fn a_timeout_is_retried() {
     let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(created("SM00000000000000000000000000000009").set_delay(Duration::from_millis(1500)))
-        .up_to_n_times(1)
-        .mount(&twilio)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(created("SM00000000000000000000000000000004"))
-        .mount(&twilio)
-        .await;
-    let app = app_sending_to(&twilio).await;
-    let channel = app.create_channel().await;
-    let admin = app.api_token("admin").await;
-    let c = conversation(&app, channel).await;
+    answer(&twilio, created("SM00000000000000000000000000000009").set_delay(Duration::from_millis(1500)), 1).await;
+    answer(&twilio, created("SM00000000000000000000000000000004"), u64::MAX).await;
+    let (app, _, admin, c) = conversation_sending_to(&twilio).await;
     let (_, m) = send(&app, &admin, c, json!({"body": "Hi"})).await;
     let (_, sid, _, _) = settled(&app, m["id"].as_str().unwrap()).await;
     assert_eq!(sid.as_deref(), Some("SM00000000000000000000000000000004"));
@@ -503,15 +478,8 @@ async fn a_timeout_is_retried() {
 #[tokio::test]
 async fn an_idempotency_key_returns_the_first_message_instead_of_sending_again() {
     let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(created("SM00000000000000000000000000000005"))
-        .mount(&twilio)
-        .await;
-    let app = app_sending_to(&twilio).await;
-    let channel = app.create_channel().await;
-    let admin = app.api_token("admin").await;
-    let c = conversation(&app, channel).await;
+    answer(&twilio, created("SM00000000000000000000000000000005"), u64::MAX).await;
+    let (app, _, admin, c) = conversation_sending_to(&twilio).await;
     let url = format!("{}/api/v1/conversations/{c}/messages", app.address);
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -538,7 +506,7 @@ async fn an_idempotency_key_returns_the_first_message_instead_of_sending_again()
 #[tokio::test]
 async fn the_per_sender_rate_is_shared_and_a_burst_is_queued_not_refused() {
     let twilio = MockServer::start().await;
-    Mock::given(method("POST")).and(path(MESSAGES_PATH)).respond_with(Created).mount(&twilio).await;
+    answer(&twilio, Created, u64::MAX).await;
     let base = twilio.uri();
     let app = spawn_app_with(move |env| {
         for (k, v) in [
