@@ -8,6 +8,8 @@
 //! server (a fresh database is created in it). `BENCH_SECONDS` (default 10), `BENCH_CONCURRENCY` (HTTP connections, 32) and
 //! `BENCH_DB_CONNECTIONS` (the server's pool; default: the product's default).
 
+mod common;
+
 use hdrhistogram::Histogram;
 use secrecy::SecretString;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard::channels::{self, NewChannel, NewChannelTarget};
 use switchboard::config::Settings;
-use switchboard::database::embedded::EmbeddedPostgres;
 use switchboard::domain::{AccountSid, E164};
 use switchboard::twilio::signature;
 
@@ -41,33 +42,7 @@ fn main() -> anyhow::Result<()> {
     // Named threads, so that a profile (perf report --sort comm) tells the server from the load generator.
     let server_rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("sb-server").enable_all().build()?;
-    let (database_url, mut embedded, label) = server_rt.block_on(async {
-        match std::env::var("SWITCHBOARD_BENCH_DATABASE_URL") {
-            Ok(admin) => {
-                use sqlx::Connection;
-                let name = format!("sb_bench_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await?;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-                let base = admin.rsplit_once('/').unwrap().0.to_owned();
-                anyhow::Ok((format!("{base}/{name}"), None, "external PostgreSQL".to_owned()))
-            }
-            Err(_) => {
-                let pg = EmbeddedPostgres::start(dir.path(), None).await?;
-                let opts = pg.connect_options();
-                let url = format!(
-                    "postgres://{}@localhost/{}?host={}",
-                    switchboard::database::embedded::SUPERUSER,
-                    switchboard::database::embedded::DATABASE,
-                    opts.get_host()
-                );
-                Ok((
-                    url,
-                    Some(pg),
-                    "embedded PostgreSQL (durable defaults: fsync on, synchronous_commit on)".to_owned(),
-                ))
-            }
-        }
-    })?;
+    let (database_url, mut embedded, label) = server_rt.block_on(common::database(dir.path()))?;
 
     let mut env = vec![
         ("SWITCHBOARD__DATABASE__URL".to_owned(), database_url),

@@ -11,6 +11,8 @@
 //! `SWITCHBOARD_BENCH_DATABASE_URL=postgres://…/postgres`. `BENCH_MESSAGES` (5000), `BENCH_RATED` (800), `BENCH_JOBS` (jobs at once per process; default: the
 //! product's default).
 
+mod common;
+
 use axum::extract::State;
 use axum::routing::post;
 use secrecy::SecretString;
@@ -19,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard::channels::{self, NewChannel, NewChannelTarget};
 use switchboard::config::Settings;
-use switchboard::database::embedded::EmbeddedPostgres;
 use switchboard::domain::{AccountSid, E164};
 use switchboard::twilio::signature;
 use uuid::Uuid;
@@ -142,27 +143,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        let (database_url, mut embedded, label) = match std::env::var("SWITCHBOARD_BENCH_DATABASE_URL") {
-            Ok(admin) => {
-                use sqlx::Connection;
-                let name = format!("sb_bench_{}", Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await?;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-                let base = admin.rsplit_once('/').unwrap().0.to_owned();
-                (format!("{base}/{name}"), None, "external PostgreSQL".to_owned())
-            }
-            Err(_) => {
-                let pg = EmbeddedPostgres::start(dir.path(), None).await?;
-                let opts = pg.connect_options();
-                let url = format!(
-                    "postgres://{}@localhost/{}?host={}",
-                    switchboard::database::embedded::SUPERUSER,
-                    switchboard::database::embedded::DATABASE,
-                    opts.get_host()
-                );
-                (url, Some(pg), "embedded PostgreSQL (durable defaults)".to_owned())
-            }
-        };
+        let (database_url, mut embedded, label) = common::database(dir.path()).await?;
         let seen: Seen = Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let twilio = format!("http://{}", listener.local_addr()?);
