@@ -25,6 +25,7 @@ pub struct Settings {
     pub outbound: OutboundSettings,
     pub sandbox: SandboxSettings,
     pub jobs: JobSettings,
+    pub routing: RoutingSettings,
     pub log: LogSettings,
 }
 
@@ -127,6 +128,22 @@ pub struct JobSettings {
     pub heartbeat_ms: u64,
     /// A worker silent for this long is dead (killed, or its machine gone): its running jobs are taken over.
     pub worker_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// Run the router (routing decisions, waiting queues, overflow, presence) in this process.
+    pub enabled: bool,
+    /// How often the router looks for work even when nothing woke it (overflow, business hours opening).
+    pub poll_ms: u64,
+    /// Conversations routed per transaction.
+    pub batch_size: i64,
+    /// An agent whose last live connection has been gone this long goes offline.
+    pub presence_grace_secs: u64,
+    /// A conversation waiting for a named agent who does not take it within this time goes to the number's
+    /// default queue.
+    pub agent_wait_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

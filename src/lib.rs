@@ -14,6 +14,7 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod outbound;
+pub mod routing;
 pub mod sandbox;
 pub mod secrets;
 pub mod state;
@@ -37,6 +38,7 @@ pub struct Application {
     state: AppState,
     database: Database,
     worker: Option<jobs::Worker>,
+    router: Option<routing::router::Router>,
     shutdown: CancellationToken,
     bootstrap_admin: Option<BootstrapAdmin>,
 }
@@ -84,6 +86,9 @@ impl Application {
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        // This process's name among the processes sharing the database (heartbeats, jobs, live connections).
+        let instance: Arc<str> =
+            format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]).into();
         let worker = settings.jobs.enabled.then(|| -> anyhow::Result<jobs::Worker> {
             let fetcher = twilio::media::MediaFetcher::new(
                 settings.twilio.api_base_url.clone(),
@@ -102,9 +107,21 @@ impl Application {
                 http: sandbox_http.clone(),
                 recorder: outbound::recorder::Recorder::start(pool.clone()),
             };
-            Ok(jobs::Worker::new(ctx, settings.jobs.clone()))
+            Ok(jobs::Worker::new(ctx, settings.jobs.clone(), instance.clone()))
         });
         let worker = worker.transpose()?;
+        let routing_config = routing::config::ConfigCache::default();
+        let router_wake = Arc::new(tokio::sync::Notify::new());
+        let router = settings.routing.enabled.then(|| {
+            routing::router::Router::new(
+                pool.clone(),
+                routing_config.clone(),
+                settings.routing.clone(),
+                instance.clone(),
+                &settings.jobs,
+                router_wake.clone(),
+            )
+        });
         let state = AppState {
             pool: pool.clone(),
             public_base_url,
@@ -117,9 +134,21 @@ impl Application {
             channels: channels::ChannelDirectory::new(pool, secrets.clone(), channels::ChannelDirectory::DEFAULT_TTL),
             secrets,
             sandbox_http,
+            instance,
+            routing: routing_config,
+            router_wake,
             settings: Arc::new(settings),
         };
-        Ok(Self { listener, port, state, database, worker, shutdown: CancellationToken::new(), bootstrap_admin })
+        Ok(Self {
+            listener,
+            port,
+            state,
+            database,
+            worker,
+            router,
+            shutdown: CancellationToken::new(),
+            bootstrap_admin,
+        })
     }
 
     /// The admin created by this start, if the database had no users: the caller shows it once.
@@ -143,15 +172,19 @@ impl Application {
     /// Serves until SIGINT, SIGTERM or the shutdown token: then stops accepting, finishes in-flight requests,
     /// lets the worker finish its jobs in hand, closes the database and stops the embedded cluster.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { listener, state, database, worker, shutdown, .. } = self;
+        let Self { listener, state, database, worker, router, shutdown, .. } = self;
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let worker = worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
+        let router = router.map(|r| tokio::spawn(r.run(shutdown.clone())));
         tracing::info!(address = %listener.local_addr()?, public_url = %state.public_base_url, "switchboard is serving");
         let served =
             axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
         shutdown.cancel();
         if let Some(w) = worker {
             let _ = w.await;
+        }
+        if let Some(r) = router {
+            let _ = r.await;
         }
         database.close().await?;
         tracing::info!("switchboard stopped");

@@ -20,4 +20,10 @@ pub struct AppState {
     pub public_base_url: Arc<str>,
     /// The built-in sandbox's client for the webhooks it posts to this server.
     pub sandbox_http: reqwest::Client,
+    /// This process's name among those sharing the database.
+    pub instance: Arc<str>,
+    /// Routing rules, queues, numbers and schedules as routing decisions read them.
+    pub routing: crate::routing::config::ConfigCache,
+    /// Wakes this process's router (a new conversation was stored here).
+    pub router_wake: Arc<tokio::sync::Notify>,
 }

@@ -112,14 +112,6 @@ impl BusinessProfile {
     }
 }
 
-/// A language tag such as `nl`, `en-US` or `pt_BR` (the form WhatsApp template languages use).
-pub fn is_language_tag(tag: &str) -> bool {
-    let mut parts = tag.split(['-', '_']);
-    let primary_ok =
-        parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase()));
-    primary_ok && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,15 +160,5 @@ mod tests {
             field(BusinessProfile { display_name: Some("A".into()), ..Default::default() }),
             "profile.display_name"
         );
-    }
-
-    #[test]
-    fn language_tags() {
-        for ok in ["nl", "en-US", "pt_BR", "fil", "zh-Hant"] {
-            assert!(is_language_tag(ok), "{ok}");
-        }
-        for bad in ["", "EN", "english", "e", "en-", "en US"] {
-            assert!(!is_language_tag(bad), "{bad}");
-        }
     }
 }

@@ -6,6 +6,7 @@
 pub mod address;
 pub mod business_hours;
 pub mod business_profile;
+pub mod language;
 pub mod mask;
 pub mod message_status;
 pub mod outbound_media;

@@ -52,6 +52,9 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         media_job_max_attempts: state.settings.jobs.max_attempts,
     };
     let stored = state.inbound.store(new).await?;
+    if let Stored::New { new_conversation: true, .. } = stored {
+        state.router_wake.notify_one();
+    }
     match &stored {
         Stored::New { message_id, conversation_id, new_conversation } => tracing::info!(
             %message_id, %conversation_id, new_conversation, from = %mask::phone(&message.from.to_string()),

@@ -150,9 +150,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(ctx: JobContext, settings: JobSettings) -> Self {
-        let id = format!("{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8]);
-        Self { ctx: Arc::new(ctx), settings, id: id.into() }
+    /// `id` names this process among those sharing the database (its heartbeat row).
+    pub fn new(ctx: JobContext, settings: JobSettings, id: Arc<str>) -> Self {
+        Self { ctx: Arc::new(ctx), settings, id }
     }
 
     /// Runs until `shutdown`, then lets the jobs in hand finish.

@@ -270,3 +270,11 @@ pub async fn sync_accounts(pool: &PgPool, channel: Option<Uuid>) -> sqlx::Result
     .fetch_all(pool)
     .await
 }
+
+/// Whether the channel exists and is not deleted.
+pub async fn exists(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM channels WHERE id = $1 AND deleted_at IS NULL)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}

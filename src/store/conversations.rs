@@ -20,6 +20,14 @@ pub struct ConversationRow {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub resolved_at: Option<OffsetDateTime>,
+    pub routing_state: String,
+    pub communication_type: String,
+    pub priority: i32,
+    pub queue_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+    pub waiting_agent_id: Option<Uuid>,
+    pub queued_at: Option<OffsetDateTime>,
+    pub assigned_at: Option<OffsetDateTime>,
     /// `now()` of the statement that read the row.
     pub db_now: OffsetDateTime,
 }
@@ -27,26 +35,32 @@ pub struct ConversationRow {
 /// A subquery with every column of [`ConversationRow`], so that list sorts and filters name plain columns.
 const VIEW: &str = "(SELECT c.id, c.channel_id, c.number_id, n.e164 AS number_e164, c.contact_id,
         k.phone_e164 AS contact_phone, k.profile_name AS contact_name, c.status, c.last_inbound_at,
-        c.created_at, c.updated_at, c.resolved_at, now() AS db_now
+        c.created_at, c.updated_at, c.resolved_at, c.routing_state, c.communication_type, c.priority, c.queue_id,
+        c.assignee_id, c.waiting_agent_id, c.queued_at, c.assigned_at, now() AS db_now
     FROM conversations c
     JOIN whatsapp_numbers n ON n.id = c.number_id
     JOIN contacts k ON k.id = c.contact_id) v";
 
 const COLUMNS: &str = "v.*";
 
-/// Who is asking: agents see the conversations of the numbers they serve; everyone else sees all.
+/// Who is asking: an agent sees the conversations assigned to them, those in the queues they are members of, and
+/// those of the numbers they serve; everyone else sees all.
 #[derive(Debug, Clone, Copy)]
 pub enum Visibility {
     All,
-    NumbersOf(Uuid),
+    Agent(Uuid),
 }
 
 impl Visibility {
     fn push(self, q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>) {
-        if let Self::NumbersOf(user) = self {
-            q.push(" AND number_id IN (SELECT number_id FROM number_members WHERE user_id = ")
+        if let Self::Agent(user) = self {
+            q.push(" AND (assignee_id = ")
                 .push_bind(user)
-                .push(")");
+                .push(" OR queue_id IN (SELECT queue_id FROM queue_members WHERE user_id = ")
+                .push_bind(user)
+                .push(") OR number_id IN (SELECT number_id FROM number_members WHERE user_id = ")
+                .push_bind(user)
+                .push("))");
         }
     }
 }
@@ -66,6 +80,9 @@ pub struct Filter<'a> {
     pub contact_id: Option<Uuid>,
     /// Contact name or number contains.
     pub text: Option<&'a str>,
+    pub routing_state: Option<&'a str>,
+    pub queue_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
 }
 
 pub async fn list(
@@ -87,6 +104,15 @@ pub async fn list(
     }
     if let Some(id) = f.contact_id {
         q.push(" AND contact_id = ").push_bind(id);
+    }
+    if let Some(state) = f.routing_state {
+        q.push(" AND routing_state = ").push_bind(state.to_owned());
+    }
+    if let Some(id) = f.queue_id {
+        q.push(" AND queue_id = ").push_bind(id);
+    }
+    if let Some(id) = f.assignee_id {
+        q.push(" AND assignee_id = ").push_bind(id);
     }
     if let Some(text) = f.text {
         q.push(" AND strpos(lower(coalesce(contact_name, '') || ' ' || coalesce(contact_phone, '')), lower(")
@@ -123,4 +149,13 @@ pub async fn send_target(conn: &mut PgConnection, id: Uuid, who: Visibility) -> 
     who.push(&mut q);
     q.push(" FOR SHARE OF c");
     q.build_query_as().fetch_optional(conn).await
+}
+
+/// Whether `who` can see any conversation of the contact.
+pub async fn any_of_contact(conn: &mut PgConnection, contact: Uuid, who: Visibility) -> sqlx::Result<bool> {
+    let mut q = sqlx::QueryBuilder::new("SELECT EXISTS (SELECT 1 FROM conversations WHERE contact_id = ");
+    q.push_bind(contact);
+    who.push(&mut q);
+    q.push(")");
+    q.build_query_scalar().fetch_one(conn).await
 }

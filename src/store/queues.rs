@@ -45,18 +45,20 @@ pub struct QueueSettings {
     pub required_skills: Vec<String>,
     /// Only agents who speak the conversation's language are eligible.
     pub match_language: bool,
+    /// Offer a returning customer's conversation to their last agent first, when that agent is eligible.
+    pub prefer_last_agent: bool,
 }
 
 const COLUMNS: &str = "id, name, description, strategy, priority, communication_type, business_hours_id, outside_hours,
     outside_hours_queue_id, outside_hours_agent_id, overflow_after_secs, overflow_queue_id, overflow_agent_id,
-    required_skills, match_language,
+    required_skills, match_language, prefer_last_agent,
     ARRAY(SELECT m.user_id FROM queue_members m WHERE m.queue_id = queues.id ORDER BY m.added_at, m.user_id) AS member_ids,
     created_at, updated_at, deleted_at";
 
 const SET: &str = "name = $2, description = $3, strategy = $4, priority = $5, communication_type = $6,
     business_hours_id = $7, outside_hours = $8, outside_hours_queue_id = $9, outside_hours_agent_id = $10,
     overflow_after_secs = $11, overflow_queue_id = $12, overflow_agent_id = $13, required_skills = $14,
-    match_language = $15";
+    match_language = $15, prefer_last_agent = $16";
 
 fn bind_settings<'q>(
     q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -76,6 +78,7 @@ fn bind_settings<'q>(
         .bind(s.overflow_agent_id)
         .bind(&s.required_skills)
         .bind(s.match_language)
+        .bind(s.prefer_last_agent)
 }
 
 /// Inserts a queue (members are set separately) and returns its id.
@@ -83,8 +86,8 @@ pub async fn insert(conn: &mut PgConnection, s: &QueueSettings) -> sqlx::Result<
     let id = Uuid::now_v7();
     let sql = "INSERT INTO queues (id, name, description, strategy, priority, communication_type, business_hours_id,
             outside_hours, outside_hours_queue_id, outside_hours_agent_id, overflow_after_secs, overflow_queue_id,
-            overflow_agent_id, required_skills, match_language)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+            overflow_agent_id, required_skills, match_language, prefer_last_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
     bind_settings(sqlx::query(sql).bind(id), s).execute(conn).await?;
     Ok(id)
 }

@@ -20,6 +20,10 @@ pub struct User {
     pub skills: Vec<String>,
     /// Language tags this agent serves customers in.
     pub languages: Vec<String>,
+    /// `online` (offered conversations), `away` or `offline`.
+    pub presence: String,
+    /// Conversations held now (not resolved).
+    pub load: i32,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -29,7 +33,7 @@ pub struct User {
 }
 
 const USER_COLUMNS: &str =
-    "id, email, name, role, must_change_password, active, capacity, skills, languages, created_at, last_login_at, deactivated_at";
+    "id, email, name, role, must_change_password, active, capacity, skills, languages, presence, load, created_at, last_login_at, deactivated_at";
 
 /// A user with the queues and numbers they serve: what `/agents` shows.
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
@@ -42,7 +46,7 @@ pub struct Agent {
 }
 
 const AGENT_COLUMNS: &str =
-    "id, email, name, role, must_change_password, active, capacity, skills, languages, created_at,
+    "id, email, name, role, must_change_password, active, capacity, skills, languages, presence, load, created_at,
     last_login_at, deactivated_at,
     ARRAY(SELECT m.queue_id FROM queue_members m JOIN queues q ON q.id = m.queue_id
           WHERE m.user_id = users.id AND q.deleted_at IS NULL ORDER BY m.added_at, m.queue_id) AS queue_ids,
@@ -305,8 +309,8 @@ pub async fn find_session(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<Opti
     .await
 }
 
-pub async fn delete_session(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await?;
+pub async fn delete_session(conn: &mut PgConnection, token_hash: &[u8]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(conn).await?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 use super::queues::check_words;
 use super::{audit_change, check_name, refs, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::{password, Principal};
-use crate::domain::business_profile::is_language_tag;
+use crate::domain::language;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -76,7 +76,7 @@ fn check(mut s: AgentSettings) -> AppResult<AgentSettings> {
     }
     s.skills = check_words("skills", &s.skills)?;
     s.languages = check_words("languages", &s.languages)?;
-    if let Some(bad) = s.languages.iter().find(|l| !is_language_tag(l)) {
+    if let Some(bad) = s.languages.iter().find(|l| !language::is_tag(l)) {
         return Err(invalid("languages", format!("{bad:?} is not a language tag such as nl, en-US or pt_BR")));
     }
     Ok(s)
@@ -281,6 +281,8 @@ async fn update(
         store::audit::record(&mut tx, &who.actor(), "agent.password_reset", "user", Some(&id.to_string()), None, None)
             .await?;
     }
+    // A raised capacity or a new queue may let waiting conversations through.
+    store::routing::wake_routers(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(after))
 }

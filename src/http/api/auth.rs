@@ -112,13 +112,18 @@ fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     .expect("cookie text is ASCII")
 }
 
-/// Ends this browser session and clears its cookie.
+/// Ends this browser session and clears its cookie; the agent goes offline (no new conversations are offered).
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204)))]
 async fn logout(State(state): State<AppState>, who: PendingPrincipal) -> AppResult<Response> {
     let Via::Session { token_hash, .. } = &who.principal.via else {
         return Err(AppError::bad_request("not_a_session", "API tokens are revoked, not logged out"));
     };
-    store::users::delete_session(&state.pool, token_hash).await?;
+    let mut tx = state.pool.begin().await?;
+    store::users::delete_session(&mut tx, token_hash).await?;
+    if let Some(user) = who.principal.user_id {
+        store::routing::set_presence(&mut tx, user, "offline").await?;
+    }
+    tx.commit().await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, session_cookie(&state, "", 0));
     Ok((StatusCode::NO_CONTENT, headers).into_response())

@@ -27,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(read)).routes(routes!(list_messages, send_message))
 }
 
+const ROUTING_STATES: &[&str] = &["unrouted", "waiting", "assigned", "ai", "unowned"];
+
 /// Twilio's limit for a message body.
 const MAX_BODY_CHARS: usize = 1600;
 /// Twilio's limit of `MediaUrl`s per message.
@@ -65,6 +67,23 @@ pub struct Conversation {
     updated_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     resolved_at: Option<OffsetDateTime>,
+    /// Who owns it: `unrouted` (a decision is being made), `waiting` (in `queue_id`, or for `waiting_agent_id`),
+    /// `assigned` (to `assignee_id`), `ai` (the AI agent; the conversation is `pending`) or `unowned` (no rule,
+    /// AI agent or default queue applied: the number's agents may claim it).
+    routing_state: String,
+    /// `message` or `call`.
+    communication_type: String,
+    /// -1000 to 1000; higher is offered first.
+    priority: i32,
+    queue_id: Option<Uuid>,
+    /// The agent holding it (after a resolve: the agent who held it last).
+    assignee_id: Option<Uuid>,
+    waiting_agent_id: Option<Uuid>,
+    /// Since when it waits in its queue.
+    #[serde(with = "time::serde::rfc3339::option")]
+    queued_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    assigned_at: Option<OffsetDateTime>,
 }
 
 impl From<ConversationRow> for Conversation {
@@ -83,21 +102,30 @@ impl From<ConversationRow> for Conversation {
             created_at: r.created_at,
             updated_at: r.updated_at,
             resolved_at: r.resolved_at,
+            routing_state: r.routing_state,
+            communication_type: r.communication_type,
+            priority: r.priority,
+            queue_id: r.queue_id,
+            assignee_id: r.assignee_id,
+            waiting_agent_id: r.waiting_agent_id,
+            queued_at: r.queued_at,
+            assigned_at: r.assigned_at,
         }
     }
 }
 
-/// Supervisors and admins (people or tokens) see every conversation; an agent those of the numbers they
-/// serve. An API token with the agent role serves no number, so it sees none.
-fn visibility(who: &Principal) -> Visibility {
+/// Supervisors and admins (people or tokens) see every conversation; an agent those assigned to them, those in
+/// their queues and those of the numbers they serve. An API token with the agent role is nobody's agent, so it
+/// sees none.
+pub fn visibility(who: &Principal) -> Visibility {
     if who.role.includes(Role::Supervisor) {
         Visibility::All
     } else {
-        Visibility::NumbersOf(who.user_id.unwrap_or(Uuid::nil()))
+        Visibility::Agent(who.user_id.unwrap_or(Uuid::nil()))
     }
 }
 
-async fn find(conn: &mut sqlx::PgConnection, who: &Principal, id: Uuid) -> AppResult<ConversationRow> {
+pub async fn find(conn: &mut sqlx::PgConnection, who: &Principal, id: Uuid) -> AppResult<ConversationRow> {
     conversations::find(conn, id, visibility(who))
         .await?
         .ok_or_else(|| AppError::not_found("conversation_not_found", "no conversation with this id that you can see"))
@@ -114,6 +142,11 @@ struct Filters {
     contact_id: Option<Uuid>,
     /// Contact name or phone number contains (case-insensitive).
     q: Option<String>,
+    /// `unrouted`, `waiting`, `assigned`, `ai` or `unowned`.
+    routing_state: Option<String>,
+    queue_id: Option<Uuid>,
+    /// An agent's id, or `me`.
+    assignee: Option<String>,
 }
 
 impl ListFilters for Filters {
@@ -121,7 +154,7 @@ impl ListFilters for Filters {
     const DESCENDING: bool = true;
 }
 
-/// Lists conversations, most recently active first. Agents: those of the numbers they serve.
+/// Lists conversations, most recently active first. Agents: theirs, their queues' and their numbers'.
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(ListParams, Filters),
     responses((status = 200, body = Page<Conversation>)))]
 async fn list(
@@ -135,12 +168,33 @@ async fn list(
             return Err(AppError::bad_request("invalid_query", "status must be open, pending or resolved"));
         }
     }
+    if let Some(s) = &f.routing_state {
+        if !ROUTING_STATES.contains(&s.as_str()) {
+            return Err(AppError::bad_request(
+                "invalid_query",
+                "routing_state must be unrouted, waiting, assigned, ai or unowned",
+            ));
+        }
+    }
+    let assignee = match f.assignee.as_deref() {
+        None => None,
+        Some("me") => Some(who.user_id.ok_or_else(|| {
+            AppError::bad_request("invalid_query", "assignee=me needs a user; an API token is nobody's agent")
+        })?),
+        Some(id) => Some(
+            Uuid::parse_str(id)
+                .map_err(|_| AppError::bad_request("invalid_query", "assignee must be an agent's id or me"))?,
+        ),
+    };
     let filter = conversations::Filter {
         status: f.status.as_deref(),
         number_id: f.number_id,
         channel_id: f.channel_id,
         contact_id: f.contact_id,
         text: f.q.as_deref(),
+        routing_state: f.routing_state.as_deref(),
+        queue_id: f.queue_id,
+        assignee_id: assignee,
     };
     let rows = conversations::list(&state.pool, &list.listing, visibility(&who), &filter).await?;
     Ok(Json(Page::from_keyed(rows, &list.listing).map(Conversation::from)))

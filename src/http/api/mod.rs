@@ -2,17 +2,21 @@
 //! `{"error": {"code", "message", "details"}}`.
 
 mod agents;
+mod assignment;
 mod audit;
 mod auth;
 mod business_hours;
 mod canned_responses;
 mod channels;
+mod contacts;
 mod conversations;
 pub mod doc;
 pub mod idempotency;
 mod numbers;
+mod presence;
 mod queues;
-mod refs;
+pub mod refs;
+mod routing;
 mod tags;
 mod templates;
 mod tokens;
@@ -52,6 +56,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(canned_responses::router())
                 .merge(tags::router())
                 .merge(conversations::router())
+                .merge(assignment::router())
+                .merge(presence::router())
+                .merge(contacts::router())
+                .merge(routing::router())
                 .merge(uploads::router(state)),
         )
         .split_for_parts();

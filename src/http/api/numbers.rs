@@ -4,7 +4,8 @@
 
 use super::{double_option, refs, ApiJson, ApiPath, List, ListParams, NoFilters, Page};
 use crate::auth::Principal;
-use crate::domain::business_profile::{is_language_tag, BusinessProfile};
+use crate::domain::business_profile::BusinessProfile;
+use crate::domain::language;
 use crate::domain::{Role, E164};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -76,7 +77,7 @@ async fn apply(
     }
     if let Some(language) = &changes.language {
         if let Some(tag) = language {
-            if !is_language_tag(tag) {
+            if !language::is_tag(tag) {
                 return Err(invalid("language", "language must be a language tag such as nl, en-US or pt_BR"));
             }
         }

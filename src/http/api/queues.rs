@@ -55,6 +55,8 @@ struct NewQueue {
     overflow_agent_id: Option<Uuid>,
     required_skills: Option<Vec<String>>,
     match_language: Option<bool>,
+    /// Offer a returning customer's conversation to their last agent first, when eligible.
+    prefer_last_agent: Option<bool>,
     /// The agents in the queue.
     member_ids: Option<Vec<Uuid>>,
 }
@@ -89,6 +91,8 @@ struct QueueChanges {
     overflow_agent_id: Option<Option<Uuid>>,
     required_skills: Option<Vec<String>>,
     match_language: Option<bool>,
+    /// Offer a returning customer's conversation to their last agent first, when eligible.
+    prefer_last_agent: Option<bool>,
     /// Replaces the members.
     member_ids: Option<Vec<Uuid>>,
 }
@@ -279,6 +283,7 @@ async fn create(
         overflow_agent_id: body.overflow_agent_id,
         required_skills: body.required_skills.unwrap_or_default(),
         match_language: body.match_language.unwrap_or(false),
+        prefer_last_agent: body.prefer_last_agent.unwrap_or(false),
     };
     let mut tx = state.pool.begin().await?;
     let settings = check(&mut tx, settings, None).await?;
@@ -328,6 +333,7 @@ async fn update(
         overflow_agent_id: c.overflow_agent_id.unwrap_or(b.overflow_agent_id),
         required_skills: c.required_skills.unwrap_or(b.required_skills),
         match_language: c.match_language.unwrap_or(b.match_language),
+        prefer_last_agent: c.prefer_last_agent.unwrap_or(b.prefer_last_agent),
     };
     let settings = check(&mut tx, settings, Some(id)).await?;
     store::queues::update(&mut tx, id, &settings).await.map_err(taken)?;
@@ -337,6 +343,7 @@ async fn update(
     }
     let after = find(&mut tx, id).await?;
     audit_change(&mut tx, &who, "queue.updated", "queue", id, Some(&before), Some(&after)).await?;
+    store::routing::wake_routers(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(after))
 }
@@ -398,6 +405,7 @@ async fn change_members(
     change(&mut tx).await?;
     let after = find(&mut tx, id).await?;
     audit_change(&mut tx, who, "queue.members_changed", "queue", id, Some(&before), Some(&after)).await?;
+    store::routing::wake_routers(&mut tx).await?;
     tx.commit().await?;
     Ok(after)
 }

@@ -3,7 +3,7 @@
 
 use super::{audit_change, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::Principal;
-use crate::domain::business_profile::is_language_tag;
+use crate::domain::language;
 use crate::domain::{template, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -78,7 +78,7 @@ fn check(mut s: TemplateSettings) -> AppResult<TemplateSettings> {
     {
         return Err(invalid("name", "name must be 1 to 512 lowercase letters, digits or _ (WhatsApp's rule)"));
     }
-    if !is_language_tag(&s.language) {
+    if !language::is_tag(&s.language) {
         return Err(invalid("language", "language must be a language tag such as en, nl or pt_BR"));
     }
     if s.body.trim().is_empty() || s.body.chars().count() > 1024 {

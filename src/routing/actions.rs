@@ -1,0 +1,356 @@
+//! What people (and the AI agent) do to a conversation's ownership: claim, assign, transfer, unassign, hand over,
+//! resolve, reopen, change priority. Each runs in the caller's transaction with the conversation's row locked,
+//! takes agents under the same capacity guard as the router, writes its timeline event, and wakes the routers
+//! when it frees capacity.
+
+use super::config::RoutingConfig;
+use super::place::{self, Members, Seeker};
+use super::rules::Target;
+use crate::error::{AppError, AppResult};
+use crate::store::audit::Actor;
+use crate::store::routing::{self as db, Placement, Routable};
+use axum::http::StatusCode;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Who acts.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    /// The user acting, if a person (an API token is nobody's agent).
+    pub user_id: Option<Uuid>,
+    /// Supervisors and admins may act on any conversation; agents on their own and their queues'.
+    pub supervisor: bool,
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
+    AppError::client(StatusCode::CONFLICT, code, message)
+}
+
+/// The conversation, locked, with its status. Visibility has been checked by the caller.
+async fn lock(conn: &mut PgConnection, id: Uuid) -> AppResult<(Routable, String)> {
+    db::lock_routable(conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("conversation_not_found", "no conversation with this id that you can see"))
+}
+
+fn open_only(status: &str) -> AppResult<()> {
+    if status == "resolved" {
+        return Err(conflict("conversation_resolved", "the conversation is resolved; reopen it first"));
+    }
+    Ok(())
+}
+
+fn not_with_ai(r: &Routable) -> AppResult<()> {
+    if r.routing_state == "ai" {
+        return Err(conflict(
+            "owned_by_ai_agent",
+            "the AI agent owns this conversation; hand it over first (POST /conversations/{id}/handover)",
+        ));
+    }
+    Ok(())
+}
+
+/// Gives `agent` one more conversation, whatever their presence (a person decided), never over capacity.
+async fn take(conn: &mut PgConnection, agent: Uuid) -> AppResult<()> {
+    if db::take_agent(conn, agent, true).await? {
+        Ok(())
+    } else {
+        Err(conflict("agent_at_capacity", "the agent already holds as many conversations as their capacity allows")
+            .with_details(json!({ "agent_id": agent })))
+    }
+}
+
+async fn may_take_from(conn: &mut PgConnection, r: &Routable, user: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM queue_members WHERE queue_id = $2 AND user_id = $1)
+             OR EXISTS (SELECT 1 FROM number_members WHERE number_id = $3 AND user_id = $1)
+             OR EXISTS (SELECT 1 FROM conversations WHERE id = $4 AND waiting_agent_id = $1)",
+    )
+    .bind(user)
+    .bind(r.queue_id)
+    .bind(r.number_id)
+    .bind(r.id)
+    .fetch_one(conn)
+    .await
+}
+
+/// The caller takes the conversation for themselves (from its queue, or unowned from their number).
+pub async fn claim(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<()> {
+    let me = caller.user_id.ok_or_else(|| {
+        AppError::unprocessable(
+            "not_an_agent",
+            "an API token is nobody's agent; assign the conversation to an agent instead",
+        )
+    })?;
+    let (r, status) = lock(conn, id).await?;
+    open_only(&status)?;
+    not_with_ai(&r)?;
+    match r.assignee_id {
+        Some(a) if a == me => return Ok(()),
+        Some(a) => {
+            return Err(conflict("already_assigned", "another agent holds this conversation")
+                .with_details(json!({ "assignee_id": a })))
+        }
+        None => {}
+    }
+    if !caller.supervisor && !may_take_from(conn, &r, me).await? {
+        return Err(AppError::forbidden(
+            "not_your_queue",
+            "you are not a member of this conversation's queue or number",
+        ));
+    }
+    take(conn, me).await?;
+    db::write_placement(conn, id, Placement::Assigned { agent: me, queue: r.queue_id }, None).await?;
+    db::record_event(conn, id, "claimed", &caller.actor, json!({ "agent_id": me, "queue_id": r.queue_id })).await?;
+    Ok(())
+}
+
+async fn must_be_agent(conn: &mut PgConnection, agent: Uuid, field: &str) -> AppResult<()> {
+    crate::http::api::refs::agents(conn, &[agent], field).await
+}
+
+/// Gives the conversation to `agent` (a supervisor's decision).
+pub async fn assign(conn: &mut PgConnection, caller: &Caller, id: Uuid, agent: Uuid) -> AppResult<()> {
+    if !caller.supervisor {
+        return Err(AppError::forbidden(
+            "forbidden",
+            "assigning to someone needs the supervisor role; claim it for yourself instead",
+        ));
+    }
+    must_be_agent(conn, agent, "agent_id").await?;
+    let (r, status) = lock(conn, id).await?;
+    open_only(&status)?;
+    if r.assignee_id == Some(agent) {
+        return Ok(());
+    }
+    take(conn, agent).await?;
+    db::write_placement(conn, id, Placement::Assigned { agent, queue: r.queue_id }, None).await?;
+    db::record_event(
+        conn,
+        id,
+        "assigned",
+        &caller.actor,
+        json!({
+            "agent_id": agent, "from_agent_id": r.assignee_id, "from": r.routing_state
+        }),
+    )
+    .await?;
+    if r.assignee_id.is_some() {
+        db::wake_routers(conn).await?;
+    }
+    Ok(())
+}
+
+/// Only the agent holding a conversation (or a supervisor) passes it on.
+fn holder_or_supervisor(caller: &Caller, r: &Routable) -> AppResult<()> {
+    if caller.supervisor || (r.assignee_id.is_some() && r.assignee_id == caller.user_id) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "not_your_conversation",
+            "only the agent holding this conversation or a supervisor may do this",
+        ))
+    }
+}
+
+/// Passes the conversation to a queue (where the queue's selection takes over, never back to the agent
+/// passing it on) or to an agent.
+pub async fn transfer(
+    conn: &mut PgConnection,
+    cfg: &RoutingConfig,
+    caller: &Caller,
+    id: Uuid,
+    to: Target,
+) -> AppResult<()> {
+    match to {
+        Target::Queue(q) => crate::http::api::refs::queue(conn, q, "queue_id").await?,
+        Target::Agent(a) => must_be_agent(conn, a, "agent_id").await?,
+        Target::AiAgent => {}
+    }
+    let (r, status) = lock(conn, id).await?;
+    open_only(&status)?;
+    holder_or_supervisor(caller, &r)?;
+    let placement = match to {
+        Target::Agent(a) if r.assignee_id == Some(a) => return Ok(()),
+        Target::Agent(a) => {
+            take(conn, a).await?;
+            Placement::Assigned { agent: a, queue: r.queue_id }
+        }
+        target => {
+            let seeker = Seeker { language: r.language.as_deref(), last_agent: None, exclude: r.assignee_id };
+            let mut members = Members::default();
+            place::follow(conn, cfg, &mut members, id, Some(target), seeker, &caller.actor).await?
+        }
+    };
+    db::record_event(
+        conn,
+        id,
+        "transferred",
+        &caller.actor,
+        json!({
+            "from_agent_id": r.assignee_id, "from_queue_id": r.queue_id, "to": place::target_json(to)
+        }),
+    )
+    .await?;
+    place::settle(conn, id, placement, None, &caller.actor).await?;
+    db::wake_routers(conn).await?;
+    Ok(())
+}
+
+/// The agent lets go: the conversation waits in its queue again (or has no owner if it had no queue).
+pub async fn unassign(conn: &mut PgConnection, cfg: &RoutingConfig, caller: &Caller, id: Uuid) -> AppResult<()> {
+    let (r, status) = lock(conn, id).await?;
+    open_only(&status)?;
+    let Some(agent) = r.assignee_id else {
+        return Err(conflict("not_assigned", "the conversation is not assigned to anyone"));
+    };
+    holder_or_supervisor(caller, &r)?;
+    let placement = match r.queue_id.filter(|q| cfg.queue(*q).is_some()) {
+        Some(q) => Placement::Waiting { queue: Some(q), agent: None },
+        None => Placement::Unowned,
+    };
+    db::record_event(conn, id, "unassigned", &caller.actor, json!({ "agent_id": agent })).await?;
+    place::settle(conn, id, placement, None, &caller.actor).await?;
+    db::wake_routers(conn).await?;
+    Ok(())
+}
+
+/// The AI agent hands the conversation to humans: to the given target, or through the order of assignment
+/// without the AI agent (rules targeting it no longer apply).
+pub async fn handover(
+    conn: &mut PgConnection,
+    cfg: &RoutingConfig,
+    caller: &Caller,
+    id: Uuid,
+    to: Option<Target>,
+    note: Option<&str>,
+) -> AppResult<()> {
+    if !caller.supervisor {
+        return Err(AppError::forbidden("forbidden", "a hand-over is made by the AI agent or a supervisor"));
+    }
+    match to {
+        Some(Target::Queue(q)) => crate::http::api::refs::queue(conn, q, "queue_id").await?,
+        Some(Target::Agent(a)) => must_be_agent(conn, a, "agent_id").await?,
+        _ => {}
+    }
+    let (r, status) = lock(conn, id).await?;
+    open_only(&status)?;
+    if r.routing_state != "ai" {
+        return Err(conflict("not_with_ai_agent", "the AI agent does not own this conversation"));
+    }
+    sqlx::query("UPDATE conversations SET ai_done = true WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    db::record_event(
+        conn,
+        id,
+        "handed_over",
+        &caller.actor,
+        json!({
+            "to": to.map(place::target_json), "note": note
+        }),
+    )
+    .await?;
+    let mut members = Members::default();
+    match to {
+        Some(target) => {
+            let seeker = Seeker { language: r.language.as_deref(), last_agent: r.last_agent_id, exclude: None };
+            let placement = place::follow(conn, cfg, &mut members, id, Some(target), seeker, &caller.actor).await?;
+            place::settle(conn, id, placement, None, &caller.actor).await?;
+        }
+        None => {
+            let r = Routable { ai_done: true, ..r };
+            place::route(conn, cfg, &mut members, &r, &caller.actor).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the conversation: its agent's capacity frees (the next customer's message opens a new one).
+pub async fn resolve(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<()> {
+    let (_, status) = lock(conn, id).await?;
+    if status == "resolved" {
+        return Ok(());
+    }
+    sqlx::query("UPDATE conversations SET status = 'resolved', resolved_at = now(), updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    db::record_event(conn, id, "resolved", &caller.actor, json!({})).await?;
+    db::wake_routers(conn).await?;
+    Ok(())
+}
+
+/// Reopens a resolved conversation: back to its last agent if they have room, otherwise routed again. Refused
+/// when the customer already has another open conversation on the number.
+pub async fn reopen(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<bool> {
+    let (r, status) = lock(conn, id).await?;
+    if status != "resolved" {
+        return Ok(false);
+    }
+    let other: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM conversations WHERE number_id = $1 AND contact_id = $2 AND status <> 'resolved' AND id <> $3",
+    )
+    .bind(r.number_id)
+    .bind(r.contact_id)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(other) = other {
+        return Err(conflict("conversation_already_open", "the customer has another open conversation on this number")
+            .with_details(json!({ "conversation_id": other })));
+    }
+    let keeps = match r.assignee_id {
+        Some(a) => db::take_agent(conn, a, true).await?,
+        None => false,
+    };
+    sqlx::query(
+        "UPDATE conversations SET status = 'open', resolved_at = NULL, updated_at = now(),
+                routing_state = CASE WHEN $2 THEN 'assigned' ELSE 'unrouted' END,
+                assignee_id = CASE WHEN $2 THEN assignee_id END, assigned_at = CASE WHEN $2 THEN now() END,
+                queued_at = NULL, waiting_agent_id = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(keeps)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match crate::store::violated_constraint(&e) {
+        Some("conversations_active_key") => {
+            conflict("conversation_already_open", "the customer has another open conversation on this number")
+        }
+        _ => e.into(),
+    })?;
+    db::record_event(
+        conn,
+        id,
+        "reopened",
+        &caller.actor,
+        json!({ "agent_id": if keeps { r.assignee_id } else { None } }),
+    )
+    .await?;
+    Ok(!keeps)
+}
+
+/// Changes the conversation's priority (higher is offered first while it waits).
+pub async fn set_priority(conn: &mut PgConnection, caller: &Caller, id: Uuid, priority: i32) -> AppResult<()> {
+    if !(-1000..=1000).contains(&priority) {
+        return Err(
+            AppError::unprocessable("invalid_field", "priority must be from -1000 to 1000").with_field("priority")
+        );
+    }
+    lock(conn, id).await?;
+    let before: i32 = sqlx::query_scalar(
+        "UPDATE conversations c SET priority = $2, updated_at = now() FROM (SELECT priority FROM conversations WHERE id = $1) old
+         WHERE c.id = $1 RETURNING old.priority",
+    )
+    .bind(id)
+    .bind(priority)
+    .fetch_one(&mut *conn)
+    .await?;
+    if before != priority {
+        db::record_event(conn, id, "priority_changed", &caller.actor, json!({ "from": before, "to": priority }))
+            .await?;
+    }
+    Ok(())
+}

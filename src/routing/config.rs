@@ -1,0 +1,141 @@
+//! What routing decisions read about rules, queues, numbers and schedules: loaded once, kept in memory and
+//! reloaded when `routing_config.version` moves (a trigger moves it on any change to those tables, whichever
+//! process made it), so a decision costs no configuration queries.
+
+use super::rules::{NumberRouting, Rule, Target};
+use super::select::Strategy;
+use crate::domain::business_hours::{Hours, Schedule};
+use crate::store::routing as db;
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    pub id: Uuid,
+    pub name: String,
+    pub strategy: Strategy,
+    pub priority: i32,
+    pub business_hours_id: Option<Uuid>,
+    /// Out of hours with `route`: where conversations go instead of waiting.
+    pub outside_hours_target: Option<Target>,
+    pub overflow_after: Option<Duration>,
+    pub overflow_target: Option<Target>,
+    pub required_skills: Vec<String>,
+    pub match_language: bool,
+    pub prefer_last_agent: bool,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NumberConfig {
+    pub channel_id: Uuid,
+    pub routing: NumberRouting,
+    pub business_hours_id: Option<Uuid>,
+}
+
+#[derive(Debug, Default)]
+pub struct RoutingConfig {
+    pub version: i64,
+    /// Channel rules first (by channel, then position), then global ones (by position).
+    pub rules: Vec<Rule>,
+    pub queues: HashMap<Uuid, QueueConfig>,
+    pub numbers: HashMap<Uuid, NumberConfig>,
+    pub hours: HashMap<Uuid, Hours>,
+}
+
+impl RoutingConfig {
+    /// The rules that apply to a conversation on `channel`, in order: the channel's own, then the global ones.
+    pub fn rules_for(&self, channel: Uuid) -> Vec<&Rule> {
+        let own = self.rules.iter().filter(|r| r.channel_id == Some(channel));
+        own.chain(self.rules.iter().filter(|r| r.channel_id.is_none())).collect()
+    }
+
+    pub fn queue(&self, id: Uuid) -> Option<&QueueConfig> {
+        self.queues.get(&id).filter(|q| !q.deleted)
+    }
+
+    async fn load(conn: &mut PgConnection, version: i64) -> sqlx::Result<Self> {
+        let mut hours = HashMap::new();
+        for h in db::all_hours(&mut *conn).await? {
+            let schedule = Schedule { time_zone: h.time_zone, weekly: h.weekly.0, holidays: h.holidays.0 };
+            match schedule.check() {
+                Ok(ready) => {
+                    hours.insert(h.id, ready);
+                }
+                Err(e) => {
+                    tracing::error!(id = %h.id, field = %e.field, "stored business hours are invalid; treated as always open")
+                }
+            }
+        }
+        let target = |queue: Option<Uuid>, agent: Option<Uuid>| match (queue, agent) {
+            (Some(q), _) => Some(Target::Queue(q)),
+            (None, Some(a)) => Some(Target::Agent(a)),
+            (None, None) => None,
+        };
+        let queues = db::all_queues(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|q| {
+                let config = QueueConfig {
+                    id: q.id,
+                    name: q.name,
+                    strategy: Strategy::parse(&q.strategy),
+                    priority: q.priority,
+                    business_hours_id: q.business_hours_id,
+                    outside_hours_target: if q.outside_hours == "route" {
+                        target(q.outside_hours_queue_id, q.outside_hours_agent_id)
+                    } else {
+                        None
+                    },
+                    overflow_after: q.overflow_after_secs.map(|s| Duration::from_secs(s.max(0) as u64)),
+                    overflow_target: target(q.overflow_queue_id, q.overflow_agent_id),
+                    required_skills: q.required_skills,
+                    match_language: q.match_language,
+                    prefer_last_agent: q.prefer_last_agent,
+                    deleted: q.deleted,
+                };
+                (q.id, config)
+            })
+            .collect();
+        let numbers = db::all_numbers(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|n| {
+                let routing =
+                    NumberRouting { ai_agent_enabled: n.ai_agent_enabled, default_queue_id: n.default_queue_id };
+                (n.id, NumberConfig { channel_id: n.channel_id, routing, business_hours_id: n.business_hours_id })
+            })
+            .collect();
+        let mut rules = Vec::new();
+        for r in db::all_rules(&mut *conn).await? {
+            match r.compile() {
+                Ok(rule) => rules.push(rule),
+                Err(e) => tracing::error!(rule = %r.id, error = %e, "stored routing rule cannot be used; skipped"),
+            }
+        }
+        Ok(Self { version, rules, queues, numbers, hours })
+    }
+}
+
+/// The configuration shared by a process's router and API handlers.
+#[derive(Clone, Default)]
+pub struct ConfigCache {
+    current: Arc<RwLock<Arc<RoutingConfig>>>,
+}
+
+impl ConfigCache {
+    /// The current configuration: one small query to compare versions, a reload only after a change.
+    pub async fn get(&self, conn: &mut PgConnection) -> sqlx::Result<Arc<RoutingConfig>> {
+        let version = db::config_version(&mut *conn).await?;
+        let cached = self.current.read().expect("routing config lock").clone();
+        if cached.version == version {
+            return Ok(cached);
+        }
+        let fresh = Arc::new(RoutingConfig::load(conn, version).await?);
+        *self.current.write().expect("routing config lock") = fresh.clone();
+        Ok(fresh)
+    }
+}

@@ -1,0 +1,236 @@
+//! Placing one conversation: deciding its target and taking an agent, inside the caller's transaction (which
+//! holds the conversation's row lock). Used by the router and by the API's manual actions alike.
+
+use super::config::{QueueConfig, RoutingConfig};
+use super::hours_open;
+use super::rules::{self, CommunicationType, Decision, Env, Facts, NumberRouting, Target, Via};
+use super::select::{self, Candidate, Requirements, Strategy};
+use crate::store::audit::Actor;
+use crate::store::routing::{self as db, Placement, Routable};
+use jiff::Timestamp;
+use serde_json::json;
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A queue's members as loaded once per transaction, kept up to date with the assignments made in it.
+#[derive(Default)]
+pub struct Members {
+    by_queue: HashMap<Uuid, Vec<Candidate>>,
+}
+
+impl Members {
+    async fn of(&mut self, conn: &mut PgConnection, queue: Uuid) -> sqlx::Result<&mut Vec<Candidate>> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.by_queue.entry(queue) {
+            slot.insert(db::candidates(conn, queue).await?);
+        }
+        Ok(self.by_queue.get_mut(&queue).expect("just inserted"))
+    }
+
+    /// The agent took one more conversation (in every queue they are in).
+    fn took(&mut self, agent: Uuid, queue: Option<Uuid>) {
+        let now = Some(OffsetDateTime::now_utc());
+        for (q, members) in &mut self.by_queue {
+            for c in members.iter_mut().filter(|c| c.id == agent) {
+                c.load += 1;
+                c.last_assigned_at = now;
+                if Some(*q) == queue {
+                    c.turn_at = now;
+                }
+            }
+        }
+    }
+
+    /// The agent could not be taken (went offline, filled up elsewhere): not offered again in this transaction.
+    fn unavailable(&mut self, agent: Uuid) {
+        for members in self.by_queue.values_mut() {
+            for c in members.iter_mut().filter(|c| c.id == agent) {
+                c.available = false;
+            }
+        }
+    }
+
+    /// Whether anyone in the queue could take a conversation that asks for nothing special.
+    pub async fn anyone_free(&mut self, conn: &mut PgConnection, q: &QueueConfig) -> sqlx::Result<bool> {
+        let req = Requirements { skills: &q.required_skills, language: None, preferred: None };
+        Ok(self.of(conn, q.id).await?.iter().any(|c| select::eligible(c, &req)))
+    }
+}
+
+/// What a conversation brings to a queue's selection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seeker<'a> {
+    pub language: Option<&'a str>,
+    pub last_agent: Option<Uuid>,
+    /// Not offered to this agent (the one transferring it away).
+    pub exclude: Option<Uuid>,
+}
+
+/// Takes the best eligible member of `q` for the conversation, if any can take it now.
+pub async fn take_from_queue(
+    conn: &mut PgConnection,
+    members: &mut Members,
+    q: &QueueConfig,
+    seeker: Seeker<'_>,
+) -> sqlx::Result<Option<Uuid>> {
+    loop {
+        let req = Requirements {
+            skills: &q.required_skills,
+            language: if q.match_language { seeker.language } else { None },
+            preferred: if q.prefer_last_agent { seeker.last_agent } else { None },
+        };
+        let list = members.of(conn, q.id).await?;
+        let ranked = select::rank(q.strategy, list, &req);
+        let Some(agent) = ranked.iter().map(|&i| list[i].id).find(|id| Some(*id) != seeker.exclude) else {
+            return Ok(None);
+        };
+        if db::take_agent(conn, agent, false).await? {
+            if q.strategy == Strategy::RoundRobin {
+                db::record_turn(conn, q.id, agent).await?;
+            }
+            members.took(agent, Some(q.id));
+            return Ok(Some(agent));
+        }
+        members.unavailable(agent);
+    }
+}
+
+/// Follows `target` to a placement: a queue that is closed routes on (out-of-hours target) or waits; an open
+/// queue gives the conversation to an eligible agent or keeps it waiting; a named agent takes it or it waits
+/// for them. Writes the timeline events of each step (not the placement itself: see [`settle`]).
+pub async fn follow(
+    conn: &mut PgConnection,
+    cfg: &RoutingConfig,
+    members: &mut Members,
+    conversation: Uuid,
+    mut target: Option<Target>,
+    seeker: Seeker<'_>,
+    actor: &Actor,
+) -> sqlx::Result<Placement> {
+    let now = Timestamp::now();
+    // Out-of-hours targets may chain (a closed queue routing to another closed queue); a few hops at most.
+    for _ in 0..4 {
+        match target {
+            None => return Ok(Placement::Unowned),
+            Some(Target::AiAgent) => return Ok(Placement::Ai),
+            Some(Target::Agent(agent)) => {
+                if Some(agent) != seeker.exclude && db::take_agent(conn, agent, false).await? {
+                    members.took(agent, None);
+                    return Ok(Placement::Assigned { agent, queue: None });
+                }
+                return Ok(Placement::Waiting { queue: None, agent: Some(agent) });
+            }
+            Some(Target::Queue(id)) => {
+                let Some(q) = cfg.queue(id) else {
+                    tracing::warn!(queue = %id, %conversation, "routing target is a deleted queue; the conversation has no owner");
+                    return Ok(Placement::Unowned);
+                };
+                if !hours_open(&cfg.hours, q.business_hours_id, now) {
+                    if let Some(next) = q.outside_hours_target {
+                        db::record_event(
+                            conn,
+                            conversation,
+                            "outside_hours",
+                            actor,
+                            json!({
+                                "queue_id": q.id, "queue_name": q.name, "to": target_json(next)
+                            }),
+                        )
+                        .await?;
+                        target = Some(next);
+                        continue;
+                    }
+                    return Ok(Placement::Waiting { queue: Some(q.id), agent: None });
+                }
+                return Ok(match take_from_queue(conn, members, q, seeker).await? {
+                    Some(agent) => Placement::Assigned { agent, queue: Some(q.id) },
+                    None => Placement::Waiting { queue: Some(q.id), agent: None },
+                });
+            }
+        }
+    }
+    Ok(Placement::Waiting {
+        queue: target.and_then(|t| if let Target::Queue(q) = t { Some(q) } else { None }),
+        agent: None,
+    })
+}
+
+/// Writes the placement and its timeline event.
+pub async fn settle(
+    conn: &mut PgConnection,
+    conversation: Uuid,
+    placement: Placement,
+    rule: Option<Uuid>,
+    actor: &Actor,
+) -> sqlx::Result<()> {
+    db::write_placement(conn, conversation, placement, rule).await?;
+    let (kind, data) = match placement {
+        Placement::Assigned { agent, queue } => ("assigned", json!({"agent_id": agent, "queue_id": queue})),
+        Placement::Waiting { queue: Some(q), .. } => ("queued", json!({"queue_id": q})),
+        Placement::Waiting { agent, .. } => ("waiting_for_agent", json!({"agent_id": agent})),
+        Placement::Ai => ("ai_agent", json!({})),
+        Placement::Unowned => ("unowned", json!({})),
+    };
+    db::record_event(conn, conversation, kind, actor, data).await
+}
+
+pub fn target_json(t: Target) -> serde_json::Value {
+    match t {
+        Target::Queue(q) => json!({"type": "queue", "queue_id": q}),
+        Target::AiAgent => json!({"type": "ai_agent"}),
+        Target::Agent(a) => json!({"type": "agent", "agent_id": a}),
+    }
+}
+
+/// The facts rules look at, from a stored conversation.
+pub fn facts(r: &Routable, cfg: &RoutingConfig) -> Facts {
+    Facts {
+        channel_id: r.channel_id,
+        number_id: r.number_id,
+        communication_type: CommunicationType::parse(&r.communication_type).unwrap_or_default(),
+        language: r.language.clone(),
+        text: r.first_text.clone().unwrap_or_default(),
+        button_payload: r.first_button_payload.clone().filter(|p| !p.is_empty()),
+        attributes: r.attributes.0.clone(),
+        tags: r.tags.clone(),
+        returning: r.returning,
+        number_hours_id: cfg.numbers.get(&r.number_id).and_then(|n| n.business_hours_id),
+    }
+}
+
+/// The order of assignment for one conversation (its row locked by the caller), written with its events.
+pub async fn route(
+    conn: &mut PgConnection,
+    cfg: &RoutingConfig,
+    members: &mut Members,
+    r: &Routable,
+    actor: &Actor,
+) -> sqlx::Result<Placement> {
+    let env = Env { now: Timestamp::now(), hours: &cfg.hours };
+    let number: NumberRouting = cfg.numbers.get(&r.number_id).map(|n| n.routing).unwrap_or_default();
+    let rules = cfg.rules_for(r.channel_id);
+    let (Decision { target, via }, _) = rules::decide(&rules, &facts(r, cfg), number, r.ai_done, &env, false);
+    let rule = if let Via::Rule(id) = via { Some(id) } else { None };
+    let via_name = match via {
+        Via::Rule(_) => "rule",
+        Via::AiAgent => "ai_agent",
+        Via::DefaultQueue => "default_queue",
+        Via::Nothing => "none",
+    };
+    let rule_name = rule.and_then(|id| cfg.rules.iter().find(|x| x.id == id)).map(|x| x.name.clone());
+    db::record_event(
+        conn,
+        r.id,
+        "routed",
+        actor,
+        json!({
+            "via": via_name, "rule_id": rule, "rule_name": rule_name, "target": target.map(target_json)
+        }),
+    )
+    .await?;
+    let seeker = Seeker { language: r.language.as_deref(), last_agent: r.last_agent_id, exclude: None };
+    let placement = follow(conn, cfg, members, r.id, target, seeker, actor).await?;
+    settle(conn, r.id, placement, rule, actor).await?;
+    Ok(placement)
+}
