@@ -84,6 +84,7 @@ impl Router {
             if std::mem::take(&mut dispatch_due) {
                 if let Err(e) = self.dispatch().await {
                     tracing::warn!(error = %e, "dispatching waiting conversations failed; retried on the next wake");
+                    dispatch_due = is_transient(&e);
                 }
             }
             if last_sweep.elapsed() >= poll.max(Duration::from_secs(1)) {
@@ -108,6 +109,7 @@ impl Router {
     /// Routes unrouted conversations until none are left (batches of `routing.batch_size`).
     pub async fn route_all(&self) -> usize {
         let mut total = 0;
+        let mut collisions = 0;
         loop {
             match self.route_batch().await {
                 Ok(n) => {
@@ -115,6 +117,10 @@ impl Router {
                     if (n as i64) < self.settings.batch_size {
                         return total;
                     }
+                }
+                Err(e) if is_transient(&e) && collisions < 5 => {
+                    collisions += 1;
+                    tracing::info!(error = %e, "routing a batch met another router (deadlock); trying again");
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "routing a batch failed; routing its conversations one by one");
@@ -156,18 +162,30 @@ impl Router {
                 Ok(ids) if !ids.is_empty() => ids[0],
                 _ => return done,
             };
-            let attempt = async {
-                let cfg = self.cache.get(&mut tx).await?;
-                let rows = db::routable(&mut tx, &[id]).await?;
-                let mut members = Members::default();
-                for r in &rows {
-                    place::route(&mut tx, &cfg, &mut members, r, &system_actor()).await?;
+            let mut attempt = self.route_in(&mut tx, id).await;
+            // Two routers taking the same agents in a different order can deadlock; PostgreSQL aborts one of
+            // them. That is worth another try, not giving up on the conversation.
+            for _ in 0..3 {
+                match &attempt {
+                    Err(e) if is_transient(e) => {
+                        drop(tx);
+                        tx = match self.pool.begin().await {
+                            Ok(tx) => tx,
+                            Err(_) => return done,
+                        };
+                        match db::claim_unrouted_one(&mut tx, id).await {
+                            Ok(true) => {}
+                            _ => return done,
+                        }
+                        attempt = self.route_in(&mut tx, id).await;
+                    }
+                    _ => break,
                 }
-                Ok::<_, sqlx::Error>(())
             }
-            .await;
             let result = match attempt {
                 Ok(()) => tx.commit().await,
+                // Still meeting other routers: left unrouted for the next round.
+                Err(e) if is_transient(&e) => return done,
                 Err(e) => {
                     drop(tx);
                     tracing::error!(conversation = %id, error = %e, "cannot route the conversation; it is left without an owner");
@@ -181,6 +199,16 @@ impl Router {
             done += 1;
         }
         done
+    }
+
+    async fn route_in(&self, tx: &mut sqlx::PgConnection, id: Uuid) -> sqlx::Result<()> {
+        let cfg = self.cache.get(&mut *tx).await?;
+        let rows = db::routable(&mut *tx, &[id]).await?;
+        let mut members = Members::default();
+        for r in &rows {
+            place::route(&mut *tx, &cfg, &mut members, r, &system_actor()).await?;
+        }
+        Ok(())
     }
 
     async fn give_up(&self, id: Uuid, error: &str) -> sqlx::Result<()> {
@@ -309,6 +337,11 @@ impl Router {
             Err(e) => tracing::warn!(error = %e, "cannot sweep presence"),
         }
     }
+}
+
+/// A deadlock or serialization failure: the transaction was aborted by PostgreSQL and may simply be retried.
+fn is_transient(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001" | "55P03")))
 }
 
 async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {

@@ -292,6 +292,19 @@ pub async fn claim_unrouted(conn: &mut PgConnection, limit: i64) -> sqlx::Result
     .await
 }
 
+/// Locks one conversation that still needs routing (after a failed attempt); false if it no longer does or
+/// another process holds it.
+pub async fn claim_unrouted_one(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let found: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM conversations WHERE id = $1 AND routing_state = 'unrouted' AND status <> 'resolved'
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
 /// Everything routing needs about a conversation.
 #[derive(Debug, Clone, FromRow)]
 pub struct Routable {
