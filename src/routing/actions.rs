@@ -102,8 +102,9 @@ pub async fn claim(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppRes
         ));
     }
     take(conn, me).await?;
-    db::write_placement(conn, id, Placement::Assigned { agent: me, queue: r.queue_id }, None).await?;
-    db::record_event(conn, id, "claimed", &caller.actor, json!({ "agent_id": me, "queue_id": r.queue_id })).await?;
+    let claimed = [("claimed", json!({ "agent_id": me, "queue_id": r.queue_id }))];
+    db::write_placement(conn, id, Placement::Assigned { agent: me, queue: r.queue_id }, None, &caller.actor, &claimed)
+        .await?;
     Ok(())
 }
 
@@ -126,17 +127,10 @@ pub async fn assign(conn: &mut PgConnection, caller: &Caller, id: Uuid, agent: U
         return Ok(());
     }
     take(conn, agent).await?;
-    db::write_placement(conn, id, Placement::Assigned { agent, queue: r.queue_id }, None).await?;
-    db::record_event(
-        conn,
-        id,
-        "assigned",
-        &caller.actor,
-        json!({
-            "agent_id": agent, "from_agent_id": r.assignee_id, "from": r.routing_state
-        }),
-    )
-    .await?;
+    let assigned =
+        [("assigned", json!({ "agent_id": agent, "from_agent_id": r.assignee_id, "from": r.routing_state }))];
+    db::write_placement(conn, id, Placement::Assigned { agent, queue: r.queue_id }, None, &caller.actor, &assigned)
+        .await?;
     if r.assignee_id.is_some() {
         db::wake_routers(conn).await?;
     }
@@ -194,7 +188,7 @@ pub async fn transfer(
         }),
     )
     .await?;
-    place::settle(conn, id, placement, None, &caller.actor).await?;
+    place::settle(conn, id, placement, None, &caller.actor, vec![]).await?;
     db::wake_routers(conn).await?;
     Ok(())
 }
@@ -212,7 +206,7 @@ pub async fn unassign(conn: &mut PgConnection, cfg: &RoutingConfig, caller: &Cal
         None => Placement::Unowned,
     };
     db::record_event(conn, id, "unassigned", &caller.actor, json!({ "agent_id": agent })).await?;
-    place::settle(conn, id, placement, None, &caller.actor).await?;
+    place::settle(conn, id, placement, None, &caller.actor, vec![]).await?;
     db::wake_routers(conn).await?;
     Ok(())
 }
@@ -256,7 +250,7 @@ pub async fn handover(
         Some(target) => {
             let seeker = Seeker { language: r.language.as_deref(), last_agent: r.last_agent_id, exclude: None };
             let placement = place::follow(conn, cfg, &mut members, id, Some(target), seeker, &caller.actor).await?;
-            place::settle(conn, id, placement, None, &caller.actor).await?;
+            place::settle(conn, id, placement, None, &caller.actor, vec![]).await?;
         }
         None => {
             let r = Routable { ai_done: true, ..r };

@@ -130,6 +130,11 @@ impl ConfigCache {
     /// The current configuration: one small query to compare versions, a reload only after a change.
     pub async fn get(&self, conn: &mut PgConnection) -> sqlx::Result<Arc<RoutingConfig>> {
         let version = db::config_version(&mut *conn).await?;
+        self.at(conn, version).await
+    }
+
+    /// The configuration at `version` (read by the caller in its own statement), reloaded if that is newer.
+    pub async fn at(&self, conn: &mut PgConnection, version: i64) -> sqlx::Result<Arc<RoutingConfig>> {
         let cached = self.current.read().expect("routing config lock").clone();
         if cached.version == version {
             return Ok(cached);

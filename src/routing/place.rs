@@ -85,10 +85,8 @@ pub async fn take_from_queue(
         let Some(agent) = ranked.iter().map(|&i| list[i].id).find(|id| Some(*id) != seeker.exclude) else {
             return Ok(None);
         };
-        if db::take_agent(conn, agent, false).await? {
-            if q.strategy == Strategy::RoundRobin {
-                db::record_turn(conn, q.id, agent).await?;
-            }
+        let turn_in = (q.strategy == Strategy::RoundRobin).then_some(q.id);
+        if db::take_agent_turn(conn, agent, false, turn_in).await? {
             members.took(agent, Some(q.id));
             return Ok(Some(agent));
         }
@@ -156,23 +154,23 @@ pub async fn follow(
     })
 }
 
-/// Writes the placement and its timeline event.
+/// Writes the placement with its timeline event, after `events` (what led to it), in one statement.
 pub async fn settle(
     conn: &mut PgConnection,
     conversation: Uuid,
     placement: Placement,
     rule: Option<Uuid>,
     actor: &Actor,
+    mut events: Vec<(&'static str, serde_json::Value)>,
 ) -> sqlx::Result<()> {
-    db::write_placement(conn, conversation, placement, rule).await?;
-    let (kind, data) = match placement {
+    events.push(match placement {
         Placement::Assigned { agent, queue } => ("assigned", json!({"agent_id": agent, "queue_id": queue})),
         Placement::Waiting { queue: Some(q), .. } => ("queued", json!({"queue_id": q})),
         Placement::Waiting { agent, .. } => ("waiting_for_agent", json!({"agent_id": agent})),
         Placement::Ai => ("ai_agent", json!({})),
         Placement::Unowned => ("unowned", json!({})),
-    };
-    db::record_event(conn, conversation, kind, actor, data).await
+    });
+    db::write_placement(conn, conversation, placement, rule, actor, &events).await
 }
 
 pub fn target_json(t: Target) -> serde_json::Value {
@@ -219,18 +217,9 @@ pub async fn route(
         Via::Nothing => "none",
     };
     let rule_name = rule.and_then(|id| cfg.rules.iter().find(|x| x.id == id)).map(|x| x.name.clone());
-    db::record_event(
-        conn,
-        r.id,
-        "routed",
-        actor,
-        json!({
-            "via": via_name, "rule_id": rule, "rule_name": rule_name, "target": target.map(target_json)
-        }),
-    )
-    .await?;
+    let routed = json!({"via": via_name, "rule_id": rule, "rule_name": rule_name, "target": target.map(target_json)});
     let seeker = Seeker { language: r.language.as_deref(), last_agent: r.last_agent_id, exclude: None };
     let placement = follow(conn, cfg, members, r.id, target, seeker, actor).await?;
-    settle(conn, r.id, placement, rule, actor).await?;
+    settle(conn, r.id, placement, rule, actor, vec![("routed", routed)]).await?;
     Ok(placement)
 }

@@ -132,21 +132,19 @@ impl Router {
         }
     }
 
-    async fn route_batch(&self) -> sqlx::Result<usize> {
+    /// Routes up to `routing.batch_size` unrouted conversations in one transaction; returns how many.
+    pub async fn route_batch(&self) -> sqlx::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let ids = db::claim_unrouted(&mut tx, self.settings.batch_size).await?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let cfg = self.cache.get(&mut tx).await?;
-        let rows = db::routable(&mut tx, &ids).await?;
+        let rows = db::claim_routable(&mut tx, self.settings.batch_size).await?;
+        let Some(first) = rows.first() else { return Ok(0) };
+        let cfg = self.cache.at(&mut tx, first.config_version).await?;
         let mut members = Members::default();
         let actor = system_actor();
         for r in &rows {
             place::route(&mut tx, &cfg, &mut members, r, &actor).await?;
         }
         tx.commit().await?;
-        Ok(ids.len())
+        Ok(rows.len())
     }
 
     /// After a failed batch: each conversation in its own transaction; one that still fails is left without an
@@ -202,8 +200,9 @@ impl Router {
     }
 
     async fn route_in(&self, tx: &mut sqlx::PgConnection, id: Uuid) -> sqlx::Result<()> {
-        let cfg = self.cache.get(&mut *tx).await?;
         let rows = db::routable(&mut *tx, &[id]).await?;
+        let Some(first) = rows.first() else { return Ok(()) };
+        let cfg = self.cache.at(&mut *tx, first.config_version).await?;
         let mut members = Members::default();
         for r in &rows {
             place::route(&mut *tx, &cfg, &mut members, r, &system_actor()).await?;
@@ -213,8 +212,8 @@ impl Router {
 
     async fn give_up(&self, id: Uuid, error: &str) -> sqlx::Result<()> {
         let mut tx = self.pool.begin().await?;
-        db::write_placement(&mut tx, id, Placement::Unowned, None).await?;
-        db::record_event(&mut tx, id, "routing_failed", &system_actor(), json!({ "error": error })).await?;
+        let failed = vec![("routing_failed", json!({ "error": error }))];
+        place::settle(&mut tx, id, Placement::Unowned, None, &system_actor(), failed).await?;
         tx.commit().await
     }
 
@@ -261,7 +260,7 @@ impl Router {
                 .await?;
                 let seeker = Seeker { language: w.language.as_deref(), last_agent: w.last_agent_id, exclude: None };
                 let placement = place::follow(&mut tx, cfg, &mut members, w.id, Some(target), seeker, &actor).await?;
-                place::settle(&mut tx, w.id, placement, None, &actor).await?;
+                place::settle(&mut tx, w.id, placement, None, &actor, vec![]).await?;
             }
         }
         if !hours_open(&cfg.hours, q.business_hours_id, Timestamp::now()) {
@@ -279,7 +278,7 @@ impl Router {
                     .await?;
                     let seeker = Seeker { language: w.language.as_deref(), last_agent: w.last_agent_id, exclude: None };
                     let placement = place::follow(&mut tx, cfg, &mut members, w.id, Some(next), seeker, &actor).await?;
-                    place::settle(&mut tx, w.id, placement, None, &actor).await?;
+                    place::settle(&mut tx, w.id, placement, None, &actor, vec![]).await?;
                 }
             }
             return tx.commit().await;
@@ -290,7 +289,8 @@ impl Router {
         for w in db::lock_waiting_in(&mut tx, queue, LIMIT).await? {
             let seeker = Seeker { language: w.language.as_deref(), last_agent: w.last_agent_id, exclude: None };
             if let Some(agent) = place::take_from_queue(&mut tx, &mut members, q, seeker).await? {
-                place::settle(&mut tx, w.id, Placement::Assigned { agent, queue: Some(q.id) }, None, &actor).await?;
+                place::settle(&mut tx, w.id, Placement::Assigned { agent, queue: Some(q.id) }, None, &actor, vec![])
+                    .await?;
             } else if !members.anyone_free(&mut tx, q).await? {
                 break;
             }
@@ -305,7 +305,7 @@ impl Router {
         for w in db::lock_waiting_for_agents(&mut tx, 200).await? {
             let Some(agent) = w.waiting_agent_id else { continue };
             if db::take_agent(&mut tx, agent, false).await? {
-                place::settle(&mut tx, w.id, Placement::Assigned { agent, queue: None }, None, &actor).await?;
+                place::settle(&mut tx, w.id, Placement::Assigned { agent, queue: None }, None, &actor, vec![]).await?;
             } else if w.waited_secs >= self.settings.agent_wait_secs as f64 {
                 let fallback =
                     cfg.numbers.get(&w.number_id).and_then(|n| n.routing.default_queue_id).map(Target::Queue);
@@ -321,7 +321,7 @@ impl Router {
                 .await?;
                 let seeker = Seeker { language: w.language.as_deref(), last_agent: w.last_agent_id, exclude: None };
                 let placement = place::follow(&mut tx, cfg, &mut members, w.id, fallback, seeker, &actor).await?;
-                place::settle(&mut tx, w.id, placement, None, &actor).await?;
+                place::settle(&mut tx, w.id, placement, None, &actor, vec![]).await?;
             }
         }
         tx.commit().await

@@ -325,12 +325,15 @@ pub struct Routable {
     pub returning: bool,
     /// The agent who held the customer's most recent earlier conversation.
     pub last_agent_id: Option<Uuid>,
+    /// `routing_config.version` as this statement saw it.
+    pub config_version: i64,
 }
 
 const ROUTABLE: &str = "SELECT c.id, c.channel_id, c.number_id, c.contact_id, c.communication_type, c.routing_state,
         c.queue_id, c.assignee_id, c.ai_done, COALESCE(k.language, n.language) AS language, k.attributes, k.tags,
         m.body AS first_text, m.button_payload AS first_button_payload,
-        p.id IS NOT NULL AS returning, p.assignee_id AS last_agent_id
+        p.id IS NOT NULL AS returning, p.assignee_id AS last_agent_id,
+        (SELECT version FROM routing_config) AS config_version
     FROM conversations c
     JOIN contacts k ON k.id = c.contact_id
     JOIN whatsapp_numbers n ON n.id = c.number_id
@@ -343,6 +346,20 @@ const ROUTABLE: &str = "SELECT c.id, c.channel_id, c.number_id, c.contact_id, c.
         WHERE o.contact_id = c.contact_id AND o.id <> c.id AND o.created_at <= c.created_at
         ORDER BY o.created_at DESC LIMIT 1
     ) p ON true";
+
+/// Takes up to `limit` conversations that need a routing decision (locked for this transaction; ones another
+/// process holds are skipped) with everything routing needs about them, in one statement.
+pub async fn claim_routable(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Routable>> {
+    sqlx::query_as(&format!(
+        "WITH claimed AS (
+             SELECT id FROM conversations WHERE routing_state = 'unrouted' AND status <> 'resolved'
+             ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         {ROUTABLE} WHERE c.id IN (SELECT id FROM claimed) ORDER BY c.created_at"
+    ))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
 
 pub async fn routable(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Routable>> {
     sqlx::query_as(&format!("{ROUTABLE} WHERE c.id = ANY($1)")).bind(ids).fetch_all(conn).await
@@ -400,25 +417,32 @@ pub async fn candidates(conn: &mut PgConnection, queue_id: Uuid) -> sqlx::Result
 /// concurrent assignments by any process can never push an agent over capacity. The conversation's own
 /// update (the trigger raises `load`) must follow in the same transaction.
 pub async fn take_agent(conn: &mut PgConnection, agent: Uuid, any_presence: bool) -> sqlx::Result<bool> {
-    let taken = sqlx::query(
-        "UPDATE users SET last_assigned_at = now()
-         WHERE id = $1 AND active AND deactivated_at IS NULL AND load < capacity AND ($2 OR presence = 'online')",
+    take_agent_turn(conn, agent, any_presence, None).await
+}
+
+/// [`take_agent`], and when taken through a round-robin queue, records the member's turn in it (one statement).
+pub async fn take_agent_turn(
+    conn: &mut PgConnection,
+    agent: Uuid,
+    any_presence: bool,
+    turn_in: Option<Uuid>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "WITH taken AS (
+             UPDATE users SET last_assigned_at = now()
+             WHERE id = $1 AND active AND deactivated_at IS NULL AND load < capacity AND ($2 OR presence = 'online')
+             RETURNING id
+         ), turn AS (
+             UPDATE queue_members SET last_assigned_at = now()
+             WHERE queue_id = $3 AND user_id IN (SELECT id FROM taken)
+         )
+         SELECT EXISTS (SELECT 1 FROM taken)",
     )
     .bind(agent)
     .bind(any_presence)
-    .execute(conn)
-    .await?;
-    Ok(taken.rows_affected() == 1)
-}
-
-/// Round robin: the member's turn in this queue was now.
-pub async fn record_turn(conn: &mut PgConnection, queue: Uuid, agent: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE queue_members SET last_assigned_at = now() WHERE queue_id = $1 AND user_id = $2")
-        .bind(queue)
-        .bind(agent)
-        .execute(conn)
-        .await?;
-    Ok(())
+    .bind(turn_in)
+    .fetch_one(conn)
+    .await
 }
 
 /// Where a conversation ends up.
@@ -430,23 +454,37 @@ pub enum Placement {
     Unowned,
 }
 
-/// Writes a conversation's new owner. Entering a queue (or starting to wait for an agent) starts its wait
-/// clock. The AI agent's conversations are `pending`;
-/// leaving the AI agent makes them `open`.
-pub async fn write_placement(conn: &mut PgConnection, id: Uuid, p: Placement, rule: Option<Uuid>) -> sqlx::Result<()> {
+/// Writes a conversation's new owner and its timeline events, in one statement. Entering a queue (or starting
+/// to wait for an agent) starts its wait clock. The AI agent's conversations are `pending`; leaving the AI
+/// agent makes them `open`.
+pub async fn write_placement(
+    conn: &mut PgConnection,
+    id: Uuid,
+    p: Placement,
+    rule: Option<Uuid>,
+    actor: &Actor,
+    events: &[(&str, Value)],
+) -> sqlx::Result<()> {
     let (state, assignee, queue, waiting_agent) = match p {
         Placement::Assigned { agent, queue } => ("assigned", Some(agent), queue, None),
         Placement::Waiting { queue, agent } => ("waiting", None, queue, agent),
         Placement::Ai => ("ai", None, None, None),
         Placement::Unowned => ("unowned", None, None, None),
     };
+    let (kinds, data): (Vec<&str>, Vec<&Value>) = events.iter().map(|(k, d)| (*k, d)).unzip();
     sqlx::query(
-        "UPDATE conversations SET routing_state = $2, assignee_id = $3, queue_id = $4, waiting_agent_id = $5,
-                queued_at = CASE WHEN $2 = 'waiting' THEN now() END,
-                assigned_at = CASE WHEN $2 = 'assigned' THEN now() ELSE assigned_at END,
-                status = CASE WHEN $2 = 'ai' THEN 'pending' WHEN status = 'pending' THEN 'open' ELSE status END,
-                routing_rule_id = COALESCE($6, routing_rule_id), updated_at = now()
-         WHERE id = $1",
+        "WITH placed AS (
+             UPDATE conversations SET routing_state = $2, assignee_id = $3, queue_id = $4, waiting_agent_id = $5,
+                    queued_at = CASE WHEN $2 = 'waiting' THEN now() END,
+                    assigned_at = CASE WHEN $2 = 'assigned' THEN now() ELSE assigned_at END,
+                    status = CASE WHEN $2 = 'ai' THEN 'pending' WHEN status = 'pending' THEN 'open' ELSE status END,
+                    routing_rule_id = COALESCE($6, routing_rule_id), updated_at = now()
+             WHERE id = $1 RETURNING id
+         )
+         INSERT INTO conversation_events (conversation_id, kind, actor_type, actor_id, actor_label, data)
+         SELECT placed.id, e.kind, $9, $10, $11, e.data
+         FROM placed, unnest($7::text[], $8::jsonb[]) WITH ORDINALITY AS e(kind, data, ord)
+         ORDER BY e.ord",
     )
     .bind(id)
     .bind(state)
@@ -454,6 +492,11 @@ pub async fn write_placement(conn: &mut PgConnection, id: Uuid, p: Placement, ru
     .bind(queue)
     .bind(waiting_agent)
     .bind(rule)
+    .bind(&kinds)
+    .bind(&data)
+    .bind(actor.kind)
+    .bind(actor.id)
+    .bind(&actor.label)
     .execute(conn)
     .await?;
     Ok(())
