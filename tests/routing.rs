@@ -687,6 +687,9 @@ async fn rules_are_kept_in_order_checked_and_explained() {
     assert_eq!(status, 422, "{err}");
     assert_eq!(c.app.count("routing_rules").await, 3);
 
+    // A queue a rule sends conversations to cannot be deleted.
+    let (status, err) = c.call(Method::DELETE, &format!("/queues/{q2}"), None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("queue_in_use")), "{err}");
     // Delete closes the gap; agents may not change or read rules.
     let (status, _) = c.call(Method::DELETE, &format!("/routing/rules/{}", id(&orders)), None).await;
     assert_eq!(status, 204);

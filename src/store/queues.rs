@@ -146,7 +146,9 @@ pub async fn users_of(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<Str
         "SELECT 'number ' || id FROM whatsapp_numbers WHERE default_queue_id = $1 AND deleted_at IS NULL
          UNION ALL
          SELECT 'queue ' || id FROM queues
-          WHERE (overflow_queue_id = $1 OR outside_hours_queue_id = $1) AND id <> $1 AND deleted_at IS NULL",
+          WHERE (overflow_queue_id = $1 OR outside_hours_queue_id = $1) AND id <> $1 AND deleted_at IS NULL
+         UNION ALL
+         SELECT 'routing rule ' || id FROM routing_rules WHERE target_queue_id = $1",
     )
     .bind(id)
     .fetch_all(conn)

@@ -263,21 +263,6 @@ pub async fn lock_scope(conn: &mut PgConnection, channel_id: Option<Uuid>) -> sq
     Ok(())
 }
 
-/// Rules that send conversations to this queue or agent (they must be changed before it can go).
-pub async fn rules_targeting(
-    conn: &mut PgConnection,
-    queue: Option<Uuid>,
-    agent: Option<Uuid>,
-) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT name FROM routing_rules WHERE target_queue_id = $1 OR target_agent_id = $2 ORDER BY name",
-    )
-    .bind(queue)
-    .bind(agent)
-    .fetch_all(conn)
-    .await
-}
-
 // ---- Conversations as the router sees them --------------------------------------------------------------------
 
 /// Takes up to `limit` conversations that need a routing decision, locked for this transaction; ones another
@@ -728,20 +713,5 @@ pub async fn events(conn: &mut PgConnection, conversation: Uuid, after: i64, lim
     .bind(after)
     .bind(limit)
     .fetch_all(conn)
-    .await
-}
-
-/// Names for the timeline: a queue's and an agent's.
-pub async fn names(
-    conn: &mut PgConnection,
-    queue: Option<Uuid>,
-    agent: Option<Uuid>,
-) -> sqlx::Result<(Option<String>, Option<String>)> {
-    sqlx::query_as(
-        "SELECT (SELECT name FROM queues WHERE id = $1), (SELECT COALESCE(NULLIF(name, ''), email) FROM users WHERE id = $2)",
-    )
-    .bind(queue)
-    .bind(agent)
-    .fetch_one(conn)
     .await
 }
