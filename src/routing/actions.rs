@@ -28,8 +28,8 @@ fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
     AppError::client(StatusCode::CONFLICT, code, message)
 }
 
-/// The conversation, locked, with its status. Visibility has been checked by the caller.
-async fn lock(conn: &mut PgConnection, id: Uuid) -> AppResult<(Routable, String)> {
+/// The conversation, locked. Visibility has been checked by the caller.
+async fn lock(conn: &mut PgConnection, id: Uuid) -> AppResult<Routable> {
     db::lock_routable(conn, id)
         .await?
         .ok_or_else(|| AppError::not_found("conversation_not_found", "no conversation with this id that you can see"))
@@ -84,8 +84,8 @@ pub async fn claim(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppRes
             "an API token is nobody's agent; assign the conversation to an agent instead",
         )
     })?;
-    let (r, status) = lock(conn, id).await?;
-    open_only(&status)?;
+    let r = lock(conn, id).await?;
+    open_only(&r.status)?;
     not_with_ai(&r)?;
     match r.assignee_id {
         Some(a) if a == me => return Ok(()),
@@ -121,8 +121,8 @@ pub async fn assign(conn: &mut PgConnection, caller: &Caller, id: Uuid, agent: U
         ));
     }
     must_be_agent(conn, agent, "agent_id").await?;
-    let (r, status) = lock(conn, id).await?;
-    open_only(&status)?;
+    let r = lock(conn, id).await?;
+    open_only(&r.status)?;
     if r.assignee_id == Some(agent) {
         return Ok(());
     }
@@ -163,9 +163,12 @@ pub async fn transfer(
         Target::Agent(a) => must_be_agent(conn, a, "agent_id").await?,
         Target::AiAgent => {}
     }
-    let (r, status) = lock(conn, id).await?;
-    open_only(&status)?;
+    let r = lock(conn, id).await?;
+    open_only(&r.status)?;
     holder_or_supervisor(caller, &r)?;
+    let transferred =
+        json!({"from_agent_id": r.assignee_id, "from_queue_id": r.queue_id, "to": place::target_json(to)});
+    let mut events = vec![("transferred", transferred)];
     let placement = match to {
         Target::Agent(a) if r.assignee_id == Some(a) => return Ok(()),
         Target::Agent(a) => {
@@ -174,29 +177,18 @@ pub async fn transfer(
         }
         target => {
             let seeker = Seeker { language: r.language.as_deref(), last_agent: None, exclude: r.assignee_id };
-            let mut members = Members::default();
-            place::follow(conn, cfg, &mut members, id, Some(target), seeker, &caller.actor).await?
+            place::follow(conn, cfg, &mut Members::default(), Some(target), seeker, &mut events).await?
         }
     };
-    db::record_event(
-        conn,
-        id,
-        "transferred",
-        &caller.actor,
-        json!({
-            "from_agent_id": r.assignee_id, "from_queue_id": r.queue_id, "to": place::target_json(to)
-        }),
-    )
-    .await?;
-    place::settle(conn, id, placement, None, &caller.actor, vec![]).await?;
+    place::settle(conn, id, placement, None, &caller.actor, events).await?;
     db::wake_routers(conn).await?;
     Ok(())
 }
 
 /// The agent lets go: the conversation waits in its queue again (or has no owner if it had no queue).
 pub async fn unassign(conn: &mut PgConnection, cfg: &RoutingConfig, caller: &Caller, id: Uuid) -> AppResult<()> {
-    let (r, status) = lock(conn, id).await?;
-    open_only(&status)?;
+    let r = lock(conn, id).await?;
+    open_only(&r.status)?;
     let Some(agent) = r.assignee_id else {
         return Err(conflict("not_assigned", "the conversation is not assigned to anyone"));
     };
@@ -205,8 +197,8 @@ pub async fn unassign(conn: &mut PgConnection, cfg: &RoutingConfig, caller: &Cal
         Some(q) => Placement::Waiting { queue: Some(q), agent: None },
         None => Placement::Unowned,
     };
-    db::record_event(conn, id, "unassigned", &caller.actor, json!({ "agent_id": agent })).await?;
-    place::settle(conn, id, placement, None, &caller.actor, vec![]).await?;
+    let unassigned = vec![("unassigned", json!({ "agent_id": agent }))];
+    place::settle(conn, id, placement, None, &caller.actor, unassigned).await?;
     db::wake_routers(conn).await?;
     Ok(())
 }
@@ -229,32 +221,24 @@ pub async fn handover(
         Some(Target::Agent(a)) => must_be_agent(conn, a, "agent_id").await?,
         _ => {}
     }
-    let (r, status) = lock(conn, id).await?;
-    open_only(&status)?;
+    let r = lock(conn, id).await?;
+    open_only(&r.status)?;
     if r.routing_state != "ai" {
         return Err(conflict("not_with_ai_agent", "the AI agent does not own this conversation"));
     }
     sqlx::query("UPDATE conversations SET ai_done = true WHERE id = $1").bind(id).execute(&mut *conn).await?;
-    db::record_event(
-        conn,
-        id,
-        "handed_over",
-        &caller.actor,
-        json!({
-            "to": to.map(place::target_json), "note": note
-        }),
-    )
-    .await?;
+    let handed_over = ("handed_over", json!({ "to": to.map(place::target_json), "note": note }));
     let mut members = Members::default();
     match to {
         Some(target) => {
             let seeker = Seeker { language: r.language.as_deref(), last_agent: r.last_agent_id, exclude: None };
-            let placement = place::follow(conn, cfg, &mut members, id, Some(target), seeker, &caller.actor).await?;
-            place::settle(conn, id, placement, None, &caller.actor, vec![]).await?;
+            let mut events = vec![handed_over];
+            let placement = place::follow(conn, cfg, &mut members, Some(target), seeker, &mut events).await?;
+            place::settle(conn, id, placement, None, &caller.actor, events).await?;
         }
         None => {
             let r = Routable { ai_done: true, ..r };
-            place::route(conn, cfg, &mut members, &r, &caller.actor).await?;
+            place::route(conn, cfg, &mut members, &r, &caller.actor, vec![handed_over]).await?;
         }
     }
     Ok(())
@@ -262,8 +246,8 @@ pub async fn handover(
 
 /// Resolves the conversation: its agent's capacity frees (the next customer's message opens a new one).
 pub async fn resolve(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<()> {
-    let (_, status) = lock(conn, id).await?;
-    if status == "resolved" {
+    let r = lock(conn, id).await?;
+    if r.status == "resolved" {
         return Ok(());
     }
     sqlx::query("UPDATE conversations SET status = 'resolved', resolved_at = now(), updated_at = now() WHERE id = $1")
@@ -278,8 +262,8 @@ pub async fn resolve(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppR
 /// Reopens a resolved conversation: back to its last agent if they have room, otherwise routed again. Refused
 /// when the customer already has another open conversation on the number.
 pub async fn reopen(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<bool> {
-    let (r, status) = lock(conn, id).await?;
-    if status != "resolved" {
+    let r = lock(conn, id).await?;
+    if r.status != "resolved" {
         return Ok(false);
     }
     let other: Option<Uuid> = sqlx::query_scalar(

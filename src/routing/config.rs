@@ -75,12 +75,13 @@ impl RoutingConfig {
             (None, Some(a)) => Some(Target::Agent(a)),
             (None, None) => None,
         };
-        let queues = db::all_queues(&mut *conn)
+        let queues = crate::store::queues::all(&mut *conn)
             .await?
             .into_iter()
-            .map(|q| {
+            .map(|queue| {
+                let q = queue.settings;
                 let config = QueueConfig {
-                    id: q.id,
+                    id: queue.id,
                     name: q.name,
                     strategy: Strategy::parse(&q.strategy),
                     priority: q.priority,
@@ -95,9 +96,9 @@ impl RoutingConfig {
                     required_skills: q.required_skills,
                     match_language: q.match_language,
                     prefer_last_agent: q.prefer_last_agent,
-                    deleted: q.deleted,
+                    deleted: queue.deleted_at.is_some(),
                 };
-                (q.id, config)
+                (queue.id, config)
             })
             .collect();
         let numbers = db::all_numbers(&mut *conn)

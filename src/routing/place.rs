@@ -94,21 +94,25 @@ pub async fn take_from_queue(
     }
 }
 
+/// Timeline events waiting to be written with a placement: `(kind, data)`.
+pub type Events = Vec<(&'static str, serde_json::Value)>;
+
 /// Follows `target` to a placement: a queue that is closed routes on (out-of-hours target) or waits; an open
 /// queue gives the conversation to an eligible agent or keeps it waiting; a named agent takes it or it waits
-/// for them. Writes the timeline events of each step (not the placement itself: see [`settle`]).
+/// for them. Agents are taken here; the steps' timeline events are added to `events`, and the placement itself
+/// is written by [`settle`].
 pub async fn follow(
     conn: &mut PgConnection,
     cfg: &RoutingConfig,
     members: &mut Members,
-    conversation: Uuid,
     mut target: Option<Target>,
     seeker: Seeker<'_>,
-    actor: &Actor,
+    events: &mut Events,
 ) -> sqlx::Result<Placement> {
     let now = Timestamp::now();
     // Out-of-hours targets may chain (a closed queue routing to another closed queue); a few hops at most.
-    for _ in 0..4 {
+    let mut hops = 0;
+    loop {
         match target {
             None => return Ok(Placement::Unowned),
             Some(Target::AiAgent) => return Ok(Placement::Ai),
@@ -121,37 +125,27 @@ pub async fn follow(
             }
             Some(Target::Queue(id)) => {
                 let Some(q) = cfg.queue(id) else {
-                    tracing::warn!(queue = %id, %conversation, "routing target is a deleted queue; the conversation has no owner");
+                    tracing::warn!(queue = %id, "routing target is a deleted queue; the conversation has no owner");
                     return Ok(Placement::Unowned);
                 };
-                if !hours_open(&cfg.hours, q.business_hours_id, now) {
-                    if let Some(next) = q.outside_hours_target {
-                        db::record_event(
-                            conn,
-                            conversation,
-                            "outside_hours",
-                            actor,
-                            json!({
-                                "queue_id": q.id, "queue_name": q.name, "to": target_json(next)
-                            }),
-                        )
-                        .await?;
-                        target = Some(next);
-                        continue;
-                    }
-                    return Ok(Placement::Waiting { queue: Some(q.id), agent: None });
+                if hours_open(&cfg.hours, q.business_hours_id, now) {
+                    return Ok(match take_from_queue(conn, members, q, seeker).await? {
+                        Some(agent) => Placement::Assigned { agent, queue: Some(q.id) },
+                        None => Placement::Waiting { queue: Some(q.id), agent: None },
+                    });
                 }
-                return Ok(match take_from_queue(conn, members, q, seeker).await? {
-                    Some(agent) => Placement::Assigned { agent, queue: Some(q.id) },
-                    None => Placement::Waiting { queue: Some(q.id), agent: None },
-                });
+                match q.outside_hours_target {
+                    Some(next) if hops < 3 => {
+                        hops += 1;
+                        let to = target_json(next);
+                        events.push(("outside_hours", json!({"queue_id": q.id, "queue_name": q.name, "to": to})));
+                        target = Some(next);
+                    }
+                    _ => return Ok(Placement::Waiting { queue: Some(q.id), agent: None }),
+                }
             }
         }
     }
-    Ok(Placement::Waiting {
-        queue: target.and_then(|t| if let Target::Queue(q) = t { Some(q) } else { None }),
-        agent: None,
-    })
 }
 
 /// Writes the placement with its timeline event, after `events` (what led to it), in one statement.
@@ -161,7 +155,7 @@ pub async fn settle(
     placement: Placement,
     rule: Option<Uuid>,
     actor: &Actor,
-    mut events: Vec<(&'static str, serde_json::Value)>,
+    mut events: Events,
 ) -> sqlx::Result<()> {
     events.push(match placement {
         Placement::Assigned { agent, queue } => ("assigned", json!({"agent_id": agent, "queue_id": queue})),
@@ -197,13 +191,15 @@ pub fn facts(r: &Routable, cfg: &RoutingConfig) -> Facts {
     }
 }
 
-/// The order of assignment for one conversation (its row locked by the caller), written with its events.
+/// The order of assignment for one conversation (its row locked by the caller), written with its events after
+/// `before` (what led to it, e.g. a hand-over).
 pub async fn route(
     conn: &mut PgConnection,
     cfg: &RoutingConfig,
     members: &mut Members,
     r: &Routable,
     actor: &Actor,
+    mut events: Events,
 ) -> sqlx::Result<Placement> {
     let env = Env { now: Timestamp::now(), hours: &cfg.hours };
     let number: NumberRouting = cfg.numbers.get(&r.number_id).map(|n| n.routing).unwrap_or_default();
@@ -219,7 +215,8 @@ pub async fn route(
     let rule_name = rule.and_then(|id| cfg.rules.iter().find(|x| x.id == id)).map(|x| x.name.clone());
     let routed = json!({"via": via_name, "rule_id": rule, "rule_name": rule_name, "target": target.map(target_json)});
     let seeker = Seeker { language: r.language.as_deref(), last_agent: r.last_agent_id, exclude: None };
-    let placement = follow(conn, cfg, members, r.id, target, seeker, actor).await?;
-    settle(conn, r.id, placement, rule, actor, vec![("routed", routed)]).await?;
+    events.push(("routed", routed));
+    let placement = follow(conn, cfg, members, target, seeker, &mut events).await?;
+    settle(conn, r.id, placement, rule, actor, events).await?;
     Ok(placement)
 }

@@ -11,7 +11,7 @@ use super::place::{self, Members, Seeker};
 use super::rules::Target;
 use super::{hours_open, system_actor};
 use crate::config::RoutingSettings;
-use crate::store::routing::{self as db, Placement};
+use crate::store::routing::{self as db, Placement, Waiting};
 use jiff::Timestamp;
 use serde_json::json;
 use sqlx::postgres::PgListener;
@@ -134,80 +134,50 @@ impl Router {
 
     /// Routes up to `routing.batch_size` unrouted conversations in one transaction; returns how many.
     pub async fn route_batch(&self) -> sqlx::Result<usize> {
-        let mut tx = self.pool.begin().await?;
-        let rows = db::claim_routable(&mut tx, self.settings.batch_size).await?;
+        self.route_claimed(self.settings.batch_size).await.map_err(|(_, e)| e)
+    }
+
+    /// Claims up to `limit` unrouted conversations and routes them in one transaction. On failure, says which
+    /// conversation it was working on.
+    async fn route_claimed(&self, limit: i64) -> Result<usize, (Option<Uuid>, sqlx::Error)> {
+        let mut tx = self.pool.begin().await.map_err(|e| (None, e))?;
+        let rows = db::claim_routable(&mut tx, limit).await.map_err(|e| (None, e))?;
         let Some(first) = rows.first() else { return Ok(0) };
-        let cfg = self.cache.at(&mut tx, first.config_version).await?;
+        let cfg = self.cache.at(&mut tx, first.config_version).await.map_err(|e| (None, e))?;
         let mut members = Members::default();
         let actor = system_actor();
         for r in &rows {
-            place::route(&mut tx, &cfg, &mut members, r, &actor).await?;
+            place::route(&mut tx, &cfg, &mut members, r, &actor, vec![]).await.map_err(|e| (Some(r.id), e))?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(|e| (None, e))?;
         Ok(rows.len())
     }
 
-    /// After a failed batch: each conversation in its own transaction; one that still fails is left without an
+    /// After a failed batch: one conversation per transaction. A deadlock with another router is retried (a few
+    /// times, then left unrouted for the next round); a conversation that fails otherwise is left without an
     /// owner (visible to its number's agents) with the error in its timeline, rather than retried forever.
     async fn route_one_by_one(&self) -> usize {
-        let mut done = 0;
-        for _ in 0..self.settings.batch_size {
-            let mut tx = match self.pool.begin().await {
-                Ok(tx) => tx,
-                Err(_) => return done,
-            };
-            let id = match db::claim_unrouted(&mut tx, 1).await {
-                Ok(ids) if !ids.is_empty() => ids[0],
-                _ => return done,
-            };
-            let mut attempt = self.route_in(&mut tx, id).await;
-            // Two routers taking the same agents in a different order can deadlock; PostgreSQL aborts one of
-            // them. That is worth another try, not giving up on the conversation.
-            for _ in 0..3 {
-                match &attempt {
-                    Err(e) if is_transient(e) => {
-                        drop(tx);
-                        tx = match self.pool.begin().await {
-                            Ok(tx) => tx,
-                            Err(_) => return done,
-                        };
-                        match db::claim_unrouted_one(&mut tx, id).await {
-                            Ok(true) => {}
-                            _ => return done,
-                        }
-                        attempt = self.route_in(&mut tx, id).await;
-                    }
-                    _ => break,
-                }
-            }
-            let result = match attempt {
-                Ok(()) => tx.commit().await,
-                // Still meeting other routers: left unrouted for the next round.
-                Err(e) if is_transient(&e) => return done,
-                Err(e) => {
-                    drop(tx);
+        let (mut done, mut collisions) = (0, 0);
+        while done < self.settings.batch_size as usize {
+            match self.route_claimed(1).await {
+                Ok(0) => break,
+                Ok(_) => done += 1,
+                Err((_, e)) if is_transient(&e) && collisions < 3 => collisions += 1,
+                Err((Some(id), e)) if !is_transient(&e) => {
                     tracing::error!(conversation = %id, error = %e, "cannot route the conversation; it is left without an owner");
-                    self.give_up(id, &e.to_string()).await
+                    if let Err(e) = self.give_up(id, &e.to_string()).await {
+                        tracing::error!(conversation = %id, error = %e, "cannot record the routing failure");
+                        break;
+                    }
+                    done += 1;
                 }
-            };
-            if let Err(e) = result {
-                tracing::error!(conversation = %id, error = %e, "cannot record the routing outcome");
-                return done;
+                Err((_, e)) => {
+                    tracing::warn!(error = %e, "routing stopped for now; the rest is routed on the next round");
+                    break;
+                }
             }
-            done += 1;
         }
         done
-    }
-
-    async fn route_in(&self, tx: &mut sqlx::PgConnection, id: Uuid) -> sqlx::Result<()> {
-        let rows = db::routable(&mut *tx, &[id]).await?;
-        let Some(first) = rows.first() else { return Ok(()) };
-        let cfg = self.cache.at(&mut *tx, first.config_version).await?;
-        let mut members = Members::default();
-        for r in &rows {
-            place::route(&mut *tx, &cfg, &mut members, r, &system_actor()).await?;
-        }
-        Ok(())
     }
 
     async fn give_up(&self, id: Uuid, error: &str) -> sqlx::Result<()> {
@@ -248,37 +218,15 @@ impl Router {
         };
         if let (Some(after), Some(target)) = (q.overflow_after, q.overflow_target) {
             for w in db::lock_overdue_in(&mut tx, queue, after.as_secs_f64(), LIMIT).await? {
-                db::record_event(
-                    &mut tx,
-                    w.id,
-                    "overflowed",
-                    &actor,
-                    json!({
-                        "from_queue_id": q.id, "waited_secs": w.waited_secs.round(), "to": place::target_json(target)
-                    }),
-                )
-                .await?;
-                let seeker = Seeker { language: w.language.as_deref(), last_agent: w.last_agent_id, exclude: None };
-                let placement = place::follow(&mut tx, cfg, &mut members, w.id, Some(target), seeker, &actor).await?;
-                place::settle(&mut tx, w.id, placement, None, &actor, vec![]).await?;
+                let overflowed = json!({"from_queue_id": q.id, "waited_secs": w.waited_secs.round(), "to": place::target_json(target)});
+                move_on(&mut tx, cfg, &mut members, &w, Some(target), ("overflowed", overflowed)).await?;
             }
         }
         if !hours_open(&cfg.hours, q.business_hours_id, Timestamp::now()) {
             if let Some(next) = q.outside_hours_target {
                 for w in db::lock_waiting_in(&mut tx, queue, LIMIT).await? {
-                    db::record_event(
-                        &mut tx,
-                        w.id,
-                        "outside_hours",
-                        &actor,
-                        json!({
-                            "queue_id": q.id, "queue_name": q.name, "to": place::target_json(next)
-                        }),
-                    )
-                    .await?;
-                    let seeker = Seeker { language: w.language.as_deref(), last_agent: w.last_agent_id, exclude: None };
-                    let placement = place::follow(&mut tx, cfg, &mut members, w.id, Some(next), seeker, &actor).await?;
-                    place::settle(&mut tx, w.id, placement, None, &actor, vec![]).await?;
+                    let closed = json!({"queue_id": q.id, "queue_name": q.name, "to": place::target_json(next)});
+                    move_on(&mut tx, cfg, &mut members, &w, Some(next), ("outside_hours", closed)).await?;
                 }
             }
             return tx.commit().await;
@@ -287,8 +235,7 @@ impl Router {
             return tx.commit().await;
         }
         for w in db::lock_waiting_in(&mut tx, queue, LIMIT).await? {
-            let seeker = Seeker { language: w.language.as_deref(), last_agent: w.last_agent_id, exclude: None };
-            if let Some(agent) = place::take_from_queue(&mut tx, &mut members, q, seeker).await? {
+            if let Some(agent) = place::take_from_queue(&mut tx, &mut members, q, seeker(&w)).await? {
                 place::settle(&mut tx, w.id, Placement::Assigned { agent, queue: Some(q.id) }, None, &actor, vec![])
                     .await?;
             } else if !members.anyone_free(&mut tx, q).await? {
@@ -309,19 +256,8 @@ impl Router {
             } else if w.waited_secs >= self.settings.agent_wait_secs as f64 {
                 let fallback =
                     cfg.numbers.get(&w.number_id).and_then(|n| n.routing.default_queue_id).map(Target::Queue);
-                db::record_event(
-                    &mut tx,
-                    w.id,
-                    "agent_wait_expired",
-                    &actor,
-                    json!({
-                        "agent_id": agent, "waited_secs": w.waited_secs.round(), "to": fallback.map(place::target_json)
-                    }),
-                )
-                .await?;
-                let seeker = Seeker { language: w.language.as_deref(), last_agent: w.last_agent_id, exclude: None };
-                let placement = place::follow(&mut tx, cfg, &mut members, w.id, fallback, seeker, &actor).await?;
-                place::settle(&mut tx, w.id, placement, None, &actor, vec![]).await?;
+                let expired = json!({"agent_id": agent, "waited_secs": w.waited_secs.round(), "to": fallback.map(place::target_json)});
+                move_on(&mut tx, cfg, &mut members, &w, fallback, ("agent_wait_expired", expired)).await?;
             }
         }
         tx.commit().await
@@ -337,6 +273,25 @@ impl Router {
             Err(e) => tracing::warn!(error = %e, "cannot sweep presence"),
         }
     }
+}
+
+fn seeker(w: &Waiting) -> Seeker<'_> {
+    Seeker { language: w.language.as_deref(), last_agent: w.last_agent_id, exclude: None }
+}
+
+/// Moves a waiting conversation on to `target` (overflow, out of hours, a named agent's wait expired), with
+/// the event saying why, written with its new placement.
+async fn move_on(
+    conn: &mut sqlx::PgConnection,
+    cfg: &RoutingConfig,
+    members: &mut Members,
+    w: &Waiting,
+    target: Option<Target>,
+    why: (&'static str, serde_json::Value),
+) -> sqlx::Result<()> {
+    let mut events = vec![why];
+    let placement = place::follow(conn, cfg, members, target, seeker(w), &mut events).await?;
+    place::settle(conn, w.id, placement, None, &system_actor(), events).await
 }
 
 /// A deadlock or serialization failure: the transaction was aborted by PostgreSQL and may simply be retried.

@@ -98,6 +98,11 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, s: &QueueSettings) -> sql
     Ok(())
 }
 
+/// Every queue, deleted ones included (routing still names them in old conversations).
+pub async fn all(conn: &mut PgConnection) -> sqlx::Result<Vec<Queue>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM queues")).fetch_all(conn).await
+}
+
 /// The queue, unless deleted.
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Queue>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM queues WHERE id = $1 AND deleted_at IS NULL"))

@@ -32,36 +32,6 @@ pub async fn all_hours(conn: &mut PgConnection) -> sqlx::Result<Vec<HoursRow>> {
 }
 
 #[derive(FromRow)]
-pub struct QueueRow {
-    pub id: Uuid,
-    pub name: String,
-    pub strategy: String,
-    pub priority: i32,
-    pub business_hours_id: Option<Uuid>,
-    pub outside_hours: String,
-    pub outside_hours_queue_id: Option<Uuid>,
-    pub outside_hours_agent_id: Option<Uuid>,
-    pub overflow_after_secs: Option<i32>,
-    pub overflow_queue_id: Option<Uuid>,
-    pub overflow_agent_id: Option<Uuid>,
-    pub required_skills: Vec<String>,
-    pub match_language: bool,
-    pub prefer_last_agent: bool,
-    pub deleted: bool,
-}
-
-pub async fn all_queues(conn: &mut PgConnection) -> sqlx::Result<Vec<QueueRow>> {
-    sqlx::query_as(
-        "SELECT id, name, strategy, priority, business_hours_id, outside_hours, outside_hours_queue_id,
-                outside_hours_agent_id, overflow_after_secs, overflow_queue_id, overflow_agent_id, required_skills,
-                match_language, prefer_last_agent, deleted_at IS NOT NULL AS deleted
-         FROM queues",
-    )
-    .fetch_all(conn)
-    .await
-}
-
-#[derive(FromRow)]
 pub struct NumberRow {
     pub id: Uuid,
     pub channel_id: Uuid,
@@ -165,12 +135,17 @@ pub struct RuleSettings {
     pub target: Target,
 }
 
-fn target_columns(t: Target) -> (&'static str, Option<Uuid>, Option<Uuid>) {
-    match t {
+/// Binds a rule's settings (name, enabled, conditions, target type, queue, agent) after the parameters bound so far.
+fn bind_settings<'q>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, RuleRow, sqlx::postgres::PgArguments>,
+    s: &'q RuleSettings,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, RuleRow, sqlx::postgres::PgArguments> {
+    let (kind, queue, agent) = match s.target {
         Target::Queue(q) => ("queue", Some(q), None),
         Target::AiAgent => ("ai_agent", None, None),
         Target::Agent(a) => ("agent", None, Some(a)),
-    }
+    };
+    q.bind(&s.name).bind(s.enabled).bind(Json(&s.conditions)).bind(kind).bind(queue).bind(agent)
 }
 
 /// Inserts a rule at `position` of its scope (1-based; past the end: last), moving later rules down. The
@@ -194,41 +169,21 @@ pub async fn insert_rule(
     .bind(position)
     .execute(&mut *conn)
     .await?;
-    let (kind, queue, agent) = target_columns(s.target);
-    sqlx::query_as(&format!(
-        "INSERT INTO routing_rules (id, name, channel_id, position, enabled, conditions, target_type, target_queue_id,
+    let sql = format!(
+        "INSERT INTO routing_rules (id, channel_id, position, name, enabled, conditions, target_type, target_queue_id,
                                     target_agent_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {RULE_COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(&s.name)
-    .bind(channel_id)
-    .bind(position)
-    .bind(s.enabled)
-    .bind(Json(&s.conditions))
-    .bind(kind)
-    .bind(queue)
-    .bind(agent)
-    .fetch_one(conn)
-    .await
+    );
+    bind_settings(sqlx::query_as(&sql).bind(Uuid::now_v7()).bind(channel_id).bind(position), s).fetch_one(conn).await
 }
 
 pub async fn update_rule(conn: &mut PgConnection, id: Uuid, s: &RuleSettings) -> sqlx::Result<RuleRow> {
-    let (kind, queue, agent) = target_columns(s.target);
-    sqlx::query_as(&format!(
+    let sql = format!(
         "UPDATE routing_rules SET name = $2, enabled = $3, conditions = $4, target_type = $5, target_queue_id = $6,
                 target_agent_id = $7, updated_at = now()
          WHERE id = $1 RETURNING {RULE_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&s.name)
-    .bind(s.enabled)
-    .bind(Json(&s.conditions))
-    .bind(kind)
-    .bind(queue)
-    .bind(agent)
-    .fetch_one(conn)
-    .await
+    );
+    bind_settings(sqlx::query_as(&sql).bind(id), s).fetch_one(conn).await
 }
 
 pub async fn delete_rule(conn: &mut PgConnection, rule: &RuleRow) -> sqlx::Result<()> {
@@ -265,31 +220,6 @@ pub async fn lock_scope(conn: &mut PgConnection, channel_id: Option<Uuid>) -> sq
 
 // ---- Conversations as the router sees them --------------------------------------------------------------------
 
-/// Takes up to `limit` conversations that need a routing decision, locked for this transaction; ones another
-/// process holds are skipped.
-pub async fn claim_unrouted(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
-        "SELECT id FROM conversations WHERE routing_state = 'unrouted' AND status <> 'resolved'
-         ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
-
-/// Locks one conversation that still needs routing (after a failed attempt); false if it no longer does or
-/// another process holds it.
-pub async fn claim_unrouted_one(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
-    let found: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM conversations WHERE id = $1 AND routing_state = 'unrouted' AND status <> 'resolved'
-         FOR UPDATE SKIP LOCKED",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(found.is_some())
-}
-
 /// Everything routing needs about a conversation.
 #[derive(Debug, Clone, FromRow)]
 pub struct Routable {
@@ -298,6 +228,8 @@ pub struct Routable {
     pub number_id: Uuid,
     pub contact_id: Uuid,
     pub communication_type: String,
+    /// `open`, `pending` or `resolved`.
+    pub status: String,
     pub routing_state: String,
     pub queue_id: Option<Uuid>,
     pub assignee_id: Option<Uuid>,
@@ -314,7 +246,8 @@ pub struct Routable {
     pub config_version: i64,
 }
 
-const ROUTABLE: &str = "SELECT c.id, c.channel_id, c.number_id, c.contact_id, c.communication_type, c.routing_state,
+const ROUTABLE: &str =
+    "SELECT c.id, c.channel_id, c.number_id, c.contact_id, c.communication_type, c.status, c.routing_state,
         c.queue_id, c.assignee_id, c.ai_done, COALESCE(k.language, n.language) AS language, k.attributes, k.tags,
         m.body AS first_text, m.button_payload AS first_button_payload,
         p.id IS NOT NULL AS returning, p.assignee_id AS last_agent_id,
@@ -346,19 +279,9 @@ pub async fn claim_routable(conn: &mut PgConnection, limit: i64) -> sqlx::Result
     .await
 }
 
-pub async fn routable(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Routable>> {
-    sqlx::query_as(&format!("{ROUTABLE} WHERE c.id = ANY($1)")).bind(ids).fetch_all(conn).await
-}
-
-/// One conversation locked for a change of owner; `None` if there is no such conversation.
-pub async fn lock_routable(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<(Routable, String)>> {
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(status) = status else { return Ok(None) };
-    let mut rows = routable(conn, &[id]).await?;
-    Ok(rows.pop().map(|r| (r, status)))
+/// One conversation, locked for a change of owner, with everything routing needs; `None` if there is none.
+pub async fn lock_routable(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Routable>> {
+    sqlx::query_as(&format!("{ROUTABLE} WHERE c.id = $1 FOR UPDATE OF c")).bind(id).fetch_optional(conn).await
 }
 
 /// The members of a queue with what selection needs.

@@ -3,7 +3,7 @@
 //! The rules are in `routing::actions`; these handlers check visibility, run them in one transaction, and answer
 //! with the conversation as it is afterwards.
 
-use super::conversations::{find, visibility, Conversation};
+use super::conversations::{find, Conversation};
 use super::{ApiJson, ApiPath};
 use crate::auth::Principal;
 use crate::domain::Role;
@@ -252,8 +252,6 @@ async fn events(
         return Err(AppError::unprocessable("invalid_query", "limit must be from 1 to 500").with_field("limit"));
     }
     let mut conn = state.pool.acquire().await?;
-    conversations::find(&mut conn, id, visibility(&who)).await?.ok_or_else(|| {
-        AppError::not_found("conversation_not_found", "no conversation with this id that you can see")
-    })?;
+    find(&mut conn, &who, id).await?;
     Ok(Json(db::events(&mut conn, id, q.after.unwrap_or(0), limit).await?))
 }

@@ -1,13 +1,14 @@
 //! Contacts: `GET|PATCH /contacts/{id}`: who the customer is, and the attributes, tags and language routing rules
 //! look at. Supervisors and admins see every contact; agents those of conversations they can see.
 
+use super::conversations::visibility;
 use super::{ApiJson, ApiPath};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::contacts::{self, Contact};
-use crate::store::conversations::{self, Visibility};
+use crate::store::conversations;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
@@ -24,11 +25,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn visible(conn: &mut PgConnection, who: &Principal, id: Uuid) -> AppResult<Contact> {
     let missing = || AppError::not_found("contact_not_found", "no contact with this id that you can see");
     let contact = contacts::find(conn, id).await?.ok_or_else(missing)?;
-    if !who.role.includes(Role::Supervisor) {
-        let me = Visibility::Agent(who.user_id.unwrap_or(Uuid::nil()));
-        if !conversations::any_of_contact(conn, id, me).await? {
-            return Err(missing());
-        }
+    // Supervisors see every contact; agents those of a conversation they can see.
+    if !who.role.includes(Role::Supervisor) && !conversations::any_of_contact(conn, id, visibility(who)).await? {
+        return Err(missing());
     }
     Ok(contact)
 }

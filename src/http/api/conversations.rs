@@ -117,7 +117,7 @@ impl From<ConversationRow> for Conversation {
 /// Supervisors and admins (people or tokens) see every conversation; an agent those assigned to them, those in
 /// their queues and those of the numbers they serve. An API token with the agent role is nobody's agent, so it
 /// sees none.
-pub fn visibility(who: &Principal) -> Visibility {
+pub(super) fn visibility(who: &Principal) -> Visibility {
     if who.role.includes(Role::Supervisor) {
         Visibility::All
     } else {
