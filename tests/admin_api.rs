@@ -3,31 +3,9 @@
 
 mod common;
 
-use common::{spawn_app, TestApp};
+use common::{spawn_app, Session, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-/// A logged-in browser: its cookie jar and CSRF token.
-struct Session {
-    client: reqwest::Client,
-    csrf: String,
-    base: String,
-    user_id: String,
-}
-
-impl Session {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req =
-            self.client.request(method, format!("{}/api/v1{path}", self.base)).header("X-CSRF-Token", &self.csrf);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
-    }
-}
 
 const FIRST_PASSWORD: &str = "first password 0123";
 const OWN_PASSWORD: &str = "my own password 0123";
@@ -39,8 +17,7 @@ async fn user(app: &TestApp, admin: &str, email: &str, role: &str, extra: Value)
     let (status, agent) = app.api(admin, Method::POST, "/agents", Some(body)).await;
     assert_eq!(status, 201, "{agent}");
     assert_eq!(agent["must_change_password"], true);
-    let (client, csrf) = app.log_in(email, &[FIRST_PASSWORD], OWN_PASSWORD).await;
-    Session { client, csrf, base: app.address.clone(), user_id: agent["id"].as_str().unwrap().to_owned() }
+    app.session(email, &[FIRST_PASSWORD], OWN_PASSWORD, agent["id"].as_str().unwrap()).await
 }
 
 fn id(v: &Value) -> String {

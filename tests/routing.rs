@@ -71,16 +71,9 @@ impl Center {
 
     /// A customer writes `text` from `phone`; returns the conversation once the router has placed it.
     async fn customer_writes(&self, phone: &str, text: &str) -> Value {
-        self.customer_sends(phone, text, &[]).await
-    }
-
-    async fn customer_sends(&self, phone: &str, text: &str, extra: &[(&str, &str)]) -> Value {
         let mut p = inbound_text(&new_sid("SM"), text);
         set(&mut p, "From", &format!("whatsapp:{phone}"));
         set(&mut p, "WaId", &phone[1..]);
-        for (k, v) in extra {
-            set(&mut p, k, v);
-        }
         let r = self.app.post_signed(&self.app.messages_url(self.channel), &p).await;
         assert_eq!(r.status(), 200);
         let id: Uuid = sqlx::query_scalar(
@@ -126,29 +119,8 @@ impl Center {
         v.as_array().unwrap().clone()
     }
 
-    async fn log_in(&self, email: &str) -> Agent {
-        let (client, csrf) = self.app.log_in(email, &[PASSWORD], "the agent's own password 0123").await;
-        Agent { client, csrf, base: self.app.address.clone() }
-    }
-}
-
-struct Agent {
-    client: reqwest::Client,
-    csrf: String,
-    base: String,
-}
-
-impl Agent {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req =
-            self.client.request(method, format!("{}/api/v1{path}", self.base)).header("X-CSRF-Token", &self.csrf);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    async fn log_in(&self, email: &str, agent: Uuid) -> Session {
+        self.app.session(email, &[PASSWORD], "the agent's own password 0123", agent).await
     }
 }
 
@@ -454,8 +426,8 @@ async fn agents_claim_transfer_and_unassign_and_supervisors_assign_within_capaci
     assert_eq!(one["routing_state"], "waiting", "nobody online");
     let (one, two) = (one["id"].as_str().unwrap().to_owned(), two["id"].as_str().unwrap().to_owned());
 
-    let ana_s = c.log_in("ana@example.com").await;
-    let bo_s = c.log_in("bo@example.com").await;
+    let ana_s = c.log_in("ana@example.com", ana).await;
+    let bo_s = c.log_in("bo@example.com", bo).await;
     let (status, mine) = ana_s.call(Method::POST, &format!("/conversations/{one}/claim"), None).await;
     assert_eq!(status, 200, "{mine}");
     assert_eq!(mine["assignee_id"], s(ana));
@@ -709,7 +681,7 @@ async fn rules_are_kept_in_order_checked_and_explained() {
     assert_eq!(status, 200);
 
     // The live router follows rule changes made through the API at once.
-    let v = c.customer_sends("+31690000001", "Order 77", &[]).await;
+    let v = c.customer_writes("+31690000001", "Order 77").await;
     assert_eq!(v["queue_id"], s(q2), "closed hours or not, the orders rule is gone: {v}");
     c.app.stop().await;
 }
@@ -719,7 +691,7 @@ async fn presence_follows_the_api_logout_and_the_live_connection() {
     use futures_util::StreamExt;
     let c = center().await;
     let agent = c.agent("p@example.com", 5, json!({})).await;
-    let session = c.log_in("p@example.com").await;
+    let session = c.log_in("p@example.com", agent).await;
     let (status, v) = session.call(Method::PUT, "/agents/me/presence", Some(json!({"presence": "online"}))).await;
     assert_eq!(status, 200, "{v}");
     let (status, err) = session.call(Method::PUT, "/agents/me/presence", Some(json!({"presence": "busy"}))).await;

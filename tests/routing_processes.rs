@@ -41,19 +41,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not become ready");
-}
-
 /// Agents holding more unresolved conversations than their capacity (should always be none).
 async fn over_capacity(pool: &sqlx::PgPool) -> Vec<(Uuid, i64, i32)> {
     sqlx::query_as(
@@ -112,7 +99,7 @@ async fn three_processes_assign_each_conversation_once_and_never_overfill_an_age
 
     let log = data_dir.path().join("serve.log");
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut servers: Vec<Child> = ports.iter().map(|p| serve(&database_url, data_dir.path(), *p, &log)).collect();
+    let servers = Servers(ports.iter().map(|p| serve(&database_url, data_dir.path(), *p, &log)).collect());
     let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
     let client = reqwest::Client::new();
     for base in &bases {
@@ -301,10 +288,5 @@ async fn three_processes_assign_each_conversation_once_and_never_overfill_an_age
          {resolved} resolved during the storm; final states {states:?}"
     );
 
-    for s in &mut servers {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    }
-    for s in &mut servers {
-        assert!(s.wait().unwrap().success());
-    }
+    servers.terminate();
 }

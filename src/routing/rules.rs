@@ -420,13 +420,15 @@ mod tests {
         c.evaluate(facts, &facts.text.to_lowercase(), env).held
     }
 
-    fn env(hours: &HashMap<Uuid, Hours>, at: &str) -> Env<'static> {
-        let hours: &'static HashMap<Uuid, Hours> = Box::leak(Box::new(hours.clone()));
+    fn env<'a>(hours: &'a HashMap<Uuid, Hours>, at: &str) -> Env<'a> {
         Env { now: at.parse().unwrap(), hours }
     }
 
+    /// No schedules at all: every business-hours condition sees "open".
+    static NO_HOURS: std::sync::LazyLock<HashMap<Uuid, Hours>> = std::sync::LazyLock::new(HashMap::new);
+
     fn no_hours() -> Env<'static> {
-        env(&HashMap::new(), "2026-03-02T10:00:00Z")
+        env(&NO_HOURS, "2026-03-02T10:00:00Z")
     }
 
     #[test]

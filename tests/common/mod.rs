@@ -305,3 +305,79 @@ impl TestApp {
         )
     }
 }
+
+/// A logged-in browser session: its cookies, its CSRF token, and the user it belongs to.
+pub struct Session {
+    pub client: reqwest::Client,
+    pub csrf: String,
+    pub base: String,
+    pub user_id: String,
+}
+
+impl Session {
+    /// Calls `/api/v1{path}` with the session's cookie and CSRF token; returns the status and the JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req =
+            self.client.request(method, format!("{}/api/v1{path}", self.base)).header("X-CSRF-Token", &self.csrf);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+}
+
+impl TestApp {
+    /// Logs `user_id` in as `email` (see [`TestApp::log_in`]) and keeps the session.
+    pub async fn session(&self, email: &str, passwords: &[&str], own: &str, user_id: impl ToString) -> Session {
+        let (client, csrf) = self.log_in(email, passwords, own).await;
+        Session { client, csrf, base: self.address.clone(), user_id: user_id.to_string() }
+    }
+}
+
+/// Waits until a `switchboard serve` process at `base` answers `/readyz` (at most a minute).
+pub async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become ready");
+}
+
+/// Server processes a test started: killed when dropped, so a failing test leaves none running.
+pub struct Servers(pub Vec<std::process::Child>);
+
+impl Servers {
+    /// Stops them as an operator would (SIGTERM) and asserts each exits cleanly.
+    pub fn terminate(mut self) {
+        for s in &self.0 {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.id() as i32), nix::sys::signal::Signal::SIGTERM)
+                .unwrap();
+        }
+        for s in &mut self.0 {
+            assert!(s.wait().unwrap().success(), "graceful shutdown exits 0");
+        }
+        self.0.clear();
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for s in &mut self.0 {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
