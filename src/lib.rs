@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod jobs;
+pub mod live;
 pub mod outbound;
 pub mod routing;
 pub mod sandbox;
@@ -122,7 +123,9 @@ impl Application {
                 router_wake.clone(),
             )
         });
+        let shutdown = CancellationToken::new();
         let state = AppState {
+            live: live::Hub::start(pool.clone(), shutdown.clone()),
             pool: pool.clone(),
             public_base_url,
             inbound: ingest::writer::InboundWriter::start(
@@ -139,16 +142,7 @@ impl Application {
             router_wake,
             settings: Arc::new(settings),
         };
-        Ok(Self {
-            listener,
-            port,
-            state,
-            database,
-            worker,
-            router,
-            shutdown: CancellationToken::new(),
-            bootstrap_admin,
-        })
+        Ok(Self { listener, port, state, database, worker, router, shutdown, bootstrap_admin })
     }
 
     /// The admin created by this start, if the database had no users: the caller shows it once.

@@ -26,4 +26,6 @@ pub struct AppState {
     pub routing: crate::routing::config::ConfigCache,
     /// Wakes this process's router (a new conversation was stored here).
     pub router_wake: Arc<tokio::sync::Notify>,
+    /// What open inboxes are told as it happens.
+    pub live: crate::live::Hub,
 }

@@ -1,7 +1,8 @@
-//! HTTP: the routers and the layers every request passes through (request id, tracing, timeout).
+//! HTTP: the routers and the layers every request passes through (request id, tracing, compression, timeout).
 
 pub mod api;
 mod health;
+mod inbox;
 mod media;
 pub mod webhooks;
 
@@ -10,6 +11,7 @@ use axum::extract::MatchedPath;
 use axum::http::{HeaderName, Request};
 use axum::Router;
 use std::time::Duration;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -22,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.http.request_timeout_secs);
     let mut router = Router::new()
         .merge(health::router())
+        .merge(inbox::router())
         .merge(webhooks::router())
         .merge(media::router())
         .merge(api::router(&state));
@@ -42,6 +45,7 @@ pub fn router(state: AppState) -> Router {
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CompressionLayer::new())
             .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout)),
     )
 }

@@ -332,3 +332,27 @@ pub async fn set_priority(conn: &mut PgConnection, caller: &Caller, id: Uuid, pr
     }
     Ok(())
 }
+
+/// Moves an unresolved conversation between `open` and `pending` (waiting on the customer or a third party).
+/// Resolving and reopening are their own actions.
+pub async fn set_status(conn: &mut PgConnection, caller: &Caller, id: Uuid, status: &str) -> AppResult<()> {
+    if !["open", "pending"].contains(&status) {
+        return Err(AppError::unprocessable(
+            "invalid_field",
+            "status must be open or pending (resolve and reopen have their own actions)",
+        )
+        .with_field("status"));
+    }
+    let current = lock(conn, id).await?;
+    open_only(&current.status)?;
+    if current.status != status {
+        sqlx::query("UPDATE conversations SET status = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(status)
+            .execute(&mut *conn)
+            .await?;
+        db::record_event(conn, id, "status_changed", &caller.actor, json!({ "from": current.status, "to": status }))
+            .await?;
+    }
+    Ok(())
+}

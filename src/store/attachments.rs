@@ -70,3 +70,23 @@ pub async fn record_error(pool: &PgPool, id: Uuid, error: &str, final_failure: b
     .await?;
     Ok(())
 }
+
+/// An attachment as the inbox downloads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Download {
+    pub conversation_id: uuid::Uuid,
+    pub storage_path: Option<String>,
+    pub content_type: Option<String>,
+    pub filename: Option<String>,
+    pub download_state: String,
+}
+
+pub async fn for_download(conn: &mut sqlx::PgConnection, id: uuid::Uuid) -> sqlx::Result<Option<Download>> {
+    sqlx::query_as(
+        "SELECT m.conversation_id, a.storage_path, a.content_type, a.filename, a.download_state
+         FROM attachments a JOIN messages m ON m.id = a.message_id WHERE a.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}

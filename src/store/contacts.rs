@@ -1,8 +1,10 @@
 //! Contacts (the customers): who they are, and the attributes, tags and language routing rules look at.
 
+use super::conversations::Visibility;
+use super::listing::{Keyed, Listing, SortKey, UUID_ID};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -49,6 +51,49 @@ pub async fn update(
     .bind(Json(attributes))
     .bind(tags)
     .bind(language)
+    .fetch_one(conn)
+    .await
+}
+
+pub const BY_CONTACT_NAME: SortKey = SortKey { name: "name", sql: "lower(profile_name)", sql_type: "text" };
+
+/// Contacts whose name or number contains `text`; for an agent, only those of a conversation they can see.
+pub async fn list(
+    pool: &PgPool,
+    listing: &Listing,
+    who: Visibility,
+    text: Option<&str>,
+) -> sqlx::Result<Vec<Keyed<Contact>>> {
+    let mut q = listing.select(COLUMNS, "contacts", UUID_ID);
+    if let Visibility::Agent(_) = who {
+        q.push(" AND EXISTS (SELECT 1 FROM conversations WHERE contact_id = contacts.id");
+        who.push(&mut q);
+        q.push(")");
+    }
+    if let Some(text) = text {
+        q.push(" AND strpos(lower(coalesce(profile_name, '') || ' ' || coalesce(phone_e164, '')), ")
+            .push_bind(text.to_lowercase())
+            .push(") > 0");
+    }
+    listing.fetch(pool, q, UUID_ID).await
+}
+
+/// The contact with this number, created if there is none yet.
+pub async fn find_or_create(conn: &mut PgConnection, phone_e164: &str) -> sqlx::Result<Uuid> {
+    if let Some(id) = sqlx::query_scalar("SELECT id FROM contacts WHERE phone_e164 = $1")
+        .bind(phone_e164)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return Ok(id);
+    }
+    sqlx::query_scalar(
+        "INSERT INTO contacts (id, phone_e164, wa_id) VALUES ($1, $2, $3)
+         ON CONFLICT (phone_e164) DO UPDATE SET phone_e164 = EXCLUDED.phone_e164 RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(phone_e164)
+    .bind(phone_e164.trim_start_matches('+'))
     .fetch_one(conn)
     .await
 }

@@ -28,6 +28,12 @@ pub struct ConversationRow {
     pub waiting_agent_id: Option<Uuid>,
     pub queued_at: Option<OffsetDateTime>,
     pub assigned_at: Option<OffsetDateTime>,
+    pub topic: Option<String>,
+    pub tag_ids: Vec<Uuid>,
+    /// The last message's text, direction and time, for the inbox's list.
+    pub last_message_body: Option<String>,
+    pub last_message_direction: Option<String>,
+    pub last_message_at: Option<OffsetDateTime>,
     /// `now()` of the statement that read the row.
     pub db_now: OffsetDateTime,
 }
@@ -36,10 +42,15 @@ pub struct ConversationRow {
 const VIEW: &str = "(SELECT c.id, c.channel_id, c.number_id, n.e164 AS number_e164, c.contact_id,
         k.phone_e164 AS contact_phone, k.profile_name AS contact_name, c.status, c.last_inbound_at,
         c.created_at, c.updated_at, c.resolved_at, c.routing_state, c.communication_type, c.priority, c.queue_id,
-        c.assignee_id, c.waiting_agent_id, c.queued_at, c.assigned_at, now() AS db_now
+        c.assignee_id, c.waiting_agent_id, c.queued_at, c.assigned_at, c.topic,
+        ARRAY(SELECT t.tag_id FROM conversation_tags t WHERE t.conversation_id = c.id ORDER BY t.tag_id) AS tag_ids,
+        lm.body AS last_message_body, lm.direction AS last_message_direction, lm.created_at AS last_message_at,
+        now() AS db_now
     FROM conversations c
     JOIN whatsapp_numbers n ON n.id = c.number_id
-    JOIN contacts k ON k.id = c.contact_id) v";
+    JOIN contacts k ON k.id = c.contact_id
+    LEFT JOIN LATERAL (SELECT m.body, m.direction, m.created_at FROM messages m WHERE m.conversation_id = c.id
+                       ORDER BY m.created_at DESC LIMIT 1) lm ON true) v";
 
 const COLUMNS: &str = "v.*";
 
@@ -52,7 +63,7 @@ pub enum Visibility {
 }
 
 impl Visibility {
-    fn push(self, q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>) {
+    pub fn push(self, q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>) {
         if let Self::Agent(user) = self {
             q.push(" AND (assignee_id = ")
                 .push_bind(user)
@@ -78,11 +89,14 @@ pub struct Filter<'a> {
     pub number_id: Option<Uuid>,
     pub channel_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
-    /// Contact name or number contains.
+    /// Contact name or number, or the text of one of its messages, contains.
     pub text: Option<&'a str>,
+    pub tag_id: Option<Uuid>,
     pub routing_state: Option<&'a str>,
     pub queue_id: Option<Uuid>,
     pub assignee_id: Option<Uuid>,
+    /// Waiting in a queue or unowned.
+    pub claimable: bool,
 }
 
 pub async fn list(
@@ -93,8 +107,17 @@ pub async fn list(
 ) -> sqlx::Result<Vec<Keyed<ConversationRow>>> {
     let mut q = listing.select(COLUMNS, VIEW, UUID_ID);
     who.push(&mut q);
-    if let Some(status) = f.status {
-        q.push(" AND status = ").push_bind(status.to_owned());
+    match f.status {
+        Some("unresolved") => {
+            q.push(" AND status <> 'resolved'");
+        }
+        Some(status) => {
+            q.push(" AND status = ").push_bind(status.to_owned());
+        }
+        None => {}
+    }
+    if f.claimable {
+        q.push(" AND routing_state IN ('waiting', 'unowned')");
     }
     if let Some(id) = f.number_id {
         q.push(" AND number_id = ").push_bind(id);
@@ -114,10 +137,16 @@ pub async fn list(
     if let Some(id) = f.assignee_id {
         q.push(" AND assignee_id = ").push_bind(id);
     }
+    if let Some(id) = f.tag_id {
+        q.push(" AND id IN (SELECT conversation_id FROM conversation_tags WHERE tag_id = ").push_bind(id).push(")");
+    }
     if let Some(text) = f.text {
-        q.push(" AND strpos(lower(coalesce(contact_name, '') || ' ' || coalesce(contact_phone, '')), lower(")
-            .push_bind(text.to_owned())
-            .push(")) > 0");
+        let text = text.to_lowercase();
+        q.push(" AND (strpos(lower(coalesce(contact_name, '') || ' ' || coalesce(contact_phone, '')), ")
+            .push_bind(text.clone())
+            .push(") > 0 OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = v.id AND strpos(lower(m.body), ")
+            .push_bind(text)
+            .push(") > 0))");
     }
     listing.fetch(pool, q, UUID_ID).await
 }
@@ -158,4 +187,89 @@ pub async fn any_of_contact(conn: &mut PgConnection, contact: Uuid, who: Visibil
     who.push(&mut q);
     q.push(")");
     q.build_query_scalar().fetch_one(conn).await
+}
+
+/// Of `ids`, the conversations with a customer message `user` has not read (newer than when they last read it).
+pub async fn unread(pool: &PgPool, user: Uuid, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT c.id FROM conversations c
+         LEFT JOIN conversation_reads r ON r.conversation_id = c.id AND r.user_id = $1
+         WHERE c.id = ANY($2) AND c.last_inbound_at IS NOT NULL AND (r.read_at IS NULL OR r.read_at < c.last_inbound_at)",
+    )
+    .bind(user)
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+}
+
+/// Records that `user` has read the conversation up to now.
+pub async fn mark_read(pool: &PgPool, user: Uuid, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO conversation_reads (user_id, conversation_id, read_at) VALUES ($1, $2, now())
+         ON CONFLICT (user_id, conversation_id) DO UPDATE SET read_at = EXCLUDED.read_at",
+    )
+    .bind(user)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the conversation's tags, and touches it so that open inboxes hear of the change.
+pub async fn set_tags(conn: &mut PgConnection, id: Uuid, tag_ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH gone AS (DELETE FROM conversation_tags WHERE conversation_id = $1 AND NOT tag_id = ANY($2)),
+              added AS (INSERT INTO conversation_tags (conversation_id, tag_id) SELECT $1, unnest($2::uuid[])
+                        ON CONFLICT DO NOTHING)
+         UPDATE conversations SET updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(tag_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A conversation an agent (or API token) starts with a template message.
+pub struct NewConversation<'a> {
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    pub number_id: Uuid,
+    pub contact_id: Uuid,
+    pub topic: Option<&'a str>,
+    pub priority: i32,
+    pub queue_id: Option<Uuid>,
+    /// The agent who starts it holds it; without one (an API token) the router decides.
+    pub assignee_id: Option<Uuid>,
+}
+
+/// The conversation the customer already has open on the number, if any.
+pub async fn open_for(conn: &mut PgConnection, number_id: Uuid, contact_id: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM conversations WHERE number_id = $1 AND contact_id = $2 AND status <> 'resolved'")
+        .bind(number_id)
+        .bind(contact_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Inserts the conversation unless the customer already has one open on the number (then `false`).
+pub async fn insert(conn: &mut PgConnection, c: &NewConversation<'_>) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO conversations (id, channel_id, number_id, contact_id, topic, priority, queue_id, assignee_id,
+                                    routing_state, assigned_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $8::uuid IS NULL THEN 'unrouted' ELSE 'assigned' END,
+                 CASE WHEN $8::uuid IS NULL THEN NULL ELSE now() END, now())
+         ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO NOTHING",
+    )
+    .bind(c.id)
+    .bind(c.channel_id)
+    .bind(c.number_id)
+    .bind(c.contact_id)
+    .bind(c.topic)
+    .bind(c.priority)
+    .bind(c.queue_id)
+    .bind(c.assignee_id)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }

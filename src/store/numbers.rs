@@ -144,3 +144,24 @@ pub async fn remove(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Number> {
     .fetch_one(conn)
     .await
 }
+
+/// What starting a conversation from a number needs: its channel and Twilio account. `None` if the number or
+/// its channel is deleted (or never existed).
+pub async fn sending(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+    sqlx::query_as(
+        "SELECT n.channel_id, ch.account_id FROM whatsapp_numbers n JOIN channels ch ON ch.id = n.channel_id
+         WHERE n.id = $1 AND n.deleted_at IS NULL AND ch.deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Whether the agent serves the number (is one of its members).
+pub async fn serves(conn: &mut PgConnection, user: Uuid, number: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM number_members WHERE user_id = $1 AND number_id = $2)")
+        .bind(user)
+        .bind(number)
+        .fetch_one(conn)
+        .await
+}

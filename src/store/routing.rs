@@ -529,6 +529,17 @@ pub async fn set_presence(conn: &mut PgConnection, user: Uuid, presence: &str) -
     .await
 }
 
+/// The queues an agent is a member of and the numbers they serve.
+pub async fn memberships(pool: &PgPool, user: Uuid) -> sqlx::Result<(Vec<Uuid>, Vec<Uuid>)> {
+    sqlx::query_as(
+        "SELECT ARRAY(SELECT queue_id FROM queue_members WHERE user_id = $1),
+                ARRAY(SELECT number_id FROM number_members WHERE user_id = $1)",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await
+}
+
 pub async fn open_connection(pool: &PgPool, id: Uuid, user: Uuid, worker: &str) -> sqlx::Result<()> {
     sqlx::query(
         "WITH c AS (INSERT INTO agent_connections (id, user_id, worker_id) VALUES ($1, $2, $3))
@@ -637,4 +648,59 @@ pub async fn events(conn: &mut PgConnection, conversation: Uuid, after: i64, lim
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+// ---- Overview ----------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct QueueLoad {
+    pub id: Uuid,
+    pub name: String,
+    /// Conversations waiting in the queue.
+    pub waiting: i64,
+    /// How long the longest-waiting one has waited, in seconds (0 when none waits).
+    pub longest_wait_secs: i64,
+    /// Open conversations of this queue held by an agent.
+    pub assigned: i64,
+}
+
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentLoad {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    /// `online`, `away` or `offline`.
+    pub presence: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub presence_changed_at: time::OffsetDateTime,
+    /// Open conversations held.
+    pub load: i32,
+    pub capacity: i32,
+}
+
+pub async fn overview(pool: &PgPool) -> sqlx::Result<(Vec<QueueLoad>, Vec<AgentLoad>, i64)> {
+    let queues = sqlx::query_as(
+        "SELECT q.id, q.name,
+                count(c.id) FILTER (WHERE c.routing_state = 'waiting') AS waiting,
+                COALESCE(EXTRACT(EPOCH FROM now() - min(c.queued_at) FILTER (WHERE c.routing_state = 'waiting')), 0)::bigint
+                    AS longest_wait_secs,
+                count(c.id) FILTER (WHERE c.routing_state = 'assigned') AS assigned
+         FROM queues q LEFT JOIN conversations c ON c.queue_id = q.id AND c.status <> 'resolved'
+         WHERE q.deleted_at IS NULL GROUP BY q.id ORDER BY lower(q.name), q.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let agents = sqlx::query_as(
+        "SELECT id, name, email, role, presence, presence_changed_at, load, capacity FROM users WHERE active
+         ORDER BY lower(name), id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let unowned = sqlx::query_scalar(
+        "SELECT count(*) FROM conversations WHERE routing_state = 'unowned' AND status <> 'resolved'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((queues, agents, unowned))
 }

@@ -208,9 +208,11 @@ async fn reopen(
 struct ConversationChanges {
     /// -1000 to 1000; higher is offered first while waiting.
     priority: Option<i32>,
+    /// `open` or `pending` (resolve and reopen have their own actions).
+    status: Option<String>,
 }
 
-/// Changes a conversation's priority.
+/// Changes a conversation's priority, or its status between open and pending.
 #[utoipa::path(patch, path = "/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)),
     request_body = ConversationChanges, responses((status = 200, body = Conversation)))]
 async fn update(
@@ -222,6 +224,9 @@ async fn update(
     let (_, view) = act!(state, who, id, |tx, c| {
         if let Some(p) = body.priority {
             actions::set_priority(&mut tx, &c, id, p).await?;
+        }
+        if let Some(status) = &body.status {
+            actions::set_status(&mut tx, &c, id, status).await?;
         }
     });
     Ok(Json(view))

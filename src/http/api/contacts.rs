@@ -1,25 +1,27 @@
-//! Contacts: `GET|PATCH /contacts/{id}`: who the customer is, and the attributes, tags and language routing rules
+//! Contacts: `GET /contacts` (search), `GET|PATCH /contacts/{id}`: who the customer is, and the attributes, tags and language routing rules
 //! look at. Supervisors and admins see every contact; agents those of conversations they can see.
 
 use super::conversations::visibility;
-use super::{ApiJson, ApiPath};
+use super::{ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::contacts::{self, Contact};
 use crate::store::conversations;
+use crate::store::listing::{SortKey, BY_CREATED};
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
+use utoipa::IntoParams;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(read, update))
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(read, update))
 }
 
 async fn visible(conn: &mut PgConnection, who: &Principal, id: Uuid) -> AppResult<Contact> {
@@ -30,6 +32,26 @@ async fn visible(conn: &mut PgConnection, who: &Principal, id: Uuid) -> AppResul
         return Err(missing());
     }
     Ok(contact)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct Filters {
+    /// Name or number contains (case-insensitive).
+    q: Option<String>,
+}
+
+impl ListFilters for Filters {
+    const SORTS: &'static [SortKey] = &[contacts::BY_CONTACT_NAME, BY_CREATED];
+}
+
+/// Finds contacts by name or number. Agents: those of conversations they can see.
+#[utoipa::path(get, path = "/contacts", tag = "contacts", params(ListParams, Filters),
+    responses((status = 200, body = Page<Contact>)))]
+async fn list(State(state): State<AppState>, who: Principal, list: List<Filters>) -> AppResult<Json<Page<Contact>>> {
+    let rows = contacts::list(&state.pool, &list.listing, visibility(&who), list.filters.q.as_deref()).await?;
+    Ok(Json(Page::from_keyed(rows, &list.listing)))
 }
 
 /// One contact.

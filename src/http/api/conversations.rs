@@ -24,7 +24,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(read)).routes(routes!(list_messages, send_message))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read))
+        .routes(routes!(list_messages, send_message))
+        .routes(routes!(mark_read))
+        .routes(routes!(set_tags))
 }
 
 const ROUTING_STATES: &[&str] = &["unrouted", "waiting", "assigned", "ai", "unowned"];
@@ -84,6 +89,24 @@ pub struct Conversation {
     queued_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     assigned_at: Option<OffsetDateTime>,
+    /// What the conversation is about, when the agent who started it said so.
+    topic: Option<String>,
+    tag_ids: Vec<Uuid>,
+    /// The last message, for the inbox's list.
+    last_message: Option<LastMessage>,
+    /// Whether the customer wrote since you last read it (`POST /conversations/{id}/read`). Always false for
+    /// API tokens.
+    unread: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LastMessage {
+    /// `inbound` or `outbound`.
+    direction: String,
+    /// The text, cut to 200 characters.
+    body: String,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
 }
 
 impl From<ConversationRow> for Conversation {
@@ -110,8 +133,31 @@ impl From<ConversationRow> for Conversation {
             waiting_agent_id: r.waiting_agent_id,
             queued_at: r.queued_at,
             assigned_at: r.assigned_at,
+            topic: r.topic,
+            tag_ids: r.tag_ids,
+            last_message: match (r.last_message_direction, r.last_message_at) {
+                (Some(direction), Some(at)) => Some(LastMessage {
+                    direction,
+                    body: r.last_message_body.unwrap_or_default().chars().take(200).collect(),
+                    at,
+                }),
+                _ => None,
+            },
+            unread: false,
         }
     }
+}
+
+/// Sets `unread` for the caller.
+async fn with_unread(state: &AppState, who: &Principal, mut items: Vec<Conversation>) -> AppResult<Vec<Conversation>> {
+    if let Some(user) = who.user_id {
+        let ids: Vec<Uuid> = items.iter().map(|c| c.id).collect();
+        let unread = conversations::unread(&state.pool, user, &ids).await?;
+        for c in &mut items {
+            c.unread = unread.contains(&c.id);
+        }
+    }
+    Ok(items)
 }
 
 /// Supervisors and admins (people or tokens) see every conversation; an agent those assigned to them, those in
@@ -135,18 +181,21 @@ pub async fn find(conn: &mut sqlx::PgConnection, who: &Principal, id: Uuid) -> A
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct Filters {
-    /// `open`, `pending` or `resolved`.
+    /// `open`, `pending`, `resolved`, or `unresolved` (open or pending).
     status: Option<String>,
     number_id: Option<Uuid>,
     channel_id: Option<Uuid>,
     contact_id: Option<Uuid>,
-    /// Contact name or phone number contains (case-insensitive).
+    /// Contact name or phone number, or the text of one of its messages, contains (case-insensitive).
     q: Option<String>,
+    tag_id: Option<Uuid>,
     /// `unrouted`, `waiting`, `assigned`, `ai` or `unowned`.
     routing_state: Option<String>,
     queue_id: Option<Uuid>,
     /// An agent's id, or `me`.
     assignee: Option<String>,
+    /// `true`: only conversations waiting in a queue or unowned (the ones an agent may claim).
+    claimable: Option<bool>,
 }
 
 impl ListFilters for Filters {
@@ -164,8 +213,11 @@ async fn list(
 ) -> AppResult<Json<Page<Conversation>>> {
     let f = &list.filters;
     if let Some(s) = &f.status {
-        if !["open", "pending", "resolved"].contains(&s.as_str()) {
-            return Err(AppError::bad_request("invalid_query", "status must be open, pending or resolved"));
+        if !["open", "pending", "resolved", "unresolved"].contains(&s.as_str()) {
+            return Err(AppError::bad_request(
+                "invalid_query",
+                "status must be open, pending, resolved or unresolved (open or pending)",
+            ));
         }
     }
     if let Some(s) = &f.routing_state {
@@ -191,13 +243,17 @@ async fn list(
         number_id: f.number_id,
         channel_id: f.channel_id,
         contact_id: f.contact_id,
-        text: f.q.as_deref(),
+        text: f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()),
+        tag_id: f.tag_id,
+        claimable: f.claimable.unwrap_or(false),
         routing_state: f.routing_state.as_deref(),
         queue_id: f.queue_id,
         assignee_id: assignee,
     };
     let rows = conversations::list(&state.pool, &list.listing, visibility(&who), &filter).await?;
-    Ok(Json(Page::from_keyed(rows, &list.listing).map(Conversation::from)))
+    let mut page = Page::from_keyed(rows, &list.listing).map(Conversation::from);
+    page.items = with_unread(&state, &who, page.items).await?;
+    Ok(Json(page))
 }
 
 /// One conversation, with its 24-hour window.
@@ -208,7 +264,53 @@ async fn read(
     who: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<Json<Conversation>> {
-    Ok(Json(find(&mut *state.pool.acquire().await?, &who, id).await?.into()))
+    let row = find(&mut *state.pool.acquire().await?, &who, id).await?;
+    let mut items = with_unread(&state, &who, vec![row.into()]).await?;
+    Ok(Json(items.remove(0)))
+}
+
+/// Marks the conversation read by you, up to now.
+#[utoipa::path(post, path = "/conversations/{id}/read", tag = "conversations", params(("id" = Uuid, Path)),
+    responses((status = 204)))]
+async fn mark_read(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> AppResult<StatusCode> {
+    let user = who.user_id.ok_or_else(|| {
+        AppError::unprocessable("not_an_agent", "an API token reads no conversations: unread marks are per person")
+    })?;
+    find(&mut *state.pool.acquire().await?, &who, id).await?;
+    conversations::mark_read(&state.pool, user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TagIds {
+    /// Every tag the conversation should have (at most 20).
+    tag_ids: Vec<Uuid>,
+}
+
+/// Sets the conversation's tags.
+#[utoipa::path(put, path = "/conversations/{id}/tags", tag = "conversations", params(("id" = Uuid, Path)),
+    request_body = TagIds, responses((status = 200, body = Conversation)))]
+async fn set_tags(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<TagIds>,
+) -> AppResult<Json<Conversation>> {
+    let mut ids = body.tag_ids;
+    ids.sort();
+    ids.dedup();
+    if ids.len() > 20 {
+        return Err(invalid("tag_ids", "at most 20 tags per conversation"));
+    }
+    let mut tx = state.pool.begin().await?;
+    find(&mut tx, &who, id).await?;
+    super::refs::tags(&mut tx, &ids, "tag_ids").await?;
+    conversations::set_tags(&mut tx, id, &ids).await?;
+    let row = find(&mut tx, &who, id).await?;
+    tx.commit().await?;
+    let mut items = with_unread(&state, &who, vec![row.into()]).await?;
+    Ok(Json(items.remove(0)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -259,11 +361,37 @@ struct SendMessage {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TemplateUse {
+pub(super) struct TemplateUse {
     id: Uuid,
     /// `{"1": "Ana", "2": "12 May"}`: exactly the template's variables.
     #[serde(default)]
     variables: BTreeMap<String, String>,
+}
+
+/// A template message, checked (approved, at Twilio, exactly its variables) and rendered.
+pub(super) struct TemplateMessage {
+    pub text: String,
+    pub template_id: Uuid,
+    pub content_sid: Option<String>,
+    /// `{"1": "Ana", …}`, as Twilio's `ContentVariables`.
+    pub variables: serde_json::Value,
+}
+
+pub(super) async fn template_message(conn: &mut sqlx::PgConnection, t: &TemplateUse) -> AppResult<TemplateMessage> {
+    let tpl = store::templates::find(conn, t.id).await?.ok_or_else(|| {
+        AppError::unprocessable("template_not_found", "no template with this id").with_field("template.id")
+    })?;
+    policy::template(&tpl.settings.approval_status, tpl.settings.content_sid.as_deref()).map_err(refused)?;
+    let values = policy::template_variables(tpl.variable_count as u32, &t.variables).map_err(refused)?;
+    let text = template::render(&tpl.settings.body, &values).unwrap_or_else(|| tpl.settings.body.clone());
+    let vars: serde_json::Map<String, serde_json::Value> =
+        values.iter().enumerate().map(|(i, v)| ((i + 1).to_string(), v.clone().into())).collect();
+    Ok(TemplateMessage {
+        text,
+        template_id: tpl.id,
+        content_sid: tpl.settings.content_sid.clone(),
+        variables: serde_json::Value::Object(vars),
+    })
 }
 
 fn refused(r: Refusal) -> AppError {
@@ -365,15 +493,8 @@ async fn send_message(
     let message_id = Uuid::now_v7();
     let (text, template_id, content_sid, variables) = match &req.template {
         Some(t) => {
-            let tpl = store::templates::find(&mut tx, t.id).await?.ok_or_else(|| {
-                AppError::unprocessable("template_not_found", "no template with this id").with_field("template.id")
-            })?;
-            policy::template(&tpl.settings.approval_status, tpl.settings.content_sid.as_deref()).map_err(refused)?;
-            let values = policy::template_variables(tpl.variable_count as u32, &t.variables).map_err(refused)?;
-            let text = template::render(&tpl.settings.body, &values).unwrap_or_else(|| tpl.settings.body.clone());
-            let vars: serde_json::Map<String, serde_json::Value> =
-                values.iter().enumerate().map(|(i, v)| ((i + 1).to_string(), v.clone().into())).collect();
-            (text, Some(tpl.id), tpl.settings.content_sid.clone(), Some(serde_json::Value::Object(vars)))
+            let m = template_message(&mut tx, t).await?;
+            (m.text, Some(m.template_id), m.content_sid, Some(m.variables))
         }
         None => {
             policy::session_message(target.last_inbound_at, target.db_now).map_err(refused)?;

@@ -3,6 +3,7 @@
 
 mod agents;
 mod assignment;
+mod attachments;
 mod audit;
 mod auth;
 mod business_hours;
@@ -10,13 +11,18 @@ mod canned_responses;
 mod channels;
 mod contacts;
 mod conversations;
+mod directory;
 pub mod doc;
 pub mod idempotency;
+mod live;
+mod notes;
 mod numbers;
+mod overview;
 mod presence;
 mod queues;
 pub mod refs;
 mod routing;
+mod start;
 mod tags;
 mod templates;
 mod tokens;
@@ -56,8 +62,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(canned_responses::router())
                 .merge(tags::router())
                 .merge(conversations::router())
+                .merge(start::router())
+                .merge(notes::router())
+                .merge(attachments::router())
+                .merge(overview::router())
+                .merge(directory::router())
                 .merge(assignment::router())
                 .merge(presence::router())
+                .merge(live::router())
                 .merge(contacts::router())
                 .merge(routing::router())
                 .merge(uploads::router(state)),

@@ -53,3 +53,16 @@ pub async fn queues(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> AppRe
     }
     Ok(())
 }
+
+/// Tags that exist.
+pub async fn tags(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> AppResult<()> {
+    let missing: Option<Uuid> =
+        sqlx::query_scalar("SELECT i FROM unnest($1::uuid[]) AS i WHERE NOT EXISTS (SELECT 1 FROM tags WHERE id = i)")
+            .bind(ids)
+            .fetch_optional(conn)
+            .await?;
+    match missing {
+        None => Ok(()),
+        Some(id) => Err(unknown(field, format!("{field}: {id} is not a tag"))),
+    }
+}

@@ -1,0 +1,68 @@
+//! The agent inbox: one page and its script and style, embedded in the binary (no build step, no third-party
+//! code), talking to the JSON API and the `/api/v1/live` WebSocket. `/` and every `/inbox…` path answer the
+//! page (the script reads the rest of the address); assets are revalidated by their content hash.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use sha2::{Digest, Sha256};
+use std::sync::LazyLock;
+
+const INDEX: &str = include_str!("inbox/index.html");
+const SCRIPT: &str = include_str!("inbox/app.js");
+const STYLE: &str = include_str!("inbox/app.css");
+
+/// The page may load only its own script and style, and talk only to its own server.
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+    connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/inbox") }))
+        .route("/inbox", get(page))
+        .route("/inbox/{*rest}", get(page))
+        .route("/assets/app.js", get(|headers: HeaderMap| async move { asset(&headers, &SCRIPT_ASSET) }))
+        .route("/assets/app.css", get(|headers: HeaderMap| async move { asset(&headers, &STYLE_ASSET) }))
+}
+
+struct Asset {
+    body: &'static str,
+    content_type: &'static str,
+    etag: String,
+}
+
+fn etag(body: &str) -> String {
+    format!("\"{}\"", &hex::encode(Sha256::digest(body.as_bytes()))[..20])
+}
+
+static SCRIPT_ASSET: LazyLock<Asset> =
+    LazyLock::new(|| Asset { body: SCRIPT, content_type: "text/javascript; charset=utf-8", etag: etag(SCRIPT) });
+static STYLE_ASSET: LazyLock<Asset> =
+    LazyLock::new(|| Asset { body: STYLE, content_type: "text/css; charset=utf-8", etag: etag(STYLE) });
+static PAGE_ASSET: LazyLock<Asset> =
+    LazyLock::new(|| Asset { body: INDEX, content_type: "text/html; charset=utf-8", etag: etag(INDEX) });
+
+fn asset(headers: &HeaderMap, a: &'static Asset) -> Response {
+    let etag = HeaderValue::from_str(&a.etag).expect("hex is a valid header value");
+    let fresh = headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == a.etag.as_bytes());
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, a.content_type)], a.body).into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, etag);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn page(headers: HeaderMap) -> Response {
+    let mut response = asset(&headers, &PAGE_ASSET);
+    let h = response.headers_mut();
+    h.insert("content-security-policy", HeaderValue::from_static(POLICY));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    response
+}

@@ -1,0 +1,185 @@
+//! The live feed: what open inboxes are told as it happens.
+//!
+//! Database triggers (migration `inbox`) announce every change to a conversation, message or note on the
+//! PostgreSQL channel `switchboard_live`, whichever process or component made it. Each server process listens
+//! once and fans the events out to its WebSocket connections ([`Hub::subscribe`]); each connection passes on
+//! only what its agent may see ([`Audience::sees`]). When the listening connection is lost, or a slow
+//! connection falls behind, subscribers are told to [`Event::Resync`]: the inbox then reloads what it shows,
+//! which is also how it catches up after its own connection dropped.
+
+use serde::Deserialize;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const CHANNEL: &str = "switchboard_live";
+
+/// One change, with who may see it: the conversation's number, queue and assignee (and, for a conversation
+/// change, the queue and assignee it had before, whose agents must see it leave).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Change {
+    /// `conversation`, `message` or `note`.
+    pub kind: String,
+    #[serde(rename = "c")]
+    pub conversation_id: Uuid,
+    /// The message's or note's id.
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    #[serde(rename = "n")]
+    pub number_id: Option<Uuid>,
+    #[serde(rename = "q", default)]
+    pub queue_id: Option<Uuid>,
+    #[serde(rename = "a", default)]
+    pub assignee_id: Option<Uuid>,
+    #[serde(rename = "pq", default)]
+    pub previous_queue_id: Option<Uuid>,
+    #[serde(rename = "pa", default)]
+    pub previous_assignee_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Change(Change),
+    /// Events may have been missed: reload.
+    Resync,
+}
+
+/// Who a connection belongs to, as far as visibility goes: the same rule as `store::conversations::Visibility`.
+#[derive(Debug, Clone)]
+pub enum Audience {
+    All,
+    Agent { user: Uuid, queues: HashSet<Uuid>, numbers: HashSet<Uuid> },
+}
+
+impl Audience {
+    pub fn sees(&self, c: &Change) -> bool {
+        match self {
+            Self::All => true,
+            Self::Agent { user, queues, numbers } => {
+                c.assignee_id == Some(*user)
+                    || c.previous_assignee_id == Some(*user)
+                    || c.queue_id.is_some_and(|q| queues.contains(&q))
+                    || c.previous_queue_id.is_some_and(|q| queues.contains(&q))
+                    || c.number_id.is_some_and(|n| numbers.contains(&n))
+            }
+        }
+    }
+}
+
+/// This process's one listener and its subscribers.
+#[derive(Clone)]
+pub struct Hub {
+    sender: broadcast::Sender<Arc<Event>>,
+}
+
+impl Hub {
+    /// Starts listening; stops when `stop` is cancelled.
+    pub fn start(pool: PgPool, stop: CancellationToken) -> Self {
+        let (sender, _) = broadcast::channel(4096);
+        let hub = Self { sender };
+        tokio::spawn(hub.clone().listen(pool, stop));
+        hub
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.sender.subscribe()
+    }
+
+    async fn listen(self, pool: PgPool, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let mut listener = match connect(&pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "live feed: cannot listen; retrying");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            // Whatever happened while not listening is unknown: everyone reloads.
+            let _ = self.sender.send(Arc::new(Event::Resync));
+            loop {
+                let received = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = listener.try_recv() => r,
+                };
+                match received {
+                    Ok(Some(n)) => match serde_json::from_str::<Change>(n.payload()) {
+                        Ok(change) => {
+                            let _ = self.sender.send(Arc::new(Event::Change(change)));
+                        }
+                        Err(e) => tracing::warn!(error = %e, payload = n.payload(), "live feed: unreadable event"),
+                    },
+                    // The connection was lost (and will be re-established by the next try_recv).
+                    Ok(None) => {
+                        let _ = self.sender.send(Arc::new(Event::Resync));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live feed: listening failed; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn connect(pool: &PgPool) -> sqlx::Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(q: Option<Uuid>, a: Option<Uuid>, pq: Option<Uuid>, pa: Option<Uuid>, n: Uuid) -> Change {
+        Change {
+            kind: "conversation".into(),
+            conversation_id: Uuid::now_v7(),
+            id: None,
+            number_id: Some(n),
+            queue_id: q,
+            assignee_id: a,
+            previous_queue_id: pq,
+            previous_assignee_id: pa,
+        }
+    }
+
+    #[test]
+    fn an_agent_sees_their_own_their_queues_and_their_numbers_and_what_just_left_them() {
+        let (me, other, my_queue, other_queue, my_number, other_number) =
+            (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let agent =
+            Audience::Agent { user: me, queues: HashSet::from([my_queue]), numbers: HashSet::from([my_number]) };
+        assert!(agent.sees(&change(None, Some(me), None, None, other_number)));
+        assert!(agent.sees(&change(Some(my_queue), None, None, None, other_number)));
+        assert!(agent.sees(&change(None, None, None, None, my_number)));
+        // Claimed by someone else out of my queue, or transferred away from me: I must see it go.
+        assert!(agent.sees(&change(None, Some(other), Some(my_queue), None, other_number)));
+        assert!(agent.sees(&change(Some(other_queue), None, None, Some(me), other_number)));
+        assert!(!agent.sees(&change(Some(other_queue), Some(other), Some(other_queue), None, other_number)));
+        assert!(Audience::All.sees(&change(None, None, None, None, other_number)));
+    }
+
+    #[test]
+    fn the_triggers_payload_is_read() {
+        let c: Change = serde_json::from_str(
+            r#"{"kind":"message","c":"0193a0a0-0000-7000-8000-000000000001","id":"0193a0a0-0000-7000-8000-000000000002","n":"0193a0a0-0000-7000-8000-000000000003","q":null,"a":null}"#,
+        )
+        .unwrap();
+        assert_eq!(c.kind, "message");
+        assert!(c.id.is_some() && c.queue_id.is_none() && c.previous_assignee_id.is_none());
+    }
+}
