@@ -6,7 +6,9 @@
 #     webhook signatures that no code of ours computed;
 #   - schemathesis (PyPI), in the same virtualenv, which fuzzes the API against its served OpenAPI document;
 #   - Prism (npm @stoplight/prism-cli), under target/, which serves Twilio's own OpenAPI descriptions so that the
-#     contract tests check every request Switchboard sends to Twilio.
+#     contract tests check every request Switchboard sends to Twilio;
+#   - Chromium (Debian package chromium) and playwright-core (npm), under target/, which drive the agent inbox
+#     in a real browser (screenshots land in target/browser-artifacts/).
 # Usage: tests/run.sh [extra arguments for cargo nextest run / cargo test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +60,21 @@ if [ ! -x "$prism_dir/node_modules/.bin/prism" ]; then
   (cd "$prism_dir" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund @stoplight/prism-cli@5.14.2 >/dev/null)
 fi
 export SWITCHBOARD_TEST_PRISM="$prism_dir/node_modules/.bin/prism"
+
+# --- Headless Chromium (Debian chromium) and Playwright (npm playwright-core), for the inbox's browser tests ----
+if [ ! -x /usr/bin/chromium ]; then
+  log "Chromium not found; installing it (apt-get install chromium)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+fi
+browser_dir="$root/target/test-browser"
+if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ]; then
+  log "installing playwright-core into $browser_dir"
+  mkdir -p "$browser_dir"
+  (cd "$browser_dir" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund playwright-core@1.64.1 >/dev/null)
+fi
+export SWITCHBOARD_TEST_BROWSER_MODULES="$browser_dir/node_modules"
+export SWITCHBOARD_TEST_CHROMIUM=/usr/bin/chromium
 
 # --- A private PostgreSQL cluster for this run ---------------------------------------------------------------
 run_as=()

@@ -1,0 +1,274 @@
+// The agent inbox in headless Chromium, driven by Playwright. Run by tests/inbox_browser.rs, which starts the
+// server, prepares the data and passes it in the environment:
+//   BASE_URL, SCENARIO, AGENTS (JSON [{email, password}]), BUSINESS (the sandbox number), CUSTOMER,
+//   CONVERSATION_ID (some scenarios), CHROMIUM, ARTIFACTS (a directory for screenshots).
+// Prints `METRIC name value` lines; exits non-zero with the reason when an expectation fails.
+'use strict';
+const { chromium } = require('playwright-core');
+const fs = require('fs');
+const path = require('path');
+
+const env = (name) => { const v = process.env[name]; if (!v) throw new Error(`${name} is not set`); return v; };
+const BASE = env('BASE_URL');
+const ARTIFACTS = env('ARTIFACTS');
+const AGENTS = JSON.parse(env('AGENTS'));
+const BUSINESS = env('BUSINESS');
+const CUSTOMER = env('CUSTOMER');
+const NEW_PASSWORD = 'a password of my own 42';
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+
+let shot = 0;
+async function screenshot(page, name) {
+  shot += 1;
+  await page.screenshot({ path: path.join(ARTIFACTS, `${String(shot).padStart(2, '0')}-${name}.png`) });
+}
+
+async function customerSays(body, customer = CUSTOMER) {
+  const r = await fetch(`${BASE}/sandbox/api/messages`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ customer, business: BUSINESS, body, profile_name: 'Ana Customer' }),
+  });
+  if (r.status !== 201) throw new Error(`the sandbox customer could not write: ${r.status} ${await r.text()}`);
+  return Date.now();
+}
+
+async function launch() {
+  return chromium.launch({
+    executablePath: env('CHROMIUM'),
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--disable-quic', '--no-first-run'],
+  });
+}
+
+// Logs in as agent `i` in a fresh context (replacing the one-time password on the first login).
+async function logIn(browser, i) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => { console.error('page error:', e.message); process.exitCode = 1; });
+  await page.goto(`${BASE}/inbox`);
+  await page.fill('#email', AGENTS[i].email);
+  await page.fill('#password', AGENTS[i].password);
+  await screenshot(page, `login-${i}`);
+  await page.click('button[type=submit]');
+  const first = await Promise.race([
+    page.waitForSelector('#new-password', { timeout: 15000 }).then(() => true),
+    page.waitForSelector('#presence', { timeout: 15000 }).then(() => false),
+  ]);
+  if (first) {
+    await page.fill('#new-password', NEW_PASSWORD);
+    await page.fill('#new-password-again', NEW_PASSWORD);
+    await screenshot(page, `first-login-${i}`);
+    await page.click('button[type=submit]');
+    AGENTS[i].password = NEW_PASSWORD;
+  }
+  await page.waitForSelector('#presence');
+  return { context, page };
+}
+
+const item = (page, text) => page.locator('.item', { hasText: text });
+
+async function replyAndRead(browser) {
+  const { page } = await logIn(browser, 0);
+  await page.selectOption('#presence', 'online');
+  await screenshot(page, 'inbox-empty');
+  // The customer writes; the router gives the conversation to this (online) agent; it appears in Mine, live.
+  await customerSays('Hello, my order 1234 is late');
+  await item(page, 'Ana Customer').waitFor({ timeout: 15000 });
+  if (!(await item(page, 'Ana Customer').getAttribute('class')).includes('unread')) throw new Error('a new conversation is not marked unread');
+  await screenshot(page, 'conversation-arrived');
+  await item(page, 'Ana Customer').click();
+  await page.locator('.msg.inbound', { hasText: 'my order 1234 is late' }).waitFor();
+  await page.locator('#window', { hasText: 'left' }).waitFor();
+
+  // Latency: each customer message, from the webhook's answer (the sandbox's reply) to the open thread.
+  await page.evaluate(() => {
+    window.__seen = {};
+    new MutationObserver((records) => {
+      for (const r of records) for (const n of r.addedNodes) {
+        if (n.nodeType === 1 && n.classList.contains('inbound')) {
+          const m = /probe (\d+) end/.exec(n.textContent); if (m && !window.__seen[m[1]]) window.__seen[m[1]] = Date.now();
+        }
+      }
+    }).observe(document.querySelector('#thread'), { childList: true });
+  });
+  const answered = {};
+  const N = 40;
+  for (let i = 0; i < N; i++) {
+    answered[i] = await customerSays(`probe ${i} end`);
+    await page.locator('.msg.inbound', { hasText: `probe ${i} end` }).first().waitFor({ timeout: 10000 });
+  }
+  const seen = await page.evaluate(() => window.__seen);
+  const lat = Object.keys(answered).map((k) => Math.max(0, seen[k] - answered[k])).sort((a, b) => a - b);
+  if (lat.some((x) => Number.isNaN(x))) throw new Error('a probe message was never observed');
+  const q = (p) => lat[Math.min(lat.length - 1, Math.ceil(p * lat.length) - 1)];
+  console.log(`METRIC live_message_ms_p50 ${q(0.5)}`);
+  console.log(`METRIC live_message_ms_p99 ${q(0.99)}`);
+  console.log(`METRIC live_message_ms_max ${lat[lat.length - 1]}`);
+  console.log(`METRIC live_message_samples ${lat.length}`);
+
+  // The agent replies with Enter; Shift+Enter made a new line in it.
+  await page.click('#message');
+  await page.keyboard.type('Sorry about that!');
+  await page.keyboard.press('Shift+Enter');
+  await page.keyboard.type('It ships today.');
+  await page.keyboard.press('Enter');
+  const reply = page.locator('.msg.outbound', { hasText: 'It ships today.' });
+  await reply.waitFor();
+  if (!(await reply.textContent()).includes('Sorry about that!\nIt ships today.')) throw new Error('Shift+Enter did not make a new line');
+  await page.locator('.msg.outbound[data-status="read"]', { hasText: 'It ships today.' }).waitFor({ timeout: 20000 });
+  await screenshot(page, 'reply-read');
+
+  // A private note and a saved reply through "/".
+  await page.click('[data-mode="note"]');
+  await page.fill('#message', 'Customer is a VIP: escalate if it slips again');
+  await page.keyboard.press('Enter');
+  await page.locator('.msg.note', { hasText: 'VIP' }).waitFor();
+  await page.click('[data-mode="reply"]');
+  await page.click('#message');
+  await page.keyboard.type('/than');
+  await page.locator('#canned li', { hasText: '/thanks' }).waitFor();
+  await page.keyboard.press('Enter');
+  if ((await page.inputValue('#message')) !== 'Thank you for your patience!') throw new Error('the saved reply was not inserted');
+  await screenshot(page, 'note-and-saved-reply');
+
+  // Search by message text finds the conversation.
+  await page.fill('#search', 'order 1234');
+  await page.waitForTimeout(600);
+  await item(page, 'Ana Customer').waitFor();
+
+  // First load of the inbox, as transferred (compressed), from an empty cache.
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const cookies = await page.context().cookies();
+  await fresh.addCookies(cookies);
+  const p2 = await fresh.newPage();
+  const requests = [];
+  p2.on('requestfinished', (r) => requests.push(r));
+  await p2.goto(`${BASE}/inbox`);
+  await p2.locator('.item', { hasText: 'Ana Customer' }).waitFor();
+  await p2.waitForLoadState('networkidle');
+  let bytes = 0;
+  for (const r of requests) { const s = await r.sizes(); bytes += s.responseBodySize + s.responseHeadersSize; }
+  console.log(`METRIC first_load_bytes ${bytes}`);
+  console.log(`METRIC first_load_requests ${requests.length}`);
+  await screenshot(p2, 'first-load');
+}
+
+async function windowClosed(browser) {
+  const { page } = await logIn(browser, 0);
+  await page.goto(`${BASE}/inbox#/inbox/${env('CONVERSATION_ID')}`);
+  await page.locator('#window-why').waitFor();
+  if (await page.locator('#message').count()) throw new Error('free text is offered although the window is closed');
+  await page.locator('#window', { hasText: 'closed' }).waitFor();
+  await page.fill('#template-search', 'shipped');
+  await page.click('[data-template="order_update"]');
+  await page.fill('[data-var="1"]', 'A-778');
+  await page.fill('[data-var="2"]', 'Friday');
+  const preview = await page.textContent('#template-preview');
+  if (preview !== 'Your order A-778 has shipped and should arrive by Friday.') throw new Error(`preview: ${preview}`);
+  await screenshot(page, 'template-picker');
+  await page.click('#send-template');
+  await page.locator('.msg.outbound', { hasText: 'Your order A-778 has shipped' }).waitFor();
+  await page.locator('.msg.outbound[data-status="read"]', { hasText: 'A-778' }).waitFor({ timeout: 20000 });
+  await screenshot(page, 'template-sent');
+}
+
+async function newConversation(browser) {
+  const { page } = await logIn(browser, 0);
+  await page.click('a[href="#/new"]');
+  await page.fill('#to', '+0612');
+  await page.locator('#to-check.error', { hasText: 'never starts with 0' }).waitFor();
+  await page.fill('#to', CUSTOMER);
+  await page.locator('#to-check.ok').waitFor();
+  await page.fill('#topic', 'Delivery follow-up');
+  await page.click('[data-template="order_update"]');
+  await page.fill('[data-var="1"]', 'B-12');
+  await page.fill('[data-var="2"]', 'Monday');
+  await screenshot(page, 'new-conversation');
+  await page.click('#send-template');
+  await page.waitForURL(/#\/inbox\/[0-9a-f-]{36}$/);
+  const first = page.url().split('/').pop();
+  await page.locator('.msg.outbound', { hasText: 'B-12' }).waitFor();
+  await screenshot(page, 'new-conversation-started');
+  // A second one to the same customer points to the open one instead.
+  await page.click('a[href="#/new"]');
+  await page.fill('#to', CUSTOMER);
+  await page.click('[data-template="order_update"]');
+  await page.fill('[data-var="1"]', 'B-13');
+  await page.fill('[data-var="2"]', 'Tuesday');
+  await page.click('#send-template');
+  await page.locator('#new-problem', { hasText: 'already has an open conversation' }).waitFor();
+  await screenshot(page, 'duplicate-refused');
+  await page.click('#open-existing');
+  await page.waitForURL(new RegExp(`#/inbox/${first}$`));
+  await page.locator('.msg.outbound', { hasText: 'B-12' }).waitFor();
+}
+
+async function twoAgents(browser) {
+  const a = await logIn(browser, 0);
+  const b = await logIn(browser, 1);
+  for (const { page } of [a, b]) await page.click('[data-view="queues"]');
+  await customerSays('Is anyone there?');
+  for (const { page } of [a, b]) await item(page, 'Ana Customer').waitFor({ timeout: 15000 });
+  await screenshot(b.page, 'both-see-it-waiting');
+  await item(a.page, 'Ana Customer').click();
+  await a.page.click('#claim');
+  await a.page.locator('#assignee', { hasText: 'Assigned to you' }).waitFor();
+  // It leaves the other agent's queue view without a reload.
+  await item(b.page, 'Ana Customer').waitFor({ state: 'detached', timeout: 10000 });
+  await screenshot(b.page, 'gone-from-other-queue');
+  await a.page.click('[data-view="mine"]');
+  await item(a.page, 'Ana Customer').waitFor();
+  await screenshot(a.page, 'claimed-in-mine');
+  // The supervisor view (agent 1 is a supervisor) counts the queue.
+  await b.page.click('a[href="#/supervisor"]');
+  await b.page.locator('#queues-table').waitFor();
+  await screenshot(b.page, 'supervisor');
+}
+
+async function reconnect(browser) {
+  const { context, page } = await logIn(browser, 0);
+  // Every live connection goes through here, so the test can cut it and keep it cut.
+  let allow = true; const open = [];
+  await context.routeWebSocket(/\/api\/v1\/live$/, (ws) => {
+    if (!allow) { ws.close({ code: 1011, reason: 'cut by the test' }); return; }
+    ws.connectToServer(); open.push(ws);
+  });
+  // A new document, so that its live connection goes through the route.
+  await page.goto(`${BASE}/inbox#/inbox/${env('CONVERSATION_ID')}`);
+  await page.reload();
+  await page.locator('.msg.inbound', { hasText: 'first words' }).waitFor();
+  if (!open.length) throw new Error('the live connection did not go through the test route');
+  await page.waitForFunction(() => document.querySelector('#conn') && document.querySelector('#conn').textContent === '');
+  await page.waitForTimeout(300);
+  allow = false;
+  for (const ws of open) await ws.close({ code: 1006, reason: 'dropped by the test' }).catch(() => {});
+  await page.locator('#conn', { hasText: 'Reconnecting' }).waitFor();
+  await customerSays('missed one');
+  await customerSays('missed two');
+  await page.waitForTimeout(1500);
+  if (await page.locator('.msg.inbound', { hasText: 'missed one' }).count()) throw new Error('a message arrived while the connection was cut');
+  await screenshot(page, 'disconnected');
+  allow = true;
+  await page.locator('.msg.inbound', { hasText: 'missed two' }).waitFor({ timeout: 15000 });
+  await page.locator('.msg.inbound', { hasText: 'missed one' }).waitFor();
+  await screenshot(page, 'caught-up');
+  // And it is live again.
+  await customerSays('after the return');
+  await page.locator('.msg.inbound', { hasText: 'after the return' }).waitFor({ timeout: 10000 });
+}
+
+const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
+  two_agents: twoAgents, reconnect };
+
+(async () => {
+  const browser = await launch();
+  try {
+    await SCENARIOS[env('SCENARIO')](browser);
+    console.log('SCENARIO PASSED');
+  } catch (e) {
+    console.error('SCENARIO FAILED:', e && e.stack || e);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+})();

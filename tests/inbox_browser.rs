@@ -1,0 +1,238 @@
+//! The agent inbox in a real browser: headless Chromium (Debian's `chromium`) driven by Playwright
+//! (`playwright-core` from npm), running `tests/browser/inbox.cjs` against a server with the built-in sandbox.
+//! This file prepares what each scenario starts from (agents, a queue, a routing rule, templates synced from
+//! the sandbox, conversations), runs the scenario and checks that it passed. Screenshots of every screen a
+//! scenario visits are kept in `target/browser-artifacts/<scenario>/` (not committed). Figures the scenarios
+//! measure are printed as `METRIC` lines (see BENCHMARKS.md), never asserted as timings.
+//!
+//! Needs `node`, Chromium (`SWITCHBOARD_TEST_CHROMIUM`, default `/usr/bin/chromium`) and playwright-core
+//! (`SWITCHBOARD_TEST_BROWSER_MODULES`, default `target/test-browser/node_modules`): `tests/run.sh` installs
+//! them when they are missing.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const SANDBOX_NUMBER: &str = "+14155238886";
+
+struct Floor {
+    app: TestApp,
+    token: String,
+    /// `{email, password}` of each agent (the first an agent, the second a supervisor).
+    agents: Value,
+}
+
+/// A server with the sandbox, two agents who serve the sandbox number and are members of the queue
+/// "Support", a rule that sends every conversation there, the sandbox's templates, and a saved reply.
+async fn floor() -> Floor {
+    let app = spawn_app_with(|env| {
+        for (k, v) in [
+            ("SWITCHBOARD__SANDBOX__ENABLED", "true"),
+            ("SWITCHBOARD__SANDBOX__STATUS_DELAY_MS", "50"),
+            ("SWITCHBOARD__JOBS__ENABLED", "true"),
+            ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
+            ("SWITCHBOARD__DATABASE__MAX_CONNECTIONS", "12"),
+        ] {
+            env.push((k.into(), v.into()));
+        }
+    })
+    .await;
+    let token = app.api_token("admin").await;
+    let (_, channels) = app.api(&token, Method::GET, "/channels", None).await;
+    let number_id = channels["items"][0]["numbers"][0]["id"].as_str().expect("the sandbox number").to_owned();
+    let (s, queue) = app.api(&token, Method::POST, "/queues", Some(json!({"name": "Support"}))).await;
+    assert_eq!(s, 201, "{queue}");
+    let queue_id = queue["id"].as_str().unwrap().to_owned();
+    let mut agents = Vec::new();
+    for (i, role) in ["agent", "supervisor"].iter().enumerate() {
+        let email = format!("agent{i}@example.com");
+        let password = format!("one-time password {i}");
+        let (s, a) = app
+            .api(
+                &token,
+                Method::POST,
+                "/agents",
+                Some(json!({"email": email, "name": format!("Agent {i}"), "role": role, "password": password,
+                    "queue_ids": [queue_id], "number_ids": [number_id]})),
+            )
+            .await;
+        assert_eq!(s, 201, "{a}");
+        agents.push(json!({"email": email, "password": password}));
+    }
+    let (s, rule) = app
+        .api(
+            &token,
+            Method::POST,
+            "/routing/rules",
+            Some(json!({"name": "Everything to Support", "conditions": [], "target": {"type": "queue", "queue_id": queue_id}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{rule}");
+    let (s, sync) = app.api(&token, Method::POST, "/templates/sync", Some(json!({}))).await;
+    assert_eq!(s, 200, "{sync}");
+    let (s, canned) = app
+        .api(
+            &token,
+            Method::POST,
+            "/canned-responses",
+            Some(json!({"short_code": "thanks", "title": "Thank the customer", "text": "Thank you for your patience!"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{canned}");
+    Floor { app, token, agents: Value::Array(agents) }
+}
+
+impl Floor {
+    async fn customer_says(&self, customer: &str, body: &str) {
+        let r = self
+            .app
+            .client
+            .post(format!("{}/sandbox/api/messages", self.app.address))
+            .json(&json!({"customer": customer, "business": SANDBOX_NUMBER, "body": body, "profile_name": "Ana Customer"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+
+    async fn conversation_of(&self, customer: &str) -> String {
+        eventually(10, "the conversation is stored", || async {
+            sqlx::query_scalar::<_, uuid::Uuid>(
+                "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.phone_e164 = $1",
+            )
+            .bind(customer)
+            .fetch_optional(&self.app.pool)
+            .await
+            .unwrap()
+        })
+        .await
+        .to_string()
+    }
+
+    /// Runs one scenario of `tests/browser/inbox.cjs`; returns its `METRIC` lines.
+    async fn run(&self, scenario: &str, customer: &str, extra: &[(&str, String)]) -> Vec<(String, f64)> {
+        let root = manifest_dir();
+        let modules = std::env::var("SWITCHBOARD_TEST_BROWSER_MODULES")
+            .unwrap_or_else(|_| root.join("target/test-browser/node_modules").display().to_string());
+        let chromium = std::env::var("SWITCHBOARD_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            std::path::Path::new(&modules).join("playwright-core").exists() && std::path::Path::new(&chromium).exists(),
+            "playwright-core ({modules}) and Chromium ({chromium}) are needed: run tests/run.sh, which installs them"
+        );
+        let artifacts = root.join("target/browser-artifacts").join(scenario);
+        let _ = std::fs::remove_dir_all(&artifacts);
+        let mut command = tokio::process::Command::new("node");
+        command
+            .arg(root.join("tests/browser/inbox.cjs"))
+            .env("NODE_PATH", &modules)
+            .env("BASE_URL", &self.app.address)
+            .env("SCENARIO", scenario)
+            .env("AGENTS", self.agents.to_string())
+            .env("BUSINESS", SANDBOX_NUMBER)
+            .env("CUSTOMER", customer)
+            .env("CHROMIUM", &chromium)
+            .env("ARTIFACTS", &artifacts)
+            .kill_on_drop(true);
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let output = tokio::time::timeout(Duration::from_secs(240), command.output())
+            .await
+            .expect("the browser scenario finishes within 4 minutes")
+            .expect("node runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        println!("{stdout}");
+        eprintln!("{stderr}");
+        assert!(
+            output.status.success() && stdout.contains("SCENARIO PASSED"),
+            "the browser scenario {scenario} failed (screenshots in {}):\n{stderr}",
+            artifacts.display()
+        );
+        stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("METRIC "))
+            .filter_map(|l| l.split_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.parse().ok()?))))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_message_appears_live_the_reply_reaches_read_and_the_first_load_is_small() {
+    let floor = floor().await;
+    let metrics = floor.run("reply_and_read", "+15550100001", &[]).await;
+    for (name, value) in &metrics {
+        println!("inbox {name}: {value}");
+    }
+    let get = |n: &str| metrics.iter().find(|(k, _)| k == n).map(|(_, v)| *v).expect(n);
+    assert_eq!(get("live_message_samples"), 40.0, "every probe message was seen in the browser");
+    assert!(get("first_load_bytes") > 0.0);
+    // The note and the reply are stored where the API shows them.
+    let (_, notes) = floor
+        .app
+        .api(&floor.token, Method::GET, &format!("/conversations/{}/notes", floor.conversation_of("+15550100001").await), None)
+        .await;
+    assert_eq!(notes[0]["body"], "Customer is a VIP: escalate if it slips again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_the_window_closes_the_composer_offers_templates_and_one_is_sent() {
+    let floor = floor().await;
+    let customer = "+15550100002";
+    floor.customer_says(customer, "Where is my parcel?").await;
+    let id = floor.conversation_of(customer).await;
+    // 25 hours pass: for Switchboard and for the sandbox (which refuses free text outside the window, as
+    // Twilio does).
+    sqlx::query("UPDATE conversations SET last_inbound_at = now() - interval '25 hours' WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&floor.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sandbox_messages SET created_at = now() - interval '25 hours'")
+        .execute(&floor.app.pool)
+        .await
+        .unwrap();
+    floor.run("window_closed", customer, &[("CONVERSATION_ID", id.clone())]).await;
+    let template: Option<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT template_id FROM messages WHERE conversation_id = $1::uuid AND direction = 'outbound'",
+    )
+    .bind(&id)
+    .fetch_one(&floor.app.pool)
+    .await
+    .unwrap();
+    assert!(template.is_some(), "what went out is the template");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_starts_a_conversation_and_a_second_one_points_to_the_open_one() {
+    let floor = floor().await;
+    let customer = "+15550100003";
+    floor.run("new_conversation", customer, &[]).await;
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM conversations c JOIN contacts k ON k.id = c.contact_id
+         WHERE k.phone_e164 = $1 AND c.status <> 'resolved'",
+    )
+    .bind(customer)
+    .fetch_one(&floor.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(open, 1, "no duplicate was started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_by_one_agent_leaves_the_other_agents_queue_view_live() {
+    let floor = floor().await;
+    floor.run("two_agents", "+15550100004", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_dropped_connection_the_inbox_reconnects_and_shows_what_it_missed() {
+    let floor = floor().await;
+    let customer = "+15550100005";
+    floor.customer_says(customer, "first words").await;
+    let id = floor.conversation_of(customer).await;
+    floor.run("reconnect", customer, &[("CONVERSATION_ID", id)]).await;
+}
