@@ -78,7 +78,9 @@ async fn floor() -> Floor {
             &token,
             Method::POST,
             "/canned-responses",
-            Some(json!({"short_code": "thanks", "title": "Thank the customer", "text": "Thank you for your patience!"})),
+            Some(
+                json!({"short_code": "thanks", "title": "Thank the customer", "text": "Thank you for your patience!"}),
+            ),
         )
         .await;
     assert_eq!(s, 201, "{canned}");
@@ -173,7 +175,12 @@ async fn a_customer_message_appears_live_the_reply_reaches_read_and_the_first_lo
     // The note and the reply are stored where the API shows them.
     let (_, notes) = floor
         .app
-        .api(&floor.token, Method::GET, &format!("/conversations/{}/notes", floor.conversation_of("+15550100001").await), None)
+        .api(
+            &floor.token,
+            Method::GET,
+            &format!("/conversations/{}/notes", floor.conversation_of("+15550100001").await),
+            None,
+        )
         .await;
     assert_eq!(notes[0]["body"], "Customer is a VIP: escalate if it slips again");
 }
