@@ -1,0 +1,279 @@
+//! What the inbox reads and writes through the API: notes, tags on conversations, unread marks, message search,
+//! starting a conversation (and the duplicate check), open/pending, the directory, the supervisor's overview,
+//! and the live feed's filtering per agent.
+
+mod common;
+
+use common::*;
+use futures_util::StreamExt;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+use uuid::Uuid;
+
+const PASSWORD: &str = "an agent's password 0123";
+
+struct Desk {
+    app: TestApp,
+    admin: String,
+    channel: Uuid,
+    number: Uuid,
+}
+
+async fn desk() -> Desk {
+    let app = spawn_app().await;
+    let admin = app.api_token("admin").await;
+    let channel = app.create_channel().await;
+    let number: Uuid = sqlx::query_scalar("SELECT id FROM whatsapp_numbers WHERE channel_id = $1")
+        .bind(channel)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    Desk { app, admin, channel, number }
+}
+
+impl Desk {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.app.api(&self.admin, method, path, body).await
+    }
+
+    /// An agent serving `numbers`, logged in.
+    async fn agent(&self, email: &str, numbers: &[Uuid]) -> Session {
+        let (s, a) = self
+            .call(
+                Method::POST,
+                "/agents",
+                Some(json!({"email": email, "name": email, "password": PASSWORD, "number_ids": numbers})),
+            )
+            .await;
+        assert_eq!(s, 201, "{a}");
+        self.app.session(email, &[PASSWORD], "the agent's own password 99", a["id"].as_str().unwrap()).await
+    }
+
+    async fn customer_writes(&self, phone: &str, text: &str) -> Uuid {
+        let mut p = inbound_text(&new_sid("SM"), text);
+        set(&mut p, "From", &format!("whatsapp:{phone}"));
+        set(&mut p, "WaId", &phone[1..]);
+        let r = self.app.post_signed(&self.app.messages_url(self.channel), &p).await;
+        assert_eq!(r.status(), 200);
+        sqlx::query_scalar(
+            "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id
+             WHERE k.phone_e164 = $1 AND c.status <> 'resolved'",
+        )
+        .bind(phone)
+        .fetch_one(&self.app.pool)
+        .await
+        .unwrap()
+    }
+
+    async fn template(&self) -> String {
+        let (s, t) = self
+            .call(
+                Method::POST,
+                "/templates",
+                Some(json!({"name": "order_update", "language": "en",
+                    "body": "Your order {{1}} has shipped and should arrive by {{2}}.",
+                    "content_sid": format!("HX{}", "a".repeat(32)), "approval_status": "approved"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+        t["id"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn notes_are_kept_in_order_and_an_empty_one_is_refused() {
+    let d = desk().await;
+    let c = d.customer_writes("+31600000001", "hi").await;
+    let (s, e) = d.call(Method::POST, &format!("/conversations/{c}/notes"), Some(json!({"body": "  "}))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid_field")));
+    for text in ["first", "second"] {
+        let (s, n) = d.call(Method::POST, &format!("/conversations/{c}/notes"), Some(json!({"body": text}))).await;
+        assert_eq!(s, 201, "{n}");
+    }
+    let (_, notes) = d.call(Method::GET, &format!("/conversations/{c}/notes"), None).await;
+    let bodies: Vec<_> = notes.as_array().unwrap().iter().map(|n| n["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["first", "second"]);
+    // Notes never go to the customer.
+    assert_eq!(d.app.count("messages").await, 1);
+}
+
+#[tokio::test]
+async fn tags_are_set_filtered_on_and_checked() {
+    let d = desk().await;
+    let a = d.customer_writes("+31600000002", "hello").await;
+    let b = d.customer_writes("+31600000003", "hello").await;
+    let (_, vip) = d.call(Method::POST, "/tags", Some(json!({"name": "VIP"}))).await;
+    let vip = vip["id"].as_str().unwrap();
+    let (s, conv) =
+        d.call(Method::PUT, &format!("/conversations/{a}/tags"), Some(json!({"tag_ids": [vip, vip]}))).await;
+    assert_eq!(s, 200, "{conv}");
+    assert_eq!(conv["tag_ids"], json!([vip]));
+    let (_, list) = d.call(Method::GET, &format!("/conversations?tag_id={vip}"), None).await;
+    let ids: Vec<_> = list["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids, [a.to_string()]);
+    let (s, e) =
+        d.call(Method::PUT, &format!("/conversations/{b}/tags"), Some(json!({"tag_ids": [Uuid::now_v7()]}))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("unknown_reference")));
+    let (_, b_now) = d.call(Method::GET, &format!("/conversations/{b}"), None).await;
+    assert_eq!(b_now["tag_ids"], json!([]), "a refused change changes nothing");
+}
+
+#[tokio::test]
+async fn search_finds_message_text_and_unread_follows_what_the_agent_read() {
+    let d = desk().await;
+    let agent = d.agent("reader@example.com", &[d.number]).await;
+    let c = d.customer_writes("+31600000004", "My parcel 77-XY never came").await;
+    d.customer_writes("+31600000005", "Something else").await;
+    let (_, found) = agent.call(Method::GET, "/conversations?q=parcel%2077-xy", None).await;
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{found}");
+    assert_eq!(items[0]["id"], c.to_string());
+    assert_eq!(items[0]["unread"], true);
+    assert_eq!(items[0]["last_message"]["body"], "My parcel 77-XY never came");
+    assert_eq!(agent.call(Method::POST, &format!("/conversations/{c}/read"), None).await.0, 204);
+    let (_, now) = agent.call(Method::GET, &format!("/conversations/{c}"), None).await;
+    assert_eq!(now["unread"], false);
+    d.customer_writes("+31600000004", "Hello?").await;
+    let (_, again) = agent.call(Method::GET, &format!("/conversations/{c}"), None).await;
+    assert_eq!(again["unread"], true, "a new customer message is unread again");
+    // Unread is per person: the admin's token reads nothing.
+    let (s, _) = d.call(Method::POST, &format!("/conversations/{c}/read"), None).await;
+    assert_eq!(s, 422);
+}
+
+#[tokio::test]
+async fn an_agent_starts_a_conversation_once_and_is_pointed_to_the_open_one() {
+    let d = desk().await;
+    let template = d.template().await;
+    let agent = d.agent("starter@example.com", &[d.number]).await;
+    let outsider = d.agent("outsider@example.com", &[]).await;
+    let body = |to: &str| {
+        json!({"number_id": d.number, "to": to, "topic": "Delivery",
+            "template": {"id": template, "variables": {"1": "A-1", "2": "Friday"}}})
+    };
+    let (s, e) = agent.call(Method::POST, "/conversations", Some(body("0612345678"))).await;
+    assert_eq!((s, e["error"]["details"]["field"].as_str()), (422, Some("to")), "{e}");
+    let (s, e) = outsider.call(Method::POST, "/conversations", Some(body("+31612345678"))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (403, Some("number_not_served")));
+    let (s, c) = agent.call(Method::POST, "/conversations", Some(body("+31612345678"))).await;
+    assert_eq!(s, 201, "{c}");
+    assert_eq!(c["assignee_id"], agent.user_id.as_str());
+    assert_eq!(c["routing_state"], "assigned");
+    assert_eq!(c["topic"], "Delivery");
+    let (_, messages) =
+        agent.call(Method::GET, &format!("/conversations/{}/messages", c["id"].as_str().unwrap()), None).await;
+    assert_eq!(messages["items"][0]["body"], "Your order A-1 has shipped and should arrive by Friday.");
+    let (s, e) = agent.call(Method::POST, "/conversations", Some(body("+31612345678"))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("conversation_exists")));
+    assert_eq!(e["error"]["details"]["conversation_id"], c["id"]);
+    assert_eq!(d.app.count("conversations").await, 1);
+}
+
+#[tokio::test]
+async fn status_moves_between_open_and_pending_but_not_to_resolved() {
+    let d = desk().await;
+    let c = d.customer_writes("+31600000006", "hi").await;
+    let (s, v) = d.call(Method::PATCH, &format!("/conversations/{c}"), Some(json!({"status": "pending"}))).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("pending")));
+    let (s, _) = d.call(Method::PATCH, &format!("/conversations/{c}"), Some(json!({"status": "resolved"}))).await;
+    assert_eq!(s, 422);
+    let (_, events) = d.call(Method::GET, &format!("/conversations/{c}/events"), None).await;
+    assert!(events.to_string().contains("status_changed"), "{events}");
+}
+
+#[tokio::test]
+async fn the_directory_is_for_everyone_and_the_overview_for_supervisors() {
+    let d = desk().await;
+    let agent = d.agent("dir@example.com", &[d.number]).await;
+    let (s, dir) = agent.call(Method::GET, "/directory", None).await;
+    assert_eq!(s, 200, "{dir}");
+    assert_eq!(dir["numbers"][0]["served"], true);
+    assert!(dir["agents"].as_array().unwrap().iter().any(|a| a["email"] == "dir@example.com"));
+    assert_eq!(agent.call(Method::GET, "/overview", None).await.0, 403);
+    let (_, q) = d.call(Method::POST, "/queues", Some(json!({"name": "Billing"}))).await;
+    let c = d.customer_writes("+31600000007", "hi").await;
+    let (s, _) =
+        d.call(Method::POST, &format!("/conversations/{c}/transfer"), Some(json!({"queue_id": q["id"]}))).await;
+    assert_eq!(s, 200);
+    let (s, o) = d.call(Method::GET, "/overview", None).await;
+    assert_eq!(s, 200, "{o}");
+    let billing = o["queues"].as_array().unwrap().iter().find(|x| x["name"] == "Billing").unwrap().clone();
+    assert_eq!(billing["waiting"], 1, "{o}");
+}
+
+/// The next live event that names a change, or `None` after `wait`.
+async fn next_change(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    wait: Duration,
+) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "change" {
+                return Some(v);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_live_feed_tells_an_agent_about_their_numbers_conversations_and_nothing_else() {
+    let d = desk().await;
+    // A second number on the same channel, which the agent does not serve.
+    let (s, other) =
+        d.call(Method::POST, &format!("/channels/{}/numbers", d.channel), Some(json!({"e164": "+14155550199"}))).await;
+    assert_eq!(s, 201, "{other}");
+    let agent = d.agent("live@example.com", &[d.number]).await;
+    let (_, me) = agent.call(Method::GET, "/auth/me", None).await;
+    assert!(me["csrf_token"].is_string());
+    // Open the WebSocket with the session's cookie.
+    let cookie = {
+        let r = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let login = r
+            .post(format!("{}/api/v1/auth/login", d.app.address))
+            .json(&json!({"email": "live@example.com", "password": "the agent's own password 99"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 200);
+        login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+    };
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://127.0.0.1:{}/api/v1/live",
+        d.app.port
+    ))
+    .unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+
+    // A customer on the other number: nothing for this agent.
+    let mut p = inbound_text(&new_sid("SM"), "not yours");
+    set(&mut p, "To", "whatsapp:+14155550199");
+    assert_eq!(d.app.post_signed(&d.app.messages_url(d.channel), &p).await.status(), 200);
+    assert_eq!(next_change(&mut ws, Duration::from_millis(800)).await, None);
+
+    // A customer on the agent's number: the conversation and the message are announced.
+    let c = d.customer_writes("+31600000008", "yours").await;
+    let mut kinds = Vec::new();
+    while let Some(e) = next_change(&mut ws, Duration::from_secs(3)).await {
+        assert_eq!(e["conversation_id"], c.to_string());
+        kinds.push(e["kind"].as_str().unwrap().to_owned());
+        if kinds.contains(&"message".to_owned()) && kinds.contains(&"conversation".to_owned()) {
+            break;
+        }
+    }
+    assert!(kinds.contains(&"message".to_owned()) && kinds.contains(&"conversation".to_owned()), "{kinds:?}");
+    // A note too.
+    d.call(Method::POST, &format!("/conversations/{c}/notes"), Some(json!({"body": "psst"}))).await;
+    // (The router may still be announcing its placement of the conversation before the note.)
+    loop {
+        let e = next_change(&mut ws, Duration::from_secs(3)).await.expect("the note is announced");
+        if e["kind"] == "note" {
+            break;
+        }
+        assert_eq!(e["kind"], "conversation", "{e}");
+    }
+}
