@@ -24,12 +24,7 @@ async fn center() -> Center {
     })
     .await;
     let admin = app.api_token("admin").await;
-    let channel = app.create_channel().await;
-    let number: Uuid = sqlx::query_scalar("SELECT id FROM whatsapp_numbers WHERE channel_id = $1")
-        .bind(channel)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (channel, number) = app.create_channel_and_number().await;
     Center { app, admin, channel, number }
 }
 

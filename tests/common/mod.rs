@@ -103,6 +103,17 @@ impl TestApp {
         .await
     }
 
+    /// A channel as [`TestApp::create_channel`] makes it, and the id of its one number.
+    pub async fn create_channel_and_number(&self) -> (Uuid, Uuid) {
+        let channel = self.create_channel().await;
+        let number = sqlx::query_scalar("SELECT id FROM whatsapp_numbers WHERE channel_id = $1")
+            .bind(channel)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+        (channel, number)
+    }
+
     pub async fn create_messaging_service_channel(&self) -> Uuid {
         self.create_channel_with(NewChannelTarget::MessagingService(
             MessagingServiceSid::parse(MESSAGING_SERVICE_SID).unwrap(),
