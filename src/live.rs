@@ -1,14 +1,18 @@
 //! The live feed: what open inboxes are told as it happens.
 //!
-//! Database triggers (migration `inbox`) announce every change to a conversation, message or note on the
-//! PostgreSQL channel `switchboard_live`, whichever process or component made it. Each server process listens
-//! once and fans the events out to its WebSocket connections ([`Hub::subscribe`]); each connection passes on
-//! only what its agent may see ([`Audience::sees`]). When the listening connection is lost, or a slow
-//! connection falls behind, subscribers are told to [`Event::Resync`]: the inbox then reloads what it shows,
-//! which is also how it catches up after its own connection dropped.
+//! Database triggers (migration `inbox`) append every change to a conversation, message or note to the unlogged
+//! table `live_events`, in the transaction that makes it, whichever process or component made it. Each server
+//! process reads the table for its WebSocket subscribers ([`Hub::subscribe`]): every [`POLL`], the rows of
+//! the transactions that finished since the last read (everything below the oldest transaction still running, so
+//! that a transaction that commits late is never skipped), and fans them out; each connection passes on only
+//! what its agent may see ([`Audience::sees`]). When reading fails, or a slow connection falls behind,
+//! subscribers are told to [`Event::Resync`]: the inbox then reloads what it shows, which is also how it catches
+//! up after its own connection dropped.
+//!
+//! Not NOTIFY: PostgreSQL serialises the commits of every transaction that notifies (a global lock held through
+//! the WAL flush), which took about a fifth of the inbound path's throughput (BENCHMARKS.md).
 
 use serde::Deserialize;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,7 +21,13 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub const CHANNEL: &str = "switchboard_live";
+/// How often the table is read while someone is subscribed: the most a change waits before it is passed on.
+pub const POLL: Duration = Duration::from_millis(15);
+/// How often it is read while nobody is subscribed (only to keep its place).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How long rows are kept (every reader has read them long before).
+const KEEP_SECS: i64 = 300;
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// One change, with who may see it: the conversation's number, queue and assignee (and, for a conversation
 /// change, the queue and assignee it had before, whose agents must see it leave).
@@ -91,53 +101,60 @@ impl Hub {
     }
 
     async fn listen(self, pool: PgPool, stop: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_sweep = tokio::time::Instant::now();
+        let mut last_read = tokio::time::Instant::now();
+        // Where the next read starts; `None` at first and after a failure. It keeps moving while nobody is
+        // subscribed (once a second), so that a first subscriber misses nothing from the moment it subscribed.
+        let mut cursor: Option<i64> = None;
+        let mut failing = false;
         loop {
-            let mut listener = match connect(&pool).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "live feed: cannot listen; retrying");
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if self.sender.receiver_count() == 0 && cursor.is_some() && last_read.elapsed() < IDLE_POLL {
+                continue;
+            }
+            last_read = tokio::time::Instant::now();
+            let read = match cursor {
+                None => crate::store::live::horizon(&pool).await.map(|h| (Vec::new(), h)),
+                Some(from) => crate::store::live::read_since(&pool, from).await,
             };
-            backoff = Duration::from_millis(100);
-            // Whatever happened while not listening is unknown: everyone reloads.
-            let _ = self.sender.send(Arc::new(Event::Resync));
-            loop {
-                let received = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    r = listener.try_recv() => r,
-                };
-                match received {
-                    Ok(Some(n)) => match serde_json::from_str::<Change>(n.payload()) {
-                        Ok(change) => {
-                            let _ = self.sender.send(Arc::new(Event::Change(change)));
-                        }
-                        Err(e) => tracing::warn!(error = %e, payload = n.payload(), "live feed: unreadable event"),
-                    },
-                    // The connection was lost (and will be re-established by the next try_recv).
-                    Ok(None) => {
+            match read {
+                Ok((payloads, horizon)) => {
+                    if failing {
+                        // Whatever happened while the table could not be read is unknown: everyone reloads.
+                        failing = false;
                         let _ = self.sender.send(Arc::new(Event::Resync));
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "live feed: listening failed; reconnecting");
-                        break;
+                    for payload in payloads {
+                        match serde_json::from_str::<Change>(&payload) {
+                            Ok(change) => {
+                                let _ = self.sender.send(Arc::new(Event::Change(change)));
+                            }
+                            Err(e) => tracing::warn!(error = %e, payload, "live feed: unreadable event"),
+                        }
                     }
+                    cursor = Some(horizon);
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "live feed: cannot read live_events; retrying");
+                    }
+                    failing = true;
+                    cursor = None;
+                }
+            }
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                last_sweep = tokio::time::Instant::now();
+                if let Err(e) = crate::store::live::sweep(&pool, KEEP_SECS).await {
+                    tracing::warn!(error = %e, "live feed: cannot delete old events");
                 }
             }
         }
     }
-}
-
-async fn connect(pool: &PgPool) -> sqlx::Result<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
 }
 
 #[cfg(test)]

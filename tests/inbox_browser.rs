@@ -21,7 +21,7 @@ const SANDBOX_NUMBER: &str = "+14155238886";
 struct Floor {
     app: TestApp,
     token: String,
-    /// `{email, password}` of each agent (the first an agent, the second a supervisor).
+    /// `{email, password}` of each person: an agent, a supervisor, and the admin.
     agents: Value,
 }
 
@@ -84,6 +84,8 @@ async fn floor() -> Floor {
         )
         .await;
     assert_eq!(s, 201, "{canned}");
+    let admin = app.bootstrap_admin.as_ref().expect("the bootstrap admin").email.clone();
+    agents.push(json!({"email": admin, "password": ADMIN_OWN_PASSWORD}));
     Floor { app, token, agents: Value::Array(agents) }
 }
 
@@ -242,4 +244,27 @@ async fn after_a_dropped_connection_the_inbox_reconnects_and_shows_what_it_misse
     floor.customer_says(customer, "first words").await;
     let id = floor.conversation_of(customer).await;
     floor.run("reconnect", customer, &[("CONVERSATION_ID", id)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_up_numbers_agents_and_rules_on_the_admin_screens() {
+    let floor = floor().await;
+    floor.run("admin_screens", "+15550100006", &[]).await;
+    let default_queue: Option<String> = sqlx::query_scalar(
+        "SELECT q.name FROM whatsapp_numbers n JOIN queues q ON q.id = n.default_queue_id WHERE n.e164 = $1",
+    )
+    .bind(SANDBOX_NUMBER)
+    .fetch_optional(&floor.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(default_queue.as_deref(), Some("Support"));
+    let capacity: i32 = sqlx::query_scalar("SELECT capacity FROM users WHERE email = 'bea@example.com'")
+        .fetch_one(&floor.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(capacity, 7);
+    let (_, rules) = floor.app.api(&floor.token, Method::GET, "/routing/rules", None).await;
+    let rule = rules.as_array().unwrap().iter().find(|r| r["name"] == "Refunds to Support").cloned().expect("the rule");
+    assert_eq!(rule["conditions"], json!([{"type": "text_contains", "value": "refund"}]));
+    assert_eq!(rule["target"]["type"], "queue");
 }

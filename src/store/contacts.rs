@@ -55,7 +55,8 @@ pub async fn update(
     .await
 }
 
-pub const BY_CONTACT_NAME: SortKey = SortKey { name: "name", sql: "lower(profile_name)", sql_type: "text" };
+pub const BY_CONTACT_NAME: SortKey =
+    SortKey { name: "name", sql: "lower(coalesce(profile_name, phone_e164, bsuid, ''))", sql_type: "text" };
 
 /// Contacts whose name or number contains `text`; for an agent, only those of a conversation they can see.
 pub async fn list(

@@ -13,6 +13,7 @@ pub mod directory;
 pub mod jobs;
 pub mod links;
 pub mod listing;
+pub mod live;
 pub mod login_failures;
 pub mod messages;
 pub mod notes;

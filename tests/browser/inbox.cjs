@@ -257,8 +257,60 @@ async function reconnect(browser) {
   await page.locator('.msg.inbound', { hasText: 'after the return' }).waitFor({ timeout: 10000 });
 }
 
+async function adminScreens(browser) {
+  const { page } = await logIn(browser, 2);
+  await page.click('a[href="#/admin"]');
+  await page.locator('#admin-table').waitFor();
+  await screenshot(page, 'admin-channels');
+  // The sandbox number: its agents and default queue.
+  await page.click(`[data-number-settings="${BUSINESS}"]`);
+  await page.locator('#number-form').waitFor();
+  await page.selectOption('#f-default_queue_id', { label: 'Support' });
+  await screenshot(page, 'admin-number-settings');
+  await page.click('#number-form button[type=submit]');
+  await page.locator('#number-form').waitFor({ state: 'detached' });
+  // A new agent, then edited.
+  await page.click('a[href="#/admin/agents"]');
+  await page.locator('#admin-table').waitFor();
+  await page.fill('#f-name', 'Bea Newcomer');
+  await page.fill('#f-email', 'bea@example.com');
+  await page.fill('#f-password', 'a first password 123');
+  await page.fill('#f-capacity', '3');
+  await page.selectOption('#f-queue_ids', { label: 'Support' });
+  await page.click('#admin-save');
+  const row = page.locator('#admin-table tr', { hasText: 'bea@example.com' });
+  await row.waitFor();
+  await row.getByRole('button', { name: 'Edit' }).click();
+  if ((await page.inputValue('#f-capacity')) !== '3') throw new Error('the edit form is not filled with the agent');
+  await page.fill('#f-capacity', '7');
+  await page.click('#admin-save');
+  await page.locator('#admin-table tr', { hasText: 'bea@example.com' }).locator('td', { hasText: /^7$/ }).waitFor();
+  await screenshot(page, 'admin-agents');
+  // A value the server refuses is explained in words next to the form (the browser checks the e-mail's shape).
+  await page.fill('#f-name', 'Someone');
+  await page.fill('#f-email', 'someone@example.com');
+  await page.fill('#f-password', 'x');
+  await page.click('#admin-save');
+  await page.locator('#admin-problem').filter({ hasText: /password/i }).waitFor();
+  await screenshot(page, 'admin-refused');
+  // A routing rule sending to a queue, chosen by name.
+  await page.click('a[href="#/admin/rules"]');
+  await page.locator('#admin-table').waitFor();
+  await page.fill('#f-name', 'Refunds to Support');
+  await page.fill('#f-conditions', '[{"type": "text_contains", "value": "refund"}]');
+  await page.selectOption('#f-target', { label: 'Support' });
+  await page.click('#admin-save');
+  await page.locator('#admin-table tr', { hasText: 'Refunds to Support' }).waitFor();
+  await screenshot(page, 'admin-rules');
+  for (const tab of ['templates', 'queues', 'hours', 'canned', 'tags']) {
+    await page.click(`a[href="#/admin/${tab}"]`);
+    await page.locator('#admin-table, .page p.muted').first().waitFor();
+    await screenshot(page, 'admin-' + tab);
+  }
+}
+
 const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
-  two_agents: twoAgents, reconnect };
+  two_agents: twoAgents, reconnect, admin_screens: adminScreens };
 
 (async () => {
   const browser = await launch();
@@ -268,6 +320,12 @@ const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, n
   } catch (e) {
     console.error('SCENARIO FAILED:', e && e.stack || e);
     process.exitCode = 1;
+    // What each open page showed when it failed.
+    let i = 0;
+    for (const context of browser.contexts()) for (const page of context.pages()) {
+      i += 1;
+      await page.screenshot({ path: path.join(ARTIFACTS, `failure-${i}.png`) }).catch(() => {});
+    }
   } finally {
     await browser.close();
   }

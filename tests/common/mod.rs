@@ -238,6 +238,9 @@ pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The password [`TestApp::api_token`] gives the bootstrap admin in place of its one-time password.
+pub const ADMIN_OWN_PASSWORD: &str = "the admin's own password";
+
 impl TestApp {
     /// Logs `email` in with the first of `passwords` that works and, if the server asks for it, replaces a
     /// one-time password with `own`. Returns the browser (cookies kept) and the session's CSRF token.
@@ -276,10 +279,9 @@ impl TestApp {
     pub async fn api_token(&self, role: &str) -> String {
         use secrecy::ExposeSecret;
         let admin = self.bootstrap_admin.as_ref().expect("bootstrap admin");
-        const OWN_PASSWORD: &str = "the admin's own password";
         // The one-time password on the first call; the one this helper chose afterwards.
         let (browser, csrf) =
-            self.log_in(&admin.email, &[admin.password.expose_secret(), OWN_PASSWORD], OWN_PASSWORD).await;
+            self.log_in(&admin.email, &[admin.password.expose_secret(), ADMIN_OWN_PASSWORD], ADMIN_OWN_PASSWORD).await;
         let token: serde_json::Value = browser
             .post(format!("{}/api/v1/tokens", self.address))
             .header("X-CSRF-Token", &csrf)
