@@ -197,11 +197,32 @@ async fn the_directory_is_for_everyone_and_the_overview_for_supervisors() {
     assert_eq!(billing["waiting"], 1, "{o}");
 }
 
+type Live = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Logs in and opens the live WebSocket with the session's cookie; returns once the server said hello.
+async fn live(app: &TestApp, email: &str, password: &str) -> Live {
+    let login = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", app.address))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://127.0.0.1:{}/api/v1/live",
+        app.port
+    ))
+    .unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let hello = ws.next().await.unwrap().unwrap();
+    assert!(hello.to_string().contains("hello"), "{hello}");
+    ws
+}
+
 /// The next live event that names a change, or `None` after `wait`.
-async fn next_change(
-    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    wait: Duration,
-) -> Option<Value> {
+async fn next_change(ws: &mut Live, wait: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
@@ -224,25 +245,7 @@ async fn the_live_feed_tells_an_agent_about_their_numbers_conversations_and_noth
     let agent = d.agent("live@example.com", &[d.number]).await;
     let (_, me) = agent.call(Method::GET, "/auth/me", None).await;
     assert!(me["csrf_token"].is_string());
-    // Open the WebSocket with the session's cookie.
-    let cookie = {
-        let r = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        let login = r
-            .post(format!("{}/api/v1/auth/login", d.app.address))
-            .json(&json!({"email": "live@example.com", "password": "the agent's own password 99"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(login.status(), 200);
-        login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
-    };
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-        "ws://127.0.0.1:{}/api/v1/live",
-        d.app.port
-    ))
-    .unwrap();
-    request.headers_mut().insert("cookie", cookie.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut ws = live(&d.app, "live@example.com", "the agent's own password 99").await;
 
     // A customer on the other number: nothing for this agent.
     let mut p = inbound_text(&new_sid("SM"), "not yours");
@@ -271,4 +274,27 @@ async fn the_live_feed_tells_an_agent_about_their_numbers_conversations_and_noth
         }
         assert_eq!(e["kind"], "conversation", "{e}");
     }
+}
+
+#[tokio::test]
+async fn a_change_committed_late_is_passed_on_after_the_earlier_ones_and_never_skipped() {
+    let d = desk().await;
+    let c = d.customer_writes("+31600000009", "hi").await;
+    d.agent("watcher@example.com", &[d.number]).await;
+    let mut ws = live(&d.app, "watcher@example.com", "the agent's own password 99").await;
+    while next_change(&mut ws, Duration::from_millis(300)).await.is_some() {}
+    // Transaction A writes a note and stays open; transaction B writes one and commits.
+    let mut a = d.app.pool.begin().await.unwrap();
+    switchboard::store::notes::insert(&mut a, c, None, "test", "written first, committed last").await.unwrap();
+    let mut b = d.app.pool.begin().await.unwrap();
+    let late = switchboard::store::notes::insert(&mut b, c, None, "test", "written second").await.unwrap();
+    b.commit().await.unwrap();
+    // B is held back while A (an older transaction) may still commit: the reader never moves past A's place.
+    assert_eq!(next_change(&mut ws, Duration::from_millis(500)).await, None);
+    a.commit().await.unwrap();
+    // (Generous waits: a long transaction of another test on the same cluster holds every reader back too.)
+    let first = next_change(&mut ws, Duration::from_secs(10)).await.expect("A's note");
+    let second = next_change(&mut ws, Duration::from_secs(10)).await.expect("B's note");
+    assert_ne!(first["id"], late.id.to_string(), "in transaction order: A began first");
+    assert_eq!(second["id"], late.id.to_string());
 }
