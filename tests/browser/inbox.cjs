@@ -91,12 +91,18 @@ async function replyAndRead(browser) {
       }
     }).observe(document.querySelector('#thread'), { childList: true });
   });
+  // The agent is halfway through a reply while the messages come in: it stays where it is.
+  await page.click('#message');
+  await page.keyboard.type('half a repl');
   const answered = {};
   const N = 40;
   for (let i = 0; i < N; i++) {
     answered[i] = await customerSays(`probe ${i} end`);
     await page.locator('.msg.inbound', { hasText: `probe ${i} end` }).first().waitFor({ timeout: 10000 });
   }
+  const focus = await page.evaluate(() => [document.activeElement && document.activeElement.id, document.querySelector('#message').value]);
+  if (focus[0] !== 'message' || focus[1] !== 'half a repl') throw new Error(`arriving messages disturbed the composer: ${focus}`);
+  await page.fill('#message', '');
   const seen = await page.evaluate(() => window.__seen);
   const lat = Object.keys(answered).map((k) => Math.max(0, seen[k] - answered[k])).sort((a, b) => a - b);
   if (lat.some((x) => Number.isNaN(x))) throw new Error('a probe message was never observed');

@@ -276,7 +276,7 @@
   function upsertListItem(id, c) {
     const i = S.list.findIndex((x) => x.id === id);
     if (c && i >= 0) S.list[i] = c; else if (c) S.list.unshift(c); else if (i >= 0) S.list.splice(i, 1); else return;
-    S.list.sort((a, b) => (b.updated_at > a.updated_at ? 1 : b.updated_at < a.updated_at ? -1 : 0));
+    S.list.sort((a, b) => Date.parse(b.updated_at) - Date.parse(a.updated_at));
     renderList();
   }
   function renderList() {
@@ -346,12 +346,14 @@
     if (!box) return;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     const node = renderItem(item);
-    node.dataset.key = key; node.dataset.at = item.at;
+    // Times as numbers: RFC 3339 strings with different numbers of fractional digits do not sort as text.
+    const at = Date.parse(item.at);
+    node.dataset.key = key; node.dataset.at = String(at);
     const old = S.thread.get(key);
     S.thread.set(key, item);
     if (old) { const el = box.querySelector(`[data-key="${key}"]`); if (el) { el.replaceWith(node); return; } }
     let before = null;
-    for (let el = box.lastElementChild; el; el = el.previousElementSibling) { if (el.dataset.at <= item.at) break; before = el; }
+    for (let el = box.lastElementChild; el; el = el.previousElementSibling) { if (Number(el.dataset.at) <= at) break; before = el; }
     box.insertBefore(node, before);
     if (atBottom || item.kind === 'message' && item.m.direction === 'outbound' && item.m.author_user_id === S.me.id) box.scrollTop = box.scrollHeight;
   }
@@ -417,6 +419,10 @@
   function renderComposer(focus) {
     const box = $('#composer'), c = S.current;
     if (!box || !c) return;
+    // Redrawn only when what it offers changes, so that a message arriving never takes the agent's cursor.
+    const shape = [c.id, c.window_open, c.status === 'resolved', S.mode, c.number_id].join('|');
+    if (!focus && box.dataset.shape === shape) return;
+    box.dataset.shape = shape;
     const prevText = $('#message') ? $('#message').value : '';
     const problem = h('p', { class: 'problem', id: 'composer-problem', role: 'alert' });
     const modeButton = (m, label) => h('button', { 'aria-pressed': String(S.mode === m), 'data-mode': m, onclick: () => { S.mode = m; renderComposer(true); } }, label);
@@ -548,11 +554,18 @@
       S.current = await api(method || 'POST', `/conversations/${c.id}${path ? '/' + path : ''}`, body);
       renderHead(); renderSide(); renderComposer(false); refreshEvents(c.id);
       upsertListItem(c.id, matchesView(S.current) ? S.current : null);
-    } catch (x) { if (problem) problem.textContent = x.message; else toast(x.message, true); }
+    } catch (x) {
+      // Put the controls back as the conversation really is, and say why.
+      const side = $('#side'); if (side) { side.dataset.shape = ''; renderSide(); }
+      const p = $('#side-problem'); if (p) p.textContent = x.message; else toast(x.message, true);
+    }
   }
   function renderSide() {
     const c = S.current, side = $('#side');
     if (!c || !side) return;
+    const shape = JSON.stringify([c.id, c.routing_state, c.assignee_id, c.queue_id, c.status, c.priority, c.tag_ids]);
+    if (side.dataset.shape === shape) return;
+    side.dataset.shape = shape;
     const mine = c.routing_state === 'assigned' && c.assignee_id === S.me.id;
     const agentOptions = S.dir.agents.map((a) => h('option', { value: a.id }, `${a.name || a.email} (${a.presence})`));
     const assignTo = h('select', { 'aria-label': 'Agent to assign', id: 'assign-agent' }, agentOptions);
