@@ -268,3 +268,55 @@ async fn an_admin_sets_up_numbers_agents_and_rules_on_the_admin_screens() {
     assert_eq!(rule["conditions"], json!([{"type": "text_contains", "value": "refund"}]));
     assert_eq!(rule["target"]["type"], "queue");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_show_inline_and_other_files_download() {
+    let floor = floor().await;
+    let customer = "+15550100007";
+    floor.customer_says(customer, "Here are the photo and the invoice").await;
+    let id: uuid::Uuid = floor.conversation_of(customer).await.parse().unwrap();
+    // The customer's files, as the media job leaves them once downloaded from Twilio.
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP4z8AARAwQCgAf7gP9i18U1AAAAABJRU5ErkJggg==",
+    )
+    .unwrap();
+    let pdf = b"%PDF-1.4\n% an invoice\n".to_vec();
+    std::fs::create_dir_all(floor.app.data_dir.path().join("media")).unwrap();
+    std::fs::write(floor.app.data_dir.path().join("media/photo.png"), &png).unwrap();
+    std::fs::write(floor.app.data_dir.path().join("media/invoice.pdf"), &pdf).unwrap();
+    let message = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, account_id, direction, body, status, num_media)
+         SELECT $1, c.id, ch.account_id, 'inbound', '', 'received', 2
+         FROM conversations c JOIN channels ch ON ch.id = c.channel_id WHERE c.id = $2",
+    )
+    .bind(message)
+    .bind(id)
+    .execute(&floor.app.pool)
+    .await
+    .unwrap();
+    for (position, (path, content_type, name, size)) in [
+        ("media/photo.png", "image/png", "photo.png", png.len()),
+        ("media/invoice.pdf", "application/pdf", "invoice.pdf", pdf.len()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO attachments (id, message_id, position, content_type, size_bytes, storage_path, filename,
+                                      download_state)
+             VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, 'downloaded')",
+        )
+        .bind(message)
+        .bind(position as i16)
+        .bind(content_type)
+        .bind(size as i64)
+        .bind(path)
+        .bind(name)
+        .execute(&floor.app.pool)
+        .await
+        .unwrap();
+    }
+    floor.run("attachments", customer, &[("CONVERSATION_ID", id.to_string())]).await;
+}

@@ -315,8 +315,29 @@ async function adminScreens(browser) {
   }
 }
 
+async function attachments(browser) {
+  const { context, page } = await logIn(browser, 0);
+  await page.goto(`${BASE}/inbox#/inbox/${env('CONVERSATION_ID')}`);
+  const image = page.locator('img.media[alt="photo.png"]');
+  await image.waitFor();
+  await page.waitForFunction(() => { const i = document.querySelector('img.media'); return i && i.complete && i.naturalWidth === 2; });
+  const link = page.locator('a[download="invoice.pdf"]');
+  await link.waitFor();
+  await screenshot(page, 'attachments');
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  if (download.suggestedFilename() !== 'invoice.pdf') throw new Error(`downloaded as ${download.suggestedFilename()}`);
+  const text = fs.readFileSync(await download.path(), 'utf8');
+  if (!text.startsWith('%PDF-1.4')) throw new Error('the downloaded file is not the invoice');
+  // Another person's browser without a session gets nothing.
+  const anonymous = await browser.newContext();
+  const src = await image.getAttribute('src');
+  const r = await anonymous.request.get(BASE + src);
+  if (r.status() !== 401) throw new Error(`an attachment answered ${r.status()} without a session`);
+  await context.close();
+}
+
 const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
-  two_agents: twoAgents, reconnect, admin_screens: adminScreens };
+  two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments };
 
 (async () => {
   const browser = await launch();

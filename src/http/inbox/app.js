@@ -371,7 +371,7 @@
       if (a.download_state !== 'downloaded') return h('div', { class: 'muted' }, a.download_state === 'pending' ? 'Fetching a file…' : 'A file could not be fetched from Twilio.');
       return (a.content_type || '').startsWith('image/')
         ? h('a', { href: url, target: '_blank', rel: 'noopener' }, h('img', { class: 'media', src: url, alt: a.filename || 'image', width: '240', height: '180', loading: 'lazy' }))
-        : h('a', { href: url, download: a.filename || 'file' }, '📎 ' + (a.filename || a.content_type || 'file') + (a.size_bytes ? ` (${Math.ceil(a.size_bytes / 1024)} KB)` : ''));
+        : h('a', { href: url, download: a.filename || 'file' }, 'Download ' + (a.filename || a.content_type || 'file') + (a.size_bytes ? ` (${Math.ceil(a.size_bytes / 1024)} KB)` : ''));
     });
     return h('div', { class: 'msg ' + m.direction, 'data-message': m.id, 'data-status': m.status },
       m.direction === 'outbound' && h('div', { class: 'by' }, (m.template_id ? 'Template · ' : '') + (m.author_label || 'Switchboard')),
