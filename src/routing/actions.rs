@@ -311,12 +311,17 @@ pub async fn reopen(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppRe
 }
 
 /// Changes the conversation's priority (higher is offered first while it waits).
-pub async fn set_priority(conn: &mut PgConnection, caller: &Caller, id: Uuid, priority: i32) -> AppResult<()> {
-    if !(-1000..=1000).contains(&priority) {
-        return Err(
-            AppError::unprocessable("invalid_field", "priority must be from -1000 to 1000").with_field("priority")
-        );
+/// A conversation's priority is from -1000 to 1000.
+pub fn check_priority(priority: i32) -> AppResult<()> {
+    if (-1000..=1000).contains(&priority) {
+        Ok(())
+    } else {
+        Err(AppError::unprocessable("invalid_field", "priority must be from -1000 to 1000").with_field("priority"))
     }
+}
+
+pub async fn set_priority(conn: &mut PgConnection, caller: &Caller, id: Uuid, priority: i32) -> AppResult<()> {
+    check_priority(priority)?;
     lock(conn, id).await?;
     let before: i32 = sqlx::query_scalar(
         "UPDATE conversations c SET priority = $2, updated_at = now() FROM (SELECT priority FROM conversations WHERE id = $1) old

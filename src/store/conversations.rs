@@ -83,6 +83,15 @@ pub async fn find(conn: &mut PgConnection, id: Uuid, who: Visibility) -> sqlx::R
     q.build_query_as().fetch_optional(conn).await
 }
 
+/// Whether `who` can see the conversation: the same rule as [`find`], without reading the conversation's view.
+pub async fn visible(conn: &mut PgConnection, id: Uuid, who: Visibility) -> sqlx::Result<bool> {
+    let mut q = sqlx::QueryBuilder::new("SELECT EXISTS (SELECT 1 FROM conversations WHERE id = ");
+    q.push_bind(id);
+    who.push(&mut q);
+    q.push(")");
+    q.build_query_scalar().fetch_one(conn).await
+}
+
 #[derive(Debug, Default)]
 pub struct Filter<'a> {
     pub status: Option<&'a str>,

@@ -3,7 +3,7 @@
 //! The rules are in `routing::actions`; these handlers check visibility, run them in one transaction, and answer
 //! with the conversation as it is afterwards.
 
-use super::conversations::{find, Conversation};
+use super::conversations::{require_visible, Conversation};
 use super::{ApiJson, ApiPath};
 use crate::auth::Principal;
 use crate::domain::Role;
@@ -42,7 +42,7 @@ fn caller(who: &Principal) -> Caller {
 macro_rules! act {
     ($state:expr, $who:expr, $id:expr, |$tx:ident, $caller:ident| $body:expr) => {{
         let mut $tx = $state.pool.begin().await?;
-        find(&mut $tx, &$who, $id).await?;
+        require_visible(&mut $tx, &$who, $id).await?;
         let $caller = caller(&$who);
         let result = $body;
         $tx.commit().await?;
@@ -257,6 +257,6 @@ async fn events(
         return Err(AppError::unprocessable("invalid_query", "limit must be from 1 to 500").with_field("limit"));
     }
     let mut conn = state.pool.acquire().await?;
-    find(&mut conn, &who, id).await?;
+    require_visible(&mut conn, &who, id).await?;
     Ok(Json(db::events(&mut conn, id, q.after.unwrap_or(0), limit).await?))
 }

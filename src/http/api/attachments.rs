@@ -2,7 +2,7 @@
 //! every other file is a download. Files come from customers, so they are served so that a browser can never
 //! run them as a page of this site (no sniffing, a sandboxing Content-Security-Policy).
 
-use super::conversations::find;
+use super::conversations::require_visible;
 use super::ApiPath;
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
@@ -26,7 +26,7 @@ async fn download(State(state): State<AppState>, who: Principal, ApiPath(id): Ap
     let missing = || AppError::not_found("attachment_not_found", "no attachment with this id that you can see");
     let mut conn = state.pool.acquire().await?;
     let a = store::attachments::for_download(&mut conn, id).await?.ok_or_else(missing)?;
-    find(&mut conn, &who, a.conversation_id).await.map_err(|_| missing())?;
+    require_visible(&mut conn, &who, a.conversation_id).await.map_err(|_| missing())?;
     drop(conn);
     let path = match (a.download_state.as_str(), &a.storage_path) {
         ("downloaded", Some(p)) => p,

@@ -160,6 +160,11 @@ async fn with_unread(state: &AppState, who: &Principal, mut items: Vec<Conversat
     Ok(items)
 }
 
+/// One conversation as the caller sees it (with `unread`).
+async fn one(state: &AppState, who: &Principal, row: ConversationRow) -> AppResult<Conversation> {
+    Ok(with_unread(state, who, vec![row.into()]).await?.remove(0))
+}
+
 /// Supervisors and admins (people or tokens) see every conversation; an agent those assigned to them, those in
 /// their queues and those of the numbers they serve. An API token with the agent role is nobody's agent, so it
 /// sees none.
@@ -171,10 +176,31 @@ pub(super) fn visibility(who: &Principal) -> Visibility {
     }
 }
 
+fn not_visible() -> AppError {
+    AppError::not_found("conversation_not_found", "no conversation with this id that you can see")
+}
+
 pub async fn find(conn: &mut sqlx::PgConnection, who: &Principal, id: Uuid) -> AppResult<ConversationRow> {
-    conversations::find(conn, id, visibility(who))
-        .await?
-        .ok_or_else(|| AppError::not_found("conversation_not_found", "no conversation with this id that you can see"))
+    conversations::find(conn, id, visibility(who)).await?.ok_or_else(not_visible)
+}
+
+/// 404 unless `who` can see the conversation (for handlers that act on it without showing it).
+pub async fn require_visible(conn: &mut sqlx::PgConnection, who: &Principal, id: Uuid) -> AppResult<()> {
+    if conversations::visible(conn, id, visibility(who)).await? {
+        Ok(())
+    } else {
+        Err(not_visible())
+    }
+}
+
+/// Tag ids as a conversation keeps them: sorted, each once, at most 20.
+pub(super) fn tag_ids(mut ids: Vec<Uuid>) -> AppResult<Vec<Uuid>> {
+    ids.sort();
+    ids.dedup();
+    if ids.len() > 20 {
+        return Err(invalid("tag_ids", "at most 20 tags per conversation"));
+    }
+    Ok(ids)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -265,8 +291,7 @@ async fn read(
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<Json<Conversation>> {
     let row = find(&mut *state.pool.acquire().await?, &who, id).await?;
-    let mut items = with_unread(&state, &who, vec![row.into()]).await?;
-    Ok(Json(items.remove(0)))
+    Ok(Json(one(&state, &who, row).await?))
 }
 
 /// Marks the conversation read by you, up to now.
@@ -276,7 +301,7 @@ async fn mark_read(State(state): State<AppState>, who: Principal, ApiPath(id): A
     let user = who.user_id.ok_or_else(|| {
         AppError::unprocessable("not_an_agent", "an API token reads no conversations: unread marks are per person")
     })?;
-    find(&mut *state.pool.acquire().await?, &who, id).await?;
+    require_visible(&mut *state.pool.acquire().await?, &who, id).await?;
     conversations::mark_read(&state.pool, user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -297,20 +322,14 @@ async fn set_tags(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<TagIds>,
 ) -> AppResult<Json<Conversation>> {
-    let mut ids = body.tag_ids;
-    ids.sort();
-    ids.dedup();
-    if ids.len() > 20 {
-        return Err(invalid("tag_ids", "at most 20 tags per conversation"));
-    }
+    let ids = tag_ids(body.tag_ids)?;
     let mut tx = state.pool.begin().await?;
-    find(&mut tx, &who, id).await?;
+    require_visible(&mut tx, &who, id).await?;
     super::refs::tags(&mut tx, &ids, "tag_ids").await?;
     conversations::set_tags(&mut tx, id, &ids).await?;
     let row = find(&mut tx, &who, id).await?;
     tx.commit().await?;
-    let mut items = with_unread(&state, &who, vec![row.into()]).await?;
-    Ok(Json(items.remove(0)))
+    Ok(Json(one(&state, &who, row).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -339,7 +358,7 @@ async fn list_messages(
             return Err(AppError::bad_request("invalid_query", "direction must be inbound or outbound"));
         }
     }
-    find(&mut *state.pool.acquire().await?, &who, id).await?;
+    require_visible(&mut *state.pool.acquire().await?, &who, id).await?;
     let rows =
         store::messages::list_for_conversation(&state.pool, &list.listing, id, list.filters.direction.as_deref())
             .await?;

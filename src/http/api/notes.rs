@@ -1,7 +1,7 @@
 //! Private notes on a conversation: `GET|POST /conversations/{id}/notes`. Whoever can see the conversation can
 //! read and write them; the customer never sees them.
 
-use super::conversations::find;
+use super::conversations::require_visible;
 use super::{ApiJson, ApiPath};
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
@@ -26,7 +26,7 @@ const MAX_LISTED: i64 = 500;
 #[utoipa::path(get, path = "/conversations/{id}/notes", tag = "conversations", params(("id" = Uuid, Path)),
     responses((status = 200, body = Vec<Note>)))]
 async fn list(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> AppResult<Json<Vec<Note>>> {
-    find(&mut *state.pool.acquire().await?, &who, id).await?;
+    require_visible(&mut *state.pool.acquire().await?, &who, id).await?;
     Ok(Json(notes::list(&state.pool, id, MAX_LISTED).await?))
 }
 
@@ -51,7 +51,7 @@ async fn create(
         return Err(AppError::unprocessable("invalid_field", "a note is 1 to 4,096 characters").with_field("body"));
     }
     let mut tx = state.pool.begin().await?;
-    find(&mut tx, &who, id).await?;
+    require_visible(&mut tx, &who, id).await?;
     let note = notes::insert(&mut tx, id, who.user_id, &who.label, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(note)))

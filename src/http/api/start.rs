@@ -3,7 +3,7 @@
 //! conversation per number: if there is one, the answer is 409 `conversation_exists` naming it, so the agent
 //! continues there instead of starting a duplicate.
 
-use super::conversations::{template_message, Conversation, TemplateUse};
+use super::conversations::{tag_ids, template_message, Conversation, TemplateUse};
 use super::ApiJson;
 use crate::auth::Principal;
 use crate::domain::{Role, E164};
@@ -62,15 +62,8 @@ async fn start(
     if topic.is_some_and(|t| t.chars().count() > 200) {
         return Err(invalid("topic", "topic is at most 200 characters"));
     }
-    if !(-1000..=1000).contains(&req.priority) {
-        return Err(invalid("priority", "priority must be from -1000 to 1000"));
-    }
-    let mut tag_ids = req.tag_ids.clone();
-    tag_ids.sort();
-    tag_ids.dedup();
-    if tag_ids.len() > 20 {
-        return Err(invalid("tag_ids", "at most 20 tags per conversation"));
-    }
+    crate::routing::actions::check_priority(req.priority)?;
+    let tag_ids = tag_ids(req.tag_ids)?;
     let to = match (&req.to, req.contact_id) {
         (Some(to), None) => Some(E164::parse(to.trim()).map_err(|e| invalid("to", e.to_string()))?),
         (None, Some(_)) => None,
@@ -111,7 +104,8 @@ async fn start(
         }
         (None, None) => unreachable!("checked above"),
     };
-    let exists = |id: Uuid| {
+    // `None` only if the conflicting conversation was resolved again in the meantime.
+    let exists = |id: Option<Uuid>| {
         AppError::client(
             StatusCode::CONFLICT,
             "conversation_exists",
@@ -120,7 +114,7 @@ async fn start(
         .with_details(serde_json::json!({ "conversation_id": id }))
     };
     if let Some(open) = conversations::open_for(&mut tx, req.number_id, contact_id).await? {
-        return Err(exists(open));
+        return Err(exists(Some(open)));
     }
     let message = template_message(&mut tx, &req.template).await?;
     let id = Uuid::now_v7();
@@ -141,8 +135,7 @@ async fn start(
     .await?;
     if !inserted {
         // Another request started one between the check and the insert.
-        let open = conversations::open_for(&mut tx, req.number_id, contact_id).await?;
-        return Err(exists(open.unwrap_or(Uuid::nil())));
+        return Err(exists(conversations::open_for(&mut tx, req.number_id, contact_id).await?));
     }
     let actor = who.actor();
     db::record_event(&mut tx, id, "started", &actor, serde_json::json!({ "topic": topic })).await?;

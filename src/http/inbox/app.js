@@ -7,7 +7,7 @@
     dir: { numbers: [], queues: [], agents: [] }, tags: [], templates: [], canned: [],
     view: 'mine', filters: { status: 'unresolved', number_id: '', tag_id: '', q: '' },
     list: [], next: null, current: null, thread: new Map(), mode: 'reply', attachments: [],
-    ws: null, retry: 0, live: false, page: null,
+    ws: null, retry: 0, page: null,
   };
   const isSup = () => S.role === 'supervisor' || S.role === 'admin';
   const isAdmin = () => S.role === 'admin';
@@ -174,7 +174,6 @@
   // ---- Live --------------------------------------------------------------------------------------------------------
   function closeLive() { if (S.ws) { const ws = S.ws; S.ws = null; ws.close(); } }
   function setConn(live) {
-    S.live = live;
     const el = $('#conn');
     if (el) el.textContent = live ? '' : 'Reconnecting… changes will appear when the connection is back';
   }
@@ -450,7 +449,7 @@
     let choices = [], chosen = 0;
     const showCanned = () => {
       const m = /^\/([\w-]*)$/.exec(text.value);
-      if (!m || S.mode === 'note' && false) { canned.classList.add('hidden'); choices = []; return; }
+      if (!m) { canned.classList.add('hidden'); choices = []; return; }
       const term = m[1].toLowerCase();
       choices = S.canned.filter((r) => r.short_code.includes(term) || (r.title || '').toLowerCase().includes(term)).slice(0, 8);
       chosen = Math.min(chosen, Math.max(0, choices.length - 1));
