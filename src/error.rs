@@ -58,6 +58,28 @@ impl AppError {
         Self::client(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::client(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 422 `invalid_field` naming the field at fault: the answer to every value the API cannot accept.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::unprocessable("invalid_field", message).with_field(field)
+    }
+
+    /// A unique constraint the request broke, answered as the 409 that names it: `known` lists, per constraint,
+    /// the code, message and field. Any other error is mapped as every database error is.
+    pub fn on_conflict(e: sqlx::Error, known: &[UniqueConflict<'_>]) -> Self {
+        let violated = match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => db.constraint(),
+            _ => None,
+        };
+        match known.iter().find(|k| Some(k.constraint) == violated) {
+            Some(k) => Self::conflict(k.code, k.message).with_field(k.field),
+            None => e.into(),
+        }
+    }
+
     /// The machine code, for logs and tests.
     pub fn code(&self) -> &'static str {
         match self {
@@ -132,3 +154,12 @@ impl IntoResponse for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// One unique constraint and the 409 that answers it (see [`AppError::on_conflict`]).
+#[derive(Debug, Clone, Copy)]
+pub struct UniqueConflict<'a> {
+    pub constraint: &'a str,
+    pub code: &'static str,
+    pub message: &'a str,
+    pub field: &'a str,
+}

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod live;
 pub mod outbound;
+pub mod refs;
 pub mod routing;
 pub mod sandbox;
 pub mod secrets;
@@ -190,17 +191,21 @@ impl Application {
 /// once create one. Its password is random and must be changed at first login.
 async fn bootstrap_admin(pool: &sqlx::PgPool, email: &str) -> anyhow::Result<Option<BootstrapAdmin>> {
     let mut tx = pool.begin().await?;
-    sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+    store::users::lock_table(&mut tx).await?;
     if store::users::count(&mut tx).await? > 0 {
         return Ok(None);
     }
     let password = auth::password::generate_one_time();
     let hash = auth::password::hash(password.clone()).await?;
-    let user = store::users::insert(&mut tx, email, "Administrator", "admin", &hash, true).await?;
     let actor = store::audit::Actor { kind: "system", id: None, label: "first start".into() };
-    let after = serde_json::to_value(&user)?;
-    store::audit::record(&mut tx, &actor, "user.created", "user", Some(&user.id.to_string()), None, Some(&after))
-        .await?;
+    let admin = auth::users::NewUser {
+        email,
+        name: "Administrator",
+        role: domain::Role::Admin,
+        password_hash: &hash,
+        must_change_password: true,
+    };
+    auth::users::create(&mut tx, &actor, admin).await?;
     tx.commit().await?;
     Ok(Some(BootstrapAdmin { email: email.to_owned(), password }))
 }

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use switchboard::auth::users::NewUser;
 use switchboard::channels::{self, ChannelInput, NewChannel};
 use switchboard::config::Settings;
 use switchboard::database::Database;
@@ -174,25 +175,18 @@ async fn create_user(
     let hash = switchboard::auth::password::hash(SecretString::from(password)).await?;
     let user = with_database(&settings, async |db| {
         let mut tx = db.pool.begin().await?;
-        let user = switchboard::store::users::insert(&mut tx, &email, &name, role.as_str(), &hash, must_change)
-            .await
-            .map_err(|e| match switchboard::store::violated_constraint(&e) {
-            Some("users_email_key") => anyhow::anyhow!("a user with the e-mail {email} exists already"),
-            _ => e.into(),
-        })?;
         let actor =
             switchboard::store::audit::Actor { kind: "cli", id: None, label: "switchboard admin create".into() };
-        let after = serde_json::to_value(&user)?;
-        switchboard::store::audit::record(
-            &mut tx,
-            &actor,
-            "user.created",
-            "user",
-            Some(&user.id.to_string()),
-            None,
-            Some(&after),
-        )
-        .await?;
+        let new = NewUser { email: &email, name: &name, role, password_hash: &hash, must_change_password: must_change };
+        let user = switchboard::auth::users::create(&mut tx, &actor, new).await.map_err(|e| {
+            let taken = e.downcast_ref::<sqlx::Error>().and_then(switchboard::store::violated_constraint)
+                == Some("users_email_key");
+            if taken {
+                anyhow::anyhow!("a user with the e-mail {email} exists already")
+            } else {
+                e
+            }
+        })?;
         tx.commit().await?;
         Ok(user)
     })

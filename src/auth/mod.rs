@@ -1,10 +1,13 @@
 //! Who is calling: users with passwords and browser sessions, API tokens, and the extractor that turns a
 //! request into a [`Principal`] (or a 401/403 that says why not).
 
+pub mod caller;
 pub mod password;
 pub mod principal;
 pub mod secret_token;
+pub mod users;
 
+pub use caller::Caller;
 pub use principal::{PendingPrincipal, Principal, Via};
 
 /// The session cookie's name.

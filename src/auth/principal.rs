@@ -50,6 +50,11 @@ impl Principal {
         }
     }
 
+    /// The caller as the use cases see it.
+    pub fn caller(&self) -> super::Caller {
+        super::Caller { actor: self.actor(), user_id: self.user_id, supervisor: self.role.includes(Role::Supervisor) }
+    }
+
     pub fn actor(&self) -> store::audit::Actor {
         match &self.via {
             Via::Session { .. } => store::audit::Actor { kind: "user", id: self.user_id, label: self.label.clone() },

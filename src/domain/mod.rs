@@ -6,16 +6,19 @@
 pub mod address;
 pub mod business_hours;
 pub mod business_profile;
+pub mod conversation;
 pub mod language;
 pub mod mask;
 pub mod message_status;
 pub mod outbound_media;
 pub mod role;
+pub mod routing;
 pub mod sid;
 pub mod template;
 pub mod window;
 
 pub use address::{Bsuid, WhatsAppAddress, E164};
+pub use conversation::{ConversationStatus, RoutingState};
 pub use message_status::MessageStatus;
 pub use role::Role;
 pub use sid::{AccountSid, MessageSid, MessagingServiceSid};

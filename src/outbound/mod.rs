@@ -1,7 +1,8 @@
 //! The business's side of a conversation: the rules for what may be sent (the 24-hour window, templates,
-//! attachments), the durable sender that hands messages to Twilio, and their delivery status as Twilio reports
-//! it.
+//! attachments), composing and queueing a message or a new conversation (the one path every sender takes), the
+//! durable sender that hands messages to Twilio, and their delivery status as Twilio reports it.
 
+pub mod compose;
 pub mod policy;
 pub mod recorder;
 pub mod sender;

@@ -1,12 +1,17 @@
-//! What may be sent into a conversation, as pure rules: the 24-hour window, approved templates with exactly
-//! their variables, and attachments within the number's settings and WhatsApp's limits. The API turns each
-//! refusal into a 422 with a stable code; nothing is queued when a rule refuses.
+//! What may be sent, as pure rules: the 24-hour window, approved templates with exactly their variables, and
+//! attachments within the number's settings and WhatsApp's limits; and every reason sending or starting a
+//! conversation is refused ([`Refusal`]), answered by the API as a 4xx with a stable code ([`From<Refusal> for
+//! AppError`](AppError), below). Nothing is queued when a rule refuses.
 
 use crate::domain::outbound_media::{self, MediaRefusal};
 use crate::domain::window::{self, Window};
+use crate::error::AppError;
+use serde_json::json;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
+/// Why a message was not queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// Free text or media outside the window (`closed_at`: when it closed; `None`: the customer never wrote).
@@ -24,6 +29,137 @@ pub enum Refusal {
         index: usize,
         refusal: MediaRefusal,
     },
+    /// A value of the draft that cannot be sent as it is.
+    Invalid {
+        field: String,
+        message: String,
+    },
+    /// The draft names something that does not exist (or can no longer be used).
+    UnknownReference {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
+    UploadExpired {
+        index: usize,
+    },
+    /// No such conversation that the caller may see.
+    ConversationNotFound,
+    ConversationResolved,
+    /// The conversation's channel or number was deleted.
+    ChannelDeleted,
+    /// The caller (an agent) does not serve the number to write from.
+    NumberNotServed,
+    /// The customer already has an open conversation on the number (`None`: it was resolved again meanwhile).
+    ConversationExists {
+        id: Option<Uuid>,
+    },
+}
+
+impl Refusal {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid { field: field.to_owned(), message: message.into() }
+    }
+
+    pub fn unknown(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        Self::UnknownReference { code, field: field.to_owned(), message: message.into() }
+    }
+}
+
+/// Why sending or starting did not happen: refused, or the database failed (the transaction is then rolled back).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<Refusal> for SendError {
+    fn from(r: Refusal) -> Self {
+        Self::Refused(r)
+    }
+}
+
+impl From<SendError> for AppError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Refused(r) => r.into(),
+            SendError::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<Refusal> for AppError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::WindowClosed { closed_at } => {
+                let (message, at) = match closed_at {
+                    Some(at) => {
+                        let text = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                        (format!("the 24-hour window closed at {text}: the customer last wrote more than 24 hours ago, so only an approved template can be sent until they write again"), Some(text))
+                    }
+                    None => ("the customer has not written yet, so there is no 24-hour window: only an approved template can be sent".to_owned(), None),
+                };
+                AppError::unprocessable("session_window_closed", message).with_details(json!({ "window_closed_at": at }))
+            }
+            Refusal::TemplateNotApproved { status } => AppError::unprocessable(
+                "template_not_approved",
+                format!("this template is {status}: WhatsApp must approve it (for this language) before it can be sent"),
+            )
+            .with_field("template.id"),
+            Refusal::TemplateNotAtTwilio => AppError::unprocessable(
+                "template_not_approved",
+                "this template has no Twilio Content SID, so it cannot be sent: sync templates from Twilio or set content_sid",
+            )
+            .with_field("template.id"),
+            Refusal::TemplateVariablesInvalid(m) => {
+                AppError::unprocessable("template_variables_invalid", m).with_field("template.variables")
+            }
+            Refusal::AttachmentsDisabled => AppError::unprocessable(
+                "attachments_disabled",
+                "this WhatsApp number does not let agents send attachments",
+            )
+            .with_field("attachments"),
+            Refusal::Media { index, refusal } => {
+                let (code, limit) = match &refusal {
+                    MediaRefusal::UnsupportedType { .. } => ("media_type_unsupported", None),
+                    MediaRefusal::TooLarge { limit, .. } => ("media_too_large", Some(*limit)),
+                };
+                AppError::unprocessable(code, format!("attachments[{index}]: {refusal}"))
+                    .with_details(json!({ "field": format!("attachments[{index}]"), "limit_bytes": limit }))
+            }
+            Refusal::Invalid { field, message } => AppError::invalid_field(&field, message),
+            Refusal::UnknownReference { code, field, message } => {
+                AppError::unprocessable(code, message).with_field(&field)
+            }
+            Refusal::UploadExpired { index } => {
+                let field = format!("attachments[{index}]");
+                AppError::unprocessable("upload_expired", format!("{field}: this upload expired; upload the file again"))
+                    .with_field(&field)
+            }
+            Refusal::ConversationNotFound => {
+                AppError::not_found("conversation_not_found", "no conversation with this id that you can see")
+            }
+            Refusal::ConversationResolved => AppError::conflict(
+                "conversation_resolved",
+                "this conversation is resolved: reopen it, or the customer's next message starts a new one",
+            ),
+            Refusal::ChannelDeleted => AppError::conflict(
+                "channel_deleted",
+                "the channel or number of this conversation was deleted: nothing can be sent from it",
+            ),
+            Refusal::NumberNotServed => AppError::forbidden(
+                "number_not_served",
+                "you do not serve this number: ask an admin to add you to it, or write from one of yours",
+            ),
+            Refusal::ConversationExists { id } => AppError::conflict(
+                "conversation_exists",
+                "this customer already has an open conversation on this number: continue there",
+            )
+            .with_details(json!({ "conversation_id": id })),
+        }
+    }
 }
 
 /// Free text and media need the window open.

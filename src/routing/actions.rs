@@ -1,31 +1,21 @@
 //! What people (and the AI agent) do to a conversation's ownership: claim, assign, transfer, unassign, hand over,
 //! resolve, reopen, change priority. Each runs in the caller's transaction with the conversation's row locked,
 //! takes agents under the same capacity guard as the router, writes its timeline event, and wakes the routers
-//! when it frees capacity.
+//! when it frees capacity. The SQL is in `store::routing`; refusals are the crate's `AppError` with stable codes.
 
 use super::config::RoutingConfig;
 use super::place::{self, Members, Seeker};
 use super::rules::Target;
+pub use crate::auth::Caller;
+use crate::domain::{conversation, ConversationStatus, RoutingState};
 use crate::error::{AppError, AppResult};
-use crate::store::audit::Actor;
 use crate::store::routing::{self as db, Placement, Routable};
-use axum::http::StatusCode;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// Who acts.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub actor: Actor,
-    /// The user acting, if a person (an API token is nobody's agent).
-    pub user_id: Option<Uuid>,
-    /// Supervisors and admins may act on any conversation; agents on their own and their queues'.
-    pub supervisor: bool,
-}
-
 fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
-    AppError::client(StatusCode::CONFLICT, code, message)
+    AppError::conflict(code, message)
 }
 
 /// The conversation, locked. Visibility has been checked by the caller.
@@ -35,15 +25,15 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> AppResult<Routable> {
         .ok_or_else(|| AppError::not_found("conversation_not_found", "no conversation with this id that you can see"))
 }
 
-fn open_only(status: &str) -> AppResult<()> {
-    if status == "resolved" {
+fn open_only(status: ConversationStatus) -> AppResult<()> {
+    if status == ConversationStatus::Resolved {
         return Err(conflict("conversation_resolved", "the conversation is resolved; reopen it first"));
     }
     Ok(())
 }
 
 fn not_with_ai(r: &Routable) -> AppResult<()> {
-    if r.routing_state == "ai" {
+    if r.routing_state == RoutingState::Ai {
         return Err(conflict(
             "owned_by_ai_agent",
             "the AI agent owns this conversation; hand it over first (POST /conversations/{id}/handover)",
@@ -62,21 +52,8 @@ async fn take(conn: &mut PgConnection, agent: Uuid) -> AppResult<()> {
     }
 }
 
-async fn may_take_from(conn: &mut PgConnection, r: &Routable, user: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM queue_members WHERE queue_id = $2 AND user_id = $1)
-             OR EXISTS (SELECT 1 FROM number_members WHERE number_id = $3 AND user_id = $1)
-             OR EXISTS (SELECT 1 FROM conversations WHERE id = $4 AND waiting_agent_id = $1)",
-    )
-    .bind(user)
-    .bind(r.queue_id)
-    .bind(r.number_id)
-    .bind(r.id)
-    .fetch_one(conn)
-    .await
-}
-
 /// The caller takes the conversation for themselves (from its queue, or unowned from their number).
+#[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn claim(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<()> {
     let me = caller.user_id.ok_or_else(|| {
         AppError::unprocessable(
@@ -85,7 +62,7 @@ pub async fn claim(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppRes
         )
     })?;
     let r = lock(conn, id).await?;
-    open_only(&r.status)?;
+    open_only(r.status)?;
     not_with_ai(&r)?;
     match r.assignee_id {
         Some(a) if a == me => return Ok(()),
@@ -95,7 +72,7 @@ pub async fn claim(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppRes
         }
         None => {}
     }
-    if !caller.supervisor && !may_take_from(conn, &r, me).await? {
+    if !caller.supervisor && !db::may_take_from(conn, me, r.id, r.queue_id, r.number_id).await? {
         return Err(AppError::forbidden(
             "not_your_queue",
             "you are not a member of this conversation's queue or number",
@@ -109,10 +86,11 @@ pub async fn claim(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppRes
 }
 
 async fn must_be_agent(conn: &mut PgConnection, agent: Uuid, field: &str) -> AppResult<()> {
-    crate::http::api::refs::agents(conn, &[agent], field).await
+    crate::refs::agents(conn, &[agent], field).await
 }
 
 /// Gives the conversation to `agent` (a supervisor's decision).
+#[tracing::instrument(skip_all, fields(conversation = %id, agent = %agent))]
 pub async fn assign(conn: &mut PgConnection, caller: &Caller, id: Uuid, agent: Uuid) -> AppResult<()> {
     if !caller.supervisor {
         return Err(AppError::forbidden(
@@ -122,7 +100,7 @@ pub async fn assign(conn: &mut PgConnection, caller: &Caller, id: Uuid, agent: U
     }
     must_be_agent(conn, agent, "agent_id").await?;
     let r = lock(conn, id).await?;
-    open_only(&r.status)?;
+    open_only(r.status)?;
     if r.assignee_id == Some(agent) {
         return Ok(());
     }
@@ -151,6 +129,7 @@ fn holder_or_supervisor(caller: &Caller, r: &Routable) -> AppResult<()> {
 
 /// Passes the conversation to a queue (where the queue's selection takes over, never back to the agent
 /// passing it on) or to an agent.
+#[tracing::instrument(skip_all, fields(conversation = %id, to = to.kind()))]
 pub async fn transfer(
     conn: &mut PgConnection,
     cfg: &RoutingConfig,
@@ -159,12 +138,12 @@ pub async fn transfer(
     to: Target,
 ) -> AppResult<()> {
     match to {
-        Target::Queue(q) => crate::http::api::refs::queue(conn, q, "queue_id").await?,
+        Target::Queue(q) => crate::refs::queue(conn, q, "queue_id").await?,
         Target::Agent(a) => must_be_agent(conn, a, "agent_id").await?,
         Target::AiAgent => {}
     }
     let r = lock(conn, id).await?;
-    open_only(&r.status)?;
+    open_only(r.status)?;
     holder_or_supervisor(caller, &r)?;
     let transferred =
         json!({"from_agent_id": r.assignee_id, "from_queue_id": r.queue_id, "to": place::target_json(to)});
@@ -186,9 +165,10 @@ pub async fn transfer(
 }
 
 /// The agent lets go: the conversation waits in its queue again (or has no owner if it had no queue).
+#[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn unassign(conn: &mut PgConnection, cfg: &RoutingConfig, caller: &Caller, id: Uuid) -> AppResult<()> {
     let r = lock(conn, id).await?;
-    open_only(&r.status)?;
+    open_only(r.status)?;
     let Some(agent) = r.assignee_id else {
         return Err(conflict("not_assigned", "the conversation is not assigned to anyone"));
     };
@@ -205,6 +185,7 @@ pub async fn unassign(conn: &mut PgConnection, cfg: &RoutingConfig, caller: &Cal
 
 /// The AI agent hands the conversation to humans: to the given target, or through the order of assignment
 /// without the AI agent (rules targeting it no longer apply).
+#[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn handover(
     conn: &mut PgConnection,
     cfg: &RoutingConfig,
@@ -217,16 +198,16 @@ pub async fn handover(
         return Err(AppError::forbidden("forbidden", "a hand-over is made by the AI agent or a supervisor"));
     }
     match to {
-        Some(Target::Queue(q)) => crate::http::api::refs::queue(conn, q, "queue_id").await?,
+        Some(Target::Queue(q)) => crate::refs::queue(conn, q, "queue_id").await?,
         Some(Target::Agent(a)) => must_be_agent(conn, a, "agent_id").await?,
         _ => {}
     }
     let r = lock(conn, id).await?;
-    open_only(&r.status)?;
-    if r.routing_state != "ai" {
+    open_only(r.status)?;
+    if r.routing_state != RoutingState::Ai {
         return Err(conflict("not_with_ai_agent", "the AI agent does not own this conversation"));
     }
-    sqlx::query("UPDATE conversations SET ai_done = true WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    db::mark_ai_done(conn, id).await?;
     let handed_over = ("handed_over", json!({ "to": to.map(place::target_json), "note": note }));
     let mut members = Members::default();
     match to {
@@ -245,15 +226,13 @@ pub async fn handover(
 }
 
 /// Resolves the conversation: its agent's capacity frees (the next customer's message opens a new one).
+#[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn resolve(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<()> {
     let r = lock(conn, id).await?;
-    if r.status == "resolved" {
+    if r.status == ConversationStatus::Resolved {
         return Ok(());
     }
-    sqlx::query("UPDATE conversations SET status = 'resolved', resolved_at = now(), updated_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    db::mark_resolved(conn, id).await?;
     db::record_event(conn, id, "resolved", &caller.actor, json!({})).await?;
     db::wake_routers(conn).await?;
     Ok(())
@@ -261,20 +240,13 @@ pub async fn resolve(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppR
 
 /// Reopens a resolved conversation: back to its last agent if they have room, otherwise routed again. Refused
 /// when the customer already has another open conversation on the number.
+#[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn reopen(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<bool> {
     let r = lock(conn, id).await?;
-    if r.status != "resolved" {
+    if r.status != ConversationStatus::Resolved {
         return Ok(false);
     }
-    let other: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM conversations WHERE number_id = $1 AND contact_id = $2 AND status <> 'resolved' AND id <> $3",
-    )
-    .bind(r.number_id)
-    .bind(r.contact_id)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(other) = other {
+    if let Some(other) = db::other_open(conn, id, r.number_id, r.contact_id).await? {
         return Err(conflict("conversation_already_open", "the customer has another open conversation on this number")
             .with_details(json!({ "conversation_id": other })));
     }
@@ -282,18 +254,7 @@ pub async fn reopen(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppRe
         Some(a) => db::take_agent(conn, a, true).await?,
         None => false,
     };
-    sqlx::query(
-        "UPDATE conversations SET status = 'open', resolved_at = NULL, updated_at = now(),
-                routing_state = CASE WHEN $2 THEN 'assigned' ELSE 'unrouted' END,
-                assignee_id = CASE WHEN $2 THEN assignee_id END, assigned_at = CASE WHEN $2 THEN now() END,
-                queued_at = NULL, waiting_agent_id = NULL
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(keeps)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| match crate::store::violated_constraint(&e) {
+    db::mark_reopened(conn, id, keeps).await.map_err(|e| match crate::store::violated_constraint(&e) {
         Some("conversations_active_key") => {
             conflict("conversation_already_open", "the customer has another open conversation on this number")
         }
@@ -310,27 +271,21 @@ pub async fn reopen(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppRe
     Ok(!keeps)
 }
 
-/// Changes the conversation's priority (higher is offered first while it waits).
 /// A conversation's priority is from -1000 to 1000.
 pub fn check_priority(priority: i32) -> AppResult<()> {
-    if (-1000..=1000).contains(&priority) {
+    if conversation::PRIORITY.contains(&priority) {
         Ok(())
     } else {
-        Err(AppError::unprocessable("invalid_field", "priority must be from -1000 to 1000").with_field("priority"))
+        Err(AppError::invalid_field("priority", "priority must be from -1000 to 1000"))
     }
 }
 
+/// Changes the conversation's priority (higher is offered first while it waits).
+#[tracing::instrument(skip_all, fields(conversation = %id, priority))]
 pub async fn set_priority(conn: &mut PgConnection, caller: &Caller, id: Uuid, priority: i32) -> AppResult<()> {
     check_priority(priority)?;
     lock(conn, id).await?;
-    let before: i32 = sqlx::query_scalar(
-        "UPDATE conversations c SET priority = $2, updated_at = now() FROM (SELECT priority FROM conversations WHERE id = $1) old
-         WHERE c.id = $1 RETURNING old.priority",
-    )
-    .bind(id)
-    .bind(priority)
-    .fetch_one(&mut *conn)
-    .await?;
+    let before = db::set_priority(conn, id, priority).await?;
     if before != priority {
         db::record_event(conn, id, "priority_changed", &caller.actor, json!({ "from": before, "to": priority }))
             .await?;
@@ -340,22 +295,23 @@ pub async fn set_priority(conn: &mut PgConnection, caller: &Caller, id: Uuid, pr
 
 /// Moves an unresolved conversation between `open` and `pending` (waiting on the customer or a third party).
 /// Resolving and reopening are their own actions.
-pub async fn set_status(conn: &mut PgConnection, caller: &Caller, id: Uuid, status: &str) -> AppResult<()> {
-    if !["open", "pending"].contains(&status) {
-        return Err(AppError::unprocessable(
-            "invalid_field",
+#[tracing::instrument(skip_all, fields(conversation = %id, %status))]
+pub async fn set_status(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    status: ConversationStatus,
+) -> AppResult<()> {
+    if status == ConversationStatus::Resolved {
+        return Err(AppError::invalid_field(
+            "status",
             "status must be open or pending (resolve and reopen have their own actions)",
-        )
-        .with_field("status"));
+        ));
     }
     let current = lock(conn, id).await?;
-    open_only(&current.status)?;
+    open_only(current.status)?;
     if current.status != status {
-        sqlx::query("UPDATE conversations SET status = $2, updated_at = now() WHERE id = $1")
-            .bind(id)
-            .bind(status)
-            .execute(&mut *conn)
-            .await?;
+        db::set_status(conn, id, status).await?;
         db::record_event(conn, id, "status_changed", &caller.actor, json!({ "from": current.status, "to": status }))
             .await?;
     }

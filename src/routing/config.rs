@@ -112,7 +112,7 @@ impl RoutingConfig {
             .collect();
         let mut rules = Vec::new();
         for r in db::all_rules(&mut *conn).await? {
-            match r.compile() {
+            match super::rules::Rule::compile(&r) {
                 Ok(rule) => rules.push(rule),
                 Err(e) => tracing::error!(rule = %r.id, error = %e, "stored routing rule cannot be used; skipped"),
             }

@@ -8,100 +8,13 @@ use super::hours_open;
 use crate::domain::business_hours::Hours;
 use jiff::Timestamp;
 use regex::Regex;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// Whether a conversation is a chat or a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum CommunicationType {
-    #[default]
-    Message,
-    Call,
-}
-
-impl CommunicationType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Message => "message",
-            Self::Call => "call",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "message" => Some(Self::Message),
-            "call" => Some(Self::Call),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CustomerKind {
-    /// The contact has no earlier conversation.
-    New,
-    /// The contact had a conversation before this one.
-    Returning,
-}
-
-/// One condition of a rule. A rule matches when all of its conditions hold (a rule without conditions
-/// matches everything: a catch-all).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Condition {
-    /// The conversation is on one of these WhatsApp numbers.
-    Number { number_ids: Vec<Uuid> },
-    /// A message conversation or a call.
-    CommunicationType { value: CommunicationType },
-    /// The customer's language is one of these tags; `pt` also matches `pt-BR`.
-    Language { languages: Vec<String> },
-    /// The first message's text contains this, ignoring case.
-    TextContains { value: String },
-    /// The first message's text matches this regular expression, ignoring case.
-    TextMatches { pattern: String },
-    /// The first message is a button reply with one of these payloads (exact).
-    ButtonPayload { values: Vec<String> },
-    /// The contact has this attribute; with `equals`, with exactly this value (strings compare ignoring case).
-    ContactAttribute {
-        key: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        equals: Option<Value>,
-    },
-    /// The contact has this tag (ignoring case).
-    ContactTag { tag: String },
-    /// Business hours are open (`open: true`) or closed (`open: false`) now; the given schedule, or the
-    /// number's own when none is given (a number without one is always open).
-    BusinessHours {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        business_hours_id: Option<Uuid>,
-        open: bool,
-    },
-    /// A new customer or a returning one.
-    Customer { value: CustomerKind },
-}
-
-/// Where a rule (or the order of assignment) sends a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Target {
-    Queue(Uuid),
-    AiAgent,
-    Agent(Uuid),
-}
-
-impl Target {
-    pub fn kind(self) -> &'static str {
-        match self {
-            Self::Queue(_) => "queue",
-            Self::AiAgent => "ai_agent",
-            Self::Agent(_) => "agent",
-        }
-    }
-}
+pub use crate::domain::routing::{CommunicationType, Condition, CustomerKind, Target};
 
 /// A condition that cannot be used, with the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,6 +207,28 @@ pub struct Rule {
     pub enabled: bool,
     pub conditions: Vec<Compiled>,
     pub target: Target,
+}
+
+impl Rule {
+    /// A stored rule, ready to evaluate; a stored rule that cannot be (a condition this version refuses, no
+    /// target) says why.
+    pub fn compile(row: &crate::store::routing::RuleRow) -> Result<Self, String> {
+        let conditions = row
+            .conditions
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.compile(&format!("conditions[{i}]")).map_err(|e| format!("{}: {}", e.field, e.message)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            id: row.id,
+            name: row.name.clone(),
+            channel_id: row.channel_id,
+            enabled: row.enabled,
+            conditions,
+            target: row.target().ok_or("the rule has no target")?,
+        })
+    }
 }
 
 /// One rule as the explanation shows it.

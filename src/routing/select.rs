@@ -24,22 +24,7 @@ impl Strategy {
     }
 }
 
-/// A queue member as the selector sees them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub id: Uuid,
-    /// Presence `online`, account active.
-    pub available: bool,
-    pub capacity: i32,
-    /// Conversations held now (not resolved).
-    pub load: i32,
-    pub skills: Vec<String>,
-    pub languages: Vec<String>,
-    /// The agent's last assignment from any queue (least-loaded ties).
-    pub last_assigned_at: Option<OffsetDateTime>,
-    /// The agent's last turn in this queue (round robin).
-    pub turn_at: Option<OffsetDateTime>,
-}
+pub use crate::domain::routing::Candidate;
 
 /// What the queue and the conversation ask of an agent.
 #[derive(Debug, Clone, Default)]

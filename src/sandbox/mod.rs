@@ -45,8 +45,7 @@ pub fn new_sid(prefix: &str) -> String {
 /// a lock so that several processes starting together create one. Returns its id when it was created.
 pub async fn bootstrap(pool: &PgPool, secrets: &SecretBox) -> anyhow::Result<Option<uuid::Uuid>> {
     let mut tx = pool.begin().await?;
-    sqlx::query("LOCK TABLE channels IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
-    if store::sandbox::any_channel(&mut tx).await? {
+    if store::sandbox::any_channel_locked(&mut tx).await? {
         return Ok(None);
     }
     let mut token = [0u8; 16];

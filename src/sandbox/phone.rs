@@ -43,11 +43,7 @@ async fn overview(State(state): State<AppState>) -> AppResult<Json<serde_json::V
 
 fn parse_number(field: &str, raw: &str) -> AppResult<E164> {
     E164::parse(raw.trim()).map_err(|e| {
-        AppError::unprocessable(
-            "invalid_field",
-            format!("{field}: {e} (write it as +CountryNumber, e.g. +5215512345678)"),
-        )
-        .with_field(field)
+        AppError::invalid_field(field, format!("{field}: {e} (write it as +CountryNumber, e.g. +5215512345678)"))
     })
 }
 
@@ -85,7 +81,7 @@ async fn number(state: &AppState, business: &E164) -> AppResult<SandboxNumber> {
         .await?
         .into_iter()
         .find(|n| n.e164 == business.as_str())
-        .ok_or_else(|| AppError::unprocessable("invalid_field", "this is not a sandbox number").with_field("business"))
+        .ok_or_else(|| AppError::invalid_field("business", "this is not a sandbox number"))
 }
 
 /// Sends a customer's message through the channel's signed webhook, as Twilio would.
@@ -96,11 +92,10 @@ async fn send(
     let customer = parse_number("customer", &m.customer)?;
     let business = parse_number("business", &m.business)?;
     if m.body.trim().is_empty() && m.button_payload.is_none() {
-        return Err(AppError::unprocessable("invalid_field", "write a message").with_field("body"));
+        return Err(AppError::invalid_field("body", "write a message"));
     }
     if m.body.chars().count() > 4096 {
-        return Err(AppError::unprocessable("invalid_field", "WhatsApp messages are at most 4,096 characters")
-            .with_field("body"));
+        return Err(AppError::invalid_field("body", "WhatsApp messages are at most 4,096 characters"));
     }
     let number = number(&state, &business).await?;
     let token = number
@@ -194,10 +189,10 @@ struct Faults {
 /// Tells the sandbox to answer the next `count` message requests with `status`.
 async fn faults(State(state): State<AppState>, ApiJson(f): ApiJson<Faults>) -> AppResult<StatusCode> {
     if ![429, 500, 503].contains(&f.status) {
-        return Err(AppError::unprocessable("invalid_field", "status must be 429, 500 or 503").with_field("status"));
+        return Err(AppError::invalid_field("status", "status must be 429, 500 or 503"));
     }
     if !(0..=10_000).contains(&f.count) {
-        return Err(AppError::unprocessable("invalid_field", "count must be 0 to 10000").with_field("count"));
+        return Err(AppError::invalid_field("count", "count must be 0 to 10000"));
     }
     store::plan_faults(&state.pool, f.status, f.count).await?;
     Ok(StatusCode::NO_CONTENT)

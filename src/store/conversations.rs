@@ -2,6 +2,7 @@
 //! the 24-hour window is measured with).
 
 use super::listing::{Keyed, Listing, UUID_ID};
+use crate::domain::{ConversationStatus, RoutingState};
 use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -15,12 +16,12 @@ pub struct ConversationRow {
     pub contact_id: Uuid,
     pub contact_phone: Option<String>,
     pub contact_name: Option<String>,
-    pub status: String,
+    pub status: ConversationStatus,
     pub last_inbound_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub resolved_at: Option<OffsetDateTime>,
-    pub routing_state: String,
+    pub routing_state: RoutingState,
     pub communication_type: String,
     pub priority: i32,
     pub queue_id: Option<Uuid>,
@@ -92,16 +93,23 @@ pub async fn visible(conn: &mut PgConnection, id: Uuid, who: Visibility) -> sqlx
     q.build_query_scalar().fetch_one(conn).await
 }
 
+/// Conversations in one status, or not resolved (open or pending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Is(ConversationStatus),
+    Unresolved,
+}
+
 #[derive(Debug, Default)]
 pub struct Filter<'a> {
-    pub status: Option<&'a str>,
+    pub status: Option<StatusFilter>,
     pub number_id: Option<Uuid>,
     pub channel_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
     /// Contact name or number, or the text of one of its messages, contains.
     pub text: Option<&'a str>,
     pub tag_id: Option<Uuid>,
-    pub routing_state: Option<&'a str>,
+    pub routing_state: Option<RoutingState>,
     pub queue_id: Option<Uuid>,
     pub assignee_id: Option<Uuid>,
     /// Waiting in a queue or unowned.
@@ -117,11 +125,11 @@ pub async fn list(
     let mut q = listing.select(COLUMNS, VIEW, UUID_ID);
     who.push(&mut q);
     match f.status {
-        Some("unresolved") => {
+        Some(StatusFilter::Unresolved) => {
             q.push(" AND status <> 'resolved'");
         }
-        Some(status) => {
-            q.push(" AND status = ").push_bind(status.to_owned());
+        Some(StatusFilter::Is(status)) => {
+            q.push(" AND status = ").push_bind(status);
         }
         None => {}
     }
@@ -138,7 +146,7 @@ pub async fn list(
         q.push(" AND contact_id = ").push_bind(id);
     }
     if let Some(state) = f.routing_state {
-        q.push(" AND routing_state = ").push_bind(state.to_owned());
+        q.push(" AND routing_state = ").push_bind(state);
     }
     if let Some(id) = f.queue_id {
         q.push(" AND queue_id = ").push_bind(id);
@@ -165,7 +173,7 @@ pub async fn list(
 #[derive(Debug, Clone, FromRow)]
 pub struct SendTarget {
     pub account_id: Uuid,
-    pub status: String,
+    pub status: ConversationStatus,
     pub last_inbound_at: Option<OffsetDateTime>,
     pub db_now: OffsetDateTime,
     pub agents_may_send_attachments: bool,

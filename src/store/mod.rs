@@ -10,6 +10,7 @@ pub mod channels;
 pub mod contacts;
 pub mod conversations;
 pub mod directory;
+pub mod idempotency;
 pub mod jobs;
 pub mod links;
 pub mod listing;

@@ -202,7 +202,9 @@ pub async fn schedule(pool: &PgPool, kind: &str, payload: serde_json::Value, del
 }
 
 /// Whether any channel was ever created (deleted ones count: the sandbox channel is made only on a first start).
-pub async fn any_channel(conn: &mut sqlx::PgConnection) -> sqlx::Result<bool> {
+/// Locks the channels table until the transaction ends first, so that processes starting together agree.
+pub async fn any_channel_locked(conn: &mut sqlx::PgConnection) -> sqlx::Result<bool> {
+    sqlx::query("LOCK TABLE channels IN SHARE ROW EXCLUSIVE MODE").execute(&mut *conn).await?;
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM channels)").fetch_one(conn).await
 }
 

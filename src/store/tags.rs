@@ -68,3 +68,11 @@ pub async fn list(pool: &PgPool, listing: &Listing, text: Option<&str>) -> sqlx:
     }
     listing.fetch(pool, q, UUID_ID).await
 }
+
+/// The first of `ids` that is not a tag.
+pub async fn first_missing(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT i FROM unnest($1::uuid[]) AS i WHERE NOT EXISTS (SELECT 1 FROM tags WHERE id = i)")
+        .bind(ids)
+        .fetch_optional(conn)
+        .await
+}

@@ -202,6 +202,12 @@ pub async fn list_agents(pool: &PgPool, listing: &Listing, f: &AgentFilter<'_>) 
     listing.fetch(pool, q, UUID_ID).await
 }
 
+/// Serialises the first start's check for users across processes starting at once (until the transaction ends).
+pub async fn lock_table(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").execute(conn).await?;
+    Ok(())
+}
+
 pub async fn count(conn: &mut PgConnection) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(conn).await
 }

@@ -2,22 +2,23 @@
 //! `GET|PATCH|DELETE /agents/{id}`. Supervisors manage agents; only admins manage supervisors and admins. Delete
 //! deactivates: the user can no longer log in or take conversations, and their history stays.
 
-use super::queues::check_words;
-use super::{audit_change, check_name, refs, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
+use super::filters::AgentFilters as Filters;
+use super::validate::check_words;
+use super::{audit_change, check_name, ApiJson, ApiPath, List, ListParams, Page};
 use crate::auth::{password, Principal};
 use crate::domain::language;
 use crate::domain::Role;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueConflict};
+use crate::refs;
 use crate::state::AppState;
-use crate::store::listing::{SortKey, BY_CREATED, BY_NAME};
+use crate::store;
 use crate::store::users::{Agent, AgentSettings};
-use crate::store::{self, violated_constraint};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use secrecy::SecretString;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -65,26 +66,25 @@ struct AgentChanges {
     password: Option<String>,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> AppError {
-    AppError::unprocessable("invalid_field", message).with_field(field)
-}
-
 fn check(mut s: AgentSettings) -> AppResult<AgentSettings> {
     s.name = check_name("name", &s.name, 200)?;
     if !(0..=100).contains(&s.capacity) {
-        return Err(invalid("capacity", "capacity must be from 0 to 100 conversations"));
+        return Err(AppError::invalid_field("capacity", "capacity must be from 0 to 100 conversations"));
     }
     s.skills = check_words("skills", &s.skills)?;
     s.languages = check_words("languages", &s.languages)?;
     if let Some(bad) = s.languages.iter().find(|l| !language::is_tag(l)) {
-        return Err(invalid("languages", format!("{bad:?} is not a language tag such as nl, en-US or pt_BR")));
+        return Err(AppError::invalid_field(
+            "languages",
+            format!("{bad:?} is not a language tag such as nl, en-US or pt_BR"),
+        ));
     }
     Ok(s)
 }
 
 async fn check_numbers(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> AppResult<()> {
     if ids.len() > 1000 {
-        return Err(invalid("number_ids", "number_ids holds at most 1,000 ids"));
+        return Err(AppError::invalid_field("number_ids", "number_ids holds at most 1,000 ids"));
     }
     for id in ids {
         if !store::numbers::is_live(conn, *id).await? {
@@ -114,39 +114,6 @@ fn role_of(agent: &Agent) -> AppResult<Role> {
     agent.user.role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct Filters {
-    /// Name or e-mail contains (case-insensitive).
-    q: Option<String>,
-    role: Option<Role>,
-    active: Option<bool>,
-    queue_id: Option<Uuid>,
-    number_id: Option<Uuid>,
-    skill: Option<String>,
-    language: Option<String>,
-}
-
-impl Filters {
-    pub fn to_store(&self) -> store::users::AgentFilter<'_> {
-        store::users::AgentFilter {
-            text: self.q.as_deref(),
-            role: self.role.map(Role::as_str),
-            active: self.active,
-            queue_id: self.queue_id,
-            number_id: self.number_id,
-            skill: self.skill.as_deref(),
-            language: self.language.as_deref(),
-        }
-    }
-}
-
-impl ListFilters for Filters {
-    const SORTS: &'static [SortKey] =
-        &[BY_NAME, BY_CREATED, SortKey { name: "email", sql: "lower(email)", sql_type: "text" }];
-}
-
 /// Lists agents. Supervisors and admins.
 #[utoipa::path(get, path = "/agents", tag = "agents", params(ListParams, Filters),
     responses((status = 200, body = Page<Agent>)))]
@@ -171,9 +138,9 @@ async fn create(
         && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if !looks_like_email {
-        return Err(invalid("email", "email must be an e-mail address such as ana@example.com"));
+        return Err(AppError::invalid_field("email", "email must be an e-mail address such as ana@example.com"));
     }
-    password::check_policy(&body.password).map_err(|m| invalid("password", m))?;
+    password::check_policy(&body.password).map_err(|m| AppError::invalid_field("password", m))?;
     let settings = check(AgentSettings {
         name: body.name,
         role: role.as_str().to_owned(),
@@ -185,16 +152,17 @@ async fn create(
     let mut tx = state.pool.begin().await?;
     refs::queues(&mut tx, &body.queue_ids, "queue_ids").await?;
     check_numbers(&mut tx, &body.number_ids).await?;
-    let id =
-        store::users::insert_agent(&mut tx, &email, &hash, &settings).await.map_err(|e| {
-            match violated_constraint(&e) {
-                Some("users_email_key") => {
-                    AppError::client(StatusCode::CONFLICT, "email_taken", "a user with this e-mail exists")
-                        .with_field("email")
-                }
-                _ => e.into(),
-            }
-        })?;
+    let id = store::users::insert_agent(&mut tx, &email, &hash, &settings).await.map_err(|e| {
+        AppError::on_conflict(
+            e,
+            &[UniqueConflict {
+                constraint: "users_email_key",
+                code: "email_taken",
+                message: "a user with this e-mail exists",
+                field: "email",
+            }],
+        )
+    })?;
     store::users::set_memberships(&mut tx, id, Some(&body.queue_ids), Some(&body.number_ids)).await?;
     let agent = find(&mut tx, id).await?;
     audit_change(&mut tx, &who, "agent.created", "user", id, None, Some(&agent)).await?;
@@ -241,7 +209,7 @@ async fn update(
     who.require(Role::Supervisor)?;
     let hash = match &c.password {
         Some(p) => {
-            password::check_policy(p).map_err(|m| invalid("password", m))?;
+            password::check_policy(p).map_err(|m| AppError::invalid_field("password", m))?;
             Some(password::hash(SecretString::from(p.clone())).await?)
         }
         None => None,

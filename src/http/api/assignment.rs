@@ -166,7 +166,7 @@ async fn handover(
     };
     let to = one_target(body.queue_id, body.agent_id)?;
     if body.note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
-        return Err(AppError::unprocessable("invalid_field", "note is at most 1,000 characters").with_field("note"));
+        return Err(AppError::invalid_field("note", "note is at most 1,000 characters"));
     }
     let (_, view) = act!(state, who, id, |tx, c| {
         let cfg = state.routing.get(&mut tx).await?;
@@ -226,6 +226,12 @@ async fn update(
             actions::set_priority(&mut tx, &c, id, p).await?;
         }
         if let Some(status) = &body.status {
+            let status = status.parse().map_err(|_| {
+                AppError::invalid_field(
+                    "status",
+                    "status must be open or pending (resolve and reopen have their own actions)",
+                )
+            })?;
             actions::set_status(&mut tx, &c, id, status).await?;
         }
     });

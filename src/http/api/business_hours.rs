@@ -5,10 +5,10 @@ use super::{audit_change, check_name, ApiJson, ApiPath, List, ListParams, NoFilt
 use crate::auth::Principal;
 use crate::domain::business_hours::{Day, Holiday, Range, Schedule};
 use crate::domain::Role;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueConflict};
 use crate::state::AppState;
+use crate::store;
 use crate::store::business_hours::BusinessHours;
-use crate::store::{self, violated_constraint};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -47,17 +47,19 @@ struct HoursChanges {
 }
 
 fn check(schedule: &Schedule) -> AppResult<()> {
-    schedule.check().map(|_| ()).map_err(|e| AppError::unprocessable("invalid_field", e.message).with_field(&e.field))
+    schedule.check().map(|_| ()).map_err(|e| AppError::invalid_field(&e.field, e.message))
 }
 
 fn taken(e: sqlx::Error) -> AppError {
-    match violated_constraint(&e) {
-        Some("business_hours_name_key") => {
-            AppError::client(StatusCode::CONFLICT, "business_hours_exist", "business hours with this name exist")
-                .with_field("name")
-        }
-        _ => e.into(),
-    }
+    AppError::on_conflict(
+        e,
+        &[UniqueConflict {
+            constraint: "business_hours_name_key",
+            code: "business_hours_exist",
+            message: "business hours with this name exist",
+            field: "name",
+        }],
+    )
 }
 
 async fn find(conn: &mut sqlx::PgConnection, id: Uuid) -> AppResult<BusinessHours> {

@@ -4,11 +4,11 @@
 use super::{audit_change, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::Principal;
 use crate::domain::Role;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueConflict};
 use crate::state::AppState;
+use crate::store;
 use crate::store::canned_responses::{CannedResponse, CannedSettings};
 use crate::store::listing::{SortKey, BY_CREATED, BY_UPDATED};
-use crate::store::{self, violated_constraint};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -43,38 +43,36 @@ struct CannedChanges {
     text: Option<String>,
 }
 
-fn invalid(field: &str, message: &str) -> AppError {
-    AppError::unprocessable("invalid_field", message).with_field(field)
-}
-
 fn check(s: CannedSettings) -> AppResult<CannedSettings> {
     let code = s.short_code.trim().trim_start_matches('/').to_lowercase();
     let ok = (1..=40).contains(&code.len())
         && code.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !ok {
-        return Err(invalid(
+        return Err(AppError::invalid_field(
             "short_code",
             "short_code must be 1 to 40 letters, digits, - or _, starting with a letter or digit (e.g. refund-policy)",
         ));
     }
     if s.title.chars().count() > 200 {
-        return Err(invalid("title", "title is at most 200 characters"));
+        return Err(AppError::invalid_field("title", "title is at most 200 characters"));
     }
     if s.text.trim().is_empty() || s.text.chars().count() > 4096 {
-        return Err(invalid("text", "text must be 1 to 4,096 characters"));
+        return Err(AppError::invalid_field("text", "text must be 1 to 4,096 characters"));
     }
     Ok(CannedSettings { short_code: code, title: s.title.trim().to_owned(), text: s.text })
 }
 
 fn taken(e: sqlx::Error) -> AppError {
-    match violated_constraint(&e) {
-        Some("canned_responses_short_code_key") => {
-            AppError::client(StatusCode::CONFLICT, "short_code_taken", "another canned response has this short code")
-                .with_field("short_code")
-        }
-        _ => e.into(),
-    }
+    AppError::on_conflict(
+        e,
+        &[UniqueConflict {
+            constraint: "canned_responses_short_code_key",
+            code: "short_code_taken",
+            message: "another canned response has this short code",
+            field: "short_code",
+        }],
+    )
 }
 
 async fn find(conn: &mut sqlx::PgConnection, id: Uuid) -> AppResult<CannedResponse> {

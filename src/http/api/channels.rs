@@ -69,15 +69,11 @@ struct ChannelOut {
     webhooks: Webhooks,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> AppError {
-    AppError::unprocessable("invalid_field", message).with_field(field)
-}
-
 fn parse_new(body: CreateChannel) -> AppResult<NewChannel> {
     let api_key = match (body.api_key_sid, body.api_key_secret) {
         (None, None) => None,
         (Some(sid), Some(secret)) => Some((sid, secret)),
-        _ => return Err(invalid("api_key_secret", "api_key_sid and api_key_secret go together")),
+        _ => return Err(AppError::invalid_field("api_key_secret", "api_key_sid and api_key_secret go together")),
     };
     let input = ChannelInput {
         name: body.name,
@@ -87,7 +83,7 @@ fn parse_new(body: CreateChannel) -> AppResult<NewChannel> {
         numbers: body.numbers.into_iter().map(|n| (n.name, n.e164)).collect(),
         messaging_service_sid: body.messaging_service_sid,
     };
-    NewChannel::parse(input).map_err(|e| invalid(&e.field, format!("{} {}", e.field, e.reason)))
+    NewChannel::parse(input).map_err(|e| AppError::invalid_field(&e.field, format!("{} {}", e.field, e.reason)))
 }
 
 fn with_webhooks(state: &AppState, view: &ChannelView) -> ChannelOut {
@@ -139,7 +135,9 @@ async fn create(
             format!("another channel already uses Messaging Service {sid}"),
         )
         .with_field("messaging_service_sid"),
-        CreateError::DuplicateNumber(n) => invalid("numbers", format!("the number {n} is listed twice")),
+        CreateError::DuplicateNumber(n) => {
+            AppError::invalid_field("numbers", format!("the number {n} is listed twice"))
+        }
         CreateError::Database(e) => e.into(),
     })?;
     let mut tx = state.pool.begin().await?;
@@ -229,7 +227,7 @@ async fn update(
     if let Some(name) = body.name {
         let name = name.trim();
         if name.is_empty() || name.len() > 200 {
-            return Err(invalid("name", "name must be 1 to 200 characters"));
+            return Err(AppError::invalid_field("name", "name must be 1 to 200 characters"));
         }
         store::channels::rename(&mut tx, id, name).await?;
     }
@@ -276,7 +274,7 @@ async fn rotate_token(
 ) -> AppResult<Json<ChannelOut>> {
     who.require(Role::Admin)?;
     if body.auth_token.trim().is_empty() {
-        return Err(invalid("auth_token", "auth_token must not be empty"));
+        return Err(AppError::invalid_field("auth_token", "auth_token must not be empty"));
     }
     let before = find(&state, id).await?;
     let mut tx = state.pool.begin().await?;

@@ -1,7 +1,6 @@
 //! Contacts: `GET /contacts` (search), `GET|PATCH /contacts/{id}`: who the customer is, and the attributes, tags and language routing rules
 //! look at. Supervisors and admins see every contact; agents those of conversations they can see.
 
-use super::conversations::visibility;
 use super::{ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::Principal;
 use crate::domain::Role;
@@ -28,7 +27,9 @@ async fn visible(conn: &mut PgConnection, who: &Principal, id: Uuid) -> AppResul
     let missing = || AppError::not_found("contact_not_found", "no contact with this id that you can see");
     let contact = contacts::find(conn, id).await?.ok_or_else(missing)?;
     // Supervisors see every contact; agents those of a conversation they can see.
-    if !who.role.includes(Role::Supervisor) && !conversations::any_of_contact(conn, id, visibility(who)).await? {
+    if !who.role.includes(Role::Supervisor)
+        && !conversations::any_of_contact(conn, id, who.caller().visibility()).await?
+    {
         return Err(missing());
     }
     Ok(contact)
@@ -50,7 +51,7 @@ impl ListFilters for Filters {
 #[utoipa::path(get, path = "/contacts", tag = "contacts", params(ListParams, Filters),
     responses((status = 200, body = Page<Contact>)))]
 async fn list(State(state): State<AppState>, who: Principal, list: List<Filters>) -> AppResult<Json<Page<Contact>>> {
-    let rows = contacts::list(&state.pool, &list.listing, visibility(&who), list.filters.q.as_deref()).await?;
+    let rows = contacts::list(&state.pool, &list.listing, who.caller().visibility(), list.filters.q.as_deref()).await?;
     Ok(Json(Page::from_keyed(rows, &list.listing)))
 }
 
@@ -77,10 +78,6 @@ struct ContactChanges {
     language: Option<Option<String>>,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> AppError {
-    AppError::unprocessable("invalid_field", message).with_field(field)
-}
-
 /// Changes a contact's attributes, tags or language.
 #[utoipa::path(patch, path = "/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path)),
     request_body = ContactChanges, responses((status = 200, body = Contact)))]
@@ -94,18 +91,24 @@ async fn update(
     let before = visible(&mut tx, &who, id).await?;
     let attributes = body.attributes.unwrap_or_else(|| before.attributes.0.clone());
     if attributes.len() > 50 {
-        return Err(invalid("attributes", "at most 50 attributes"));
+        return Err(AppError::invalid_field("attributes", "at most 50 attributes"));
     }
     for (k, v) in &attributes {
         if k.is_empty() || k.chars().count() > 64 {
-            return Err(invalid("attributes", "attribute names are 1 to 64 characters"));
+            return Err(AppError::invalid_field("attributes", "attribute names are 1 to 64 characters"));
         }
         match v {
             Value::String(s) if s.chars().count() > 1000 => {
-                return Err(invalid(&format!("attributes.{k}"), "text values are at most 1,000 characters"))
+                return Err(AppError::invalid_field(
+                    &format!("attributes.{k}"),
+                    "text values are at most 1,000 characters",
+                ))
             }
             Value::Object(_) | Value::Array(_) => {
-                return Err(invalid(&format!("attributes.{k}"), "values are text, numbers, booleans or null"))
+                return Err(AppError::invalid_field(
+                    &format!("attributes.{k}"),
+                    "values are text, numbers, booleans or null",
+                ))
             }
             _ => {}
         }
@@ -113,12 +116,12 @@ async fn update(
     let tags: Vec<String> =
         body.tags.unwrap_or_else(|| before.tags.clone()).into_iter().map(|t| t.trim().to_owned()).collect();
     if tags.len() > 50 || tags.iter().any(|t| t.is_empty() || t.chars().count() > 50) {
-        return Err(invalid("tags", "at most 50 tags of 1 to 50 characters"));
+        return Err(AppError::invalid_field("tags", "at most 50 tags of 1 to 50 characters"));
     }
     let language = body.language.unwrap_or_else(|| before.language.clone());
     if let Some(l) = &language {
         if !crate::domain::language::is_tag(l) {
-            return Err(invalid("language", "language must be a language tag such as nl or pt-BR"));
+            return Err(AppError::invalid_field("language", "language must be a language tag such as nl or pt-BR"));
         }
     }
     let after = contacts::update(&mut tx, id, &attributes, &tags, language.as_deref()).await?;

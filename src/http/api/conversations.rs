@@ -5,19 +5,18 @@
 
 use super::{ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::Principal;
-use crate::domain::{template, window, Role};
+use crate::domain::{window, ConversationStatus, RoutingState};
 use crate::error::{AppError, AppResult};
-use crate::outbound::policy::{self, Refusal};
+use crate::outbound::compose::{self, Draft, Outbox, TemplateUse};
 use crate::state::AppState;
-use crate::store::conversations::{self, ConversationRow, Visibility};
+use crate::store;
+use crate::store::conversations::{self, ConversationRow, StatusFilter};
 use crate::store::listing::{SortKey, BY_CREATED, BY_UPDATED};
 use crate::store::messages::MessageView;
-use crate::store::{self, outbound};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -31,13 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mark_read))
         .routes(routes!(set_tags))
 }
-
-const ROUTING_STATES: &[&str] = &["unrouted", "waiting", "assigned", "ai", "unowned"];
-
-/// Twilio's limit for a message body.
-const MAX_BODY_CHARS: usize = 1600;
-/// Twilio's limit of `MediaUrl`s per message.
-const MAX_ATTACHMENTS: usize = 10;
 
 #[derive(Serialize, ToSchema)]
 pub struct Contact {
@@ -56,8 +48,7 @@ pub struct Conversation {
     /// The business's WhatsApp number (E.164).
     number: String,
     contact: Contact,
-    /// `open`, `pending` or `resolved`.
-    status: String,
+    status: ConversationStatus,
     /// The customer's last message: the 24-hour window counts from here.
     #[serde(with = "time::serde::rfc3339::option")]
     last_inbound_at: Option<OffsetDateTime>,
@@ -75,7 +66,7 @@ pub struct Conversation {
     /// Who owns it: `unrouted` (a decision is being made), `waiting` (in `queue_id`, or for `waiting_agent_id`),
     /// `assigned` (to `assignee_id`), `ai` (the AI agent; the conversation is `pending`) or `unowned` (no rule,
     /// AI agent or default queue applied: the number's agents may claim it).
-    routing_state: String,
+    routing_state: RoutingState,
     /// `message` or `call`.
     communication_type: String,
     /// -1000 to 1000; higher is offered first.
@@ -165,42 +156,21 @@ async fn one(state: &AppState, who: &Principal, row: ConversationRow) -> AppResu
     Ok(with_unread(state, who, vec![row.into()]).await?.remove(0))
 }
 
-/// Supervisors and admins (people or tokens) see every conversation; an agent those assigned to them, those in
-/// their queues and those of the numbers they serve. An API token with the agent role is nobody's agent, so it
-/// sees none.
-pub(super) fn visibility(who: &Principal) -> Visibility {
-    if who.role.includes(Role::Supervisor) {
-        Visibility::All
-    } else {
-        Visibility::Agent(who.user_id.unwrap_or(Uuid::nil()))
-    }
-}
-
 fn not_visible() -> AppError {
     AppError::not_found("conversation_not_found", "no conversation with this id that you can see")
 }
 
 pub async fn find(conn: &mut sqlx::PgConnection, who: &Principal, id: Uuid) -> AppResult<ConversationRow> {
-    conversations::find(conn, id, visibility(who)).await?.ok_or_else(not_visible)
+    conversations::find(conn, id, who.caller().visibility()).await?.ok_or_else(not_visible)
 }
 
 /// 404 unless `who` can see the conversation (for handlers that act on it without showing it).
 pub async fn require_visible(conn: &mut sqlx::PgConnection, who: &Principal, id: Uuid) -> AppResult<()> {
-    if conversations::visible(conn, id, visibility(who)).await? {
+    if conversations::visible(conn, id, who.caller().visibility()).await? {
         Ok(())
     } else {
         Err(not_visible())
     }
-}
-
-/// Tag ids as a conversation keeps them: sorted, each once, at most 20.
-pub(super) fn tag_ids(mut ids: Vec<Uuid>) -> AppResult<Vec<Uuid>> {
-    ids.sort();
-    ids.dedup();
-    if ids.len() > 20 {
-        return Err(invalid("tag_ids", "at most 20 tags per conversation"));
-    }
-    Ok(ids)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -238,22 +208,21 @@ async fn list(
     list: List<Filters>,
 ) -> AppResult<Json<Page<Conversation>>> {
     let f = &list.filters;
-    if let Some(s) = &f.status {
-        if !["open", "pending", "resolved", "unresolved"].contains(&s.as_str()) {
-            return Err(AppError::bad_request(
+    let status = match f.status.as_deref() {
+        None => None,
+        Some("unresolved") => Some(StatusFilter::Unresolved),
+        Some(s) => Some(StatusFilter::Is(s.parse().map_err(|_| {
+            AppError::bad_request(
                 "invalid_query",
                 "status must be open, pending, resolved or unresolved (open or pending)",
-            ));
-        }
-    }
-    if let Some(s) = &f.routing_state {
-        if !ROUTING_STATES.contains(&s.as_str()) {
-            return Err(AppError::bad_request(
-                "invalid_query",
-                "routing_state must be unrouted, waiting, assigned, ai or unowned",
-            ));
-        }
-    }
+            )
+            .with_field("status")
+        })?)),
+    };
+    let routing_state = f.routing_state.as_deref().map(str::parse::<RoutingState>).transpose().map_err(|_| {
+        AppError::bad_request("invalid_query", "routing_state must be unrouted, waiting, assigned, ai or unowned")
+            .with_field("routing_state")
+    })?;
     let assignee = match f.assignee.as_deref() {
         None => None,
         Some("me") => Some(who.user_id.ok_or_else(|| {
@@ -265,18 +234,18 @@ async fn list(
         ),
     };
     let filter = conversations::Filter {
-        status: f.status.as_deref(),
+        status,
         number_id: f.number_id,
         channel_id: f.channel_id,
         contact_id: f.contact_id,
         text: f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()),
         tag_id: f.tag_id,
         claimable: f.claimable.unwrap_or(false),
-        routing_state: f.routing_state.as_deref(),
+        routing_state,
         queue_id: f.queue_id,
         assignee_id: assignee,
     };
-    let rows = conversations::list(&state.pool, &list.listing, visibility(&who), &filter).await?;
+    let rows = conversations::list(&state.pool, &list.listing, who.caller().visibility(), &filter).await?;
     let mut page = Page::from_keyed(rows, &list.listing).map(Conversation::from);
     page.items = with_unread(&state, &who, page.items).await?;
     Ok(Json(page))
@@ -322,10 +291,10 @@ async fn set_tags(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<TagIds>,
 ) -> AppResult<Json<Conversation>> {
-    let ids = tag_ids(body.tag_ids)?;
+    let ids = crate::domain::conversation::tag_ids(body.tag_ids).map_err(|m| AppError::invalid_field("tag_ids", m))?;
     let mut tx = state.pool.begin().await?;
     require_visible(&mut tx, &who, id).await?;
-    super::refs::tags(&mut tx, &ids, "tag_ids").await?;
+    crate::refs::tags(&mut tx, &ids, "tag_ids").await?;
     conversations::set_tags(&mut tx, id, &ids).await?;
     let row = find(&mut tx, &who, id).await?;
     tx.commit().await?;
@@ -378,88 +347,6 @@ struct SendMessage {
     template: Option<TemplateUse>,
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct TemplateUse {
-    id: Uuid,
-    /// `{"1": "Ana", "2": "12 May"}`: exactly the template's variables.
-    #[serde(default)]
-    variables: BTreeMap<String, String>,
-}
-
-/// A template message, checked (approved, at Twilio, exactly its variables) and rendered.
-pub(super) struct TemplateMessage {
-    pub text: String,
-    pub template_id: Uuid,
-    pub content_sid: Option<String>,
-    /// `{"1": "Ana", …}`, as Twilio's `ContentVariables`.
-    pub variables: serde_json::Value,
-}
-
-pub(super) async fn template_message(conn: &mut sqlx::PgConnection, t: &TemplateUse) -> AppResult<TemplateMessage> {
-    let tpl = store::templates::find(conn, t.id).await?.ok_or_else(|| {
-        AppError::unprocessable("template_not_found", "no template with this id").with_field("template.id")
-    })?;
-    policy::template(&tpl.settings.approval_status, tpl.settings.content_sid.as_deref()).map_err(refused)?;
-    let values = policy::template_variables(tpl.variable_count as u32, &t.variables).map_err(refused)?;
-    let text = template::render(&tpl.settings.body, &values).unwrap_or_else(|| tpl.settings.body.clone());
-    let vars: serde_json::Map<String, serde_json::Value> =
-        values.iter().enumerate().map(|(i, v)| ((i + 1).to_string(), v.clone().into())).collect();
-    Ok(TemplateMessage {
-        text,
-        template_id: tpl.id,
-        content_sid: tpl.settings.content_sid.clone(),
-        variables: serde_json::Value::Object(vars),
-    })
-}
-
-fn refused(r: Refusal) -> AppError {
-    match r {
-        Refusal::WindowClosed { closed_at } => {
-            let (message, at) = match closed_at {
-                Some(at) => {
-                    let text = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-                    (format!("the 24-hour window closed at {text}: the customer last wrote more than 24 hours ago, so only an approved template can be sent until they write again"), Some(text))
-                }
-                None => ("the customer has not written yet, so there is no 24-hour window: only an approved template can be sent".to_owned(), None),
-            };
-            AppError::unprocessable("session_window_closed", message)
-                .with_details(serde_json::json!({ "window_closed_at": at }))
-        }
-        Refusal::TemplateNotApproved { status } => AppError::unprocessable(
-            "template_not_approved",
-            format!("this template is {status}: WhatsApp must approve it (for this language) before it can be sent"),
-        )
-        .with_field("template.id"),
-        Refusal::TemplateNotAtTwilio => AppError::unprocessable(
-            "template_not_approved",
-            "this template has no Twilio Content SID, so it cannot be sent: sync templates from Twilio or set content_sid",
-        )
-        .with_field("template.id"),
-        Refusal::TemplateVariablesInvalid(m) => {
-            AppError::unprocessable("template_variables_invalid", m).with_field("template.variables")
-        }
-        Refusal::AttachmentsDisabled => AppError::unprocessable(
-            "attachments_disabled",
-            "this WhatsApp number does not let agents send attachments",
-        )
-        .with_field("attachments"),
-        Refusal::Media { index, refusal } => {
-            let (code, limit) = match &refusal {
-                crate::domain::outbound_media::MediaRefusal::UnsupportedType { .. } => ("media_type_unsupported", None),
-                crate::domain::outbound_media::MediaRefusal::TooLarge { limit, .. } => ("media_too_large", Some(*limit)),
-            };
-            AppError::unprocessable(code, format!("attachments[{index}]: {refusal}")).with_details(
-                serde_json::json!({ "field": format!("attachments[{index}]"), "limit_bytes": limit }),
-            )
-        }
-    }
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> AppError {
-    AppError::unprocessable("invalid_field", message).with_field(field)
-}
-
 /// Queues a message: 202 with the message (`queued`); its status then moves as Twilio reports. With an
 /// `Idempotency-Key`, a repeated request answers the first message again instead of sending twice.
 #[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations", params(("id" = Uuid, Path)),
@@ -470,96 +357,14 @@ async fn send_message(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<SendMessage>,
 ) -> AppResult<(StatusCode, Json<MessageView>)> {
-    let body = req.body.unwrap_or_default();
-    if body.chars().count() > MAX_BODY_CHARS {
-        return Err(invalid("body", format!("body is at most {MAX_BODY_CHARS} characters (Twilio's limit)")));
-    }
-    if req.attachments.len() > MAX_ATTACHMENTS {
-        return Err(invalid("attachments", format!("at most {MAX_ATTACHMENTS} attachments per message")));
-    }
-    if req.template.is_some() && (!body.is_empty() || !req.attachments.is_empty()) {
-        return Err(invalid(
-            "template",
-            "a template message has no body or attachments of its own: send the template alone",
-        ));
-    }
-    if req.template.is_none() && body.trim().is_empty() && req.attachments.is_empty() {
-        return Err(invalid("body", "give a body, attachments or a template"));
-    }
-    let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = req.attachments.iter().position(|a| !seen.insert(*a)) {
-        return Err(invalid(&format!("attachments[{dup}]"), "the same upload is listed twice"));
-    }
-
+    let draft = Draft { body: req.body.unwrap_or_default(), attachments: req.attachments, template: req.template };
     let mut tx = state.pool.begin().await?;
-    let target = conversations::send_target(&mut tx, id, visibility(&who)).await?.ok_or_else(|| {
-        AppError::not_found("conversation_not_found", "no conversation with this id that you can see")
-    })?;
-    if target.channel_deleted || target.number_deleted {
-        return Err(AppError::client(
-            StatusCode::CONFLICT,
-            "channel_deleted",
-            "the channel or number of this conversation was deleted: nothing can be sent from it",
-        ));
-    }
-    if target.status == "resolved" {
-        return Err(AppError::client(
-            StatusCode::CONFLICT,
-            "conversation_resolved",
-            "this conversation is resolved: reopen it, or the customer's next message starts a new one",
-        ));
-    }
-    let message_id = Uuid::now_v7();
-    let (text, template_id, content_sid, variables) = match &req.template {
-        Some(t) => {
-            let m = template_message(&mut tx, t).await?;
-            (m.text, Some(m.template_id), m.content_sid, Some(m.variables))
-        }
-        None => {
-            policy::session_message(target.last_inbound_at, target.db_now).map_err(refused)?;
-            let uploads = if req.attachments.is_empty() {
-                Vec::new()
-            } else {
-                store::uploads::find_many(&mut tx, &req.attachments).await?
-            };
-            let mut files = Vec::with_capacity(req.attachments.len());
-            for (i, upload_id) in req.attachments.iter().enumerate() {
-                let field = format!("attachments[{i}]");
-                let u = uploads.iter().find(|u| u.id == *upload_id).ok_or_else(|| {
-                    AppError::unprocessable("upload_not_found", "no upload with this id").with_field(&field)
-                })?;
-                if u.expired {
-                    return Err(AppError::unprocessable(
-                        "upload_expired",
-                        format!("{field}: this upload expired; upload the file again"),
-                    )
-                    .with_field(&field));
-                }
-                files.push((u.content_type.as_str(), u.size_bytes as u64));
-            }
-            policy::attachments(target.agents_may_send_attachments, files).map_err(refused)?;
-            (body, None, None, None)
-        }
-    };
-    outbound::insert(
-        &mut tx,
-        &outbound::NewOutbound {
-            id: message_id,
-            conversation_id: id,
-            account_id: target.account_id,
-            body: &text,
-            author_user_id: who.user_id,
-            author_label: &who.label,
-            template_id,
-            content_sid: content_sid.as_deref(),
-            content_variables: variables.as_ref(),
-            upload_ids: &req.attachments,
-            max_attempts: state.settings.outbound.max_attempts,
-        },
-    )
-    .await?;
-    let view = store::messages::view(&mut tx, message_id).await?.expect("inserted in this transaction");
+    let view = compose::send(&mut tx, outbox(&state), &who.caller(), id, draft).await?;
     tx.commit().await?;
-    tracing::info!(message = %message_id, conversation = %id, template = ?template_id, "outbound message queued");
     Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// The outbox settings every sender uses.
+pub(super) fn outbox(state: &AppState) -> Outbox {
+    Outbox { max_attempts: state.settings.outbound.max_attempts }
 }

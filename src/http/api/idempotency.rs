@@ -11,6 +11,7 @@
 use crate::auth::PendingPrincipal;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::store;
 use axum::body::{to_bytes, Body};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -20,10 +21,6 @@ use sha2::{Digest, Sha256};
 
 pub const HEADER: &str = "idempotency-key";
 const REPLAYED: &str = "idempotent-replayed";
-/// Rows older than this are forgotten.
-const KEEP: &str = "24 hours";
-/// A first request still marked running after this long died with its server; its key may be used again.
-const ABANDONED_AFTER_SECS: i64 = 300;
 
 /// Put on a response (as an extension) whose body shows a secret that must not be kept for a replay.
 #[derive(Debug, Clone, Copy)]
@@ -75,37 +72,8 @@ async fn run(state: AppState, key: String, request: Request, next: Next) -> Resu
     hash.update(&bytes);
     let request_hash = hash.finalize().to_vec();
 
-    sqlx::query(&format!("DELETE FROM idempotency_keys WHERE created_at < now() - interval '{KEEP}'"))
-        .execute(&state.pool)
-        .await?;
-    sqlx::query(
-        "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND status IS NULL
-         AND created_at < now() - make_interval(secs => $3)",
-    )
-    .bind(&caller)
-    .bind(&key)
-    .bind(ABANDONED_AFTER_SECS as f64)
-    .execute(&state.pool)
-    .await?;
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (caller, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(&caller)
-    .bind(&key)
-    .bind(&request_hash)
-    .execute(&state.pool)
-    .await?
-    .rows_affected()
-        == 1;
-
-    if !inserted {
-        let (first_hash, status, body): (Vec<u8>, Option<i16>, Option<Vec<u8>>) = sqlx::query_as(
-            "SELECT request_hash, status, response FROM idempotency_keys WHERE caller = $1 AND key = $2",
-        )
-        .bind(&caller)
-        .bind(&key)
-        .fetch_one(&state.pool)
-        .await?;
+    if let Some(kept) = store::idempotency::claim(&state.pool, &caller, &key, &request_hash).await? {
+        let (first_hash, status, body) = (kept.request_hash, kept.status, kept.response);
         if first_hash != request_hash {
             return Err(AppError::unprocessable(
                 "idempotency_key_reused",
@@ -140,22 +108,12 @@ async fn run(state: AppState, key: String, request: Request, next: Next) -> Resu
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let status = response.status();
     if status.is_server_error() {
-        sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2")
-            .bind(&caller)
-            .bind(&key)
-            .execute(&state.pool)
-            .await?;
+        store::idempotency::release(&state.pool, &caller, &key).await?;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
     let bytes = to_bytes(body, usize::MAX).await.map_err(|e| anyhow::anyhow!("reading the response: {e}"))?;
     let kept = if parts.extensions.get::<ShownOnce>().is_some() { None } else { Some(bytes.to_vec()) };
-    sqlx::query("UPDATE idempotency_keys SET status = $3, response = $4 WHERE caller = $1 AND key = $2")
-        .bind(&caller)
-        .bind(&key)
-        .bind(status.as_u16() as i16)
-        .bind(kept)
-        .execute(&state.pool)
-        .await?;
+    store::idempotency::finish(&state.pool, &caller, &key, status.as_u16() as i16, kept.as_deref()).await?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }

@@ -48,7 +48,7 @@ async fn create(
 ) -> AppResult<(StatusCode, Json<Note>)> {
     let body = note.body.trim();
     if body.is_empty() || body.chars().count() > 4096 {
-        return Err(AppError::unprocessable("invalid_field", "a note is 1 to 4,096 characters").with_field("body"));
+        return Err(AppError::invalid_field("body", "a note is 1 to 4,096 characters"));
     }
     let mut tx = state.pool.begin().await?;
     require_visible(&mut tx, &who, id).await?;

@@ -2,12 +2,13 @@
 //! Each number has a name, an E.164 number, a language, its behaviours (attachments each way, greeting, CSAT,
 //! AI agent) and its WhatsApp business profile. Admins change them; supervisors read them.
 
-use super::{double_option, refs, ApiJson, ApiPath, List, ListParams, NoFilters, Page};
+use super::{double_option, ApiJson, ApiPath, List, ListParams, NoFilters, Page};
 use crate::auth::Principal;
 use crate::domain::business_profile::BusinessProfile;
 use crate::domain::language;
 use crate::domain::{Role, E164};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueConflict};
+use crate::refs;
 use crate::state::AppState;
 use crate::store::{self, numbers::Number, numbers::NumberSettings};
 use axum::extract::State;
@@ -57,10 +58,6 @@ struct Changes {
     member_ids: Option<Vec<Uuid>>,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> AppError {
-    AppError::unprocessable("invalid_field", message).with_field(field)
-}
-
 /// Applies `changes` to `current`, checking every value it sets (references to queues, business hours and
 /// agents are checked against the database inside the caller's transaction).
 async fn apply(
@@ -71,14 +68,17 @@ async fn apply(
     if let Some(name) = &changes.name {
         let name = name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(invalid("name", "name must be 1 to 200 characters"));
+            return Err(AppError::invalid_field("name", "name must be 1 to 200 characters"));
         }
         current.name = name;
     }
     if let Some(language) = &changes.language {
         if let Some(tag) = language {
             if !language::is_tag(tag) {
-                return Err(invalid("language", "language must be a language tag such as nl, en-US or pt_BR"));
+                return Err(AppError::invalid_field(
+                    "language",
+                    "language must be a language tag such as nl, en-US or pt_BR",
+                ));
             }
         }
         current.language = language.clone();
@@ -86,7 +86,7 @@ async fn apply(
     if let Some(greeting) = &changes.greeting_text {
         if let Some(text) = greeting {
             if text.trim().is_empty() || text.chars().count() > 4096 {
-                return Err(invalid(
+                return Err(AppError::invalid_field(
                     "greeting_text",
                     "greeting_text must be 1 to 4,096 characters, or null for no greeting",
                 ));
@@ -95,7 +95,7 @@ async fn apply(
         current.greeting_text = greeting.clone();
     }
     if let Some(profile) = &changes.profile {
-        profile.check().map_err(|e| invalid(&e.field, e.message))?;
+        profile.check().map_err(|e| AppError::invalid_field(&e.field, e.message))?;
         current.profile = profile.clone();
     }
     if let Some(queue) = changes.default_queue_id {
@@ -178,8 +178,8 @@ async fn add(
     let e164 = body
         .e164
         .as_deref()
-        .ok_or_else(|| invalid("e164", "e164 is required: the number with +, e.g. +31201234567"))?;
-    let e164 = E164::parse(e164.trim()).map_err(|e| invalid("e164", format!("e164: {e}")))?;
+        .ok_or_else(|| AppError::invalid_field("e164", "e164 is required: the number with +, e.g. +31201234567"))?;
+    let e164 = E164::parse(e164.trim()).map_err(|e| AppError::invalid_field("e164", format!("e164: {e}")))?;
     let defaults = NumberSettings {
         name: e164.to_string(),
         language: None,
@@ -196,15 +196,15 @@ async fn add(
     live_channel(&mut tx, channel).await?;
     let settings = apply(&mut tx, defaults, &body).await?;
     let number = store::numbers::insert(&mut tx, channel, e164.as_str(), &settings).await.map_err(|e| {
-        match store::violated_constraint(&e) {
-            Some("whatsapp_numbers_channel_e164_key") => AppError::client(
-                StatusCode::CONFLICT,
-                "number_exists",
-                format!("{e164} is already a number of this channel"),
-            )
-            .with_field("e164"),
-            _ => e.into(),
-        }
+        AppError::on_conflict(
+            e,
+            &[UniqueConflict {
+                constraint: "whatsapp_numbers_channel_e164_key",
+                code: "number_exists",
+                message: &format!("{e164} is already a number of this channel"),
+                field: "e164",
+            }],
+        )
     })?;
     if let Some(members) = &body.member_ids {
         store::numbers::set_members(&mut tx, number.id, members).await?;
@@ -229,7 +229,10 @@ async fn update(
 ) -> AppResult<Json<Number>> {
     who.require(Role::Admin)?;
     if changes.e164.is_some() {
-        return Err(invalid("e164", "a number's e164 cannot change: remove the number and add the new one"));
+        return Err(AppError::invalid_field(
+            "e164",
+            "a number's e164 cannot change: remove the number and add the new one",
+        ));
     }
     let mut tx = state.pool.begin().await?;
     let before = find(&mut tx, channel, id).await?;

@@ -28,9 +28,7 @@ struct Presence {
 
 async fn set(state: &AppState, user: Uuid, presence: &str) -> AppResult<Json<Presence>> {
     if !["online", "away", "offline"].contains(&presence) {
-        return Err(
-            AppError::unprocessable("invalid_field", "presence must be online, away or offline").with_field("presence")
-        );
+        return Err(AppError::invalid_field("presence", "presence must be online, away or offline"));
     }
     let mut tx = state.pool.begin().await?;
     let before = db::set_presence(&mut tx, user, presence)

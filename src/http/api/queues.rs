@@ -3,15 +3,17 @@
 //! the queues they are members of (and no others).
 
 use super::business_hours::in_use;
-use super::{audit_change, check_name, double_option, refs, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
+use super::validate::check_words;
+use super::{audit_change, check_name, double_option, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::Principal;
 use crate::domain::Role;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueConflict};
+use crate::refs;
 use crate::state::AppState;
+use crate::store;
 use crate::store::listing::{SortKey, BY_CREATED, BY_NAME};
 use crate::store::queues::{Queue, QueueSettings};
 use crate::store::users::Agent;
-use crate::store::{self, violated_constraint};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -97,44 +99,25 @@ struct QueueChanges {
     member_ids: Option<Vec<Uuid>>,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> AppError {
-    AppError::unprocessable("invalid_field", message).with_field(field)
-}
-
-/// Skills or languages: 1-to-50-character words, at most 20, duplicates dropped.
-pub fn check_words(field: &str, words: &[String]) -> AppResult<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for w in words {
-        let w = w.trim();
-        if w.is_empty() || w.chars().count() > 50 {
-            return Err(invalid(field, format!("each of {field} is 1 to 50 characters")));
-        }
-        if !out.iter().any(|x| x.eq_ignore_ascii_case(w)) {
-            out.push(w.to_owned());
-        }
-    }
-    if out.len() > 20 {
-        return Err(invalid(field, format!("at most 20 {field}")));
-    }
-    Ok(out)
-}
-
 /// Checks a queue's settings, including that what they refer to exists (`this`: the queue's own id, if it has
 /// one, which it may not overflow to).
 async fn check(conn: &mut sqlx::PgConnection, mut s: QueueSettings, this: Option<Uuid>) -> AppResult<QueueSettings> {
     s.name = check_name("name", &s.name, 200)?;
     s.description = s.description.trim().to_owned();
     if s.description.chars().count() > 1000 {
-        return Err(invalid("description", "description is at most 1,000 characters"));
+        return Err(AppError::invalid_field("description", "description is at most 1,000 characters"));
     }
     if !STRATEGIES.contains(&s.strategy.as_str()) {
-        return Err(invalid("strategy", "strategy must be least_loaded or round_robin"));
+        return Err(AppError::invalid_field("strategy", "strategy must be least_loaded or round_robin"));
     }
     if !(-1000..=1000).contains(&s.priority) {
-        return Err(invalid("priority", "priority must be from -1000 to 1000"));
+        return Err(AppError::invalid_field("priority", "priority must be from -1000 to 1000"));
     }
     if !COMMUNICATION_TYPES.contains(&s.communication_type.as_str()) {
-        return Err(invalid("communication_type", "communication_type must be messages, calls or both"));
+        return Err(AppError::invalid_field(
+            "communication_type",
+            "communication_type must be messages, calls or both",
+        ));
     }
     if let Some(id) = s.business_hours_id {
         refs::business_hours(conn, id, "business_hours_id").await?;
@@ -142,32 +125,38 @@ async fn check(conn: &mut sqlx::PgConnection, mut s: QueueSettings, this: Option
     let targets = |q: Option<Uuid>, a: Option<Uuid>| q.is_some() as u8 + a.is_some() as u8;
     match s.outside_hours.as_str() {
         "wait" if targets(s.outside_hours_queue_id, s.outside_hours_agent_id) != 0 => {
-            return Err(invalid(
+            return Err(AppError::invalid_field(
                 "outside_hours",
                 "outside_hours is wait, so there is no out-of-hours target; set outside_hours to route to use one",
             ))
         }
         "wait" => {}
         "route" if targets(s.outside_hours_queue_id, s.outside_hours_agent_id) != 1 => {
-            return Err(invalid(
+            return Err(AppError::invalid_field(
                 "outside_hours_queue_id",
                 "outside_hours route needs exactly one of outside_hours_queue_id and outside_hours_agent_id",
             ))
         }
         "route" => {}
-        _ => return Err(invalid("outside_hours", "outside_hours must be wait or route")),
+        _ => return Err(AppError::invalid_field("outside_hours", "outside_hours must be wait or route")),
     }
     match (s.overflow_after_secs, targets(s.overflow_queue_id, s.overflow_agent_id)) {
         (None, 0) => {}
         (None, _) => {
-            return Err(invalid("overflow_after_secs", "an overflow target needs overflow_after_secs (10 to 604800)"))
+            return Err(AppError::invalid_field(
+                "overflow_after_secs",
+                "an overflow target needs overflow_after_secs (10 to 604800)",
+            ))
         }
         (Some(secs), _) if !(10..=604_800).contains(&secs) => {
-            return Err(invalid("overflow_after_secs", "overflow_after_secs must be from 10 to 604800 (a week)"))
+            return Err(AppError::invalid_field(
+                "overflow_after_secs",
+                "overflow_after_secs must be from 10 to 604800 (a week)",
+            ))
         }
         (Some(_), 1) => {}
         (Some(_), _) => {
-            return Err(invalid(
+            return Err(AppError::invalid_field(
                 "overflow_queue_id",
                 "overflow needs exactly one of overflow_queue_id and overflow_agent_id",
             ))
@@ -178,7 +167,7 @@ async fn check(conn: &mut sqlx::PgConnection, mut s: QueueSettings, this: Option
     {
         if let Some(id) = id {
             if Some(id) == this {
-                return Err(invalid(field, format!("{field} cannot be the queue itself")));
+                return Err(AppError::invalid_field(field, format!("{field} cannot be the queue itself")));
             }
             refs::queue(conn, id, field).await?;
         }
@@ -195,12 +184,15 @@ async fn check(conn: &mut sqlx::PgConnection, mut s: QueueSettings, this: Option
 }
 
 fn taken(e: sqlx::Error) -> AppError {
-    match violated_constraint(&e) {
-        Some("queues_name_key") => {
-            AppError::client(StatusCode::CONFLICT, "queue_exists", "a queue with this name exists").with_field("name")
-        }
-        _ => e.into(),
-    }
+    AppError::on_conflict(
+        e,
+        &[UniqueConflict {
+            constraint: "queues_name_key",
+            code: "queue_exists",
+            message: "a queue with this name exists",
+            field: "name",
+        }],
+    )
 }
 
 async fn find(conn: &mut sqlx::PgConnection, id: Uuid) -> AppResult<Queue> {
@@ -372,7 +364,7 @@ async fn members(
     State(state): State<AppState>,
     who: Principal,
     ApiPath(id): ApiPath<Uuid>,
-    list: List<super::agents::Filters>,
+    list: List<super::filters::AgentFilters>,
 ) -> AppResult<Json<Page<Agent>>> {
     visible(&mut *state.pool.acquire().await?, &who, id).await?;
     let mut filter = list.filters.to_store();

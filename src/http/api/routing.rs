@@ -2,10 +2,11 @@
 //! `POST /routing/rules/reorder`, and `POST /routing/explain` (which rule a sample message would meet, and why
 //! each rule did or did not match). Admins change rules; supervisors and admins read and explain them.
 
-use super::{audit_change, check_name, refs, ApiJson, ApiPath};
+use super::{audit_change, check_name, ApiJson, ApiPath};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
+use crate::refs;
 use crate::routing::place::target_json;
 use crate::routing::rules::{self, CommunicationType, Condition, Env, Facts, RuleResult, Target, Via};
 use crate::state::AppState;
@@ -101,11 +102,7 @@ impl From<RuleRow> for RuleView {
 async fn check(conn: &mut PgConnection, s: RuleSettings) -> AppResult<RuleSettings> {
     let name = check_name("name", &s.name, 200)?;
     if s.conditions.len() > MAX_CONDITIONS {
-        return Err(AppError::unprocessable(
-            "invalid_field",
-            format!("a rule has at most {MAX_CONDITIONS} conditions"),
-        )
-        .with_field("conditions"));
+        return Err(AppError::invalid_field("conditions", format!("a rule has at most {MAX_CONDITIONS} conditions")));
     }
     for (i, c) in s.conditions.iter().enumerate() {
         let at = format!("conditions[{i}]");
@@ -355,18 +352,13 @@ async fn explain(
     };
     if let Some(l) = &body.language {
         if !crate::domain::language::is_tag(l) {
-            return Err(AppError::unprocessable(
-                "invalid_field",
-                "language must be a language tag such as en or pt-BR",
-            )
-            .with_field("language"));
+            return Err(AppError::invalid_field("language", "language must be a language tag such as en or pt-BR"));
         }
     }
     let now = match &body.at {
-        Some(at) => at.parse::<jiff::Timestamp>().map_err(|_| {
-            AppError::unprocessable("invalid_field", "at must be an RFC 3339 time such as 2026-03-02T10:00:00Z")
-                .with_field("at")
-        })?,
+        Some(at) => at
+            .parse::<jiff::Timestamp>()
+            .map_err(|_| AppError::invalid_field("at", "at must be an RFC 3339 time such as 2026-03-02T10:00:00Z"))?,
         None => jiff::Timestamp::now(),
     };
     let contact = match body.contact_id {

@@ -4,11 +4,11 @@
 use super::{audit_change, check_name, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::Principal;
 use crate::domain::Role;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueConflict};
 use crate::state::AppState;
+use crate::store;
 use crate::store::listing::{SortKey, BY_CREATED, BY_NAME};
 use crate::store::tags::{Tag, TagSettings};
-use crate::store::{self, violated_constraint};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -48,26 +48,25 @@ fn check(s: TagSettings) -> AppResult<TagSettings> {
     let color = s.color.map(|c| c.trim().to_lowercase());
     if let Some(c) = &color {
         if !(c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit())) {
-            return Err(
-                AppError::unprocessable("invalid_field", "color must be #rrggbb, e.g. #1f7a4d").with_field("color")
-            );
+            return Err(AppError::invalid_field("color", "color must be #rrggbb, e.g. #1f7a4d"));
         }
     }
     if s.description.chars().count() > 500 {
-        return Err(
-            AppError::unprocessable("invalid_field", "description is at most 500 characters").with_field("description")
-        );
+        return Err(AppError::invalid_field("description", "description is at most 500 characters"));
     }
     Ok(TagSettings { name, color, description: s.description.trim().to_owned() })
 }
 
 fn taken(e: sqlx::Error) -> AppError {
-    match violated_constraint(&e) {
-        Some("tags_name_key") => {
-            AppError::client(StatusCode::CONFLICT, "tag_exists", "a tag with this name exists").with_field("name")
-        }
-        _ => e.into(),
-    }
+    AppError::on_conflict(
+        e,
+        &[UniqueConflict {
+            constraint: "tags_name_key",
+            code: "tag_exists",
+            message: "a tag with this name exists",
+            field: "name",
+        }],
+    )
 }
 
 async fn find(conn: &mut sqlx::PgConnection, id: Uuid) -> AppResult<Tag> {

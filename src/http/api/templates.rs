@@ -5,11 +5,11 @@ use super::{audit_change, ApiJson, ApiPath, List, ListFilters, ListParams, Page}
 use crate::auth::Principal;
 use crate::domain::language;
 use crate::domain::{template, Role};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueConflict};
 use crate::state::AppState;
+use crate::store;
 use crate::store::listing::{SortKey, BY_CREATED, BY_NAME, BY_UPDATED};
 use crate::store::templates::{Template, TemplateSettings};
-use crate::store::{self, violated_constraint};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -67,70 +67,75 @@ struct TemplateChanges {
     tags: Option<Vec<String>>,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> AppError {
-    AppError::unprocessable("invalid_field", message).with_field(field)
-}
-
 fn check(mut s: TemplateSettings) -> AppResult<TemplateSettings> {
     s.name = s.name.trim().to_owned();
     if !(1..=512).contains(&s.name.len())
         || !s.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     {
-        return Err(invalid("name", "name must be 1 to 512 lowercase letters, digits or _ (WhatsApp's rule)"));
+        return Err(AppError::invalid_field(
+            "name",
+            "name must be 1 to 512 lowercase letters, digits or _ (WhatsApp's rule)",
+        ));
     }
     if !language::is_tag(&s.language) {
-        return Err(invalid("language", "language must be a language tag such as en, nl or pt_BR"));
+        return Err(AppError::invalid_field("language", "language must be a language tag such as en, nl or pt_BR"));
     }
     if s.body.trim().is_empty() || s.body.chars().count() > 1024 {
-        return Err(invalid("body", "body must be 1 to 1,024 characters (WhatsApp's limit)"));
+        return Err(AppError::invalid_field("body", "body must be 1 to 1,024 characters (WhatsApp's limit)"));
     }
-    template::variable_count(&s.body).map_err(|m| invalid("body", m))?;
+    template::variable_count(&s.body).map_err(|m| AppError::invalid_field("body", m))?;
     if let Some(sid) = &s.content_sid {
         if !(sid.len() == 34 && sid.starts_with("HX") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())) {
-            return Err(invalid("content_sid", "content_sid must be HX followed by 32 hex digits"));
+            return Err(AppError::invalid_field("content_sid", "content_sid must be HX followed by 32 hex digits"));
         }
     }
     if !CATEGORIES.contains(&s.category.as_str()) {
-        return Err(invalid("category", format!("category must be one of {}", CATEGORIES.join(", "))));
+        return Err(AppError::invalid_field("category", format!("category must be one of {}", CATEGORIES.join(", "))));
     }
     if !APPROVAL_STATUSES.contains(&s.approval_status.as_str()) {
-        return Err(invalid(
+        return Err(AppError::invalid_field(
             "approval_status",
             format!("approval_status must be one of {}", APPROVAL_STATUSES.join(", ")),
         ));
     }
     if s.rejection_reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
-        return Err(invalid("rejection_reason", "rejection_reason is at most 1,000 characters"));
+        return Err(AppError::invalid_field("rejection_reason", "rejection_reason is at most 1,000 characters"));
     }
     let mut tags: Vec<String> = Vec::new();
     for t in &s.tags {
         let t = t.trim();
         if t.is_empty() || t.chars().count() > 50 {
-            return Err(invalid("tags", "each tag is 1 to 50 characters"));
+            return Err(AppError::invalid_field("tags", "each tag is 1 to 50 characters"));
         }
         if !tags.iter().any(|x| x.eq_ignore_ascii_case(t)) {
             tags.push(t.to_owned());
         }
     }
     if tags.len() > 20 {
-        return Err(invalid("tags", "at most 20 tags"));
+        return Err(AppError::invalid_field("tags", "at most 20 tags"));
     }
     s.tags = tags;
     Ok(s)
 }
 
 fn taken(e: sqlx::Error) -> AppError {
-    match violated_constraint(&e) {
-        Some("templates_name_language_key") => {
-            AppError::client(StatusCode::CONFLICT, "template_exists", "a template with this name and language exists")
-                .with_field("name")
-        }
-        Some("templates_content_sid_key") => {
-            AppError::client(StatusCode::CONFLICT, "content_sid_taken", "another template has this content_sid")
-                .with_field("content_sid")
-        }
-        _ => e.into(),
-    }
+    AppError::on_conflict(
+        e,
+        &[
+            UniqueConflict {
+                constraint: "templates_name_language_key",
+                code: "template_exists",
+                message: "a template with this name and language exists",
+                field: "name",
+            },
+            UniqueConflict {
+                constraint: "templates_content_sid_key",
+                code: "content_sid_taken",
+                message: "another template has this content_sid",
+                field: "content_sid",
+            },
+        ],
+    )
 }
 
 async fn find(conn: &mut sqlx::PgConnection, id: Uuid) -> AppResult<Template> {

@@ -54,12 +54,10 @@ async fn create(
     who.require(Role::Admin)?;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(AppError::unprocessable("invalid_field", "name must be 1 to 200 characters").with_field("name"));
+        return Err(AppError::invalid_field("name", "name must be 1 to 200 characters"));
     }
     if body.expires_at.is_some_and(|at| at <= time::OffsetDateTime::now_utc()) {
-        return Err(
-            AppError::unprocessable("invalid_field", "expires_at must be in the future").with_field("expires_at")
-        );
+        return Err(AppError::invalid_field("expires_at", "expires_at must be in the future"));
     }
     let secret = secret_token::generate("sb_");
     let prefix: String = secret.chars().take(10).collect();

@@ -1,6 +1,7 @@
-//! Checks that ids in a request body name things that exist and can be used, answered as a 422 naming the field
-//! (the foreign keys would refuse a missing row too, but not a deleted queue or a deactivated agent, and not in
-//! words).
+//! Checks that ids given by a caller (a request body, an automation, the AI agent) name things that exist and
+//! can be used, refused as a 422 naming the field (the foreign keys would refuse a missing row too, but not a
+//! deleted queue or a deactivated agent, and not in words). Shared by the API's handlers and the use cases in
+//! `routing` and `outbound`.
 
 use crate::error::{AppError, AppResult};
 use crate::store;
@@ -31,9 +32,7 @@ pub async fn business_hours(conn: &mut PgConnection, id: Uuid, field: &str) -> A
 /// Agents (users) that exist and are active.
 pub async fn agents(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> AppResult<()> {
     if ids.len() > 1000 {
-        return Err(
-            AppError::unprocessable("invalid_field", format!("{field} holds at most 1,000 ids")).with_field(field)
-        );
+        return Err(AppError::invalid_field(field, format!("{field} holds at most 1,000 ids")));
     }
     match store::users::first_unusable(conn, ids).await? {
         None => Ok(()),
@@ -44,9 +43,7 @@ pub async fn agents(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> AppRe
 /// Queues that exist and are not deleted.
 pub async fn queues(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> AppResult<()> {
     if ids.len() > 1000 {
-        return Err(
-            AppError::unprocessable("invalid_field", format!("{field} holds at most 1,000 ids")).with_field(field)
-        );
+        return Err(AppError::invalid_field(field, format!("{field} holds at most 1,000 ids")));
     }
     for id in ids {
         queue(conn, *id, field).await?;
@@ -56,12 +53,7 @@ pub async fn queues(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> AppRe
 
 /// Tags that exist.
 pub async fn tags(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> AppResult<()> {
-    let missing: Option<Uuid> =
-        sqlx::query_scalar("SELECT i FROM unnest($1::uuid[]) AS i WHERE NOT EXISTS (SELECT 1 FROM tags WHERE id = i)")
-            .bind(ids)
-            .fetch_optional(conn)
-            .await?;
-    match missing {
+    match store::tags::first_missing(conn, ids).await? {
         None => Ok(()),
         Some(id) => Err(unknown(field, format!("{field}: {id} is not a tag"))),
     }

@@ -1,0 +1,160 @@
+//! A conversation's states, as types: its status (open, pending, resolved) and who owns it (its routing state),
+//! and the range of its priority.
+//!
+//! Both are stored as text (with a `CHECK` listing the same words); [`sqlx::Type`] reads and writes them as
+//! that text, so a word the database holds but this version does not know is an error, never a silent default.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+/// Where a conversation is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    /// Someone on the business's side should act.
+    Open,
+    /// Waiting on the customer or a third party, or with the AI agent.
+    Pending,
+    /// Done: the customer's next message opens a new conversation.
+    Resolved,
+}
+
+/// Who owns a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingState {
+    /// A routing decision is being made.
+    Unrouted,
+    /// In a queue, or waiting for a named agent.
+    Waiting,
+    /// Held by an agent.
+    Assigned,
+    /// Held by the AI agent.
+    Ai,
+    /// No rule, AI agent or default queue applied: the number's agents may claim it.
+    Unowned,
+}
+
+/// A conversation's priority: higher is offered first while it waits.
+pub const PRIORITY: RangeInclusive<i32> = -1000..=1000;
+
+/// The most tags a conversation carries.
+pub const MAX_TAGS: usize = 20;
+
+/// Tag ids as a conversation keeps them: sorted, each once, at most [`MAX_TAGS`] (the error says so).
+pub fn tag_ids(mut ids: Vec<uuid::Uuid>) -> Result<Vec<uuid::Uuid>, String> {
+    ids.sort();
+    ids.dedup();
+    if ids.len() > MAX_TAGS {
+        return Err(format!("at most {MAX_TAGS} tags per conversation"));
+    }
+    Ok(ids)
+}
+
+/// The text forms, both ways, and the sqlx mapping to a `text` column.
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!(
+                        "{other:?} is not one of {}",
+                        Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl sqlx::Type<sqlx::Postgres> for $ty {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl sqlx::Encode<'_, sqlx::Postgres> for $ty {
+            fn encode_by_ref(
+                &self,
+                buf: &mut sqlx::postgres::PgArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<sqlx::Postgres>>::encode_by_ref(&self.as_str(), buf)
+            }
+        }
+
+        impl sqlx::Decode<'_, sqlx::Postgres> for $ty {
+            fn decode(value: sqlx::postgres::PgValueRef<'_>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?.parse()?)
+            }
+        }
+
+        impl sqlx::postgres::PgHasArrayType for $ty {
+            fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+        }
+    };
+}
+
+text_enum!(ConversationStatus { Open => "open", Pending => "pending", Resolved => "resolved" });
+text_enum!(RoutingState {
+    Unrouted => "unrouted",
+    Waiting => "waiting",
+    Assigned => "assigned",
+    Ai => "ai",
+    Unowned => "unowned",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_state_reads_back_from_its_own_text() {
+        for s in ConversationStatus::ALL {
+            assert_eq!(s.as_str().parse::<ConversationStatus>(), Ok(*s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in RoutingState::ALL {
+            assert_eq!(s.as_str().parse::<RoutingState>(), Ok(*s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn tags_are_kept_sorted_once_each_and_at_most_twenty() {
+        let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        assert_eq!(tag_ids(vec![b, a, b]).unwrap(), vec![a, b]);
+        assert!(tag_ids((0..MAX_TAGS).map(|_| uuid::Uuid::now_v7()).collect()).is_ok());
+        assert!(tag_ids((0..=MAX_TAGS).map(|_| uuid::Uuid::now_v7()).collect()).is_err());
+    }
+
+    #[test]
+    fn an_unknown_word_is_refused_with_the_known_ones() {
+        let e = "closed".parse::<ConversationStatus>().unwrap_err();
+        assert!(e.contains("open, pending, resolved"), "{e}");
+        assert!("AI".parse::<RoutingState>().is_err());
+    }
+}

@@ -1,0 +1,351 @@
+//! Where a message is queued for sending: the one home of every sender (an agent or API token through the API
+//! today; automations, the AI agent, the notifications API and calls later).
+//!
+//! [`send`] puts a message into a conversation: free text and/or uploaded files while the 24-hour window is
+//! open, or an approved template at any time. [`start`] opens a conversation with a customer by a template. Both
+//! run in the caller's transaction, check every rule of [`policy`] against what the database says now (the
+//! conversation's row is share-locked), and write the message with its send job, so the message is sent exactly
+//! when the transaction commits. A refusal queues nothing and says why ([`Refusal`]).
+
+use super::policy::{self, Refusal, SendError};
+use crate::auth::Caller;
+use crate::domain::{conversation, template, ConversationStatus, E164};
+use crate::store::conversations::{self, ConversationRow, NewConversation, Visibility};
+use crate::store::messages::MessageView;
+use crate::store::{self, outbound, routing as db};
+use serde::Deserialize;
+use sqlx::PgConnection;
+use std::collections::{BTreeMap, HashSet};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Twilio's limit for a message body.
+pub const MAX_BODY_CHARS: usize = 1600;
+/// Twilio's limit of `MediaUrl`s per message.
+pub const MAX_ATTACHMENTS: usize = 10;
+/// The longest topic a conversation may be started with.
+pub const MAX_TOPIC_CHARS: usize = 200;
+
+/// An approved template and the values of its variables.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateUse {
+    pub id: Uuid,
+    /// `{"1": "Ana", "2": "12 May"}`: exactly the template's variables.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+}
+
+/// A message to put into a conversation.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    pub body: String,
+    /// Ids of uploads, sent in this order.
+    pub attachments: Vec<Uuid>,
+    /// Sent alone: a template message has no body or attachments of its own.
+    pub template: Option<TemplateUse>,
+}
+
+/// How many times the sender may try each message (`outbound.max_attempts`).
+#[derive(Debug, Clone, Copy)]
+pub struct Outbox {
+    pub max_attempts: i32,
+}
+
+/// Queues `draft` into the conversation `id`, which `caller` must be able to see; answers the message as
+/// queued. Refused when the draft is malformed, the conversation is resolved or its channel deleted, the window
+/// is closed for free text or media, the template cannot be sent, or an attachment is not allowed.
+#[tracing::instrument(skip_all, fields(conversation = %id, template = draft.template.is_some(), attachments = draft.attachments.len()))]
+pub async fn send(
+    conn: &mut PgConnection,
+    outbox: Outbox,
+    caller: &Caller,
+    id: Uuid,
+    draft: Draft,
+) -> Result<MessageView, SendError> {
+    check_draft(&draft)?;
+    let target =
+        conversations::send_target(conn, id, caller.visibility()).await?.ok_or(Refusal::ConversationNotFound)?;
+    if target.channel_deleted || target.number_deleted {
+        return Err(Refusal::ChannelDeleted.into());
+    }
+    if target.status == ConversationStatus::Resolved {
+        return Err(Refusal::ConversationResolved.into());
+    }
+    let (text, template) = match &draft.template {
+        Some(t) => {
+            let m = template_message(conn, t).await?;
+            (m.text.clone(), Some(m))
+        }
+        None => {
+            policy::session_message(target.last_inbound_at, target.db_now)?;
+            check_uploads(conn, target.agents_may_send_attachments, &draft.attachments).await?;
+            (draft.body, None)
+        }
+    };
+    let message_id = Uuid::now_v7();
+    queue(conn, outbox, caller, message_id, id, target.account_id, &text, template.as_ref(), &draft.attachments)
+        .await?;
+    let view = store::messages::view(conn, message_id)
+        .await?
+        .ok_or_else(|| sqlx::Error::Protocol("a message inserted in this transaction is not found".into()))?;
+    tracing::info!(message = %message_id, conversation = %id, "outbound message queued");
+    Ok(view)
+}
+
+/// The draft's own shape, before anything is looked up.
+fn check_draft(draft: &Draft) -> Result<(), Refusal> {
+    if draft.body.chars().count() > MAX_BODY_CHARS {
+        return Err(Refusal::invalid("body", format!("body is at most {MAX_BODY_CHARS} characters (Twilio's limit)")));
+    }
+    if draft.attachments.len() > MAX_ATTACHMENTS {
+        return Err(Refusal::invalid("attachments", format!("at most {MAX_ATTACHMENTS} attachments per message")));
+    }
+    if draft.template.is_some() && (!draft.body.is_empty() || !draft.attachments.is_empty()) {
+        return Err(Refusal::invalid(
+            "template",
+            "a template message has no body or attachments of its own: send the template alone",
+        ));
+    }
+    if draft.template.is_none() && draft.body.trim().is_empty() && draft.attachments.is_empty() {
+        return Err(Refusal::invalid("body", "give a body, attachments or a template"));
+    }
+    let mut seen = HashSet::new();
+    if let Some(dup) = draft.attachments.iter().position(|a| !seen.insert(*a)) {
+        return Err(Refusal::invalid(&format!("attachments[{dup}]"), "the same upload is listed twice"));
+    }
+    Ok(())
+}
+
+/// Every upload exists and has not expired, and the number lets them be sent.
+async fn check_uploads(conn: &mut PgConnection, allowed: bool, ids: &[Uuid]) -> Result<(), SendError> {
+    if ids.is_empty() {
+        return Ok(policy::attachments(allowed, [])?);
+    }
+    let uploads = store::uploads::find_many(conn, ids).await?;
+    let mut files = Vec::with_capacity(ids.len());
+    for (index, upload_id) in ids.iter().enumerate() {
+        let u = uploads.iter().find(|u| u.id == *upload_id).ok_or_else(|| {
+            Refusal::unknown("upload_not_found", &format!("attachments[{index}]"), "no upload with this id")
+        })?;
+        if u.expired {
+            return Err(Refusal::UploadExpired { index }.into());
+        }
+        files.push((u.content_type.as_str(), u.size_bytes as u64));
+    }
+    Ok(policy::attachments(allowed, files)?)
+}
+
+/// A template message, checked (approved, at Twilio, exactly its variables) and rendered.
+#[derive(Debug, Clone)]
+pub struct TemplateMessage {
+    pub text: String,
+    pub template_id: Uuid,
+    pub content_sid: Option<String>,
+    /// `{"1": "Ana", …}`, as Twilio's `ContentVariables`.
+    pub variables: serde_json::Value,
+}
+
+pub async fn template_message(conn: &mut PgConnection, t: &TemplateUse) -> Result<TemplateMessage, SendError> {
+    let tpl = store::templates::find(conn, t.id)
+        .await?
+        .ok_or_else(|| Refusal::unknown("template_not_found", "template.id", "no template with this id"))?;
+    policy::template(&tpl.settings.approval_status, tpl.settings.content_sid.as_deref())?;
+    let values = policy::template_variables(tpl.variable_count as u32, &t.variables)?;
+    let text = template::render(&tpl.settings.body, &values).unwrap_or_else(|| tpl.settings.body.clone());
+    let vars: serde_json::Map<String, serde_json::Value> =
+        values.iter().enumerate().map(|(i, v)| ((i + 1).to_string(), v.clone().into())).collect();
+    Ok(TemplateMessage {
+        text,
+        template_id: tpl.id,
+        content_sid: tpl.settings.content_sid.clone(),
+        variables: serde_json::Value::Object(vars),
+    })
+}
+
+/// The message row (`queued`) and its send job.
+#[allow(clippy::too_many_arguments)]
+async fn queue(
+    conn: &mut PgConnection,
+    outbox: Outbox,
+    caller: &Caller,
+    message_id: Uuid,
+    conversation_id: Uuid,
+    account_id: Uuid,
+    text: &str,
+    template: Option<&TemplateMessage>,
+    attachments: &[Uuid],
+) -> sqlx::Result<()> {
+    outbound::insert(
+        conn,
+        &outbound::NewOutbound {
+            id: message_id,
+            conversation_id,
+            account_id,
+            body: text,
+            author_user_id: caller.user_id,
+            author_label: &caller.actor.label,
+            template_id: template.map(|t| t.template_id),
+            content_sid: template.and_then(|t| t.content_sid.as_deref()),
+            content_variables: template.map(|t| &t.variables),
+            upload_ids: attachments,
+            max_attempts: outbox.max_attempts,
+        },
+    )
+    .await
+}
+
+/// Who a new conversation is with.
+#[derive(Debug, Clone)]
+pub enum Recipient {
+    /// A phone number: its contact is found or created.
+    Phone(E164),
+    /// A contact that has a phone number.
+    Contact(Uuid),
+}
+
+/// A conversation to open with a customer.
+#[derive(Debug, Clone)]
+pub struct NewConversationDraft {
+    /// The business's number to write from.
+    pub number_id: Uuid,
+    pub to: Recipient,
+    /// The opening message.
+    pub template: TemplateUse,
+    pub topic: Option<String>,
+    pub tag_ids: Vec<Uuid>,
+    pub priority: i32,
+    pub queue_id: Option<Uuid>,
+}
+
+/// A conversation [`start`] opened.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub conversation: ConversationRow,
+    /// Nobody holds it (an API token started it): the routers must be woken once the transaction commits.
+    pub needs_routing: bool,
+}
+
+/// Opens a conversation with a template message: the person who starts it holds it; started by an API token, it
+/// is left for the router. A customer has at most one open conversation per number: if there is one, the refusal
+/// names it ([`Refusal::ConversationExists`]), so the caller continues there instead of starting a duplicate.
+#[tracing::instrument(skip_all, fields(number = %draft.number_id))]
+pub async fn start(
+    conn: &mut PgConnection,
+    outbox: Outbox,
+    caller: &Caller,
+    draft: NewConversationDraft,
+) -> Result<Started, SendError> {
+    let topic = draft.topic.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if topic.is_some_and(|t| t.chars().count() > MAX_TOPIC_CHARS) {
+        return Err(Refusal::invalid("topic", format!("topic is at most {MAX_TOPIC_CHARS} characters")).into());
+    }
+    if !conversation::PRIORITY.contains(&draft.priority) {
+        return Err(Refusal::invalid("priority", "priority must be from -1000 to 1000").into());
+    }
+    let tag_ids = conversation::tag_ids(draft.tag_ids).map_err(|m| Refusal::invalid("tag_ids", m))?;
+    let (channel_id, account_id) = store::numbers::sending(conn, draft.number_id)
+        .await?
+        .ok_or_else(|| Refusal::unknown("unknown_reference", "number_id", "no such WhatsApp number"))?;
+    if !caller.supervisor {
+        let serves = match caller.user_id {
+            Some(user) => store::numbers::serves(conn, user, draft.number_id).await?,
+            None => false,
+        };
+        if !serves {
+            return Err(Refusal::NumberNotServed.into());
+        }
+    }
+    if let Some(q) = draft.queue_id {
+        if !store::queues::is_live(conn, q).await? {
+            return Err(
+                Refusal::unknown("unknown_reference", "queue_id", format!("queue_id: there is no queue {q}")).into()
+            );
+        }
+    }
+    if let Some(missing) = store::tags::first_missing(conn, &tag_ids).await? {
+        return Err(Refusal::unknown("unknown_reference", "tag_ids", format!("tag_ids: {missing} is not a tag")).into());
+    }
+    let contact_id = match &draft.to {
+        Recipient::Phone(to) => store::contacts::find_or_create(conn, to.as_str()).await?,
+        Recipient::Contact(id) => {
+            let contact = store::contacts::find(conn, *id)
+                .await?
+                .ok_or_else(|| Refusal::unknown("unknown_reference", "contact_id", "no contact with this id"))?;
+            if contact.phone.is_none() {
+                return Err(Refusal::invalid("contact_id", "this contact has no phone number to write to").into());
+            }
+            *id
+        }
+    };
+    if let Some(open) = conversations::open_for(conn, draft.number_id, contact_id).await? {
+        return Err(Refusal::ConversationExists { id: Some(open) }.into());
+    }
+    let message = template_message(conn, &draft.template).await?;
+    let id = Uuid::now_v7();
+    let assignee = caller.user_id;
+    let new = NewConversation {
+        id,
+        channel_id,
+        number_id: draft.number_id,
+        contact_id,
+        topic,
+        priority: draft.priority,
+        queue_id: draft.queue_id,
+        assignee_id: assignee,
+    };
+    if !conversations::insert(conn, &new).await? {
+        // Another request started one between the check and the insert.
+        let open = conversations::open_for(conn, draft.number_id, contact_id).await?;
+        return Err(Refusal::ConversationExists { id: open }.into());
+    }
+    db::record_event(conn, id, "started", &caller.actor, serde_json::json!({ "topic": topic })).await?;
+    if let Some(user) = assignee {
+        db::record_event(conn, id, "assigned", &caller.actor, serde_json::json!({ "agent_id": user })).await?;
+    }
+    if !tag_ids.is_empty() {
+        conversations::set_tags(conn, id, &tag_ids).await?;
+    }
+    queue(conn, outbox, caller, Uuid::now_v7(), id, account_id, &message.text, Some(&message), &[]).await?;
+    let conversation = conversations::find(conn, id, Visibility::All)
+        .await?
+        .ok_or_else(|| sqlx::Error::Protocol("a conversation inserted in this transaction is not found".into()))?;
+    tracing::info!(conversation = %id, "conversation started");
+    Ok(Started { conversation, needs_routing: assignee.is_none() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(r: Result<(), Refusal>) -> String {
+        match r {
+            Err(Refusal::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_draft_needs_a_body_attachments_or_a_template() {
+        assert_eq!(field_of(check_draft(&Draft { body: "  ".into(), ..Draft::default() })), "body");
+        assert!(check_draft(&Draft { body: "hi".into(), ..Draft::default() }).is_ok());
+        assert!(check_draft(&Draft { attachments: vec![Uuid::now_v7()], ..Draft::default() }).is_ok());
+    }
+
+    #[test]
+    fn a_template_is_sent_alone() {
+        let template = Some(TemplateUse { id: Uuid::now_v7(), variables: BTreeMap::new() });
+        assert_eq!(field_of(check_draft(&Draft { body: "x".into(), template, ..Draft::default() })), "template");
+    }
+
+    #[test]
+    fn the_body_and_the_attachments_stay_within_twilios_limits() {
+        let long = "é".repeat(MAX_BODY_CHARS + 1);
+        assert_eq!(field_of(check_draft(&Draft { body: long, ..Draft::default() })), "body");
+        assert!(check_draft(&Draft { body: "é".repeat(MAX_BODY_CHARS), ..Draft::default() }).is_ok());
+        let many = (0..=MAX_ATTACHMENTS).map(|_| Uuid::now_v7()).collect();
+        assert_eq!(field_of(check_draft(&Draft { attachments: many, ..Draft::default() })), "attachments");
+        let one = Uuid::now_v7();
+        assert_eq!(field_of(check_draft(&Draft { attachments: vec![one, one], ..Draft::default() })), "attachments[1]");
+    }
+}

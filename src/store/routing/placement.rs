@@ -1,0 +1,225 @@
+//! Conversations as the router sees them: claimed or locked with everything a decision needs, agents taken
+//! under the capacity guard, and the placement written with its timeline events in one statement.
+
+use super::super::audit::Actor;
+use crate::domain::routing::Candidate;
+use crate::domain::{ConversationStatus, RoutingState};
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use sqlx::{FromRow, PgConnection};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Wakes every process's router (delivered at commit).
+pub const CHANNEL: &str = "switchboard_routing";
+
+/// Everything routing needs about a conversation.
+#[derive(Debug, Clone, FromRow)]
+pub struct Routable {
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    pub number_id: Uuid,
+    pub contact_id: Uuid,
+    pub communication_type: String,
+    /// `open`, `pending` or `resolved`.
+    pub status: ConversationStatus,
+    pub routing_state: RoutingState,
+    pub queue_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+    pub ai_done: bool,
+    pub language: Option<String>,
+    pub attributes: Json<Map<String, Value>>,
+    pub tags: Vec<String>,
+    pub first_text: Option<String>,
+    pub first_button_payload: Option<String>,
+    pub returning: bool,
+    /// The agent who held the customer's most recent earlier conversation.
+    pub last_agent_id: Option<Uuid>,
+    /// `routing_config.version` as this statement saw it.
+    pub config_version: i64,
+}
+
+const ROUTABLE: &str =
+    "SELECT c.id, c.channel_id, c.number_id, c.contact_id, c.communication_type, c.status, c.routing_state,
+        c.queue_id, c.assignee_id, c.ai_done, COALESCE(k.language, n.language) AS language, k.attributes, k.tags,
+        m.body AS first_text, m.button_payload AS first_button_payload,
+        p.id IS NOT NULL AS returning, p.assignee_id AS last_agent_id,
+        (SELECT version FROM routing_config) AS config_version
+    FROM conversations c
+    JOIN contacts k ON k.id = c.contact_id
+    JOIN whatsapp_numbers n ON n.id = c.number_id
+    LEFT JOIN LATERAL (
+        SELECT body, button_payload FROM messages
+        WHERE conversation_id = c.id AND direction = 'inbound' ORDER BY created_at LIMIT 1
+    ) m ON true
+    LEFT JOIN LATERAL (
+        SELECT o.id, o.assignee_id FROM conversations o
+        WHERE o.contact_id = c.contact_id AND o.id <> c.id AND o.created_at <= c.created_at
+        ORDER BY o.created_at DESC LIMIT 1
+    ) p ON true";
+
+/// Takes up to `limit` conversations that need a routing decision (locked for this transaction; ones another
+/// process holds are skipped) with everything routing needs about them, in one statement.
+pub async fn claim_routable(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Routable>> {
+    sqlx::query_as(&format!(
+        "WITH claimed AS (
+             SELECT id FROM conversations WHERE routing_state = 'unrouted' AND status <> 'resolved'
+             ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         {ROUTABLE} WHERE c.id IN (SELECT id FROM claimed) ORDER BY c.created_at"
+    ))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// One conversation, locked for a change of owner, with everything routing needs; `None` if there is none.
+pub async fn lock_routable(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Routable>> {
+    sqlx::query_as(&format!("{ROUTABLE} WHERE c.id = $1 FOR UPDATE OF c")).bind(id).fetch_optional(conn).await
+}
+
+/// The members of a queue with what selection needs.
+pub async fn candidates(conn: &mut PgConnection, queue_id: Uuid) -> sqlx::Result<Vec<Candidate>> {
+    #[derive(FromRow)]
+    struct Row {
+        id: Uuid,
+        available: bool,
+        capacity: i32,
+        load: i32,
+        skills: Vec<String>,
+        languages: Vec<String>,
+        last_assigned_at: Option<OffsetDateTime>,
+        turn_at: Option<OffsetDateTime>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT u.id, u.presence = 'online' AND u.active AND u.deactivated_at IS NULL AS available, u.capacity, u.load,
+                u.skills, u.languages, u.last_assigned_at, m.last_assigned_at AS turn_at
+         FROM queue_members m JOIN users u ON u.id = m.user_id WHERE m.queue_id = $1",
+    )
+    .bind(queue_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Candidate {
+            id: r.id,
+            available: r.available,
+            capacity: r.capacity,
+            load: r.load,
+            skills: r.skills,
+            languages: r.languages,
+            last_assigned_at: r.last_assigned_at,
+            turn_at: r.turn_at,
+        })
+        .collect())
+}
+
+/// Gives the agent one more conversation if they can take it: the row update re-checks presence (unless
+/// `any_presence`), activity and `load < capacity` on the latest version of the row, under its lock, so
+/// concurrent assignments by any process can never push an agent over capacity. The conversation's own
+/// update (the trigger raises `load`) must follow in the same transaction.
+pub async fn take_agent(conn: &mut PgConnection, agent: Uuid, any_presence: bool) -> sqlx::Result<bool> {
+    take_agent_turn(conn, agent, any_presence, None).await
+}
+
+/// [`take_agent`], and when taken through a round-robin queue, records the member's turn in it (one statement).
+pub async fn take_agent_turn(
+    conn: &mut PgConnection,
+    agent: Uuid,
+    any_presence: bool,
+    turn_in: Option<Uuid>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "WITH taken AS (
+             UPDATE users SET last_assigned_at = now()
+             WHERE id = $1 AND active AND deactivated_at IS NULL AND load < capacity AND ($2 OR presence = 'online')
+             RETURNING id
+         ), turn AS (
+             UPDATE queue_members SET last_assigned_at = now()
+             WHERE queue_id = $3 AND user_id IN (SELECT id FROM taken)
+         )
+         SELECT EXISTS (SELECT 1 FROM taken)",
+    )
+    .bind(agent)
+    .bind(any_presence)
+    .bind(turn_in)
+    .fetch_one(conn)
+    .await
+}
+
+/// Where a conversation ends up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    Assigned { agent: Uuid, queue: Option<Uuid> },
+    Waiting { queue: Option<Uuid>, agent: Option<Uuid> },
+    Ai,
+    Unowned,
+}
+
+/// Writes a conversation's new owner and its timeline events, in one statement. Entering a queue (or starting
+/// to wait for an agent) starts its wait clock. The AI agent's conversations are `pending`; leaving the AI
+/// agent makes them `open`.
+pub async fn write_placement(
+    conn: &mut PgConnection,
+    id: Uuid,
+    p: Placement,
+    rule: Option<Uuid>,
+    actor: &Actor,
+    events: &[(&str, Value)],
+) -> sqlx::Result<()> {
+    let (state, assignee, queue, waiting_agent) = match p {
+        Placement::Assigned { agent, queue } => (RoutingState::Assigned, Some(agent), queue, None),
+        Placement::Waiting { queue, agent } => (RoutingState::Waiting, None, queue, agent),
+        Placement::Ai => (RoutingState::Ai, None, None, None),
+        Placement::Unowned => (RoutingState::Unowned, None, None, None),
+    };
+    let (kinds, data): (Vec<&str>, Vec<&Value>) = events.iter().map(|(k, d)| (*k, d)).unzip();
+    sqlx::query(
+        "WITH placed AS (
+             UPDATE conversations SET routing_state = $2, assignee_id = $3, queue_id = $4, waiting_agent_id = $5,
+                    queued_at = CASE WHEN $2 = 'waiting' THEN now() END,
+                    assigned_at = CASE WHEN $2 = 'assigned' THEN now() ELSE assigned_at END,
+                    status = CASE WHEN $2 = 'ai' THEN 'pending' WHEN status = 'pending' THEN 'open' ELSE status END,
+                    routing_rule_id = COALESCE($6, routing_rule_id), updated_at = now()
+             WHERE id = $1 RETURNING id
+         )
+         INSERT INTO conversation_events (conversation_id, kind, actor_type, actor_id, actor_label, data)
+         SELECT placed.id, e.kind, $9, $10, $11, e.data
+         FROM placed, unnest($7::text[], $8::jsonb[]) WITH ORDINALITY AS e(kind, data, ord)
+         ORDER BY e.ord",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(assignee)
+    .bind(queue)
+    .bind(waiting_agent)
+    .bind(rule)
+    .bind(&kinds)
+    .bind(&data)
+    .bind(actor.kind)
+    .bind(actor.id)
+    .bind(&actor.label)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a conversation for (re)routing by the router.
+pub async fn mark_unrouted(conn: &mut PgConnection, id: Uuid, ai_done: bool) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE conversations SET routing_state = 'unrouted', assignee_id = NULL, waiting_agent_id = NULL,
+                queued_at = NULL, status = CASE WHEN status = 'pending' THEN 'open' ELSE status END,
+                ai_done = ai_done OR $2, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(ai_done)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Wakes every router once this transaction commits.
+pub async fn wake_routers(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(conn).await?;
+    Ok(())
+}
