@@ -97,19 +97,38 @@ impl Application {
                 settings.media.max_bytes,
                 Duration::from_secs(settings.media.download_timeout_secs),
             )?;
-            let ctx = jobs::JobContext {
-                pool: pool.clone(),
-                secrets: secrets.clone(),
-                fetcher,
-                data_dir: data_dir.clone(),
-                twilio: twilio.clone(),
-                public_base_url: public_base_url.clone(),
-                local_base_url: local_base_url.clone(),
-                outbound: settings.outbound.clone(),
-                http: sandbox_http.clone(),
-                recorder: outbound::recorder::Recorder::start(pool.clone()),
-            };
-            Ok(jobs::Worker::new(ctx, settings.jobs.clone(), instance.clone()))
+            let tasks = jobs::Tasks::default()
+                .with(
+                    ingest::media::KIND,
+                    ingest::media::MediaDownload {
+                        pool: pool.clone(),
+                        secrets: secrets.clone(),
+                        fetcher,
+                        data_dir: data_dir.clone(),
+                    },
+                )
+                .with(
+                    outbound::sender::KIND,
+                    outbound::sender::Sender {
+                        pool: pool.clone(),
+                        secrets: secrets.clone(),
+                        twilio: twilio.clone(),
+                        public_base_url: public_base_url.clone(),
+                        settings: settings.outbound.clone(),
+                        recorder: outbound::recorder::Recorder::start(pool.clone()),
+                    },
+                )
+                .with(
+                    sandbox::callbacks::KIND,
+                    sandbox::callbacks::StatusCallbacks {
+                        pool: pool.clone(),
+                        secrets: secrets.clone(),
+                        http: sandbox_http.clone(),
+                        public_base_url: public_base_url.clone(),
+                        local_base_url: local_base_url.clone(),
+                    },
+                );
+            Ok(jobs::Worker::new(pool.clone(), tasks, settings.jobs.clone(), instance.clone()))
         });
         let worker = worker.transpose()?;
         let routing_config = routing::config::ConfigCache::default();

@@ -3,6 +3,8 @@
 mod common;
 
 use common::*;
+use switchboard::domain::inbound::InboundMessage;
+use switchboard::domain::{AccountSid, MessageSid, WhatsAppAddress, E164};
 use switchboard::ingest::writer::InboundWriter;
 use switchboard::store::messages::{insert_inbound_batch, NewInbound, Stored};
 use uuid::Uuid;
@@ -21,25 +23,27 @@ fn message(ids: (Uuid, Uuid, Uuid), sid: &str, phone: &str, body: &str) -> NewIn
         account_id,
         channel_id,
         number_id,
-        twilio_sid: sid.to_owned(),
-        contact_phone: Some(phone.to_owned()),
-        contact_bsuid: None,
-        contact_wa_id: Some(phone[1..].to_owned()),
-        profile_name: Some(format!("Customer {phone}")),
-        body: body.to_owned(),
-        message_type: Some("text".into()),
-        button_text: None,
-        button_payload: None,
-        latitude: None,
-        longitude: None,
-        location_address: None,
-        location_label: None,
-        replied_to_sid: None,
-        referral: None,
-        forwarded: false,
-        frequently_forwarded: false,
+        message: InboundMessage {
+            message_sid: MessageSid::parse(sid).unwrap(),
+            account_sid: AccountSid::parse(&new_sid("AC")).unwrap(),
+            messaging_service_sid: None,
+            from: WhatsAppAddress::parse(&format!("whatsapp:{phone}")).unwrap(),
+            to: E164::parse("+14155238886").unwrap(),
+            body: body.to_owned(),
+            profile_name: Some(format!("Customer {phone}")),
+            wa_id: Some(phone[1..].to_owned()),
+            bsuid: None,
+            media: vec![],
+            message_type: Some("text".into()),
+            button_text: None,
+            button_payload: None,
+            location: None,
+            replied_to_sid: None,
+            referral: None,
+            forwarded: false,
+            frequently_forwarded: false,
+        },
         webhook_params: serde_json::json!({ "MessageSid": sid, "Body": body }),
-        media: vec![],
         media_job_max_attempts: 3,
     }
 }
@@ -92,8 +96,8 @@ async fn the_writer_stores_every_message_once_under_concurrency_even_when_a_batc
     // A contact known only by its business-scoped id: a message that names that id together with a new phone
     // number breaks the unique BSUID key, which fails any batch it is in.
     let mut known = message(ids, &new_sid("SM"), "+14155550100", "x");
-    known.contact_phone = None;
-    known.contact_bsuid = Some("US.777".into());
+    known.message.from = WhatsAppAddress::parse("whatsapp:US.777").unwrap();
+    known.message.bsuid = Some("US.777".into());
     switchboard::store::messages::insert_inbound(&app.pool, &known).await.unwrap();
 
     let writer = InboundWriter::start(app.pool.clone(), 2, 16);
@@ -103,7 +107,7 @@ async fn the_writer_stores_every_message_once_under_concurrency_even_when_a_batc
         messages.push(message(ids, &new_sid("SM"), &phone, &format!("message {i}")));
     }
     let mut troublemaker = message(ids, &new_sid("SM"), "+14155550199", "bsuid clash");
-    troublemaker.contact_bsuid = Some("US.777".into());
+    troublemaker.message.bsuid = Some("US.777".into());
     messages.insert(60, troublemaker);
     let repeats: Vec<NewInbound> = messages.iter().step_by(10).cloned().collect();
     messages.extend(repeats);

@@ -91,8 +91,8 @@ async fn every_outbound_request_shape_is_accepted_by_twilios_own_description() {
     ];
     let callback = "https://cc.example.com/webhooks/twilio/0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e5f/status";
     let text = OutboundMessage {
-        to: "whatsapp:+5215512345678",
-        from: From::Address("whatsapp:+14155238886"),
+        to: "+5215512345678",
+        from: From::Number("+14155238886"),
         body: Some("Hola, ¿en qué te ayudo?"),
         media_urls: &[],
         content_sid: None,

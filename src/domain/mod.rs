@@ -7,6 +7,7 @@ pub mod address;
 pub mod business_hours;
 pub mod business_profile;
 pub mod conversation;
+pub mod inbound;
 pub mod language;
 pub mod mask;
 pub mod message_status;

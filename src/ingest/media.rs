@@ -1,13 +1,44 @@
 //! The `media.download` job: fetch one attachment's bytes from Twilio into the data directory.
 
 use crate::domain::AccountSid;
-use crate::jobs::{JobContext, JobError};
+use crate::jobs::{self, Attempt, Done, JobError, Task};
+use crate::secrets::SecretBox;
 use crate::store::attachments;
-use crate::twilio::media::{BasicAuth, DownloadError};
+use crate::twilio::media::{BasicAuth, DownloadError, MediaFetcher};
+use futures_util::future::BoxFuture;
 use secrecy::SecretString;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::path::PathBuf;
 use uuid::Uuid;
 
 pub const KIND: &str = "media.download";
+
+/// The `media.download` task, with what it needs.
+pub struct MediaDownload {
+    pub pool: PgPool,
+    pub secrets: SecretBox,
+    pub fetcher: MediaFetcher,
+    pub data_dir: PathBuf,
+}
+
+impl Task for MediaDownload {
+    fn run<'a>(&'a self, payload: &'a Value, _: Attempt<'a>) -> BoxFuture<'a, Result<Done, JobError>> {
+        Box::pin(
+            async move { download(self, jobs::uuid_in(payload, "attachment_id")?).await.map(|()| Done::Completed) },
+        )
+    }
+
+    /// Notes the error on the attachment, so that people see why its bytes are missing.
+    fn record_failure<'a>(&'a self, payload: &'a Value, error: &'a str, last: bool) -> BoxFuture<'a, sqlx::Result<()>> {
+        Box::pin(async move {
+            match jobs::uuid_in(payload, "attachment_id") {
+                Ok(id) => attachments::record_error(&self.pool, id, error, last).await,
+                Err(_) => Ok(()),
+            }
+        })
+    }
+}
 
 /// Relative to the data directory: `media/<first two hex digits>/<attachment id>`.
 pub fn storage_path(id: Uuid) -> String {
@@ -15,7 +46,7 @@ pub fn storage_path(id: Uuid) -> String {
     format!("media/{}/{}", &s[s.len() - 2..], s)
 }
 
-pub async fn download(ctx: &JobContext, attachment_id: Uuid) -> Result<(), JobError> {
+async fn download(ctx: &MediaDownload, attachment_id: Uuid) -> Result<(), JobError> {
     let target = attachments::download_target(&ctx.pool, attachment_id)
         .await
         .map_err(|e| JobError::Retry(format!("database: {e}")))?
@@ -53,17 +84,7 @@ pub async fn download(ctx: &JobContext, attachment_id: Uuid) -> Result<(), JobEr
     Ok(())
 }
 
-/// Notes the error on the attachment, so that people see why its bytes are missing.
-pub async fn record_failure(
-    ctx: &JobContext,
-    attachment_id: Uuid,
-    error: &str,
-    final_failure: bool,
-) -> sqlx::Result<()> {
-    attachments::record_error(&ctx.pool, attachment_id, error, final_failure).await
-}
-
-fn credentials(ctx: &JobContext, t: &attachments::DownloadTarget) -> Result<BasicAuth, JobError> {
+fn credentials(ctx: &MediaDownload, t: &attachments::DownloadTarget) -> Result<BasicAuth, JobError> {
     let decrypt = |sealed: &Vec<u8>| -> Result<SecretString, JobError> {
         ctx.secrets.decrypt(sealed).map_err(|e| JobError::Permanent(e.to_string()))
     };

@@ -25,30 +25,13 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         ));
     }
     let number_id = resolve_number(state, channel, &message).await?;
-    let location = message.location.as_ref();
+    let (from, media) = (mask::phone(&message.from.to_string()), message.media.len());
     let new = NewInbound {
         account_id: channel.account_id,
         channel_id: channel.id,
         number_id,
-        twilio_sid: message.message_sid.to_string(),
-        contact_phone: message.from.phone().map(|p| p.to_string()),
-        contact_bsuid: message.bsuid.clone(),
-        contact_wa_id: message.wa_id.clone(),
-        profile_name: message.profile_name.clone(),
-        body: message.body.clone(),
-        message_type: message.message_type.clone(),
-        button_text: message.button_text.clone(),
-        button_payload: message.button_payload.clone(),
-        latitude: location.map(|l| l.latitude),
-        longitude: location.map(|l| l.longitude),
-        location_address: location.and_then(|l| l.address.clone()),
-        location_label: location.and_then(|l| l.label.clone()),
-        replied_to_sid: message.replied_to_sid.clone(),
-        referral: message.referral.clone(),
-        forwarded: message.forwarded,
-        frequently_forwarded: message.frequently_forwarded,
+        message,
         webhook_params: form.to_json(),
-        media: message.media.iter().map(|m| (m.url.clone(), m.content_type.clone())).collect(),
         media_job_max_attempts: state.settings.jobs.max_attempts,
     };
     let stored = state.inbound.store(new).await?;
@@ -57,8 +40,7 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
     }
     match &stored {
         Stored::New { message_id, conversation_id, new_conversation } => tracing::info!(
-            %message_id, %conversation_id, new_conversation, from = %mask::phone(&message.from.to_string()),
-            media = message.media.len(), "inbound message stored"
+            %message_id, %conversation_id, new_conversation, %from, media, "inbound message stored"
         ),
         Stored::Duplicate => {
             tracing::info!("inbound message already stored; duplicate delivery ignored")
@@ -104,8 +86,8 @@ fn refuse(form: &Form, e: WebhookError) -> AppError {
     tracing::warn!(
         code = e.code(),
         reason = %e,
-        message_sid = form.get("MessageSid").unwrap_or(""),
-        from = %mask::phone(form.get("From").unwrap_or("")),
+        message_sid = form.message_sid().unwrap_or(""),
+        from = %mask::phone(form.from_address().unwrap_or("")),
         "inbound webhook refused"
     );
     AppError::client(status, e.code(), e.to_string())

@@ -1,5 +1,8 @@
 //! The background worker: runs durable jobs from the `jobs` table.
 //!
+//! It knows job kinds, not what they do: the application hands it a table of [`Task`]s by kind (media
+//! downloads, sends, the sandbox's callbacks), each owning what it needs.
+//!
 //! Every `serve` process runs one. It claims due jobs with `FOR UPDATE SKIP LOCKED` (so several processes share
 //! the work without taking the same job twice), runs up to `jobs.concurrency` at once, wakes on
 //! `LISTEN switchboard_jobs` and also polls, so a lost notification only delays work. A failed attempt is
@@ -8,18 +11,14 @@
 //! for `jobs.worker_timeout_ms` (killed, or its machine gone) are taken over, as are jobs running longer than
 //! `jobs.lease_secs`. On shutdown no new job is claimed and the running ones finish.
 
-use crate::config::{JobSettings, OutboundSettings};
-use crate::ingest;
-use crate::outbound;
-use crate::sandbox;
-use crate::secrets::SecretBox;
+use crate::config::JobSettings;
 use crate::store::jobs::{self, Job};
-use crate::twilio::media::MediaFetcher;
-use crate::twilio::rest::RestClient;
+use futures_util::future::BoxFuture;
 use rand::Rng;
+use serde_json::Value;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -28,22 +27,49 @@ use uuid::Uuid;
 
 pub const CHANNEL: &str = "switchboard_jobs";
 
-/// What jobs need to do their work.
-pub struct JobContext {
-    pub pool: PgPool,
-    pub secrets: SecretBox,
-    pub fetcher: MediaFetcher,
-    pub data_dir: PathBuf,
-    pub twilio: RestClient,
-    /// What Twilio calls this server by (status callbacks, media URLs).
-    pub public_base_url: Arc<str>,
-    /// Where this server is reached from the same machine (the sandbox's webhooks go there).
-    pub local_base_url: Arc<str>,
-    pub outbound: OutboundSettings,
-    /// For the sandbox's webhooks.
-    pub http: reqwest::Client,
-    /// Records Twilio's SIDs, several per commit.
-    pub recorder: outbound::recorder::Recorder,
+/// One kind of job: reads its payload and does the work. Each task owns what it needs (a pool, a client, a
+/// directory); the engine knows only kinds and payloads.
+pub trait Task: Send + Sync {
+    fn run<'a>(&'a self, payload: &'a Value, attempt: Attempt<'a>) -> BoxFuture<'a, Result<Done, JobError>>;
+
+    /// Notes an attempt's error on what the job worked on, so that people see it there (nothing by default).
+    fn record_failure<'a>(
+        &'a self,
+        _payload: &'a Value,
+        _error: &'a str,
+        _final_failure: bool,
+    ) -> BoxFuture<'a, sqlx::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The tasks a worker runs, by job kind; assembled by the application, which knows every flow.
+#[derive(Clone, Default)]
+pub struct Tasks(HashMap<&'static str, Arc<dyn Task>>);
+
+impl Tasks {
+    pub fn with(mut self, kind: &'static str, task: impl Task + 'static) -> Self {
+        self.0.insert(kind, Arc::new(task));
+        self
+    }
+
+    fn get(&self, kind: &str) -> Option<&Arc<dyn Task>> {
+        self.0.get(kind)
+    }
+}
+
+/// A UUID member of a job's payload; a payload without it cannot be run.
+pub fn uuid_in(payload: &Value, name: &str) -> Result<Uuid, JobError> {
+    payload
+        .get(name)
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| JobError::Permanent(format!("payload without {name}")))
+}
+
+/// A text member of a job's payload; a payload without it cannot be run.
+pub fn text_in<'a>(payload: &'a Value, name: &str) -> Result<&'a str, JobError> {
+    payload.get(name).and_then(Value::as_str).ok_or_else(|| JobError::Permanent(format!("payload without {name}")))
 }
 
 /// The attempt now running, as a task sees it.
@@ -86,73 +112,23 @@ impl From<sqlx::Error> for JobError {
     }
 }
 
-/// A job, parsed from its kind and payload.
-#[derive(Debug)]
-enum Task {
-    MediaDownload { attachment_id: Uuid },
-    SendMessage { message_id: Uuid },
-    SandboxStatus { sid: String, status: String },
-}
-
-impl Task {
-    fn parse(job: &Job) -> Result<Self, String> {
-        let uuid = |name: &str| {
-            job.payload
-                .get(name)
-                .and_then(|v| v.as_str())
-                .and_then(|s| Uuid::parse_str(s).ok())
-                .ok_or_else(|| format!("payload without {name}"))
-        };
-        let text = |name: &str| {
-            job.payload
-                .get(name)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-                .ok_or_else(|| format!("payload without {name}"))
-        };
-        match job.kind.as_str() {
-            ingest::media::KIND => Ok(Self::MediaDownload { attachment_id: uuid("attachment_id")? }),
-            outbound::sender::KIND => Ok(Self::SendMessage { message_id: uuid("message_id")? }),
-            sandbox::callbacks::KIND => Ok(Self::SandboxStatus { sid: text("sid")?, status: text("status")? }),
-            other => Err(format!("unknown job kind {other:?}")),
-        }
-    }
-
-    async fn run(&self, ctx: &JobContext, attempt: Attempt<'_>) -> Result<Done, JobError> {
-        match self {
-            Self::MediaDownload { attachment_id } => {
-                ingest::media::download(ctx, *attachment_id).await.map(|()| Done::Completed)
-            }
-            Self::SendMessage { message_id } => outbound::sender::send(ctx, *message_id, attempt).await,
-            Self::SandboxStatus { sid, status } => {
-                sandbox::callbacks::deliver(ctx, sid, status).await.map(|()| Done::Completed)
-            }
-        }
-    }
-
-    async fn record_failure(&self, ctx: &JobContext, error: &str, final_failure: bool) -> sqlx::Result<()> {
-        match self {
-            Self::MediaDownload { attachment_id } => {
-                ingest::media::record_failure(ctx, *attachment_id, error, final_failure).await
-            }
-            Self::SendMessage { message_id } if final_failure => {
-                crate::store::outbound::mark_failed(&ctx.pool, *message_id, None, error).await
-            }
-            Self::SendMessage { .. } | Self::SandboxStatus { .. } => Ok(()),
-        }
-    }
+/// What every attempt shares: the pool the engine records outcomes with, and the tasks.
+struct Engine {
+    pool: PgPool,
+    tasks: Tasks,
 }
 
 pub struct Worker {
-    ctx: Arc<JobContext>,
+    ctx: Arc<Engine>,
     settings: JobSettings,
     id: Arc<str>,
 }
 
 impl Worker {
-    /// `id` names this process among those sharing the database (its heartbeat row).
-    pub fn new(ctx: JobContext, settings: JobSettings, id: Arc<str>) -> Self {
-        Self { ctx: Arc::new(ctx), settings, id }
+    /// `id` names this process among those sharing the database (its heartbeat row); `tasks` are the kinds of
+    /// job it runs.
+    pub fn new(pool: PgPool, tasks: Tasks, settings: JobSettings, id: Arc<str>) -> Self {
+        Self { ctx: Arc::new(Engine { pool, tasks }), settings, id }
     }
 
     /// Runs until `shutdown`, then lets the jobs in hand finish.
@@ -244,21 +220,19 @@ async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
     }
 }
 
-async fn execute(ctx: &JobContext, settings: &JobSettings, worker: &str, job: Job) {
-    let task = match Task::parse(&job) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(job = job.id, kind = %job.kind, error = %e, "job cannot be run; marked failed");
-            if let Err(db) = jobs::fail(&ctx.pool, job.id, worker, &e).await {
-                tracing::error!(job = job.id, error = %db, "cannot mark the job failed; it is retried when its lease expires");
-            }
-            return;
+async fn execute(ctx: &Engine, settings: &JobSettings, worker: &str, job: Job) {
+    let Some(task) = ctx.tasks.get(&job.kind).cloned() else {
+        let e = format!("unknown job kind {:?}", job.kind);
+        tracing::error!(job = job.id, kind = %job.kind, error = %e, "job cannot be run; marked failed");
+        if let Err(db) = jobs::fail(&ctx.pool, job.id, worker, &e).await {
+            tracing::error!(job = job.id, error = %db, "cannot mark the job failed; it is retried when its lease expires");
         }
+        return;
     };
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     let max = job.max_attempts.unwrap_or(settings.max_attempts);
     let attempt = Attempt { job_id: job.id, worker, number: job.attempts, max };
-    let outcome = tracing::Instrument::instrument(task.run(ctx, attempt), span.clone()).await;
+    let outcome = tracing::Instrument::instrument(task.run(&job.payload, attempt), span.clone()).await;
     let result = match outcome {
         Ok(Done::Completed) => jobs::complete(&ctx.pool, job.id, worker).await,
         Ok(Done::Removed) => Ok(()),
@@ -267,12 +241,12 @@ async fn execute(ctx: &JobContext, settings: &JobSettings, worker: &str, job: Jo
             span.in_scope(
                 || tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "job attempt failed; will retry"),
             );
-            record_failure(ctx, &task, &span, &e, false).await;
+            record_failure(task.as_ref(), &job.payload, &span, &e, false).await;
             jobs::retry_later(&ctx.pool, job.id, worker, delay, &e).await
         }
         Err(JobError::Retry(e) | JobError::Permanent(e)) => {
             span.in_scope(|| tracing::error!(error = %e, attempts = job.attempts, "job failed for good"));
-            record_failure(ctx, &task, &span, &e, true).await;
+            record_failure(task.as_ref(), &job.payload, &span, &e, true).await;
             jobs::fail(&ctx.pool, job.id, worker, &e).await
         }
     };
@@ -284,8 +258,8 @@ async fn execute(ctx: &JobContext, settings: &JobSettings, worker: &str, job: Jo
 
 /// Notes the error on what the job worked on; if even that fails, the log says so (the job's own row still
 /// records its state and error).
-async fn record_failure(ctx: &JobContext, task: &Task, span: &tracing::Span, error: &str, final_failure: bool) {
-    if let Err(db) = task.record_failure(ctx, error, final_failure).await {
+async fn record_failure(task: &dyn Task, payload: &Value, span: &tracing::Span, error: &str, final_failure: bool) {
+    if let Err(db) = task.record_failure(payload, error, final_failure).await {
         span.in_scope(|| tracing::error!(error = %db, "cannot record the job's error on what it worked on"));
     }
 }

@@ -12,16 +12,51 @@
 //! leaves the job running; it is taken over and the message is sent a second time (see the README).
 
 use crate::channels::{account_credentials, webhook_urls};
-use crate::jobs::{Attempt, Done, JobContext, JobError};
+use crate::config::OutboundSettings;
+use crate::jobs::{self, Attempt, Done, JobError, Task};
+use crate::secrets::SecretBox;
 use crate::store::outbound;
 use crate::twilio::errors;
-use crate::twilio::rest::{From, OutboundMessage};
+use crate::twilio::rest::{From, OutboundMessage, RestClient};
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
 pub const KIND: &str = outbound::SEND_KIND;
 
-pub async fn send(ctx: &JobContext, message_id: Uuid, attempt: Attempt<'_>) -> Result<Done, JobError> {
+/// The `message.send` task, with what it needs.
+pub struct Sender {
+    pub pool: PgPool,
+    pub secrets: SecretBox,
+    pub twilio: RestClient,
+    /// What Twilio calls this server by (status callbacks, media URLs).
+    pub public_base_url: Arc<str>,
+    pub settings: OutboundSettings,
+    /// Records Twilio's SIDs, several per commit.
+    pub recorder: super::recorder::Recorder,
+}
+
+impl Task for Sender {
+    fn run<'a>(&'a self, payload: &'a Value, attempt: Attempt<'a>) -> BoxFuture<'a, Result<Done, JobError>> {
+        Box::pin(async move { send(self, jobs::uuid_in(payload, "message_id")?, attempt).await })
+    }
+
+    /// After the last attempt the message is `failed`, with the reason.
+    fn record_failure<'a>(&'a self, payload: &'a Value, error: &'a str, last: bool) -> BoxFuture<'a, sqlx::Result<()>> {
+        Box::pin(async move {
+            match jobs::uuid_in(payload, "message_id") {
+                Ok(id) if last => outbound::mark_failed(&self.pool, id, None, error).await,
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
+#[tracing::instrument(skip_all, fields(message = %message_id))]
+async fn send(ctx: &Sender, message_id: Uuid, attempt: Attempt<'_>) -> Result<Done, JobError> {
     let Some(m) = outbound::send_context(&ctx.pool, message_id).await? else {
         return Err(JobError::Permanent("the message no longer exists".into()));
     };
@@ -29,7 +64,7 @@ pub async fn send(ctx: &JobContext, message_id: Uuid, attempt: Attempt<'_>) -> R
         // Sent already (or failed for good): nothing to do.
         return Ok(Done::Completed);
     }
-    let Some(to) = m.to_e164.as_deref().map(|p| format!("whatsapp:{p}")) else {
+    let Some(to) = m.to_e164.as_deref() else {
         return fail(
             ctx,
             message_id,
@@ -42,16 +77,15 @@ pub async fn send(ctx: &JobContext, message_id: Uuid, attempt: Attempt<'_>) -> R
         Ok(a) => a,
         Err(e) => return fail(ctx, message_id, None, &format!("the account's credentials cannot be used: {e}")).await,
     };
-    let from_address = format!("whatsapp:{}", m.from_e164);
     let from = match &m.messaging_service_sid {
         Some(mg) => From::MessagingService(mg),
-        None => From::Address(&from_address),
+        None => From::Number(&m.from_e164),
     };
-    if ctx.outbound.rate_per_sender > 0.0 {
+    if ctx.settings.rate_per_sender > 0.0 {
         let sender = match from {
-            From::Address(a) | From::MessagingService(a) => format!("{}/{a}", m.account.account_sid),
+            From::Number(a) | From::MessagingService(a) => format!("{}/{a}", m.account.account_sid),
         };
-        let interval = Duration::from_secs_f64(1.0 / ctx.outbound.rate_per_sender);
+        let interval = Duration::from_secs_f64(1.0 / ctx.settings.rate_per_sender);
         let wait = outbound::reserve_slot(&ctx.pool, &sender, interval).await?;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -66,7 +100,7 @@ pub async fn send(ctx: &JobContext, message_id: Uuid, attempt: Attempt<'_>) -> R
         .collect();
     let status_callback = webhook_urls(base, m.channel_id).status;
     let message = OutboundMessage {
-        to: &to,
+        to,
         from,
         body: (m.content_sid.is_none() && !m.body.is_empty()).then_some(m.body.as_str()),
         media_urls: &media_urls,
@@ -102,7 +136,7 @@ pub async fn send(ctx: &JobContext, message_id: Uuid, attempt: Attempt<'_>) -> R
     }
 }
 
-async fn fail(ctx: &JobContext, message_id: Uuid, code: Option<i32>, reason: &str) -> Result<Done, JobError> {
+async fn fail(ctx: &Sender, message_id: Uuid, code: Option<i32>, reason: &str) -> Result<Done, JobError> {
     outbound::mark_failed(&ctx.pool, message_id, code, reason).await?;
     Err(JobError::Permanent(reason.to_owned()))
 }

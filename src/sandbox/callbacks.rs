@@ -2,13 +2,39 @@
 //! configured delay, that posts the form Twilio posts, signed with the account's Auth Token, to the message's
 //! `StatusCallback` URL.
 
-use crate::jobs::{JobContext, JobError};
+use crate::jobs::{self, Attempt, Done, JobError, Task};
+use crate::secrets::SecretBox;
 use crate::store::sandbox as store;
+use futures_util::future::BoxFuture;
 use secrecy::ExposeSecret;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::sync::Arc;
 
 pub const KIND: &str = "sandbox.status";
 
-pub async fn deliver(ctx: &JobContext, sid: &str, status: &str) -> Result<(), JobError> {
+/// The `sandbox.status` task: the sandbox's own client posts to this server, as Twilio would.
+pub struct StatusCallbacks {
+    pub pool: PgPool,
+    pub secrets: SecretBox,
+    /// The sandbox's HTTP client (no redirects, its own timeout).
+    pub http: reqwest::Client,
+    /// What Twilio calls this server by (what the signature covers).
+    pub public_base_url: Arc<str>,
+    /// Where this server is reached from the same machine (where the callbacks are posted).
+    pub local_base_url: Arc<str>,
+}
+
+impl Task for StatusCallbacks {
+    fn run<'a>(&'a self, payload: &'a Value, _: Attempt<'a>) -> BoxFuture<'a, Result<Done, JobError>> {
+        Box::pin(async move {
+            deliver(self, jobs::text_in(payload, "sid")?, jobs::text_in(payload, "status")?).await?;
+            Ok(Done::Completed)
+        })
+    }
+}
+
+async fn deliver(ctx: &StatusCallbacks, sid: &str, status: &str) -> Result<(), JobError> {
     let Some(m) = store::find(&ctx.pool, sid).await? else {
         return Err(JobError::Permanent(format!("no sandbox message {sid}")));
     };

@@ -5,9 +5,9 @@
 use super::content;
 use crate::domain::E164;
 use crate::error::{AppError, AppResult};
-use crate::http::api::ApiJson;
 use crate::state::AppState;
 use crate::store::sandbox::{self as store, NewSandboxMessage, SandboxMessage, SandboxNumber};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse};
@@ -87,8 +87,9 @@ async fn number(state: &AppState, business: &E164) -> AppResult<SandboxNumber> {
 /// Sends a customer's message through the channel's signed webhook, as Twilio would.
 async fn send(
     State(state): State<AppState>,
-    ApiJson(m): ApiJson<CustomerMessage>,
+    m: Result<Json<CustomerMessage>, JsonRejection>,
 ) -> AppResult<(StatusCode, Json<SandboxMessage>)> {
+    let Json(m) = m.map_err(refused_body)?;
     let customer = parse_number("customer", &m.customer)?;
     let business = parse_number("business", &m.business)?;
     if m.body.trim().is_empty() && m.button_payload.is_none() {
@@ -187,7 +188,8 @@ struct Faults {
 }
 
 /// Tells the sandbox to answer the next `count` message requests with `status`.
-async fn faults(State(state): State<AppState>, ApiJson(f): ApiJson<Faults>) -> AppResult<StatusCode> {
+async fn faults(State(state): State<AppState>, f: Result<Json<Faults>, JsonRejection>) -> AppResult<StatusCode> {
+    let Json(f) = f.map_err(refused_body)?;
     if ![429, 500, 503].contains(&f.status) {
         return Err(AppError::invalid_field("status", "status must be 429, 500 or 503"));
     }
@@ -196,4 +198,17 @@ async fn faults(State(state): State<AppState>, ApiJson(f): ApiJson<Faults>) -> A
     }
     store::plan_faults(&state.pool, f.status, f.count).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A body the sandbox's page (or a script) sent that is not the JSON it takes.
+fn refused_body(e: JsonRejection) -> AppError {
+    match e {
+        JsonRejection::MissingJsonContentType(_) => AppError::client(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        ),
+        JsonRejection::JsonDataError(e) => AppError::unprocessable("invalid_body", e.body_text()),
+        e => AppError::bad_request("malformed_body", e.body_text()),
+    }
 }

@@ -1,38 +1,22 @@
 //! Messages: storing inbound messages (one at a time, or many in one statement), and moving an outbound
 //! message's status forward.
 
+use crate::domain::inbound::InboundMessage;
 use crate::domain::MessageStatus;
 use serde_json::Value;
 use sqlx::{FromRow, PgPool};
 use std::sync::LazyLock;
 use uuid::Uuid;
 
-/// Everything needed to store one inbound message.
+/// Everything needed to store one inbound message: the message as parsed, where it arrived, and the webhook's
+/// every parameter (kept as JSON). Each media item becomes an attachment and a download job.
 #[derive(Debug, Clone)]
 pub struct NewInbound {
     pub account_id: Uuid,
     pub channel_id: Uuid,
     pub number_id: Uuid,
-    pub twilio_sid: String,
-    pub contact_phone: Option<String>,
-    pub contact_bsuid: Option<String>,
-    pub contact_wa_id: Option<String>,
-    pub profile_name: Option<String>,
-    pub body: String,
-    pub message_type: Option<String>,
-    pub button_text: Option<String>,
-    pub button_payload: Option<String>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub location_address: Option<String>,
-    pub location_label: Option<String>,
-    pub replied_to_sid: Option<String>,
-    pub referral: Option<Value>,
-    pub forwarded: bool,
-    pub frequently_forwarded: bool,
+    pub message: InboundMessage,
     pub webhook_params: Value,
-    /// `(source URL, content type)` for each media item; each becomes an attachment and a download job.
-    pub media: Vec<(String, Option<String>)>,
     pub media_job_max_attempts: i32,
 }
 
@@ -40,7 +24,12 @@ impl NewInbound {
     /// Whether [`insert_inbound_batch`] can store it: a contact known by phone number, and no media (the common
     /// case). Everything else goes through [`insert_inbound`].
     pub fn batchable(&self) -> bool {
-        self.contact_phone.is_some() && self.media.is_empty()
+        self.message.from.phone().is_some() && self.message.media.is_empty()
+    }
+
+    /// The contact's phone number (E.164), when WhatsApp shared it.
+    fn contact_phone(&self) -> Option<String> {
+        self.message.from.phone().map(|p| p.to_string())
     }
 }
 
@@ -133,10 +122,10 @@ static INSERT_INBOUND: LazyLock<[[String; 2]; 2]> = LazyLock::new(|| {
 
 /// Stores one inbound message (see [`INSERT_INBOUND_TEMPLATE`]).
 pub async fn insert_inbound(pool: &PgPool, m: &NewInbound) -> sqlx::Result<Stored> {
-    match run_insert(pool, m, m.contact_bsuid.as_deref()).await {
+    match run_insert(pool, m, m.message.bsuid.as_deref()).await {
         // The BSUID already belongs to another contact row (one known only by BSUID before Twilio sent the phone
         // number). Store the message under the phone number rather than lose it; the rows can be merged later.
-        Err(e) if m.contact_phone.is_some() && super::violated_constraint(&e) == Some("contacts_bsuid_key") => {
+        Err(e) if m.message.from.phone().is_some() && super::violated_constraint(&e) == Some("contacts_bsuid_key") => {
             tracing::warn!("business-scoped user id already on another contact; storing under the phone number");
             run_insert(pool, m, None).await
         }
@@ -145,36 +134,39 @@ pub async fn insert_inbound(pool: &PgPool, m: &NewInbound) -> sqlx::Result<Store
 }
 
 async fn run_insert(pool: &PgPool, m: &NewInbound, bsuid: Option<&str>) -> sqlx::Result<Stored> {
-    let sql = &INSERT_INBOUND[usize::from(m.contact_phone.is_none())][usize::from(!m.media.is_empty())];
+    let msg = &m.message;
+    let phone = m.contact_phone();
+    let sql = &INSERT_INBOUND[usize::from(phone.is_none())][usize::from(!msg.media.is_empty())];
     let (urls, types): (Vec<&str>, Vec<&str>) =
-        m.media.iter().map(|(u, t)| (u.as_str(), t.as_deref().unwrap_or(""))).unzip();
+        msg.media.iter().map(|i| (i.url.as_str(), i.content_type.as_deref().unwrap_or(""))).unzip();
+    let location = msg.location.as_ref();
     let row: Option<StoredRow> = sqlx::query_as(sql.as_str())
         .bind(m.account_id)
-        .bind(&m.twilio_sid)
+        .bind(msg.message_sid.as_str())
         .bind(Uuid::now_v7())
-        .bind(&m.contact_phone)
+        .bind(&phone)
         .bind(bsuid)
-        .bind(&m.contact_wa_id)
-        .bind(&m.profile_name)
+        .bind(&msg.wa_id)
+        .bind(&msg.profile_name)
         .bind(Uuid::now_v7())
         .bind(m.channel_id)
         .bind(m.number_id)
         .bind(Uuid::now_v7())
-        .bind(&m.body)
-        .bind(&m.message_type)
-        .bind(&m.button_text)
-        .bind(&m.button_payload)
-        .bind(m.latitude)
-        .bind(m.longitude)
-        .bind(&m.location_address)
-        .bind(&m.location_label)
-        .bind(&m.replied_to_sid)
-        .bind(&m.referral)
+        .bind(&msg.body)
+        .bind(&msg.message_type)
+        .bind(&msg.button_text)
+        .bind(&msg.button_payload)
+        .bind(location.map(|l| l.latitude))
+        .bind(location.map(|l| l.longitude))
+        .bind(location.and_then(|l| l.address.as_deref()))
+        .bind(location.and_then(|l| l.label.as_deref()))
+        .bind(&msg.replied_to_sid)
+        .bind(&msg.referral)
         .bind(&urls)
         .bind(&types)
         .bind(m.media_job_max_attempts)
-        .bind(m.forwarded)
-        .bind(m.frequently_forwarded)
+        .bind(msg.forwarded)
+        .bind(msg.frequently_forwarded)
         .bind(&m.webhook_params)
         .fetch_optional(pool)
         .await?;
@@ -248,32 +240,36 @@ pub async fn insert_inbound_batch(pool: &PgPool, batch: &[&NewInbound]) -> sqlx:
     debug_assert!(batch.iter().all(|m| m.batchable()));
     let n = batch.len();
     let new_ids = || -> Vec<Uuid> { (0..n).map(|_| Uuid::now_v7()).collect() };
-    let column = |f: fn(&NewInbound) -> Option<String>| -> Vec<Option<String>> { batch.iter().map(|m| f(m)).collect() };
+    let column =
+        |f: fn(&InboundMessage) -> Option<&str>| -> Vec<Option<&str>> { batch.iter().map(|m| f(&m.message)).collect() };
+    let location = |f: fn(&crate::domain::inbound::Location) -> Option<&str>| -> Vec<Option<&str>> {
+        batch.iter().map(|m| m.message.location.as_ref().and_then(f)).collect()
+    };
     let message_ids = new_ids();
     let rows: Vec<StoredRow> = sqlx::query_as(INSERT_INBOUND_BATCH)
         .bind(batch.iter().map(|m| m.account_id).collect::<Vec<_>>())
-        .bind(batch.iter().map(|m| m.twilio_sid.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.message.message_sid.as_str()).collect::<Vec<_>>())
         .bind(new_ids())
-        .bind(column(|m| m.contact_phone.clone()))
-        .bind(column(|m| m.contact_bsuid.clone()))
-        .bind(column(|m| m.contact_wa_id.clone()))
-        .bind(column(|m| m.profile_name.clone()))
+        .bind(batch.iter().map(|m| m.contact_phone()).collect::<Vec<_>>())
+        .bind(column(|m| m.bsuid.as_deref()))
+        .bind(column(|m| m.wa_id.as_deref()))
+        .bind(column(|m| m.profile_name.as_deref()))
         .bind(new_ids())
         .bind(batch.iter().map(|m| m.channel_id).collect::<Vec<_>>())
         .bind(batch.iter().map(|m| m.number_id).collect::<Vec<_>>())
         .bind(&message_ids)
-        .bind(batch.iter().map(|m| m.body.clone()).collect::<Vec<_>>())
-        .bind(column(|m| m.message_type.clone()))
-        .bind(column(|m| m.button_text.clone()))
-        .bind(column(|m| m.button_payload.clone()))
-        .bind(batch.iter().map(|m| m.latitude).collect::<Vec<_>>())
-        .bind(batch.iter().map(|m| m.longitude).collect::<Vec<_>>())
-        .bind(column(|m| m.location_address.clone()))
-        .bind(column(|m| m.location_label.clone()))
-        .bind(column(|m| m.replied_to_sid.clone()))
-        .bind(batch.iter().map(|m| m.referral.clone()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|m| m.forwarded).collect::<Vec<_>>())
-        .bind(batch.iter().map(|m| m.frequently_forwarded).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.message.body.as_str()).collect::<Vec<_>>())
+        .bind(column(|m| m.message_type.as_deref()))
+        .bind(column(|m| m.button_text.as_deref()))
+        .bind(column(|m| m.button_payload.as_deref()))
+        .bind(batch.iter().map(|m| m.message.location.as_ref().map(|l| l.latitude)).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.message.location.as_ref().map(|l| l.longitude)).collect::<Vec<_>>())
+        .bind(location(|l| l.address.as_deref()))
+        .bind(location(|l| l.label.as_deref()))
+        .bind(column(|m| m.replied_to_sid.as_deref()))
+        .bind(batch.iter().map(|m| m.message.referral.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.message.forwarded).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.message.frequently_forwarded).collect::<Vec<_>>())
         .bind(batch.iter().map(|m| m.webhook_params.clone()).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;

@@ -13,18 +13,10 @@ use crate::domain::business_profile::BusinessProfile;
 pub struct Number {
     pub id: Uuid,
     pub channel_id: Uuid,
-    pub name: String,
     pub e164: String,
-    pub language: Option<String>,
-    pub customers_may_send_attachments: bool,
-    pub agents_may_send_attachments: bool,
-    pub greeting_text: Option<String>,
-    pub csat_enabled: bool,
-    pub ai_agent_enabled: bool,
-    #[schema(value_type = BusinessProfile)]
-    pub profile: Json<BusinessProfile>,
-    pub default_queue_id: Option<Uuid>,
-    pub business_hours_id: Option<Uuid>,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub settings: NumberSettings,
     /// The agents who serve this number.
     pub member_ids: Vec<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
@@ -41,7 +33,7 @@ const COLUMNS: &str =
     created_at, deleted_at";
 
 /// Everything about a number that people set.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct NumberSettings {
     pub name: String,
     pub language: Option<String>,
@@ -50,6 +42,7 @@ pub struct NumberSettings {
     pub greeting_text: Option<String>,
     pub csat_enabled: bool,
     pub ai_agent_enabled: bool,
+    #[sqlx(json)]
     pub profile: BusinessProfile,
     pub default_queue_id: Option<Uuid>,
     pub business_hours_id: Option<Uuid>,

@@ -54,17 +54,23 @@ impl RestError {
     }
 }
 
-/// Who the message is from: a WhatsApp sender (`whatsapp:+…`) or a Messaging Service that picks one.
+/// Who the message is from: a WhatsApp sender's number (E.164, sent as `whatsapp:+…`) or a Messaging Service that
+/// picks one.
 #[derive(Debug, Clone, Copy)]
 pub enum From<'a> {
-    Address(&'a str),
+    Number(&'a str),
     MessagingService(&'a str),
+}
+
+/// A phone number as Twilio addresses it on WhatsApp: `whatsapp:+…`.
+pub fn whatsapp_address(e164: &str) -> String {
+    format!("{}{e164}", crate::domain::WhatsAppAddress::PREFIX)
 }
 
 /// One `POST /2010-04-01/Accounts/{sid}/Messages.json`.
 #[derive(Debug, Clone)]
 pub struct OutboundMessage<'a> {
-    /// `whatsapp:+…`.
+    /// The customer's number (E.164); sent as `whatsapp:+…`.
     pub to: &'a str,
     pub from: From<'a>,
     pub body: Option<&'a str>,
@@ -80,9 +86,9 @@ impl OutboundMessage<'_> {
     /// The form body, parameters in a fixed order.
     pub fn form(&self) -> String {
         let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("To", self.to);
+        form.append_pair("To", &whatsapp_address(self.to));
         match self.from {
-            From::Address(a) => form.append_pair("From", a),
+            From::Number(n) => form.append_pair("From", &whatsapp_address(n)),
             From::MessagingService(sid) => form.append_pair("MessagingServiceSid", sid),
         };
         if let Some(body) = self.body {
@@ -280,8 +286,8 @@ mod tests {
         let media =
             vec!["https://cc.example.com/media/a/x.jpg".to_owned(), "https://cc.example.com/media/b".to_owned()];
         let m = OutboundMessage {
-            to: "whatsapp:+5215512345678",
-            from: From::Address("whatsapp:+14155238886"),
+            to: "+5215512345678",
+            from: From::Number("+14155238886"),
             body: Some("Hola & adiós"),
             media_urls: &media,
             content_sid: None,
@@ -291,6 +297,8 @@ mod tests {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(m.form().as_bytes()).into_owned().collect();
         assert_eq!(pairs.iter().filter(|(k, _)| k == "MediaUrl").count(), 2);
         assert!(pairs.contains(&("Body".into(), "Hola & adiós".into())));
+        assert!(pairs.contains(&("To".into(), "whatsapp:+5215512345678".into())));
+        assert!(pairs.contains(&("From".into(), "whatsapp:+14155238886".into())));
         let t = OutboundMessage {
             from: From::MessagingService("MG0123456789abcdef0123456789abcdef"),
             body: None,

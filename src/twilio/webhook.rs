@@ -5,7 +5,7 @@
 //! what Switchboard acts on and refuse what it cannot act on, each refusal with a reason a person can read.
 
 use crate::domain::address::AddressError;
-use crate::domain::{AccountSid, MessageSid, MessageStatus, MessagingServiceSid, WhatsAppAddress, E164};
+use crate::domain::{AccountSid, MessageSid, MessageStatus, MessagingServiceSid, WhatsAppAddress};
 use serde_json::{Map, Value};
 
 /// A decoded `application/x-www-form-urlencoded` body, in arrival order.
@@ -45,6 +45,16 @@ impl Form {
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `MessageSid` as sent, before anything is checked (for logging a refused webhook).
+    pub fn message_sid(&self) -> Option<&str> {
+        self.get("MessageSid")
+    }
+
+    /// `From` as sent, before anything is checked (for logging a refused webhook, masked).
+    pub fn from_address(&self) -> Option<&str> {
+        self.get("From")
     }
 
     /// The first value of `name` unless it is empty.
@@ -149,46 +159,7 @@ fn flag(form: &Form, name: &str) -> bool {
     form.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// One piece of media attached to an inbound message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InboundMedia {
-    pub url: String,
-    pub content_type: Option<String>,
-}
-
-/// A shared location.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Location {
-    pub latitude: f64,
-    pub longitude: f64,
-    pub address: Option<String>,
-    pub label: Option<String>,
-}
-
-/// A customer's WhatsApp message as Twilio delivers it to the incoming-message webhook.
-#[derive(Debug, Clone)]
-pub struct InboundMessage {
-    pub message_sid: MessageSid,
-    pub account_sid: AccountSid,
-    pub messaging_service_sid: Option<MessagingServiceSid>,
-    pub from: WhatsAppAddress,
-    /// The business's own WhatsApp number that received the message.
-    pub to: E164,
-    pub body: String,
-    pub profile_name: Option<String>,
-    pub wa_id: Option<String>,
-    /// The business-scoped user id, when Twilio sends one.
-    pub bsuid: Option<String>,
-    pub media: Vec<InboundMedia>,
-    pub message_type: Option<String>,
-    pub button_text: Option<String>,
-    pub button_payload: Option<String>,
-    pub location: Option<Location>,
-    pub replied_to_sid: Option<String>,
-    pub referral: Option<Value>,
-    pub forwarded: bool,
-    pub frequently_forwarded: bool,
-}
+pub use crate::domain::inbound::{InboundMedia, InboundMessage, Location};
 
 /// Parameters whose presence marks a message from a WhatsApp group.
 const GROUP_MARKERS: &[&str] = &["GroupId", "GroupSid", "GroupName", "GroupSubject", "ParticipantAddress"];

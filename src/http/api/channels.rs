@@ -141,9 +141,7 @@ async fn create(
         CreateError::Database(e) => e.into(),
     })?;
     let mut tx = state.pool.begin().await?;
-    let view = store::channels::view(&mut tx, id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("channel vanished")))?;
+    let view = view_in(&mut tx, id).await?;
     let after = serde_json::to_value(&view).map_err(anyhow::Error::from)?;
     store::audit::record(
         &mut tx,
@@ -231,9 +229,7 @@ async fn update(
         }
         store::channels::rename(&mut tx, id, name).await?;
     }
-    let after = store::channels::view(&mut tx, id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("channel vanished")))?;
+    let after = view_in(&mut tx, id).await?;
     audit(&mut tx, &who, "channel.updated", &before, &after).await?;
     tx.commit().await?;
     state.channels.invalidate(id);
@@ -248,9 +244,7 @@ async fn remove(State(state): State<AppState>, who: Principal, ApiPath(id): ApiP
     let before = find(&state, id).await?;
     let mut tx = state.pool.begin().await?;
     store::channels::soft_delete(&mut tx, id).await?;
-    let after = store::channels::view(&mut tx, id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("channel vanished")))?;
+    let after = view_in(&mut tx, id).await?;
     audit(&mut tx, &who, "channel.deleted", &before, &after).await?;
     tx.commit().await?;
     state.channels.invalidate(id);
@@ -279,9 +273,7 @@ async fn rotate_token(
     let before = find(&state, id).await?;
     let mut tx = state.pool.begin().await?;
     store::channels::rotate_auth_token(&mut tx, id, &state.secrets.encrypt(body.auth_token.trim())).await?;
-    let after = store::channels::view(&mut tx, id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("channel vanished")))?;
+    let after = view_in(&mut tx, id).await?;
     audit(&mut tx, &who, "channel.auth_token_rotated", &before, &after).await?;
     tx.commit().await?;
     state.channels.invalidate(id);
@@ -300,9 +292,7 @@ async fn retire_token(
     let before = find(&state, id).await?;
     let mut tx = state.pool.begin().await?;
     store::channels::retire_secondary_auth_token(&mut tx, id).await?;
-    let after = store::channels::view(&mut tx, id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("channel vanished")))?;
+    let after = view_in(&mut tx, id).await?;
     audit(&mut tx, &who, "channel.auth_token_retired", &before, &after).await?;
     tx.commit().await?;
     state.channels.invalidate(id);
@@ -329,4 +319,11 @@ async fn audit(
     )
     .await?;
     Ok(())
+}
+
+/// The channel as this transaction sees it after a change (the transaction holds it, so it cannot be gone).
+async fn view_in(conn: &mut sqlx::PgConnection, id: Uuid) -> AppResult<store::channels::ChannelView> {
+    store::channels::view(conn, id)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("channel {id} changed in this transaction is not found")))
 }

@@ -122,21 +122,6 @@ async fn apply(
     Ok(current)
 }
 
-fn settings_of(n: &Number) -> NumberSettings {
-    NumberSettings {
-        name: n.name.clone(),
-        language: n.language.clone(),
-        customers_may_send_attachments: n.customers_may_send_attachments,
-        agents_may_send_attachments: n.agents_may_send_attachments,
-        greeting_text: n.greeting_text.clone(),
-        csat_enabled: n.csat_enabled,
-        ai_agent_enabled: n.ai_agent_enabled,
-        profile: n.profile.0.clone(),
-        default_queue_id: n.default_queue_id,
-        business_hours_id: n.business_hours_id,
-    }
-}
-
 async fn live_channel(conn: &mut sqlx::PgConnection, id: Uuid) -> AppResult<()> {
     match store::channels::view(conn, id).await? {
         Some(c) if c.deleted_at.is_none() => Ok(()),
@@ -236,7 +221,7 @@ async fn update(
     }
     let mut tx = state.pool.begin().await?;
     let before = find(&mut tx, channel, id).await?;
-    let settings = apply(&mut tx, settings_of(&before), &changes).await?;
+    let settings = apply(&mut tx, before.settings.clone(), &changes).await?;
     store::numbers::update(&mut tx, id, &settings).await?;
     if let Some(members) = &changes.member_ids {
         store::numbers::set_members(&mut tx, id, members).await?;
