@@ -1,7 +1,11 @@
-//! The agent inbox: one page and its script and style, embedded in the binary (no build step, no third-party
-//! code), talking to the JSON API and the `/api/v1/live` WebSocket. `/` and every `/inbox…` path answer the
-//! page (the script reads the rest of the address); assets are revalidated by their content hash.
+//! The agent inbox: one page, its JavaScript modules and its style, embedded in the binary (no build step, no
+//! third-party code), talking to the JSON API and the `/api/v1/live` WebSocket. `/` and every `/inbox…` path
+//! answer the page (the script reads the rest of the address); assets are revalidated by their content hash.
+//!
+//! The modules, each with one job: `app.js` (entry: log in, frame, routes), `state.js`, `dom.js`, `api.js`,
+//! `live.js`, `list.js`, `thread.js`, `composer.js`, `actions.js`, `new.js`, `supervisor.js`, `admin.js`.
 
+use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -10,8 +14,23 @@ use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
 const INDEX: &str = include_str!("inbox/index.html");
-const SCRIPT: &str = include_str!("inbox/app.js");
-const STYLE: &str = include_str!("inbox/app.css");
+
+/// Every asset under `/assets/`, by file name.
+const FILES: &[(&str, &str)] = &[
+    ("app.css", include_str!("inbox/app.css")),
+    ("app.js", include_str!("inbox/app.js")),
+    ("state.js", include_str!("inbox/state.js")),
+    ("dom.js", include_str!("inbox/dom.js")),
+    ("api.js", include_str!("inbox/api.js")),
+    ("live.js", include_str!("inbox/live.js")),
+    ("list.js", include_str!("inbox/list.js")),
+    ("thread.js", include_str!("inbox/thread.js")),
+    ("composer.js", include_str!("inbox/composer.js")),
+    ("actions.js", include_str!("inbox/actions.js")),
+    ("new.js", include_str!("inbox/new.js")),
+    ("supervisor.js", include_str!("inbox/supervisor.js")),
+    ("admin.js", include_str!("inbox/admin.js")),
+];
 
 /// The page may load only its own script and style, and talk only to its own server.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
@@ -22,8 +41,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/", get(|| async { Redirect::to("/inbox") }))
         .route("/inbox", get(page))
         .route("/inbox/{*rest}", get(page))
-        .route("/assets/app.js", get(|headers: HeaderMap| async move { asset(&headers, &SCRIPT_ASSET) }))
-        .route("/assets/app.css", get(|headers: HeaderMap| async move { asset(&headers, &STYLE_ASSET) }))
+        .route("/assets/{name}", get(served_asset))
 }
 
 struct Asset {
@@ -36,10 +54,23 @@ fn etag(body: &str) -> String {
     format!("\"{}\"", &hex::encode(Sha256::digest(body.as_bytes()))[..20])
 }
 
-static SCRIPT_ASSET: LazyLock<Asset> =
-    LazyLock::new(|| Asset { body: SCRIPT, content_type: "text/javascript; charset=utf-8", etag: etag(SCRIPT) });
-static STYLE_ASSET: LazyLock<Asset> =
-    LazyLock::new(|| Asset { body: STYLE, content_type: "text/css; charset=utf-8", etag: etag(STYLE) });
+static ASSETS: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
+    FILES
+        .iter()
+        .map(|(name, body)| {
+            let content_type =
+                if name.ends_with(".css") { "text/css; charset=utf-8" } else { "text/javascript; charset=utf-8" };
+            (*name, Asset { body, content_type, etag: etag(body) })
+        })
+        .collect()
+});
+
+async fn served_asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    match ASSETS.iter().find(|(n, _)| *n == name) {
+        Some((_, a)) => asset(&headers, a),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
 static PAGE_ASSET: LazyLock<Asset> =
     LazyLock::new(|| Asset { body: INDEX, content_type: "text/html; charset=utf-8", etag: etag(INDEX) });
 

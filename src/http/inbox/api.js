@@ -1,0 +1,33 @@
+// The JSON API at /api/v1: every request carries the CSRF token; errors become ApiError with the server's code,
+// message and details.
+
+import { S } from './state.js';
+
+let sessionEnded = () => {};
+// What to do when the server says the session is over (the page shows the login again).
+function onSessionEnded(fn) { sessionEnded = fn; }
+class ApiError extends Error {
+  constructor(status, e) {
+    super((e && e.message) || `The server answered ${status}.`);
+    this.status = status; this.code = e && e.code; this.details = (e && e.details) || {};
+  }
+}
+async function api(method, path, body) {
+  const opt = { method, headers: {}, credentials: 'same-origin' };
+  if (method !== 'GET') opt.headers['x-csrf-token'] = S.csrf;
+  if (body instanceof FormData) opt.body = body;
+  else if (body !== undefined) { opt.headers['content-type'] = 'application/json'; opt.body = JSON.stringify(body); }
+  let r;
+  try { r = await fetch('/api/v1' + path, opt); }
+  catch { throw new ApiError(0, { message: 'The server cannot be reached: check the connection. Nothing was saved.' }); }
+  if (r.status === 204) return null;
+  const data = await r.json().catch(() => null);
+  if (!r.ok) {
+    if (r.status === 401 && S.me && path !== '/auth/login') { S.me = null; sessionEnded('Your session ended: log in again.'); }
+    throw new ApiError(r.status, data && data.error);
+  }
+  return data;
+}
+const qs = (o) => Object.entries(o).filter(([, v]) => v !== '' && v != null).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+
+export { ApiError, api, onSessionEnded, qs };

@@ -1,0 +1,140 @@
+// Writing: a reply or a private note, attachments, saved replies (/), and the template picker when the
+// 24-hour window is closed (also used to start a conversation).
+
+import { S, numberOf } from './state.js';
+import { $, fmtTime, h } from './dom.js';
+import { api } from './api.js';
+import { putItem, refreshCurrent } from './thread.js';
+import { act } from './actions.js';
+
+function renderComposer(focus) {
+  const box = $('#composer'), c = S.current;
+  if (!box || !c) return;
+  // Redrawn only when what it offers changes, so that a message arriving never takes the agent's cursor.
+  const shape = [c.id, c.window_open, c.status === 'resolved', S.mode, c.number_id].join('|');
+  if (!focus && box.dataset.shape === shape) return;
+  box.dataset.shape = shape;
+  const prevText = $('#message') ? $('#message').value : '';
+  const problem = h('p', { class: 'problem', id: 'composer-problem', role: 'alert' });
+  const modeButton = (m, label) => h('button', { 'aria-pressed': String(S.mode === m), 'data-mode': m, onclick: () => { S.mode = m; renderComposer(true); } }, label);
+  const modes = h('div', { class: 'modes' }, modeButton('reply', 'Reply'), modeButton('note', 'Private note'),
+    h('span', { class: 'muted hint' }, S.mode === 'note' ? 'Only your team sees notes.' : 'Enter sends · Shift+Enter: new line · / for saved replies'));
+  box.className = 'composer' + (S.mode === 'note' ? ' note' : '');
+  if (c.status === 'resolved' && S.mode === 'reply') {
+    box.replaceChildren(modes, h('p', { class: 'why' }, 'This conversation is resolved. Reopen it to write again (or the customer\'s next message starts a new one).'),
+      h('button', { onclick: () => act('reopen') }, 'Reopen'), problem);
+    return;
+  }
+  if (S.mode === 'reply' && !c.window_open) {
+    const why = c.last_inbound_at
+      ? `The customer last wrote ${fmtTime(c.last_inbound_at)}: more than 24 hours ago, so WhatsApp allows only an approved template until they write again.`
+      : 'The customer has not written yet, so WhatsApp allows only an approved template.';
+    box.replaceChildren(modes, h('p', { class: 'why', id: 'window-why' }, why),
+      templatePicker(async (t, vars) => {
+        await api('POST', `/conversations/${c.id}/messages`, { template: { id: t.id, variables: vars } })
+          .then((m) => putItem('m:' + m.id, { kind: 'message', at: m.created_at, m }));
+      }, problem), problem);
+    return;
+  }
+  const text = h('textarea', { id: 'message', 'aria-label': S.mode === 'note' ? 'Private note' : 'Reply', placeholder: S.mode === 'note' ? 'Write a note for your team…' : 'Write a reply…', value: prevText });
+  const canned = h('ul', { class: 'canned hidden', role: 'listbox', id: 'canned' });
+  let choices = [], chosen = 0;
+  const showCanned = () => {
+    const m = /^\/([\w-]*)$/.exec(text.value);
+    if (!m) { canned.classList.add('hidden'); choices = []; return; }
+    const term = m[1].toLowerCase();
+    choices = S.canned.filter((r) => r.short_code.includes(term) || (r.title || '').toLowerCase().includes(term)).slice(0, 8);
+    chosen = Math.min(chosen, Math.max(0, choices.length - 1));
+    canned.replaceChildren(...choices.map((r, i) => h('li', { role: 'option', 'aria-selected': String(i === chosen), onmousedown: (e) => { e.preventDefault(); pick(i); } },
+      h('strong', {}, '/' + r.short_code), ' ', r.title || '', h('div', { class: 'muted' }, r.text.slice(0, 90)))));
+    canned.classList.toggle('hidden', !choices.length);
+  };
+  const pick = (i) => { text.value = choices[i].text; choices = []; canned.classList.add('hidden'); text.focus(); };
+  const send = async () => {
+    const body = text.value.trim();
+    problem.textContent = '';
+    if (!body && !S.attachments.length) { problem.textContent = S.mode === 'note' ? 'Write the note first.' : 'Write a message or attach a file first.'; return; }
+    sendButton.disabled = true;
+    try {
+      if (S.mode === 'note') {
+        const n = await api('POST', `/conversations/${c.id}/notes`, { body });
+        putItem('n:' + n.id, { kind: 'note', at: n.created_at, n });
+      } else {
+        const m = await api('POST', `/conversations/${c.id}/messages`, { body: body || undefined, attachments: S.attachments.map((a) => a.id) });
+        putItem('m:' + m.id, { kind: 'message', at: m.created_at, m });
+        S.attachments = []; chips.replaceChildren();
+      }
+      text.value = '';
+      $('#thread').scrollTop = $('#thread').scrollHeight;
+    } catch (x) {
+      problem.textContent = x.message;
+      if (x.code === 'session_window_closed') { await refreshCurrent(); }
+    } finally { sendButton.disabled = false; text.focus(); }
+  };
+  text.addEventListener('input', showCanned);
+  text.addEventListener('keydown', (e) => {
+    if (choices.length) {
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') { e.preventDefault(); chosen = (chosen + (e.key === 'ArrowDown' ? 1 : choices.length - 1)) % choices.length; showCanned(); return; }
+      if (e.key === 'Enter' || e.key === 'Tab') { e.preventDefault(); pick(chosen); return; }
+      if (e.key === 'Escape') { choices = []; canned.classList.add('hidden'); return; }
+    }
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+  });
+  const sendButton = h('button', { class: 'primary', id: 'send', onclick: send }, S.mode === 'note' ? 'Add note' : 'Send');
+  const chips = h('div', { class: 'chips', id: 'attachments' }, S.attachments.map((a) => h('span', { class: 'chip' }, a.filename)));
+  const n = numberOf(c.number_id);
+  const mayAttach = S.mode === 'reply' && (!n || n.agents_may_send_attachments);
+  const file = h('input', { type: 'file', class: 'sr', id: 'file', multiple: true, onchange: async (e) => {
+    problem.textContent = '';
+    for (const f of e.target.files) {
+      const form = new FormData(); form.append('file', f, f.name);
+      try { const u = await api('POST', '/uploads', form); S.attachments.push({ id: u.id, filename: f.name }); chips.append(h('span', { class: 'chip' }, f.name)); }
+      catch (x) { problem.textContent = `${f.name}: ${x.message}`; }
+    }
+    e.target.value = '';
+  } });
+  box.replaceChildren(modes, canned, text, h('div', { class: 'actions' },
+    mayAttach && [file, h('label', { for: 'file', class: 'chip attach', tabindex: '0', onkeydown: (e) => { if (e.key === 'Enter') file.click(); } }, 'Attach files')],
+    chips, h('span', { class: 'spacer' }), sendButton), problem);
+  if (focus) text.focus();
+}
+
+// A searchable list of approved templates, their variables and a live preview. `send(template, variables)`.
+function templatePicker(send, problem) {
+  const usable = S.templates.filter((t) => t.approval_status === 'approved' && t.content_sid);
+  let chosen = null;
+  const search = h('input', { type: 'search', id: 'template-search', placeholder: 'Search templates by name, text or tag', 'aria-label': 'Search templates' });
+  const list = h('ul', { class: 'choices', id: 'template-list', 'aria-label': 'Templates' });
+  const fill = h('div', { class: 'fill', id: 'template-fill' }, h('p', { class: 'muted' }, usable.length ? 'Choose a template.' : 'No approved templates yet: an admin can sync them from Twilio (Admin → Templates).'));
+  const draw = () => {
+    const term = search.value.trim().toLowerCase();
+    const shown = usable.filter((t) => !term || t.name.toLowerCase().includes(term) || t.body.toLowerCase().includes(term) || (t.tags || []).some((g) => g.toLowerCase().includes(term)));
+    list.replaceChildren(...shown.map((t) => h('li', {}, h('button', { type: 'button', 'data-template': t.name, 'aria-pressed': String(chosen === t), onclick: () => { chosen = t; draw(); drawFill(); } },
+      h('strong', {}, t.name), ' ', h('span', { class: 'muted' }, t.language)))));
+    if (!shown.length) list.replaceChildren(h('li', { class: 'muted pad-s' }, 'No template matches.'));
+  };
+  const drawFill = () => {
+    const t = chosen;
+    const inputs = [];
+    for (let i = 1; i <= t.variable_count; i++) inputs.push(h('input', { 'data-var': String(i), 'aria-label': `Variable ${i}`, placeholder: `{{${i}}}`, oninput: preview }));
+    const box = h('div', { class: 'preview-box', id: 'template-preview' });
+    function preview() { box.textContent = t.body.replace(/\{\{\s*(\d+)\s*\}\}/g, (_, k) => (inputs[k - 1] && inputs[k - 1].value) || `[${k}]`); }
+    const go = h('button', { class: 'primary', id: 'send-template', onclick: async () => {
+      problem.textContent = '';
+      const vars = {}; inputs.forEach((inp, i) => { vars[String(i + 1)] = inp.value; });
+      const empty = inputs.findIndex((inp) => !inp.value.trim());
+      if (empty >= 0) { problem.textContent = `Fill in variable ${empty + 1} first.`; inputs[empty].focus(); return; }
+      go.disabled = true;
+      try { await send(t, vars); inputs.forEach((inp) => { inp.value = ''; }); preview(); }
+      catch (x) { problem.textContent = x.message; if (x.details && x.details.conversation_id) problem.append(' ', h('a', { href: '#/inbox/' + x.details.conversation_id, id: 'open-existing' }, 'Open the open conversation')); }
+      finally { go.disabled = false; }
+    } }, 'Send template');
+    fill.replaceChildren(h('div', { class: 'vars' }, inputs.map((inp, i) => [h('label', {}, `Variable {{${i + 1}}}`), inp])), box, h('div', { class: 'gap-top-s' }, go));
+    preview();
+  };
+  search.addEventListener('input', draw);
+  draw();
+  return h('div', {}, search, h('div', { class: 'templates gap-top-s' }, list, fill));
+}
+
+export { renderComposer, templatePicker };

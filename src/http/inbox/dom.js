@@ -1,0 +1,42 @@
+// Building the page: `h()` makes elements (no HTML strings, so no injection), toasts, timers and time formats.
+
+function h(tag, props, ...kids) {
+  const el = document.createElement(tag);
+  let value;
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v == null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'value') value = v;
+    else if (k === 'checked' || k === 'disabled' || k === 'multiple' || k === 'selected') el[k] = !!v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const kid of kids.flat(Infinity)) if (kid != null && kid !== false) el.append(kid.nodeType ? kid : String(kid));
+  if (value !== undefined) el.value = value;
+  return el;
+}
+const $ = (sel, root = document) => root.querySelector(sel);
+function toast(text, bad) {
+  const t = h('div', { class: 'toast' + (bad ? ' bad' : '') }, text);
+  $('#toasts').append(t);
+  setTimeout(() => t.remove(), bad ? 8000 : 4000);
+}
+const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
+const fmtTime = (iso) => {
+  if (!iso) return '';
+  const d = new Date(iso), now = new Date();
+  return d.toDateString() === now.toDateString()
+    ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleDateString([], { day: 'numeric', month: 'short' }) + ' ' + d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+};
+const fmtDuration = (secs) => {
+  secs = Math.max(0, Math.round(secs));
+  const h_ = Math.floor(secs / 3600), m = Math.floor((secs % 3600) / 60);
+  return h_ ? `${h_}h ${m}m` : m ? `${m}m` : `${secs}s`;
+};
+async function copy(text) {
+  try { await navigator.clipboard.writeText(text); toast('Copied ' + text); }
+  catch { const i = h('textarea', { value: text }); document.body.append(i); i.select(); document.execCommand('copy'); i.remove(); toast('Copied ' + text); }
+}
+
+export { $, copy, debounce, fmtDuration, fmtTime, h, toast };

@@ -1,0 +1,60 @@
+// The live feed: one WebSocket (/api/v1/live) that names what changed; the page then reads it through the API.
+// On every (re)connection whatever changed meanwhile is read again.
+
+import { S } from './state.js';
+import { $, debounce } from './dom.js';
+import { api } from './api.js';
+import { loadList, matchesView, upsertListItem } from './list.js';
+import { markRead, openConversation, refreshCurrent, refreshEvents, refreshMessages, refreshNotes, renderHead } from './thread.js';
+import { renderComposer } from './composer.js';
+import { renderSide } from './actions.js';
+import { supervisorRefresh } from './supervisor.js';
+
+function closeLive() { if (S.ws) { const ws = S.ws; S.ws = null; ws.close(); } }
+function setConn(live) {
+  const el = $('#conn');
+  if (el) el.textContent = live ? '' : 'Reconnecting… changes will appear when the connection is back';
+}
+function connectLive() {
+  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/live');
+  S.ws = ws;
+  ws.onmessage = (m) => {
+    let e; try { e = JSON.parse(m.data); } catch { return; }
+    // Whatever changed before this connection began to listen is read again (also on the first hello: the page
+    // may have loaded its list just before).
+    if (e.type === 'hello') { S.retry = 0; setConn(true); resync(); }
+    else if (e.type === 'resync') resync();
+    else if (e.type === 'change') onChange(e);
+  };
+  ws.onclose = () => {
+    if (S.ws !== ws) return;
+    setConn(false);
+    setTimeout(() => { if (S.ws === ws && S.me) connectLive(); }, Math.min(4000, 250 * 2 ** S.retry++));
+  };
+}
+// After a dropped connection: whatever changed meanwhile is read again.
+function resync() {
+  if (S.page === 'inbox') { loadList(); if (S.current) openConversation(S.current.id, true); }
+  else if (S.page === 'supervisor') supervisorRefresh();
+}
+const refreshListSoon = debounce(() => loadList(), 300);
+const supervisorSoon = debounce(() => supervisorRefresh(), 500);
+async function onChange(e) {
+  if (S.page === 'supervisor') supervisorSoon();
+  if (S.page !== 'inbox') return;
+  const id = e.conversation_id;
+  const isCurrent = S.current && S.current.id === id;
+  if (isCurrent && e.kind === 'message') refreshMessages(id);
+  if (isCurrent && e.kind === 'note') refreshNotes(id);
+  if (S.filters.q) { refreshListSoon(); if (isCurrent && e.kind === 'conversation') refreshCurrent(); return; }
+  let c = null;
+  try { c = await api('GET', '/conversations/' + id); } catch (x) { if (x.status !== 404) return; }
+  if (c && isCurrent && S.current && S.current.id === id) {
+    if (e.kind === 'message' && c.unread && document.visibilityState === 'visible') { c.unread = false; markRead(id); }
+    S.current = c; renderHead(); renderSide(); renderComposer(false);
+    if (e.kind === 'conversation') refreshEvents(id);
+  }
+  upsertListItem(id, c && matchesView(c) ? c : null);
+}
+
+export { closeLive, connectLive, onChange, refreshListSoon, resync, setConn, supervisorSoon };

@@ -1,0 +1,128 @@
+// The open conversation: its header (contact, number, owner, the 24-hour window) and its thread of messages,
+// private notes and timeline events in time order.
+
+import { S, agentName, contactName, numberOf, queueName } from './state.js';
+import { $, copy, fmtDuration, fmtTime, h, toast } from './dom.js';
+import { api } from './api.js';
+import { matchesView, renderList, upsertListItem } from './list.js';
+import { renderComposer } from './composer.js';
+import { renderSide } from './actions.js';
+
+async function openConversation(id, again) {
+  if (!again) { S.thread = new Map(); S.mode = 'reply'; S.attachments = []; }
+  let c;
+  try { c = await api('GET', '/conversations/' + id); }
+  catch (x) { $('#conversation').replaceChildren(h('p', { class: 'empty error' }, x.message)); return; }
+  S.current = c;
+  if (!again) {
+    $('#conversation').replaceChildren(h('header', { class: 'head', id: 'head' }),
+      h('div', { class: 'thread', id: 'thread', tabindex: '0', 'aria-label': 'Messages', role: 'log' }),
+      h('div', { class: 'composer', id: 'composer' }));
+  }
+  renderHead(); renderSide(); renderComposer(!again); renderList();
+  await Promise.all([refreshMessages(id, 100), refreshNotes(id), refreshEvents(id)]);
+  if (c.unread) { c.unread = false; markRead(id); upsertListItem(id, matchesView(c) ? c : null); }
+}
+async function refreshCurrent() {
+  if (!S.current) return;
+  try { S.current = await api('GET', '/conversations/' + S.current.id); renderHead(); renderSide(); renderComposer(false); } catch { /* gone */ }
+}
+function markRead(id) { api('POST', `/conversations/${id}/read`).catch(() => {}); }
+async function refreshMessages(id, limit) {
+  try {
+    const page = await api('GET', `/conversations/${id}/messages?sort=-created_at&limit=${limit || 30}`);
+    if (!S.current || S.current.id !== id) return;
+    for (const m of page.items) putItem('m:' + m.id, { kind: 'message', at: m.created_at, m });
+  } catch (x) { toast(x.message, true); }
+}
+async function refreshNotes(id) {
+  try {
+    const notes = await api('GET', `/conversations/${id}/notes`);
+    if (!S.current || S.current.id !== id) return;
+    for (const n of notes) putItem('n:' + n.id, { kind: 'note', at: n.created_at, n });
+  } catch (x) { toast(x.message, true); }
+}
+async function refreshEvents(id) {
+  try {
+    const events = await api('GET', `/conversations/${id}/events?limit=200`);
+    if (!S.current || S.current.id !== id) return;
+    for (const e of (events.items || events)) putItem('e:' + e.id, { kind: 'event', at: e.created_at, e });
+  } catch { /* the timeline is secondary */ }
+}
+
+// One entry of the thread: inserted in time order, or replaced in place; the view stays at the bottom if it was there.
+function putItem(key, item) {
+  const box = $('#thread');
+  if (!box) return;
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const node = renderItem(item);
+  // Times as numbers: RFC 3339 strings with different numbers of fractional digits do not sort as text.
+  const at = Date.parse(item.at);
+  node.dataset.key = key; node.dataset.at = String(at);
+  const old = S.thread.get(key);
+  S.thread.set(key, item);
+  if (old) { const el = box.querySelector(`[data-key="${key}"]`); if (el) { el.replaceWith(node); return; } }
+  let before = null;
+  for (let el = box.lastElementChild; el; el = el.previousElementSibling) { if (Number(el.dataset.at) <= at) break; before = el; }
+  box.insertBefore(node, before);
+  if (atBottom || item.kind === 'message' && item.m.direction === 'outbound' && item.m.author_user_id === S.me.id) box.scrollTop = box.scrollHeight;
+}
+const STATUS = { queued: 'Queued', accepted: 'Queued', sending: 'Sending', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Failed', undelivered: 'Not delivered', received: '' };
+function renderItem(item) {
+  if (item.kind === 'note') {
+    const n = item.n;
+    return h('div', { class: 'msg note', 'data-note': n.id }, h('div', { class: 'by' }, 'Private note · ' + n.author_label), n.body, h('div', { class: 'foot' }, fmtTime(n.created_at)));
+  }
+  if (item.kind === 'event') return h('div', { class: 'event' }, describeEvent(item.e), ' · ', fmtTime(item.e.created_at));
+  const m = item.m;
+  const failed = m.status === 'failed' || m.status === 'undelivered';
+  const media = (m.attachments || []).map((a) => {
+    const url = '/api/v1/attachments/' + a.id;
+    if (a.download_state !== 'downloaded') return h('div', { class: 'muted' }, a.download_state === 'pending' ? 'Fetching a file…' : 'A file could not be fetched from Twilio.');
+    return (a.content_type || '').startsWith('image/')
+      ? h('a', { href: url, target: '_blank', rel: 'noopener' }, h('img', { class: 'media', src: url, alt: a.filename || 'image', width: '240', height: '180', loading: 'lazy' }))
+      : h('a', { href: url, download: a.filename || 'file' }, 'Download ' + (a.filename || a.content_type || 'file') + (a.size_bytes ? ` (${Math.ceil(a.size_bytes / 1024)} KB)` : ''));
+  });
+  return h('div', { class: 'msg ' + m.direction, 'data-message': m.id, 'data-status': m.status },
+    m.direction === 'outbound' && h('div', { class: 'by' }, (m.template_id ? 'Template · ' : '') + (m.author_label || 'Switchboard')),
+    media, m.body,
+    h('div', { class: 'foot' }, fmtTime(m.created_at), m.direction === 'outbound' && [' · ', h('span', { class: failed ? 'failed status' : 'status' }, STATUS[m.status] || m.status)],
+      failed && h('div', { class: 'failed' }, (m.error_message || 'WhatsApp did not deliver it') + (m.error_code ? ` (error ${m.error_code})` : ''))));
+}
+function describeEvent(e) {
+  const d = e.data || {};
+  const who = e.actor_type === 'system' ? '' : ' by ' + (e.actor_label || 'someone');
+  const to = d.agent_id ? ' to ' + agentName(d.agent_id) : d.queue_id ? ' to ' + queueName(d.queue_id) : '';
+  const words = { started: 'Started' + (d.topic ? ` (“${d.topic}”)` : ''), routed: 'Routed', queued: 'Waiting in ' + (d.queue_id ? queueName(d.queue_id) : 'a queue'),
+    assigned: 'Assigned' + to, claimed: 'Claimed', transferred: 'Transferred' + to, unassigned: 'Returned to the queue',
+    resolved: 'Resolved', reopened: 'Reopened', overflowed: 'Overflowed' + to, handed_over: 'Handed over' + to,
+    priority_changed: `Priority ${d.from} → ${d.to}`, status_changed: `Status ${d.from} → ${d.to}` };
+  return (words[e.kind] || e.kind.replace(/_/g, ' ')) + who;
+}
+
+function renderHead() {
+  const c = S.current, head = $('#head');
+  if (!c || !head) return;
+  const n = numberOf(c.number_id);
+  head.replaceChildren(
+    h('div', {}, h('h2', { id: 'contact-name' }, contactName(c)),
+      h('div', { class: 'meta' }, c.contact.phone && h('span', {}, h('span', { id: 'contact-phone' }, c.contact.phone), ' ',
+        h('button', { class: 'copy', 'aria-label': 'Copy the number', onclick: () => copy(c.contact.phone) }, 'Copy')),
+      h('span', {}, 'via ', n ? `${n.channel_name} · ${n.name} ${n.e164}` : c.number),
+      h('span', {}, c.queue_id ? 'Queue: ' + queueName(c.queue_id) : 'No queue'),
+      h('span', { id: 'assignee' }, c.assignee_id && c.routing_state === 'assigned' ? 'Assigned to ' + (c.assignee_id === S.me.id ? 'you' : agentName(c.assignee_id)) : stateWords(c)),
+      c.topic && h('span', {}, 'Topic: ' + c.topic))),
+    h('span', { class: 'spacer' }),
+    windowChip(c));
+}
+const stateWords = (c) => c.status === 'resolved' ? 'Resolved' : c.routing_state === 'waiting' ? 'Waiting' : c.routing_state === 'unowned' ? 'Unowned: claim it to answer' : c.routing_state === 'ai' ? 'With the AI agent' : 'Being routed';
+function windowChip(c) {
+  if (!c.window_expires_at) return h('span', { class: 'window closed', id: 'window' }, 'No 24-hour window: templates only');
+  const left = (new Date(c.window_expires_at) - Date.now()) / 1000;
+  return left > 0 ? h('span', { class: 'window', id: 'window' }, 'Window: ' + fmtDuration(left) + ' left')
+    : h('span', { class: 'window closed', id: 'window' }, 'Window closed: templates only');
+}
+setInterval(() => { if (S.current && $('#window')) { const w = $('#window'); const open = S.current.window_open; w.replaceWith(windowChip(S.current));
+  if (open && S.current.window_expires_at && new Date(S.current.window_expires_at) <= Date.now()) { S.current.window_open = false; renderComposer(false); } } }, 30000);
+
+export { STATUS, describeEvent, markRead, openConversation, putItem, refreshCurrent, refreshEvents, refreshMessages, refreshNotes, renderHead, renderItem, stateWords, windowChip };
