@@ -687,3 +687,26 @@ async fn secrets_never_reach_the_log() {
     let after_first_start = log.split("one-time password:").count() - 1;
     assert_eq!(after_first_start, 1, "the one-time password is printed once, at first start");
 }
+
+#[tokio::test]
+async fn a_body_or_query_value_the_api_cannot_use_is_named_in_details_field() {
+    let app = spawn_app().await;
+    let admin = app.api_token("admin").await;
+    for (body, field) in [
+        (json!({"name": 5}), "name"),
+        (json!({"name": "Billing", "strategy": "least_loaded", "member_ids": ["not-a-uuid"]}), "member_ids[0]"),
+        (json!({"name": "Billing", "colour": "red"}), "colour"),
+        (json!({}), "name"),
+    ] {
+        let (status, err) = app.api(&admin, Method::POST, "/queues", Some(body.clone())).await;
+        assert_eq!((status, err["error"]["code"].as_str()), (422, Some("invalid_body")), "{body}: {err}");
+        assert_eq!(err["error"]["details"]["field"], field, "{body}: {err}");
+    }
+    let (status, err) = app.api(&admin, Method::GET, "/conversations?claimable=perhaps", None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (422, Some("invalid_query")), "{err}");
+    assert_eq!(err["error"]["details"]["field"], "claimable");
+    let (status, err) = app.api(&admin, Method::GET, "/conversations?assignee_id=me", None).await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["details"]["field"], "assignee_id", "an unknown filter is named: {err}");
+    assert_eq!(app.count("queues").await, 0, "nothing was stored");
+}

@@ -1,5 +1,6 @@
 //! SQL, one file per aggregate. Functions take a pool or a connection and speak in domain types; nothing else
-//! in the crate writes SQL.
+//! in the crate writes SQL about the product's data (`database` only opens the pool, creates the embedded
+//! cluster's database and checks readiness). The store imports `domain` and nothing else of the crate.
 
 pub mod api_tokens;
 pub mod attachments;

@@ -4,7 +4,7 @@
 //! with the conversation as it is afterwards.
 
 use super::conversations::{require_visible, Conversation};
-use super::{ApiJson, ApiPath};
+use super::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
@@ -13,7 +13,7 @@ use crate::routing::rules::Target;
 use crate::state::AppState;
 use crate::store::conversations::{self, Visibility};
 use crate::store::routing::{self as db, Event};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -159,11 +159,8 @@ async fn handover(
     body: axum::body::Bytes,
 ) -> AppResult<Json<Conversation>> {
     // The body is optional: none (or `{}`) hands over through the order of assignment.
-    let body: Handover = if body.iter().all(u8::is_ascii_whitespace) {
-        Handover::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| AppError::unprocessable("invalid_body", e.to_string()))?
-    };
+    let body: Handover =
+        if body.iter().all(u8::is_ascii_whitespace) { Handover::default() } else { super::extract::json_body(&body)? };
     let to = one_target(body.queue_id, body.agent_id)?;
     if body.note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
         return Err(AppError::invalid_field("note", "note is at most 1,000 characters"));
@@ -255,9 +252,8 @@ async fn events(
     State(state): State<AppState>,
     who: Principal,
     ApiPath(id): ApiPath<Uuid>,
-    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> AppResult<Json<Vec<Event>>> {
-    let Query(q) = query.map_err(|e| AppError::unprocessable("invalid_query", e.body_text()))?;
     let limit = q.limit.unwrap_or(200);
     if !(1..=500).contains(&limit) {
         return Err(AppError::unprocessable("invalid_query", "limit must be from 1 to 500").with_field("limit"));

@@ -22,6 +22,37 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
     }
 }
 
+/// Query parameters; a bad one is a 422 `invalid_query` naming it in `details.field`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        query_params(parts.uri.query().unwrap_or("")).map(Self)
+    }
+}
+
+/// Deserialises `application/x-www-form-urlencoded` query parameters; the one at fault is named.
+pub fn query_params<T: DeserializeOwned>(encoded: &str) -> Result<T, AppError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let (path, message) = (e.path().to_string(), e.inner().to_string());
+        let field = field_of(&path, &message);
+        let error = AppError::unprocessable(
+            "invalid_query",
+            match &field {
+                Some(f) if !message.contains(f.as_str()) => format!("{f}: {message}"),
+                _ => message,
+            },
+        );
+        match field {
+            Some(f) => error.with_field(&f),
+            None => error,
+        }
+    })
+}
+
 /// A JSON request body. Request types deny unknown fields, so a misspelt field is an error that names it
 /// rather than a silently ignored value.
 pub struct ApiJson<T>(pub T);
@@ -83,8 +114,8 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     }
 }
 
-/// The field an error is about: the path where it happened, completed by the field serde names for a missing or
-/// unknown field (those errors happen on the object that holds it).
+/// The field an error is about: the path where it happened, completed by the field serde names for a missing
+/// field (that error happens on the object that holds it; an unknown field's path already ends with it).
 pub fn field_of(path: &str, message: &str) -> Option<String> {
     let named = ["missing field `", "unknown field `"]
         .iter()
@@ -96,6 +127,7 @@ pub fn field_of(path: &str, message: &str) -> Option<String> {
         ("", None) => None,
         ("", Some(f)) => Some(f.to_owned()),
         (p, None) => Some(p.to_owned()),
+        (p, Some(f)) if p == f || p.ends_with(&format!(".{f}")) => Some(p.to_owned()),
         (p, Some(f)) => Some(format!("{p}.{f}")),
     }
 }
@@ -153,9 +185,31 @@ mod tests {
         );
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Filters {
+        limit: Option<i64>,
+        direction: Option<String>,
+    }
+
+    #[test]
+    fn a_bad_query_parameter_is_named() {
+        let field = |q: &str| match query_params::<Filters>(q) {
+            Err(AppError::Client { code: "invalid_query", details, .. }) => details.map(|d| d["field"].clone()),
+            other => panic!("{q}: {other:?}"),
+        };
+        assert_eq!(field("limit=many"), Some("limit".into()));
+        assert_eq!(field("direction=in&sort_by=x"), Some("sort_by".into()));
+        assert!(query_params::<Filters>("limit=5&direction=inbound").is_ok());
+    }
+
     #[test]
     fn text_that_is_not_json_is_malformed() {
         assert!(matches!(json_body::<Draft>(b"{\"body\": "), Err(AppError::Client { code: "malformed_body", .. })));
-        assert!(matches!(json_body::<Draft>(b"{} x"), Err(AppError::Client { code: "malformed_body", .. })));
+        assert!(matches!(
+            json_body::<Draft>(br#"{"body": "x"} x"#),
+            Err(AppError::Client { code: "malformed_body", .. })
+        ));
     }
 }

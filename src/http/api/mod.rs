@@ -31,7 +31,7 @@ mod tokens;
 mod uploads;
 mod validate;
 
-pub use extract::{ApiJson, ApiPath};
+pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use page::{List, ListFilters, ListParams, NoFilters, Page};
 pub use validate::{check_name, double_option};
 

@@ -1,7 +1,6 @@
 //! Paging and sorting, the same on every list: `cursor`, `limit`, `sort` and the list's own filters, read from
 //! the query string; a page of results with the cursor of the next one.
 
-use super::extract::field_of;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::listing::{Keyed, Listing, SortKey};
@@ -68,7 +67,7 @@ impl<F: ListFilters> List<F> {
         };
         let after = cursor.map(|c| decode_cursor(&c, sort_key.name, descending)).transpose()?;
         let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(&rest).finish();
-        let filters = filters::<F>(&encoded)?;
+        let filters = super::extract::query_params::<F>(&encoded)?;
         Ok(Self { listing: Listing { sort: sort_key, descending, after, limit }, filters })
     }
 }
@@ -142,20 +141,4 @@ impl<T> Page<T> {
         };
         Self { items: rows.into_iter().map(|r| r.item).collect(), next_cursor }
     }
-}
-
-/// The list's own filters from the rest of the query string; a bad one is named in `details.field`.
-fn filters<F: DeserializeOwned>(encoded: &str) -> Result<F, AppError> {
-    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let message = e.inner().to_string();
-        let error = invalid_query(match e.path().to_string().as_str() {
-            "." => message.clone(),
-            path => format!("{path}: {message}"),
-        });
-        match field_of(&e.path().to_string(), &message) {
-            Some(f) => error.with_field(&f),
-            None => error,
-        }
-    })
 }
