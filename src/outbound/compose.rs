@@ -10,6 +10,7 @@
 use super::policy::{self, Refusal, SendError};
 use crate::auth::Caller;
 use crate::domain::{conversation, template, ConversationStatus, E164};
+use crate::refs;
 use crate::store::conversations::{self, ConversationRow, NewConversation, Visibility};
 use crate::store::messages::MessageView;
 use crate::store::{self, outbound, routing as db};
@@ -257,15 +258,9 @@ pub async fn start(
         }
     }
     if let Some(q) = draft.queue_id {
-        if !store::queues::is_live(conn, q).await? {
-            return Err(
-                Refusal::unknown("unknown_reference", "queue_id", format!("queue_id: there is no queue {q}")).into()
-            );
-        }
+        refs::queue(conn, q, "queue_id").await?;
     }
-    if let Some(missing) = store::tags::first_missing(conn, &tag_ids).await? {
-        return Err(Refusal::unknown("unknown_reference", "tag_ids", format!("tag_ids: {missing} is not a tag")).into());
-    }
+    refs::tags(conn, &tag_ids, "tag_ids").await?;
     let contact_id = match &draft.to {
         Recipient::Phone(to) => store::contacts::find_or_create(conn, to.as_str()).await?,
         Recipient::Contact(id) => {

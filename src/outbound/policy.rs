@@ -81,6 +81,19 @@ impl From<Refusal> for SendError {
     }
 }
 
+impl From<crate::refs::RefError> for SendError {
+    fn from(e: crate::refs::RefError) -> Self {
+        use crate::refs::RefError;
+        match e {
+            RefError::Unknown { field, message } => {
+                Self::Refused(Refusal::UnknownReference { code: "unknown_reference", field, message })
+            }
+            RefError::TooMany { field, message } => Self::Refused(Refusal::Invalid { field, message }),
+            RefError::Database(e) => Self::Database(e),
+        }
+    }
+}
+
 impl From<SendError> for AppError {
     fn from(e: SendError) -> Self {
         match e {

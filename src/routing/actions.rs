@@ -1,82 +1,181 @@
 //! What people (and the AI agent) do to a conversation's ownership: claim, assign, transfer, unassign, hand over,
 //! resolve, reopen, change priority. Each runs in the caller's transaction with the conversation's row locked,
 //! takes agents under the same capacity guard as the router, writes its timeline event, and wakes the routers
-//! when it frees capacity. The SQL is in `store::routing`; refusals are the crate's `AppError` with stable codes.
+//! when it frees capacity. The SQL is in `store::routing`. A refusal is a [`Refusal`]; the API answers it as a
+//! 4xx with a stable code (`From<ActionError> for AppError`, below).
 
 use super::config::RoutingConfig;
 use super::place::{self, Members, Seeker};
 use super::rules::Target;
 pub use crate::auth::Caller;
 use crate::domain::{conversation, ConversationStatus, RoutingState};
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
+use crate::refs::RefError;
 use crate::store::routing::{self as db, Placement, Routable};
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
-    AppError::conflict(code, message)
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such conversation (that the caller may see).
+    NotFound,
+    Resolved,
+    OwnedByAiAgent,
+    NotWithAiAgent,
+    AgentAtCapacity {
+        agent: Uuid,
+    },
+    AlreadyAssigned {
+        assignee: Uuid,
+    },
+    NotAssigned,
+    /// An API token is nobody's agent.
+    NotAnAgent,
+    NotYourQueue,
+    NotYourConversation,
+    /// The action is a supervisor's (the reason says which and what to do instead).
+    SupervisorOnly(&'static str),
+    /// The customer has another open conversation on the number.
+    AlreadyOpen {
+        other: Option<Uuid>,
+    },
+    Invalid {
+        field: String,
+        message: String,
+    },
+    /// An id the caller named cannot be used.
+    UnknownReference {
+        field: String,
+        message: String,
+    },
+}
+
+/// Why an action did not happen: refused, or the database failed (the transaction is then rolled back).
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub type ActionResult<T> = Result<T, ActionError>;
+
+impl From<Refusal> for ActionError {
+    fn from(r: Refusal) -> Self {
+        Self::Refused(r)
+    }
+}
+
+impl From<RefError> for ActionError {
+    fn from(e: RefError) -> Self {
+        match e {
+            RefError::Unknown { field, message } => Self::Refused(Refusal::UnknownReference { field, message }),
+            RefError::TooMany { field, message } => Self::Refused(Refusal::Invalid { field, message }),
+            RefError::Database(e) => Self::Database(e),
+        }
+    }
+}
+
+impl From<ActionError> for AppError {
+    fn from(e: ActionError) -> Self {
+        let r = match e {
+            ActionError::Refused(r) => r,
+            ActionError::Database(e) => return e.into(),
+        };
+        match r {
+            Refusal::NotFound => {
+                AppError::not_found("conversation_not_found", "no conversation with this id that you can see")
+            }
+            Refusal::Resolved => {
+                AppError::conflict("conversation_resolved", "the conversation is resolved; reopen it first")
+            }
+            Refusal::OwnedByAiAgent => AppError::conflict(
+                "owned_by_ai_agent",
+                "the AI agent owns this conversation; hand it over first (POST /conversations/{id}/handover)",
+            ),
+            Refusal::NotWithAiAgent => {
+                AppError::conflict("not_with_ai_agent", "the AI agent does not own this conversation")
+            }
+            Refusal::AgentAtCapacity { agent } => AppError::conflict(
+                "agent_at_capacity",
+                "the agent already holds as many conversations as their capacity allows",
+            )
+            .with_details(json!({ "agent_id": agent })),
+            Refusal::AlreadyAssigned { assignee } => {
+                AppError::conflict("already_assigned", "another agent holds this conversation")
+                    .with_details(json!({ "assignee_id": assignee }))
+            }
+            Refusal::NotAssigned => AppError::conflict("not_assigned", "the conversation is not assigned to anyone"),
+            Refusal::NotAnAgent => AppError::unprocessable(
+                "not_an_agent",
+                "an API token is nobody's agent; assign the conversation to an agent instead",
+            ),
+            Refusal::NotYourQueue => {
+                AppError::forbidden("not_your_queue", "you are not a member of this conversation's queue or number")
+            }
+            Refusal::NotYourConversation => AppError::forbidden(
+                "not_your_conversation",
+                "only the agent holding this conversation or a supervisor may do this",
+            ),
+            Refusal::SupervisorOnly(why) => AppError::forbidden("forbidden", why),
+            Refusal::AlreadyOpen { other } => AppError::conflict(
+                "conversation_already_open",
+                "the customer has another open conversation on this number",
+            )
+            .with_details(json!({ "conversation_id": other })),
+            Refusal::Invalid { field, message } => AppError::invalid_field(&field, message),
+            Refusal::UnknownReference { field, message } => {
+                AppError::unprocessable("unknown_reference", message).with_field(&field)
+            }
+        }
+    }
 }
 
 /// The conversation, locked. Visibility has been checked by the caller.
-async fn lock(conn: &mut PgConnection, id: Uuid) -> AppResult<Routable> {
-    db::lock_routable(conn, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("conversation_not_found", "no conversation with this id that you can see"))
+async fn lock(conn: &mut PgConnection, id: Uuid) -> ActionResult<Routable> {
+    Ok(db::lock_routable(conn, id).await?.ok_or(Refusal::NotFound)?)
 }
 
-fn open_only(status: ConversationStatus) -> AppResult<()> {
+fn open_only(status: ConversationStatus) -> Result<(), Refusal> {
     if status == ConversationStatus::Resolved {
-        return Err(conflict("conversation_resolved", "the conversation is resolved; reopen it first"));
+        return Err(Refusal::Resolved);
     }
     Ok(())
 }
 
-fn not_with_ai(r: &Routable) -> AppResult<()> {
+fn not_with_ai(r: &Routable) -> Result<(), Refusal> {
     if r.routing_state == RoutingState::Ai {
-        return Err(conflict(
-            "owned_by_ai_agent",
-            "the AI agent owns this conversation; hand it over first (POST /conversations/{id}/handover)",
-        ));
+        return Err(Refusal::OwnedByAiAgent);
     }
     Ok(())
 }
 
 /// Gives `agent` one more conversation, whatever their presence (a person decided), never over capacity.
-async fn take(conn: &mut PgConnection, agent: Uuid) -> AppResult<()> {
+async fn take(conn: &mut PgConnection, agent: Uuid) -> ActionResult<()> {
     if db::take_agent(conn, agent, true).await? {
         Ok(())
     } else {
-        Err(conflict("agent_at_capacity", "the agent already holds as many conversations as their capacity allows")
-            .with_details(json!({ "agent_id": agent })))
+        Err(Refusal::AgentAtCapacity { agent }.into())
     }
 }
 
 /// The caller takes the conversation for themselves (from its queue, or unowned from their number).
 #[tracing::instrument(skip_all, fields(conversation = %id))]
-pub async fn claim(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<()> {
-    let me = caller.user_id.ok_or_else(|| {
-        AppError::unprocessable(
-            "not_an_agent",
-            "an API token is nobody's agent; assign the conversation to an agent instead",
-        )
-    })?;
+pub async fn claim(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ActionResult<()> {
+    let me = caller.user_id.ok_or(Refusal::NotAnAgent)?;
     let r = lock(conn, id).await?;
     open_only(r.status)?;
     not_with_ai(&r)?;
     match r.assignee_id {
         Some(a) if a == me => return Ok(()),
-        Some(a) => {
-            return Err(conflict("already_assigned", "another agent holds this conversation")
-                .with_details(json!({ "assignee_id": a })))
-        }
+        Some(a) => return Err(Refusal::AlreadyAssigned { assignee: a }.into()),
         None => {}
     }
     if !caller.supervisor && !db::may_take_from(conn, me, r.id, r.queue_id, r.number_id).await? {
-        return Err(AppError::forbidden(
-            "not_your_queue",
-            "you are not a member of this conversation's queue or number",
-        ));
+        return Err(Refusal::NotYourQueue.into());
     }
     take(conn, me).await?;
     let claimed = [("claimed", json!({ "agent_id": me, "queue_id": r.queue_id }))];
@@ -85,18 +184,18 @@ pub async fn claim(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppRes
     Ok(())
 }
 
-async fn must_be_agent(conn: &mut PgConnection, agent: Uuid, field: &str) -> AppResult<()> {
-    crate::refs::agents(conn, &[agent], field).await
+async fn must_be_agent(conn: &mut PgConnection, agent: Uuid, field: &str) -> ActionResult<()> {
+    Ok(crate::refs::agents(conn, &[agent], field).await?)
 }
 
 /// Gives the conversation to `agent` (a supervisor's decision).
 #[tracing::instrument(skip_all, fields(conversation = %id, agent = %agent))]
-pub async fn assign(conn: &mut PgConnection, caller: &Caller, id: Uuid, agent: Uuid) -> AppResult<()> {
+pub async fn assign(conn: &mut PgConnection, caller: &Caller, id: Uuid, agent: Uuid) -> ActionResult<()> {
     if !caller.supervisor {
-        return Err(AppError::forbidden(
-            "forbidden",
+        return Err(Refusal::SupervisorOnly(
             "assigning to someone needs the supervisor role; claim it for yourself instead",
-        ));
+        )
+        .into());
     }
     must_be_agent(conn, agent, "agent_id").await?;
     let r = lock(conn, id).await?;
@@ -116,14 +215,11 @@ pub async fn assign(conn: &mut PgConnection, caller: &Caller, id: Uuid, agent: U
 }
 
 /// Only the agent holding a conversation (or a supervisor) passes it on.
-fn holder_or_supervisor(caller: &Caller, r: &Routable) -> AppResult<()> {
+fn holder_or_supervisor(caller: &Caller, r: &Routable) -> Result<(), Refusal> {
     if caller.supervisor || (r.assignee_id.is_some() && r.assignee_id == caller.user_id) {
         Ok(())
     } else {
-        Err(AppError::forbidden(
-            "not_your_conversation",
-            "only the agent holding this conversation or a supervisor may do this",
-        ))
+        Err(Refusal::NotYourConversation)
     }
 }
 
@@ -136,7 +232,7 @@ pub async fn transfer(
     caller: &Caller,
     id: Uuid,
     to: Target,
-) -> AppResult<()> {
+) -> ActionResult<()> {
     match to {
         Target::Queue(q) => crate::refs::queue(conn, q, "queue_id").await?,
         Target::Agent(a) => must_be_agent(conn, a, "agent_id").await?,
@@ -166,11 +262,11 @@ pub async fn transfer(
 
 /// The agent lets go: the conversation waits in its queue again (or has no owner if it had no queue).
 #[tracing::instrument(skip_all, fields(conversation = %id))]
-pub async fn unassign(conn: &mut PgConnection, cfg: &RoutingConfig, caller: &Caller, id: Uuid) -> AppResult<()> {
+pub async fn unassign(conn: &mut PgConnection, cfg: &RoutingConfig, caller: &Caller, id: Uuid) -> ActionResult<()> {
     let r = lock(conn, id).await?;
     open_only(r.status)?;
     let Some(agent) = r.assignee_id else {
-        return Err(conflict("not_assigned", "the conversation is not assigned to anyone"));
+        return Err(Refusal::NotAssigned.into());
     };
     holder_or_supervisor(caller, &r)?;
     let placement = match r.queue_id.filter(|q| cfg.queue(*q).is_some()) {
@@ -193,9 +289,9 @@ pub async fn handover(
     id: Uuid,
     to: Option<Target>,
     note: Option<&str>,
-) -> AppResult<()> {
+) -> ActionResult<()> {
     if !caller.supervisor {
-        return Err(AppError::forbidden("forbidden", "a hand-over is made by the AI agent or a supervisor"));
+        return Err(Refusal::SupervisorOnly("a hand-over is made by the AI agent or a supervisor").into());
     }
     match to {
         Some(Target::Queue(q)) => crate::refs::queue(conn, q, "queue_id").await?,
@@ -205,7 +301,7 @@ pub async fn handover(
     let r = lock(conn, id).await?;
     open_only(r.status)?;
     if r.routing_state != RoutingState::Ai {
-        return Err(conflict("not_with_ai_agent", "the AI agent does not own this conversation"));
+        return Err(Refusal::NotWithAiAgent.into());
     }
     db::mark_ai_done(conn, id).await?;
     let handed_over = ("handed_over", json!({ "to": to.map(place::target_json), "note": note }));
@@ -227,7 +323,7 @@ pub async fn handover(
 
 /// Resolves the conversation: its agent's capacity frees (the next customer's message opens a new one).
 #[tracing::instrument(skip_all, fields(conversation = %id))]
-pub async fn resolve(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<()> {
+pub async fn resolve(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ActionResult<()> {
     let r = lock(conn, id).await?;
     if r.status == ConversationStatus::Resolved {
         return Ok(());
@@ -241,24 +337,21 @@ pub async fn resolve(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppR
 /// Reopens a resolved conversation: back to its last agent if they have room, otherwise routed again. Refused
 /// when the customer already has another open conversation on the number.
 #[tracing::instrument(skip_all, fields(conversation = %id))]
-pub async fn reopen(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<bool> {
+pub async fn reopen(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ActionResult<bool> {
     let r = lock(conn, id).await?;
     if r.status != ConversationStatus::Resolved {
         return Ok(false);
     }
     if let Some(other) = db::other_open(conn, id, r.number_id, r.contact_id).await? {
-        return Err(conflict("conversation_already_open", "the customer has another open conversation on this number")
-            .with_details(json!({ "conversation_id": other })));
+        return Err(Refusal::AlreadyOpen { other: Some(other) }.into());
     }
     let keeps = match r.assignee_id {
         Some(a) => db::take_agent(conn, a, true).await?,
         None => false,
     };
     db::mark_reopened(conn, id, keeps).await.map_err(|e| match crate::store::violated_constraint(&e) {
-        Some("conversations_active_key") => {
-            conflict("conversation_already_open", "the customer has another open conversation on this number")
-        }
-        _ => e.into(),
+        Some("conversations_active_key") => Refusal::AlreadyOpen { other: None }.into(),
+        _ => ActionError::from(e),
     })?;
     db::record_event(
         conn,
@@ -272,17 +365,17 @@ pub async fn reopen(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppRe
 }
 
 /// A conversation's priority is from -1000 to 1000.
-pub fn check_priority(priority: i32) -> AppResult<()> {
+fn check_priority(priority: i32) -> Result<(), Refusal> {
     if conversation::PRIORITY.contains(&priority) {
         Ok(())
     } else {
-        Err(AppError::invalid_field("priority", "priority must be from -1000 to 1000"))
+        Err(Refusal::Invalid { field: "priority".into(), message: "priority must be from -1000 to 1000".into() })
     }
 }
 
 /// Changes the conversation's priority (higher is offered first while it waits).
 #[tracing::instrument(skip_all, fields(conversation = %id, priority))]
-pub async fn set_priority(conn: &mut PgConnection, caller: &Caller, id: Uuid, priority: i32) -> AppResult<()> {
+pub async fn set_priority(conn: &mut PgConnection, caller: &Caller, id: Uuid, priority: i32) -> ActionResult<()> {
     check_priority(priority)?;
     lock(conn, id).await?;
     let before = db::set_priority(conn, id, priority).await?;
@@ -301,12 +394,13 @@ pub async fn set_status(
     caller: &Caller,
     id: Uuid,
     status: ConversationStatus,
-) -> AppResult<()> {
+) -> ActionResult<()> {
     if status == ConversationStatus::Resolved {
-        return Err(AppError::invalid_field(
-            "status",
-            "status must be open or pending (resolve and reopen have their own actions)",
-        ));
+        return Err(Refusal::Invalid {
+            field: "status".into(),
+            message: "status must be open or pending (resolve and reopen have their own actions)".into(),
+        }
+        .into());
     }
     let current = lock(conn, id).await?;
     open_only(current.status)?;
