@@ -155,8 +155,12 @@ async fn a_failing_download_is_retried_with_backoff_then_marked_failed_and_the_m
     let (state, row) = eventually(30, "the final failure", || attachment_state(&app)).await;
     assert_eq!(state, "failed");
     assert!(row.get::<String, _>("download_error").contains("503"));
-    let (job_state, attempts): (String, i32) =
-        sqlx::query_as("SELECT state, attempts FROM jobs").fetch_one(&app.pool).await.unwrap();
+    // The attachment is marked failed just before its job row (a crash between the two retries the job).
+    let (job_state, attempts): (String, i32) = eventually(10, "the job's final state", || async {
+        let row: (String, i32) = sqlx::query_as("SELECT state, attempts FROM jobs").fetch_one(&app.pool).await.unwrap();
+        (row.0 == "failed").then_some(row)
+    })
+    .await;
     assert_eq!((job_state.as_str(), attempts), ("failed", 3));
     let body: String = sqlx::query_scalar("SELECT body FROM messages WHERE twilio_sid = $1")
         .bind(&sid)
