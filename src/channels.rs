@@ -176,6 +176,9 @@ pub enum CreateError {
     MessagingServiceTaken(String),
     #[error("the number {0} is listed twice")]
     DuplicateNumber(String),
+    /// The account is connected already, with another Auth Token.
+    #[error("Twilio account {0} is already connected with another Auth Token: to change the token, rotate it on an existing channel of the account (POST /api/v1/channels/{{id}}/auth-token)")]
+    AuthTokenDiffers(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -196,7 +199,22 @@ pub async fn create_in(
 ) -> Result<Uuid, CreateError> {
     use secrecy::ExposeSecret;
     let token = secrets.encrypt(new.auth_token.expose_secret());
-    let account_id = store::channels::upsert_account(tx, new.account_sid.as_str(), &token).await?;
+    let account_id = match store::channels::insert_or_find_account(tx, new.account_sid.as_str(), &token).await? {
+        Ok(id) => id,
+        // Another channel of the same account: it uses the stored credential, which must be the token given.
+        Err(existing) => {
+            let given = new.auth_token.expose_secret();
+            let known = [&existing.auth_token, &existing.secondary_auth_token]
+                .into_iter()
+                .flatten()
+                .filter_map(|sealed| secrets.decrypt(sealed).ok())
+                .any(|t| bool::from(subtle::ConstantTimeEq::ct_eq(t.expose_secret().as_bytes(), given.as_bytes())));
+            if !known {
+                return Err(CreateError::AuthTokenDiffers(new.account_sid.as_str().to_owned()));
+            }
+            existing.id
+        }
+    };
     if let Some((sid, secret)) = &new.api_key {
         store::channels::set_api_key(tx, account_id, sid, &secrets.encrypt(secret.expose_secret())).await?;
     }

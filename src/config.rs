@@ -37,6 +37,13 @@ pub struct HttpSettings {
     pub public_url: Option<Url>,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    /// A request's head must arrive within this; an idle keep-alive connection is closed after it.
+    pub header_read_timeout_secs: u64,
+    /// Connections open at once; past it new ones are closed (lowered to what the open-files limit allows).
+    pub max_connections: usize,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client; from anyone else
+    /// the header is ignored.
+    pub trusted_proxies: Vec<crate::domain::cidr::Cidr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +92,9 @@ pub struct IngestSettings {
 pub struct MediaSettings {
     pub max_bytes: u64,
     pub download_timeout_secs: u64,
+    /// Follow a media redirect to a private or loopback address (a media CDN on a private network). Off: only
+    /// public addresses, so a webhook's MediaUrl cannot make the server fetch from the inside.
+    pub allow_private_redirects: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,10 +117,41 @@ pub struct OutboundSettings {
 #[serde(deny_unknown_fields)]
 pub struct SandboxSettings {
     /// Serve the built-in Twilio sandbox (its REST endpoints and the customer phone page), and create a sandbox
-    /// channel on a start with no channel at all.
-    pub enabled: bool,
+    /// channel on a start with no channel at all: `auto` (the default) when the public URL is this machine's
+    /// own (loopback), `true` always, `false` never.
+    pub enabled: SandboxMode,
     /// Between the sandbox's status callbacks for one message (sent, then delivered, then read).
     pub status_delay_ms: u64,
+}
+
+/// Whether the sandbox serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// When the public URL is loopback: a first run on one machine, where nobody else can reach it.
+    Auto,
+    On,
+    Off,
+}
+
+impl<'de> Deserialize<'de> for SandboxMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Flag(true) => Ok(Self::On),
+            Raw::Flag(false) => Ok(Self::Off),
+            Raw::Word(w) => match w.trim().to_ascii_lowercase().as_str() {
+                "auto" => Ok(Self::Auto),
+                "true" | "on" => Ok(Self::On),
+                "false" | "off" => Ok(Self::Off),
+                _ => Err(serde::de::Error::custom("must be auto, true or false")),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,6 +233,8 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("http.trusted_proxies")
                 .source(Some(env)),
         );
         let raw = builder.build().map_err(|e| ConfigError(describe(e)))?;
@@ -215,6 +258,12 @@ impl Settings {
                     "must not carry a query or fragment: it is the base of the webhook URLs",
                 );
             }
+        }
+        if !(1..=600).contains(&self.http.header_read_timeout_secs) {
+            return bad("http.header_read_timeout_secs", "must be between 1 and 600");
+        }
+        if self.http.max_connections < 16 {
+            return bad("http.max_connections", "must be at least 16");
         }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes", "must be at least 1024");
@@ -288,6 +337,27 @@ impl Settings {
                 let host = if bind.is_ipv6() && !bind.ip().is_unspecified() { format!("[{host}]") } else { host };
                 format!("http://{host}:{}", bind.port())
             }
+        }
+    }
+
+    /// Whether only this machine can reach the server by its public URL (none configured, or a loopback host):
+    /// then the sandbox may serve without a login.
+    pub fn public_url_is_loopback(&self) -> bool {
+        let Ok(url) = Url::parse(&self.public_base_url()) else { return false };
+        match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+    }
+
+    /// Whether the sandbox serves (see [`SandboxMode`]).
+    pub fn sandbox_on(&self) -> bool {
+        match self.sandbox.enabled {
+            SandboxMode::On => true,
+            SandboxMode::Off => false,
+            SandboxMode::Auto => self.public_url_is_loopback(),
         }
     }
 

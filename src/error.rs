@@ -80,6 +80,17 @@ impl AppError {
         }
     }
 
+    /// A deadlock or serialization failure: PostgreSQL aborted the transaction, and running it again may simply
+    /// succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Internal(e) => e.downcast_ref::<sqlx::Error>().is_some_and(
+                |e| matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001"))),
+            ),
+            Self::Client { .. } => false,
+        }
+    }
+
     /// The machine code, for logs and tests.
     pub fn code(&self) -> &'static str {
         match self {

@@ -70,7 +70,13 @@ impl Application {
             settings.http.bind.set_port(port);
         }
         let pool = database.pool.clone();
-        if settings.sandbox.enabled {
+        if settings.sandbox_on() {
+            tracing::warn!(
+                page = %format!("{}/sandbox", settings.public_base_url()),
+                exposed = !settings.public_url_is_loopback(),
+                "the built-in Twilio sandbox is on: anyone who may use it can write as any sandbox customer \
+                 (turn it off in production: SWITCHBOARD__SANDBOX__ENABLED=false)"
+            );
             if let Some(channel) = sandbox::bootstrap(&pool, &secrets).await? {
                 tracing::info!(%channel, page = %format!("{}/sandbox", settings.public_base_url()),
                     "no channel yet: created the sandbox channel; play a customer on the sandbox page");
@@ -96,6 +102,7 @@ impl Application {
                 settings.twilio.api_base_url.clone(),
                 settings.media.max_bytes,
                 Duration::from_secs(settings.media.download_timeout_secs),
+                settings.media.allow_private_redirects,
             )?;
             let tasks = jobs::Tasks::default()
                 .with(
@@ -191,8 +198,13 @@ impl Application {
         let worker = worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = router.map(|r| tokio::spawn(r.run(shutdown.clone())));
         tracing::info!(address = %listener.local_addr()?, public_url = %state.public_base_url, "switchboard is serving");
-        let served =
-            axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+        let file_limit = http::server::raise_file_limit();
+        let limits = http::server::Limits {
+            header_read_timeout: Duration::from_secs(state.settings.http.header_read_timeout_secs),
+            max_connections: http::server::connection_cap(state.settings.http.max_connections, file_limit),
+        };
+        tracing::info!(max_connections = limits.max_connections, open_files = file_limit, "connection limits");
+        let served = http::server::serve(listener, http::router(state), limits, shutdown.clone()).await;
         shutdown.cancel();
         if let Some(w) = worker {
             let _ = w.await;

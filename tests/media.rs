@@ -75,7 +75,8 @@ async fn media_is_downloaded_with_credentials_that_never_follow_the_redirect() {
         .expect(1)
         .mount(&cdn)
         .await;
-    let app = app_with_fake_twilio(&twilio, &[]).await;
+    // This test's CDN is on loopback; a real one is on the internet (only those are followed by default).
+    let app = app_with_fake_twilio(&twilio, &[("SWITCHBOARD__MEDIA__ALLOW_PRIVATE_REDIRECTS", "true")]).await;
     let channel = app.create_channel().await;
 
     let response = app
@@ -254,4 +255,63 @@ fn walk(dir: std::path::PathBuf) -> Vec<std::path::PathBuf> {
         .filter_map(Result::ok)
         .flat_map(|e| if e.path().is_dir() { walk(e.path()) } else { vec![e.path()] })
         .collect()
+}
+
+#[tokio::test]
+async fn a_media_url_off_twilios_api_host_is_never_fetched() {
+    let twilio = MockServer::start().await;
+    let inside = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(JPEG).insert_header("content-type", "image/jpeg"))
+        .mount(&inside)
+        .await;
+    let app = app_with_fake_twilio(&twilio, &[]).await;
+    let channel = app.create_channel().await;
+    let sid = new_sid("MM");
+    // Signed like any webhook, but the URL points at another host on this machine.
+    let url = format!("http://127.0.0.1:{}/admin/secrets", inside.address().port());
+    app.post_signed(&app.messages_url(channel), &media_message(&sid, &[(url, "image/jpeg")])).await;
+
+    let (state, row) = eventually(20, "the refusal", || attachment_state(&app)).await;
+    assert_eq!(state, "failed");
+    assert!(
+        row.get::<String, _>("download_error").contains("not on Twilio's API host"),
+        "{:?}",
+        row.get::<String, _>("download_error")
+    );
+    assert!(inside.received_requests().await.unwrap().is_empty(), "nothing was asked of the other host");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_redirect_to_an_inside_address_is_refused_after_resolving_the_name() {
+    let twilio = MockServer::start().await;
+    let inside = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(JPEG).insert_header("content-type", "image/jpeg"))
+        .mount(&inside)
+        .await;
+    let sid = new_sid("MM");
+    let media = media_path(&sid, "ME1");
+    // A name, not an address: it must be resolved and found to be loopback.
+    let target = format!("http://localhost:{}/internal/page", inside.address().port());
+    Mock::given(method("GET"))
+        .and(path(media.as_str()))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", target.as_str()))
+        .mount(&twilio)
+        .await;
+    let app = app_with_fake_twilio(&twilio, &[]).await;
+    let channel = app.create_channel().await;
+    app.post_signed(
+        &app.messages_url(channel),
+        &media_message(&sid, &[(format!("{}{media}", twilio.uri()), "image/jpeg")]),
+    )
+    .await;
+
+    let (state, row) = eventually(20, "the refusal", || attachment_state(&app)).await;
+    assert_eq!(state, "failed");
+    let error: String = row.get("download_error");
+    assert!(error.contains("not a public address"), "{error}");
+    assert!(inside.received_requests().await.unwrap().is_empty(), "the inside host was never reached");
+    app.stop().await;
 }

@@ -131,3 +131,35 @@ async fn concurrent_callbacks_never_move_a_message_backwards() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_status_that_arrives_before_its_sid_is_recorded_is_applied_when_it_is() {
+    let app = spawn_app().await;
+    let channel = app.create_channel().await;
+    app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "hi")).await;
+    // A message the sender has handed to Twilio, whose SID is not committed yet.
+    let message_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, account_id, direction, body, status)
+         SELECT $1, c.id, ch.account_id, 'outbound', 'Hello from the agent', 'queued'
+         FROM conversations c JOIN channels ch ON ch.id = c.channel_id LIMIT 1",
+    )
+    .bind(message_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let sid = new_sid("SM");
+    // Twilio calls back first (sent, then delivered), before the sender has recorded the SID.
+    for status in ["sent", "delivered"] {
+        assert_eq!(app.post_signed(&app.status_url(channel), &callback(&sid, status)).await.status(), 200);
+    }
+    let accepted =
+        switchboard::store::outbound::Accepted { message_id, sid: sid.clone(), job_id: 0, worker: "test".into() };
+    switchboard::store::outbound::record_accepted(&app.pool, &[accepted]).await.unwrap();
+    assert_eq!(status_of(&app, &sid).await.0, "delivered", "the early callbacks are applied, forward only");
+    assert_eq!(app.count("early_status_callbacks").await, 0, "and then forgotten");
+    // A late, older status still does not move it back.
+    app.post_signed(&app.status_url(channel), &callback(&sid, "sent")).await;
+    assert_eq!(status_of(&app, &sid).await.0, "delivered");
+    app.stop().await;
+}

@@ -77,7 +77,19 @@ impl FromRequestParts<AppState> for PendingPrincipal {
             let token = store::api_tokens::authenticate(&state.pool, &secret_token::hash(bearer))
                 .await?
                 .ok_or_else(|| unauthenticated("the API token is unknown, revoked or expired"))?;
-            let role = token.role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+            let mut role: Role = token.role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+            // A token acts for the person who created it: never after they are deactivated, never above their
+            // role now (a demoted admin's admin token acts as what they are now).
+            if let Some(owner) = token.created_by {
+                let owner_role = store::users::role_if_active(&state.pool, owner)
+                    .await?
+                    .ok_or_else(|| unauthenticated("the API token's owner is deactivated"))?;
+                let owner_role: Role =
+                    owner_role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+                if !owner_role.includes(role) {
+                    role = owner_role;
+                }
+            }
             let principal = Principal {
                 // A token is not a user: it has no queues or numbers of its own, whatever its role.
                 user_id: None,

@@ -71,7 +71,7 @@ impl MessageStatus {
     }
 
     /// Position on the outbound path; `None` for statuses of inbound messages, which never change.
-    fn rank(self) -> Option<u8> {
+    pub fn rank(self) -> Option<u8> {
         Some(match self {
             Self::Accepted | Self::Scheduled => 0,
             Self::Queued => 1,

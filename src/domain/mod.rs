@@ -6,6 +6,7 @@
 pub mod address;
 pub mod business_hours;
 pub mod business_profile;
+pub mod cidr;
 pub mod conversation;
 pub mod inbound;
 pub mod language;

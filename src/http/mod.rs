@@ -4,6 +4,7 @@ pub mod api;
 mod health;
 mod inbox;
 mod media;
+pub mod server;
 pub mod webhooks;
 
 use crate::state::AppState;
@@ -28,8 +29,8 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(media::router())
         .merge(api::router(&state));
-    if state.settings.sandbox.enabled {
-        router = router.merge(crate::sandbox::router());
+    if state.settings.sandbox_on() {
+        router = router.merge(crate::sandbox::router(&state));
     }
     router.with_state(state).layer(
         tower::ServiceBuilder::new()

@@ -43,7 +43,7 @@ pub async fn receive(pool: &PgPool, channel: &ChannelConfig, form: &Form) -> App
             tracing::info!(%current, %status, "stale status callback ignored")
         }
         StatusUpdate::UnknownMessage => {
-            tracing::warn!(%status, "status callback for a message this server does not know; acknowledged")
+            tracing::info!(%status, "status callback for a message whose SID is not recorded (yet); kept for an hour to apply when it is")
         }
     }
     Ok(())

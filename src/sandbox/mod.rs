@@ -30,8 +30,8 @@ use sqlx::PgPool;
 pub const SANDBOX_NUMBER: &str = "+14155238886";
 
 /// The sandbox's routes: Twilio's REST endpoints and the customer phone page.
-pub fn router() -> Router<AppState> {
-    Router::new().merge(rest::router()).merge(phone::router())
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new().merge(rest::router()).merge(phone::router(state))
 }
 
 /// A new SID with Twilio's shape: two letters and 32 hex digits.

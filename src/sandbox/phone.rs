@@ -8,7 +8,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::sandbox::{self as store, NewSandboxMessage, SandboxMessage, SandboxNumber};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
@@ -19,12 +19,33 @@ use serde_json::json;
 
 const PAGE: &str = include_str!("phone.html");
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/sandbox", get(page))
         .route("/sandbox/api/state", get(overview))
         .route("/sandbox/api/messages", get(thread).post(send))
         .route("/sandbox/api/faults", post(faults))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admins_unless_local))
+}
+
+/// On this machine's own address (a loopback public URL) the page is open, as on a first run; when the server is
+/// reachable from elsewhere, only a logged-in admin (session or token) may play customers or plan faults.
+async fn admins_unless_local(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if state.settings.public_url_is_loopback() {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    match crate::auth::Principal::from_request_parts(&mut parts, &state).await {
+        Ok(who) if who.role.includes(crate::domain::Role::Admin) => {
+            next.run(axum::extract::Request::from_parts(parts, body)).await
+        }
+        Ok(_) => AppError::forbidden("forbidden", "the sandbox is for admins").into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn page() -> impl IntoResponse {
@@ -99,6 +120,13 @@ async fn send(
         return Err(AppError::invalid_field("body", "WhatsApp messages are at most 4,096 characters"));
     }
     let number = number(&state, &business).await?;
+    if store::is_real_customer(&state.pool, customer.as_str()).await? {
+        return Err(AppError::conflict(
+            "not_a_sandbox_customer",
+            "this number belongs to a customer of a real channel: the sandbox writes only as customers of its own",
+        )
+        .with_field("customer"));
+    }
     let token = number
         .auth_token
         .as_ref()

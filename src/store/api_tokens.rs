@@ -87,3 +87,15 @@ pub async fn revoke(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Ap
     .fetch_optional(conn)
     .await
 }
+
+/// The live (not revoked, not expired) tokens `user` created: id and role.
+pub async fn live_of(conn: &mut PgConnection, user: Uuid) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT id, role FROM api_tokens
+         WHERE created_by = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+         ORDER BY created_at",
+    )
+    .bind(user)
+    .fetch_all(conn)
+    .await
+}

@@ -44,17 +44,40 @@ pub struct ChannelSummary {
 
 /// Creates the account, or replaces its Auth Token when the account exists (the token just given is the one
 /// that works now). Returns the account's id.
-pub async fn upsert_account(conn: &mut PgConnection, account_sid: &str, auth_token: &[u8]) -> sqlx::Result<Uuid> {
-    sqlx::query_scalar(
+/// A Twilio account already stored, with its (encrypted) Auth Tokens, locked for this transaction.
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredAccount {
+    pub id: Uuid,
+    pub auth_token: Option<Vec<u8>>,
+    pub secondary_auth_token: Option<Vec<u8>>,
+}
+
+/// Stores a new account with its token; an account already stored is left as it is and returned instead, so the
+/// caller compares its tokens (a second channel never silently replaces the first one's token).
+pub async fn insert_or_find_account(
+    conn: &mut PgConnection,
+    account_sid: &str,
+    auth_token: &[u8],
+) -> sqlx::Result<Result<Uuid, StoredAccount>> {
+    let inserted: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO twilio_accounts (id, account_sid, auth_token) VALUES ($1, $2, $3)
-         ON CONFLICT (account_sid) DO UPDATE SET auth_token = EXCLUDED.auth_token, updated_at = now()
-         RETURNING id",
+         ON CONFLICT (account_sid) DO NOTHING RETURNING id",
     )
     .bind(Uuid::now_v7())
     .bind(account_sid)
     .bind(auth_token)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = inserted {
+        return Ok(Ok(id));
+    }
+    let existing = sqlx::query_as(
+        "SELECT id, auth_token, secondary_auth_token FROM twilio_accounts WHERE account_sid = $1 FOR UPDATE",
+    )
+    .bind(account_sid)
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok(Err(existing))
 }
 
 pub async fn insert_channel(

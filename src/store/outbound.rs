@@ -119,6 +119,9 @@ pub async fn record_accepted(pool: &PgPool, rows: &[Accepted]) -> sqlx::Result<(
     let sids: Vec<&str> = rows.iter().map(|r| r.sid.as_str()).collect();
     let jobs: Vec<i64> = rows.iter().map(|r| r.job_id).collect();
     let workers: Vec<&str> = rows.iter().map(|r| r.worker.as_str()).collect();
+    let mut tx = pool.begin().await?;
+    // Under the SIDs' locks: a status callback that came first is kept until now, then applied below.
+    super::messages::lock_sids(&mut tx, &sids).await?;
     sqlx::query(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[]) AS t(message_id, sid, job_id, worker)
@@ -131,8 +134,13 @@ pub async fn record_accepted(pool: &PgPool, rows: &[Accepted]) -> sqlx::Result<(
     .bind(&sids)
     .bind(&jobs)
     .bind(&workers)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    let early = super::messages::apply_early_statuses(&mut tx, &sids).await?;
+    tx.commit().await?;
+    if early > 0 {
+        tracing::info!(statuses = early, "status callbacks that arrived before their SID was recorded applied");
+    }
     Ok(())
 }
 

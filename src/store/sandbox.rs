@@ -215,3 +215,19 @@ pub async fn mark_sandbox(conn: &mut sqlx::PgConnection, channel_id: Uuid) -> sq
         .await?;
     Ok(())
 }
+
+/// Whether `phone` is a contact with a conversation on a channel that is not the sandbox's (a real customer,
+/// whom the sandbox must never write as).
+pub async fn is_real_customer(pool: &PgPool, phone: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (
+             SELECT 1 FROM contacts k
+             JOIN conversations c ON c.contact_id = k.id
+             JOIN channels ch ON ch.id = c.channel_id
+             JOIN twilio_accounts a ON a.id = ch.account_id
+             WHERE k.phone_e164 = $1 AND NOT a.sandbox)",
+    )
+    .bind(phone)
+    .fetch_one(pool)
+    .await
+}

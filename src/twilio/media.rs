@@ -6,6 +6,13 @@
 //! account path, and never to wherever a redirect points: redirects are followed here, hop by hop, and each hop
 //! decides afresh whether it may carry them. The body is streamed to a temporary file and cut off at the
 //! configured size limit; the file is renamed into place only when complete.
+//!
+//! What may be fetched at all (a signed webhook's `MediaUrl` is still only what the sender wrote): the first
+//! request goes only to the configured Twilio API origin; a redirect is followed only to a host whose every
+//! address is public (not loopback, private, link-local, the cloud metadata address, …), checked after DNS
+//! resolution and then connected to at exactly the addresses checked, so a name that resolves differently a
+//! moment later cannot reach the inside. `media.allow_private_redirects` lifts the redirect rule for setups whose
+//! media CDN is on a private network (and for tests).
 
 pub use super::BasicAuth;
 use crate::domain::AccountSid;
@@ -44,24 +51,67 @@ pub struct MediaFetcher {
     client: reqwest::Client,
     api_base: Url,
     max_bytes: u64,
+    timeout: Duration,
+    allow_private_redirects: bool,
 }
 
 impl MediaFetcher {
-    pub fn new(api_base: Url, max_bytes: u64, timeout: Duration) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+    pub fn new(
+        api_base: Url,
+        max_bytes: u64,
+        timeout: Duration,
+        allow_private_redirects: bool,
+    ) -> anyhow::Result<Self> {
+        let client = Self::builder(timeout).build()?;
+        Ok(Self { client, api_base, max_bytes, timeout, allow_private_redirects })
+    }
+
+    fn builder(timeout: Duration) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client, api_base, max_bytes })
+    }
+
+    fn same_origin_as_api(&self, url: &Url) -> bool {
+        url.scheme() == self.api_base.scheme()
+            && url.host_str() == self.api_base.host_str()
+            && url.port_or_known_default() == self.api_base.port_or_known_default()
+    }
+
+    /// The client for a redirect hop: the host must resolve to public addresses only, and the connection goes to
+    /// exactly those.
+    async fn client_for_redirect(&self, url: &Url) -> Result<reqwest::Client, DownloadError> {
+        if self.allow_private_redirects {
+            return Ok(self.client.clone());
+        }
+        let refused = |why: String| DownloadError::Permanent(format!("media redirect refused: {why}"));
+        let host = url.host_str().ok_or_else(|| refused("no host".into()))?;
+        let port = url.port_or_known_default().unwrap_or(443);
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<std::net::SocketAddr> = match bare.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((bare, port))
+                .await
+                .map_err(|e| DownloadError::Retryable(format!("cannot resolve the media host: {e}")))?
+                .collect(),
+        };
+        if addrs.is_empty() {
+            return Err(refused(format!("{host} has no address")));
+        }
+        if let Some(inside) = addrs.iter().find(|a| !crate::domain::cidr::is_public(a.ip())) {
+            return Err(refused(format!("{host} resolves to {}, which is not a public address", inside.ip())));
+        }
+        Self::builder(self.timeout)
+            .resolve_to_addrs(bare, &addrs)
+            .build()
+            .map_err(|e| DownloadError::Retryable(format!("cannot make an HTTP client: {e}")))
     }
 
     /// Whether `url` is media of `account` on Twilio's API host, the only place credentials may be sent.
     pub fn is_account_media_url(&self, url: &Url, account: &AccountSid) -> bool {
-        let same_origin = url.scheme() == self.api_base.scheme()
-            && url.host_str() == self.api_base.host_str()
-            && url.port_or_known_default() == self.api_base.port_or_known_default();
+        let same_origin = self.same_origin_as_api(url);
         let prefix = format!("/2010-04-01/Accounts/{}/Messages/", account.as_str());
         same_origin && url.path().starts_with(&prefix) && url.path().contains("/Media/")
     }
@@ -76,11 +126,18 @@ impl MediaFetcher {
     ) -> Result<Downloaded, DownloadError> {
         let mut current =
             Url::parse(url).map_err(|e| DownloadError::Permanent(format!("media URL is not a URL: {e}")))?;
-        for _ in 0..=MAX_REDIRECTS {
+        if !self.same_origin_as_api(&current) {
+            return Err(DownloadError::Permanent(format!(
+                "media URL is not on Twilio's API host ({}): not fetched",
+                self.api_base.host_str().unwrap_or("")
+            )));
+        }
+        for hop in 0..=MAX_REDIRECTS {
             if !matches!(current.scheme(), "http" | "https") {
                 return Err(DownloadError::Permanent("media URL must be http or https".into()));
             }
-            let mut request = self.client.get(current.clone());
+            let client = if hop == 0 { self.client.clone() } else { self.client_for_redirect(&current).await? };
+            let mut request = client.get(current.clone());
             if self.is_account_media_url(&current, account) {
                 request = request.basic_auth(&auth.username, Some(auth.password.expose_secret()));
             }
@@ -197,7 +254,7 @@ mod tests {
     use super::*;
 
     fn fetcher() -> MediaFetcher {
-        MediaFetcher::new(Url::parse("https://api.twilio.com").unwrap(), 1024, Duration::from_secs(5)).unwrap()
+        MediaFetcher::new(Url::parse("https://api.twilio.com").unwrap(), 1024, Duration::from_secs(5), false).unwrap()
     }
 
     #[test]

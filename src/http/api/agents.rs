@@ -245,6 +245,7 @@ async fn update(
     }
     let after = find(&mut tx, id).await?;
     audit_change(&mut tx, &who, "agent.updated", "user", id, Some(&before), Some(&after)).await?;
+    audit_tokens(&mut tx, &who, id, active, role).await?;
     if hash.is_some() {
         store::audit::record(&mut tx, &who.actor(), "agent.password_reset", "user", Some(&id.to_string()), None, None)
             .await?;
@@ -272,6 +273,31 @@ async fn deactivate(
     store::users::set_active(&mut tx, id, false).await?;
     let after = find(&mut tx, id).await?;
     audit_change(&mut tx, &who, "agent.deactivated", "user", id, Some(&before), Some(&after)).await?;
+    audit_tokens(&mut tx, &who, id, false, role).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records what a user's change does to the API tokens they created: while they are deactivated their tokens are
+/// refused (`api_token.suspended`); a token whose role is above theirs acts with their role
+/// (`api_token.role_capped`).
+async fn audit_tokens(
+    conn: &mut sqlx::PgConnection,
+    who: &Principal,
+    user: Uuid,
+    active: bool,
+    role: Role,
+) -> AppResult<()> {
+    for (token, token_role) in store::api_tokens::live_of(conn, user).await? {
+        let (action, details) = if !active {
+            ("api_token.suspended", serde_json::json!({ "owner_id": user, "reason": "owner deactivated" }))
+        } else if token_role.parse::<Role>().is_ok_and(|r| !role.includes(r)) {
+            ("api_token.role_capped", serde_json::json!({ "owner_id": user, "from": token_role, "to": role.as_str() }))
+        } else {
+            continue;
+        };
+        store::audit::record(conn, &who.actor(), action, "api_token", Some(&token.to_string()), None, Some(&details))
+            .await?;
+    }
+    Ok(())
 }

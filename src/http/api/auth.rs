@@ -2,9 +2,10 @@
 
 use super::ApiJson;
 use crate::auth::{password, secret_token, PendingPrincipal, Via, SESSION_COOKIE};
-use crate::domain::Role;
+use crate::domain::{cidr, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::store::login_failures::Rule;
 use crate::store::{self, audit::Actor};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -43,7 +44,9 @@ struct LoggedIn {
 }
 
 /// Logs in with e-mail and password and sets the session cookie (HttpOnly, SameSite=Lax, Secure over https).
-/// Failed attempts are limited per account and per client address: over the limit, 429 with Retry-After.
+/// Attempts are limited per client address, and per account from one address with growing delays (so nobody
+/// elsewhere can lock an account out): over a limit, 429 with Retry-After. The attempt is counted before the
+/// password is checked, so concurrent attempts cannot slip past the limit.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login,
     responses((status = 200, body = LoggedIn)))]
 async fn login(
@@ -53,14 +56,15 @@ async fn login(
 ) -> AppResult<Response> {
     let settings = &state.settings.auth;
     let window = Duration::from_secs(settings.login_window_secs);
-    let account_key = format!("account:{}", body.email.trim().to_lowercase());
-    let address_key = format!("address:{}", address.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into()));
+    let address = address.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
+    let address_key = format!("address:{address}");
+    let own_key = format!("account:{}|{address}", body.email.trim().to_lowercase());
     let keys = [
-        (account_key.clone(), settings.max_failures_per_account),
-        (address_key.clone(), settings.max_failures_per_address),
+        (address_key.as_str(), Rule::Hard(settings.max_failures_per_address)),
+        (own_key.as_str(), Rule::Growing(settings.max_failures_per_account)),
     ];
-    if let Some(until) = store::login_failures::blocked_until(&state.pool, &keys, window).await? {
-        let wait = (until - time::OffsetDateTime::now_utc()).whole_seconds().max(1);
+    if let Err(blocked) = store::login_failures::reserve(&state.pool, &keys, window).await? {
+        let wait = (blocked.until - time::OffsetDateTime::now_utc()).as_seconds_f64().ceil().max(1.0) as i64;
         let mut response = AppError::client(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_login_attempts",
@@ -75,12 +79,10 @@ async fn login(
     let ok = password::verify(SecretString::from(body.password), hash).await?;
     let user = match found {
         Some((user, _)) if ok && user.active => user,
-        _ => {
-            store::login_failures::record_failure(&state.pool, &[account_key, address_key], window).await?;
-            return Err(AppError::client(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password"));
-        }
+        // The attempt counted above stays counted.
+        _ => return Err(AppError::client(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password")),
     };
-    store::login_failures::clear(&state.pool, &account_key).await?;
+    store::login_failures::succeeded(&state.pool, &address_key, &own_key).await?;
     let token = secret_token::generate("");
     let csrf_token = secret_token::generate("");
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::hours(settings.session_hours);
@@ -93,14 +95,20 @@ async fn login(
     Ok(response)
 }
 
-/// The peer address of the connection (none when the router is called without a socket, as in tests).
+/// The client's address: the connection's peer, or what a trusted proxy says in `X-Forwarded-For`
+/// (`http.trusted_proxies`). None when the router is called without a socket, as in some tests.
 struct ClientAddress(Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) else {
+            return Ok(Self(None));
+        };
+        let forwarded: Vec<&str> =
+            parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        Ok(Self(Some(cidr::client_address(peer, &forwarded, &state.settings.http.trusted_proxies))))
     }
 }
 

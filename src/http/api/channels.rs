@@ -138,6 +138,9 @@ async fn create(
         CreateError::DuplicateNumber(n) => {
             AppError::invalid_field("numbers", format!("the number {n} is listed twice"))
         }
+        e @ CreateError::AuthTokenDiffers(_) => {
+            AppError::conflict("auth_token_mismatch", e.to_string()).with_field("auth_token")
+        }
         CreateError::Database(e) => e.into(),
     })?;
     let mut tx = state.pool.begin().await?;

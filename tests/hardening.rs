@@ -1,0 +1,312 @@
+//! What was found open when the server was attacked from outside, each fixed and held here: login limits under
+//! concurrency and across addresses, trusted proxies, slow clients and the connection cap, the sandbox when the
+//! server is reachable from elsewhere, tokens of deactivated or demoted users, a second channel on one Twilio
+//! account, and status callbacks that arrive before their SID is recorded.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A client whose connections come from `from` (another loopback address is another client).
+fn client_from(from: &str) -> reqwest::Client {
+    reqwest::Client::builder().local_address(from.parse::<IpAddr>().unwrap()).build().unwrap()
+}
+
+async fn login(client: &reqwest::Client, app: &TestApp, email: &str, password: &str, forwarded: Option<&str>) -> u16 {
+    let mut r =
+        client.post(format!("{}/api/v1/auth/login", app.address)).json(&json!({"email": email, "password": password}));
+    if let Some(f) = forwarded {
+        r = r.header("X-Forwarded-For", f);
+    }
+    r.send().await.unwrap().status().as_u16()
+}
+
+fn admin(app: &TestApp) -> (String, String) {
+    let a = app.bootstrap_admin.as_ref().unwrap();
+    (a.email.clone(), a.password.expose_secret().to_owned())
+}
+
+#[tokio::test]
+async fn a_burst_of_wrong_passwords_is_counted_before_any_password_is_checked() {
+    let app = spawn_app().await;
+    let (email, _) = admin(&app);
+    let client = client_from("127.0.0.1");
+    let answers = futures_util::future::join_all((0..200).map(|i| {
+        let (client, app, email) = (&client, &app, &email);
+        async move { login(client, app, email, &format!("wrong {i}"), None).await }
+    }))
+    .await;
+    let checked = answers.iter().filter(|s| **s == 401).count();
+    let limited = answers.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + limited, 200, "{answers:?}");
+    assert!(checked <= 5, "at most the per-account-and-address limit is checked, not {checked}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn failures_from_one_address_never_lock_the_account_out_for_another() {
+    let app = spawn_app().await;
+    let (email, password) = admin(&app);
+    let attacker = client_from("127.0.0.2");
+    let mut refused = 0;
+    for i in 0..30 {
+        if login(&attacker, &app, &email, &format!("guess {i}"), None).await == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 20, "the attacker's address is slowed down ({refused} of 30 refused)");
+    // The right password from the admin's own address still works at once.
+    assert_eq!(login(&client_from("127.0.0.1"), &app, &email, &password, None).await, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    let app = spawn_app_with(|env| {
+        env.push(("SWITCHBOARD__HTTP__TRUSTED_PROXIES".into(), "127.0.0.1, 10.0.0.0/8".into()));
+        env.push(("SWITCHBOARD__AUTH__MAX_FAILURES_PER_ADDRESS".into(), "5".into()));
+    })
+    .await;
+    let (email, password) = admin(&app);
+    let proxy = client_from("127.0.0.1");
+    // Five clients behind the proxy guess once each for different accounts: the address limit is theirs alone.
+    for i in 0..5 {
+        assert_eq!(login(&proxy, &app, &format!("u{i}@example.com"), "x", Some("198.51.100.1")).await, 401);
+    }
+    assert_eq!(login(&proxy, &app, "u9@example.com", "x", Some("198.51.100.1")).await, 429);
+    // Another client behind the same proxy is not affected.
+    assert_eq!(login(&proxy, &app, &email, &password, Some("198.51.100.2")).await, 200);
+    // From a peer that is not a trusted proxy the header is ignored: its own address counts.
+    let direct = client_from("127.0.0.3");
+    for i in 0..5 {
+        assert_eq!(login(&direct, &app, &format!("v{i}@example.com"), "x", Some(&format!("203.0.113.{i}"))).await, 401);
+    }
+    assert_eq!(login(&direct, &app, "v9@example.com", "x", Some("203.0.113.99")).await, 429);
+    app.stop().await;
+}
+
+/// Opens `n` connections that each send half a request head and then nothing.
+async fn half_open(address: &str, n: usize) -> Vec<TcpStream> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(address).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+        held.push(s);
+    }
+    held
+}
+
+#[tokio::test]
+async fn slow_clients_cannot_hold_the_server_and_webhooks_still_get_through() {
+    let app = spawn_app_with(|env| env.push(("SWITCHBOARD__HTTP__HEADER_READ_TIMEOUT_SECS".into(), "2".into()))).await;
+    let channel = app.create_channel().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let held = half_open(&address, 2000).await;
+
+    let started = Instant::now();
+    let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let webhook = app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "still here")).await;
+    assert_eq!(webhook.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1), "answered in {:?}", started.elapsed());
+
+    // The half-sent heads are given up on: the server closes those connections.
+    let mut closed = 0;
+    for mut s in held.into_iter().take(50) {
+        let mut buf = [0u8; 256];
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 50, "connections with a half-sent head are closed after the header-read timeout");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_and_past_the_cap_new_ones_are_refused() {
+    let app = spawn_app_with(|env| {
+        env.push(("SWITCHBOARD__HTTP__HEADER_READ_TIMEOUT_SECS".into(), "2".into()));
+        env.push(("SWITCHBOARD__HTTP__MAX_CONNECTIONS".into(), "32".into()));
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // A keep-alive connection that asks once, then says nothing.
+    let mut idle = TcpStream::connect(&address).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if idle.read(&mut buf).await.unwrap_or(0) == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an idle keep-alive connection is closed after the timeout");
+
+    // The cap: the first 32 are held, the next ones are closed at once.
+    let held = half_open(&address, 32).await;
+    let mut extra = TcpStream::connect(&address).await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_millis(1500), extra.read(&mut buf)).await;
+    assert!(matches!(refused, Ok(Ok(0)) | Ok(Err(_))), "a connection past the cap is closed at once: {refused:?}");
+    drop(held);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_sandbox_is_off_by_default_when_the_server_is_reachable_from_elsewhere() {
+    let app = spawn_app_with(|env| {
+        env.retain(|(k, _)| k != "SWITCHBOARD__SANDBOX__ENABLED");
+        env.push(("SWITCHBOARD__HTTP__PUBLIC_URL".into(), "https://cc.example.com".into()));
+    })
+    .await;
+    for path in ["/sandbox", "/sandbox/api/state", "/sandbox/api/messages?customer=%2B1&business=%2B1"] {
+        let r = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = app
+        .client
+        .post(format!("{}/sandbox/api/faults", app.address))
+        .json(&json!({"status": 429, "count": 10000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(app.count("channels").await, 0, "no sandbox channel was created");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_enabled_sandbox_on_a_public_server_needs_an_admin() {
+    let app = spawn_app_with(|env| {
+        env.retain(|(k, _)| k != "SWITCHBOARD__SANDBOX__ENABLED");
+        env.push(("SWITCHBOARD__SANDBOX__ENABLED".into(), "true".into()));
+        env.push(("SWITCHBOARD__HTTP__PUBLIC_URL".into(), "https://cc.example.com".into()));
+    })
+    .await;
+    for (method, path) in [("GET", "/sandbox"), ("GET", "/sandbox/api/state"), ("POST", "/sandbox/api/faults")] {
+        let r = app
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", app.address))
+            .json(&json!({"status": 429, "count": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "anonymous {method} {path}");
+    }
+    let agent = app.api_token("agent").await;
+    let r = app.client.get(format!("{}/sandbox/api/state", app.address)).bearer_auth(&agent).send().await.unwrap();
+    assert_eq!(r.status(), 403, "agents do not play customers");
+    let admin = app.api_token("admin").await;
+    let r = app.client.get(format!("{}/sandbox/api/state", app.address)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_sandbox_never_writes_as_a_customer_of_a_real_channel() {
+    let app = spawn_app_with(|env| {
+        env.retain(|(k, _)| k != "SWITCHBOARD__SANDBOX__ENABLED");
+        env.push(("SWITCHBOARD__SANDBOX__ENABLED".into(), "true".into()));
+    })
+    .await;
+    // A real customer writes to a real channel.
+    let real = app.create_channel().await;
+    let mut p = inbound_text(&new_sid("SM"), "hello");
+    set(&mut p, "From", "whatsapp:+31612345678");
+    set(&mut p, "ProfileName", "Real Customer");
+    assert_eq!(app.post_signed(&app.messages_url(real), &p).await.status(), 200);
+    let state: Value =
+        app.client.get(format!("{}/sandbox/api/state", app.address)).send().await.unwrap().json().await.unwrap();
+    let business = state["numbers"][0]["e164"].as_str().expect("a sandbox number").to_owned();
+
+    let r = app
+        .client
+        .post(format!("{}/sandbox/api/messages", app.address))
+        .json(&json!({"customer": "+31612345678", "business": business, "body": "hi", "profile_name": "Mallory"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "not_a_sandbox_customer");
+    let name: String = sqlx::query_scalar("SELECT profile_name FROM contacts WHERE phone_e164 = '+31612345678'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "Real Customer", "the real customer's contact is untouched");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_of_a_deactivated_user_are_refused_and_a_demotion_caps_them() {
+    let app = spawn_app().await;
+    let root = app.api_token("admin").await;
+    let (status, alice) = app
+        .api(&root, Method::POST, "/agents", Some(json!({"email": "alice@example.com", "name": "Alice", "role": "admin", "password": "one-time password 123"})))
+        .await;
+    assert_eq!(status, 201, "{alice}");
+    let alice_id = alice["id"].as_str().unwrap().to_owned();
+    let session =
+        app.session("alice@example.com", &["one-time password 123"], "alice's own password 1", &alice_id).await;
+    let (status, token) =
+        session.call(Method::POST, "/tokens", Some(json!({"name": "alice's", "role": "admin"}))).await;
+    assert_eq!(status, 201, "{token}");
+    let alices = token["token"].as_str().unwrap().to_owned();
+    assert_eq!(app.api(&alices, Method::GET, "/audit", None).await.0, 200, "an admin token");
+
+    // Demoted to agent: the token acts as an agent.
+    let (status, _) =
+        app.api(&root, Method::PATCH, &format!("/agents/{alice_id}"), Some(json!({"role": "agent"}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.api(&alices, Method::GET, "/audit", None).await.0, 403, "capped at the owner's role");
+    // Deactivated: the token is refused, so it cannot reactivate its owner.
+    assert_eq!(app.api(&root, Method::DELETE, &format!("/agents/{alice_id}"), None).await.0, 204);
+    let (status, _) =
+        app.api(&alices, Method::PATCH, &format!("/agents/{alice_id}"), Some(json!({"active": true}))).await;
+    assert_eq!(status, 401);
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE target_type = 'api_token' ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert!(actions.contains(&"api_token.role_capped".to_owned()), "{actions:?}");
+    assert!(actions.contains(&"api_token.suspended".to_owned()), "{actions:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_channel_on_the_same_account_never_replaces_its_auth_token() {
+    let app = spawn_app().await;
+    let admin = app.api_token("admin").await;
+    let account = format!("AC{}", "1".repeat(32));
+    let channel = |name: &str, token: &str, number: &str| json!({"name": name, "account_sid": account, "auth_token": token, "numbers": [{"e164": number}]});
+    let (status, first) = app
+        .api(&admin, Method::POST, "/channels", Some(channel("A", "token-one-0123456789abcdef012345", "+14155550101")))
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let (status, err) = app
+        .api(&admin, Method::POST, "/channels", Some(channel("B", "token-two-0123456789abcdef012345", "+14155550102")))
+        .await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["error"]["code"], "auth_token_mismatch");
+    assert_eq!(err["error"]["details"]["field"], "auth_token");
+    assert!(err["error"]["message"].as_str().unwrap().contains("rotate"), "{err}");
+    // The same token is the same account: a second channel uses it.
+    let (status, second) = app
+        .api(&admin, Method::POST, "/channels", Some(channel("B", "token-one-0123456789abcdef012345", "+14155550102")))
+        .await;
+    assert_eq!(status, 201, "{second}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM twilio_accounts").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(stored, 1);
+    app.stop().await;
+}
