@@ -29,9 +29,11 @@ RUN apt-get update \
  && useradd --system --home-dir /var/lib/switchboard --create-home --shell /usr/sbin/nologin switchboard
 COPY --from=build /switchboard /usr/local/bin/switchboard
 COPY config/example.toml /etc/switchboard/example.toml
+# The sandbox plays Twilio for a first try on one machine; a container is reachable from elsewhere: off.
 ENV SWITCHBOARD__HTTP__BIND=0.0.0.0:8080 \
     SWITCHBOARD__DATA_DIR=/var/lib/switchboard \
-    SWITCHBOARD__LOG__FORMAT=json
+    SWITCHBOARD__LOG__FORMAT=json \
+    SWITCHBOARD__SANDBOX__ENABLED=false
 VOLUME /var/lib/switchboard
 EXPOSE 8080
 USER switchboard

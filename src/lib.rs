@@ -10,6 +10,7 @@ pub mod config;
 pub mod database;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod ingest;
 pub mod jobs;
@@ -56,7 +57,8 @@ impl Application {
     /// `http.bind` (port 0 picks a free port) and prepares the worker.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let data_dir = settings.data_dir_absolute().context("data_dir")?;
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
+        files::private_dir_blocking(&data_dir)
+            .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
         let secrets = secrets::SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
         let database = Database::open(&settings).await?;
         database.migrate().await?;

@@ -76,7 +76,7 @@ async fn every_role_gets_exactly_what_it_may_do() {
             Method::POST,
             "/channels".into(),
             Some(
-                json!({"name": "C{n}", "account_sid": common::ACCOUNT_SID, "auth_token": "t", "numbers": [{"e164": "+3120000{n}"}]}),
+                json!({"name": "C{n}", "account_sid": common::ACCOUNT_SID, "auth_token": common::AUTH_TOKEN, "numbers": [{"e164": "+3120000{n}"}]}),
             ),
             R::Admin,
         ),
@@ -709,4 +709,16 @@ async fn a_body_or_query_value_the_api_cannot_use_is_named_in_details_field() {
     assert_eq!(status, 422, "{err}");
     assert_eq!(err["error"]["details"]["field"], "assignee_id", "an unknown filter is named: {err}");
     assert_eq!(app.count("queues").await, 0, "nothing was stored");
+}
+
+#[tokio::test]
+async fn unknown_api_routes_and_wrong_methods_answer_the_json_error_shape() {
+    let app = spawn_app().await;
+    let admin = app.api_token("admin").await;
+    let (status, err) = app.api(&admin, Method::GET, "/no-such-thing", None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (404, Some("route_not_found")), "{err}");
+    let (status, err) = app.api(&admin, Method::DELETE, "/auth/me", None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (405, Some("method_not_allowed")), "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("DELETE"));
+    app.stop().await;
 }

@@ -290,3 +290,108 @@ async fn three_processes_assign_each_conversation_once_and_never_overfill_an_age
 
     servers.terminate();
 }
+
+/// Two processes, each with its router, while API callers resolve and reopen conversations through both as fast
+/// as they can: the resolves' load trigger and the reopens' capacity guard take agent rows that the routers take
+/// too. PostgreSQL may abort one of them for a deadlock; the API runs the action again instead of answering 500.
+#[tokio::test]
+async fn a_thousand_resolves_through_two_processes_never_answer_500() {
+    const CUSTOMERS: usize = 80;
+    const RESOLVES: usize = 1000;
+    const CALLERS: usize = 8;
+    let app = spawn_app().await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let number: Uuid = sqlx::query_scalar("SELECT id FROM whatsapp_numbers").fetch_one(&app.pool).await.unwrap();
+    let mut agents = Vec::new();
+    for i in 0..8 {
+        let body = json!({"email": format!("agent{i}@example.com"), "name": format!("Agent {i}"), "role": "agent",
+                          "password": "a password 0123456", "capacity": 20});
+        let (status, v) = app.api(&admin, Method::POST, "/agents", Some(body)).await;
+        assert_eq!(status, 201, "{v}");
+        agents.push(v["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+    let (_, queue) =
+        app.api(&admin, Method::POST, "/queues", Some(json!({"name": "Support", "member_ids": agents}))).await;
+    let path = format!("/channels/{channel}/numbers/{number}");
+    assert_eq!(app.api(&admin, Method::PATCH, &path, Some(json!({"default_queue_id": queue["id"]}))).await.0, 200);
+    for agent in &agents {
+        let r = app
+            .api(&admin, Method::PUT, &format!("/agents/{agent}/presence"), Some(json!({"presence": "online"})))
+            .await;
+        assert_eq!(r.0, 200);
+    }
+    let database_url =
+        app.settings.database.url.as_ref().map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned()).unwrap();
+    let messages_path = format!("/webhooks/twilio/{channel}/messages");
+    let TestApp { data_dir, shutdown, server, .. } = app;
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let log = data_dir.path().join("serve.log");
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let servers = Servers(ports.iter().map(|p| serve(&database_url, data_dir.path(), *p, &log)).collect());
+    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let client = reqwest::Client::new();
+    for base in &bases {
+        wait_ready(&client, base).await;
+    }
+    for i in 0..CUSTOMERS {
+        let url = format!("{}{messages_path}", bases[i % 2]);
+        let phone = format!("+3170{:07}", i);
+        let mut p = inbound_text(&new_sid("SM"), "help me");
+        set(&mut p, "From", &format!("whatsapp:{phone}"));
+        set(&mut p, "WaId", &phone[1..]);
+        let sig = switchboard::twilio::signature::compute(AUTH_TOKEN, &url, &p);
+        let r = client
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", sig)
+            .body(encode_form(&p))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    eventually(60, "every conversation assigned", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM conversations WHERE routing_state = 'assigned'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (n == CUSTOMERS as i64).then_some(())
+    })
+    .await;
+    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM conversations ORDER BY id").fetch_all(&pool).await.unwrap();
+
+    // Each caller resolves and reopens its share of the conversations, alternating processes.
+    let callers = (0..CALLERS).map(|c| {
+        let (client, bases, admin) = (client.clone(), bases.clone(), admin.clone());
+        let mine: Vec<Uuid> = ids.iter().copied().skip(c).step_by(CALLERS).collect();
+        tokio::spawn(async move {
+            let mut answers: Vec<u16> = Vec::new();
+            for k in 0..RESOLVES / CALLERS {
+                let id = mine[k % mine.len()];
+                for action in ["resolve", "reopen"] {
+                    let r = client
+                        .post(format!("{}/api/v1/conversations/{id}/{action}", bases[(k + c) % 2]))
+                        .bearer_auth(&admin)
+                        .send()
+                        .await
+                        .unwrap();
+                    answers.push(r.status().as_u16());
+                }
+            }
+            answers
+        })
+    });
+    let answers: Vec<u16> =
+        futures_util::future::join_all(callers).await.into_iter().flat_map(|a| a.unwrap()).collect();
+    let errors = answers.iter().filter(|s| **s >= 500).count();
+    let resolves = answers.len() / 2;
+    assert_eq!(resolves, RESOLVES);
+    assert_eq!(errors, 0, "{errors} answers of 5xx over {resolves} resolves and as many reopens");
+    assert!(answers.iter().all(|s| *s == 200 || *s == 409), "only 200 (or 409 when already open): {answers:?}");
+    assert!(over_capacity(&pool).await.is_empty());
+    println!("{resolves} resolves and as many reopens through 2 processes, none answered 5xx");
+    servers.terminate();
+}

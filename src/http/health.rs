@@ -16,7 +16,11 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    match crate::database::readiness(&state.pool).await {
+    // A probe answers within a second even while the database is away (the pool would wait its own timeout).
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(1), crate::database::readiness(&state.pool))
+        .await
+        .unwrap_or_else(|_| Err("the database did not answer within 1 s".to_owned()));
+    match ready {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(reason) => {
             tracing::warn!(%reason, "not ready");

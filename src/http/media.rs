@@ -32,10 +32,15 @@ async fn serve(State(state): State<AppState>, Path((token, _filename)): Path<(St
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(upload.size_bytes as u64));
     let ascii: String =
         upload.filename.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' }).collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{ascii}\"")) {
+    // Shown in place only as a media type WhatsApp itself sends; anything else is a download.
+    let disposition =
+        if crate::domain::outbound_media::limit(&upload.content_type).is_ok() { "inline" } else { "attachment" };
+    if let Ok(v) = HeaderValue::from_str(&format!("{disposition}; filename=\"{ascii}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    // An uploaded file is never a page of this origin: no script, no form, no same-origin access.
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
     Ok(response)
 }

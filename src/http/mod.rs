@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     if state.settings.sandbox_on() {
         router = router.merge(crate::sandbox::router(&state));
     }
+    router = router.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
     router.with_state(state).layer(
         tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -49,4 +50,27 @@ pub fn router(state: AppState) -> Router {
             .layer(CompressionLayer::new())
             .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout)),
     )
+}
+
+/// An address nothing answers: under `/api/` the API's JSON error, elsewhere a plain 404.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        crate::error::AppError::not_found("route_not_found", format!("there is no API endpoint {}", uri.path()))
+            .into_response()
+    } else {
+        axum::http::StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+/// A known address with a method it does not take.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let message = format!("{} does not take {method}", uri.path());
+    if uri.path().starts_with("/api/") {
+        crate::error::AppError::client(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message)
+            .into_response()
+    } else {
+        (axum::http::StatusCode::METHOD_NOT_ALLOWED, message).into_response()
+    }
 }

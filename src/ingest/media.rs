@@ -62,7 +62,7 @@ async fn download(ctx: &MediaDownload, attachment_id: Uuid) -> Result<(), JobErr
     let relative = storage_path(attachment_id);
     let dest = ctx.data_dir.join(&relative);
     if let Some(dir) = dest.parent() {
-        tokio::fs::create_dir_all(dir)
+        crate::files::private_dir(dir)
             .await
             .map_err(|e| JobError::Retry(format!("cannot create {}: {e}", dir.display())))?;
     }

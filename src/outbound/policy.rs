@@ -210,6 +210,14 @@ pub fn template_variables(count: u32, given: &BTreeMap<String, String>) -> Resul
             Some(v) if v.chars().count() > MAX_VARIABLE_CHARS => {
                 return invalid(format!("variable {n} is longer than {MAX_VARIABLE_CHARS} characters"))
             }
+            Some(v) if v.contains(['\n', '\r', '\t']) => {
+                return invalid(format!("variable {n} has a new line or a tab: WhatsApp refuses them in variables"))
+            }
+            Some(v) if v.contains("     ") => {
+                return invalid(format!(
+                    "variable {n} has more than four spaces in a row: WhatsApp refuses them in variables"
+                ))
+            }
             Some(v) => values.push(v.to_owned()),
         }
     }
@@ -277,6 +285,9 @@ mod tests {
             (1, vars(&[("1", "Ana"), ("2", "x")]), "no variable \"2\""),
             (1, vars(&[("1", "Ana"), ("name", "x")]), "no variable \"name\""),
             (0, vars(&[("1", "x")]), "no variables"),
+            (1, vars(&[("1", "two\nlines")]), "new line"),
+            (1, vars(&[("1", "a\tb")]), "tab"),
+            (1, vars(&[("1", "a     b")]), "four spaces"),
         ] {
             match template_variables(count, &given) {
                 Err(Refusal::TemplateVariablesInvalid(m)) => assert!(m.contains(says), "{m}"),

@@ -158,6 +158,12 @@ pub async fn first_unusable(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Resu
     .await
 }
 
+/// Locks the active admins' rows (in one order) until the transaction ends.
+pub async fn lock_admins(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT id FROM users WHERE role = 'admin' AND active ORDER BY id FOR UPDATE").execute(conn).await?;
+    Ok(())
+}
+
 /// Active admins other than `except`.
 pub async fn other_active_admins(conn: &mut PgConnection, except: Uuid) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND active AND id <> $1")

@@ -178,7 +178,7 @@ impl MediaFetcher {
         let filename = header_text(&response, header::CONTENT_DISPOSITION).and_then(|d| filename_from_disposition(&d));
         let partial = dest.with_extension("partial");
         let result = async {
-            let mut file = tokio::fs::File::create(&partial)
+            let mut file = crate::files::private_file(&partial)
                 .await
                 .map_err(|e| DownloadError::Retryable(format!("cannot create media file: {e}")))?;
             let mut hasher = Sha256::new();

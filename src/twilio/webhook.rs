@@ -433,3 +433,64 @@ mod tests {
         assert_eq!(s.status, None);
     }
 }
+
+/// Whatever arrives on a webhook, the parser answers with a form or a refusal, never a panic (bounded runs in
+/// every test run; the webhook parser and the signature check are what the internet reaches first).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::twilio::signature::{self, SignedBody};
+    use proptest::prelude::*;
+
+    /// Bytes that look like a form often enough to get past the decoder: names, `=`, `&`, escapes, UTF-8.
+    fn formish() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"&".to_vec()),
+            Just(b"=".to_vec()),
+            Just(b"%".to_vec()),
+            Just(b"%2".to_vec()),
+            Just(b"%E2%82%AC".to_vec()),
+            Just(b"%FF".to_vec()),
+            Just(b"+".to_vec()),
+            Just(b"MessageSid=SM0123456789abcdef0123456789abcdef".to_vec()),
+            Just(b"AccountSid=AC0123456789abcdef0123456789abcdef".to_vec()),
+            Just(b"From=whatsapp%3A%2B14155550100".to_vec()),
+            Just(b"To=whatsapp%3A%2B14155238886".to_vec()),
+            Just(b"NumMedia=".to_vec()),
+            Just(b"MediaUrl0=".to_vec()),
+            Just(b"Latitude=".to_vec()),
+            Just(b"MessageStatus=".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..12),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_body_parses_or_is_refused_without_panicking(raw in formish()) {
+            if let Ok(form) = Form::parse(&raw) {
+                let _ = InboundMessage::try_from(&form);
+                let _ = StatusCallback::try_from(&form);
+                let _ = form.to_json();
+            }
+        }
+
+        #[test]
+        fn any_signature_check_answers_without_panicking(
+            raw in formish(),
+            url in "[ -~]{0,80}",
+            claimed in "[ -~]{0,60}",
+            json in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let params = Form::parse(&raw).map(|f| f.0).unwrap_or_default();
+            let tokens = ["a-token-0123456789abcdef012345678"];
+            prop_assert!(!signature::is_valid(&tokens, &url, SignedBody::Form(&params), &claimed)
+                || claimed == signature::compute(tokens[0], &url, &params)
+                || signature::url_candidates(&url).iter().any(|u| claimed == signature::compute(tokens[0], u, &params)));
+            let _ = signature::is_valid(&tokens, &url, SignedBody::Json(&json), &claimed);
+            let _ = signature::url_candidates(&url);
+        }
+    }
+}

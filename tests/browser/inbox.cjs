@@ -157,6 +157,18 @@ async function replyAndRead(browser) {
   console.log(`METRIC first_load_bytes ${bytes}`);
   console.log(`METRIC first_load_requests ${requests.length}`);
   await screenshot(p2, 'first-load');
+
+  // The login page itself, in a browser that has never been here: nothing the console calls an error (no 401
+  // before logging in, no missing favicon).
+  const anonymous = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const p3 = await anonymous.newPage();
+  const consoleErrors = [];
+  p3.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  await p3.goto(`${BASE}/inbox`);
+  await p3.locator('#email').waitFor();
+  await p3.waitForLoadState('networkidle');
+  if (consoleErrors.length) throw new Error(`the login page logged console errors: ${consoleErrors.join(' | ')}`);
+  await anonymous.close();
 }
 
 async function windowClosed(browser) {

@@ -185,7 +185,8 @@ async fn keep_an_admin(conn: &mut sqlx::PgConnection, before: &Agent, role: Role
     let was_admin = before.user.role == "admin" && before.user.active;
     if was_admin
         && (role != Role::Admin || !active)
-        && store::users::other_active_admins(conn, before.user.id).await? == 0
+        // Under the admins' row locks, so two admins demoting each other at once cannot both see the other.
+        && { store::users::lock_admins(conn).await?; store::users::other_active_admins(conn, before.user.id).await? == 0 }
     {
         return Err(AppError::client(
             StatusCode::CONFLICT,

@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(me))
+        .routes(routes!(session))
         .routes(routes!(change_password))
 }
 
@@ -167,6 +168,30 @@ async fn me(State(state): State<AppState>, who: PendingPrincipal) -> AppResult<J
         csrf_token,
         must_change_password: who.must_change_password,
     }))
+}
+
+/// Whether this browser is logged in, and as whom.
+#[derive(Serialize, ToSchema)]
+struct SessionState {
+    logged_in: bool,
+    /// The same as `GET /auth/me`, when logged in.
+    me: Option<Me>,
+}
+
+/// Whether the caller is logged in: always 200 (a page asks this before it knows, and a 401 there would only
+/// be noise in the browser's console). Anything else needs a login and answers 401 without one.
+#[utoipa::path(get, path = "/auth/session", tag = "auth", responses((status = 200, body = SessionState)))]
+async fn session(
+    State(state): State<AppState>,
+    who: Result<PendingPrincipal, AppError>,
+) -> AppResult<Json<SessionState>> {
+    match who {
+        Ok(who) => Ok(Json(SessionState { logged_in: true, me: Some(me(State(state), who).await?.0) })),
+        Err(AppError::Client { status: StatusCode::UNAUTHORIZED, .. }) => {
+            Ok(Json(SessionState { logged_in: false, me: None }))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -7,6 +7,7 @@ use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::store;
 use crate::store::routing as db;
 use axum::extract::State;
 use axum::Json;
@@ -71,5 +72,13 @@ async fn set_agents(
     ApiJson(body): ApiJson<Presence>,
 ) -> AppResult<Json<Presence>> {
     who.require(Role::Supervisor)?;
+    // Like every other change to a person: a supervisor manages agents; supervisors and admins, only an admin.
+    let role = store::users::role_if_active(&state.pool, id)
+        .await?
+        .and_then(|r| r.parse::<Role>().ok())
+        .ok_or_else(|| AppError::not_found("agent_not_found", "no agent with this id"))?;
+    if role > Role::Agent && who.role < Role::Admin {
+        return Err(AppError::forbidden("forbidden", format!("only admins manage users with the {role} role")));
+    }
     set(&state, id, &body.presence).await
 }

@@ -69,9 +69,9 @@ async fn upload(
     let data_dir = state.settings.data_dir_absolute().map_err(anyhow::Error::from)?;
     let path = data_dir.join(&relative);
     let partial = path.with_extension("partial");
-    tokio::fs::create_dir_all(path.parent().expect("a parent")).await.map_err(anyhow::Error::from)?;
+    crate::files::private_dir(path.parent().expect("a parent")).await.map_err(anyhow::Error::from)?;
     let written = async {
-        let mut file = tokio::fs::File::create(&partial).await.map_err(anyhow::Error::from)?;
+        let mut file = crate::files::private_file(&partial).await.map_err(anyhow::Error::from)?;
         let mut hasher = Sha256::new();
         let mut size = 0usize;
         loop {

@@ -49,8 +49,11 @@ function showPasswordChange(current) {
 
 async function start() {
   let me;
-  try { me = await api('GET', '/auth/me'); }
-  catch (e) { if (e.status === 401) return showLogin(); $('#app').replaceChildren(h('p', { class: 'boot error' }, e.message)); return; }
+  try {
+    const s = await api('GET', '/auth/session');
+    if (!s.logged_in) return showLogin();
+    me = s.me;
+  } catch (e) { if (e.status === 401) return showLogin(); $('#app').replaceChildren(h('p', { class: 'boot error' }, e.message)); return; }
   if (me.must_change_password) { S.csrf = me.csrf_token || S.csrf; return showPasswordChange(); }
   if (!me.user) { $('#app').replaceChildren(h('p', { class: 'boot' }, 'The inbox is for people: log in with your e-mail.')); return; }
   S.me = me.user; S.role = me.role; S.csrf = me.csrf_token;

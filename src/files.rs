@@ -1,0 +1,40 @@
+//! Files the server writes under its data directory (media, uploads): directories `0700`, files `0600`, so
+//! customers' files and the master key are readable by the server's user alone.
+
+use std::path::Path;
+
+/// Creates `dir` and its missing parents, each `0700`.
+pub async fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true).mode(0o700);
+    builder.create(dir).await
+}
+
+/// The same, for start-up (no runtime needed).
+pub fn private_dir_blocking(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Creates (or truncates) `path` for writing, `0600`.
+pub async fn private_file(path: &Path) -> std::io::Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn directories_and_files_are_the_servers_alone() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("media/ab");
+        super::private_dir(&dir).await.unwrap();
+        let file = dir.join("x");
+        drop(super::private_file(&file).await.unwrap());
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root.path().join("media")), 0o700);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&file), 0o600);
+    }
+}
