@@ -111,6 +111,8 @@ pub struct OutboundSettings {
     pub upload_ttl_hours: i64,
     /// Largest file `POST /api/v1/uploads` takes.
     pub max_upload_bytes: usize,
+    /// Bytes of unexpired uploads one person (or all API tokens together) may hold.
+    pub upload_quota_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

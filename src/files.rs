@@ -10,10 +10,12 @@ pub async fn private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir).await
 }
 
-/// The same, for start-up (no runtime needed).
-pub fn private_dir_blocking(dir: &Path) -> std::io::Result<()> {
+/// The data directory itself, at start-up: `0700`, or `0711` when `traversable` (the embedded cluster runs as
+/// the `postgres` user when the server runs as root, and must reach its own directory inside; others can then
+/// enter but not list it, and everything in it stays `0700`/`0600`).
+pub fn data_dir(dir: &Path, traversable: bool) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    std::fs::DirBuilder::new().recursive(true).mode(if traversable { 0o711 } else { 0o700 }).create(dir)
 }
 
 /// Creates (or truncates) `path` for writing, `0600`.

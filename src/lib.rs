@@ -22,6 +22,7 @@ pub mod sandbox;
 pub mod secrets;
 pub mod state;
 pub mod store;
+pub mod sweeper;
 pub mod telemetry;
 pub mod twilio;
 
@@ -57,7 +58,8 @@ impl Application {
     /// `http.bind` (port 0 picks a free port) and prepares the worker.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let data_dir = settings.data_dir_absolute().context("data_dir")?;
-        files::private_dir_blocking(&data_dir)
+        let embedded_as_postgres = settings.database.url.is_none() && nix::unistd::geteuid().is_root();
+        files::data_dir(&data_dir, embedded_as_postgres)
             .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
         let secrets = secrets::SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
         let database = Database::open(&settings).await?;
@@ -199,6 +201,12 @@ impl Application {
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let worker = worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = router.map(|r| tokio::spawn(r.run(shutdown.clone())));
+        let sweeper = sweeper::Sweeper {
+            pool: state.pool.clone(),
+            data_dir: state.settings.data_dir_absolute()?,
+            login_window: Duration::from_secs(state.settings.auth.login_window_secs),
+        };
+        let sweeper = tokio::spawn(sweeper.run(shutdown.clone()));
         tracing::info!(address = %listener.local_addr()?, public_url = %state.public_base_url, "switchboard is serving");
         let file_limit = http::server::raise_file_limit();
         let limits = http::server::Limits {
@@ -214,6 +222,7 @@ impl Application {
         if let Some(r) = router {
             let _ = r.await;
         }
+        let _ = sweeper.await;
         database.close().await?;
         tracing::info!("switchboard stopped");
         served.context("HTTP server")

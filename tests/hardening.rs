@@ -310,3 +310,92 @@ async fn a_second_channel_on_the_same_account_never_replaces_its_auth_token() {
     assert_eq!(stored, 1);
     app.stop().await;
 }
+
+async fn upload_as(
+    client: &reqwest::Client,
+    base: &str,
+    csrf: Option<&str>,
+    bearer: Option<&str>,
+    bytes: usize,
+) -> (u16, Value) {
+    let part = reqwest::multipart::Part::bytes(vec![7u8; bytes]).file_name("photo.png").mime_str("image/png").unwrap();
+    let mut r =
+        client.post(format!("{base}/api/v1/uploads")).multipart(reqwest::multipart::Form::new().part("file", part));
+    if let Some(c) = csrf {
+        r = r.header("X-CSRF-Token", c);
+    }
+    if let Some(t) = bearer {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_upload_is_sent_only_by_its_uploader_kept_private_and_swept_when_long_expired() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app_with(|env| env.push(("SWITCHBOARD__OUTBOUND__UPLOAD_QUOTA_BYTES".into(), "6000".into()))).await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let number: String =
+        sqlx::query_scalar("SELECT id::text FROM whatsapp_numbers").fetch_one(&app.pool).await.unwrap();
+    let mut sessions = Vec::new();
+    for name in ["ana", "bo"] {
+        let body = json!({"email": format!("{name}@example.com"), "name": name, "role": "agent",
+                          "password": "one-time password 123", "number_ids": [number]});
+        let (status, v) = app.api(&admin, Method::POST, "/agents", Some(body)).await;
+        assert_eq!(status, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        sessions.push(
+            app.session(&format!("{name}@example.com"), &["one-time password 123"], "an own password 123", &id).await,
+        );
+    }
+    app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "hello")).await;
+    let conversation: String =
+        sqlx::query_scalar("SELECT id::text FROM conversations").fetch_one(&app.pool).await.unwrap();
+
+    let (ana, bo) = (&sessions[0], &sessions[1]);
+    let (status, file) = upload_as(&ana.client, &ana.base, Some(&ana.csrf), None, 4000).await;
+    assert_eq!(status, 201, "{file}");
+    let path = format!("/conversations/{conversation}/messages");
+    let (status, err) = bo.call(Method::POST, &path, Some(json!({"attachments": [file["id"]]}))).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (422, Some("upload_not_found")), "another agent's file: {err}");
+    let (status, sent) = ana.call(Method::POST, &path, Some(json!({"attachments": [file["id"]]}))).await;
+    assert_eq!(status, 202, "{sent}");
+
+    // Private on disk.
+    let storage: String = sqlx::query_scalar("SELECT storage_path FROM uploads").fetch_one(&app.pool).await.unwrap();
+    let on_disk = app.data_dir.path().join(&storage);
+    assert_eq!(std::fs::metadata(&on_disk).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(on_disk.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+
+    // The quota: 4,000 bytes held of 6,000.
+    let (status, err) = upload_as(&ana.client, &ana.base, Some(&ana.csrf), None, 2500).await;
+    assert_eq!(status, 201, "under the quota: {err}");
+    let (status, err) = upload_as(&ana.client, &ana.base, Some(&ana.csrf), None, 100).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (413, Some("upload_quota_exceeded")), "{err}");
+
+    // Long expired and unused: swept with its file. The sent one stays (a message points at it).
+    sqlx::query("UPDATE uploads SET expires_at = now() - interval '2 days'").execute(&app.pool).await.unwrap();
+    sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) SELECT '\\x00', id, 'x', now() - interval '1 hour' FROM users LIMIT 1")
+        .execute(&app.pool).await.unwrap();
+    sqlx::query("INSERT INTO idempotency_keys (caller, key, request_hash, created_at) VALUES ('token:x', 'k', '\\x00', now() - interval '2 days')")
+        .execute(&app.pool).await.unwrap();
+    let sweeper = switchboard::sweeper::Sweeper {
+        pool: app.pool.clone(),
+        data_dir: app.data_dir.path().to_owned(),
+        login_window: Duration::from_secs(900),
+    };
+    let (swept, uploads) = sweeper.sweep_once().await.unwrap();
+    assert_eq!(uploads, 1, "the unsent upload is swept, the sent one kept");
+    assert_eq!((swept.sessions, swept.idempotency_keys), (1, 1));
+    assert_eq!(app.count("uploads").await, 1);
+    assert!(on_disk.exists(), "the sent file stays");
+    let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads WHERE storage_path = $1")
+        .bind(&storage)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(unsent, 1);
+    app.stop().await;
+}

@@ -80,7 +80,7 @@ pub async fn send(
         }
         None => {
             policy::session_message(target.last_inbound_at, target.db_now)?;
-            check_uploads(conn, target.agents_may_send_attachments, &draft.attachments).await?;
+            check_uploads(conn, caller, target.agents_may_send_attachments, &draft.attachments).await?;
             (draft.body, None)
         }
     };
@@ -118,8 +118,9 @@ fn check_draft(draft: &Draft) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Every upload exists and has not expired, and the number lets them be sent.
-async fn check_uploads(conn: &mut PgConnection, allowed: bool, ids: &[Uuid]) -> Result<(), SendError> {
+/// Every upload exists, is the caller's own (a supervisor may send anyone's) and has not expired, and the number
+/// lets them be sent.
+async fn check_uploads(conn: &mut PgConnection, caller: &Caller, allowed: bool, ids: &[Uuid]) -> Result<(), SendError> {
     if ids.is_empty() {
         return Ok(policy::attachments(allowed, [])?);
     }
@@ -129,6 +130,15 @@ async fn check_uploads(conn: &mut PgConnection, allowed: bool, ids: &[Uuid]) -> 
         let u = uploads.iter().find(|u| u.id == *upload_id).ok_or_else(|| {
             Refusal::unknown("upload_not_found", &format!("attachments[{index}]"), "no upload with this id")
         })?;
+        if !caller.supervisor && u.uploaded_by != caller.user_id {
+            // Someone else's file is not the caller's to send: answered as if it did not exist.
+            return Err(Refusal::unknown(
+                "upload_not_found",
+                &format!("attachments[{index}]"),
+                "no upload with this id",
+            )
+            .into());
+        }
         if u.expired {
             return Err(Refusal::UploadExpired { index }.into());
         }

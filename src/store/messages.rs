@@ -322,9 +322,6 @@ pub async fn apply_status(
     lock_sids(&mut tx, &[twilio_sid]).await?;
     let outcome = apply_status_in(&mut tx, &update).await?;
     if outcome == StatusUpdate::UnknownMessage {
-        sqlx::query("DELETE FROM early_status_callbacks WHERE received_at < now() - interval '1 hour'")
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
             "INSERT INTO early_status_callbacks (account_id, twilio_sid, status, error_code, error_message)
              VALUES ($1, $2, $3, $4, $5)

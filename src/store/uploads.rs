@@ -20,10 +20,13 @@ pub struct Upload {
     pub storage_path: String,
     #[serde(skip)]
     pub expired: bool,
+    /// The person who uploaded it (none: an API token).
+    #[serde(skip)]
+    pub uploaded_by: Option<Uuid>,
 }
 
-const COLUMNS: &str =
-    "id, filename, content_type, size_bytes, sha256, created_at, expires_at, storage_path, expires_at <= now() AS expired";
+const COLUMNS: &str = "id, filename, content_type, size_bytes, sha256, created_at, expires_at, storage_path,
+    expires_at <= now() AS expired, uploaded_by";
 
 pub struct NewUpload<'a> {
     pub id: Uuid,
@@ -67,4 +70,27 @@ pub async fn by_token(pool: &PgPool, token: &str) -> sqlx::Result<Option<Upload>
         .bind(token)
         .fetch_optional(pool)
         .await
+}
+
+/// Bytes of unexpired uploads `user` holds (none: API tokens together).
+pub async fn held_bytes(pool: &PgPool, user: Option<Uuid>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(sum(size_bytes), 0)::int8 FROM uploads
+         WHERE uploaded_by IS NOT DISTINCT FROM $1 AND expires_at > now()",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await
+}
+
+/// Forgets uploads that expired more than a day ago and no message uses; returns their files' paths (relative
+/// to the data directory) for the caller to delete.
+pub async fn delete_expired(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "DELETE FROM uploads u WHERE expires_at < now() - interval '1 day'
+           AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.upload_id = u.id)
+         RETURNING storage_path",
+    )
+    .fetch_all(pool)
+    .await
 }

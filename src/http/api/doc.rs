@@ -47,7 +47,7 @@ pub struct ApiDoc;
 pub struct Common;
 
 /// Operations anyone may call without authenticating.
-const PUBLIC: &[&str] = &["/api/v1/auth/login", "/api/v1/auth/session"];
+const PUBLIC: &[&str] = &["/api/v1/auth/login"];
 
 impl Modify for Common {
     fn modify(&self, api: &mut OpenApi) {

@@ -49,6 +49,14 @@ async fn upload(
     mut form: Multipart,
 ) -> AppResult<(StatusCode, Json<Upload>)> {
     let limit = state.settings.outbound.max_upload_bytes;
+    let quota = state.settings.outbound.upload_quota_bytes;
+    if store::uploads::held_bytes(&state.pool, who.user_id).await? as u64 >= quota {
+        return Err(AppError::client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "upload_quota_exceeded",
+            format!("you hold {quota} bytes of uploads that have not expired: send or wait for them to expire first"),
+        ));
+    }
     let bad = |m: String| AppError::bad_request("invalid_upload", m);
     let mut field = loop {
         match form.next_field().await {

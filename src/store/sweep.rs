@@ -1,0 +1,38 @@
+//! Deleting what has expired: sessions, login counters, idempotency keys, early status callbacks that never found
+//! their message. Uploads are in `uploads` (their files go too).
+
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// How many rows of each kind one sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub sessions: u64,
+    pub login_counters: u64,
+    pub idempotency_keys: u64,
+    pub early_status_callbacks: u64,
+}
+
+pub async fn expired(pool: &PgPool, login_window: Duration, idempotency_keep: Duration) -> sqlx::Result<Swept> {
+    let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < now()").execute(pool).await?.rows_affected();
+    let login_counters = sqlx::query(
+        "DELETE FROM login_failures
+         WHERE window_start + make_interval(secs => $1) < now() AND last_at + make_interval(secs => $1) < now()",
+    )
+    .bind(login_window.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    let idempotency_keys =
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)")
+            .bind(idempotency_keep.as_secs_f64())
+            .execute(pool)
+            .await?
+            .rows_affected();
+    let early_status_callbacks =
+        sqlx::query("DELETE FROM early_status_callbacks WHERE received_at < now() - interval '1 hour'")
+            .execute(pool)
+            .await?
+            .rows_affected();
+    Ok(Swept { sessions, login_counters, idempotency_keys, early_status_callbacks })
+}
