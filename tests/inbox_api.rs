@@ -298,3 +298,54 @@ async fn a_change_committed_late_is_passed_on_after_the_earlier_ones_and_never_s
     assert_ne!(first["id"], late.id.to_string(), "in transaction order: A began first");
     assert_eq!(second["id"], late.id.to_string());
 }
+
+#[tokio::test]
+async fn the_live_feed_refuses_other_sites_and_closes_when_the_session_ends() {
+    let app = spawn_app().await;
+    let admin = app.api_token("admin").await;
+    let (status, v) = app
+        .api(&admin, Method::POST, "/agents", Some(json!({"email": "eve@example.com", "name": "Eve", "role": "agent", "password": "one-time password 123"})))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    app.session("eve@example.com", &["one-time password 123"], "eve's own password 1", &id).await;
+
+    // A page on another site, riding the agent's cookie, is refused.
+    let login = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", app.address))
+        .json(&json!({"email": "eve@example.com", "password": "eve's own password 1"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let url = format!("ws://127.0.0.1:{}/api/v1/live", app.port);
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    request.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("a foreign origin must be refused: {:?}", other.map(|(_, r)| r.status())),
+    }
+    // From our own origin it opens.
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    request.headers_mut().insert("origin", app.address.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("our own origin");
+    assert!(ws.next().await.unwrap().unwrap().to_string().contains("hello"));
+
+    // Deactivated: the session ends, and the socket with it, within seconds.
+    assert_eq!(app.api(&admin, Method::DELETE, &format!("/agents/{id}"), None).await.0, 204);
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the live connection outlived its session");
+    app.stop().await;
+}

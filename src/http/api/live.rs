@@ -3,8 +3,13 @@
 //! `{"type": "change", "kind": "conversation" | "message" | "note", "conversation_id", "id"}`, and
 //! `{"type": "resync"}` when changes may have been missed (the inbox then reloads what it shows). It pings every
 //! 20 seconds.
+//!
+//! A browser may open it only from this server's own pages (`Origin` must be the public URL's, or this machine's
+//! own address): another site cannot ride an agent's cookie. The connection closes within seconds when its
+//! session ends (logout, deactivation, password change) or the person's role changes; the page then reconnects
+//! as what it is now.
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Via};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::live::{Audience, Event};
@@ -24,14 +29,34 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// How often an agent's queue and number memberships are re-read for filtering.
 const MEMBERSHIP_REFRESH: Duration = Duration::from_secs(10);
+/// How often the connection's session and role are checked again.
+const SESSION_CHECK: Duration = Duration::from_secs(3);
+
+/// `scheme://host[:port]` of a base URL, as browsers write `Origin`.
+fn origin_of(base: &str) -> Option<String> {
+    let url = url::Url::parse(base).ok()?;
+    Some(url.origin().ascii_serialization())
+}
 
 /// The inbox's live connection (WebSocket): changes the agent may see, as they happen.
 #[utoipa::path(get, path = "/live", tag = "agents", responses((status = 101, description = "switching to WebSocket")))]
 async fn live(
     State(state): State<AppState>,
     who: Principal,
+    headers: axum::http::HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> AppResult<Response> {
+    // Programs send no Origin; a browser always does, and it must be one of ours.
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        let ours = [origin_of(&state.public_base_url), origin_of(&state.settings.local_base_url())];
+        let given = origin.to_str().unwrap_or("").trim_end_matches('/');
+        if !ours.iter().flatten().any(|o| o == given) {
+            return Err(AppError::forbidden(
+                "origin_not_allowed",
+                "the live connection opens only from this server's own pages",
+            ));
+        }
+    }
     let upgrade = upgrade.map_err(|e| {
         AppError::bad_request("websocket_required", format!("open this as a WebSocket: {}", e.body_text()))
     })?;
@@ -39,7 +64,19 @@ async fn live(
         AppError::unprocessable("not_an_agent", "the live connection is for people logged in to the inbox")
     })?;
     let everything = who.role.includes(Role::Supervisor);
-    Ok(upgrade.on_upgrade(move |socket| connection(state, user, everything, socket)))
+    let session = match who.via {
+        Via::Session { token_hash, .. } => Some(token_hash),
+        Via::Token { .. } => None,
+    };
+    let role = who.role;
+    Ok(upgrade.on_upgrade(move |socket| connection(state, user, everything, (session, role), socket)))
+}
+
+/// Whether the session still exists with the role the connection was opened with.
+async fn still_valid(state: &AppState, session: &[u8], role: Role) -> sqlx::Result<bool> {
+    Ok(crate::store::users::find_session(&state.pool, session)
+        .await?
+        .is_some_and(|s| s.user.role.parse::<Role>().is_ok_and(|r| r == role)))
 }
 
 async fn audience(state: &AppState, user: Uuid, everything: bool) -> sqlx::Result<Audience> {
@@ -50,7 +87,13 @@ async fn audience(state: &AppState, user: Uuid, everything: bool) -> sqlx::Resul
     Ok(Audience::Agent { user, queues: queues.into_iter().collect(), numbers: numbers.into_iter().collect() })
 }
 
-async fn connection(state: AppState, user: Uuid, everything: bool, mut socket: WebSocket) {
+async fn connection(
+    state: AppState,
+    user: Uuid,
+    everything: bool,
+    (session, role): (Option<Vec<u8>>, Role),
+    mut socket: WebSocket,
+) {
     // Subscribe before anything else, so that nothing between the hello and the first event is lost.
     let mut events = state.live.subscribe();
     let id = Uuid::now_v7();
@@ -71,6 +114,8 @@ async fn connection(state: AppState, user: Uuid, everything: bool, mut socket: W
     ping.tick().await;
     let mut refresh = tokio::time::interval(MEMBERSHIP_REFRESH);
     refresh.tick().await;
+    let mut check = tokio::time::interval(SESSION_CHECK);
+    check.tick().await;
     while open {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -96,6 +141,21 @@ async fn connection(state: AppState, user: Uuid, everything: bool, mut socket: W
                 Err(e) => tracing::warn!(error = %e, "cannot re-read an agent's memberships"),
             },
             _ = ping.tick() => open = socket.send(Message::Ping(Vec::new().into())).await.is_ok(),
+            _ = check.tick(), if session.is_some() => {
+                let hash = session.as_deref().unwrap_or_default();
+                match still_valid(&state, hash, role).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let bye = axum::extract::ws::CloseFrame {
+                            code: 4001,
+                            reason: "the session ended or its role changed".into(),
+                        };
+                        let _ = socket.send(Message::Close(Some(bye))).await;
+                        open = false;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot check a live connection's session"),
+                }
+            }
         }
     }
     if let Err(e) = db::close_connection(&state.pool, id).await {
