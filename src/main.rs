@@ -124,7 +124,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Serve => {
             let mut app = Application::build(settings).await?;
             if let Some(admin) = app.take_bootstrap_admin() {
-                show_bootstrap_admin(&admin);
+                show_bootstrap_admin(&admin, &app.state().settings.data_dir_absolute()?);
             }
             app.run_until_stopped().await
         }
@@ -144,14 +144,33 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-/// Shown once, on the terminal, never logged: the only time this password exists in clear.
-fn show_bootstrap_admin(admin: &switchboard::BootstrapAdmin) {
+/// The first admin's one-time password goes to a file only its user can read (`data_dir/first-admin.txt`,
+/// `0600`), never to a log: standard error is often a journal or `docker logs`. On an interactive terminal it is
+/// also shown, so that the first run stays a matter of reading the screen.
+fn show_bootstrap_admin(admin: &switchboard::BootstrapAdmin, data_dir: &std::path::Path) {
     use secrecy::ExposeSecret;
+    use std::io::{IsTerminal, Write};
+    let path = data_dir.join("first-admin.txt");
+    let written = (|| -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+        writeln!(f, "e-mail: {}", admin.email)?;
+        writeln!(f, "one-time password: {}", admin.password.expose_secret())?;
+        writeln!(f, "Change it at first login, then delete this file.")
+    })();
+    let terminal = std::io::stderr().is_terminal();
     eprintln!();
     eprintln!("  ┌─ First start: an administrator was created ─────────────────────────────");
     eprintln!("  │  e-mail:             {}", admin.email);
-    eprintln!("  │  one-time password:  {}", admin.password.expose_secret());
-    eprintln!("  │  It is shown only now and must be changed at first login.");
+    if terminal {
+        eprintln!("  │  one-time password:  {}", admin.password.expose_secret());
+    }
+    match &written {
+        Ok(()) => eprintln!("  │  password file:      {} (readable by this user only)", path.display()),
+        Err(e) if !terminal => eprintln!("  │  the password file {} could not be written: {e}", path.display()),
+        Err(_) => {}
+    }
+    eprintln!("  │  It must be changed at first login.");
     eprintln!("  └──────────────────────────────────────────────────────────────────────────");
     eprintln!();
 }

@@ -25,9 +25,12 @@ impl std::fmt::Display for MediaRefusal {
     }
 }
 
+/// A size for people, rounded *up* (to a tenth of a MB, or a whole KB): a file over a limit never reads as the
+/// limit itself.
 fn human(bytes: u64) -> String {
     if bytes >= MB {
-        format!("{:.1} MB", bytes as f64 / MB as f64).replace(".0 MB", " MB")
+        let tenths = (bytes * 10).div_ceil(MB);
+        format!("{}.{} MB", tenths / 10, tenths % 10).replace(".0 MB", " MB")
     } else {
         format!("{} KB", bytes.div_ceil(1024))
     }
@@ -65,6 +68,16 @@ pub fn check(content_type: &str, size: u64) -> Result<(), MediaRefusal> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_size_over_the_limit_never_reads_as_the_limit() {
+        let e = check("image/jpeg", 5 * MB + 10).unwrap_err().to_string();
+        assert!(e.contains("is 5.1 MB") && e.contains("up to 5 MB"), "{e}");
+        let e = check("image/webp", 500 * 1024 + 1).unwrap_err().to_string();
+        assert!(e.contains("is 501 KB") && e.contains("up to 500 KB"), "{e}");
+        assert_eq!(human(16 * MB), "16 MB");
+    }
+
     use super::*;
 
     #[test]
