@@ -399,3 +399,110 @@ async fn an_upload_is_sent_only_by_its_uploader_kept_private_and_swept_when_long
     assert_eq!(unsent, 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_supervisor_cannot_set_an_admins_presence() {
+    let app = spawn_app().await;
+    let root = app.api_token("admin").await;
+    let mut ids = Vec::new();
+    for (email, role) in [("sup@example.com", "supervisor"), ("adm@example.com", "admin"), ("agt@example.com", "agent")]
+    {
+        let body = json!({"email": email, "name": role, "role": role, "password": "one-time password 123"});
+        let (status, v) = app.api(&root, Method::POST, "/agents", Some(body)).await;
+        assert_eq!(status, 201, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let sup = app.session("sup@example.com", &["one-time password 123"], "sup's own password 1", &ids[0]).await;
+    let (status, err) =
+        sup.call(Method::PUT, &format!("/agents/{}/presence", ids[1]), Some(json!({"presence": "offline"}))).await;
+    assert_eq!(status, 403, "{err}");
+    let (status, _) =
+        sup.call(Method::PUT, &format!("/agents/{}/presence", ids[2]), Some(json!({"presence": "online"}))).await;
+    assert_eq!(status, 200, "an agent's presence is a supervisor's to set");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    for _ in 0..4 {
+        let app = spawn_app().await;
+        let root = app.api_token("admin").await;
+        let root_id: String = sqlx::query_scalar("SELECT id::text FROM users WHERE email = 'admin@localhost'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        let body = json!({"email": "second@example.com", "name": "Second", "role": "admin", "password": "one-time password 123"});
+        let (_, second) = app.api(&root, Method::POST, "/agents", Some(body)).await;
+        let second_id = second["id"].as_str().unwrap().to_owned();
+        let s =
+            app.session("second@example.com", &["one-time password 123"], "second's own password", &second_id).await;
+        let demote = json!({"role": "agent"});
+        let (second_path, root_path) = (format!("/agents/{second_id}"), format!("/agents/{root_id}"));
+        let (a, b) = tokio::join!(
+            app.api(&root, Method::PATCH, &second_path, Some(demote.clone())),
+            s.call(Method::PATCH, &root_path, Some(demote.clone())),
+        );
+        let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND active")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(admins, 1, "one admin is left ({} and {}: {} / {})", a.0, b.0, a.1, b.1);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn readyz_answers_within_a_second_while_the_database_cannot_answer() {
+    let app = spawn_app().await;
+    // Another session holds the migrations table: the readiness query cannot finish.
+    let mut blocker = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE _sqlx_migrations IN ACCESS EXCLUSIVE MODE").execute(&mut *blocker).await.unwrap();
+    let started = Instant::now();
+    let r = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.status(), 503);
+    assert!(took < Duration::from_millis(1500), "answered in {took:?}");
+    blocker.rollback().await.unwrap();
+    assert_eq!(app.client.get(format!("{}/readyz", app.address)).send().await.unwrap().status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_uploaded_file_is_served_sandboxed_and_as_a_download_unless_whatsapp_media() {
+    let app = spawn_app().await;
+    let admin = app.api_token("admin").await;
+    for (name, content_type, disposition) in
+        [("page.html", "text/html", "attachment"), ("photo.png", "image/png", "inline")]
+    {
+        let part = reqwest::multipart::Part::bytes(b"<script>alert(1)</script>".to_vec())
+            .file_name(name)
+            .mime_str(content_type)
+            .unwrap();
+        let r = app
+            .client
+            .post(format!("{}/api/v1/uploads", app.address))
+            .bearer_auth(&admin)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let token: String = sqlx::query_scalar("SELECT token FROM uploads WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        let served = app.client.get(format!("{}/media/{token}/{name}", app.address)).send().await.unwrap();
+        assert_eq!(served.status(), 200);
+        let h = served.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert!(h["content-security-policy"].to_str().unwrap().contains("sandbox"), "{name}");
+        assert!(
+            h["content-disposition"].to_str().unwrap().starts_with(disposition),
+            "{name}: {:?}",
+            h["content-disposition"]
+        );
+    }
+    app.stop().await;
+}
