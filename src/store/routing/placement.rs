@@ -117,6 +117,11 @@ pub async fn candidates(conn: &mut PgConnection, queue_id: Uuid) -> sqlx::Result
 /// `any_presence`), activity and `load < capacity` on the latest version of the row, under its lock, so
 /// concurrent assignments by any process can never push an agent over capacity. The conversation's own
 /// update (the trigger raises `load`) must follow in the same transaction.
+///
+/// A router (`any_presence` false) never waits for an agent's row: one that another transaction holds is busy
+/// for that moment and is skipped (as conversations are), so routers never wait on each other and cannot be in
+/// a lock cycle (two routers taking agents in opposite orders once deadlocked, and a resolve's load update with
+/// them). A person's action (`any_presence` true) waits, and the API runs it again if PostgreSQL aborts it.
 pub async fn take_agent(conn: &mut PgConnection, agent: Uuid, any_presence: bool) -> sqlx::Result<bool> {
     take_agent_turn(conn, agent, any_presence, None).await
 }
@@ -128,8 +133,17 @@ pub async fn take_agent_turn(
     any_presence: bool,
     turn_in: Option<Uuid>,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "WITH taken AS (
+    let sql = if any_presence { TAKE_WAITING } else { TAKE_SKIPPING };
+    sqlx::query_scalar(sql)
+    .bind(agent)
+    .bind(any_presence)
+    .bind(turn_in)
+    .fetch_one(conn)
+    .await
+}
+
+/// [`take_agent_turn`] for a person's action: waits for the agent's row.
+const TAKE_WAITING: &str = "WITH taken AS (
              UPDATE users SET last_assigned_at = now()
              WHERE id = $1 AND active AND deactivated_at IS NULL AND load < capacity AND ($2 OR presence = 'online')
              RETURNING id
@@ -137,14 +151,21 @@ pub async fn take_agent_turn(
              UPDATE queue_members SET last_assigned_at = now()
              WHERE queue_id = $3 AND user_id IN (SELECT id FROM taken)
          )
-         SELECT EXISTS (SELECT 1 FROM taken)",
-    )
-    .bind(agent)
-    .bind(any_presence)
-    .bind(turn_in)
-    .fetch_one(conn)
-    .await
-}
+         SELECT EXISTS (SELECT 1 FROM taken)";
+
+/// [`take_agent_turn`] for a router: an agent whose row is held elsewhere is skipped.
+const TAKE_SKIPPING: &str = "WITH free AS (
+             SELECT id FROM users WHERE id = $1 FOR UPDATE SKIP LOCKED
+         ), taken AS (
+             UPDATE users SET last_assigned_at = now()
+             WHERE id IN (SELECT id FROM free) AND active AND deactivated_at IS NULL AND load < capacity
+               AND ($2 OR presence = 'online')
+             RETURNING id
+         ), turn AS (
+             UPDATE queue_members SET last_assigned_at = now()
+             WHERE queue_id = $3 AND user_id IN (SELECT id FROM taken)
+         )
+         SELECT EXISTS (SELECT 1 FROM taken)";
 
 /// Where a conversation ends up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
