@@ -506,3 +506,41 @@ async fn an_uploaded_file_is_served_sandboxed_and_as_a_download_unless_whatsapp_
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_serve_process_at_its_connection_cap_says_so_in_its_log_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log_path = dir.path().join("serve.log");
+    let server = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .env("SWITCHBOARD__DATABASE__URL", fresh_database().await)
+        .env("SWITCHBOARD__DATA_DIR", dir.path().join("data"))
+        .env("SWITCHBOARD__HTTP__BIND", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD__HTTP__MAX_CONNECTIONS", "32")
+        .env("SWITCHBOARD__HTTP__HEADER_READ_TIMEOUT_SECS", "2")
+        .env("SWITCHBOARD__SANDBOX__ENABLED", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let _server = Servers(vec![server]);
+    wait_ready(&reqwest::Client::new(), &base).await;
+
+    let held = half_open(&format!("127.0.0.1:{port}"), 40).await;
+    eventually(5, "the cap in the log", || async {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        log.contains("connection limit reached").then_some(())
+    })
+    .await;
+    // Once the half-sent heads time out, the server answers again.
+    eventually(15, "the server to answer again", || async {
+        match reqwest::Client::new().get(format!("{base}/healthz")).timeout(Duration::from_secs(1)).send().await {
+            Ok(r) if r.status() == 200 => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    drop(held);
+}

@@ -134,12 +134,7 @@ pub async fn take_agent_turn(
     turn_in: Option<Uuid>,
 ) -> sqlx::Result<bool> {
     let sql = if any_presence { TAKE_WAITING } else { TAKE_SKIPPING };
-    sqlx::query_scalar(sql)
-    .bind(agent)
-    .bind(any_presence)
-    .bind(turn_in)
-    .fetch_one(conn)
-    .await
+    sqlx::query_scalar(sql).bind(agent).bind(any_presence).bind(turn_in).fetch_one(conn).await
 }
 
 /// [`take_agent_turn`] for a person's action: waits for the agent's row.
