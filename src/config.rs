@@ -342,9 +342,12 @@ impl Settings {
         }
     }
 
-    /// Whether only this machine can reach the server by its public URL (none configured, or a loopback host):
-    /// then the sandbox may serve without a login.
-    pub fn public_url_is_loopback(&self) -> bool {
+    /// Whether only this machine can reach the server: it listens on a loopback address and its public URL is
+    /// this machine's own (none configured, or a loopback host). Then the sandbox may serve without a login.
+    pub fn reachable_only_from_here(&self) -> bool {
+        if !self.http.bind.ip().is_loopback() {
+            return false;
+        }
         let Ok(url) = Url::parse(&self.public_base_url()) else { return false };
         match url.host() {
             Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -359,7 +362,7 @@ impl Settings {
         match self.sandbox.enabled {
             SandboxMode::On => true,
             SandboxMode::Off => false,
-            SandboxMode::Auto => self.public_url_is_loopback(),
+            SandboxMode::Auto => self.reachable_only_from_here(),
         }
     }
 
@@ -425,6 +428,22 @@ fn optional_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBu
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_sandbox_serves_by_itself_only_where_nobody_else_can_reach_the_server() {
+        let with = |pairs: &[(&str, &str)]| {
+            Settings::load_from(None, pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
+        };
+        assert!(with(&[]).sandbox_on(), "the first run on defaults");
+        assert!(!with(&[("SWITCHBOARD__HTTP__BIND", "0.0.0.0:8080")]).sandbox_on(), "listening on every address");
+        assert!(!with(&[("SWITCHBOARD__HTTP__PUBLIC_URL", "https://cc.example.com")]).sandbox_on());
+        assert!(with(&[
+            ("SWITCHBOARD__HTTP__PUBLIC_URL", "https://cc.example.com"),
+            ("SWITCHBOARD__SANDBOX__ENABLED", "true")
+        ])
+        .sandbox_on());
+        assert!(!with(&[("SWITCHBOARD__SANDBOX__ENABLED", "false")]).sandbox_on());
+    }
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

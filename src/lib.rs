@@ -77,7 +77,7 @@ impl Application {
         if settings.sandbox_on() {
             tracing::warn!(
                 page = %format!("{}/sandbox", settings.public_base_url()),
-                exposed = !settings.public_url_is_loopback(),
+                exposed = !settings.reachable_only_from_here(),
                 "the built-in Twilio sandbox is on: anyone who may use it can write as any sandbox customer \
                  (turn it off in production: SWITCHBOARD__SANDBOX__ENABLED=false)"
             );

@@ -13,6 +13,7 @@
 
 use crate::channels::{account_credentials, webhook_urls};
 use crate::config::OutboundSettings;
+use crate::domain::MessageStatus;
 use crate::jobs::{self, Attempt, Done, JobError, Task};
 use crate::secrets::SecretBox;
 use crate::store::outbound;
@@ -60,7 +61,7 @@ async fn send(ctx: &Sender, message_id: Uuid, attempt: Attempt<'_>) -> Result<Do
     let Some(m) = outbound::send_context(&ctx.pool, message_id).await? else {
         return Err(JobError::Permanent("the message no longer exists".into()));
     };
-    if m.twilio_sid.is_some() || m.status != "queued" {
+    if m.twilio_sid.is_some() || !matches!(m.status.parse(), Ok(MessageStatus::Queued)) {
         // Sent already (or failed for good): nothing to do.
         return Ok(Done::Completed);
     }

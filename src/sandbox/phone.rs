@@ -35,7 +35,7 @@ async fn admins_unless_local(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if state.settings.public_url_is_loopback() {
+    if state.settings.reachable_only_from_here() {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
