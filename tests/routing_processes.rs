@@ -41,6 +41,56 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The processes a test runs: the in-process app that set the database up is stopped, and `n` `serve`
+/// processes start on the same database.
+struct Fleet {
+    pool: sqlx::PgPool,
+    servers: Servers,
+    bases: Vec<String>,
+    client: reqwest::Client,
+    messages_path: String,
+    _data_dir: tempfile::TempDir,
+}
+
+async fn fleet(app: TestApp, channel: Uuid, n: usize) -> Fleet {
+    let database_url =
+        app.settings.database.url.as_ref().map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned()).unwrap();
+    let TestApp { data_dir, shutdown, server, .. } = app;
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let log = data_dir.path().join("serve.log");
+    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let servers = Servers(ports.iter().map(|p| serve(&database_url, data_dir.path(), *p, &log)).collect());
+    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let client = reqwest::Client::new();
+    for base in &bases {
+        wait_ready(&client, base).await;
+    }
+    let messages_path = format!("/webhooks/twilio/{channel}/messages");
+    Fleet { pool, servers, bases, client, messages_path, _data_dir: data_dir }
+}
+
+/// Customer `i` writes `text` through the process at `base`, signed as Twilio signs; the answer's status.
+async fn customer_writes(fleet: &Fleet, base: &str, i: usize, text: &str) -> u16 {
+    let url = format!("{base}{}", fleet.messages_path);
+    let phone = format!("+3170{:07}", i);
+    let mut p = inbound_text(&new_sid("SM"), text);
+    set(&mut p, "From", &format!("whatsapp:{phone}"));
+    set(&mut p, "WaId", &phone[1..]);
+    let sig = switchboard::twilio::signature::compute(AUTH_TOKEN, &url, &p);
+    let r = fleet
+        .client
+        .post(&url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", sig)
+        .body(encode_form(&p))
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
 /// Agents holding more unresolved conversations than their capacity (should always be none).
 async fn over_capacity(pool: &sqlx::PgPool) -> Vec<(Uuid, i64, i32)> {
     sqlx::query_as(
@@ -89,22 +139,8 @@ async fn three_processes_assign_each_conversation_once_and_never_overfill_an_age
     let rule = json!({"name": "Sales", "conditions": [{"type": "text_contains", "value": "buy"}],
                       "target": {"type": "queue", "queue_id": sales["id"]}});
     assert_eq!(app.api(&admin, Method::POST, "/routing/rules", Some(rule)).await.0, 201);
-    let database_url =
-        app.settings.database.url.as_ref().map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned()).unwrap();
-    let messages_path = format!("/webhooks/twilio/{channel}/messages");
-    let TestApp { data_dir, shutdown, server, .. } = app;
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
-    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
-
-    let log = data_dir.path().join("serve.log");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let servers = Servers(ports.iter().map(|p| serve(&database_url, data_dir.path(), *p, &log)).collect());
-    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
-    let client = reqwest::Client::new();
-    for base in &bases {
-        wait_ready(&client, base).await;
-    }
+    let fleet = fleet(app, channel, 3).await;
+    let (pool, bases, client) = (fleet.pool.clone(), fleet.bases.clone(), fleet.client.clone());
 
     // Presence churn and over-capacity sampling while the customers write.
     let storm_over = Arc::new(AtomicBool::new(false));
@@ -176,24 +212,13 @@ async fn three_processes_assign_each_conversation_once_and_never_overfill_an_age
     let started = Instant::now();
     let results: Vec<u16> = futures_util::stream::iter(0..CONVERSATIONS)
         .map(|i| {
-            let (client, url) = (client.clone(), format!("{}{messages_path}", bases[i % 3]));
+            let (fleet, base) = (&fleet, bases[i % 3].clone());
             async move {
-                let phone = format!("+3170{:07}", i);
-                let mut p = inbound_text(&new_sid("SM"), if i % 5 == 0 { "I want to buy" } else { "help me" });
-                set(&mut p, "From", &format!("whatsapp:{phone}"));
-                set(&mut p, "WaId", &phone[1..]);
-                let sig = switchboard::twilio::signature::compute(AUTH_TOKEN, &url, &p);
-                let r = client
-                    .post(&url)
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .header("X-Twilio-Signature", sig)
-                    .body(encode_form(&p))
-                    .send()
-                    .await
-                    .unwrap();
+                let status =
+                    customer_writes(fleet, &base, i, if i % 5 == 0 { "I want to buy" } else { "help me" }).await;
                 // Paced so the storm lasts a few seconds, long enough for presence churn and resolves to interleave.
                 tokio::time::sleep(Duration::from_millis(60)).await;
-                r.status().as_u16()
+                status
             }
         })
         .buffer_unordered(16)
@@ -288,7 +313,7 @@ async fn three_processes_assign_each_conversation_once_and_never_overfill_an_age
          {resolved} resolved during the storm; final states {states:?}"
     );
 
-    servers.terminate();
+    fleet.servers.terminate();
 }
 
 /// Two processes, each with its router, while API callers resolve and reopen conversations through both as fast
@@ -321,37 +346,10 @@ async fn a_thousand_resolves_through_two_processes_never_answer_500() {
             .await;
         assert_eq!(r.0, 200);
     }
-    let database_url =
-        app.settings.database.url.as_ref().map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned()).unwrap();
-    let messages_path = format!("/webhooks/twilio/{channel}/messages");
-    let TestApp { data_dir, shutdown, server, .. } = app;
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
-    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
-    let log = data_dir.path().join("serve.log");
-    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
-    let servers = Servers(ports.iter().map(|p| serve(&database_url, data_dir.path(), *p, &log)).collect());
-    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
-    let client = reqwest::Client::new();
-    for base in &bases {
-        wait_ready(&client, base).await;
-    }
+    let fleet = fleet(app, channel, 2).await;
+    let (pool, bases, client) = (fleet.pool.clone(), fleet.bases.clone(), fleet.client.clone());
     for i in 0..CUSTOMERS {
-        let url = format!("{}{messages_path}", bases[i % 2]);
-        let phone = format!("+3170{:07}", i);
-        let mut p = inbound_text(&new_sid("SM"), "help me");
-        set(&mut p, "From", &format!("whatsapp:{phone}"));
-        set(&mut p, "WaId", &phone[1..]);
-        let sig = switchboard::twilio::signature::compute(AUTH_TOKEN, &url, &p);
-        let r = client
-            .post(&url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("X-Twilio-Signature", sig)
-            .body(encode_form(&p))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(customer_writes(&fleet, &bases[i % 2], i, "help me").await, 200);
     }
     // 24 places for 80 customers: most wait, so every resolve frees a place the routers fill at once.
     eventually(60, "every conversation assigned or waiting", || async {
@@ -396,5 +394,5 @@ async fn a_thousand_resolves_through_two_processes_never_answer_500() {
     assert!(answers.iter().all(|s| *s == 200 || *s == 409), "only 200 (or 409 when already open): {answers:?}");
     assert!(over_capacity(&pool).await.is_empty());
     println!("{resolves} resolves and as many reopens through 2 processes, none answered 5xx");
-    servers.terminate();
+    fleet.servers.terminate();
 }
