@@ -3,7 +3,7 @@
 
 use crate::channels::ChannelConfig;
 use crate::error::{AppError, AppResult};
-use crate::store::messages::{self, StatusUpdate};
+use crate::store::statuses::{self, StatusUpdate};
 use crate::twilio::errors;
 use crate::twilio::webhook::{Form, StatusCallback};
 use sqlx::PgPool;
@@ -26,7 +26,7 @@ pub async fn receive(pool: &PgPool, channel: &ChannelConfig, form: &Form) -> App
         return Ok(());
     };
     let explanation = callback.error_code.map(|code| errors::describe(code, callback.error_message.as_deref()));
-    let outcome = messages::apply_status(
+    let outcome = statuses::apply_status(
         pool,
         channel.account_id,
         callback.message_sid.as_str(),

@@ -24,6 +24,7 @@ pub mod outbound;
 pub mod queues;
 pub mod routing;
 pub mod sandbox;
+pub mod statuses;
 pub mod sweep;
 pub mod tags;
 pub mod templates;

@@ -121,7 +121,7 @@ pub async fn record_accepted(pool: &PgPool, rows: &[Accepted]) -> sqlx::Result<(
     let workers: Vec<&str> = rows.iter().map(|r| r.worker.as_str()).collect();
     let mut tx = pool.begin().await?;
     // Under the SIDs' locks: a status callback that came first is kept until now, then applied below.
-    super::messages::lock_sids(&mut tx, &sids).await?;
+    super::statuses::lock_sids(&mut tx, &sids).await?;
     sqlx::query(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[]) AS t(message_id, sid, job_id, worker)
@@ -136,7 +136,7 @@ pub async fn record_accepted(pool: &PgPool, rows: &[Accepted]) -> sqlx::Result<(
     .bind(&workers)
     .execute(&mut *tx)
     .await?;
-    let early = super::messages::apply_early_statuses(&mut tx, &sids).await?;
+    let early = super::statuses::apply_early_statuses(&mut tx, &sids).await?;
     tx.commit().await?;
     if early > 0 {
         tracing::info!(statuses = early, "status callbacks that arrived before their SID was recorded applied");
