@@ -147,8 +147,18 @@ impl From<sqlx::Error> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        let transient = self.is_transient();
         let (status, code, message, details) = match self {
             Self::Client { status, code, message, details } => (status, code, message, details),
+            Self::Internal(e) if transient => {
+                tracing::info!(error = format!("{e:#}"), "transaction aborted by the database; may be run again");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "Something went wrong on our side; it has been logged.".to_owned(),
+                    None,
+                )
+            }
             Self::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 (
@@ -160,9 +170,18 @@ impl IntoResponse for AppError {
             }
         };
         let body = json!({ "error": { "code": code, "message": message, "details": details } });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if transient {
+            response.extensions_mut().insert(Transient);
+        }
+        response
     }
 }
+
+/// Marks a response whose request failed only because PostgreSQL aborted its transaction (a deadlock or a
+/// serialization failure): nothing was committed, and `http::retry` runs the request again.
+#[derive(Debug, Clone, Copy)]
+pub struct Transient;
 
 pub type AppResult<T> = Result<T, AppError>;
 

@@ -544,3 +544,47 @@ async fn a_serve_process_at_its_connection_cap_says_so_in_its_log_and_recovers()
     .await;
     drop(held);
 }
+
+#[tokio::test]
+async fn a_request_whose_transaction_the_database_aborted_is_run_again_a_bounded_number_of_times() {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use tower::ServiceExt;
+    let app = spawn_app().await;
+    // A handler that fails as a deadlock would (the marker AppError puts on such an answer) `fails` times.
+    let router = |fails: u32, runs: Arc<AtomicU32>| {
+        axum::Router::new()
+            .route(
+                "/x",
+                axum::routing::post(move |body: String| {
+                    let runs = runs.clone();
+                    async move {
+                        let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+                        if n <= fails {
+                            let mut r = (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "aborted").into_response();
+                            r.extensions_mut().insert(switchboard::error::Transient);
+                            r
+                        } else {
+                            format!("run {n}: {body}").into_response()
+                        }
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(app.state.clone(), switchboard::http::retry::layer))
+            .with_state(app.state.clone())
+    };
+    let post = || axum::http::Request::post("/x").body(axum::body::Body::from("the same body")).unwrap();
+
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = router(2, runs.clone()).oneshot(post()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = String::from_utf8(axum::body::to_bytes(r.into_body(), 1024).await.unwrap().to_vec()).unwrap();
+    assert_eq!(text, "run 3: the same body", "run again, with its body");
+
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = router(100, runs.clone()).oneshot(post()).await.unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(runs.load(Ordering::SeqCst), switchboard::http::retry::ATTEMPTS, "bounded");
+    app.stop().await;
+}

@@ -4,6 +4,7 @@ pub mod api;
 mod health;
 mod inbox;
 mod media;
+pub mod retry;
 pub mod server;
 pub mod webhooks;
 
@@ -32,7 +33,10 @@ pub fn router(state: AppState) -> Router {
     if state.settings.sandbox_on() {
         router = router.merge(crate::sandbox::router(&state));
     }
-    router = router.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
+    router = router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), retry::layer));
     router.with_state(state).layer(
         tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

@@ -37,35 +37,15 @@ fn caller(who: &Principal) -> Caller {
     Caller { actor: who.actor(), user_id: who.user_id, supervisor: who.role.includes(Role::Supervisor) }
 }
 
-/// How many times an action whose transaction PostgreSQL aborted (a deadlock with a router or another action,
-/// a serialization failure) is run again before the error is answered.
-const ATTEMPTS: u32 = 4;
-
-/// Runs `action` on the conversation (which `who` must be able to see) in one transaction, run again when
-/// PostgreSQL aborts it for a deadlock, then answers with the conversation as it is now.
+/// Runs `action` on the conversation (which `who` must be able to see) in one transaction, then answers with the
+/// conversation as it is now. A transaction PostgreSQL aborts for a deadlock is run again by `http::retry`.
 macro_rules! act {
     ($state:expr, $who:expr, $id:expr, |$tx:ident, $caller:ident| $body:expr) => {{
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            let outcome: AppResult<_> = async {
-                let mut $tx = $state.pool.begin().await?;
-                require_visible(&mut $tx, &$who, $id).await?;
-                let $caller = caller(&$who);
-                let result = $body;
-                $tx.commit().await?;
-                Ok(result)
-            }
-            .await;
-            match outcome {
-                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                    tracing::info!(attempt, error = %e, "conversation action met a deadlock; running it again");
-                    let jitter = rand::random::<u64>() % 20;
-                    tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(attempt) + jitter)).await;
-                }
-                other => break other?,
-            }
-        };
+        let mut $tx = $state.pool.begin().await?;
+        require_visible(&mut $tx, &$who, $id).await?;
+        let $caller = caller(&$who);
+        let result = $body;
+        $tx.commit().await?;
         // The caller saw it before acting; after a transfer to a queue they are not in, they still get its
         // new state as the answer to what they did.
         let view: Conversation = conversations::find(&mut *$state.pool.acquire().await?, $id, Visibility::All)
