@@ -574,7 +574,12 @@ async fn a_request_whose_transaction_the_database_aborted_is_run_again_a_bounded
             .layer(axum::middleware::from_fn_with_state(app.state.clone(), switchboard::http::retry::layer))
             .with_state(app.state.clone())
     };
-    let post = || axum::http::Request::post("/x").body(axum::body::Body::from("the same body")).unwrap();
+    let post = || {
+        axum::http::Request::post("/x")
+            .header("content-length", "13")
+            .body(axum::body::Body::from("the same body"))
+            .unwrap()
+    };
 
     let runs = Arc::new(AtomicU32::new(0));
     let r = router(2, runs.clone()).oneshot(post()).await.unwrap();

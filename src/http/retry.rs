@@ -1,7 +1,8 @@
 //! Runs a request again when PostgreSQL aborted its transaction for a deadlock or a serialization failure
 //! (`AppError` marks such an answer [`Transient`]): nothing of it was committed, so running it again is what the
 //! client would do, only sooner and without a 500. At most [`ATTEMPTS`] runs, a few milliseconds apart with
-//! jitter. The body is kept for the repeat (up to `http.max_body_bytes`); file uploads (multipart) are run once.
+//! jitter. The body is kept for the repeat when its declared length fits `http.max_body_bytes`; file uploads
+//! (multipart) and bodies of unknown length are run once.
 
 use crate::error::Transient;
 use crate::state::AppState;
@@ -9,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -21,13 +22,28 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("multipart/"));
-    if is_multipart {
+    // Only a body whose declared length fits the limit is kept for a repeat; anything else (an upload, a body
+    // too large or of unknown length) is run once, untouched, and its handler answers it as always.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let keepable = match declared {
+        Some(n) => n <= state.settings.http.max_body_bytes,
+        None => matches!(request.method(), &axum::http::Method::GET | &axum::http::Method::HEAD),
+    };
+    if is_multipart || !keepable {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, state.settings.http.max_body_bytes).await else {
-        // Too large to keep: the handler answers it (the body limit) as it would have.
-        return next.run(Request::from_parts(parts, Body::empty())).await;
+        return crate::error::AppError::client(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than it said",
+        )
+        .into_response();
     };
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
     let (method, uri, version, headers) =
