@@ -70,11 +70,8 @@ impl AppError {
     /// A unique constraint the request broke, answered as the 409 that names it: `known` lists, per constraint,
     /// the code, message and field. Any other error is mapped as every database error is.
     pub fn on_conflict(e: sqlx::Error, known: &[UniqueConflict<'_>]) -> Self {
-        let violated = match &e {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => db.constraint(),
-            _ => None,
-        };
-        match known.iter().find(|k| Some(k.constraint) == violated) {
+        let violated = crate::store::violated_constraint(&e);
+        match known.iter().find(|k| Some(k.constraint) == violated).copied() {
             Some(k) => Self::conflict(k.code, k.message).with_field(k.field),
             None => e.into(),
         }
@@ -84,9 +81,7 @@ impl AppError {
     /// succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Internal(e) => e.downcast_ref::<sqlx::Error>().is_some_and(
-                |e| matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001"))),
-            ),
+            Self::Internal(e) => e.downcast_ref::<sqlx::Error>().is_some_and(crate::store::is_transient),
             Self::Client { .. } => false,
         }
     }
@@ -150,17 +145,12 @@ impl IntoResponse for AppError {
         let transient = self.is_transient();
         let (status, code, message, details) = match self {
             Self::Client { status, code, message, details } => (status, code, message, details),
-            Self::Internal(e) if transient => {
-                tracing::info!(error = format!("{e:#}"), "transaction aborted by the database; may be run again");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "Something went wrong on our side; it has been logged.".to_owned(),
-                    None,
-                )
-            }
             Self::Internal(e) => {
-                tracing::error!(error = format!("{e:#}"), "internal error");
+                if transient {
+                    tracing::info!(error = format!("{e:#}"), "transaction aborted by the database; may be run again");
+                } else {
+                    tracing::error!(error = format!("{e:#}"), "internal error");
+                }
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",

@@ -84,7 +84,7 @@ impl Router {
             if std::mem::take(&mut dispatch_due) {
                 if let Err(e) = self.dispatch().await {
                     tracing::warn!(error = %e, "dispatching waiting conversations failed; retried on the next wake");
-                    dispatch_due = is_transient(&e);
+                    dispatch_due = crate::store::is_transient(&e);
                 }
             }
             if last_sweep.elapsed() >= poll.max(Duration::from_secs(1)) {
@@ -118,7 +118,7 @@ impl Router {
                         return total;
                     }
                 }
-                Err(e) if is_transient(&e) && collisions < 5 => {
+                Err(e) if crate::store::is_transient(&e) && collisions < 5 => {
                     collisions += 1;
                     tracing::info!(error = %e, "routing a batch met another router (deadlock); trying again");
                 }
@@ -162,8 +162,8 @@ impl Router {
             match self.route_claimed(1).await {
                 Ok(0) => break,
                 Ok(_) => done += 1,
-                Err((_, e)) if is_transient(&e) && collisions < 3 => collisions += 1,
-                Err((Some(id), e)) if !is_transient(&e) => {
+                Err((_, e)) if crate::store::is_transient(&e) && collisions < 3 => collisions += 1,
+                Err((Some(id), e)) if !crate::store::is_transient(&e) => {
                     tracing::error!(conversation = %id, error = %e, "cannot route the conversation; it is left without an owner");
                     if let Err(e) = self.give_up(id, &e.to_string()).await {
                         tracing::error!(conversation = %id, error = %e, "cannot record the routing failure");
@@ -292,11 +292,6 @@ async fn move_on(
     let mut events = vec![why];
     let placement = place::follow(conn, cfg, members, target, seeker(w), &mut events).await?;
     place::settle(conn, w.id, placement, None, &system_actor(), events).await
-}
-
-/// A deadlock or serialization failure: the transaction was aborted by PostgreSQL and may simply be retried.
-fn is_transient(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001" | "55P03")))
 }
 
 async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {

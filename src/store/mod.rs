@@ -31,6 +31,12 @@ pub mod templates;
 pub mod uploads;
 pub mod users;
 
+/// A deadlock, a serialization failure or a lock not available: PostgreSQL aborted the transaction, and running
+/// it again may simply succeed.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001" | "55P03")))
+}
+
 /// The name of the unique constraint a database error violated, if that is what it is.
 pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
     match e {
