@@ -167,8 +167,13 @@ fn show_bootstrap_admin(admin: &switchboard::BootstrapAdmin, data_dir: &std::pat
     }
     match &written {
         Ok(()) => eprintln!("  │  password file:      {} (readable by this user only)", path.display()),
-        Err(e) if !terminal => eprintln!("  │  the password file {} could not be written: {e}", path.display()),
-        Err(_) => {}
+        Err(e) => {
+            eprintln!("  │  the password file {} could not be written: {e}", path.display());
+            // Otherwise nobody could ever log in: better here, once, than lost.
+            if !terminal {
+                eprintln!("  │  one-time password:  {}", admin.password.expose_secret());
+            }
+        }
     }
     eprintln!("  │  It must be changed at first login.");
     eprintln!("  └──────────────────────────────────────────────────────────────────────────");

@@ -1,7 +1,6 @@
 //! Address ranges in CIDR notation (`10.0.0.0/8`, `::1/128`, or a single address), for the reverse proxies whose
 //! `X-Forwarded-For` the server believes.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -55,12 +54,6 @@ impl FromStr for Cidr {
                 .ok_or_else(|| format!("{s:?}: the prefix must be 0 to {max}"))?,
         };
         Ok(Self { network, prefix })
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
     }
 }
 

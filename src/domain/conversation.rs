@@ -39,6 +39,15 @@ pub enum RoutingState {
 /// A conversation's priority: higher is offered first while it waits.
 pub const PRIORITY: RangeInclusive<i32> = -1000..=1000;
 
+/// A priority within [`PRIORITY`], or why not.
+pub fn check_priority(priority: i32) -> Result<i32, &'static str> {
+    if PRIORITY.contains(&priority) {
+        Ok(priority)
+    } else {
+        Err("priority must be from -1000 to 1000")
+    }
+}
+
 /// The most tags a conversation carries.
 pub const MAX_TAGS: usize = 20;
 
@@ -107,12 +116,6 @@ macro_rules! text_enum {
         impl sqlx::Decode<'_, sqlx::Postgres> for $ty {
             fn decode(value: sqlx::postgres::PgValueRef<'_>) -> Result<Self, sqlx::error::BoxDynError> {
                 Ok(<&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?.parse()?)
-            }
-        }
-
-        impl sqlx::postgres::PgHasArrayType for $ty {
-            fn array_type_info() -> sqlx::postgres::PgTypeInfo {
-                <&str as sqlx::postgres::PgHasArrayType>::array_type_info()
             }
         }
     };

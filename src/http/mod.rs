@@ -33,10 +33,7 @@ pub fn router(state: AppState) -> Router {
     if state.settings.sandbox_on() {
         router = router.merge(crate::sandbox::router(&state));
     }
-    router = router
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), retry::layer));
+    router = router.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
     router.with_state(state).layer(
         tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

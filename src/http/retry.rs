@@ -1,4 +1,4 @@
-//! Runs a request again when PostgreSQL aborted its transaction for a deadlock or a serialization failure
+//! Runs an API request again when PostgreSQL aborted its transaction for a deadlock or a serialization failure
 //! (`AppError` marks such an answer [`Transient`]): nothing of it was committed, so running it again is what the
 //! client would do, only sooner and without a 500. At most [`ATTEMPTS`] runs, a few milliseconds apart with
 //! jitter. The body is kept for the repeat when its declared length fits `http.max_body_bytes`; file uploads

@@ -73,20 +73,17 @@ pub async fn send(
     if target.status == ConversationStatus::Resolved {
         return Err(Refusal::ConversationResolved.into());
     }
-    let (text, template) = match &draft.template {
-        Some(t) => {
-            let m = template_message(conn, t).await?;
-            (m.text.clone(), Some(m))
-        }
+    let template = match &draft.template {
+        Some(t) => Some(template_message(conn, t).await?),
         None => {
             policy::session_message(target.last_inbound_at, target.db_now)?;
             check_uploads(conn, caller, target.agents_may_send_attachments, &draft.attachments).await?;
-            (draft.body, None)
+            None
         }
     };
+    let text = template.as_ref().map_or(draft.body.as_str(), |m| m.text.as_str());
     let message_id = Uuid::now_v7();
-    queue(conn, outbox, caller, message_id, id, target.account_id, &text, template.as_ref(), &draft.attachments)
-        .await?;
+    queue(conn, outbox, caller, message_id, id, target.account_id, text, template.as_ref(), &draft.attachments).await?;
     let view = store::messages::view(conn, message_id)
         .await?
         .ok_or_else(|| sqlx::Error::Protocol("a message inserted in this transaction is not found".into()))?;
@@ -251,9 +248,7 @@ pub async fn start(
     if topic.is_some_and(|t| t.chars().count() > MAX_TOPIC_CHARS) {
         return Err(Refusal::invalid("topic", format!("topic is at most {MAX_TOPIC_CHARS} characters")).into());
     }
-    if !conversation::PRIORITY.contains(&draft.priority) {
-        return Err(Refusal::invalid("priority", "priority must be from -1000 to 1000").into());
-    }
+    conversation::check_priority(draft.priority).map_err(|m| Refusal::invalid("priority", m))?;
     let tag_ids = conversation::tag_ids(draft.tag_ids).map_err(|m| Refusal::invalid("tag_ids", m))?;
     let (channel_id, account_id) = store::numbers::sending(conn, draft.number_id)
         .await?

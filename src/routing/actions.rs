@@ -364,19 +364,11 @@ pub async fn reopen(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Actio
     Ok(!keeps)
 }
 
-/// A conversation's priority is from -1000 to 1000.
-fn check_priority(priority: i32) -> Result<(), Refusal> {
-    if conversation::PRIORITY.contains(&priority) {
-        Ok(())
-    } else {
-        Err(Refusal::Invalid { field: "priority".into(), message: "priority must be from -1000 to 1000".into() })
-    }
-}
-
 /// Changes the conversation's priority (higher is offered first while it waits).
 #[tracing::instrument(skip_all, fields(conversation = %id, priority))]
 pub async fn set_priority(conn: &mut PgConnection, caller: &Caller, id: Uuid, priority: i32) -> ActionResult<()> {
-    check_priority(priority)?;
+    conversation::check_priority(priority)
+        .map_err(|m| Refusal::Invalid { field: "priority".into(), message: m.into() })?;
     lock(conn, id).await?;
     let before = db::set_priority(conn, id, priority).await?;
     if before != priority {

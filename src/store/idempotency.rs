@@ -18,24 +18,17 @@ pub struct Kept {
     pub response: Option<Vec<u8>>,
 }
 
-/// Forgets the caller's abandoned key, then claims `key` for this request (expired keys are the sweeper's).
-/// `Ok(None)`: claimed; `Ok(Some(kept))`: an earlier request holds it.
+/// Forgets this key if it is abandoned or past keeping (the sweeper deletes the others), then claims it for
+/// this request. `Ok(None)`: claimed; `Ok(Some(kept))`: an earlier request holds it.
 pub async fn claim(pool: &PgPool, caller: &str, key: &str, request_hash: &[u8]) -> sqlx::Result<Option<Kept>> {
     sqlx::query(
-        "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND status IS NULL
-         AND created_at < now() - make_interval(secs => $3)",
+        "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2
+         AND (created_at < now() - make_interval(secs => $4)
+              OR (status IS NULL AND created_at < now() - make_interval(secs => $3)))",
     )
     .bind(caller)
     .bind(key)
     .bind(ABANDONED_AFTER_SECS)
-    .execute(pool)
-    .await?;
-    // A key older than KEEP_SECS that the sweeper has not deleted yet counts as gone.
-    sqlx::query(
-        "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND created_at < now() - make_interval(secs => $3)",
-    )
-    .bind(caller)
-    .bind(key)
     .bind(KEEP_SECS)
     .execute(pool)
     .await?;

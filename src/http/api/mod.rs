@@ -78,7 +78,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let mut doc = doc;
     utoipa::Modify::modify(&doc::Common, &mut doc);
     let doc = Arc::new(serde_json::to_value(&doc).expect("the OpenAPI document serialises"));
+    // A request PostgreSQL aborted is run again from outside the idempotency layer, which gives its key back on
+    // a 5xx, so the repeat claims the key afresh.
     api.layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::retry::layer))
         .route("/api/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
 }
 

@@ -7,6 +7,7 @@ use crate::domain::{ConversationStatus, RoutingState};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection};
+use std::sync::LazyLock;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -133,25 +134,14 @@ pub async fn take_agent_turn(
     any_presence: bool,
     turn_in: Option<Uuid>,
 ) -> sqlx::Result<bool> {
-    let sql = if any_presence { TAKE_WAITING } else { TAKE_SKIPPING };
-    sqlx::query_scalar(sql).bind(agent).bind(any_presence).bind(turn_in).fetch_one(conn).await
+    let sql = if any_presence { &TAKE_WAITING } else { &TAKE_SKIPPING };
+    sqlx::query_scalar(sql.as_str()).bind(agent).bind(any_presence).bind(turn_in).fetch_one(conn).await
 }
 
-/// [`take_agent_turn`] for a person's action: waits for the agent's row.
-const TAKE_WAITING: &str = "WITH taken AS (
-             UPDATE users SET last_assigned_at = now()
-             WHERE id = $1 AND active AND deactivated_at IS NULL AND load < capacity AND ($2 OR presence = 'online')
-             RETURNING id
-         ), turn AS (
-             UPDATE queue_members SET last_assigned_at = now()
-             WHERE queue_id = $3 AND user_id IN (SELECT id FROM taken)
-         )
-         SELECT EXISTS (SELECT 1 FROM taken)";
-
-/// [`take_agent_turn`] for a router: an agent whose row is held elsewhere is skipped.
-const TAKE_SKIPPING: &str = "WITH free AS (
-             SELECT id FROM users WHERE id = $1 FOR UPDATE SKIP LOCKED
-         ), taken AS (
+/// The take, in one statement: the agent's row updated under its guard, and their turn in a round-robin queue.
+/// `{LOCK}`: nothing (a person's action waits for the agent's row) or `FOR UPDATE SKIP LOCKED` (a router
+/// skips it if another transaction holds it).
+const TAKE: &str = "WITH free AS (SELECT id FROM users WHERE id = $1 {LOCK}), taken AS (
              UPDATE users SET last_assigned_at = now()
              WHERE id IN (SELECT id FROM free) AND active AND deactivated_at IS NULL AND load < capacity
                AND ($2 OR presence = 'online')
@@ -161,6 +151,10 @@ const TAKE_SKIPPING: &str = "WITH free AS (
              WHERE queue_id = $3 AND user_id IN (SELECT id FROM taken)
          )
          SELECT EXISTS (SELECT 1 FROM taken)";
+
+/// [`TAKE`] for a person's action (waits for the agent's row) and for a router (skips it if held).
+static TAKE_WAITING: LazyLock<String> = LazyLock::new(|| TAKE.replace("{LOCK}", ""));
+static TAKE_SKIPPING: LazyLock<String> = LazyLock::new(|| TAKE.replace("{LOCK}", "FOR UPDATE SKIP LOCKED"));
 
 /// Where a conversation ends up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
