@@ -257,14 +257,20 @@ fn walk(dir: std::path::PathBuf) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_media_url_off_twilios_api_host_is_never_fetched() {
-    let twilio = MockServer::start().await;
+/// A host on this machine that would answer anything with a picture (standing for an internal service).
+async fn inside_host() -> MockServer {
     let inside = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_bytes(JPEG).insert_header("content-type", "image/jpeg"))
         .mount(&inside)
         .await;
+    inside
+}
+
+#[tokio::test]
+async fn a_media_url_off_twilios_api_host_is_never_fetched() {
+    let twilio = MockServer::start().await;
+    let inside = inside_host().await;
     let app = app_with_fake_twilio(&twilio, &[]).await;
     let channel = app.create_channel().await;
     let sid = new_sid("MM");
@@ -286,11 +292,7 @@ async fn a_media_url_off_twilios_api_host_is_never_fetched() {
 #[tokio::test]
 async fn a_redirect_to_an_inside_address_is_refused_after_resolving_the_name() {
     let twilio = MockServer::start().await;
-    let inside = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(JPEG).insert_header("content-type", "image/jpeg"))
-        .mount(&inside)
-        .await;
+    let inside = inside_host().await;
     let sid = new_sid("MM");
     let media = media_path(&sid, "ME1");
     // A name, not an address: it must be resolved and found to be loopback.
