@@ -74,16 +74,15 @@ impl FromRequestParts<AppState> for PendingPrincipal {
             return Ok(known.clone());
         }
         if let Some(bearer) = bearer(parts)? {
-            let token = store::api_tokens::authenticate(&state.pool, &secret_token::hash(bearer))
-                .await?
-                .ok_or_else(|| unauthenticated("the API token is unknown, revoked or expired"))?;
+            let store::api_tokens::Authenticated { token, owner_role } =
+                store::api_tokens::authenticate(&state.pool, &secret_token::hash(bearer))
+                    .await?
+                    .ok_or_else(|| unauthenticated("the API token is unknown, revoked or expired"))?;
             let mut role: Role = token.role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
             // A token acts for the person who created it: never after they are deactivated, never above their
             // role now (a demoted admin's admin token acts as what they are now).
-            if let Some(owner) = token.created_by {
-                let owner_role = store::users::role_if_active(&state.pool, owner)
-                    .await?
-                    .ok_or_else(|| unauthenticated("the API token's owner is deactivated"))?;
+            if token.created_by.is_some() {
+                let owner_role = owner_role.ok_or_else(|| unauthenticated("the API token's owner is deactivated"))?;
                 let owner_role: Role =
                     owner_role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
                 if !owner_role.includes(role) {

@@ -48,22 +48,34 @@ pub async fn insert(
     .await
 }
 
-/// The token with this hash if it may be used now (not revoked, not expired); records its use, at most once a
-/// minute per token so that busy automation does not write on every request.
-pub async fn authenticate(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<Option<ApiToken>> {
-    let token: Option<ApiToken> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM api_tokens
-         WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+/// A usable token and, when a person created it, that person's role now (`None`: deactivated since).
+#[derive(Debug, Clone, FromRow)]
+pub struct Authenticated {
+    #[sqlx(flatten)]
+    pub token: ApiToken,
+    pub owner_role: Option<String>,
+}
+
+/// The token with this hash if it may be used now (not revoked, not expired), with its owner's role in the same
+/// statement; records its use, at most once a minute per token so that busy automation does not write on every
+/// request.
+pub async fn authenticate(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<Option<Authenticated>> {
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
+    let found: Option<Authenticated> = sqlx::query_as(&format!(
+        "SELECT {}, u.role AS owner_role FROM api_tokens t
+         LEFT JOIN users u ON u.id = t.created_by AND u.active AND u.deactivated_at IS NULL
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())",
+        columns.join(", ")
     ))
     .bind(token_hash)
     .fetch_optional(pool)
     .await?;
-    if let Some(t) = &token {
+    if let Some(Authenticated { token: t, .. }) = &found {
         if t.last_used_at.is_none_or(|at| OffsetDateTime::now_utc() - at > time::Duration::minutes(1)) {
             sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1").bind(t.id).execute(pool).await?;
         }
     }
-    Ok(token)
+    Ok(found)
 }
 
 /// A page of tokens; revoked ones only when asked.

@@ -139,7 +139,7 @@ pub async fn find_agent(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Optio
     sqlx::query_as(&format!("SELECT {AGENT_COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(conn).await
 }
 
-/// The role of `id` if the user is active (a token created by a deactivated user is refused).
+/// The role of `id` if the user is active.
 pub async fn role_if_active(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar("SELECT role FROM users WHERE id = $1 AND active AND deactivated_at IS NULL")
         .bind(id)
