@@ -28,6 +28,10 @@ pub struct Number {
     pub id: Uuid,
     pub name: String,
     pub e164: E164,
+    pub accepts_media: bool,
+    pub csat: bool,
+    /// Automations look at its inbound messages.
+    pub automated: bool,
 }
 
 /// A channel as the webhook path needs it, credentials decrypted.
@@ -307,7 +311,16 @@ impl ChannelDirectory {
         };
         let numbers = numbers
             .into_iter()
-            .map(|n| Ok(Number { id: n.id, name: n.name, e164: E164::parse(&n.e164).context("stored number")? }))
+            .map(|n| {
+                Ok(Number {
+                    id: n.id,
+                    name: n.name,
+                    e164: E164::parse(&n.e164).context("stored number")?,
+                    accepts_media: n.customers_may_send_attachments,
+                    csat: n.csat_enabled,
+                    automated: n.automated,
+                })
+            })
             .collect::<anyhow::Result<_>>()?;
         Ok(ChannelConfig {
             id: c.id,

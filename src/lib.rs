@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod automation;
 pub mod channels;
 pub mod config;
 pub mod database;
@@ -43,6 +44,7 @@ pub struct Application {
     database: Database,
     worker: Option<jobs::Worker>,
     router: Option<routing::router::Router>,
+    automation: Option<automation::engine::Engine>,
     shutdown: CancellationToken,
     bootstrap_admin: Option<BootstrapAdmin>,
 }
@@ -154,6 +156,16 @@ impl Application {
                 router_wake.clone(),
             )
         });
+        let automation_cache = automation::config::AutomationCache::new(routing_config.clone());
+        let automation_wake = Arc::new(tokio::sync::Notify::new());
+        // The automation engine runs where the router runs: it looks at messages once their conversation is routed.
+        let automation = settings.routing.enabled.then(|| automation::engine::Engine {
+            pool: pool.clone(),
+            cache: automation_cache.clone(),
+            outbox: outbound::compose::Outbox { max_attempts: settings.outbound.max_attempts },
+            wake: automation_wake.clone(),
+            poll: Duration::from_millis(settings.routing.poll_ms.max(10)),
+        });
         let shutdown = CancellationToken::new();
         let state = AppState {
             live: live::Hub::start(pool.clone(), shutdown.clone()),
@@ -171,9 +183,11 @@ impl Application {
             instance,
             routing: routing_config,
             router_wake,
+            automation: automation_cache,
+            automation_wake,
             settings: Arc::new(settings),
         };
-        Ok(Self { listener, port, state, database, worker, router, shutdown, bootstrap_admin })
+        Ok(Self { listener, port, state, database, worker, router, automation, shutdown, bootstrap_admin })
     }
 
     /// The admin created by this start, if the database had no users: the caller shows it once.
@@ -197,10 +211,11 @@ impl Application {
     /// Serves until SIGINT, SIGTERM or the shutdown token: then stops accepting, finishes in-flight requests,
     /// lets the worker finish its jobs in hand, closes the database and stops the embedded cluster.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { listener, state, database, worker, router, shutdown, .. } = self;
+        let Self { listener, state, database, worker, router, automation, shutdown, .. } = self;
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let worker = worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = router.map(|r| tokio::spawn(r.run(shutdown.clone())));
+        let automation = automation.map(|a| tokio::spawn(a.run(shutdown.clone())));
         let sweeper = sweeper::Sweeper {
             pool: state.pool.clone(),
             data_dir: state.settings.data_dir_absolute()?,
@@ -221,6 +236,9 @@ impl Application {
         }
         if let Some(r) = router {
             let _ = r.await;
+        }
+        if let Some(a) = automation {
+            let _ = a.await;
         }
         let _ = sweeper.await;
         database.close().await?;

@@ -26,6 +26,10 @@ pub struct AppState {
     pub routing: crate::routing::config::ConfigCache,
     /// Wakes this process's router (a new conversation was stored here).
     pub router_wake: Arc<tokio::sync::Notify>,
+    /// What automations read, cached.
+    pub automation: crate::automation::config::AutomationCache,
+    /// Wakes this process's automation engine (a message on a number with automations was stored here).
+    pub automation_wake: Arc<tokio::sync::Notify>,
     /// What open inboxes are told as it happens.
     pub live: crate::live::Hub,
 }

@@ -183,6 +183,30 @@ impl Hours {
         self.days[prev].iter().any(|&(open, close)| close <= open && now < close)
     }
 
+    /// When the schedule next opens after `at` (which should be a closed moment): the identity of a closed
+    /// period, so that something said once per closed period is keyed by it. Holidays are skipped; a local
+    /// opening time that a DST change skips opens at the first instant after the gap. `None` when it never
+    /// opens (no ranges at all within a year).
+    pub fn next_open(&self, at: Timestamp) -> Option<Timestamp> {
+        let start = at.to_zoned(self.tz.clone()).date();
+        let mut date = start;
+        for _ in 0..=400 {
+            if !self.holidays.contains(&date) {
+                let mut opens: Vec<u32> = self.days[Day::of(date.weekday()) as usize].iter().map(|r| r.0).collect();
+                opens.sort_unstable();
+                for open in opens {
+                    let time = Time::new((open / 60) as i8, (open % 60) as i8, 0, 0).ok()?;
+                    let instant = date.to_datetime(time).to_zoned(self.tz.clone()).ok()?.timestamp();
+                    if instant > at {
+                        return Some(instant);
+                    }
+                }
+            }
+            date = date.tomorrow().ok()?;
+        }
+        None
+    }
+
     /// For tests and callers that hold a wall-clock time: open at this local date and time?
     pub fn is_open_local(&self, date: Date, time: Time) -> Option<bool> {
         let zoned = date.to_datetime(time).to_zoned(self.tz.clone()).ok()?;
@@ -209,6 +233,31 @@ mod tests {
 
     fn instant(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_closed_period_is_named_by_the_next_opening_skipping_holidays() {
+        let weekdays = [(Day::Monday, "09:00", "17:00"), (Day::Tuesday, "09:00", "17:00")];
+        let h = schedule("Europe/Amsterdam", &weekdays, &["2026-11-24"]).check().unwrap();
+        // Monday evening: the next opening is Wednesday? No: Tuesday is a holiday, Wednesday is not listed, so
+        // the following Monday.
+        assert_eq!(h.next_open(instant("2026-11-23T18:00:00Z")), Some(instant("2026-11-30T08:00:00Z")));
+        // Two moments of one closed period have the same name; the next period another.
+        assert_eq!(h.next_open(instant("2026-11-23T06:00:00Z")), Some(instant("2026-11-23T08:00:00Z")));
+        assert_eq!(h.next_open(instant("2026-11-23T07:59:00Z")), Some(instant("2026-11-23T08:00:00Z")));
+    }
+
+    #[test]
+    fn the_next_opening_follows_the_clock_change() {
+        // Amsterdam moves to summer time on 2027-03-28: 09:00 local is 08:00 UTC before and 07:00 UTC after.
+        let h = schedule("Europe/Amsterdam", &[(Day::Monday, "09:00", "17:00")], &[]).check().unwrap();
+        assert_eq!(h.next_open(instant("2027-03-23T18:00:00Z")), Some(instant("2027-03-29T07:00:00Z")));
+    }
+
+    #[test]
+    fn a_schedule_without_ranges_never_opens() {
+        let h = schedule("UTC", &[], &[]).check().unwrap();
+        assert_eq!(h.next_open(instant("2026-11-23T18:00:00Z")), None);
     }
 
     #[test]

@@ -52,6 +52,44 @@ pub fn render(body: &str, values: &[String]) -> Option<String> {
     Some(out)
 }
 
+/// Every content type a template may have (Twilio's Content API types that WhatsApp supports).
+pub const CONTENT_TYPES: &[&str] = &[
+    "twilio/text",
+    "twilio/media",
+    "twilio/quick-reply",
+    "twilio/list-picker",
+    "twilio/call-to-action",
+    "twilio/card",
+    "whatsapp/card",
+    "whatsapp/authentication",
+    "twilio/location",
+    "twilio/catalog",
+];
+
+/// A button of a content: a quick reply or list item (`id` comes back as `ButtonPayload` / `ListId`), or a
+/// call-to-action (`url` or `phone`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Button {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// A list item's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// Content types WhatsApp lets a business send without template approval inside the 24-hour window.
+pub const INTERACTIVE: &[&str] = &["twilio/quick-reply", "twilio/list-picker", "twilio/call-to-action", "twilio/card"];
+
+pub fn is_interactive(content_type: &str) -> bool {
+    INTERACTIVE.contains(&content_type)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

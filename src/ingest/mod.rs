@@ -4,14 +4,13 @@
 pub mod media;
 pub mod writer;
 
-use crate::channels::{ChannelConfig, SendingMode};
+use crate::channels::{ChannelConfig, Number, SendingMode};
 use crate::domain::mask;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::messages::{NewInbound, Stored};
 use crate::twilio::webhook::{Form, InboundMessage, WebhookError};
 use axum::http::StatusCode;
-use uuid::Uuid;
 
 /// Stores an inbound message delivered to `channel`'s webhook. A MessageSid seen before stores nothing.
 #[tracing::instrument(skip_all, fields(channel = %channel.id, message_sid))]
@@ -24,19 +23,26 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
             "the AccountSid of this request is not the account of this channel",
         ));
     }
-    let number_id = resolve_number(state, channel, &message).await?;
+    let number = resolve_number(state, channel, &message).await?;
     let (from, media) = (mask::phone(&message.from.to_string()), message.media.len());
     let new = NewInbound {
         account_id: channel.account_id,
         channel_id: channel.id,
-        number_id,
+        number_id: number.id,
         message,
         webhook_params: form.to_json(),
         media_job_max_attempts: state.settings.jobs.max_attempts,
+        automate: number.automated,
+        accept_media: number.accepts_media,
     };
     let stored = state.inbound.store(new).await?;
-    if let Stored::New { new_conversation: true, .. } = stored {
-        state.router_wake.notify_one();
+    if let Stored::New { new_conversation, .. } = stored {
+        if new_conversation {
+            state.router_wake.notify_one();
+        }
+        if number.automated {
+            state.automation_wake.notify_one();
+        }
     }
     match &stored {
         Stored::New { message_id, conversation_id, new_conversation } => tracing::info!(
@@ -52,16 +58,18 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
 /// Which of the channel's numbers received the message. A number the channel lists is found by `To`; in
 /// Messaging Service mode a message carrying the channel's service SID may arrive on any sender of the
 /// service's pool, and such a number is added to the channel on first sight.
-async fn resolve_number(state: &AppState, channel: &ChannelConfig, message: &InboundMessage) -> AppResult<Uuid> {
+async fn resolve_number(state: &AppState, channel: &ChannelConfig, message: &InboundMessage) -> AppResult<Number> {
     if let Some(number) = channel.number(&message.to) {
-        return Ok(number.id);
+        return Ok(number.clone());
     }
     match (&channel.mode, &message.messaging_service_sid) {
         (SendingMode::MessagingService(ours), Some(theirs)) if ours == theirs => {
             let id = crate::store::channels::register_number(&state.pool, channel.id, message.to.as_str()).await?;
             state.channels.invalidate(channel.id);
             tracing::info!(number = %mask::phone(message.to.as_str()), "new sender of the Messaging Service added to the channel");
-            Ok(id)
+            // A new number has the defaults: media accepted, no CSAT; the automation engine decides the rest.
+            let name = message.to.as_str().to_owned();
+            Ok(Number { id, name, e164: message.to.clone(), accepts_media: true, csat: false, automated: true })
         }
         (SendingMode::MessagingService(_), Some(_)) => Err(AppError::unprocessable(
             "messaging_service_mismatch",

@@ -9,7 +9,7 @@
 
 use super::policy::{self, Refusal, SendError};
 use crate::auth::Caller;
-use crate::domain::{conversation, template, ConversationStatus, E164};
+use crate::domain::{automation, conversation, template, window, ConversationStatus, E164};
 use crate::refs;
 use crate::store::conversations::{self, ConversationRow, NewConversation, Visibility};
 use crate::store::messages::MessageView;
@@ -45,6 +45,9 @@ pub struct Draft {
     pub attachments: Vec<Uuid>,
     /// Sent alone: a template message has no body or attachments of its own.
     pub template: Option<TemplateUse>,
+    /// Set when an automation sends it (never by a person): the message is authored by the automation, and a
+    /// CSAT survey may go into the conversation its resolve just closed.
+    pub automated: Option<automation::Author>,
 }
 
 /// How many times the sender may try each message (`outbound.max_attempts`).
@@ -70,11 +73,13 @@ pub async fn send(
     if target.channel_deleted || target.number_deleted {
         return Err(Refusal::ChannelDeleted.into());
     }
-    if target.status == ConversationStatus::Resolved {
+    let survey = draft.automated.is_some_and(|a| a.kind == automation::Kind::Csat);
+    if target.status == ConversationStatus::Resolved && !survey {
         return Err(Refusal::ConversationResolved.into());
     }
+    let window_open = window::at(target.last_inbound_at, target.db_now).open;
     let template = match &draft.template {
-        Some(t) => Some(template_message(conn, t).await?),
+        Some(t) => Some(template_message(conn, t, window_open).await?),
         None => {
             policy::session_message(target.last_inbound_at, target.db_now)?;
             check_uploads(conn, caller, target.agents_may_send_attachments, &draft.attachments).await?;
@@ -83,7 +88,9 @@ pub async fn send(
     };
     let text = template.as_ref().map_or(draft.body.as_str(), |m| m.text.as_str());
     let message_id = Uuid::now_v7();
-    queue(conn, outbox, caller, message_id, id, target.account_id, text, template.as_ref(), &draft.attachments).await?;
+    let parts =
+        Parts { text, template: template.as_ref(), attachments: &draft.attachments, automated: draft.automated };
+    queue(conn, outbox, caller, message_id, id, target.account_id, parts).await?;
     let view = store::messages::view(conn, message_id)
         .await?
         .ok_or_else(|| sqlx::Error::Protocol("a message inserted in this transaction is not found".into()))?;
@@ -154,11 +161,17 @@ pub struct TemplateMessage {
     pub variables: serde_json::Value,
 }
 
-pub async fn template_message(conn: &mut PgConnection, t: &TemplateUse) -> Result<TemplateMessage, SendError> {
+/// `window_open`: inside the 24-hour window, interactive content needs no approval.
+pub async fn template_message(
+    conn: &mut PgConnection,
+    t: &TemplateUse,
+    window_open: bool,
+) -> Result<TemplateMessage, SendError> {
     let tpl = store::templates::find(conn, t.id)
         .await?
         .ok_or_else(|| Refusal::unknown("template_not_found", "template.id", "no template with this id"))?;
-    policy::template(&tpl.settings.approval_status, tpl.settings.content_sid.as_deref())?;
+    let s = &tpl.settings;
+    policy::template(&s.approval_status, s.content_sid.as_deref(), &s.content_type, window_open)?;
     let values = policy::template_variables(tpl.variable_count as u32, &t.variables)?;
     let text = template::render(&tpl.settings.body, &values).unwrap_or_else(|| tpl.settings.body.clone());
     let vars: serde_json::Map<String, serde_json::Value> =
@@ -171,8 +184,15 @@ pub async fn template_message(conn: &mut PgConnection, t: &TemplateUse) -> Resul
     })
 }
 
+/// What a queued message is made of.
+struct Parts<'a> {
+    text: &'a str,
+    template: Option<&'a TemplateMessage>,
+    attachments: &'a [Uuid],
+    automated: Option<automation::Author>,
+}
+
 /// The message row (`queued`) and its send job.
-#[allow(clippy::too_many_arguments)]
 async fn queue(
     conn: &mut PgConnection,
     outbox: Outbox,
@@ -180,10 +200,9 @@ async fn queue(
     message_id: Uuid,
     conversation_id: Uuid,
     account_id: Uuid,
-    text: &str,
-    template: Option<&TemplateMessage>,
-    attachments: &[Uuid],
+    Parts { text, template, attachments, automated }: Parts<'_>,
 ) -> sqlx::Result<()> {
+    let automation = automated.map(|a| serde_json::to_value(a).expect("an author serialises"));
     outbound::insert(
         conn,
         &outbound::NewOutbound {
@@ -198,6 +217,7 @@ async fn queue(
             content_variables: template.map(|t| &t.variables),
             upload_ids: attachments,
             max_attempts: outbox.max_attempts,
+            automation: automation.as_ref(),
         },
     )
     .await
@@ -281,7 +301,8 @@ pub async fn start(
     if let Some(open) = conversations::open_for(conn, draft.number_id, contact_id).await? {
         return Err(Refusal::ConversationExists { id: Some(open) }.into());
     }
-    let message = template_message(conn, &draft.template).await?;
+    // A conversation started by the business has no window yet: only an approved template opens it.
+    let message = template_message(conn, &draft.template, false).await?;
     let id = Uuid::now_v7();
     let assignee = caller.user_id;
     let new = NewConversation {
@@ -306,7 +327,8 @@ pub async fn start(
     if !tag_ids.is_empty() {
         conversations::set_tags(conn, id, &tag_ids).await?;
     }
-    queue(conn, outbox, caller, Uuid::now_v7(), id, account_id, &message.text, Some(&message), &[]).await?;
+    let parts = Parts { text: &message.text, template: Some(&message), attachments: &[], automated: None };
+    queue(conn, outbox, caller, Uuid::now_v7(), id, account_id, parts).await?;
     let conversation = conversations::find(conn, id, Visibility::All)
         .await?
         .ok_or_else(|| sqlx::Error::Protocol("a conversation inserted in this transaction is not found".into()))?;

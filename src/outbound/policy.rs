@@ -185,13 +185,20 @@ pub fn session_message(last_inbound_at: Option<OffsetDateTime>, now: OffsetDateT
     }
 }
 
-/// A template may be sent at any time once WhatsApp approved it; Twilio needs its Content SID.
-pub fn template(approval_status: &str, content_sid: Option<&str>) -> Result<(), Refusal> {
-    if approval_status != "approved" {
-        return Err(Refusal::TemplateNotApproved { status: approval_status.to_owned() });
-    }
+/// A template may be sent at any time once WhatsApp approved it; inside the 24-hour window, interactive content
+/// (quick replies, list picker, call to action, card) needs no approval. Twilio needs its Content SID either way.
+pub fn template(
+    approval_status: &str,
+    content_sid: Option<&str>,
+    content_type: &str,
+    window_open: bool,
+) -> Result<(), Refusal> {
     if content_sid.is_none() {
         return Err(Refusal::TemplateNotAtTwilio);
+    }
+    let interactive_in_session = window_open && crate::domain::template::is_interactive(content_type);
+    if approval_status != "approved" && !interactive_in_session {
+        return Err(Refusal::TemplateNotApproved { status: approval_status.to_owned() });
     }
     Ok(())
 }
@@ -270,9 +277,27 @@ mod tests {
 
     #[test]
     fn only_approved_templates_with_a_content_sid() {
-        assert!(template("approved", Some("HX…")).is_ok());
-        assert_eq!(template("pending", Some("HX…")), Err(Refusal::TemplateNotApproved { status: "pending".into() }));
-        assert_eq!(template("approved", None), Err(Refusal::TemplateNotAtTwilio));
+        for open in [false, true] {
+            assert!(template("approved", Some("HX…"), "twilio/text", open).is_ok());
+            assert_eq!(
+                template("pending", Some("HX…"), "twilio/text", open),
+                Err(Refusal::TemplateNotApproved { status: "pending".into() })
+            );
+            assert_eq!(template("approved", None, "twilio/text", open), Err(Refusal::TemplateNotAtTwilio));
+        }
+    }
+
+    #[test]
+    fn unapproved_interactive_content_inside_the_window_only() {
+        for kind in ["twilio/quick-reply", "twilio/list-picker", "twilio/call-to-action", "twilio/card"] {
+            assert!(template("unsubmitted", Some("HX…"), kind, true).is_ok(), "{kind}");
+            assert_eq!(
+                template("unsubmitted", Some("HX…"), kind, false),
+                Err(Refusal::TemplateNotApproved { status: "unsubmitted".into() }),
+                "{kind} outside the window"
+            );
+        }
+        assert_eq!(template("rejected", None, "twilio/quick-reply", true), Err(Refusal::TemplateNotAtTwilio));
     }
 
     #[test]

@@ -247,6 +247,20 @@ pub async fn set_tags(conn: &mut PgConnection, id: Uuid, tag_ids: &[Uuid]) -> sq
     Ok(())
 }
 
+/// Adds tags to the conversation, keeping those it has; tags that no longer exist are skipped.
+pub async fn add_tags(conn: &mut PgConnection, id: Uuid, tag_ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH added AS (INSERT INTO conversation_tags (conversation_id, tag_id)
+                        SELECT $1, t.id FROM tags t WHERE t.id = ANY($2) ON CONFLICT DO NOTHING)
+         UPDATE conversations SET updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(tag_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A conversation an agent (or API token) starts with a template message.
 pub struct NewConversation<'a> {
     pub id: Uuid,

@@ -17,6 +17,10 @@ pub struct NewInbound {
     pub message: InboundMessage,
     pub webhook_params: Value,
     pub media_job_max_attempts: i32,
+    /// The number has automations: the automation engine looks at this message after it is stored.
+    pub automate: bool,
+    /// The number accepts customers' media; if not, attachments are recorded as `refused` and not downloaded.
+    pub accept_media: bool,
 }
 
 impl NewInbound {
@@ -77,9 +81,9 @@ WITH fresh AS (
     INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status, status_updated_at,
                           message_type, num_media, button_text, button_payload, latitude, longitude,
                           location_address, location_label, replied_to_sid, referral, forwarded,
-                          frequently_forwarded, webhook_params)
+                          frequently_forwarded, webhook_params, automation_pending)
     SELECT $11, conversation.id, $1, 'inbound', $2, $12, 'received', now(), $13, cardinality($22::text[]), $14, $15,
-           $16, $17, $18, $19, $20, $21, $25, $26, $27
+           $16, $17, $18, $19, $20, $21, $25, $26, $27, $28
     FROM conversation
     ON CONFLICT (account_id, twilio_sid) DO NOTHING
     RETURNING id, conversation_id
@@ -92,18 +96,19 @@ FROM message, conversation
 const MEDIA_PARTS: &str = r#"
 , attachment AS (
     INSERT INTO attachments (id, message_id, position, source_url, content_type, download_state)
-    SELECT gen_random_uuid(), message.id, (m.ord - 1)::smallint, m.url, NULLIF(m.content_type, ''), 'pending'
+    SELECT gen_random_uuid(), message.id, (m.ord - 1)::smallint, m.url, NULLIF(m.content_type, ''),
+           CASE WHEN $29 THEN 'pending' ELSE 'refused' END
     FROM message, unnest($22::text[], $23::text[]) WITH ORDINALITY AS m(url, content_type, ord)
     RETURNING id
 ), job AS (
     INSERT INTO jobs (kind, payload, max_attempts)
-    SELECT 'media.download', jsonb_build_object('attachment_id', attachment.id), $24 FROM attachment
+    SELECT 'media.download', jsonb_build_object('attachment_id', attachment.id), $24 FROM attachment WHERE $29
 )"#;
 
 /// Keeps the parameter numbering of the media variant without executing anything: a message without media
 /// skips the two sub-statements (their executor start-up costs on every webhook).
 const NO_MEDIA_PARTS: &str = r#"
-, unused AS (SELECT $22::text[], $23::text[], $24::int4 WHERE false)"#;
+, unused AS (SELECT $22::text[], $23::text[], $24::int4, $29::bool WHERE false)"#;
 
 /// The four variants: contact keyed on the phone number (when Twilio sends one) or on the business-scoped
 /// user id; with or without media.
@@ -167,6 +172,8 @@ async fn run_insert(pool: &PgPool, m: &NewInbound, bsuid: Option<&str>) -> sqlx:
         .bind(msg.forwarded)
         .bind(msg.frequently_forwarded)
         .bind(&m.webhook_params)
+        .bind(m.automate)
+        .bind(m.accept_media)
         .fetch_optional(pool)
         .await?;
     Ok(match row {
@@ -188,11 +195,11 @@ WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::uuid[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::text[], $14::text[],
                          $15::text[], $16::float8[], $17::float8[], $18::text[], $19::text[], $20::text[],
-                         $21::jsonb[], $22::bool[], $23::bool[], $24::jsonb[])
+                         $21::jsonb[], $22::bool[], $23::bool[], $24::jsonb[], $25::bool[])
         WITH ORDINALITY AS i(account_id, sid, contact_id, phone, bsuid, wa_id, profile_name, conversation_id,
                              channel_id, number_id, message_id, body, message_type, button_text, button_payload,
                              latitude, longitude, location_address, location_label, replied_to_sid, referral,
-                             forwarded, frequently_forwarded, webhook_params, ord)
+                             forwarded, frequently_forwarded, webhook_params, automation_pending, ord)
 ), fresh AS (
     SELECT * FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.account_id = i.account_id AND m.twilio_sid = i.sid)
@@ -218,10 +225,10 @@ WITH input AS (
     INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status, status_updated_at,
                           message_type, num_media, button_text, button_payload, latitude, longitude,
                           location_address, location_label, replied_to_sid, referral, forwarded,
-                          frequently_forwarded, webhook_params)
+                          frequently_forwarded, webhook_params, automation_pending)
     SELECT f.message_id, v.id, f.account_id, 'inbound', f.sid, f.body, 'received', now(), f.message_type, 0,
            f.button_text, f.button_payload, f.latitude, f.longitude, f.location_address, f.location_label,
-           f.replied_to_sid, f.referral, f.forwarded, f.frequently_forwarded, f.webhook_params
+           f.replied_to_sid, f.referral, f.forwarded, f.frequently_forwarded, f.webhook_params, f.automation_pending
     FROM fresh f
     JOIN contact c ON c.phone_e164 = f.phone
     JOIN conversation v ON v.number_id = f.number_id AND v.contact_id = c.id
@@ -270,6 +277,7 @@ pub async fn insert_inbound_batch(pool: &PgPool, batch: &[&NewInbound]) -> sqlx:
         .bind(batch.iter().map(|m| m.message.forwarded).collect::<Vec<_>>())
         .bind(batch.iter().map(|m| m.message.frequently_forwarded).collect::<Vec<_>>())
         .bind(batch.iter().map(|m| m.webhook_params.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.automate).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
     // A stored row carries the id generated for its input; inputs without one were duplicates.
@@ -310,6 +318,12 @@ pub struct MessageView {
     pub author_label: Option<String>,
     pub message_type: Option<String>,
     pub button_payload: Option<String>,
+    /// The text of the button the customer tapped.
+    pub button_text: Option<String>,
+    /// Set when an automation sent it: `{"kind": "greeting" | "out_of_hours" | "attachments_refused" | "rule" |
+    /// "waiting_notice" | "csat", "rule_id": …}`.
+    #[schema(value_type = Option<crate::domain::automation::Author>)]
+    pub automation: Option<sqlx::types::Json<crate::domain::automation::Author>>,
     #[sqlx(json)]
     pub attachments: Vec<AttachmentView>,
     #[serde(with = "time::serde::rfc3339")]
@@ -324,12 +338,14 @@ pub struct AttachmentView {
     pub content_type: Option<String>,
     pub filename: Option<String>,
     pub size_bytes: Option<i64>,
-    /// `pending` (being downloaded from Twilio), `downloaded` or `failed`.
+    /// `pending` (being downloaded from Twilio), `downloaded`, `failed`, or `refused` (the number does not accept
+    /// customers' media, so it was not downloaded).
     pub download_state: String,
 }
 
 const VIEW: &str = "(SELECT m.id, m.conversation_id, m.direction, m.status, m.body, m.error_code, m.error_message,
         m.twilio_sid, m.template_id, m.author_user_id, m.author_label, m.message_type, m.button_payload,
+        m.button_text, m.automation,
         COALESCE((SELECT jsonb_agg(jsonb_build_object('id', a.id, 'content_type', a.content_type,
                                                       'filename', a.filename, 'size_bytes', a.size_bytes,
                                                       'download_state', a.download_state) ORDER BY a.position)

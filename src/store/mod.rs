@@ -5,6 +5,7 @@
 pub mod api_tokens;
 pub mod attachments;
 pub mod audit;
+pub mod automation;
 pub mod business_hours;
 pub mod canned_responses;
 pub mod channels;

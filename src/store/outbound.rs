@@ -22,6 +22,8 @@ pub struct NewOutbound<'a> {
     /// In order; each becomes an attachment of the message.
     pub upload_ids: &'a [Uuid],
     pub max_attempts: i32,
+    /// The automation that sent it (`{"kind": …, "rule_id": …}`), if one did.
+    pub automation: Option<&'a Value>,
 }
 
 /// The message (`queued`), its attachments and its send job, in one statement on the caller's transaction.
@@ -29,8 +31,9 @@ pub async fn insert(conn: &mut PgConnection, m: &NewOutbound<'_>) -> sqlx::Resul
     sqlx::query(
         "WITH message AS (
              INSERT INTO messages (id, conversation_id, account_id, direction, body, status, status_updated_at,
-                                   num_media, author_user_id, author_label, template_id, content_sid, content_variables)
-             VALUES ($1, $2, $3, 'outbound', $4, 'queued', now(), cardinality($10::uuid[]), $5, $6, $7, $8, $9)
+                                   num_media, author_user_id, author_label, template_id, content_sid, content_variables,
+                                   automation)
+             VALUES ($1, $2, $3, 'outbound', $4, 'queued', now(), cardinality($10::uuid[]), $5, $6, $7, $8, $9, $13)
              RETURNING id
          ), attachment AS (
              INSERT INTO attachments (id, message_id, position, content_type, size_bytes, storage_path, filename,
@@ -54,6 +57,7 @@ pub async fn insert(conn: &mut PgConnection, m: &NewOutbound<'_>) -> sqlx::Resul
     .bind(m.upload_ids)
     .bind(SEND_KIND)
     .bind(m.max_attempts)
+    .bind(m.automation)
     .execute(conn)
     .await?;
     Ok(())

@@ -36,15 +36,21 @@ pub struct TemplateSettings {
     pub approval_status: String,
     pub rejection_reason: Option<String>,
     pub tags: Vec<String>,
+    /// Twilio's content type: `twilio/text`, `twilio/quick-reply`, `twilio/list-picker`, … Inside the 24-hour
+    /// window interactive types may be sent without approval.
+    pub content_type: String,
+    /// Quick replies, list items or call-to-action buttons, in order.
+    #[schema(value_type = Vec<crate::domain::template::Button>)]
+    pub buttons: sqlx::types::Json<Vec<crate::domain::template::Button>>,
 }
 
 const COLUMNS: &str = "id, name, language, body,
     (SELECT count(DISTINCT m[1])::int4 FROM regexp_matches(body, '[{][{][[:space:]]*([0-9]+)[[:space:]]*[}][}]', 'g') m) AS variable_count,
-    content_sid, category, approval_status, rejection_reason, tags, created_at, updated_at";
+    content_sid, category, approval_status, rejection_reason, tags, content_type, buttons, created_at, updated_at";
 
 type TemplateQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Template, sqlx::postgres::PgArguments>;
 
-/// Binds the settings as the next eight parameters, in the order of the columns in [`TemplateSettings`].
+/// Binds the settings as the next ten parameters, in the order of the columns in [`TemplateSettings`].
 trait BindSettings<'q> {
     fn bind_settings(self, s: &'q TemplateSettings) -> Self;
 }
@@ -59,13 +65,16 @@ impl<'q> BindSettings<'q> for TemplateQuery<'q> {
             .bind(&s.approval_status)
             .bind(&s.rejection_reason)
             .bind(&s.tags)
+            .bind(&s.content_type)
+            .bind(&s.buttons)
     }
 }
 
 pub async fn insert(conn: &mut PgConnection, s: &TemplateSettings) -> sqlx::Result<Template> {
     sqlx::query_as(&format!(
-        "INSERT INTO templates (id, name, language, body, content_sid, category, approval_status, rejection_reason, tags)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+        "INSERT INTO templates (id, name, language, body, content_sid, category, approval_status, rejection_reason, tags,
+                                content_type, buttons)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind_settings(s)
@@ -76,7 +85,8 @@ pub async fn insert(conn: &mut PgConnection, s: &TemplateSettings) -> sqlx::Resu
 pub async fn update(conn: &mut PgConnection, id: Uuid, s: &TemplateSettings) -> sqlx::Result<Template> {
     sqlx::query_as(&format!(
         "UPDATE templates SET name = $2, language = $3, body = $4, content_sid = $5, category = $6,
-                approval_status = $7, rejection_reason = $8, tags = $9, updated_at = now()
+                approval_status = $7, rejection_reason = $8, tags = $9, content_type = $10, buttons = $11,
+                updated_at = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
@@ -168,7 +178,9 @@ pub async fn upsert_synced(conn: &mut PgConnection, s: &TemplateSettings) -> sql
                 && t.settings.content_sid == merged.content_sid
                 && t.settings.category == merged.category
                 && t.settings.approval_status == merged.approval_status
-                && t.settings.rejection_reason == merged.rejection_reason;
+                && t.settings.rejection_reason == merged.rejection_reason
+                && t.settings.content_type == merged.content_type
+                && t.settings.buttons.0 == merged.buttons.0;
             if same {
                 return Ok(Synced::Unchanged);
             }

@@ -357,7 +357,12 @@ async fn send_message(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<SendMessage>,
 ) -> AppResult<(StatusCode, Json<MessageView>)> {
-    let draft = Draft { body: req.body.unwrap_or_default(), attachments: req.attachments, template: req.template };
+    let draft = Draft {
+        body: req.body.unwrap_or_default(),
+        attachments: req.attachments,
+        template: req.template,
+        automated: None,
+    };
     let mut tx = state.pool.begin().await?;
     let view = compose::send(&mut tx, outbox(&state), &who.caller(), id, draft).await?;
     tx.commit().await?;

@@ -6,6 +6,7 @@ mod assignment;
 mod attachments;
 mod audit;
 mod auth;
+mod automation;
 mod business_hours;
 mod canned_responses;
 mod channels;
@@ -72,6 +73,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(live::router())
                 .merge(contacts::router())
                 .merge(routing::router())
+                .merge(automation::router())
                 .merge(uploads::router(state)),
         )
         .split_for_parts();

@@ -101,10 +101,21 @@ impl From<RuleRow> for RuleView {
 
 async fn check(conn: &mut PgConnection, s: RuleSettings) -> AppResult<RuleSettings> {
     let name = check_name("name", &s.name, 200)?;
-    if s.conditions.len() > MAX_CONDITIONS {
+    check_conditions(conn, &s.conditions).await?;
+    match s.target {
+        Target::Queue(q) => refs::queue(conn, q, "target.queue_id").await?,
+        Target::Agent(a) => refs::agents(conn, &[a], "target.agent_id").await?,
+        Target::AiAgent => {}
+    }
+    Ok(RuleSettings { name, ..s })
+}
+
+/// A rule's conditions (routing's, and auto-reply rules' alike): each valid, everything they name existing.
+pub(super) async fn check_conditions(conn: &mut PgConnection, conditions: &[Condition]) -> AppResult<()> {
+    if conditions.len() > MAX_CONDITIONS {
         return Err(AppError::invalid_field("conditions", format!("a rule has at most {MAX_CONDITIONS} conditions")));
     }
-    for (i, c) in s.conditions.iter().enumerate() {
+    for (i, c) in conditions.iter().enumerate() {
         let at = format!("conditions[{i}]");
         c.compile(&at).map_err(|e| AppError::unprocessable("invalid_condition", e.message).with_field(&e.field))?;
         match c {
@@ -125,19 +136,14 @@ async fn check(conn: &mut PgConnection, s: RuleSettings) -> AppResult<RuleSettin
             _ => {}
         }
     }
-    match s.target {
-        Target::Queue(q) => refs::queue(conn, q, "target.queue_id").await?,
-        Target::Agent(a) => refs::agents(conn, &[a], "target.agent_id").await?,
-        Target::AiAgent => {}
-    }
-    Ok(RuleSettings { name, ..s })
+    Ok(())
 }
 
 async fn find(conn: &mut PgConnection, id: Uuid) -> AppResult<RuleRow> {
     db::find_rule(conn, id).await?.ok_or_else(|| AppError::not_found("rule_not_found", "no routing rule with this id"))
 }
 
-async fn channel_exists(conn: &mut PgConnection, id: Uuid, field: &str) -> AppResult<()> {
+pub(super) async fn channel_exists(conn: &mut PgConnection, id: Uuid, field: &str) -> AppResult<()> {
     if store::channels::exists(conn, id).await? {
         Ok(())
     } else {

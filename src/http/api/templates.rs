@@ -4,6 +4,7 @@
 use super::{audit_change, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::Principal;
 use crate::domain::language;
+use crate::domain::template::Button;
 use crate::domain::{template, Role};
 use crate::error::{AppError, AppResult, UniqueConflict};
 use crate::state::AppState;
@@ -48,6 +49,12 @@ struct NewTemplate {
     rejection_reason: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
+    /// Twilio's content type; default `twilio/text`. Interactive types (`twilio/quick-reply`,
+    /// `twilio/list-picker`, `twilio/call-to-action`, `twilio/card`) may be sent unapproved inside the window.
+    content_type: Option<String>,
+    /// The content's quick replies, list items or call-to-action buttons, in order.
+    #[serde(default)]
+    buttons: Vec<Button>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -65,6 +72,8 @@ struct TemplateChanges {
     #[schema(value_type = Option<String>)]
     rejection_reason: Option<Option<String>>,
     tags: Option<Vec<String>>,
+    content_type: Option<String>,
+    buttons: Option<Vec<Button>>,
 }
 
 fn check(mut s: TemplateSettings) -> AppResult<TemplateSettings> {
@@ -115,7 +124,31 @@ fn check(mut s: TemplateSettings) -> AppResult<TemplateSettings> {
         return Err(AppError::invalid_field("tags", "at most 20 tags"));
     }
     s.tags = tags;
+    if !template::CONTENT_TYPES.contains(&s.content_type.as_str()) {
+        return Err(AppError::invalid_field(
+            "content_type",
+            format!("content_type must be one of {}", template::CONTENT_TYPES.join(", ")),
+        ));
+    }
+    check_buttons(&s.buttons)?;
     Ok(s)
+}
+
+/// WhatsApp's limits: at most 10 buttons (list items), titles of 1 to 24 characters (quick replies 20 are safest;
+/// WhatsApp takes 24 for list items), ids up to 200.
+fn check_buttons(buttons: &[Button]) -> AppResult<()> {
+    if buttons.len() > 10 {
+        return Err(AppError::invalid_field("buttons", "at most 10 buttons"));
+    }
+    for (i, b) in buttons.iter().enumerate() {
+        if b.title.trim().is_empty() || b.title.chars().count() > 24 {
+            return Err(AppError::invalid_field(&format!("buttons[{i}].title"), "a title is 1 to 24 characters"));
+        }
+        if b.id.as_ref().is_some_and(|id| id.trim().is_empty() || id.chars().count() > 200) {
+            return Err(AppError::invalid_field(&format!("buttons[{i}].id"), "an id is 1 to 200 characters"));
+        }
+    }
+    Ok(())
 }
 
 fn taken(e: sqlx::Error) -> AppError {
@@ -195,6 +228,8 @@ async fn create(
         approval_status: body.approval_status.unwrap_or_else(|| "unsubmitted".into()),
         rejection_reason: body.rejection_reason,
         tags: body.tags,
+        content_type: body.content_type.unwrap_or_else(|| "twilio/text".into()),
+        buttons: sqlx::types::Json(body.buttons),
     })?;
     let mut tx = state.pool.begin().await?;
     let t = store::templates::insert(&mut tx, &settings).await.map_err(taken)?;
@@ -231,6 +266,8 @@ async fn update(
         approval_status: body.approval_status.unwrap_or_else(|| before.settings.approval_status.clone()),
         rejection_reason: body.rejection_reason.unwrap_or_else(|| before.settings.rejection_reason.clone()),
         tags: body.tags.unwrap_or_else(|| before.settings.tags.clone()),
+        content_type: body.content_type.unwrap_or_else(|| before.settings.content_type.clone()),
+        buttons: sqlx::types::Json(body.buttons.unwrap_or_else(|| before.settings.buttons.0.clone())),
     })?;
     let after = store::templates::update(&mut tx, id, &settings).await.map_err(taken)?;
     audit_change(&mut tx, &who, "template.updated", "template", id, Some(&before), Some(&after)).await?;
@@ -426,6 +463,7 @@ fn from_twilio(
     let approval_status = if APPROVAL_STATUSES.contains(&status.as_str()) { status } else { "pending".to_owned() };
     let category = approval.map(|a| a.category.to_ascii_lowercase()).unwrap_or_default();
     let category = if CATEGORIES.contains(&category.as_str()) { category } else { "utility".to_owned() };
+    let (content_type, buttons) = content_kind(&content.types);
     let settings = TemplateSettings {
         name,
         language,
@@ -435,11 +473,62 @@ fn from_twilio(
         approval_status,
         rejection_reason: approval.map(|a| a.rejection_reason.trim().to_owned()).filter(|r| !r.is_empty()),
         tags: Vec::new(),
+        content_type,
+        buttons: sqlx::types::Json(buttons),
     };
     check(settings).map_err(|e| match e {
         AppError::Client { message, .. } => message,
         AppError::Internal(e) => e.to_string(),
     })
+}
+
+/// The WhatsApp-facing type of a content and its buttons, from the Content API's `types` (the first type it
+/// has among those WhatsApp renders, interactive ones first).
+fn content_kind(types: &serde_json::Value) -> (String, Vec<Button>) {
+    let text = |v: &serde_json::Value, k: &str| v[k].as_str().map(str::to_owned);
+    for kind in template::CONTENT_TYPES.iter().filter(|t| **t != "twilio/text").chain(["twilio/text"].iter()) {
+        let v = &types[*kind];
+        if v.is_null() {
+            continue;
+        }
+        let buttons = match *kind {
+            "twilio/quick-reply" | "twilio/call-to-action" | "twilio/card" | "whatsapp/card" => v["actions"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|b| {
+                            Some(Button {
+                                title: text(b, "title")?,
+                                id: text(b, "id"),
+                                description: None,
+                                url: text(b, "url"),
+                                phone: text(b, "phone"),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            "twilio/list-picker" => v["items"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|b| {
+                            Some(Button {
+                                title: text(b, "item")?,
+                                id: text(b, "id"),
+                                description: text(b, "description"),
+                                url: None,
+                                phone: None,
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        return ((*kind).to_owned(), buttons);
+    }
+    ("twilio/text".to_owned(), Vec::new())
 }
 
 #[cfg(test)]

@@ -29,10 +29,19 @@ pub struct NumberRow {
     pub ai_agent_enabled: bool,
     pub default_queue_id: Option<Uuid>,
     pub business_hours_id: Option<Uuid>,
+    pub greeting_text: Option<String>,
+    pub csat_enabled: bool,
+    pub language: Option<String>,
+    /// The business profile's display name, else the number's name.
+    pub display_name: String,
 }
 
 pub async fn all_numbers(conn: &mut PgConnection) -> sqlx::Result<Vec<NumberRow>> {
-    sqlx::query_as("SELECT id, channel_id, ai_agent_enabled, default_queue_id, business_hours_id FROM whatsapp_numbers")
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(
+        "SELECT id, channel_id, ai_agent_enabled, default_queue_id, business_hours_id, greeting_text, csat_enabled,
+                language, COALESCE(NULLIF(profile->>'display_name', ''), name) AS display_name
+         FROM whatsapp_numbers",
+    )
+    .fetch_all(conn)
+    .await
 }

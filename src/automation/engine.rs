@@ -1,0 +1,307 @@
+//! The automation engine every `serve` process runs: looks at pending inbound messages and sends queues'
+//! waiting notices. It wakes on a local signal (this process stored a message on a number with automations)
+//! and every `routing.poll_ms` (messages stored by other processes, conversations routed meanwhile, notices
+//! falling due).
+//!
+//! Pending messages are taken in batches with `FOR UPDATE SKIP LOCKED`; what they lead to is sent and their
+//! mark cleared in one transaction, so a crash before the commit leaves them pending (looked at again) and one
+//! after it has sent everything once. Each step claims its key in `automation_runs` first, so two processes can
+//! never both greet one conversation or say out-of-hours twice in one closed period.
+
+use super::config::{AutomationCache, AutomationConfig};
+use super::decide::{self, Does, Inbound, Say, Step};
+use crate::domain::automation::{self, render, wait_in_words, Author, Kind, Placeholders};
+use crate::error::AppError;
+use crate::outbound::compose::{self, Draft, Outbox, TemplateUse};
+use crate::outbound::policy::SendError;
+use crate::routing::actions::{self, ActionError};
+use crate::routing::rules::{CommunicationType, Facts};
+use crate::store::automation::{self as db, Pending};
+use crate::store::routing as timeline;
+use jiff::Timestamp;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Messages looked at per transaction.
+const BATCH: i64 = 100;
+
+pub struct Engine {
+    pub pool: PgPool,
+    pub cache: AutomationCache,
+    pub outbox: Outbox,
+    pub wake: Arc<Notify>,
+    pub poll: Duration,
+}
+
+impl Engine {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut last_notices = tokio::time::Instant::now() - Duration::from_secs(60);
+        loop {
+            self.handle_pending().await;
+            if last_notices.elapsed() >= self.poll.max(Duration::from_secs(1)) {
+                last_notices = tokio::time::Instant::now();
+                if let Err(e) = self.send_waiting_notices().await {
+                    tracing::warn!(error = %e, "sending waiting notices failed; tried again on the next round");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+            }
+        }
+    }
+
+    /// Looks at every pending message that can be looked at now; returns how many.
+    pub async fn handle_pending(&self) -> usize {
+        let mut total = 0;
+        let mut collisions = 0;
+        loop {
+            match self.batch(BATCH).await {
+                Ok(n) => {
+                    total += n;
+                    if (n as i64) < BATCH {
+                        return total;
+                    }
+                }
+                Err(e) if crate::store::is_transient(&e) && collisions < 5 => collisions += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "automations failed for a batch; looking at its messages one by one");
+                    return total + self.one_by_one().await;
+                }
+            }
+        }
+    }
+
+    async fn batch(&self, limit: i64) -> sqlx::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let pending = db::claim_pending(&mut tx, limit).await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let cfg = self.cache.get(&mut tx).await?;
+        for p in &pending {
+            self.handle(&mut tx, &cfg, p).await?;
+        }
+        let ids: Vec<Uuid> = pending.iter().map(|p| p.message_id).collect();
+        db::clear_pending(&mut tx, &ids).await?;
+        tx.commit().await?;
+        Ok(pending.len())
+    }
+
+    /// After a failed batch: one message per transaction; a message that fails on its own is left alone (its
+    /// mark cleared, the failure in its conversation's timeline) rather than retried forever.
+    async fn one_by_one(&self) -> usize {
+        let mut done = 0;
+        while done < BATCH as usize {
+            match self.batch(1).await {
+                Ok(0) => break,
+                Ok(_) => done += 1,
+                Err(e) if crate::store::is_transient(&e) => break,
+                Err(e) => {
+                    if let Err(e2) = self.give_up(&e.to_string()).await {
+                        tracing::error!(error = %e2, "cannot record an automation failure");
+                        break;
+                    }
+                    done += 1;
+                }
+            }
+        }
+        done
+    }
+
+    async fn give_up(&self, error: &str) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(p) = db::claim_pending(&mut tx, 1).await?.into_iter().next() {
+            tracing::error!(message = %p.message_id, error, "automations cannot handle the message; it is left alone");
+            let actor = super::caller(None).actor;
+            let data = json!({ "message_id": p.message_id, "error": error });
+            timeline::record_event(&mut tx, p.conversation_id, "automation_failed", &actor, data).await?;
+            db::clear_pending(&mut tx, &[p.message_id]).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn handle(&self, conn: &mut PgConnection, cfg: &AutomationConfig, p: &Pending) -> sqlx::Result<()> {
+        let rules = cfg.rules_for(p.channel_id);
+        let last_fired: HashMap<Uuid, f64> = if rules.iter().any(|r| r.cooldown_secs.is_some()) {
+            db::cooldowns_of(conn, p.contact_id).await?.into_iter().collect()
+        } else {
+            HashMap::new()
+        };
+        let m = Inbound {
+            message_id: p.message_id,
+            number_id: p.number_id,
+            queue_id: p.queue_id,
+            profile_name: p.profile_name.as_deref(),
+            refused_media: p.refused_media,
+            person_replied: p.person_replied,
+            person_replied_secs_ago: p.person_replied_secs_ago,
+            last_fired: &last_fired,
+        };
+        let facts = facts(cfg, p);
+        let mut cooled: HashMap<Uuid, bool> = HashMap::new();
+        for step in decide::decide(cfg, &m, &facts, Timestamp::now()) {
+            if let Some(rule) = step.rule_id {
+                let cooldown = rules.iter().find(|r| r.id == rule).and_then(|r| r.cooldown_secs);
+                let allowed = match (cooled.get(&rule), cooldown) {
+                    (Some(&allowed), _) => allowed,
+                    (None, None) => true,
+                    (None, Some(secs)) => db::claim_cooldown(conn, rule, p.contact_id, secs).await?,
+                };
+                cooled.insert(rule, allowed);
+                if !allowed {
+                    continue;
+                }
+            }
+            self.carry_out(conn, cfg, p.conversation_id, &step).await?;
+        }
+        Ok(())
+    }
+
+    /// Carries out one step once: its key is claimed first; a refusal (the window closed, a template not
+    /// approved, the conversation resolved by an earlier step) is written to the timeline, not retried.
+    async fn carry_out(
+        &self,
+        conn: &mut PgConnection,
+        cfg: &AutomationConfig,
+        id: Uuid,
+        step: &Step,
+    ) -> sqlx::Result<()> {
+        if !db::claim_run(conn, id, step.kind, &step.key).await? {
+            return Ok(());
+        }
+        let caller = super::caller(step.rule_id);
+        let refused = match &step.does {
+            Does::Say(say) => {
+                let author = Author { kind: step.kind, rule_id: step.rule_id };
+                match self.say(conn, id, say, author).await {
+                    Ok(message) => {
+                        db::set_run_message(conn, id, step.kind, &step.key, message).await?;
+                        None
+                    }
+                    Err(SendError::Refused(r)) => Some(AppError::from(r)),
+                    Err(SendError::Database(e)) => return Err(e),
+                }
+            }
+            Does::AddTags(tags) => {
+                crate::store::conversations::add_tags(conn, id, tags).await?;
+                None
+            }
+            Does::SetPriority(p) => action(actions::set_priority(conn, &caller, id, *p).await)?,
+            Does::Resolve => action(actions::resolve(conn, &caller, id).await)?,
+            Does::Route(target) => action(actions::transfer(conn, &cfg.routing, &caller, id, *target).await)?,
+        };
+        if let Some(e) = refused {
+            let data = json!({ "automation": step.kind, "rule_id": step.rule_id, "reason": e.to_string() });
+            timeline::record_event(conn, id, "automation_skipped", &caller.actor, data).await?;
+            tracing::info!(conversation = %id, kind = step.kind.as_str(), reason = %e, "automation skipped");
+        }
+        Ok(())
+    }
+
+    async fn say(&self, conn: &mut PgConnection, id: Uuid, say: &Say, author: Author) -> Result<Uuid, SendError> {
+        let draft = match say {
+            Say::Text(text) => Draft { body: text.clone(), automated: Some(author), ..Draft::default() },
+            Say::Template { id, variables } => Draft {
+                template: Some(TemplateUse { id: *id, variables: variables.clone() }),
+                automated: Some(author),
+                ..Draft::default()
+            },
+        };
+        let caller = super::caller(author.rule_id);
+        Ok(compose::send(conn, self.outbox, &caller, id, draft).await?.id)
+    }
+
+    /// Sends every waiting notice that is due: position and estimated wait filled in, at most the queue's
+    /// maximum per wait, at most one per interval, and never once the conversation left the queue (its row is
+    /// locked while the notice is queued, so an assignment cannot slip in between).
+    pub async fn send_waiting_notices(&self) -> sqlx::Result<usize> {
+        let due = db::due_waiting_notices(&mut *self.pool.acquire().await?, 200).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let cfg = self.cache.get(&mut *self.pool.acquire().await?).await?;
+        let mut estimates: HashMap<Uuid, (i64, Option<f64>)> = HashMap::new();
+        let mut sent = 0;
+        for w in due {
+            let Some(text) = cfg.queues.get(&w.queue_id).and_then(|q| q.waiting_notice_text.clone()) else { continue };
+            let mut tx = self.pool.begin().await?;
+            let Some(wait) = db::lock_still_waiting(&mut tx, w.conversation_id, w.queue_id).await? else { continue };
+            let key = format!("{wait}:{}", w.notices_sent + 1);
+            if !db::claim_run(&mut tx, w.conversation_id, Kind::WaitingNotice, &key).await? {
+                continue;
+            }
+            let recent = match estimates.get(&w.queue_id) {
+                Some(r) => *r,
+                None => {
+                    let r = db::recent_waits(&mut tx, w.queue_id).await?;
+                    estimates.insert(w.queue_id, r);
+                    r
+                }
+            };
+            let estimate = automation::estimate_wait(w.position as u32, recent.0, recent.1, w.waited_secs);
+            let number = cfg.numbers.get(&w.number_id);
+            let names = Placeholders {
+                customer_name: w.profile_name.as_deref(),
+                number_name: number.map(|n| n.display_name.as_str()),
+                position: Some(w.position as u32),
+                estimated_wait: estimate.map(wait_in_words),
+            };
+            let step = Step {
+                kind: Kind::WaitingNotice,
+                key: key.clone(),
+                rule_id: None,
+                does: Does::Say(Say::Text(render(&text, &names))),
+            };
+            // The key is claimed above; carry the message out under it.
+            let author = Author { kind: step.kind, rule_id: None };
+            let Does::Say(say) = &step.does else { unreachable!("a notice says something") };
+            match self.say(&mut tx, w.conversation_id, say, author).await {
+                Ok(message) => {
+                    db::set_run_message(&mut tx, w.conversation_id, step.kind, &key, message).await?;
+                    sent += 1;
+                }
+                Err(SendError::Refused(r)) => {
+                    let data = json!({ "automation": step.kind, "reason": AppError::from(r).to_string() });
+                    let actor = super::caller(None).actor;
+                    timeline::record_event(&mut tx, w.conversation_id, "automation_skipped", &actor, data).await?;
+                }
+                Err(SendError::Database(e)) => return Err(e),
+            }
+            tx.commit().await?;
+        }
+        Ok(sent)
+    }
+}
+
+/// A refused action is reported like a refused message; a database error ends the transaction.
+fn action(r: Result<(), ActionError>) -> sqlx::Result<Option<AppError>> {
+    match r {
+        Ok(()) => Ok(None),
+        Err(ActionError::Refused(r)) => Ok(Some(AppError::from(ActionError::Refused(r)))),
+        Err(ActionError::Database(e)) => Err(e),
+    }
+}
+
+/// The facts auto-reply rules look at: this message's text and button, the contact, the number's hours.
+fn facts(cfg: &AutomationConfig, p: &Pending) -> Facts {
+    Facts {
+        channel_id: p.channel_id,
+        number_id: p.number_id,
+        communication_type: CommunicationType::Message,
+        language: p.language.clone(),
+        text: p.body.clone(),
+        button_payload: p.button_payload.clone().filter(|b| !b.is_empty()),
+        attributes: p.attributes.0.clone(),
+        tags: p.tags.clone(),
+        returning: p.returning,
+        number_hours_id: cfg.routing.numbers.get(&p.number_id).and_then(|n| n.business_hours_id),
+    }
+}

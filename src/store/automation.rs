@@ -1,0 +1,497 @@
+//! Automations: their settings per number and queue, the auto-reply rules, the inbound messages waiting to be
+//! looked at, and the keys that make every automated message exactly once ([`claim_run`], [`claim_cooldown`]).
+
+use crate::domain::automation::{Action, CsatSettings, Kind};
+use crate::domain::routing::Condition;
+use crate::domain::ConversationStatus;
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use sqlx::{FromRow, PgConnection};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What a number's automations say (besides `greeting_text` and `csat_enabled`, kept on the number).
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct NumberAutomation {
+    pub number_id: Uuid,
+    /// The greeting as a template or interactive content instead of the number's `greeting_text`.
+    pub greeting_template_id: Option<Uuid>,
+    /// The greeting content's variables; values may use `{{customer_name}}` and `{{number_name}}`.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub greeting_variables: Json<BTreeMap<String, String>>,
+    /// Sent once per closed period when a customer writes while business hours are closed.
+    pub out_of_hours_text: Option<String>,
+    /// No out-of-hours message when a person replied in the conversation this many minutes ago or less.
+    pub out_of_hours_quiet_minutes: i32,
+    /// The reply to media when the number does not accept customers' attachments (null: a built-in sentence).
+    pub attachments_refused_text: Option<String>,
+    #[schema(value_type = CsatSettings)]
+    pub csat: Json<CsatSettings>,
+}
+
+const NUMBER_COLUMNS: &str = "n.id AS number_id, a.greeting_template_id,
+    COALESCE(a.greeting_variables, '{}') AS greeting_variables, a.out_of_hours_text,
+    COALESCE(a.out_of_hours_quiet_minutes, 30) AS out_of_hours_quiet_minutes, a.attachments_refused_text,
+    COALESCE(a.csat, '{}') AS csat";
+
+/// A number's automation settings (the defaults when none were set); `None` for an unknown number.
+pub async fn number_settings(conn: &mut PgConnection, number: Uuid) -> sqlx::Result<Option<NumberAutomation>> {
+    sqlx::query_as(&format!(
+        "SELECT {NUMBER_COLUMNS} FROM whatsapp_numbers n LEFT JOIN number_automation a ON a.number_id = n.id
+         WHERE n.id = $1 AND n.deleted_at IS NULL"
+    ))
+    .bind(number)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn all_number_settings(conn: &mut PgConnection) -> sqlx::Result<Vec<NumberAutomation>> {
+    sqlx::query_as(&format!(
+        "SELECT {NUMBER_COLUMNS} FROM whatsapp_numbers n JOIN number_automation a ON a.number_id = n.id"
+    ))
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn put_number_settings(conn: &mut PgConnection, s: &NumberAutomation) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO number_automation (number_id, greeting_template_id, greeting_variables, out_of_hours_text,
+                                        out_of_hours_quiet_minutes, attachments_refused_text, csat)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (number_id) DO UPDATE SET greeting_template_id = $2, greeting_variables = $3,
+             out_of_hours_text = $4, out_of_hours_quiet_minutes = $5, attachments_refused_text = $6, csat = $7,
+             updated_at = now()",
+    )
+    .bind(s.number_id)
+    .bind(s.greeting_template_id)
+    .bind(&s.greeting_variables)
+    .bind(&s.out_of_hours_text)
+    .bind(s.out_of_hours_quiet_minutes)
+    .bind(&s.attachments_refused_text)
+    .bind(&s.csat)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What a queue's automations say.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct QueueAutomation {
+    pub queue_id: Uuid,
+    /// Sent instead of the number's out-of-hours text while the queue's business hours are closed.
+    pub out_of_hours_text: Option<String>,
+    /// Sent while a conversation waits in the queue; `{{position}}` and `{{estimated_wait}}` are filled in.
+    pub waiting_notice_text: Option<String>,
+    /// At most one notice per conversation in this many minutes.
+    pub waiting_notice_every_minutes: i32,
+    /// At most this many notices per wait.
+    pub waiting_notice_max: i32,
+}
+
+const QUEUE_COLUMNS: &str = "q.id AS queue_id, a.out_of_hours_text, a.waiting_notice_text,
+    COALESCE(a.waiting_notice_every_minutes, 5) AS waiting_notice_every_minutes,
+    COALESCE(a.waiting_notice_max, 3) AS waiting_notice_max";
+
+pub async fn queue_settings(conn: &mut PgConnection, queue: Uuid) -> sqlx::Result<Option<QueueAutomation>> {
+    sqlx::query_as(&format!(
+        "SELECT {QUEUE_COLUMNS} FROM queues q LEFT JOIN queue_automation a ON a.queue_id = q.id
+         WHERE q.id = $1 AND q.deleted_at IS NULL"
+    ))
+    .bind(queue)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn all_queue_settings(conn: &mut PgConnection) -> sqlx::Result<Vec<QueueAutomation>> {
+    sqlx::query_as(&format!("SELECT {QUEUE_COLUMNS} FROM queues q JOIN queue_automation a ON a.queue_id = q.id"))
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn put_queue_settings(conn: &mut PgConnection, s: &QueueAutomation) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO queue_automation (queue_id, out_of_hours_text, waiting_notice_text, waiting_notice_every_minutes,
+                                       waiting_notice_max)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (queue_id) DO UPDATE SET out_of_hours_text = $2, waiting_notice_text = $3,
+             waiting_notice_every_minutes = $4, waiting_notice_max = $5, updated_at = now()",
+    )
+    .bind(s.queue_id)
+    .bind(&s.out_of_hours_text)
+    .bind(&s.waiting_notice_text)
+    .bind(s.waiting_notice_every_minutes)
+    .bind(s.waiting_notice_max)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An auto-reply rule as stored.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct AutoRuleRow {
+    pub id: Uuid,
+    pub name: String,
+    /// The channel whose messages it looks at; null: every channel (after the channel's own rules).
+    pub channel_id: Option<Uuid>,
+    /// 1-based place among the rules of the same channel (or among the global rules).
+    pub position: i32,
+    pub enabled: bool,
+    /// Routing's conditions, on the inbound message; all must hold (none: every message).
+    #[schema(value_type = Vec<Condition>)]
+    pub conditions: Json<Vec<Condition>>,
+    /// Done in order when the rule fires.
+    #[schema(value_type = Vec<Action>)]
+    pub actions: Json<Vec<Action>>,
+    /// Fires at most once per contact in this many seconds; null: on every matching message.
+    pub cooldown_secs: Option<i32>,
+    /// No later rule is evaluated once this one fired.
+    pub stop_after: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+const RULE_COLUMNS: &str =
+    "id, name, channel_id, position, enabled, conditions, actions, cooldown_secs, stop_after, created_at, updated_at";
+
+/// What people set about an auto-reply rule.
+#[derive(Debug, Clone)]
+pub struct AutoRuleSettings {
+    pub name: String,
+    pub enabled: bool,
+    pub conditions: Vec<Condition>,
+    pub actions: Vec<Action>,
+    pub cooldown_secs: Option<i32>,
+    pub stop_after: bool,
+}
+
+/// Every rule in evaluation order: channel rules (grouped by channel) before global ones, each by position.
+pub async fn all_rules(conn: &mut PgConnection) -> sqlx::Result<Vec<AutoRuleRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {RULE_COLUMNS} FROM automation_rules ORDER BY channel_id IS NULL, channel_id, position, created_at"
+    ))
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn rules_of_scope(conn: &mut PgConnection, channel_id: Option<Uuid>) -> sqlx::Result<Vec<AutoRuleRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {RULE_COLUMNS} FROM automation_rules WHERE channel_id IS NOT DISTINCT FROM $1 ORDER BY position, created_at"
+    ))
+    .bind(channel_id)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn find_rule(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<AutoRuleRow>> {
+    sqlx::query_as(&format!("SELECT {RULE_COLUMNS} FROM automation_rules WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Inserts a rule at `position` of its scope (1-based; past the end: last), moving later rules down, under the
+/// scope's lock.
+pub async fn insert_rule(
+    conn: &mut PgConnection,
+    channel_id: Option<Uuid>,
+    position: Option<i32>,
+    s: &AutoRuleSettings,
+) -> sqlx::Result<AutoRuleRow> {
+    lock_scope(&mut *conn, channel_id).await?;
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM automation_rules WHERE channel_id IS NOT DISTINCT FROM $1")
+            .bind(channel_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let position = position.map(|p| i64::from(p.max(1)).min(count + 1)).unwrap_or(count + 1) as i32;
+    sqlx::query(
+        "UPDATE automation_rules SET position = position + 1 WHERE channel_id IS NOT DISTINCT FROM $1 AND position >= $2",
+    )
+    .bind(channel_id)
+    .bind(position)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_as(&format!(
+        "INSERT INTO automation_rules (id, channel_id, position, name, enabled, conditions, actions, cooldown_secs,
+                                       stop_after)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {RULE_COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(channel_id)
+    .bind(position)
+    .bind(&s.name)
+    .bind(s.enabled)
+    .bind(Json(&s.conditions))
+    .bind(Json(&s.actions))
+    .bind(s.cooldown_secs)
+    .bind(s.stop_after)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn update_rule(conn: &mut PgConnection, id: Uuid, s: &AutoRuleSettings) -> sqlx::Result<AutoRuleRow> {
+    sqlx::query_as(&format!(
+        "UPDATE automation_rules SET name = $2, enabled = $3, conditions = $4, actions = $5, cooldown_secs = $6,
+                stop_after = $7, updated_at = now()
+         WHERE id = $1 RETURNING {RULE_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&s.name)
+    .bind(s.enabled)
+    .bind(Json(&s.conditions))
+    .bind(Json(&s.actions))
+    .bind(s.cooldown_secs)
+    .bind(s.stop_after)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn delete_rule(conn: &mut PgConnection, rule: &AutoRuleRow) -> sqlx::Result<()> {
+    lock_scope(&mut *conn, rule.channel_id).await?;
+    sqlx::query("DELETE FROM automation_rules WHERE id = $1").bind(rule.id).execute(&mut *conn).await?;
+    sqlx::query(
+        "UPDATE automation_rules SET position = position - 1 WHERE channel_id IS NOT DISTINCT FROM $1 AND position > $2",
+    )
+    .bind(rule.channel_id)
+    .bind(rule.position)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets the order of a scope's rules: `ids` must be exactly its rules (checked by the caller under the lock).
+pub async fn reorder_rules(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE automation_rules r SET position = o.position, updated_at = now()
+         FROM unnest($1::uuid[]) WITH ORDINALITY AS o(id, position) WHERE r.id = o.id",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Serialises changes to the order of one scope's rules (a transaction-scoped advisory lock).
+pub async fn lock_scope(conn: &mut PgConnection, channel_id: Option<Uuid>) -> sqlx::Result<()> {
+    let key = format!("automation_rules:{}", channel_id.map(|c| c.to_string()).unwrap_or_default());
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(conn).await?;
+    Ok(())
+}
+
+/// An inbound message the automations have not looked at, with what they decide on.
+#[derive(Debug, Clone, FromRow)]
+pub struct Pending {
+    pub message_id: Uuid,
+    pub conversation_id: Uuid,
+    pub channel_id: Uuid,
+    pub number_id: Uuid,
+    pub contact_id: Uuid,
+    pub body: String,
+    pub button_payload: Option<String>,
+    /// Media came with it that the number does not accept.
+    pub refused_media: bool,
+    pub profile_name: Option<String>,
+    pub language: Option<String>,
+    pub attributes: Json<Map<String, Value>>,
+    pub tags: Vec<String>,
+    /// The contact had a conversation before this one.
+    pub returning: bool,
+    pub queue_id: Option<Uuid>,
+    pub status: ConversationStatus,
+    /// A person (or API token) wrote to the customer in this conversation.
+    pub person_replied: bool,
+    /// Seconds since the last message a person wrote in the conversation.
+    pub person_replied_secs_ago: Option<f64>,
+}
+
+/// Takes up to `limit` inbound messages waiting for the automations (oldest first), row-locked so that no
+/// other process takes them. A message waits until its conversation is routed (so that the queue it went to is
+/// known), or a minute at most when no router runs.
+pub async fn claim_pending(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Pending>> {
+    sqlx::query_as(
+        "SELECT m.id AS message_id, m.conversation_id, c.channel_id, c.number_id, c.contact_id, m.body,
+                m.button_payload,
+                EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id AND a.download_state = 'refused')
+                    AS refused_media,
+                k.profile_name, k.language, k.attributes, k.tags,
+                EXISTS (SELECT 1 FROM conversations o WHERE o.contact_id = c.contact_id AND o.id <> c.id
+                                                        AND o.created_at < c.created_at) AS returning,
+                c.queue_id, c.status,
+                EXISTS (SELECT 1 FROM messages o WHERE o.conversation_id = c.id AND o.direction = 'outbound'
+                                                   AND o.automation IS NULL) AS person_replied,
+                (SELECT EXTRACT(EPOCH FROM now() - max(o.created_at))::float8 FROM messages o
+                 WHERE o.conversation_id = c.id AND o.direction = 'outbound' AND o.automation IS NULL)
+                    AS person_replied_secs_ago
+         FROM messages m
+         JOIN conversations c ON c.id = m.conversation_id
+         JOIN contacts k ON k.id = c.contact_id
+         WHERE m.automation_pending
+           AND (c.routing_state <> 'unrouted' OR c.status = 'resolved' OR m.created_at < now() - interval '1 minute')
+         ORDER BY m.created_at
+         LIMIT $1
+         FOR UPDATE OF m SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn clear_pending(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE messages SET automation_pending = false WHERE id = ANY($1)").bind(ids).execute(conn).await?;
+    Ok(())
+}
+
+/// Records that the automation `kind` ran for `key` in the conversation; false when it ran before (in this or
+/// another process: the second insert waits for the first transaction and then finds its row).
+pub async fn claim_run(conn: &mut PgConnection, conversation: Uuid, kind: Kind, key: &str) -> sqlx::Result<bool> {
+    let claimed: Option<bool> = sqlx::query_scalar(
+        "INSERT INTO automation_runs (conversation_id, kind, key) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING RETURNING true",
+    )
+    .bind(conversation)
+    .bind(kind.as_str())
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    Ok(claimed.unwrap_or(false))
+}
+
+/// The message a run sent.
+pub async fn set_run_message(
+    conn: &mut PgConnection,
+    conversation: Uuid,
+    kind: Kind,
+    key: &str,
+    message: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE automation_runs SET message_id = $4 WHERE conversation_id = $1 AND kind = $2 AND key = $3")
+        .bind(conversation)
+        .bind(kind.as_str())
+        .bind(key)
+        .bind(message)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Takes the rule's cooldown for the contact: true (and the clock restarts) when the rule last fired for them
+/// at least `secs` ago or never.
+pub async fn claim_cooldown(conn: &mut PgConnection, rule: Uuid, contact: Uuid, secs: i32) -> sqlx::Result<bool> {
+    let claimed: Option<bool> = sqlx::query_scalar(
+        "INSERT INTO automation_cooldowns AS c (rule_id, contact_id, fired_at) VALUES ($1, $2, now())
+         ON CONFLICT (rule_id, contact_id) DO UPDATE SET fired_at = now()
+             WHERE c.fired_at <= now() - make_interval(secs => $3)
+         RETURNING true",
+    )
+    .bind(rule)
+    .bind(contact)
+    .bind(f64::from(secs))
+    .fetch_optional(conn)
+    .await?;
+    Ok(claimed.unwrap_or(false))
+}
+
+/// How many seconds ago each rule last fired for the contact.
+pub async fn cooldowns_of(conn: &mut PgConnection, contact: Uuid) -> sqlx::Result<Vec<(Uuid, f64)>> {
+    sqlx::query_as(
+        "SELECT rule_id, EXTRACT(EPOCH FROM now() - fired_at)::float8 FROM automation_cooldowns WHERE contact_id = $1",
+    )
+    .bind(contact)
+    .fetch_all(conn)
+    .await
+}
+
+/// A conversation waiting in a queue that has a waiting notice, with its place in the queue.
+#[derive(Debug, Clone, FromRow)]
+pub struct WaitingNotice {
+    pub conversation_id: Uuid,
+    pub queue_id: Uuid,
+    pub number_id: Uuid,
+    pub profile_name: Option<String>,
+    /// 1 for the next conversation to be offered.
+    pub position: i64,
+    pub waited_secs: f64,
+    pub notices_sent: i64,
+}
+
+/// Waiting conversations due a notice: in a queue with a waiting notice, fewer than its maximum sent in this
+/// wait, the last one at least its interval ago.
+pub async fn due_waiting_notices(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<WaitingNotice>> {
+    sqlx::query_as(
+        "WITH waiting AS (
+             SELECT c.id, c.queue_id, c.number_id, c.contact_id, c.queued_at,
+                    row_number() OVER (PARTITION BY c.queue_id ORDER BY c.priority DESC, c.queued_at) AS position
+             FROM conversations c JOIN queue_automation a ON a.queue_id = c.queue_id
+             WHERE c.routing_state = 'waiting' AND c.status <> 'resolved' AND a.waiting_notice_text IS NOT NULL
+         )
+         SELECT w.id AS conversation_id, w.queue_id, w.number_id, k.profile_name, w.position,
+                EXTRACT(EPOCH FROM now() - w.queued_at)::float8 AS waited_secs, sent.n AS notices_sent
+         FROM waiting w
+         JOIN queue_automation a ON a.queue_id = w.queue_id
+         JOIN contacts k ON k.id = w.contact_id
+         CROSS JOIN LATERAL (
+             SELECT count(*) AS n, max(r.created_at) AS last FROM automation_runs r
+             WHERE r.conversation_id = w.id AND r.kind = 'waiting_notice'
+               AND r.key LIKE to_char(w.queued_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || ':%'
+         ) sent
+         WHERE sent.n < a.waiting_notice_max
+           AND (sent.last IS NULL OR sent.last <= now() - make_interval(mins => a.waiting_notice_every_minutes))
+         ORDER BY w.queued_at
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Locks the conversation if it still waits in `queue`; the key of its current wait (when it entered the
+/// queue) comes back, so that notices count per wait.
+pub async fn lock_still_waiting(conn: &mut PgConnection, id: Uuid, queue: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT to_char(queued_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') FROM conversations
+         WHERE id = $1 AND queue_id = $2 AND routing_state = 'waiting' AND status <> 'resolved'
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(id)
+    .bind(queue)
+    .fetch_optional(conn)
+    .await
+}
+
+/// What a queue's recent assignments say about its waits: assignments in the last hour, and the median wait
+/// (queue entry to assignment) of its last 50 assignments within a day.
+pub async fn recent_waits(conn: &mut PgConnection, queue: Uuid) -> sqlx::Result<(i64, Option<f64>)> {
+    sqlx::query_as(
+        "WITH recent AS (
+             SELECT a.id, a.conversation_id, a.created_at FROM conversation_events a
+             WHERE a.kind = 'assigned' AND a.created_at > now() - interval '1 day' AND a.data->>'queue_id' = $1::text
+             ORDER BY a.id DESC LIMIT 50
+         )
+         SELECT (SELECT count(*) FROM recent WHERE created_at > now() - interval '1 hour'),
+                (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM r.created_at - q.created_at))
+                 FROM recent r
+                 CROSS JOIN LATERAL (
+                     SELECT created_at FROM conversation_events q
+                     WHERE q.conversation_id = r.conversation_id AND q.kind = 'queued' AND q.id < r.id
+                     ORDER BY q.id DESC LIMIT 1
+                 ) q)::float8",
+    )
+    .bind(queue)
+    .fetch_one(conn)
+    .await
+}
+
+/// Everything a greeting or notice needs to name: the customer's profile name and the number's display name.
+pub async fn names(conn: &mut PgConnection, conversation: Uuid) -> sqlx::Result<(Option<String>, String)> {
+    sqlx::query_as(
+        "SELECT k.profile_name, COALESCE(NULLIF(n.profile->>'display_name', ''), n.name)
+         FROM conversations c JOIN contacts k ON k.id = c.contact_id JOIN whatsapp_numbers n ON n.id = c.number_id
+         WHERE c.id = $1",
+    )
+    .bind(conversation)
+    .fetch_one(conn)
+    .await
+}

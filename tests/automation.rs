@@ -1,0 +1,327 @@
+//! Automations end to end through the sandbox: the greeting, the out-of-hours message once per closed period
+//! (and not after a person's recent reply), auto replies with a cooldown and their explanation, refused media,
+//! and waiting notices with the right positions and none after assignment.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const BUSINESS: &str = "+14155238886";
+
+async fn sandbox_app() -> (TestApp, String, Uuid, Uuid) {
+    let app = spawn_app_with(|env| {
+        for (k, v) in [
+            ("SWITCHBOARD__SANDBOX__ENABLED", "true"),
+            ("SWITCHBOARD__SANDBOX__STATUS_DELAY_MS", "50"),
+            ("SWITCHBOARD__JOBS__ENABLED", "true"),
+            ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
+            ("SWITCHBOARD__ROUTING__POLL_MS", "100"),
+        ] {
+            env.push((k.into(), v.into()));
+        }
+    })
+    .await;
+    let admin = app.api_token("admin").await;
+    let (channel, number): (Uuid, Uuid) =
+        sqlx::query_as("SELECT channel_id, id FROM whatsapp_numbers").fetch_one(&app.pool).await.unwrap();
+    (app, admin, channel, number)
+}
+
+async fn customer_says(app: &TestApp, customer: &str, body: &str) {
+    let r = app
+        .client
+        .post(format!("{}/sandbox/api/messages", app.address))
+        .json(&json!({"customer": customer, "business": BUSINESS, "body": body, "profile_name": "Ana"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
+/// Waits until the automations have looked at every message stored so far.
+async fn settled(app: &TestApp) {
+    eventually(20, "the automations to look at every message", || async {
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE automation_pending")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+}
+
+/// The automated messages to `customer`, oldest first: `(kind, body)`.
+async fn automated(app: &TestApp, customer: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT m.automation->>'kind', m.body FROM messages m
+         JOIN conversations c ON c.id = m.conversation_id JOIN contacts k ON k.id = c.contact_id
+         WHERE k.phone_e164 = $1 AND m.automation IS NOT NULL ORDER BY m.created_at, m.id",
+    )
+    .bind(customer)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn ok(app: &TestApp, token: &str, method: Method, path: &str, body: Value) -> Value {
+    let (status, v) = app.api(token, method, path, Some(body)).await;
+    assert!((200..300).contains(&status), "{path}: {status} {v}");
+    v
+}
+
+async fn conversation_of(app: &TestApp, customer: &str) -> Uuid {
+    sqlx::query_scalar(
+        "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.phone_e164 = $1
+         ORDER BY c.created_at DESC LIMIT 1",
+    )
+    .bind(customer)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_greeting_then_the_out_of_hours_message_once_per_closed_period_and_not_after_a_recent_reply() {
+    let (app, admin, channel, number) = sandbox_app().await;
+    let path = format!("/channels/{channel}/numbers/{number}");
+    ok(
+        &app,
+        &admin,
+        Method::PATCH,
+        &path,
+        json!({"greeting_text": "Hi {{customer_name}}, welcome to {{number_name}}!"}),
+    )
+    .await;
+    let closed = ok(
+        &app,
+        &admin,
+        Method::POST,
+        "/business-hours",
+        json!({"name": "Never", "time_zone": "Europe/Amsterdam", "weekly": {}}),
+    )
+    .await;
+    let automation = format!("/automation/numbers/{number}");
+    ok(&app, &admin, Method::PUT, &automation, json!({"out_of_hours_text": "We are closed; we answer when we open."}))
+        .await;
+
+    // Open (no schedule yet): the first message is greeted, once, on the customer's phone.
+    let b = "+5215500000002";
+    customer_says(&app, b, "Hello").await;
+    eventually(20, "the greeting on the phone", || async {
+        let t = automated(&app, b).await;
+        (t.len() == 1).then_some(())
+    })
+    .await;
+    let greeting = automated(&app, b).await;
+    assert_eq!(greeting[0].0, "greeting");
+    assert!(greeting[0].1.starts_with("Hi Ana, welcome to "), "{greeting:?}");
+    // A person replies; the schedule closes; the customer writes again within the quiet minutes: nothing more.
+    let c = conversation_of(&app, b).await;
+    ok(&app, &admin, Method::POST, &format!("/conversations/{c}/messages"), json!({"body": "Looking into it"})).await;
+    ok(&app, &admin, Method::PATCH, &path, json!({"business_hours_id": closed["id"]})).await;
+    customer_says(&app, b, "Any news?").await;
+    settled(&app).await;
+    assert_eq!(
+        automated(&app, b).await.len(),
+        1,
+        "no second greeting and no out-of-hours message after a recent reply"
+    );
+
+    // Closed: a new customer is greeted and told once; the second message in the same closed period is not.
+    let a = "+5215500000001";
+    customer_says(&app, a, "Hello?").await;
+    eventually(20, "greeting and out-of-hours message", || async {
+        (automated(&app, a).await.len() == 2).then_some(())
+    })
+    .await;
+    customer_says(&app, a, "Anyone there?").await;
+    settled(&app).await;
+    let kinds: Vec<String> = automated(&app, a).await.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["greeting", "out_of_hours"]);
+    let phone: Vec<Value> = app
+        .client
+        .get(format!("{}/sandbox/api/messages?customer=%2B5215500000001&business=%2B14155238886", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(phone.iter().any(|m| m["body"] == "We are closed; we answer when we open."), "{phone:?}");
+    // The automated messages are the automation's, never an agent's first reply.
+    let authors: Vec<(Option<Uuid>, String)> =
+        sqlx::query_as("SELECT author_user_id, author_label FROM messages WHERE automation IS NOT NULL")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert!(authors.iter().all(|(user, label)| user.is_none() && label == "Automation"), "{authors:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_auto_reply_with_a_cooldown_answers_once_and_explain_says_why_not_again() {
+    let (app, admin, _, number) = sandbox_app().await;
+    let tag = ok(&app, &admin, Method::POST, "/tags", json!({"name": "pricing"})).await;
+    let rule = ok(
+        &app,
+        &admin,
+        Method::POST,
+        "/automation/rules",
+        json!({
+            "name": "Prices",
+            "conditions": [{"type": "text_contains", "value": "price"}],
+            "actions": [
+                {"type": "reply", "text": "Our prices are on acme.example/prices, {{customer_name}}."},
+                {"type": "add_tags", "tag_ids": [tag["id"]]},
+                {"type": "set_priority", "priority": 10}
+            ],
+            "cooldown_secs": 86400
+        }),
+    )
+    .await;
+    let other = ok(
+        &app,
+        &admin,
+        Method::POST,
+        "/automation/rules",
+        json!({"name": "Never", "conditions": [{"type": "text_contains", "value": "refund"}], "actions": [{"type": "resolve"}]}),
+    )
+    .await;
+    let customer = "+5215500000010";
+    customer_says(&app, customer, "What is the PRICE of a box?").await;
+    eventually(20, "the auto reply", || async { (!automated(&app, customer).await.is_empty()).then_some(()) }).await;
+    customer_says(&app, customer, "and the price of two?").await;
+    settled(&app).await;
+    let replies = automated(&app, customer).await;
+    assert_eq!(replies, [("rule".to_owned(), "Our prices are on acme.example/prices, Ana.".to_owned())]);
+    let c = conversation_of(&app, customer).await;
+    let (priority, tags): (i32, i64) = sqlx::query_as(
+        "SELECT priority, (SELECT count(*) FROM conversation_tags WHERE conversation_id = $1) FROM conversations WHERE id = $1",
+    )
+    .bind(c)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((priority, tags), (10, 1));
+
+    let contact: Uuid = sqlx::query_scalar("SELECT id FROM contacts WHERE phone_e164 = $1")
+        .bind(customer)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let why = ok(
+        &app,
+        &admin,
+        Method::POST,
+        "/automation/explain",
+        json!({"number_id": number, "text": "price?", "contact_id": contact}),
+    )
+    .await;
+    assert_eq!(why["fires"], json!([]), "{why}");
+    assert!(why["rules"][0]["note"].as_str().unwrap().contains("cooldown"), "{why}");
+    assert_eq!(why["rules"][1]["matched"], false);
+    assert_eq!(why["rules"][1]["conditions"][0]["held"], false);
+    let fresh =
+        ok(&app, &admin, Method::POST, "/automation/explain", json!({"number_id": number, "text": "price?"})).await;
+    assert_eq!(fresh["fires"], json!([rule["id"]]), "{fresh}");
+    let _ = other;
+
+    // Bad rules are refused with the field at fault.
+    let (s, e) = app
+        .api(
+            &admin,
+            Method::POST,
+            "/automation/rules",
+            Some(json!({"name": "x", "actions": [{"type": "set_priority", "priority": 5000}]})),
+        )
+        .await;
+    assert_eq!((s, e["error"]["details"]["field"].as_str()), (422, Some("actions[0].priority")), "{e}");
+    let (s, e) = app.api(&admin, Method::POST, "/automation/rules", Some(json!({"name": "x", "actions": []}))).await;
+    assert_eq!((s, e["error"]["details"]["field"].as_str()), (422, Some("actions")), "{e}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn media_the_number_does_not_accept_gets_a_polite_reply_and_is_not_downloaded() {
+    let (app, admin, _, _) = sandbox_app().await;
+    let (channel, number) = app.create_channel_and_number().await;
+    ok(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/channels/{channel}/numbers/{number}"),
+        json!({"customers_may_send_attachments": false}),
+    )
+    .await;
+    let mut p = inbound_text(&new_sid("MM"), "see photo");
+    set(&mut p, "From", "whatsapp:+5215500000020");
+    set(&mut p, "NumMedia", "1");
+    p.push(("MediaUrl0".into(), "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME1".into()));
+    p.push(("MediaContentType0".into(), "image/jpeg".into()));
+    let r = app.post_signed(&app.messages_url(channel), &p).await;
+    assert_eq!(r.status(), 200);
+    eventually(20, "the polite reply", || async {
+        (!automated(&app, "+5215500000020").await.is_empty()).then_some(())
+    })
+    .await;
+    let (kind, body) = automated(&app, "+5215500000020").await.remove(0);
+    assert_eq!(kind, "attachments_refused");
+    assert!(body.contains("cannot receive files"), "{body}");
+    let (state, jobs): (String, i64) = sqlx::query_as(
+        "SELECT download_state, (SELECT count(*) FROM jobs WHERE kind = 'media.download') FROM attachments",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), jobs), ("refused", 0));
+    let text: String =
+        sqlx::query_scalar("SELECT body FROM messages WHERE direction = 'inbound'").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(text, "see photo", "the text is kept");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn waiting_customers_hear_their_place_in_line_and_nothing_after_assignment() {
+    let (app, admin, channel, number) = sandbox_app().await;
+    let queue = ok(&app, &admin, Method::POST, "/queues", json!({"name": "Support", "member_ids": []})).await;
+    let q = queue["id"].as_str().unwrap();
+    ok(&app, &admin, Method::PATCH, &format!("/channels/{channel}/numbers/{number}"), json!({"default_queue_id": q}))
+        .await;
+    ok(
+        &app,
+        &admin,
+        Method::PUT,
+        &format!("/automation/queues/{q}"),
+        json!({"waiting_notice_text": "You are number {{position}} in line.", "waiting_notice_every_minutes": 1, "waiting_notice_max": 3}),
+    )
+    .await;
+    let customers = ["+5215500000031", "+5215500000032", "+5215500000033"];
+    for c in customers {
+        customer_says(&app, c, "Hi").await;
+        eventually(20, "the notice", || async { (automated(&app, c).await.len() == 1).then_some(()) }).await;
+    }
+    for (i, c) in customers.iter().enumerate() {
+        assert_eq!(
+            automated(&app, c).await[0],
+            ("waiting_notice".to_owned(), format!("You are number {} in line.", i + 1))
+        );
+    }
+    // The first is assigned; a minute later the others hear their new place, the first nothing.
+    let agent = ok(&app, &admin, Method::POST, "/agents", json!({"email": "a@example.com", "name": "A", "role": "agent", "password": "correct horse battery", "capacity": 5})).await;
+    let first = conversation_of(&app, customers[0]).await;
+    ok(&app, &admin, Method::POST, &format!("/conversations/{first}/assign"), json!({"agent_id": agent["id"]})).await;
+    sqlx::query("UPDATE automation_runs SET created_at = created_at - interval '2 minutes'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    for c in &customers[1..] {
+        eventually(20, "the second notice", || async { (automated(&app, c).await.len() == 2).then_some(()) }).await;
+    }
+    assert_eq!(automated(&app, customers[1]).await[1].1, "You are number 1 in line.");
+    assert_eq!(automated(&app, customers[2]).await[1].1, "You are number 2 in line.");
+    assert_eq!(automated(&app, customers[0]).await.len(), 1, "nothing after assignment");
+    app.stop().await;
+}
