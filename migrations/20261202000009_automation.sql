@@ -131,3 +131,16 @@ CREATE TRIGGER number_automation_bump AFTER INSERT OR UPDATE OR DELETE ON number
     FOR EACH STATEMENT EXECUTE FUNCTION routing_config_bump();
 CREATE TRIGGER queue_automation_bump AFTER INSERT OR UPDATE OR DELETE ON queue_automation
     FOR EACH STATEMENT EXECUTE FUNCTION routing_config_bump();
+
+-- Contents created through the built-in sandbox's Content API (`POST /v1/Content`), beside its fixed catalogue.
+CREATE TABLE sandbox_contents (
+    sid           text PRIMARY KEY,
+    account_sid   text NOT NULL,
+    friendly_name text NOT NULL DEFAULT '',
+    language      text NOT NULL,
+    kind          text NOT NULL,
+    body          text NOT NULL,
+    -- [[title, id], …]
+    buttons       jsonb NOT NULL DEFAULT '[]',
+    created_at    timestamptz NOT NULL DEFAULT now()
+);

@@ -132,6 +132,15 @@ impl Application {
                     },
                 )
                 .with(
+                    automation::csat::KIND,
+                    automation::csat::SurveyTask {
+                        pool: pool.clone(),
+                        secrets: secrets.clone(),
+                        twilio: twilio.clone(),
+                        outbox: outbound::compose::Outbox { max_attempts: settings.outbound.max_attempts },
+                    },
+                )
+                .with(
                     sandbox::callbacks::KIND,
                     sandbox::callbacks::StatusCallbacks {
                         pool: pool.clone(),

@@ -325,3 +325,145 @@ async fn waiting_customers_hear_their_place_in_line_and_nothing_after_assignment
     assert_eq!(automated(&app, customers[0]).await.len(), 1, "nothing after assignment");
     app.stop().await;
 }
+
+async fn tap(app: &TestApp, customer: &str, title: &str, payload: &str) {
+    let r = app
+        .client
+        .post(format!("{}/sandbox/api/messages", app.address))
+        .json(&json!({"customer": customer, "business": BUSINESS, "body": title, "button_payload": payload}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
+async fn phone(app: &TestApp, customer: &str) -> Vec<Value> {
+    let url = format!(
+        "{}/sandbox/api/messages?customer={}&business=%2B14155238886",
+        app.address,
+        customer.replace('+', "%2B")
+    );
+    app.client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+async fn survey(
+    app: &TestApp,
+    conversation: Uuid,
+) -> Option<(String, Option<i16>, Option<Uuid>, Option<String>, Option<String>)> {
+    sqlx::query_as("SELECT state, rating, agent_id, comment, skip_reason FROM csat_surveys WHERE conversation_id = $1")
+        .bind(conversation)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn csat_survey_with_buttons_a_tap_and_a_digit_are_stored_against_the_resolving_agent_without_reopening() {
+    let (app, admin, channel, number) = sandbox_app().await;
+    ok(&app, &admin, Method::PATCH, &format!("/channels/{channel}/numbers/{number}"), json!({"csat_enabled": true}))
+        .await;
+    ok(
+        &app,
+        &admin,
+        Method::PUT,
+        &format!("/automation/numbers/{number}"),
+        json!({"csat": {"texts": {"en": {"question": "How did we do?", "thanks": "Thank you! Anything to add?"}}}}),
+    )
+    .await;
+    let agent = ok(
+        &app,
+        &admin,
+        Method::POST,
+        "/agents",
+        json!({"email": "ana@example.com", "name": "Ana", "role": "agent", "password": "first password 0123"}),
+    )
+    .await;
+    let agent_id = agent["id"].as_str().unwrap().to_owned();
+    let session = app.session("ana@example.com", &["first password 0123"], "my own password 0123", &agent_id).await;
+    ok(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/channels/{channel}/numbers/{number}"),
+        json!({"member_ids": [agent_id]}),
+    )
+    .await;
+
+    // Resolve → the survey with five buttons on the phone → tap 4.
+    let customer = "+5215500000040";
+    customer_says(&app, customer, "Hi, my parcel?").await;
+    let c = conversation_of(&app, customer).await;
+    let (s, v) = session.call(Method::POST, &format!("/conversations/{c}/resolve"), None).await;
+    assert_eq!(s, 200, "{v}");
+    let survey_message = eventually(20, "the survey on the phone", || async {
+        phone(&app, customer).await.into_iter().find(|m| m["body"] == "How did we do?")
+    })
+    .await;
+    assert_eq!(survey_message["kind"], "twilio/quick-reply");
+    let titles: Vec<&str> =
+        survey_message["buttons"].as_array().unwrap().iter().map(|b| b["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["1", "2", "3", "4", "5"]);
+    assert_eq!(survey_message["buttons"][3]["id"], "csat_4");
+    tap(&app, customer, "4", "csat_4").await;
+    let rated = eventually(20, "the rating", || async { survey(&app, c).await.filter(|s| s.1.is_some()) }).await;
+    assert_eq!((rated.0.as_str(), rated.1, rated.2.map(|a| a.to_string())), ("rated", Some(4), Some(agent_id.clone())));
+    // The thanks goes out; a free-text follow-up becomes the comment; the conversation stays resolved.
+    eventually(20, "the thanks", || async {
+        phone(&app, customer).await.into_iter().find(|m| m["body"] == "Thank you! Anything to add?")
+    })
+    .await;
+    customer_says(&app, customer, "Fast and friendly").await;
+    let done = eventually(20, "the comment", || async { survey(&app, c).await.filter(|s| s.0 == "done") }).await;
+    assert_eq!(done.3.as_deref(), Some("Fast and friendly"));
+    let (status, conversations): (String, i64) =
+        sqlx::query_as("SELECT (SELECT status FROM conversations WHERE id = $1), (SELECT count(*) FROM conversations)")
+            .bind(c)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), conversations), ("resolved", 1), "a rating reply does not reopen or open anything");
+    let (_, shown) = app.api(&admin, Method::GET, &format!("/conversations/{c}"), None).await;
+    assert_eq!(shown["csat_rating"], 4);
+    let (_, list) = app.api(&admin, Method::GET, &format!("/csat?agent_id={agent_id}&rating=4"), None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    let (s, e) = app.api(&admin, Method::GET, "/csat?rating=9", None).await;
+    assert_eq!((s, e["error"]["details"]["field"].as_str()), (422, Some("rating")));
+
+    // Next time a typed "5" works the same; and the customer's next real message opens a new conversation.
+    customer_says(&app, customer, "Another question").await;
+    let c2 = eventually(20, "a new conversation", || async {
+        Some(conversation_of(&app, customer).await).filter(|n| *n != c)
+    })
+    .await;
+    let (s, _) = session.call(Method::POST, &format!("/conversations/{c2}/resolve"), None).await;
+    assert_eq!(s, 200);
+    eventually(20, "the second survey", || async { survey(&app, c2).await.filter(|s| s.0 == "sent") }).await;
+    customer_says(&app, customer, "5").await;
+    let second =
+        eventually(20, "the typed rating", || async { survey(&app, c2).await.filter(|s| s.1.is_some()) }).await;
+    assert_eq!(second.1, Some(5));
+    let content_created: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sandbox_contents").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(content_created, 1, "the survey's content is created once and reused");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn outside_the_window_without_a_template_the_survey_is_skipped_with_the_reason() {
+    let (app, admin, channel, number) = sandbox_app().await;
+    ok(&app, &admin, Method::PATCH, &format!("/channels/{channel}/numbers/{number}"), json!({"csat_enabled": true}))
+        .await;
+    let customer = "+5215500000050";
+    customer_says(&app, customer, "Hi").await;
+    let c = conversation_of(&app, customer).await;
+    sqlx::query("UPDATE conversations SET last_inbound_at = now() - interval '25 hours'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    ok(&app, &admin, Method::POST, &format!("/conversations/{c}/resolve"), json!({})).await;
+    let skipped = eventually(20, "the skipped survey", || async { survey(&app, c).await }).await;
+    assert_eq!((skipped.0.as_str(), skipped.4.as_deref()), ("skipped", Some("window_closed_no_template")));
+    let (_, events) = app.api(&admin, Method::GET, &format!("/conversations/{c}/events"), None).await;
+    assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "csat_skipped"), "{events}");
+    app.stop().await;
+}

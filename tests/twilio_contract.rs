@@ -1,6 +1,6 @@
 //! Contract: every request Switchboard sends to Twilio is accepted by Prism serving Twilio's own OpenAPI
 //! descriptions (tests/fixtures/twilio-oai). Text; media with two URLs; a template with variables; Messaging
-//! Service mode; and the Content API calls of the template sync. Prism checks paths, methods, Basic auth,
+//! Service mode; the Content API calls of the template sync; and the quick-reply content the CSAT survey creates. Prism checks paths, methods, Basic auth,
 //! content type, required and typed parameters; an invalid request is a 422 from Prism, which fails here.
 
 mod common;
@@ -142,4 +142,12 @@ async fn the_content_api_calls_of_the_template_sync_are_accepted() {
         .expect("GET /v1/Content/{sid}/ApprovalRequests")
         .expect("an approval in the example");
     assert_eq!(approval.status, "approved", "{approval:?}");
+    // The CSAT survey's quick-reply content that Switchboard creates itself.
+    let buttons: Vec<(String, String)> =
+        (1..=5).map(|n| (n.to_string(), switchboard::domain::automation::rating_payload(n))).collect();
+    let created = client
+        .create_quick_reply(false, &auth(), "csat_survey_en", "en", "How did we do?", &buttons)
+        .await
+        .expect("POST /v1/Content with a twilio/quick-reply type");
+    assert!(created.sid.starts_with("HX"), "{created:?}");
 }

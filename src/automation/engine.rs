@@ -49,6 +49,9 @@ impl Engine {
                 if let Err(e) = self.send_waiting_notices().await {
                     tracing::warn!(error = %e, "sending waiting notices failed; tried again on the next round");
                 }
+                if let Err(e) = crate::store::csat::sweep(&self.pool).await {
+                    tracing::warn!(error = %e, "closing expired CSAT surveys failed; tried again on the next round");
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -10,6 +10,7 @@
 //! The engine also sends queues' waiting notices; the CSAT survey is in [`csat`].
 
 pub mod config;
+pub mod csat;
 pub mod decide;
 pub mod engine;
 pub mod rules;

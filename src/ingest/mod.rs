@@ -24,6 +24,12 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         ));
     }
     let number = resolve_number(state, channel, &message).await?;
+    if number.csat {
+        // An answer to a CSAT survey is stored with the resolved conversation it rates, which stays resolved.
+        if let Some(stored) = crate::automation::csat::receive_answer(state, channel, &number, &message, form).await? {
+            return Ok(stored);
+        }
+    }
     let (from, media) = (mask::phone(&message.from.to_string()), message.media.len());
     let new = NewInbound {
         account_id: channel.account_id,

@@ -321,7 +321,9 @@ pub async fn handover(
     Ok(())
 }
 
-/// Resolves the conversation: its agent's capacity frees (the next customer's message opens a new one).
+/// Resolves the conversation: its agent's capacity frees (the next customer's message opens a new one). A
+/// person's or token's resolve on a number with CSAT on also queues the survey, in this transaction (an
+/// automation's resolve does not: nobody served the customer to be rated).
 #[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn resolve(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ActionResult<()> {
     let r = lock(conn, id).await?;
@@ -330,9 +332,15 @@ pub async fn resolve(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Acti
     }
     db::mark_resolved(conn, id).await?;
     db::record_event(conn, id, "resolved", &caller.actor, json!({})).await?;
+    if caller.actor.kind != "automation" {
+        crate::store::csat::enqueue(conn, id, caller.user_id, CSAT_ATTEMPTS).await?;
+    }
     db::wake_routers(conn).await?;
     Ok(())
 }
+
+/// Attempts at sending one survey (creating its content at Twilio may need a retry).
+const CSAT_ATTEMPTS: i32 = 5;
 
 /// Reopens a resolved conversation: back to its last agent if they have room, otherwise routed again. Refused
 /// when the customer already has another open conversation on the number.

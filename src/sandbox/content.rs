@@ -1,8 +1,11 @@
-//! The sandbox's Content API catalogue: a few templates in the shapes Twilio returns, with the approval
-//! statuses a real account has (approved ones, one pending, one rejected).
+//! The sandbox's Content API: a catalogue of templates in the shapes Twilio returns, with the approval statuses a
+//! real account has (approved ones, one pending, one rejected), and the contents created through
+//! `POST /v1/Content` (such as the CSAT survey's quick replies), kept in `sandbox_contents`.
 
+use crate::store::sandbox as store;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use sqlx::PgPool;
 
 pub struct Entry {
     pub name: &'static str,
@@ -72,19 +75,116 @@ pub const CATALOGUE: &[Entry] = &[
     },
 ];
 
-/// The Content SID of an entry in an account: stable, so that syncing twice finds the same templates.
-pub fn sid(account_sid: &str, entry: &Entry) -> String {
-    let digest = Sha256::digest(format!("{account_sid}/{}", entry.name).as_bytes());
-    format!("HX{}", &hex::encode(digest)[..32])
+/// A content resource of an account: from the catalogue or created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Content {
+    pub sid: String,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    /// The WhatsApp approval status; a created content was never submitted (`unsubmitted`).
+    pub status: String,
+    pub rejection_reason: String,
+    /// `twilio/text`, `twilio/quick-reply` or `twilio/list-picker`.
+    pub kind: String,
+    pub body: String,
+    /// `(title, id)`: quick-reply buttons or list items; the id comes back as `ButtonPayload` or `ListId`.
+    pub buttons: Vec<(String, String)>,
+    pub created: bool,
 }
 
-pub fn find<'a>(account_sid: &str, content_sid: &str) -> Option<&'a Entry> {
-    CATALOGUE.iter().find(|e| sid(account_sid, e) == content_sid)
+impl Content {
+    fn of(account_sid: &str, e: &Entry) -> Self {
+        let digest = Sha256::digest(format!("{account_sid}/{}", e.name).as_bytes());
+        Self {
+            sid: format!("HX{}", &hex::encode(digest)[..32]),
+            name: e.name.into(),
+            language: e.language.into(),
+            category: e.category.into(),
+            status: e.status.into(),
+            rejection_reason: e.rejection_reason.into(),
+            kind: if e.buttons.is_empty() { "twilio/text" } else { "twilio/quick-reply" }.into(),
+            body: e.body.into(),
+            buttons: e.buttons.iter().map(|(t, i)| ((*t).to_owned(), (*i).to_owned())).collect(),
+            created: false,
+        }
+    }
+}
+
+/// Every content of an account: the catalogue's, then the created ones (oldest first).
+pub async fn all(pool: &PgPool, account_sid: &str) -> sqlx::Result<Vec<Content>> {
+    let mut out: Vec<Content> = CATALOGUE.iter().map(|e| Content::of(account_sid, e)).collect();
+    out.extend(store::contents(pool, account_sid).await?.into_iter().map(created));
+    Ok(out)
+}
+
+pub async fn find(pool: &PgPool, account_sid: &str, content_sid: &str) -> sqlx::Result<Option<Content>> {
+    if let Some(c) = CATALOGUE.iter().map(|e| Content::of(account_sid, e)).find(|c| c.sid == content_sid) {
+        return Ok(Some(c));
+    }
+    Ok(store::content(pool, account_sid, content_sid).await?.map(created))
+}
+
+fn created(r: store::SandboxContent) -> Content {
+    Content {
+        sid: r.sid,
+        name: r.friendly_name,
+        language: r.language,
+        category: "UTILITY".into(),
+        status: "unsubmitted".into(),
+        rejection_reason: String::new(),
+        kind: r.kind,
+        body: r.body,
+        buttons: r.buttons.0,
+        created: true,
+    }
+}
+
+/// What `POST /v1/Content` may create here: a text, quick-reply or list-picker content, with a new SID.
+pub fn parse_create(body: &Value) -> Result<store::SandboxContent, String> {
+    let language = body["language"].as_str().filter(|l| !l.is_empty()).ok_or("language is required")?;
+    let name = body["friendly_name"].as_str().unwrap_or_default();
+    let types = body["types"].as_object().ok_or("types is required")?;
+    let (kind, t) = types.iter().next().ok_or("types must hold one content type")?;
+    let text = t["body"].as_str().filter(|b| !b.is_empty()).ok_or("the content type needs a body")?;
+    let pairs = |list: &Value, title: &str| -> Vec<(String, String)> {
+        list.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|b| {
+                        let t = b[title].as_str()?.to_owned();
+                        Some((t.clone(), b["id"].as_str().map(str::to_owned).unwrap_or(t)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let buttons = match kind.as_str() {
+        "twilio/text" => Vec::new(),
+        "twilio/quick-reply" => pairs(&t["actions"], "title"),
+        "twilio/list-picker" => pairs(&t["items"], "item"),
+        other => {
+            return Err(format!(
+                "the sandbox creates twilio/text, twilio/quick-reply and twilio/list-picker, not {other}"
+            ))
+        }
+    };
+    if kind != "twilio/text" && !(1..=10).contains(&buttons.len()) {
+        return Err("give 1 to 10 buttons or items".into());
+    }
+    Ok(store::SandboxContent {
+        sid: super::new_sid("HX"),
+        friendly_name: name.to_owned(),
+        language: language.to_owned(),
+        kind: kind.clone(),
+        body: text.to_owned(),
+        buttons: sqlx::types::Json(buttons),
+    })
 }
 
 /// The body with `ContentVariables` filled in (a missing variable stays as `{{n}}`, as Twilio leaves it).
-pub fn render(entry: &Entry, variables: Option<&Value>) -> String {
-    let mut out = entry.body.to_owned();
+pub fn render(content: &Content, variables: Option<&Value>) -> String {
+    let mut out = content.body.clone();
     if let Some(Value::Object(vars)) = variables {
         for (k, v) in vars {
             if let Some(v) = v.as_str() {
@@ -100,25 +200,30 @@ fn placeholders(body: &str) -> Value {
     Value::Object((1..=count).map(|n| (n.to_string(), json!(format!("example {n}")))).collect())
 }
 
-/// The Content API resource of an entry.
-pub fn resource(account_sid: &str, entry: &Entry, base: &str) -> Value {
-    let sid = sid(account_sid, entry);
-    let types = if entry.buttons.is_empty() {
-        json!({ "twilio/text": { "body": entry.body } })
-    } else {
-        let actions: Vec<Value> = entry
-            .buttons
-            .iter()
-            .map(|(title, id)| json!({ "type": "QUICK_REPLY", "title": title, "id": id }))
-            .collect();
-        json!({ "twilio/quick-reply": { "body": entry.body, "actions": actions } })
+/// The Content API resource.
+pub fn resource(account_sid: &str, c: &Content, base: &str) -> Value {
+    let sid = &c.sid;
+    let types = match c.kind.as_str() {
+        "twilio/quick-reply" => {
+            let actions: Vec<Value> = c
+                .buttons
+                .iter()
+                .map(|(title, id)| json!({ "type": "QUICK_REPLY", "title": title, "id": id }))
+                .collect();
+            json!({ "twilio/quick-reply": { "body": c.body, "actions": actions } })
+        }
+        "twilio/list-picker" => {
+            let items: Vec<Value> = c.buttons.iter().map(|(title, id)| json!({ "item": title, "id": id })).collect();
+            json!({ "twilio/list-picker": { "body": c.body, "button": "Choose", "items": items } })
+        }
+        _ => json!({ "twilio/text": { "body": c.body } }),
     };
     json!({
         "sid": sid,
         "account_sid": account_sid,
-        "friendly_name": entry.name,
-        "language": entry.language,
-        "variables": placeholders(entry.body),
+        "friendly_name": c.name,
+        "language": c.language,
+        "variables": placeholders(&c.body),
         "types": types,
         "url": format!("{base}/v1/Content/{sid}"),
         "links": {
@@ -131,18 +236,18 @@ pub fn resource(account_sid: &str, entry: &Entry, base: &str) -> Value {
 }
 
 /// `GET /v1/Content/{sid}/ApprovalRequests`.
-pub fn approval(account_sid: &str, entry: &Entry, base: &str) -> Value {
-    let sid = sid(account_sid, entry);
+pub fn approval(account_sid: &str, c: &Content, base: &str) -> Value {
+    let sid = &c.sid;
     json!({
         "sid": sid,
         "account_sid": account_sid,
         "whatsapp": {
             "type": "whatsapp",
-            "name": entry.name,
-            "category": entry.category,
-            "content_type": if entry.buttons.is_empty() { "twilio/text" } else { "twilio/quick-reply" },
-            "status": entry.status,
-            "rejection_reason": entry.rejection_reason,
+            "name": c.name,
+            "category": c.category,
+            "content_type": c.kind,
+            "status": c.status,
+            "rejection_reason": c.rejection_reason,
             "allow_category_change": true,
         },
         "url": format!("{base}/v1/Content/{sid}/ApprovalRequests"),

@@ -79,8 +79,12 @@ async fn thread(
     let mut messages =
         store::thread(&state.pool, customer.as_str(), &format!("whatsapp:{}", business.as_str()), 200).await?;
     for m in &mut messages {
-        if let Some(entry) = m.content_sid.as_deref().and_then(|sid| content::find(&m.account_sid, sid)) {
-            m.body = content::render(entry, m.content_variables.as_ref());
+        let Some(sid) = m.content_sid.clone() else { continue };
+        if let Some(c) = content::find(&state.pool, &m.account_sid, &sid).await? {
+            m.body = content::render(&c, m.content_variables.as_ref());
+            m.buttons =
+                c.buttons.iter().map(|(title, id)| store::Button { title: title.clone(), id: id.clone() }).collect();
+            m.kind = Some(c.kind);
         }
     }
     Ok(Json(messages))
@@ -93,8 +97,19 @@ struct CustomerMessage {
     business: String,
     body: String,
     profile_name: Option<String>,
-    /// A quick-reply button's id, when the customer tapped one.
+    /// A quick-reply button's id, when the customer tapped one (`body` is its title).
     button_payload: Option<String>,
+    /// A list item's id, when the customer picked one from a list (`body` is its title).
+    list_id: Option<String>,
+}
+
+/// Twilio's `MessageType`: `button` for a quick-reply tap, `interactive` for a list pick, `text` otherwise.
+fn message_type(m: &CustomerMessage) -> &'static str {
+    match (&m.button_payload, &m.list_id) {
+        (Some(_), _) => "button",
+        (None, Some(_)) => "interactive",
+        (None, None) => "text",
+    }
 }
 
 async fn number(state: &AppState, business: &E164) -> AppResult<SandboxNumber> {
@@ -113,7 +128,7 @@ async fn send(
     let Json(m) = m.map_err(refused_body)?;
     let customer = parse_number("customer", &m.customer)?;
     let business = parse_number("business", &m.business)?;
-    if m.body.trim().is_empty() && m.button_payload.is_none() {
+    if m.body.trim().is_empty() && m.button_payload.is_none() && m.list_id.is_none() {
         return Err(AppError::invalid_field("body", "write a message"));
     }
     if m.body.chars().count() > 4096 {
@@ -142,7 +157,7 @@ async fn send(
         ("SmsMessageSid".into(), sid.clone()),
         ("NumMedia".into(), "0".into()),
         ("ProfileName".into(), profile.into()),
-        ("MessageType".into(), if m.button_payload.is_some() { "button" } else { "text" }.into()),
+        ("MessageType".into(), message_type(&m).into()),
         ("SmsSid".into(), sid.clone()),
         ("WaId".into(), customer.as_str()[1..].into()),
         ("SmsStatus".into(), "received".into()),
@@ -158,6 +173,10 @@ async fn send(
     if let Some(payload) = &m.button_payload {
         params.push(("ButtonPayload".into(), payload.clone()));
         params.push(("ButtonText".into(), m.body.clone()));
+    }
+    if let Some(id) = &m.list_id {
+        params.push(("ListId".into(), id.clone()));
+        params.push(("ListTitle".into(), m.body.clone()));
     }
     let record = store::insert(
         &state.pool,

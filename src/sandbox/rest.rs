@@ -1,5 +1,5 @@
 //! The sandbox's Twilio REST endpoints: `GET /2010-04-01/Accounts/{sid}.json`,
-//! `POST /2010-04-01/Accounts/{sid}/Messages.json`, and the Content API's `GET /v1/Content`,
+//! `POST /2010-04-01/Accounts/{sid}/Messages.json`, and the Content API's `GET|POST /v1/Content`,
 //! `GET /v1/Content/{sid}` and `GET /v1/Content/{sid}/ApprovalRequests`. Basic auth with a sandbox account's
 //! SID and Auth Token, and Twilio's error bodies (`{"code", "message", "more_info", "status"}`).
 
@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/2010-04-01/Accounts/{file}", get(account))
         .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message))
-        .route("/v1/Content", get(list_content))
+        .route("/v1/Content", get(list_content).post(create_content))
         .route("/v1/Content/{sid}", get(fetch_content))
         .route("/v1/Content/{sid}/ApprovalRequests", get(fetch_approval))
 }
@@ -155,9 +155,10 @@ async fn create_message(
         return bad(21623, "Too many MediaUrl parameters: at most 10.".into());
     }
     let entry = match &content_sid {
-        Some(sid) => match content::find(&account_sid, sid) {
-            Some(e) => Some(e),
-            None => return bad(21655, format!("The ContentSid {sid} is invalid.")),
+        Some(sid) => match content::find(&state.pool, &account_sid, sid).await {
+            Ok(Some(e)) => Some(e),
+            Ok(None) => return bad(21655, format!("The ContentSid {sid} is invalid.")),
+            Err(e) => return internal(e),
         },
         None => None,
     };
@@ -178,13 +179,13 @@ async fn create_message(
     // Twilio accepts the request and fails the message later: free-form content outside the window, or a
     // template WhatsApp has not approved, ends with 63016.
     let in_window = window::at(last, now).open;
-    let fails = match entry {
+    let fails = match &entry {
         Some(e) => e.status != "approved" && !in_window,
         None => !in_window,
     };
     let sid = super::new_sid("SM");
     let callback = one("StatusCallback");
-    let shown = match entry {
+    let shown = match &entry {
         Some(e) => content::render(e, variables.as_ref()),
         None => text.clone(),
     };
@@ -257,13 +258,13 @@ async fn list_content(State(state): State<AppState>, headers: HeaderMap, Query(q
     let base = state.settings.local_base_url();
     let size = q.page_size.unwrap_or(50).clamp(1, 1000);
     let page = q.page.unwrap_or(0);
-    let contents: Vec<Value> = content::CATALOGUE
-        .iter()
-        .skip(page * size)
-        .take(size)
-        .map(|e| content::resource(&account_sid, e, &base))
-        .collect();
-    let more = (page + 1) * size < content::CATALOGUE.len();
+    let all = match content::all(&state.pool, &account_sid).await {
+        Ok(all) => all,
+        Err(e) => return internal(e),
+    };
+    let contents: Vec<Value> =
+        all.iter().skip(page * size).take(size).map(|c| content::resource(&account_sid, c, &base)).collect();
+    let more = (page + 1) * size < all.len();
     let url = |p: usize| format!("{base}/v1/Content?PageSize={size}&Page={p}&PageToken=PT{p}");
     Json(json!({
         "contents": contents,
@@ -285,9 +286,10 @@ async fn fetch_content(State(state): State<AppState>, headers: HeaderMap, Path(s
         Ok(a) => a,
         Err(r) => return r,
     };
-    match content::find(&account_sid, &sid) {
-        Some(e) => Json(content::resource(&account_sid, e, &state.settings.local_base_url())).into_response(),
-        None => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+    match content::find(&state.pool, &account_sid, &sid).await {
+        Ok(Some(c)) => Json(content::resource(&account_sid, &c, &state.settings.local_base_url())).into_response(),
+        Ok(None) => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+        Err(e) => internal(e),
     }
 }
 
@@ -296,8 +298,37 @@ async fn fetch_approval(State(state): State<AppState>, headers: HeaderMap, Path(
         Ok(a) => a,
         Err(r) => return r,
     };
-    match content::find(&account_sid, &sid) {
-        Some(e) => Json(content::approval(&account_sid, e, &state.settings.local_base_url())).into_response(),
-        None => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+    match content::find(&state.pool, &account_sid, &sid).await {
+        // A created content was never submitted for approval: Twilio answers 404 then.
+        Ok(Some(c)) if !c.created => {
+            Json(content::approval(&account_sid, &c, &state.settings.local_base_url())).into_response()
+        }
+        Ok(_) => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /v1/Content`: creates a text, quick-reply or list-picker content (JSON body, as Twilio takes it).
+async fn create_content(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let account_sid = match authenticate(&state, &headers, None).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let parsed =
+        serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string()).and_then(|v| content::parse_create(&v));
+    let record = match parsed {
+        Ok(p) => p,
+        Err(m) => return twilio_error(StatusCode::BAD_REQUEST, 20001, m),
+    };
+    if let Err(e) = store::insert_content(&state.pool, &account_sid, &record).await {
+        return internal(e);
+    }
+    match content::find(&state.pool, &account_sid, &record.sid).await {
+        Ok(Some(c)) => {
+            (StatusCode::CREATED, Json(content::resource(&account_sid, &c, &state.settings.local_base_url())))
+                .into_response()
+        }
+        Ok(None) => internal(anyhow::anyhow!("a created content is not found")),
+        Err(e) => internal(e),
     }
 }

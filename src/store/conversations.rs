@@ -31,6 +31,8 @@ pub struct ConversationRow {
     pub assigned_at: Option<OffsetDateTime>,
     pub topic: Option<String>,
     pub tag_ids: Vec<Uuid>,
+    /// The latest CSAT rating the customer gave this conversation.
+    pub csat_rating: Option<i16>,
     /// The last message's text, direction and time, for the inbox's list.
     pub last_message_body: Option<String>,
     pub last_message_direction: Option<String>,
@@ -45,6 +47,8 @@ const VIEW: &str = "(SELECT c.id, c.channel_id, c.number_id, n.e164 AS number_e1
         c.created_at, c.updated_at, c.resolved_at, c.routing_state, c.communication_type, c.priority, c.queue_id,
         c.assignee_id, c.waiting_agent_id, c.queued_at, c.assigned_at, c.topic,
         ARRAY(SELECT t.tag_id FROM conversation_tags t WHERE t.conversation_id = c.id ORDER BY t.tag_id) AS tag_ids,
+        (SELECT s.rating FROM csat_surveys s WHERE s.conversation_id = c.id AND s.rating IS NOT NULL
+         ORDER BY s.created_at DESC LIMIT 1) AS csat_rating,
         lm.body AS last_message_body, lm.direction AS last_message_direction, lm.created_at AS last_message_at,
         now() AS db_now
     FROM conversations c

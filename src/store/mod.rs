@@ -11,6 +11,7 @@ pub mod canned_responses;
 pub mod channels;
 pub mod contacts;
 pub mod conversations;
+pub mod csat;
 pub mod directory;
 pub mod idempotency;
 pub mod jobs;

@@ -62,6 +62,19 @@ pub struct SandboxMessage {
     pub status_callback: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The content's quick-reply buttons or list items, for the phone to show (filled in by the page's API).
+    #[sqlx(skip)]
+    pub buttons: Vec<Button>,
+    /// The content's type (`twilio/quick-reply`, `twilio/list-picker`, …), when it was sent as a content.
+    #[sqlx(skip)]
+    pub kind: Option<String>,
+}
+
+/// A button or list item on the phone.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Button {
+    pub title: String,
+    pub id: String,
 }
 
 pub struct NewSandboxMessage<'a> {
@@ -230,4 +243,52 @@ pub async fn is_real_customer(pool: &PgPool, phone: &str) -> sqlx::Result<bool> 
     .bind(phone)
     .fetch_one(pool)
     .await
+}
+
+/// A content created through the sandbox's `POST /v1/Content`.
+#[derive(Debug, Clone, FromRow)]
+pub struct SandboxContent {
+    pub sid: String,
+    pub friendly_name: String,
+    pub language: String,
+    pub kind: String,
+    pub body: String,
+    pub buttons: sqlx::types::Json<Vec<(String, String)>>,
+}
+
+pub async fn contents(pool: &PgPool, account_sid: &str) -> sqlx::Result<Vec<SandboxContent>> {
+    sqlx::query_as(
+        "SELECT sid, friendly_name, language, kind, body, buttons FROM sandbox_contents WHERE account_sid = $1
+         ORDER BY created_at, sid",
+    )
+    .bind(account_sid)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn content(pool: &PgPool, account_sid: &str, sid: &str) -> sqlx::Result<Option<SandboxContent>> {
+    sqlx::query_as(
+        "SELECT sid, friendly_name, language, kind, body, buttons FROM sandbox_contents WHERE account_sid = $1 AND sid = $2",
+    )
+    .bind(account_sid)
+    .bind(sid)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn insert_content(pool: &PgPool, account_sid: &str, c: &SandboxContent) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO sandbox_contents (sid, account_sid, friendly_name, language, kind, body, buttons)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&c.sid)
+    .bind(account_sid)
+    .bind(&c.friendly_name)
+    .bind(&c.language)
+    .bind(&c.kind)
+    .bind(&c.body)
+    .bind(&c.buttons)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

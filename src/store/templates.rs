@@ -99,6 +99,14 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Temp
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM templates WHERE id = $1")).bind(id).fetch_optional(conn).await
 }
 
+pub async fn find_by_name(conn: &mut PgConnection, name: &str, language: &str) -> sqlx::Result<Option<Template>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM templates WHERE name = $1 AND lower(language) = lower($2)"))
+        .bind(name)
+        .bind(language)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn delete(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM templates WHERE id = $1").bind(id).execute(conn).await?;
     Ok(())

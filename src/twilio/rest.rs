@@ -237,6 +237,33 @@ impl RestClient {
         Err(RestError::BadResponse(format!("more than {MAX_PAGES} pages of content")))
     }
 
+    /// Creates a quick-reply content (`POST /v1/Content`, `twilio/quick-reply`): the body and its buttons as
+    /// `(title, id)`, the id coming back as `ButtonPayload` when a customer taps it. Inside the 24-hour window it
+    /// can be sent without WhatsApp's approval.
+    pub async fn create_quick_reply(
+        &self,
+        sandbox: bool,
+        auth: &BasicAuth,
+        friendly_name: &str,
+        language: &str,
+        body: &str,
+        buttons: &[(String, String)],
+    ) -> Result<Content, RestError> {
+        let url = join(self.content(sandbox), "/v1/Content")?;
+        let actions: Vec<serde_json::Value> = buttons
+            .iter()
+            .map(|(title, id)| serde_json::json!({ "type": "QUICK_REPLY", "title": title, "id": id }))
+            .collect();
+        let request = serde_json::json!({
+            "friendly_name": friendly_name,
+            "language": language,
+            "variables": {},
+            "types": { "twilio/quick-reply": { "body": body, "actions": actions } },
+        });
+        let response = success(self.send(self.http.post(url).json(&request), auth).await?).await?;
+        response.json::<Content>().await.map_err(|e| RestError::BadResponse(e.without_url().to_string()))
+    }
+
     /// The WhatsApp approval of one content resource; `None` if it was never submitted.
     pub async fn approval(&self, sandbox: bool, auth: &BasicAuth, sid: &str) -> Result<Option<Approval>, RestError> {
         let url = join(self.content(sandbox), &format!("/v1/Content/{sid}/ApprovalRequests"))?;

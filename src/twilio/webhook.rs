@@ -216,8 +216,9 @@ impl TryFrom<&Form> for InboundMessage {
             bsuid,
             media,
             message_type: form.non_empty("MessageType").map(str::to_owned),
-            button_text: form.non_empty("ButtonText").map(str::to_owned),
-            button_payload: form.non_empty("ButtonPayload").map(str::to_owned),
+            // A list reply's item is kept like a button's: `ListId` as the payload, `ListTitle` as the text.
+            button_text: form.non_empty("ButtonText").or_else(|| form.non_empty("ListTitle")).map(str::to_owned),
+            button_payload: form.non_empty("ButtonPayload").or_else(|| form.non_empty("ListId")).map(str::to_owned),
             location,
             replied_to_sid: form.non_empty("OriginalRepliedMessageSid").map(str::to_owned),
             referral: referral(form),

@@ -83,6 +83,8 @@ pub struct Conversation {
     /// What the conversation is about, when the agent who started it said so.
     topic: Option<String>,
     tag_ids: Vec<Uuid>,
+    /// The customer's CSAT rating of this conversation (1–5; the faces scale is stored as 1, 3, 5), once given.
+    csat_rating: Option<i16>,
     /// The last message, for the inbox's list.
     last_message: Option<LastMessage>,
     /// Whether the customer wrote since you last read it (`POST /conversations/{id}/read`). Always false for
@@ -126,6 +128,7 @@ impl From<ConversationRow> for Conversation {
             assigned_at: r.assigned_at,
             topic: r.topic,
             tag_ids: r.tag_ids,
+            csat_rating: r.csat_rating,
             last_message: match (r.last_message_direction, r.last_message_at) {
                 (Some(direction), Some(at)) => Some(LastMessage {
                     direction,

@@ -12,6 +12,7 @@ mod canned_responses;
 mod channels;
 mod contacts;
 mod conversations;
+mod csat;
 mod directory;
 pub mod doc;
 mod extract;
@@ -74,6 +75,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(contacts::router())
                 .merge(routing::router())
                 .merge(automation::router())
+                .merge(csat::router())
                 .merge(uploads::router(state)),
         )
         .split_for_parts();

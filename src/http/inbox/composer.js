@@ -1,5 +1,6 @@
-// Writing: a reply or a private note, attachments, saved replies (/), and the template picker when the
-// 24-hour window is closed (also used to start a conversation).
+// Writing: a reply or a private note, attachments, saved replies (/), quick replies and list pickers while the
+// window is open (interactive content needs no approval then), and the template picker when the 24-hour window
+// is closed (also used to start a conversation).
 
 import { S, numberOf } from './state.js';
 import { $, fmtTime, h } from './dom.js';
@@ -93,15 +94,34 @@ function renderComposer(focus) {
     }
     e.target.value = '';
   } });
+  const interactive = S.mode === 'reply' && S.templates.some(isInteractive);
+  const panel = h('div', { class: 'interactive hidden', id: 'interactive-panel' });
+  const toggle = h('button', { type: 'button', id: 'interactive', 'aria-expanded': 'false', onclick: () => {
+    const open = panel.classList.toggle('hidden') === false;
+    toggle.setAttribute('aria-expanded', String(open));
+    if (open && !panel.childElementCount) {
+      panel.append(templatePicker(async (t, vars) => {
+        const m = await api('POST', `/conversations/${c.id}/messages`, { template: { id: t.id, variables: vars } });
+        putItem('m:' + m.id, { kind: 'message', at: m.created_at, m });
+        panel.classList.add('hidden'); toggle.setAttribute('aria-expanded', 'false');
+      }, problem, isInteractive));
+    }
+  } }, 'Buttons or list…');
   box.replaceChildren(modes, canned, text, h('div', { class: 'actions' },
     mayAttach && [file, h('label', { for: 'file', class: 'chip attach', tabindex: '0', onkeydown: (e) => { if (e.key === 'Enter') file.click(); } }, 'Attach files')],
-    chips, h('span', { class: 'spacer' }), sendButton), problem);
+    interactive && toggle, chips, h('span', { class: 'spacer' }), sendButton), panel, problem);
   if (focus) text.focus();
 }
 
-// A searchable list of approved templates, their variables and a live preview. `send(template, variables)`.
-function templatePicker(send, problem) {
-  const usable = S.templates.filter((t) => t.approval_status === 'approved' && t.content_sid);
+const INTERACTIVE = ['twilio/quick-reply', 'twilio/list-picker', 'twilio/call-to-action', 'twilio/card'];
+// Quick replies, list pickers, call-to-action and cards at Twilio: sendable unapproved while the window is open.
+const isInteractive = (t) => INTERACTIVE.includes(t.content_type) && !!t.content_sid;
+const isApproved = (t) => t.approval_status === 'approved' && !!t.content_sid;
+
+// A searchable list of templates (approved ones by default), their variables and a live preview with the
+// content's buttons. `send(template, variables)`.
+function templatePicker(send, problem, usableIf = isApproved) {
+  const usable = S.templates.filter(usableIf);
   let chosen = null;
   const search = h('input', { type: 'search', id: 'template-search', placeholder: 'Search templates by name, text or tag', 'aria-label': 'Search templates' });
   const list = h('ul', { class: 'choices', id: 'template-list', 'aria-label': 'Templates' });
@@ -118,7 +138,11 @@ function templatePicker(send, problem) {
     const inputs = [];
     for (let i = 1; i <= t.variable_count; i++) inputs.push(h('input', { 'data-var': String(i), 'aria-label': `Variable ${i}`, placeholder: `{{${i}}}`, oninput: preview }));
     const box = h('div', { class: 'preview-box', id: 'template-preview' });
-    function preview() { box.textContent = t.body.replace(/\{\{\s*(\d+)\s*\}\}/g, (_, k) => (inputs[k - 1] && inputs[k - 1].value) || `[${k}]`); }
+    const buttons = (t.buttons || []).map((b) => h('span', { class: 'chip' }, b.title));
+    function preview() {
+      box.textContent = t.body.replace(/\{\{\s*(\d+)\s*\}\}/g, (_, k) => (inputs[k - 1] && inputs[k - 1].value) || `[${k}]`);
+      if (buttons.length) box.append(h('div', { class: 'chips gap-top-s' }, buttons));
+    }
     const go = h('button', { class: 'primary', id: 'send-template', onclick: async () => {
       problem.textContent = '';
       const vars = {}; inputs.forEach((inp, i) => { vars[String(i + 1)] = inp.value; });

@@ -78,17 +78,22 @@ function renderItem(item) {
   const failed = m.status === 'failed' || m.status === 'undelivered';
   const media = (m.attachments || []).map((a) => {
     const url = '/api/v1/attachments/' + a.id;
+    if (a.download_state === 'refused') return h('div', { class: 'muted' }, 'A file this number does not accept (not downloaded).');
     if (a.download_state !== 'downloaded') return h('div', { class: 'muted' }, a.download_state === 'pending' ? 'Fetching a file…' : 'A file could not be fetched from Twilio.');
     return (a.content_type || '').startsWith('image/')
       ? h('a', { href: url, target: '_blank', rel: 'noopener' }, h('img', { class: 'media', src: url, alt: a.filename || 'image', width: '240', height: '180', loading: 'lazy' }))
       : h('a', { href: url, download: a.filename || 'file' }, 'Download ' + (a.filename || a.content_type || 'file') + (a.size_bytes ? ` (${Math.ceil(a.size_bytes / 1024)} KB)` : ''));
   });
   return h('div', { class: 'msg ' + m.direction, 'data-message': m.id, 'data-status': m.status },
-    m.direction === 'outbound' && h('div', { class: 'by' }, (m.template_id ? 'Template · ' : '') + (m.author_label || 'Switchboard')),
+    m.direction === 'outbound' && h('div', { class: 'by' }, (m.template_id ? 'Template · ' : '') + (m.author_label || 'Switchboard')
+      + (m.automation ? ' · ' + (AUTOMATION[m.automation.kind] || m.automation.kind) : '')),
+    m.direction === 'inbound' && m.button_text && h('div', { class: 'by' }, 'Tapped a button'),
     media, m.body,
     h('div', { class: 'foot' }, fmtTime(m.created_at), m.direction === 'outbound' && [' · ', h('span', { class: failed ? 'failed status' : 'status' }, STATUS[m.status] || m.status)],
       failed && h('div', { class: 'failed' }, (m.error_message || 'WhatsApp did not deliver it') + (m.error_code ? ` (error ${m.error_code})` : ''))));
 }
+const AUTOMATION = { greeting: 'greeting', out_of_hours: 'out of hours', attachments_refused: 'files not accepted',
+  rule: 'auto reply', waiting_notice: 'waiting notice', csat: 'satisfaction survey' };
 function describeEvent(e) {
   const d = e.data || {};
   const who = e.actor_type === 'system' ? '' : ' by ' + (e.actor_label || 'someone');
@@ -96,7 +101,10 @@ function describeEvent(e) {
   const words = { started: 'Started' + (d.topic ? ` (“${d.topic}”)` : ''), routed: 'Routed', queued: 'Waiting in ' + (d.queue_id ? queueName(d.queue_id) : 'a queue'),
     assigned: 'Assigned' + to, claimed: 'Claimed', transferred: 'Transferred' + to, unassigned: 'Returned to the queue',
     resolved: 'Resolved', reopened: 'Reopened', overflowed: 'Overflowed' + to, handed_over: 'Handed over' + to,
-    priority_changed: `Priority ${d.from} → ${d.to}`, status_changed: `Status ${d.from} → ${d.to}` };
+    priority_changed: `Priority ${d.from} → ${d.to}`, status_changed: `Status ${d.from} → ${d.to}`,
+    csat_sent: 'Satisfaction survey sent', csat_rated: `Rated ${d.rating} of 5` + (d.comment ? ` (“${d.comment}”)` : ''),
+    csat_commented: 'Added a comment to the rating', csat_skipped: 'Satisfaction survey not sent: ' + (d.reason || '').replace(/_/g, ' '),
+    automation_skipped: `An automation did not send (${(d.automation || '').replace(/_/g, ' ')}): ${d.reason || ''}` };
   return (words[e.kind] || e.kind.replace(/_/g, ' ')) + who;
 }
 
