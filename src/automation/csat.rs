@@ -149,8 +149,13 @@ impl SurveyTask {
                 }
             }
         }
-        if let Some(existing) = store::templates::find_by_name(&mut conn, &name, language).await? {
-            db::set_content(&mut conn, t.number_id, language, existing.id).await?;
+        drop(conn);
+        // One process creates it: the others wait here, then find it.
+        let mut tx = self.pool.begin().await?;
+        settings_db::lock_key(&mut tx, &name).await?;
+        if let Some(existing) = store::templates::find_by_name(&mut tx, &name, language).await? {
+            db::set_content(&mut tx, t.number_id, language, existing.id).await?;
+            tx.commit().await?;
             return Ok(existing.id);
         }
         let account = store::channels::sync_accounts(&self.pool, Some(t.channel_id))
@@ -196,7 +201,6 @@ impl SurveyTask {
                     .collect(),
             ),
         };
-        let mut tx = self.pool.begin().await?;
         let stored = store::templates::insert(&mut tx, &template).await?;
         db::set_content(&mut tx, t.number_id, language, stored.id).await?;
         tx.commit().await?;

@@ -281,6 +281,15 @@ pub async fn lock_scope(conn: &mut PgConnection, channel_id: Option<Uuid>) -> sq
     Ok(())
 }
 
+/// Serialises work on one named thing across processes for the rest of the transaction (an advisory lock).
+pub async fn lock_key(conn: &mut PgConnection, key: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("automation:{key}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// An inbound message the automations have not looked at, with what they decide on.
 #[derive(Debug, Clone, FromRow)]
 pub struct Pending {
