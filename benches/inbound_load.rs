@@ -7,6 +7,11 @@
 //! out-of-the-box setup), or with `SWITCHBOARD_BENCH_DATABASE_URL=postgres://…/postgres` to use another
 //! server (a fresh database is created in it). `BENCH_SECONDS` (default 10), `BENCH_CONCURRENCY` (HTTP connections, 32) and
 //! `BENCH_DB_CONNECTIONS` (the server's pool; default: the product's default).
+//!
+//! `BENCH_AUTOMATION=1` compares, in one run, a number without automations and one with a greeting and 100
+//! auto-reply rules (99 that do not match, one that replies once a day per customer to a tenth of the messages,
+//! or to every one with `BENCH_RULE_PATTERN=pedido`): `BENCH_ROUNDS` (default 3) interleaved rounds of each,
+//! 2,000 new customers per round, and how long the automation engine needs after the load to catch up.
 
 mod common;
 
@@ -23,6 +28,8 @@ use switchboard::twilio::signature;
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "bench-auth-token-0123456789abcdef";
 const CUSTOMERS: u64 = 2_000;
+const PLAIN: &str = "+14155238886";
+const AUTOMATED: &str = "+14155238887";
 const MAX_REQUESTS: u64 = 400_000;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -49,6 +56,8 @@ fn main() -> anyhow::Result<()> {
         ("SWITCHBOARD__HTTP__BIND".to_owned(), "127.0.0.1:0".to_owned()),
         ("SWITCHBOARD__DATA_DIR".to_owned(), dir.path().join("data").display().to_string()),
         ("SWITCHBOARD__LOG__LEVEL".to_owned(), "error".to_owned()),
+        // Nothing here needs the job worker (no media); automated replies stay queued rather than go to Twilio.
+        ("SWITCHBOARD__JOBS__ENABLED".to_owned(), "false".to_owned()),
     ];
     if let Ok(n) = std::env::var("BENCH_DB_CONNECTIONS") {
         env.push(("SWITCHBOARD__DATABASE__MAX_CONNECTIONS".to_owned(), n));
@@ -56,61 +65,171 @@ fn main() -> anyhow::Result<()> {
     let settings = Settings::load_from(None, env)?;
     let pool_size = settings.database.max_connections;
     switchboard::telemetry::init(&settings.log);
-    let (port, channel, pool, shutdown, server) = server_rt.block_on(async {
+    let automation = std::env::var("BENCH_AUTOMATION").is_ok_and(|v| v != "0");
+    let (port, channels, pool, shutdown, server) = server_rt.block_on(async {
         let app = switchboard::Application::build(settings).await?;
         let pool = app.state().pool.clone();
         let secrets = switchboard::secrets::SecretBox::load_or_create(None, &dir.path().join("data"))?;
-        let channel = channels::create(
-            &pool,
-            &secrets,
-            &NewChannel {
-                name: "Bench".into(),
-                account_sid: AccountSid::parse(ACCOUNT_SID)?,
-                auth_token: SecretString::from(TOKEN.to_owned()),
-                api_key: None,
-                target: NewChannelTarget::Numbers(vec![("Bench".into(), E164::parse("+14155238886")?)]),
-            },
-        )
-        .await?;
+        let mut made = Vec::new();
+        for (name, number) in
+            [("Bench", PLAIN), ("Bench automated", AUTOMATED)].iter().take(if automation { 2 } else { 1 })
+        {
+            let channel = channels::create(
+                &pool,
+                &secrets,
+                &NewChannel {
+                    name: (*name).into(),
+                    account_sid: AccountSid::parse(ACCOUNT_SID)?,
+                    auth_token: SecretString::from(TOKEN.to_owned()),
+                    api_key: None,
+                    target: NewChannelTarget::Numbers(vec![((*name).into(), E164::parse(number)?)]),
+                },
+            )
+            .await?;
+            made.push(channel);
+        }
+        if automation {
+            automate(&pool, made[1]).await?;
+        }
         let port = app.port();
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
-        anyhow::Ok((port, channel, pool, shutdown, server))
+        anyhow::Ok((port, made, pool, shutdown, server))
     })?;
 
-    let url = format!("http://127.0.0.1:{port}/webhooks/twilio/{channel}/messages");
     let client_rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("sb-loadgen").enable_all().build()?;
-    let report = client_rt.block_on(load(&url, concurrency, Duration::from_secs(2), Duration::from_secs(seconds)))?;
-
-    let committed: i64 = server_rt.block_on(sqlx::query_scalar("SELECT count(*) FROM messages").fetch_one(&pool))?;
-    let h = &report.latency;
+    let targets: Vec<(&str, String, &str)> =
+        [("no automations", PLAIN), ("greeting + 100 auto-reply rules", AUTOMATED)]
+            .iter()
+            .zip(&channels)
+            .map(|((label, number), channel)| {
+                (*label, format!("http://127.0.0.1:{port}/webhooks/twilio/{channel}/messages"), *number)
+            })
+            .collect();
+    let rounds = if automation { env_or("BENCH_ROUNDS", 3) } else { 1 };
     println!("inbound webhook load — {label}");
     println!("  connections          {concurrency} HTTP, {pool_size} PostgreSQL");
-    println!("  measured for         {:.1} s (after a 2 s warm-up)", report.elapsed.as_secs_f64());
-    println!("  requests             {} ({} repeats of an earlier MessageSid)", report.requests, report.repeats);
-    println!("  non-200 answers      {}", report.errors);
-    println!("  requests/s           {:.0}", report.requests as f64 / report.elapsed.as_secs_f64());
-    println!("  committed messages/s {:.0}", report.unique_measured as f64 / report.elapsed.as_secs_f64());
-    println!(
-        "  latency ms           p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        h.value_at_quantile(0.50) as f64 / 1000.0,
-        h.value_at_quantile(0.90) as f64 / 1000.0,
-        h.value_at_quantile(0.99) as f64 / 1000.0,
-        h.max() as f64 / 1000.0
-    );
-    println!("  unique SIDs sent     {}; messages in the database {committed}", report.unique_total);
-    anyhow::ensure!(report.errors == 0, "{} requests were not answered 200", report.errors);
+    let mut unique_total = 0;
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    for round in 0..rounds {
+        // Interleaved, the first target first in even rounds: neither always meets a fuller database.
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for t in order {
+            let (what, url, to) = &targets[t];
+            let prefix = format!("{round}{t}");
+            let report = client_rt.block_on(load(
+                url,
+                to,
+                &prefix,
+                concurrency,
+                Duration::from_secs(2),
+                Duration::from_secs(seconds),
+            ))?;
+            let rate = report.unique_measured as f64 / report.elapsed.as_secs_f64();
+            figures[t].push(rate);
+            unique_total += report.unique_total;
+            let h = &report.latency;
+            if automation {
+                println!("  round {} · {what}", round + 1);
+            }
+            println!("  measured for         {:.1} s (after a 2 s warm-up)", report.elapsed.as_secs_f64());
+            println!(
+                "  requests             {} ({} repeats of an earlier MessageSid)",
+                report.requests, report.repeats
+            );
+            println!("  non-200 answers      {}", report.errors);
+            println!("  requests/s           {:.0}", report.requests as f64 / report.elapsed.as_secs_f64());
+            println!("  committed messages/s {rate:.0}");
+            println!(
+                "  latency ms           p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+                h.value_at_quantile(0.50) as f64 / 1000.0,
+                h.value_at_quantile(0.90) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+                h.max() as f64 / 1000.0
+            );
+            anyhow::ensure!(report.errors == 0, "{} requests were not answered 200", report.errors);
+            if automation && t == 1 {
+                let started = Instant::now();
+                let (pending, replies) = server_rt.block_on(async {
+                    loop {
+                        let pending: i64 =
+                            sqlx::query_scalar("SELECT count(*) FROM automation_inbox").fetch_one(&pool).await?;
+                        if pending == 0 || started.elapsed() > Duration::from_secs(120) {
+                            let replies: i64 =
+                                sqlx::query_scalar("SELECT count(*) FROM messages WHERE automation IS NOT NULL")
+                                    .fetch_one(&pool)
+                                    .await?;
+                            return anyhow::Ok((pending, replies));
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                })?;
+                println!(
+                    "  automation caught up {:.1} s after the load ({pending} left; {replies} automated messages queued so far)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
+    if automation {
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (plain, automated) = (median(&figures[0]), median(&figures[1]));
+        println!(
+            "  median committed/s   no automations {plain:.0} · greeting + 100 rules {automated:.0} ({:+.1} %)",
+            (automated / plain - 1.0) * 100.0
+        );
+    }
+    let committed: i64 = server_rt
+        .block_on(sqlx::query_scalar("SELECT count(*) FROM messages WHERE direction = 'inbound'").fetch_one(&pool))?;
+    println!("  unique SIDs sent     {unique_total}; inbound messages in the database {committed}");
     anyhow::ensure!(
-        committed as u64 == report.unique_total,
-        "lost or duplicated messages: {committed} stored for {} unique",
-        report.unique_total
+        committed as u64 == unique_total,
+        "lost or duplicated messages: {committed} stored for {unique_total} unique"
     );
 
     shutdown.cancel();
     server_rt.block_on(server)??;
     if let Some(pg) = embedded.as_mut() {
         server_rt.block_on(pg.stop())?;
+    }
+    Ok(())
+}
+
+/// The automated number: a greeting, and 100 auto-reply rules of its channel: 99 keyword rules that never
+/// match, and one that replies once a day per customer to the messages matching `BENCH_RULE_PATTERN` (default:
+/// the order questions whose number ends in 0, a tenth of them; `pedido` makes it every message, the worst case).
+async fn automate(pool: &sqlx::PgPool, channel: uuid::Uuid) -> anyhow::Result<()> {
+    let pattern = std::env::var("BENCH_RULE_PATTERN").unwrap_or_else(|_| "pedido #[0-9]*0[?]".to_owned());
+    sqlx::query("UPDATE whatsapp_numbers SET greeting_text = 'Hola {{customer_name}}, gracias por escribir a {{number_name}}.' WHERE e164 = $1")
+        .bind(AUTOMATED)
+        .execute(pool)
+        .await?;
+    for i in 1..=100 {
+        let (conditions, cooldown) = if i == 100 {
+            (serde_json::json!([{"type": "text_matches", "pattern": pattern}]), Some(86_400))
+        } else {
+            (serde_json::json!([{"type": "text_contains", "value": format!("palabra clave {i}")}]), None)
+        };
+        sqlx::query(
+            "INSERT INTO automation_rules (id, name, channel_id, position, conditions, actions, cooldown_secs)
+             VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6)",
+        )
+        .bind(format!("Rule {i}"))
+        .bind(channel)
+        .bind(i)
+        .bind(conditions)
+        .bind(serde_json::json!([{"type": "reply", "text": "Revisamos su pedido y le escribimos en breve."}]))
+        .bind(cooldown)
+        .execute(pool)
+        .await?;
     }
     Ok(())
 }
@@ -127,7 +246,14 @@ struct Report {
 
 /// One HTTP/1.1 keep-alive connection per task, as wrk does: no pool, no shared state but a counter, so the
 /// generator takes as little of the machine's two cores as it can.
-async fn load(url: &str, concurrency: usize, warmup: Duration, measure: Duration) -> anyhow::Result<Report> {
+async fn load(
+    url: &str,
+    to: &str,
+    prefix: &str,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<Report> {
     let uri: hyper::Uri = url.parse()?;
     let authority = uri.authority().expect("URL with a host").clone();
     let next = Arc::new(AtomicU64::new(0));
@@ -137,6 +263,7 @@ async fn load(url: &str, concurrency: usize, warmup: Duration, measure: Duration
     let mut tasks = Vec::new();
     for worker in 0..concurrency as u64 {
         let (url, next, uri, authority) = (url.to_owned(), next.clone(), uri.clone(), authority.clone());
+        let (to, prefix) = (to.to_owned(), prefix.to_owned());
         tasks.push(tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(authority.as_str()).await.expect("connect");
             stream.set_nodelay(true).unwrap();
@@ -159,10 +286,10 @@ async fn load(url: &str, concurrency: usize, warmup: Duration, measure: Duration
                 // Every twentieth request repeats this connection's previous message, as a Twilio retry would.
                 let (sid, repeat) = match (&last_sid, n % 20 == 19) {
                     (Some(s), true) => (s.clone(), true),
-                    _ => (format!("SM{:032x}", (worker << 40) | n), false),
+                    _ => (format!("SM{prefix}{:030x}", (worker << 40) | n), false),
                 };
-                let customer = format!("+1555{:07}", n % CUSTOMERS);
-                let params = webhook(&sid, &customer, n);
+                let customer = format!("+1555{prefix}{:05}", n % CUSTOMERS);
+                let params = webhook(&sid, &customer, &to, n);
                 let sig = signature::compute(TOKEN, &url, &params);
                 let body = form(&params);
                 let sent = Instant::now();
@@ -213,7 +340,7 @@ async fn load(url: &str, concurrency: usize, warmup: Duration, measure: Duration
     Ok(Report { requests, repeats, errors, unique_measured, unique_total, elapsed, latency })
 }
 
-fn webhook(sid: &str, customer: &str, n: u64) -> Vec<(String, String)> {
+fn webhook(sid: &str, customer: &str, to: &str, n: u64) -> Vec<(String, String)> {
     let wa_id = &customer[1..];
     let body = format!("Hola, ¿tienen el pedido #{n}? Gracias 🙏");
     [
@@ -225,7 +352,7 @@ fn webhook(sid: &str, customer: &str, n: u64) -> Vec<(String, String)> {
         ("WaId", wa_id),
         ("SmsStatus", "received"),
         ("Body", &body),
-        ("To", "whatsapp:+14155238886"),
+        ("To", &format!("whatsapp:{to}")),
         ("NumSegments", "1"),
         ("ReferralNumMedia", "0"),
         ("MessageSid", sid),

@@ -74,13 +74,21 @@ CREATE TABLE automation_runs (
     PRIMARY KEY (conversation_id, kind, key)
 );
 
--- Inbound messages the automations have not looked at yet: set by the inbound write when the number has any
--- automation, cleared by the automation engine in the transaction that sends what they decide.
-ALTER TABLE messages
-    ADD COLUMN automation_pending boolean NOT NULL DEFAULT false,
-    -- Set on messages an automation sent: {"kind": "greeting" | "out_of_hours" | …, "rule_id": …}.
-    ADD COLUMN automation jsonb;
-CREATE INDEX messages_automation_pending_idx ON messages (created_at) WHERE automation_pending;
+-- Set on messages an automation sent: {"kind": "greeting" | "out_of_hours" | …, "rule_id": …}.
+ALTER TABLE messages ADD COLUMN automation jsonb;
+-- The messages people (and API tokens) wrote, per conversation: when a person last replied, which the greeting
+-- and the out-of-hours message ask of every message they look at. Inbound messages are not in it (nothing added
+-- to the inbound write).
+CREATE INDEX messages_person_idx ON messages (conversation_id, created_at)
+    WHERE direction = 'outbound' AND automation IS NULL;
+
+-- Inbound messages the automations have not looked at yet: inserted by the inbound write itself when the number
+-- has any automation, deleted by the automation engine in the transaction that sends what they decide. A narrow
+-- table of its own: marking the wide message row instead cost a second version of it per message (measured,
+-- BENCHMARKS.md). Message ids are UUIDv7, so the primary key is also the order of arrival.
+CREATE TABLE automation_inbox (
+    message_id uuid PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE
+);
 
 -- Media a number does not accept is kept as a record but never downloaded.
 ALTER TABLE attachments DROP CONSTRAINT attachments_download_state_check;

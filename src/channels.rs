@@ -30,8 +30,6 @@ pub struct Number {
     pub e164: E164,
     pub accepts_media: bool,
     pub csat: bool,
-    /// Automations look at its inbound messages.
-    pub automated: bool,
 }
 
 /// A channel as the webhook path needs it, credentials decrypted.
@@ -318,7 +316,6 @@ impl ChannelDirectory {
                     e164: E164::parse(&n.e164).context("stored number")?,
                     accepts_media: n.customers_may_send_attachments,
                     csat: n.csat_enabled,
-                    automated: n.automated,
                 })
             })
             .collect::<anyhow::Result<_>>()?;

@@ -44,10 +44,8 @@ async fn customer_says(app: &TestApp, customer: &str, body: &str) {
 /// Waits until the automations have looked at every message stored so far.
 async fn settled(app: &TestApp) {
     eventually(20, "the automations to look at every message", || async {
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE automation_pending")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM automation_inbox").fetch_one(&app.pool).await.unwrap();
         (pending == 0).then_some(())
     })
     .await;

@@ -34,7 +34,15 @@ impl wiremock::Respond for Twilio {
     }
 }
 
-fn serve(database_url: &str, data_dir: &std::path::Path, port: u16, twilio: &str, log: &std::path::Path) -> Child {
+/// `sends`: whether the process runs the job worker (which hands messages to Twilio).
+fn serve(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    port: u16,
+    twilio: &str,
+    log: &std::path::Path,
+    sends: bool,
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .arg("serve")
         .env_clear()
@@ -47,6 +55,7 @@ fn serve(database_url: &str, data_dir: &std::path::Path, port: u16, twilio: &str
         .env("SWITCHBOARD__TWILIO__CONTENT_BASE_URL", twilio)
         .env("SWITCHBOARD__SANDBOX__ENABLED", "false")
         .env("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "0")
+        .env("SWITCHBOARD__JOBS__ENABLED", sends.to_string())
         .env("SWITCHBOARD__ROUTING__POLL_MS", "200")
         .env("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100")
         .env("SWITCHBOARD__JOBS__HEARTBEAT_MS", "300")
@@ -133,8 +142,16 @@ async fn three_processes_and_a_sigkill_send_every_automated_message_exactly_once
 
     let log = data_dir.path().join("serve.log");
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut servers =
-        Servers(ports.iter().map(|p| serve(&database_url, data_dir.path(), *p, &twilio.uri(), &log)).collect());
+    // The process that is killed stores messages and runs the automation engine, but sends nothing: a process
+    // killed between Twilio's answer and the commit of its SID sends that message a second time, the one gap of
+    // the sender (README, "Crash safety"; tests/crash_safety.rs), which is not what this test is about.
+    let mut servers = Servers(
+        ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| serve(&database_url, data_dir.path(), *p, &twilio.uri(), &log, i > 0))
+            .collect(),
+    );
     let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
     let client = reqwest::Client::new();
     for base in &bases {
@@ -177,7 +194,7 @@ async fn three_processes_and_a_sigkill_send_every_automated_message_exactly_once
 
     let settled = || async {
         let (pending, jobs): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM messages WHERE automation_pending),
+            "SELECT (SELECT count(*) FROM automation_inbox),
                     (SELECT count(*) FROM jobs WHERE kind IN ('message.send', 'csat.survey'))",
         )
         .fetch_one(&pool)

@@ -45,7 +45,8 @@ fn message(ids: (Uuid, Uuid, Uuid), sid: &str, phone: &str, body: &str) -> NewIn
         },
         webhook_params: serde_json::json!({ "MessageSid": sid, "Body": body }),
         media_job_max_attempts: 3,
-        automate: false,
+        look: switchboard::domain::automation::Look::Never,
+        look_version: 0,
         accept_media: true,
     }
 }

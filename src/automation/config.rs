@@ -100,6 +100,14 @@ impl AutomationCache {
         Self { routing, current: Arc::default() }
     }
 
+    /// The configuration as last loaded, without asking the database (the webhook's path): `None` before the
+    /// first load. The engine keeps it current (it compares versions on every round, at least every
+    /// `routing.poll_ms`).
+    pub fn snapshot(&self) -> Option<Arc<AutomationConfig>> {
+        let cached = self.current.read().expect("automation config lock").clone();
+        (cached.version != 0).then_some(cached)
+    }
+
     /// The current configuration: one small query to compare versions, a reload only after a change.
     pub async fn get(&self, conn: &mut PgConnection) -> sqlx::Result<Arc<AutomationConfig>> {
         let version = crate::store::routing::config_version(&mut *conn).await?;

@@ -4,7 +4,7 @@
 
 use super::config::{AutomationConfig, NumberAutomation};
 use super::rules;
-use crate::domain::automation::{render, Action, Kind, Placeholders};
+use crate::domain::automation::{render, Action, Kind, Look, Placeholders};
 use crate::domain::routing::Target;
 use crate::routing::rules::{Env, Facts};
 use jiff::Timestamp;
@@ -101,6 +101,40 @@ pub fn decide(cfg: &AutomationConfig, m: &Inbound<'_>, facts: &Facts, now: Times
         }
     }
     steps
+}
+
+/// Whether the engine must look at an inbound message at all, decided on the webhook's path from the
+/// configuration in memory, before the message is stored: never when nothing could act on it (no greeting, the
+/// hours open or no out-of-hours text, no media refused, no auto-reply rule whose message conditions hold), only
+/// if it opens a new conversation when the greeting is all that could. Errs towards looking: whatever could act
+/// is decided exactly by the engine.
+pub fn look(cfg: &AutomationConfig, number_id: Uuid, facts: &Facts, refused_media: bool, now: Timestamp) -> Look {
+    let Some(number) = cfg.numbers.get(&number_id) else { return Look::Always };
+    if refused_media {
+        return Look::Always;
+    }
+    let closed = |id: Option<Uuid>| id.and_then(|h| cfg.routing.hours.get(&h)).is_some_and(|h| !h.is_open(now));
+    // The queue a conversation waits in is not known here: any queue with an out-of-hours text and closed hours.
+    let number_closed = number.out_of_hours_text.is_some()
+        && closed(cfg.routing.numbers.get(&number_id).and_then(|n| n.business_hours_id));
+    let queue_closed = cfg.routing.queues.values().any(|q| {
+        let text =
+            cfg.queues.get(&q.id).is_some_and(|a| a.out_of_hours_text.is_some()) || number.out_of_hours_text.is_some();
+        !q.deleted && text && closed(q.business_hours_id)
+    });
+    if number_closed || queue_closed {
+        return Look::Always;
+    }
+    let env = Env { now, hours: &cfg.routing.hours };
+    let text_lower = facts.text.to_lowercase();
+    if cfg.rules_for(facts.channel_id).iter().any(|r| rules::could_fire(r, facts, &text_lower, &env)) {
+        return Look::Always;
+    }
+    if number.greets() {
+        Look::IfNewConversation
+    } else {
+        Look::Never
+    }
 }
 
 fn greeting(number: &NumberAutomation, names: &Placeholders<'_>) -> Option<Does> {
@@ -236,6 +270,36 @@ mod tests {
             kinds(&decide(&cfg, &long_ago, &Facts::default(), MONDAY_EVENING.parse().unwrap())),
             [Kind::OutOfHours]
         );
+    }
+
+    #[test]
+    fn the_engine_looks_only_at_what_could_be_acted_on() {
+        let mut cfg = config();
+        let open = MONDAY_NOON.parse().unwrap();
+        let facts = Facts { number_id: NUMBER, text: "where is my order?".into(), ..Facts::default() };
+        assert_eq!(look(&cfg, NUMBER, &facts, false, open), Look::IfNewConversation, "only the greeting could act");
+        assert_eq!(look(&cfg, NUMBER, &facts, false, MONDAY_EVENING.parse().unwrap()), Look::Always, "closed");
+        assert_eq!(look(&cfg, NUMBER, &facts, true, open), Look::Always, "refused media");
+        let words = |w: &str| {
+            let c = crate::domain::routing::Condition::TextContains { value: w.into() };
+            rules::AutoRule {
+                id: Uuid::now_v7(),
+                name: w.into(),
+                channel_id: None,
+                enabled: true,
+                conditions: vec![c.compile("c").unwrap()],
+                actions: vec![Action::Resolve],
+                cooldown_secs: None,
+                stop_after: false,
+            }
+        };
+        cfg.rules.push(words("refund"));
+        assert_eq!(look(&cfg, NUMBER, &facts, false, open), Look::IfNewConversation, "a rule that cannot match");
+        cfg.rules.push(words("ORDER"));
+        assert_eq!(look(&cfg, NUMBER, &facts, false, open), Look::Always, "a rule that could fire");
+        cfg.numbers.get_mut(&NUMBER).unwrap().greeting_text = None;
+        cfg.rules.pop();
+        assert_eq!(look(&cfg, NUMBER, &facts, false, open), Look::Never);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! falling due).
 //!
 //! Pending messages are taken in batches with `FOR UPDATE SKIP LOCKED`; what they lead to is sent and their
-//! mark cleared in one transaction, so a crash before the commit leaves them pending (looked at again) and one
+//! inbox entries deleted in one transaction, so a crash before the commit leaves them pending (looked at again) and one
 //! after it has sent everything once. Each step claims its key in `automation_runs` first, so two processes can
 //! never both greet one conversation or say out-of-hours twice in one closed period.
 
@@ -43,6 +43,12 @@ impl Engine {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut last_notices = tokio::time::Instant::now() - Duration::from_secs(60);
         loop {
+            // Keeps the configuration the webhook's path reads (`AutomationCache::snapshot`) current.
+            if let Ok(mut conn) = self.pool.acquire().await {
+                if let Err(e) = self.cache.get(&mut conn).await {
+                    tracing::warn!(error = %e, "cannot reload the automation configuration");
+                }
+            }
             self.handle_pending().await;
             if last_notices.elapsed() >= self.poll.max(Duration::from_secs(1)) {
                 last_notices = tokio::time::Instant::now();
@@ -89,8 +95,17 @@ impl Engine {
             return Ok(0);
         }
         let cfg = self.cache.get(&mut tx).await?;
+        // When each rule last fired for each contact of the batch, in one query (only rules with a cooldown care).
+        let mut fired: HashMap<Uuid, HashMap<Uuid, f64>> = HashMap::new();
+        if cfg.rules.iter().any(|r| r.cooldown_secs.is_some()) {
+            let contacts: Vec<Uuid> = pending.iter().map(|p| p.contact_id).collect();
+            for (contact, rule, ago) in db::cooldowns_of_many(&mut tx, &contacts).await? {
+                fired.entry(contact).or_default().insert(rule, ago);
+            }
+        }
+        let none = HashMap::new();
         for p in &pending {
-            self.handle(&mut tx, &cfg, p).await?;
+            self.handle(&mut tx, &cfg, p, fired.get(&p.contact_id).unwrap_or(&none)).await?;
         }
         let ids: Vec<Uuid> = pending.iter().map(|p| p.message_id).collect();
         db::clear_pending(&mut tx, &ids).await?;
@@ -99,7 +114,7 @@ impl Engine {
     }
 
     /// After a failed batch: one message per transaction; a message that fails on its own is left alone (its
-    /// mark cleared, the failure in its conversation's timeline) rather than retried forever.
+    /// inbox entry deleted, the failure in its conversation's timeline) rather than retried forever.
     async fn one_by_one(&self) -> usize {
         let mut done = 0;
         while done < BATCH as usize {
@@ -131,13 +146,16 @@ impl Engine {
         tx.commit().await
     }
 
-    async fn handle(&self, conn: &mut PgConnection, cfg: &AutomationConfig, p: &Pending) -> sqlx::Result<()> {
+    /// `last_fired`: when each rule last fired for the contact, as the batch began (a rule another message of
+    /// the batch fired since is caught by the cooldown's own claim).
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        cfg: &AutomationConfig,
+        p: &Pending,
+        last_fired: &HashMap<Uuid, f64>,
+    ) -> sqlx::Result<()> {
         let rules = cfg.rules_for(p.channel_id);
-        let last_fired: HashMap<Uuid, f64> = if rules.iter().any(|r| r.cooldown_secs.is_some()) {
-            db::cooldowns_of(conn, p.contact_id).await?.into_iter().collect()
-        } else {
-            HashMap::new()
-        };
         let m = Inbound {
             message_id: p.message_id,
             number_id: p.number_id,
@@ -146,7 +164,7 @@ impl Engine {
             refused_media: p.refused_media,
             person_replied: p.person_replied,
             person_replied_secs_ago: p.person_replied_secs_ago,
-            last_fired: &last_fired,
+            last_fired,
         };
         let facts = facts(cfg, p);
         let mut cooled: HashMap<Uuid, bool> = HashMap::new();

@@ -1,11 +1,10 @@
 //! Automation: what Switchboard says and does by itself.
 //!
-//! The inbound write marks a message `automation_pending` when its number has any automation (one more column
-//! in the same statement, nothing else on the webhook's path). Every `serve` process runs an [`engine::Engine`]
-//! that takes pending messages with `FOR UPDATE SKIP LOCKED` once their conversation is routed, decides what
-//! to say ([`decide`]: the refused-media reply, the greeting, the out-of-hours message, the auto-reply rules of
+//! The inbound write puts a message into `automation_inbox` when its number has any automation (in the same
+//! statement, nothing else on the webhook's path). Every `serve` process runs an [`engine::Engine`] that takes
+//! inbox entries with `FOR UPDATE SKIP LOCKED` once their conversation is routed, decides what to say ([`decide`]: the refused-media reply, the greeting, the out-of-hours message, the auto-reply rules of
 //! [`rules`]), and sends it through the agents' own send path (`outbound::compose`) in the transaction that
-//! clears the mark. Each automated message first claims its key in `automation_runs` (conversation, kind,
+//! deletes the entries. Each automated message first claims its key in `automation_runs` (conversation, kind,
 //! period), so however many processes decide, and whatever crashes after a commit, it is sent exactly once.
 //! The engine also sends queues' waiting notices; the CSAT survey is in [`csat`].
 

@@ -61,6 +61,18 @@ pub struct AutoRuleResult {
     pub conditions: Vec<ConditionResult>,
 }
 
+/// Whether the rule could fire for a message, judged before anything about the contact is read: conditions on
+/// the contact (language, attributes, tags, new or returning) are taken to hold; the others are evaluated. A
+/// cooldown is not looked at (the contact's is in the database): a rule in its cooldown still could.
+pub fn could_fire(rule: &AutoRule, facts: &Facts, text_lower: &str, env: &Env<'_>) -> bool {
+    use crate::domain::routing::Condition as C;
+    rule.enabled
+        && rule.conditions.iter().all(|c| match c.condition {
+            C::Language { .. } | C::ContactAttribute { .. } | C::ContactTag { .. } | C::Customer { .. } => true,
+            _ => c.evaluate(facts, text_lower, env).held,
+        })
+}
+
 /// The rules that fire for a message, in order. `rules` are those of the message's channel, in order (the
 /// channel's first, then global ones); `last_fired` says how many seconds ago each rule last fired for this
 /// contact. With `explain` every rule is evaluated and reported.

@@ -40,6 +40,27 @@ pub struct Author {
     pub rule_id: Option<Uuid>,
 }
 
+/// Whether the automation engine must look at an inbound message, as decided on the webhook's path from the
+/// configuration in memory: never (nothing could act on it), only if it opened a new conversation (the greeting
+/// is all that could), or always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Look {
+    #[default]
+    Never,
+    IfNewConversation,
+    Always,
+}
+
+impl Look {
+    pub fn or(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Always, _) | (_, Self::Always) => Self::Always,
+            (Self::IfNewConversation, _) | (_, Self::IfNewConversation) => Self::IfNewConversation,
+            _ => Self::Never,
+        }
+    }
+}
+
 /// What an auto-reply rule does when it fires, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]

@@ -5,6 +5,7 @@ pub mod media;
 pub mod writer;
 
 use crate::channels::{ChannelConfig, Number, SendingMode};
+use crate::domain::automation::Look;
 use crate::domain::mask;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -31,6 +32,7 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         }
     }
     let (from, media) = (mask::phone(&message.from.to_string()), message.media.len());
+    let (look, look_version) = look(state, channel, &number, &message);
     let new = NewInbound {
         account_id: channel.account_id,
         channel_id: channel.id,
@@ -38,7 +40,8 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         message,
         webhook_params: form.to_json(),
         media_job_max_attempts: state.settings.jobs.max_attempts,
-        automate: number.automated,
+        look,
+        look_version,
         accept_media: number.accepts_media,
     };
     let stored = state.inbound.store(new).await?;
@@ -46,7 +49,7 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         if new_conversation {
             state.router_wake.notify_one();
         }
-        if number.automated {
+        if look != Look::Never {
             state.automation_wake.notify_one();
         }
     }
@@ -61,6 +64,23 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
     Ok(stored)
 }
 
+/// Whether the automation engine must look at the message, and the configuration version that was decided at:
+/// decided from the configuration in memory (nothing to ask the database), checked by the inbound write against
+/// the version stored then (a change since sends the message to the engine anyway). Before the engine's first
+/// load, always.
+fn look(state: &AppState, channel: &ChannelConfig, number: &Number, message: &InboundMessage) -> (Look, i64) {
+    let Some(cfg) = state.automation.snapshot() else { return (Look::Always, 0) };
+    let facts = crate::routing::rules::Facts {
+        channel_id: channel.id,
+        number_id: number.id,
+        text: message.body.clone(),
+        button_payload: message.button_payload.clone(),
+        ..Default::default()
+    };
+    let refused_media = !number.accepts_media && !message.media.is_empty();
+    (crate::automation::decide::look(&cfg, number.id, &facts, refused_media, jiff::Timestamp::now()), cfg.version)
+}
+
 /// Which of the channel's numbers received the message. A number the channel lists is found by `To`; in
 /// Messaging Service mode a message carrying the channel's service SID may arrive on any sender of the
 /// service's pool, and such a number is added to the channel on first sight.
@@ -73,9 +93,9 @@ async fn resolve_number(state: &AppState, channel: &ChannelConfig, message: &Inb
             let id = crate::store::channels::register_number(&state.pool, channel.id, message.to.as_str()).await?;
             state.channels.invalidate(channel.id);
             tracing::info!(number = %mask::phone(message.to.as_str()), "new sender of the Messaging Service added to the channel");
-            // A new number has the defaults: media accepted, no CSAT; the automation engine decides the rest.
+            // A new number has the defaults: media accepted, no CSAT.
             let name = message.to.as_str().to_owned();
-            Ok(Number { id, name, e164: message.to.clone(), accepts_media: true, csat: false, automated: true })
+            Ok(Number { id, name, e164: message.to.clone(), accepts_media: true, csat: false })
         }
         (SendingMode::MessagingService(_), Some(_)) => Err(AppError::unprocessable(
             "messaging_service_mismatch",

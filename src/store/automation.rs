@@ -316,40 +316,47 @@ pub struct Pending {
     pub person_replied_secs_ago: Option<f64>,
 }
 
-/// Takes up to `limit` inbound messages waiting for the automations (oldest first), row-locked so that no
-/// other process takes them. A message waits until its conversation is routed (so that the queue it went to is
-/// known), or a minute at most when no router runs.
+/// Takes up to `limit` inbound messages from the automations' inbox (oldest first), row-locked so that no other
+/// process takes them. A message waits until its conversation is routed (so that the queue it went to is
+/// known), or a minute at most when no router runs. The oldest entries are picked by the inbox's key alone,
+/// before anything is joined, so a backlog does not make each batch slower than the last.
 pub async fn claim_pending(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Pending>> {
     sqlx::query_as(
-        "SELECT m.id AS message_id, m.conversation_id, c.channel_id, c.number_id, c.contact_id, m.body,
-                m.button_payload,
-                EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id AND a.download_state = 'refused')
-                    AS refused_media,
-                k.profile_name, k.language, k.attributes, k.tags,
-                EXISTS (SELECT 1 FROM conversations o WHERE o.contact_id = c.contact_id AND o.id <> c.id
-                                                        AND o.created_at < c.created_at) AS returning,
-                c.queue_id, c.status,
-                EXISTS (SELECT 1 FROM messages o WHERE o.conversation_id = c.id AND o.direction = 'outbound'
-                                                   AND o.automation IS NULL) AS person_replied,
-                (SELECT EXTRACT(EPOCH FROM now() - max(o.created_at))::float8 FROM messages o
-                 WHERE o.conversation_id = c.id AND o.direction = 'outbound' AND o.automation IS NULL)
-                    AS person_replied_secs_ago
-         FROM messages m
-         JOIN conversations c ON c.id = m.conversation_id
-         JOIN contacts k ON k.id = c.contact_id
-         WHERE m.automation_pending
-           AND (c.routing_state <> 'unrouted' OR c.status = 'resolved' OR m.created_at < now() - interval '1 minute')
-         ORDER BY m.created_at
-         LIMIT $1
-         FOR UPDATE OF m SKIP LOCKED",
+        "WITH claimed AS (
+             SELECT message_id FROM automation_inbox ORDER BY message_id LIMIT $1 FOR UPDATE SKIP LOCKED
+         )
+         SELECT x.* FROM claimed i CROSS JOIN LATERAL (
+             SELECT m.id AS message_id, m.conversation_id, c.channel_id, c.number_id, c.contact_id, m.body,
+                    m.button_payload, m.num_media > 0 AND EXISTS (
+                        SELECT 1 FROM attachments a WHERE a.message_id = m.id AND a.download_state = 'refused'
+                    ) AS refused_media,
+                    k.profile_name, k.language, k.attributes, k.tags,
+                    EXISTS (SELECT 1 FROM conversations o WHERE o.contact_id = c.contact_id AND o.id <> c.id
+                                                            AND o.created_at < c.created_at) AS returning,
+                    c.queue_id, c.status, person.at IS NOT NULL AS person_replied,
+                    EXTRACT(EPOCH FROM now() - person.at)::float8 AS person_replied_secs_ago
+             FROM messages m
+             JOIN conversations c ON c.id = m.conversation_id
+             JOIN contacts k ON k.id = c.contact_id
+             -- The last message a person wrote in the conversation (messages_person_idx holds only those).
+             LEFT JOIN LATERAL (
+                 SELECT o.created_at AS at FROM messages o
+                 WHERE o.conversation_id = c.id AND o.direction = 'outbound' AND o.automation IS NULL
+                 ORDER BY o.created_at DESC LIMIT 1
+             ) person ON true
+             WHERE m.id = i.message_id
+               AND (c.routing_state <> 'unrouted' OR c.status = 'resolved' OR m.created_at < now() - interval '1 minute')
+         ) x
+         ORDER BY x.message_id",
     )
     .bind(limit)
     .fetch_all(conn)
     .await
 }
 
+/// The messages are looked at: out of the inbox.
 pub async fn clear_pending(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query("UPDATE messages SET automation_pending = false WHERE id = ANY($1)").bind(ids).execute(conn).await?;
+    sqlx::query("DELETE FROM automation_inbox WHERE message_id = ANY($1)").bind(ids).execute(conn).await?;
     Ok(())
 }
 
@@ -401,6 +408,17 @@ pub async fn claim_cooldown(conn: &mut PgConnection, rule: Uuid, contact: Uuid, 
     .fetch_optional(conn)
     .await?;
     Ok(claimed.unwrap_or(false))
+}
+
+/// How many seconds ago each rule last fired for each of these contacts: `(contact, rule, seconds)`.
+pub async fn cooldowns_of_many(conn: &mut PgConnection, contacts: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Uuid, f64)>> {
+    sqlx::query_as(
+        "SELECT contact_id, rule_id, EXTRACT(EPOCH FROM now() - fired_at)::float8 FROM automation_cooldowns
+         WHERE contact_id = ANY($1)",
+    )
+    .bind(contacts)
+    .fetch_all(conn)
+    .await
 }
 
 /// How many seconds ago each rule last fired for the contact.

@@ -29,9 +29,6 @@ pub struct NumberRecord {
     pub e164: String,
     pub customers_may_send_attachments: bool,
     pub csat_enabled: bool,
-    /// Any automation looks at this number's inbound messages (greeting, out-of-hours message, refused media,
-    /// auto-reply rules of its channel or global ones, CSAT).
-    pub automated: bool,
 }
 
 /// A channel as listed to people: no secrets.
@@ -143,14 +140,8 @@ pub async fn find(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<(ChannelRecord
         return Ok(None);
     };
     let numbers = sqlx::query_as(
-        "SELECT n.id, n.channel_id, n.name, n.e164, n.customers_may_send_attachments, n.csat_enabled,
-                (n.greeting_text IS NOT NULL OR NOT n.customers_may_send_attachments
-                 OR a.greeting_template_id IS NOT NULL OR a.out_of_hours_text IS NOT NULL
-                 OR EXISTS (SELECT 1 FROM queue_automation q WHERE q.out_of_hours_text IS NOT NULL)
-                 OR EXISTS (SELECT 1 FROM automation_rules r
-                            WHERE r.enabled AND (r.channel_id IS NULL OR r.channel_id = n.channel_id))) AS automated
-         FROM whatsapp_numbers n LEFT JOIN number_automation a ON a.number_id = n.id
-         WHERE n.channel_id = $1 AND n.deleted_at IS NULL ORDER BY n.created_at",
+        "SELECT id, channel_id, name, e164, customers_may_send_attachments, csat_enabled FROM whatsapp_numbers
+         WHERE channel_id = $1 AND deleted_at IS NULL ORDER BY created_at",
     )
     .bind(id)
     .fetch_all(pool)

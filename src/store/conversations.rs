@@ -172,8 +172,11 @@ pub async fn list(
     listing.fetch(pool, q, UUID_ID).await
 }
 
-/// What sending into a conversation needs, read under a share lock of the conversation row (so the
-/// conversation cannot be resolved or deleted between the checks and the insert).
+/// What sending into a conversation needs, read under a key-share lock of the conversation row: every change of
+/// its status or owner first locks the row `FOR UPDATE` (`store::routing::lock`), which waits for this lock, so
+/// the conversation cannot be resolved between the checks and the insert. The inbound write's touch of
+/// `last_inbound_at` (a plain update of no key column) does not wait for it: a customer's message is never held
+/// up by a send into their conversation, and the window it reads can only have grown since.
 #[derive(Debug, Clone, FromRow)]
 pub struct SendTarget {
     pub account_id: Uuid,
@@ -197,7 +200,7 @@ pub async fn send_target(conn: &mut PgConnection, id: Uuid, who: Visibility) -> 
     );
     q.push_bind(id);
     who.push(&mut q);
-    q.push(" FOR SHARE OF c");
+    q.push(" FOR KEY SHARE OF c");
     q.build_query_as().fetch_optional(conn).await
 }
 

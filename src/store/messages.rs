@@ -1,6 +1,7 @@
 //! Messages: storing inbound messages (one at a time, or many in one statement), and reading messages as the API
 //! shows them. Moving an outbound message's status forward is in `statuses`.
 
+use crate::domain::automation::Look;
 use crate::domain::inbound::InboundMessage;
 use serde_json::Value;
 use sqlx::{FromRow, PgPool};
@@ -17,8 +18,11 @@ pub struct NewInbound {
     pub message: InboundMessage,
     pub webhook_params: Value,
     pub media_job_max_attempts: i32,
-    /// The number has automations: the automation engine looks at this message after it is stored.
-    pub automate: bool,
+    /// Whether the automation engine looks at this message after it is stored (into `automation_inbox`)...
+    pub look: crate::domain::automation::Look,
+    /// ...as decided from the configuration at this version (`routing_config.version`): if it moved since, the
+    /// message goes into the inbox whatever was decided, so a change is never missed.
+    pub look_version: i64,
     /// The number accepts customers' media; if not, attachments are recorded as `refused` and not downloaded.
     pub accept_media: bool,
 }
@@ -81,13 +85,13 @@ WITH fresh AS (
     INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status, status_updated_at,
                           message_type, num_media, button_text, button_payload, latitude, longitude,
                           location_address, location_label, replied_to_sid, referral, forwarded,
-                          frequently_forwarded, webhook_params, automation_pending)
+                          frequently_forwarded, webhook_params)
     SELECT $11, conversation.id, $1, 'inbound', $2, $12, 'received', now(), $13, cardinality($22::text[]), $14, $15,
-           $16, $17, $18, $19, $20, $21, $25, $26, $27, $28
+           $16, $17, $18, $19, $20, $21, $25, $26, $27
     FROM conversation
     ON CONFLICT (account_id, twilio_sid) DO NOTHING
     RETURNING id, conversation_id
-){MEDIA}
+){MEDIA}{INBOX}
 SELECT message.id AS message_id, message.conversation_id, conversation.created AS new_conversation
 FROM message, conversation
 "#;
@@ -97,31 +101,42 @@ const MEDIA_PARTS: &str = r#"
 , attachment AS (
     INSERT INTO attachments (id, message_id, position, source_url, content_type, download_state)
     SELECT gen_random_uuid(), message.id, (m.ord - 1)::smallint, m.url, NULLIF(m.content_type, ''),
-           CASE WHEN $29 THEN 'pending' ELSE 'refused' END
+           CASE WHEN $28 THEN 'pending' ELSE 'refused' END
     FROM message, unnest($22::text[], $23::text[]) WITH ORDINALITY AS m(url, content_type, ord)
     RETURNING id
 ), job AS (
     INSERT INTO jobs (kind, payload, max_attempts)
-    SELECT 'media.download', jsonb_build_object('attachment_id', attachment.id), $24 FROM attachment WHERE $29
+    SELECT 'media.download', jsonb_build_object('attachment_id', attachment.id), $24 FROM attachment WHERE $28
 )"#;
 
 /// Keeps the parameter numbering of the media variant without executing anything: a message without media
 /// skips the two sub-statements (their executor start-up costs on every webhook).
 const NO_MEDIA_PARTS: &str = r#"
-, unused AS (SELECT $22::text[], $23::text[], $24::int4, $29::bool WHERE false)"#;
+, unused AS (SELECT $22::text[], $23::text[], $24::int4, $28::bool WHERE false)"#;
+
+/// The message into the automations' inbox: always (`$29`), when it opened the conversation (`$30`), or when the
+/// configuration changed since the decision (`$31`, the version it was made at).
+const INBOX_PART: &str = r#"
+, inbox AS (
+    INSERT INTO automation_inbox (message_id)
+    SELECT message.id FROM message, conversation
+    WHERE $29 OR ($30 AND conversation.created) OR (SELECT version FROM routing_config) <> $31
+)"#;
 
 /// The four variants: contact keyed on the phone number (when Twilio sends one) or on the business-scoped
 /// user id; with or without media.
 static INSERT_INBOUND: LazyLock<[[String; 2]; 2]> = LazyLock::new(|| {
     let by_phone = "ON CONFLICT (phone_e164) DO UPDATE SET bsuid = COALESCE(contacts.bsuid, EXCLUDED.bsuid),";
     let by_bsuid = "ON CONFLICT (bsuid) DO UPDATE SET phone_e164 = COALESCE(contacts.phone_e164, EXCLUDED.phone_e164),";
-    let variant = |conflict: &str, media: &str| {
-        INSERT_INBOUND_TEMPLATE.replace("{CONTACT_CONFLICT}", conflict).replace("{MEDIA}", media)
+    let variant = |conflict: &str, media: &str, inbox: &str| {
+        INSERT_INBOUND_TEMPLATE
+            .replace("{CONTACT_CONFLICT}", conflict)
+            .replace("{MEDIA}", media)
+            .replace("{INBOX}", inbox)
     };
-    [
-        [variant(by_phone, NO_MEDIA_PARTS), variant(by_phone, MEDIA_PARTS)],
-        [variant(by_bsuid, NO_MEDIA_PARTS), variant(by_bsuid, MEDIA_PARTS)],
-    ]
+    let both =
+        |conflict: &str| [variant(conflict, NO_MEDIA_PARTS, INBOX_PART), variant(conflict, MEDIA_PARTS, INBOX_PART)];
+    [both(by_phone), both(by_bsuid)]
 });
 
 /// Stores one inbound message (see [`INSERT_INBOUND_TEMPLATE`]).
@@ -172,8 +187,10 @@ async fn run_insert(pool: &PgPool, m: &NewInbound, bsuid: Option<&str>) -> sqlx:
         .bind(msg.forwarded)
         .bind(msg.frequently_forwarded)
         .bind(&m.webhook_params)
-        .bind(m.automate)
         .bind(m.accept_media)
+        .bind(m.look == Look::Always)
+        .bind(m.look == Look::IfNewConversation)
+        .bind(m.look_version)
         .fetch_optional(pool)
         .await?;
     Ok(match row {
@@ -195,11 +212,11 @@ WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::uuid[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::text[], $14::text[],
                          $15::text[], $16::float8[], $17::float8[], $18::text[], $19::text[], $20::text[],
-                         $21::jsonb[], $22::bool[], $23::bool[], $24::jsonb[], $25::bool[])
+                         $21::jsonb[], $22::bool[], $23::bool[], $24::jsonb[], $25::bool[], $26::bool[], $27::int8[])
         WITH ORDINALITY AS i(account_id, sid, contact_id, phone, bsuid, wa_id, profile_name, conversation_id,
                              channel_id, number_id, message_id, body, message_type, button_text, button_payload,
                              latitude, longitude, location_address, location_label, replied_to_sid, referral,
-                             forwarded, frequently_forwarded, webhook_params, automation_pending, ord)
+                             forwarded, frequently_forwarded, webhook_params, look_always, look_if_new, look_version, ord)
 ), fresh AS (
     SELECT * FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.account_id = i.account_id AND m.twilio_sid = i.sid)
@@ -225,20 +242,32 @@ WITH input AS (
     INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status, status_updated_at,
                           message_type, num_media, button_text, button_payload, latitude, longitude,
                           location_address, location_label, replied_to_sid, referral, forwarded,
-                          frequently_forwarded, webhook_params, automation_pending)
+                          frequently_forwarded, webhook_params)
     SELECT f.message_id, v.id, f.account_id, 'inbound', f.sid, f.body, 'received', now(), f.message_type, 0,
            f.button_text, f.button_payload, f.latitude, f.longitude, f.location_address, f.location_label,
-           f.replied_to_sid, f.referral, f.forwarded, f.frequently_forwarded, f.webhook_params, f.automation_pending
+           f.replied_to_sid, f.referral, f.forwarded, f.frequently_forwarded, f.webhook_params
     FROM fresh f
     JOIN contact c ON c.phone_e164 = f.phone
     JOIN conversation v ON v.number_id = f.number_id AND v.contact_id = c.id
     ORDER BY f.ord
     ON CONFLICT (account_id, twilio_sid) DO NOTHING
     RETURNING id, conversation_id
-)
+){INBOX}
 SELECT message.id AS message_id, message.conversation_id, conversation.created AS new_conversation
 FROM message JOIN conversation ON conversation.id = message.conversation_id
 "#;
+
+/// The batch's messages the automations look at into their inbox, as for one message ([`INBOX_PART`]).
+const BATCH_INBOX_PART: &str = r#"
+, inbox AS (
+    INSERT INTO automation_inbox (message_id)
+    SELECT message.id FROM message JOIN fresh f ON f.message_id = message.id
+    JOIN conversation v ON v.id = message.conversation_id
+    WHERE f.look_always OR (f.look_if_new AND v.created) OR (SELECT version FROM routing_config) <> f.look_version
+)"#;
+
+static INSERT_INBOUND_BATCH_SQL: LazyLock<String> =
+    LazyLock::new(|| INSERT_INBOUND_BATCH.replace("{INBOX}", BATCH_INBOX_PART));
 
 /// Stores a batch of batchable messages; see [`INSERT_INBOUND_BATCH`]. Fails as a whole (nothing stored) if
 /// any row fails; the caller then stores them one by one.
@@ -252,7 +281,7 @@ pub async fn insert_inbound_batch(pool: &PgPool, batch: &[&NewInbound]) -> sqlx:
         batch.iter().map(|m| m.message.location.as_ref().and_then(f)).collect()
     };
     let message_ids = new_ids();
-    let rows: Vec<StoredRow> = sqlx::query_as(INSERT_INBOUND_BATCH)
+    let rows: Vec<StoredRow> = sqlx::query_as(INSERT_INBOUND_BATCH_SQL.as_str())
         .bind(batch.iter().map(|m| m.account_id).collect::<Vec<_>>())
         .bind(batch.iter().map(|m| m.message.message_sid.as_str()).collect::<Vec<_>>())
         .bind(new_ids())
@@ -277,7 +306,9 @@ pub async fn insert_inbound_batch(pool: &PgPool, batch: &[&NewInbound]) -> sqlx:
         .bind(batch.iter().map(|m| m.message.forwarded).collect::<Vec<_>>())
         .bind(batch.iter().map(|m| m.message.frequently_forwarded).collect::<Vec<_>>())
         .bind(batch.iter().map(|m| m.webhook_params.clone()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|m| m.automate).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.look == Look::Always).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.look == Look::IfNewConversation).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.look_version).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
     // A stored row carries the id generated for its input; inputs without one were duplicates.
