@@ -284,9 +284,18 @@ async function adminScreens(browser) {
   await page.click(`[data-number-settings="${BUSINESS}"]`);
   await page.locator('#number-form').waitFor();
   await page.selectOption('#f-default_queue_id', { label: 'Support' });
+  // Its automations, in the same form: a greeting and the survey.
+  await page.fill('#f-greeting_text', 'Hi {{customer_name}}, welcome!');
+  await page.selectOption('#f-csat_enabled', 'yes');
+  await page.fill('#f-csat_question', 'How did we do?');
   await screenshot(page, 'admin-number-settings');
   await page.click('#number-form button[type=submit]');
   await page.locator('#number-form').waitFor({ state: 'detached' });
+  await page.click(`[data-number-settings="${BUSINESS}"]`);
+  await page.locator('#number-form').waitFor();
+  if (await page.inputValue('#f-greeting_text') !== 'Hi {{customer_name}}, welcome!') throw new Error('the greeting was not saved');
+  if (await page.inputValue('#f-csat_question') !== 'How did we do?') throw new Error('the survey question was not saved');
+  await page.click('#number-form button[type=button]:not(.danger)');
   // A new agent, then edited.
   await page.click('a[href="#/admin/agents"]');
   await page.locator('#admin-table').waitFor();
@@ -315,12 +324,34 @@ async function adminScreens(browser) {
   await page.click('a[href="#/admin/rules"]');
   await page.locator('#admin-table').waitFor();
   await page.fill('#f-name', 'Refunds to Support');
-  await page.fill('#f-conditions', '[{"type": "text_contains", "value": "refund"}]');
+  await page.click('#add-condition');
+  await page.fill('#cond-value-0', 'refund');
   await page.selectOption('#f-target', { label: 'Support' });
   await page.click('#admin-save');
-  await page.locator('#admin-table tr', { hasText: 'Refunds to Support' }).waitFor();
+  await page.locator('#admin-table tr', { hasText: 'Refunds to Support' }).filter({ hasText: 'Message contains refund' }).waitFor();
   await screenshot(page, 'admin-rules');
-  for (const tab of ['templates', 'queues', 'hours', 'canned', 'tags']) {
+  // An auto reply, with conditions from the same form: a button payload, and a cooldown.
+  await page.click('a[href="#/admin/autoreplies"]');
+  await page.locator('#admin-table, .page p.muted').first().waitFor();
+  await page.fill('#f-name', 'Opening hours');
+  await page.click('#add-condition');
+  await page.selectOption('#cond-type-0', 'text_matches');
+  await page.fill('#cond-pattern-0', 'open|hours');
+  await page.fill('#f-reply', 'We are open 9 to 5, {{customer_name}}.');
+  await page.fill('#f-cooldown_hours', '24');
+  await page.click('#admin-save');
+  await page.locator('#admin-table tr', { hasText: 'Opening hours' }).filter({ hasText: 'once per 24 h per contact' }).waitFor();
+  await screenshot(page, 'admin-autoreplies');
+  // Business hours as a form, not JSON.
+  await page.click('a[href="#/admin/hours"]');
+  await page.locator('#admin-table, .page p.muted').first().waitFor();
+  await page.fill('#f-name', 'Office');
+  await page.fill('#f-time_zone', 'Europe/Amsterdam');
+  await page.fill('#f-day_monday', '09:00-12:30, 13:30-17:30');
+  await page.fill('#f-holidays', '2026-12-25 Christmas');
+  await page.click('#admin-save');
+  await page.locator('#admin-table tr', { hasText: 'Office' }).filter({ hasText: 'mon 09:00-12:30, 13:30-17:30' }).waitFor();
+  for (const tab of ['templates', 'queues', 'canned', 'tags']) {
     await page.click(`a[href="#/admin/${tab}"]`);
     await page.locator('#admin-table, .page p.muted').first().waitFor();
     await screenshot(page, 'admin-' + tab);

@@ -10,6 +10,78 @@ const json = (v) => JSON.stringify(v);
 const splitList = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const targetValue = (t) => !t ? '' : t.type === 'queue' ? 'q:' + t.queue_id : t.type === 'agent' ? 'a:' + t.agent_id : 'ai';
 const targetBody = (v) => v === 'ai' ? { type: 'ai_agent' } : v.startsWith('q:') ? { type: 'queue', queue_id: v.slice(2) } : { type: 'agent', agent_id: v.slice(2) };
+// A week of opening hours as text per day ("09:00-17:30, 19:00-22:00"), not JSON.
+const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+const rangesText = (ranges) => (ranges || []).map((r) => `${r.open}-${r.close}`).join(', ');
+const parseRanges = (text) => splitList(text || '').map((r) => { const [open, close] = r.split(/\s*[-–]\s*/); return { open: open || '', close: close || '' }; });
+const weekWords = (weekly) => DAYS.filter((d) => (weekly || {})[d] && weekly[d].length).map((d) => `${d.slice(0, 3)} ${rangesText(weekly[d])}`).join('; ') || 'closed all week';
+
+// Rule conditions as a form (routing rules and auto-reply rules share it): one row per condition, all must hold.
+const CONDITIONS = {
+  text_contains: ['Message contains', [['value', 'text']]],
+  text_matches: ['Message matches (regular expression)', [['pattern', 'text']]],
+  button_payload: ['Button payload is one of (comma-separated)', [['values', 'list']]],
+  language: ['Customer language is one of (comma-separated)', [['languages', 'list']]],
+  contact_tag: ['Contact has the tag', [['tag', 'text']]],
+  contact_attribute: ['Contact attribute (key, value: empty for any)', [['key', 'text'], ['equals', 'optional']]],
+  business_hours: ['Business hours are', [['open', ['open', 'closed']], ['business_hours_id', 'hours']]],
+  customer: ['Customer is', [['value', ['new', 'returning']]]],
+  communication_type: ['Conversation is a', [['value', ['message', 'call']]]],
+  number: ['Number is', [['number_ids', 'number']]],
+};
+function conditionsEditor(hours) {
+  const rows = h('div', { class: 'conditions', id: 'conditions' });
+  let list = [];
+  const draw = () => {
+    rows.replaceChildren(...list.map((c, i) => {
+      const [, parts] = CONDITIONS[c.type] || CONDITIONS.text_contains;
+      const type = h('select', { id: `cond-type-${i}`, 'aria-label': `Condition ${i + 1}`, onchange: (e) => { list[i] = { type: e.target.value }; draw(); } },
+        Object.entries(CONDITIONS).map(([k, [label]]) => h('option', { value: k, selected: k === c.type }, label)));
+      const inputs = parts.map(([key, kind]) => {
+        const id = `cond-${key}-${i}`, set = (v) => { list[i][key] = v; };
+        const cur = c[key];
+        if (Array.isArray(kind)) {
+          const sel = h('select', { id, 'aria-label': key, onchange: (e) => set(key === 'open' ? e.target.value === 'open' : e.target.value) }, kind.map((o) => h('option', { value: o }, o)));
+          sel.value = key === 'open' ? (cur === false ? 'closed' : 'open') : (cur || kind[0]); set(key === 'open' ? sel.value === 'open' : sel.value);
+          return sel;
+        }
+        if (kind === 'hours') {
+          const sel = h('select', { id, 'aria-label': 'Schedule', onchange: (e) => set(e.target.value || undefined) }, h('option', { value: '' }, "the number's own"), hours.map((b) => h('option', { value: b.id }, b.name)));
+          sel.value = cur || ''; return sel;
+        }
+        if (kind === 'number') {
+          const sel = h('select', { id, 'aria-label': 'Number', onchange: (e) => set([e.target.value]) }, S.dir.numbers.map((n) => h('option', { value: n.id }, `${n.name} ${n.e164}`)));
+          if (cur && cur[0]) sel.value = cur[0]; set([sel.value]); return sel;
+        }
+        const input = h('input', { id, 'aria-label': key, value: kind === 'list' ? (cur || []).join(', ') : (cur == null ? '' : String(cur)),
+          oninput: (e) => set(kind === 'list' ? splitList(e.target.value) : kind === 'optional' && !e.target.value.trim() ? undefined : e.target.value) });
+        return input;
+      });
+      return h('div', { class: 'condition' }, type, inputs, h('button', { type: 'button', class: 'copy', 'aria-label': `Remove condition ${i + 1}`, onclick: () => { list.splice(i, 1); draw(); } }, 'Remove'));
+    }), h('button', { type: 'button', id: 'add-condition', onclick: () => { list.push({ type: 'text_contains', value: '' }); draw(); } }, 'Add condition'),
+    list.length ? '' : h('span', { class: 'muted' }, ' No condition: every message.'));
+  };
+  draw();
+  return { node: rows, multiple: false, tagName: 'DIV', set disabled(_) {},
+    get value() { return list.map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined))); },
+    set value(v) { list = Array.isArray(v) ? v.map((c) => ({ ...c })) : []; draw(); } };
+}
+const conditionWords = (list) => !list.length ? 'every message' : list.map((c) => (CONDITIONS[c.type] || [c.type])[0] + ' ' +
+  Object.entries(c).filter(([k]) => k !== 'type').map(([, v]) => Array.isArray(v) ? v.join(', ') : String(v)).join(' ')).join('; ');
+// An auto-reply rule's actions as a form: a reply, a route, tags, a priority, a resolve.
+const ruleActions = (v) => {
+  const a = [];
+  if (v.reply) a.push({ type: 'reply', text: v.reply });
+  if (v.add_tags && v.add_tags.length) a.push({ type: 'add_tags', tag_ids: v.add_tags });
+  if (v.priority) a.push({ type: 'set_priority', priority: Number(v.priority) });
+  if (v.route) a.push(v.route.startsWith('q:') ? { type: 'route', queue_id: v.route.slice(2) } : { type: 'route', agent_id: v.route.slice(2) });
+  if (v.resolve === 'yes') a.push({ type: 'resolve' });
+  return a;
+};
+const actionOf = (r, type) => (r.actions || []).find((a) => a.type === type);
+const actionWords = (r) => (r.actions || []).map((a) => a.type === 'reply' ? `Reply “${a.text}”` : a.type === 'route' ? 'Route to ' + (a.queue_id ? queueName(a.queue_id) : agentName(a.agent_id))
+  : a.type === 'set_priority' ? `Priority ${a.priority}` : a.type === 'add_tags' ? 'Add tags' : a.type.replace(/_/g, ' ')).join(' · ');
+
 const ADMIN = {
   channels: { title: 'Channels and numbers', path: '/channels', admin: true, noEdit: true,
     columns: [['Name', (c) => c.name], ['Numbers', (c) => [(c.numbers || []).map((n) => h('div', {}, `${n.name} ${n.e164} `,
@@ -48,22 +120,46 @@ const ADMIN = {
   queues: { title: 'Queues', path: '/queues', admin: true,
     columns: [['Name', (q) => q.name], ['Strategy', (q) => q.strategy], ['Business hours', (q) => q.business_hours_id ? 'yes' : '—'], ['Members', (q) => (q.member_ids || []).map(agentName).join(', ')]],
     fields: [['name', 'Name', 'text', '', (q) => q.name], ['strategy', 'Strategy', ['least_loaded', 'round_robin'], null, (q) => q.strategy],
-      ['business_hours_id', 'Business hours', 'hours', null, (q) => q.business_hours_id || ''], ['member_ids', 'Members', 'agents', null, (q) => q.member_ids || []]],
-    body: (v, editing) => ({ name: v.name, strategy: v.strategy, business_hours_id: v.business_hours_id || (editing ? null : undefined), member_ids: v.member_ids }) },
+      ['business_hours_id', 'Business hours', 'hours', null, (q) => q.business_hours_id || ''], ['member_ids', 'Members', 'agents', null, (q) => q.member_ids || []],
+      ['out_of_hours_text', 'Out-of-hours message while this queue is closed (empty: the number\'s)', 'textarea', '', (q) => (q.automation || {}).out_of_hours_text || ''],
+      ['waiting_notice_text', 'Waiting notice ({{position}}, {{estimated_wait}}; empty: none)', 'textarea', 'You are number {{position}} in line; the wait is about {{estimated_wait}}.', (q) => (q.automation || {}).waiting_notice_text || ''],
+      ['waiting_notice_every_minutes', 'Waiting notice at most every … minutes', 'number', '', (q) => String((q.automation || {}).waiting_notice_every_minutes || 5)],
+      ['waiting_notice_max', 'At most … notices per wait', 'number', '', (q) => String((q.automation || {}).waiting_notice_max || 3)]],
+    body: (v, editing) => ({ name: v.name, strategy: v.strategy, business_hours_id: v.business_hours_id || (editing ? null : undefined), member_ids: v.member_ids }),
+    load: async (q) => ({ ...q, automation: await api('GET', `/automation/queues/${q.id}`) }),
+    also: (v, id) => api('PUT', `/automation/queues/${id}`, { out_of_hours_text: v.out_of_hours_text || null, waiting_notice_text: v.waiting_notice_text || null,
+      waiting_notice_every_minutes: Number(v.waiting_notice_every_minutes) || 5, waiting_notice_max: Number(v.waiting_notice_max) || 3 }) },
   hours: { title: 'Business hours', path: '/business-hours', admin: true,
-    columns: [['Name', (b) => b.name], ['Time zone', (b) => b.time_zone], ['Week', (b) => h('code', {}, json(b.weekly))], ['Holidays', (b) => h('code', {}, json(b.holidays))]],
+    columns: [['Name', (b) => b.name], ['Time zone', (b) => b.time_zone], ['Week', (b) => weekWords(b.weekly)],
+      ['Holidays', (b) => (b.holidays || []).map((x) => x.date + (x.name ? ` ${x.name}` : '')).join(', ')]],
     fields: [['name', 'Name', 'text', '', (b) => b.name], ['time_zone', 'Time zone (IANA, e.g. Europe/Amsterdam)', 'text', '', (b) => b.time_zone],
-      ['weekly', 'Weekly hours (JSON)', 'textarea', '{"monday": [{"open": "09:00", "close": "17:30"}], "tuesday": [{"open": "09:00", "close": "17:30"}]}', (b) => json(b.weekly)],
-      ['holidays', 'Holidays (JSON)', 'textarea', '[{"date": "2026-12-25", "name": "Christmas"}]', (b) => json(b.holidays)]],
-    body: (v) => ({ name: v.name, time_zone: v.time_zone, weekly: JSON.parse(v.weekly || '{}'), holidays: JSON.parse(v.holidays || '[]') }) },
+      ...DAYS.map((d) => ['day_' + d, `${d[0].toUpperCase()}${d.slice(1)} (e.g. 09:00-17:30, 19:00-22:00; empty: closed)`, 'text', '', (b) => rangesText((b.weekly || {})[d])]),
+      ['holidays', 'Holidays (one a line: 2026-12-25 Christmas)', 'textarea', '', (b) => (b.holidays || []).map((x) => `${x.date} ${x.name || ''}`.trim()).join('\n')]],
+    body: (v) => ({ name: v.name, time_zone: v.time_zone,
+      weekly: Object.fromEntries(DAYS.map((d) => [d, parseRanges(v['day_' + d])]).filter(([, r]) => r.length)),
+      holidays: (v.holidays || '').split('\n').map((l) => l.trim()).filter(Boolean).map((l) => { const [date, ...name] = l.split(/\s+/); return { date, name: name.join(' ') }; }) }) },
   rules: { title: 'Routing rules', path: '/routing/rules', admin: true,
-    columns: [['#', (r) => String(r.position)], ['Name', (r) => r.name], ['On', (r) => r.enabled ? 'yes' : 'no'], ['Conditions (all must hold)', (r) => h('code', {}, json(r.conditions))],
+    columns: [['#', (r) => String(r.position)], ['Name', (r) => r.name], ['On', (r) => r.enabled ? 'yes' : 'no'], ['Conditions (all must hold)', (r) => conditionWords(r.conditions)],
       ['Sends to', (r) => r.target.type === 'queue' ? 'Queue ' + queueName(r.target.queue_id) : r.target.type === 'agent' ? 'Agent ' + agentName(r.target.agent_id) : 'The AI agent']],
     fields: [['name', 'Name', 'text', '', (r) => r.name], ['enabled', 'Enabled', ['yes', 'no'], null, (r) => r.enabled ? 'yes' : 'no'],
-      ['conditions', 'Conditions (JSON; types: number, communication_type, language, text_contains, text_matches, button_payload, contact_attribute, contact_tag, business_hours, customer)', 'textarea',
-        '[{"type": "text_contains", "value": "refund"}]', (r) => json(r.conditions)],
+      ['conditions', 'Conditions (all must hold)', 'conditions', null, (r) => r.conditions],
       ['target', 'Sends to', 'target', null, (r) => targetValue(r.target)]],
-    body: (v) => ({ name: v.name, enabled: v.enabled !== 'no', conditions: JSON.parse(v.conditions || '[]'), target: targetBody(v.target) }) },
+    body: (v) => ({ name: v.name, enabled: v.enabled !== 'no', conditions: v.conditions, target: targetBody(v.target) }) },
+  autoreplies: { title: 'Auto replies', path: '/automation/rules', admin: true,
+    columns: [['#', (r) => String(r.position)], ['Name', (r) => r.name], ['On', (r) => r.enabled ? 'yes' : 'no'], ['When', (r) => conditionWords(r.conditions)],
+      ['Does', actionWords], ['At most', (r) => r.cooldown_secs ? `once per ${Math.round(r.cooldown_secs / 3600)} h per contact` : 'every time'], ['Then', (r) => r.stop_after ? 'stop' : 'next rule']],
+    fields: [['name', 'Name', 'text', '', (r) => r.name], ['enabled', 'Enabled', ['yes', 'no'], null, (r) => r.enabled ? 'yes' : 'no'],
+      ['conditions', 'When (all must hold)', 'conditions', null, (r) => r.conditions],
+      ['reply', 'Reply ({{customer_name}}, {{number_name}} are filled in)', 'textarea', '', (r) => (actionOf(r, 'reply') || {}).text || ''],
+      ['add_tags', 'Add tags', 'tags', null, (r) => (actionOf(r, 'add_tags') || {}).tag_ids || []],
+      ['priority', 'Set priority (empty: keep)', ['', 'low (-100)', 'high (100)', 'urgent (500)'].map(String), null, (r) => { const p = (actionOf(r, 'set_priority') || {}).priority; return p === -100 ? 'low (-100)' : p === 100 ? 'high (100)' : p === 500 ? 'urgent (500)' : ''; }],
+      ['route', 'Route to', 'route', null, (r) => { const a = actionOf(r, 'route'); return a ? (a.queue_id ? 'q:' + a.queue_id : 'a:' + a.agent_id) : ''; }],
+      ['resolve', 'Resolve the conversation', ['no', 'yes'], null, (r) => actionOf(r, 'resolve') ? 'yes' : 'no'],
+      ['cooldown_hours', 'At most once per contact every … hours (empty: every time)', 'number', '', (r) => r.cooldown_secs ? String(r.cooldown_secs / 3600) : ''],
+      ['stop_after', 'After it fires', ['next rule', 'stop'], null, (r) => r.stop_after ? 'stop' : 'next rule']],
+    body: (v, editing) => ({ name: v.name, enabled: v.enabled !== 'no', conditions: v.conditions,
+      actions: ruleActions({ ...v, priority: (/-?\d+/.exec(v.priority || '') || [''])[0] }),
+      cooldown_secs: v.cooldown_hours ? Math.round(Number(v.cooldown_hours) * 3600) : (editing ? null : undefined), stop_after: v.stop_after === 'stop' }) },
   canned: { title: 'Saved replies', path: '/canned-responses',
     columns: [['Short code', (r) => '/' + r.short_code], ['Title', (r) => r.title], ['Text', (r) => r.text]],
     fields: [['short_code', 'Short code', 'text', '', (r) => r.short_code], ['title', 'Title', 'text', '', (r) => r.title], ['text', 'Text', 'textarea', '', (r) => r.text]],
@@ -87,6 +183,11 @@ function fieldSet(fields, hours) {
       input = h('select', { id, multiple: true, size: String(Math.min(5, Math.max(2, opts.length))) }, opts.map(([v, t]) => h('option', { value: v }, t)));
     } else if (type === 'hours') input = h('select', { id }, h('option', { value: '' }, 'Always open'), hours.map((b) => h('option', { value: b.id }, b.name)));
     else if (type === 'queue') input = h('select', { id }, h('option', { value: '' }, 'None'), S.dir.queues.map((q) => h('option', { value: q.id }, q.name)));
+    else if (type === 'conditions') { const ed = conditionsEditor(hours); inputs[name] = ed; return h('div', { class: 'wide' }, h('label', { for: 'add-condition' }, label), ed.node); }
+    else if (type === 'tags') input = h('select', { id, multiple: true, size: String(Math.min(5, Math.max(2, S.tags.length))) }, S.tags.map((t) => h('option', { value: t.id }, t.name)));
+    else if (type === 'route') input = h('select', { id }, h('option', { value: '' }, 'Keep where it is'),
+      h('optgroup', { label: 'Queues' }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
+      h('optgroup', { label: 'Agents' }, S.dir.agents.map((a) => h('option', { value: 'a:' + a.id }, a.name || a.email))));
     else if (type === 'target') input = h('select', { id },
       h('optgroup', { label: 'Queues' }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
       h('optgroup', { label: 'Agents' }, S.dir.agents.map((a) => h('option', { value: 'a:' + a.id }, a.name || a.email))),
@@ -98,7 +199,7 @@ function fieldSet(fields, hours) {
   const nodes = fields.map(field);
   const values = () => {
     const v = {};
-    for (const [k, el] of Object.entries(inputs)) v[k] = el.multiple ? [...el.selectedOptions].map((o) => o.value) : el.value.trim();
+    for (const [k, el] of Object.entries(inputs)) v[k] = el.multiple ? [...el.selectedOptions].map((o) => o.value) : typeof el.value === 'string' ? el.value.trim() : el.value;
     return v;
   };
   const fill = (item) => {
@@ -121,13 +222,14 @@ async function admin(tab) {
   const table = h('div', {}, 'Loading…');
   const problem = h('p', { class: 'error', role: 'alert', id: 'admin-problem' });
   let hours = [];
-  if (spec.fields.some((f) => f[2] === 'hours')) { try { hours = (await api('GET', '/business-hours?limit=200')).items; } catch { /* optional */ } }
+  if (spec.fields.some((f) => f[2] === 'hours' || f[2] === 'conditions')) { try { hours = (await api('GET', '/business-hours?limit=200')).items; } catch { /* optional */ } }
   const set = fieldSet(spec.fields, hours);
   let editing = null;
   const heading = h('h2', { class: 'form-title' }, 'Add');
   const submit = h('button', { class: 'primary', type: 'submit', id: 'admin-save' }, 'Add');
   const cancel = h('button', { type: 'button', class: 'hidden', onclick: () => edit(null) }, 'Cancel');
-  const edit = (item) => {
+  const edit = async (item) => {
+    if (item && spec.load) { try { item = await spec.load(item); } catch (x) { toast(x.message, true); return; } }
     editing = item; set.fill(item); problem.textContent = '';
     heading.textContent = item ? `Edit ${item.name || item.short_code || ''}` : 'Add';
     submit.textContent = item ? 'Save' : 'Add';
@@ -140,7 +242,8 @@ async function admin(tab) {
     let body;
     try { body = spec.body(set.values(), !!editing); } catch (x) { problem.textContent = 'That is not valid JSON: ' + x.message; return; }
     try {
-      if (editing) await api('PATCH', `${spec.path}/${editing.id}`, body); else await api('POST', spec.path, body);
+      const saved = editing ? await api('PATCH', `${spec.path}/${editing.id}`, body) : await api('POST', spec.path, body);
+      if (spec.also) await spec.also(set.values(), (saved && saved.id) || editing.id);
       toast('Saved'); if (spec.after) await spec.after(); S.dir = await api('GET', '/directory'); admin(tab);
     } catch (x) { problem.textContent = x.message + (x.details.field ? ` (${x.details.field})` : ''); }
   } }, heading, h('div', { class: 'grid2' }, set.nodes), problem, h('div', { class: 'buttons' }, submit, cancel));
@@ -172,17 +275,36 @@ async function numberSettings(channel, numberId) {
     ['default_queue_id', 'Default queue (when no rule matches)', 'queue', null, (x) => x.default_queue_id || ''],
     ['member_ids', 'Agents who serve it', 'agents', null, (x) => x.member_ids || []],
     ['agents_may_send_attachments', 'Agents may send attachments', ['yes', 'no'], null, (x) => yes(x.agents_may_send_attachments)],
-    ['customers_may_send_attachments', 'Customers may send attachments', ['yes', 'no'], null, (x) => yes(x.customers_may_send_attachments)]];
+    ['customers_may_send_attachments', 'Customers may send attachments', ['yes', 'no'], null, (x) => yes(x.customers_may_send_attachments)],
+    ['attachments_refused_text', 'When they may not: the reply (empty: a built-in polite sentence)', 'textarea', '', (x) => x.auto.attachments_refused_text || ''],
+    ['greeting_text', 'Greeting for a new conversation ({{customer_name}}, {{number_name}}; empty: none)', 'textarea', 'Hi {{customer_name}}, thanks for writing to {{number_name}}!', (x) => x.greeting_text || ''],
+    ['out_of_hours_text', 'Out-of-hours message (once per closed period; empty: none)', 'textarea', '', (x) => x.auto.out_of_hours_text || ''],
+    ['out_of_hours_quiet_minutes', 'Not when a person replied in the last … minutes', 'number', '', (x) => String(x.auto.out_of_hours_quiet_minutes)],
+    ['csat_enabled', 'Satisfaction survey when resolved', ['no', 'yes'], null, (x) => yes(x.csat_enabled)],
+    ['csat_scale', 'Survey scale', ['five', 'faces'], null, (x) => x.auto.csat.scale || 'five'],
+    ['csat_language', 'Survey language (e.g. en)', 'text', '', (x) => Object.keys(x.auto.csat.texts || {})[0] || (x.language || 'en')],
+    ['csat_question', 'Survey question', 'text', 'How did we do?', (x) => (Object.values(x.auto.csat.texts || {})[0] || {}).question || ''],
+    ['csat_thanks', 'Thanks after a rating (may invite a comment)', 'text', 'Thank you! Anything you would like to add?', (x) => (Object.values(x.auto.csat.texts || {})[0] || {}).thanks || '']];
   const set = fieldSet(fields, []);
-  if (n) { set.fill(n); set.inputs.e164.disabled = true; }
+  if (n) {
+    try { n = { ...n, auto: await api('GET', `/automation/numbers/${n.id}`) }; } catch (x) { toast(x.message, true); return; }
+    set.fill(n); set.inputs.e164.disabled = true;
+  }
   const problem = h('p', { class: 'error', role: 'alert', id: 'number-problem' });
   box.replaceChildren(h('form', { class: 'form', id: 'number-form', onsubmit: async (e) => {
     e.preventDefault(); problem.textContent = '';
     const v = set.values();
     const body = { e164: n ? undefined : v.e164, name: v.name || undefined, default_queue_id: v.default_queue_id || null, member_ids: v.member_ids,
-      agents_may_send_attachments: v.agents_may_send_attachments === 'yes', customers_may_send_attachments: v.customers_may_send_attachments === 'yes' };
+      agents_may_send_attachments: v.agents_may_send_attachments === 'yes', customers_may_send_attachments: v.customers_may_send_attachments === 'yes',
+      greeting_text: v.greeting_text || null, csat_enabled: v.csat_enabled === 'yes' };
+    const texts = v.csat_question ? { [v.csat_language || 'en']: { question: v.csat_question, thanks: v.csat_thanks || undefined } } : {};
+    const auto = { out_of_hours_text: v.out_of_hours_text || null, out_of_hours_quiet_minutes: Number(v.out_of_hours_quiet_minutes) || 30,
+      attachments_refused_text: v.attachments_refused_text || null, csat: { scale: v.csat_scale, texts },
+      greeting_template_id: n ? n.auto.greeting_template_id : null, greeting_variables: n ? n.auto.greeting_variables : {} };
+    if (n && n.auto.csat.template_id) auto.csat.template_id = n.auto.csat.template_id;
     try {
-      if (n) await api('PATCH', `/channels/${channel.id}/numbers/${n.id}`, body); else await api('POST', `/channels/${channel.id}/numbers`, body);
+      const saved = n ? await api('PATCH', `/channels/${channel.id}/numbers/${n.id}`, body) : await api('POST', `/channels/${channel.id}/numbers`, body);
+      await api('PUT', `/automation/numbers/${saved.id}`, auto);
       toast('Saved'); S.dir = await api('GET', '/directory'); admin('channels');
     } catch (x) { problem.textContent = x.message + (x.details.field ? ` (${x.details.field})` : ''); }
   } }, h('h2', { class: 'form-title' }, n ? `${channel.name}: ${n.name} ${n.e164}` : `${channel.name}: add a number`),
