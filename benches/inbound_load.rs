@@ -208,10 +208,18 @@ fn main() -> anyhow::Result<()> {
 /// the order questions whose number ends in 0, a tenth of them; `pedido` makes it every message, the worst case).
 async fn automate(pool: &sqlx::PgPool, channel: uuid::Uuid) -> anyhow::Result<()> {
     let pattern = std::env::var("BENCH_RULE_PATTERN").unwrap_or_else(|_| "pedido #[0-9]*0[?]".to_owned());
+    // `BENCH_GREETING=0`: the rules alone, to tell the greeting's share from the rules'.
+    if std::env::var("BENCH_GREETING").is_ok_and(|v| v == "0") {
+        return rules(pool, channel, &pattern).await;
+    }
     sqlx::query("UPDATE whatsapp_numbers SET greeting_text = 'Hola {{customer_name}}, gracias por escribir a {{number_name}}.' WHERE e164 = $1")
         .bind(AUTOMATED)
         .execute(pool)
         .await?;
+    rules(pool, channel, &pattern).await
+}
+
+async fn rules(pool: &sqlx::PgPool, channel: uuid::Uuid, pattern: &str) -> anyhow::Result<()> {
     for i in 1..=100 {
         let (conditions, cooldown) = if i == 100 {
             (serde_json::json!([{"type": "text_matches", "pattern": pattern}]), Some(86_400))

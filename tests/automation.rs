@@ -188,13 +188,36 @@ async fn an_auto_reply_with_a_cooldown_answers_once_and_explain_says_why_not_aga
         json!({"name": "Never", "conditions": [{"type": "text_contains", "value": "refund"}], "actions": [{"type": "resolve"}]}),
     )
     .await;
+    // The number greets too: the first message gets the greeting and the auto reply.
+    let (channel,): (Uuid,) = sqlx::query_as("SELECT channel_id FROM whatsapp_numbers WHERE id = $1")
+        .bind(number)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    ok(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/channels/{channel}/numbers/{number}"),
+        json!({"greeting_text": "Hello!"}),
+    )
+    .await;
     let customer = "+5215500000010";
     customer_says(&app, customer, "What is the PRICE of a box?").await;
-    eventually(20, "the auto reply", || async { (!automated(&app, customer).await.is_empty()).then_some(()) }).await;
+    eventually(20, "the greeting and the auto reply", || async {
+        (automated(&app, customer).await.len() == 2).then_some(())
+    })
+    .await;
     customer_says(&app, customer, "and the price of two?").await;
     settled(&app).await;
     let replies = automated(&app, customer).await;
-    assert_eq!(replies, [("rule".to_owned(), "Our prices are on acme.example/prices, Ana.".to_owned())]);
+    assert_eq!(
+        replies,
+        [
+            ("greeting".to_owned(), "Hello!".to_owned()),
+            ("rule".to_owned(), "Our prices are on acme.example/prices, Ana.".to_owned())
+        ]
+    );
     let c = conversation_of(&app, customer).await;
     let (priority, tags): (i32, i64) = sqlx::query_as(
         "SELECT priority, (SELECT count(*) FROM conversation_tags WHERE conversation_id = $1) FROM conversations WHERE id = $1",

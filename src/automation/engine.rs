@@ -237,7 +237,7 @@ impl Engine {
             },
         };
         let caller = super::caller(author.rule_id);
-        Ok(compose::send(conn, self.outbox, &caller, id, draft).await?.id)
+        compose::send_quietly(conn, self.outbox, &caller, id, draft).await
     }
 
     /// Sends every waiting notice that is due: position and estimated wait filled in, at most the queue's
