@@ -219,8 +219,14 @@ pub async fn receive_answer(
     message: &InboundMessage,
     form: &Form,
 ) -> AppResult<Option<Stored>> {
-    let mut tx = state.pool.begin().await?;
     let phone = message.from.phone().map(|p| p.to_string());
+    // Most messages on the number have no open survey: one read without a transaction says so.
+    let mut conn = state.pool.acquire().await?;
+    if db::open_for(&mut conn, number.id, phone.as_deref(), message.bsuid.as_deref(), false).await?.is_none() {
+        return Ok(None);
+    }
+    drop(conn);
+    let mut tx = state.pool.begin().await?;
     let Some(s) = db::open_for(&mut tx, number.id, phone.as_deref(), message.bsuid.as_deref(), true).await? else {
         return Ok(None);
     };
