@@ -184,6 +184,8 @@ function fieldSet(fields, hours) {
     } else if (type === 'hours') input = h('select', { id }, h('option', { value: '' }, 'Always open'), hours.map((b) => h('option', { value: b.id }, b.name)));
     else if (type === 'queue') input = h('select', { id }, h('option', { value: '' }, 'None'), S.dir.queues.map((q) => h('option', { value: q.id }, q.name)));
     else if (type === 'conditions') { const ed = conditionsEditor(hours); inputs[name] = ed; return h('div', { class: 'wide' }, h('label', { for: 'add-condition' }, label), ed.node); }
+    else if (type === 'template' || type === 'approved') input = h('select', { id }, h('option', { value: '' }, 'None'),
+      S.templates.filter((t) => t.content_sid && (type === 'template' || t.approval_status === 'approved')).map((t) => h('option', { value: t.id }, `${t.name} (${t.language})`)));
     else if (type === 'tags') input = h('select', { id, multiple: true, size: String(Math.min(5, Math.max(2, S.tags.length))) }, S.tags.map((t) => h('option', { value: t.id }, t.name)));
     else if (type === 'route') input = h('select', { id }, h('option', { value: '' }, 'Keep where it is'),
       h('optgroup', { label: 'Queues' }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
@@ -278,13 +280,15 @@ async function numberSettings(channel, numberId) {
     ['customers_may_send_attachments', 'Customers may send attachments', ['yes', 'no'], null, (x) => yes(x.customers_may_send_attachments)],
     ['attachments_refused_text', 'When they may not: the reply (empty: a built-in polite sentence)', 'textarea', '', (x) => x.auto.attachments_refused_text || ''],
     ['greeting_text', 'Greeting for a new conversation ({{customer_name}}, {{number_name}}; empty: none)', 'textarea', 'Hi {{customer_name}}, thanks for writing to {{number_name}}!', (x) => x.greeting_text || ''],
+    ['greeting_template_id', 'Or greet with a content with buttons (instead of the text)', 'template', null, (x) => x.auto.greeting_template_id || ''],
     ['out_of_hours_text', 'Out-of-hours message (once per closed period; empty: none)', 'textarea', '', (x) => x.auto.out_of_hours_text || ''],
     ['out_of_hours_quiet_minutes', 'Not when a person replied in the last … minutes', 'number', '', (x) => String(x.auto.out_of_hours_quiet_minutes)],
     ['csat_enabled', 'Satisfaction survey when resolved', ['no', 'yes'], null, (x) => yes(x.csat_enabled)],
     ['csat_scale', 'Survey scale', ['five', 'faces'], null, (x) => x.auto.csat.scale || 'five'],
     ['csat_language', 'Survey language (e.g. en)', 'text', '', (x) => Object.keys(x.auto.csat.texts || {})[0] || (x.language || 'en')],
     ['csat_question', 'Survey question', 'text', 'How did we do?', (x) => (Object.values(x.auto.csat.texts || {})[0] || {}).question || ''],
-    ['csat_thanks', 'Thanks after a rating (may invite a comment)', 'text', 'Thank you! Anything you would like to add?', (x) => (Object.values(x.auto.csat.texts || {})[0] || {}).thanks || '']];
+    ['csat_thanks', 'Thanks after a rating (may invite a comment)', 'text', 'Thank you! Anything you would like to add?', (x) => (Object.values(x.auto.csat.texts || {})[0] || {}).thanks || ''],
+    ['csat_template_id', 'Survey outside the 24-hour window: an approved template (none: no survey then)', 'approved', null, (x) => x.auto.csat.template_id || '']];
   const set = fieldSet(fields, []);
   if (n) {
     try { n = { ...n, auto: await api('GET', `/automation/numbers/${n.id}`) }; } catch (x) { toast(x.message, true); return; }
@@ -300,8 +304,8 @@ async function numberSettings(channel, numberId) {
     const texts = v.csat_question ? { [v.csat_language || 'en']: { question: v.csat_question, thanks: v.csat_thanks || undefined } } : {};
     const auto = { out_of_hours_text: v.out_of_hours_text || null, out_of_hours_quiet_minutes: Number(v.out_of_hours_quiet_minutes) || 30,
       attachments_refused_text: v.attachments_refused_text || null, csat: { scale: v.csat_scale, texts },
-      greeting_template_id: n ? n.auto.greeting_template_id : null, greeting_variables: n ? n.auto.greeting_variables : {} };
-    if (n && n.auto.csat.template_id) auto.csat.template_id = n.auto.csat.template_id;
+      greeting_template_id: v.greeting_template_id || null, greeting_variables: n ? n.auto.greeting_variables : {} };
+    if (v.csat_template_id) auto.csat.template_id = v.csat_template_id;
     try {
       const saved = n ? await api('PATCH', `/channels/${channel.id}/numbers/${n.id}`, body) : await api('POST', `/channels/${channel.id}/numbers`, body);
       await api('PUT', `/automation/numbers/${saved.id}`, auto);
