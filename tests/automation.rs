@@ -227,6 +227,14 @@ async fn an_auto_reply_with_a_cooldown_answers_once_and_explain_says_why_not_aga
     .await
     .unwrap();
     assert_eq!((priority, tags), (10, 1));
+    let (_, events) = app.api(&admin, Method::GET, &format!("/conversations/{c}/events"), None).await;
+    let fired: Vec<&Value> =
+        events.as_array().unwrap().iter().filter(|e| e["kind"] == "automation_rule_fired").collect();
+    assert_eq!(fired.len(), 1, "the rule fired once, and the timeline says so: {events}");
+    assert_eq!(
+        (fired[0]["data"]["rule_name"].as_str(), fired[0]["actor_type"].as_str()),
+        (Some("Prices"), Some("automation"))
+    );
 
     let contact: Uuid = sqlx::query_scalar("SELECT id FROM contacts WHERE phone_e164 = $1")
         .bind(customer)

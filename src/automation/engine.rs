@@ -176,6 +176,19 @@ impl Engine {
                     (None, None) => true,
                     (None, Some(secs)) => db::claim_cooldown(conn, rule, p.contact_id, secs).await?,
                 };
+                if !cooled.contains_key(&rule) && allowed {
+                    // The rule fired: said once in the timeline (its tags, unlike its other actions, leave no event).
+                    let name = rules.iter().find(|r| r.id == rule).map(|r| r.name.as_str()).unwrap_or_default();
+                    let data = json!({ "rule_id": rule, "rule_name": name, "message_id": p.message_id });
+                    timeline::record_event(
+                        conn,
+                        p.conversation_id,
+                        "automation_rule_fired",
+                        &super::caller(Some(rule)).actor,
+                        data,
+                    )
+                    .await?;
+                }
                 cooled.insert(rule, allowed);
                 if !allowed {
                     continue;

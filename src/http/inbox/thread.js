@@ -104,6 +104,7 @@ function describeEvent(e) {
     priority_changed: `Priority ${d.from} → ${d.to}`, status_changed: `Status ${d.from} → ${d.to}`,
     csat_sent: 'Satisfaction survey sent', csat_rated: `Rated ${d.rating} of 5` + (d.comment ? ` (“${d.comment}”)` : ''),
     csat_commented: 'Added a comment to the rating', csat_skipped: 'Satisfaction survey not sent: ' + (d.reason || '').replace(/_/g, ' '),
+    automation_rule_fired: `Auto reply “${d.rule_name || ''}” fired`,
     automation_skipped: `An automation did not send (${(d.automation || '').replace(/_/g, ' ')}): ${d.reason || ''}` };
   return (words[e.kind] || e.kind.replace(/_/g, ' ')) + who;
 }
