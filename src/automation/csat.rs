@@ -257,7 +257,10 @@ pub async fn receive_answer(
             db::rate(&mut tx, s.id, a.rating, a.comment.as_deref()).await?;
             let data = json!({ "survey_id": s.id, "rating": a.rating, "comment": a.comment });
             timeline::record_event(&mut tx, s.conversation_id, "csat_rated", &caller.actor, data).await?;
-            thank(&mut tx, state, &settings, s.conversation_id, s.id).await?;
+            let thanks = settings
+                .texts_for(s.customer_language.as_deref(), s.number_language.as_deref())
+                .and_then(|(_, t)| t.thanks.clone());
+            thank(&mut tx, state, thanks, s.conversation_id, s.id).await?;
             id
         }
         ("rated", None)
@@ -294,15 +297,15 @@ pub async fn receive_answer(
     Ok(Some(Stored::New { message_id: stored, conversation_id: s.conversation_id, new_conversation: false }))
 }
 
-/// The number's thanks after a rating, in the customer's language, once per survey.
+/// The number's thanks after a rating (in the customer's language, else the number's), once per survey.
 async fn thank(
     conn: &mut PgConnection,
     state: &AppState,
-    settings: &CsatSettings,
+    thanks: Option<String>,
     conversation: Uuid,
     survey: Uuid,
 ) -> sqlx::Result<()> {
-    let Some(thanks) = settings.texts.values().next().and_then(|t| t.thanks.clone()) else { return Ok(()) };
+    let Some(thanks) = thanks else { return Ok(()) };
     let key = format!("thanks:{survey}");
     if !settings_db::claim_run(conn, conversation, Kind::Csat, &key).await? {
         return Ok(());

@@ -288,22 +288,16 @@ impl Engine {
                 position: Some(w.position as u32),
                 estimated_wait: estimate.map(wait_in_words),
             };
-            let step = Step {
-                kind: Kind::WaitingNotice,
-                key: key.clone(),
-                rule_id: None,
-                does: Does::Say(Say::Text(render(&text, &names))),
-            };
-            // The key is claimed above; carry the message out under it.
-            let author = Author { kind: step.kind, rule_id: None };
-            let Does::Say(say) = &step.does else { unreachable!("a notice says something") };
-            match self.say(&mut tx, w.conversation_id, say, author).await {
+            // The key is claimed above; the notice is sent under it.
+            let say = Say::Text(render(&text, &names));
+            let author = Author { kind: Kind::WaitingNotice, rule_id: None };
+            match self.say(&mut tx, w.conversation_id, &say, author).await {
                 Ok(message) => {
-                    db::set_run_message(&mut tx, w.conversation_id, step.kind, &key, message).await?;
+                    db::set_run_message(&mut tx, w.conversation_id, Kind::WaitingNotice, &key, message).await?;
                     sent += 1;
                 }
                 Err(SendError::Refused(r)) => {
-                    let data = json!({ "automation": step.kind, "reason": AppError::from(r).to_string() });
+                    let data = json!({ "automation": Kind::WaitingNotice, "reason": AppError::from(r).to_string() });
                     let actor = super::caller(None).actor;
                     timeline::record_event(&mut tx, w.conversation_id, "automation_skipped", &actor, data).await?;
                 }

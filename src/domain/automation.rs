@@ -51,16 +51,6 @@ pub enum Look {
     Always,
 }
 
-impl Look {
-    pub fn or(self, other: Self) -> Self {
-        match (self, other) {
-            (Self::Always, _) | (_, Self::Always) => Self::Always,
-            (Self::IfNewConversation, _) | (_, Self::IfNewConversation) => Self::IfNewConversation,
-            _ => Self::Never,
-        }
-    }
-}
-
 /// What an auto-reply rule does when it fires, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -87,13 +77,6 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agent_id: Option<Uuid>,
     },
-}
-
-impl Action {
-    /// Whether it sends the customer a message.
-    pub fn replies(&self) -> bool {
-        matches!(self, Self::Reply { .. } | Self::ReplyTemplate { .. })
-    }
 }
 
 /// What fills the placeholders of an automated text. A value that is not known becomes a neutral word.

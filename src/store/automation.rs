@@ -510,15 +510,3 @@ pub async fn recent_waits(conn: &mut PgConnection, queue: Uuid) -> sqlx::Result<
     .fetch_one(conn)
     .await
 }
-
-/// Everything a greeting or notice needs to name: the customer's profile name and the number's display name.
-pub async fn names(conn: &mut PgConnection, conversation: Uuid) -> sqlx::Result<(Option<String>, String)> {
-    sqlx::query_as(
-        "SELECT k.profile_name, COALESCE(NULLIF(n.profile->>'display_name', ''), n.name)
-         FROM conversations c JOIN contacts k ON k.id = c.contact_id JOIN whatsapp_numbers n ON n.id = c.number_id
-         WHERE c.id = $1",
-    )
-    .bind(conversation)
-    .fetch_one(conn)
-    .await
-}

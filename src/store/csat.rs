@@ -122,6 +122,8 @@ pub struct OpenSurvey {
     pub rated_secs_ago: Option<f64>,
     /// The customer has another conversation open on the number (a bare digit then belongs to it).
     pub other_open: bool,
+    pub customer_language: Option<String>,
+    pub number_language: Option<String>,
 }
 
 pub async fn open_for(
@@ -135,8 +137,9 @@ pub async fn open_for(
         "SELECT s.id, s.conversation_id, s.contact_id, s.state, s.scale, s.expires_at <= now() AS expired,
                 EXTRACT(EPOCH FROM now() - s.rated_at)::float8 AS rated_secs_ago,
                 EXISTS (SELECT 1 FROM conversations o WHERE o.number_id = s.number_id AND o.contact_id = s.contact_id
-                                                        AND o.status <> 'resolved') AS other_open
-         FROM csat_surveys s JOIN contacts k ON k.id = s.contact_id
+                                                        AND o.status <> 'resolved') AS other_open,
+                k.language AS customer_language, n.language AS number_language
+         FROM csat_surveys s JOIN contacts k ON k.id = s.contact_id JOIN whatsapp_numbers n ON n.id = s.number_id
          WHERE s.number_id = $1 AND s.state IN ('sent', 'rated')
            AND (k.phone_e164 = $2 OR (k.bsuid = $3 AND $2 IS NULL))
          {}",
