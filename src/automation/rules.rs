@@ -91,18 +91,8 @@ pub fn evaluate<'r>(
         if stopped_by.is_some() && !explain {
             break;
         }
-        let mut matched = rule.enabled;
-        let mut results = Vec::new();
-        for c in &rule.conditions {
-            if !matched && !explain {
-                break;
-            }
-            let r = c.evaluate(facts, &text_lower, env);
-            matched &= r.held;
-            if explain {
-                results.push(r);
-            }
-        }
+        let (matched, results) =
+            crate::routing::rules::all_hold(rule.enabled, &rule.conditions, facts, &text_lower, env, explain);
         let cooling = rule.cooldown_secs.and_then(|secs| {
             let ago = *last_fired.get(&rule.id)?;
             (ago < f64::from(secs)).then(|| (f64::from(secs) - ago).ceil())

@@ -198,6 +198,31 @@ impl Compiled {
     }
 }
 
+/// Whether every condition holds (never when `enabled` is false), with each one's result when `explain`;
+/// without it, the first that fails ends the evaluation. Routing rules and auto-reply rules alike.
+pub fn all_hold(
+    enabled: bool,
+    conditions: &[Compiled],
+    facts: &Facts,
+    text_lower: &str,
+    env: &Env<'_>,
+    explain: bool,
+) -> (bool, Vec<ConditionResult>) {
+    let mut matched = enabled;
+    let mut results = Vec::new();
+    for c in conditions {
+        if !matched && !explain {
+            break;
+        }
+        let r = c.evaluate(facts, text_lower, env);
+        matched &= r.held;
+        if explain {
+            results.push(r);
+        }
+    }
+    (matched, results)
+}
+
 /// A rule ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -288,18 +313,7 @@ pub fn decide(
         if decision.is_some() && !explain {
             break;
         }
-        let mut matched = rule.enabled;
-        let mut results = Vec::new();
-        for c in &rule.conditions {
-            if !matched && !explain {
-                break;
-            }
-            let r = c.evaluate(facts, &text_lower, env);
-            matched &= r.held;
-            if explain {
-                results.push(r);
-            }
-        }
+        let (matched, results) = all_hold(rule.enabled, &rule.conditions, facts, &text_lower, env, explain);
         let mut note = None;
         let mut decided = false;
         if !rule.enabled {
