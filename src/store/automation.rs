@@ -4,6 +4,7 @@
 use crate::domain::automation::{Action, CsatSettings, Kind};
 use crate::domain::routing::Condition;
 use crate::domain::ConversationStatus;
+use crate::store::ordered::{self, RuleTable};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection};
@@ -192,28 +193,14 @@ pub async fn find_rule(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option
         .await
 }
 
-/// Inserts a rule at `position` of its scope (1-based; past the end: last), moving later rules down, under the
-/// scope's lock.
+/// Inserts a rule at `position` of its scope (1-based; past the end: last), moving later rules down.
 pub async fn insert_rule(
     conn: &mut PgConnection,
     channel_id: Option<Uuid>,
     position: Option<i32>,
     s: &AutoRuleSettings,
 ) -> sqlx::Result<AutoRuleRow> {
-    lock_scope(&mut *conn, channel_id).await?;
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM automation_rules WHERE channel_id IS NOT DISTINCT FROM $1")
-            .bind(channel_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let position = position.map(|p| i64::from(p.max(1)).min(count + 1)).unwrap_or(count + 1) as i32;
-    sqlx::query(
-        "UPDATE automation_rules SET position = position + 1 WHERE channel_id IS NOT DISTINCT FROM $1 AND position >= $2",
-    )
-    .bind(channel_id)
-    .bind(position)
-    .execute(&mut *conn)
-    .await?;
+    let position = ordered::make_room(&mut *conn, RuleTable::Automation, channel_id, position).await?;
     sqlx::query_as(&format!(
         "INSERT INTO automation_rules (id, channel_id, position, name, enabled, conditions, actions, cooldown_secs,
                                        stop_after)
@@ -250,35 +237,7 @@ pub async fn update_rule(conn: &mut PgConnection, id: Uuid, s: &AutoRuleSettings
 }
 
 pub async fn delete_rule(conn: &mut PgConnection, rule: &AutoRuleRow) -> sqlx::Result<()> {
-    lock_scope(&mut *conn, rule.channel_id).await?;
-    sqlx::query("DELETE FROM automation_rules WHERE id = $1").bind(rule.id).execute(&mut *conn).await?;
-    sqlx::query(
-        "UPDATE automation_rules SET position = position - 1 WHERE channel_id IS NOT DISTINCT FROM $1 AND position > $2",
-    )
-    .bind(rule.channel_id)
-    .bind(rule.position)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Sets the order of a scope's rules: `ids` must be exactly its rules (checked by the caller under the lock).
-pub async fn reorder_rules(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE automation_rules r SET position = o.position, updated_at = now()
-         FROM unnest($1::uuid[]) WITH ORDINALITY AS o(id, position) WHERE r.id = o.id",
-    )
-    .bind(ids)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Serialises changes to the order of one scope's rules (a transaction-scoped advisory lock).
-pub async fn lock_scope(conn: &mut PgConnection, channel_id: Option<Uuid>) -> sqlx::Result<()> {
-    let key = format!("automation_rules:{}", channel_id.map(|c| c.to_string()).unwrap_or_default());
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(conn).await?;
-    Ok(())
+    ordered::delete(conn, RuleTable::Automation, rule.id, rule.channel_id, rule.position).await
 }
 
 /// Serialises work on one named thing across processes for the rest of the transaction (an advisory lock).

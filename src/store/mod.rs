@@ -22,6 +22,7 @@ pub mod login_failures;
 pub mod messages;
 pub mod notes;
 pub mod numbers;
+pub mod ordered;
 pub mod outbound;
 pub mod queues;
 pub mod routing;

@@ -16,6 +16,7 @@ use crate::routing::rules::{Env, Facts};
 use crate::state::AppState;
 use crate::store;
 use crate::store::automation::{self as db, AutoRuleRow, AutoRuleSettings, NumberAutomation, QueueAutomation};
+use crate::store::ordered::{self, RuleTable};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -433,7 +434,7 @@ async fn reorder(
 ) -> AppResult<Json<Vec<AutoRuleRow>>> {
     who.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
-    db::lock_scope(&mut tx, body.channel_id).await?;
+    ordered::lock_scope(&mut tx, RuleTable::Automation, body.channel_id).await?;
     let current = db::rules_of_scope(&mut tx, body.channel_id).await?;
     let mut have: Vec<Uuid> = current.iter().map(|r| r.id).collect();
     let mut given = body.rule_ids.clone();
@@ -446,7 +447,7 @@ async fn reorder(
         )
         .with_field("rule_ids"));
     }
-    db::reorder_rules(&mut tx, &body.rule_ids).await?;
+    ordered::reorder(&mut tx, RuleTable::Automation, &body.rule_ids).await?;
     let after = db::rules_of_scope(&mut tx, body.channel_id).await?;
     let scope = body.channel_id.map(|c| c.to_string()).unwrap_or_else(|| "global".into());
     let ids = |rows: &[AutoRuleRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();

@@ -10,6 +10,7 @@ use crate::refs;
 use crate::routing::place::target_json;
 use crate::routing::rules::{self, CommunicationType, Condition, Env, Facts, RuleResult, Target, Via};
 use crate::state::AppState;
+use crate::store::ordered::{self, RuleTable};
 use crate::store::routing::{self as db, RuleRow, RuleSettings};
 use crate::store::{self};
 use axum::extract::State;
@@ -262,7 +263,7 @@ async fn reorder(
 ) -> AppResult<Json<Vec<RuleView>>> {
     who.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
-    db::lock_scope(&mut tx, body.channel_id).await?;
+    ordered::lock_scope(&mut tx, RuleTable::Routing, body.channel_id).await?;
     let current = db::rules_of_scope(&mut tx, body.channel_id).await?;
     let mut have: Vec<Uuid> = current.iter().map(|r| r.id).collect();
     let mut given = body.rule_ids.clone();
@@ -275,7 +276,7 @@ async fn reorder(
         )
         .with_field("rule_ids"));
     }
-    db::reorder_rules(&mut tx, &body.rule_ids).await?;
+    ordered::reorder(&mut tx, RuleTable::Routing, &body.rule_ids).await?;
     let after = db::rules_of_scope(&mut tx, body.channel_id).await?;
     let scope = body.channel_id.map(|c| c.to_string()).unwrap_or_else(|| "global".into());
     let ids = |rows: &[RuleRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();

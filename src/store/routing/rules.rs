@@ -1,6 +1,7 @@
 //! Routing rules: their rows, and changes that keep each scope's positions 1..n under an advisory lock.
 
 use crate::domain::routing::{Condition, Target};
+use crate::store::ordered::{self, RuleTable};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection};
 use time::OffsetDateTime;
@@ -88,27 +89,15 @@ fn bind_settings<'q>(
     q.bind(&s.name).bind(s.enabled).bind(Json(&s.conditions)).bind(kind).bind(queue).bind(agent)
 }
 
-/// Inserts a rule at `position` of its scope (1-based; past the end: last), moving later rules down. The
-/// scope is locked first so concurrent inserts and reorders keep positions 1..n.
+/// Inserts a rule at `position` of its scope (1-based; past the end: last), moving later rules down
+/// ([`crate::store::ordered`]).
 pub async fn insert_rule(
     conn: &mut PgConnection,
     channel_id: Option<Uuid>,
     position: Option<i32>,
     s: &RuleSettings,
 ) -> sqlx::Result<RuleRow> {
-    lock_scope(&mut *conn, channel_id).await?;
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM routing_rules WHERE channel_id IS NOT DISTINCT FROM $1")
-        .bind(channel_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let position = position.map(|p| i64::from(p.max(1)).min(count + 1)).unwrap_or(count + 1) as i32;
-    sqlx::query(
-        "UPDATE routing_rules SET position = position + 1 WHERE channel_id IS NOT DISTINCT FROM $1 AND position >= $2",
-    )
-    .bind(channel_id)
-    .bind(position)
-    .execute(&mut *conn)
-    .await?;
+    let position = ordered::make_room(&mut *conn, RuleTable::Routing, channel_id, position).await?;
     let sql = format!(
         "INSERT INTO routing_rules (id, channel_id, position, name, enabled, conditions, target_type, target_queue_id,
                                     target_agent_id)
@@ -127,33 +116,5 @@ pub async fn update_rule(conn: &mut PgConnection, id: Uuid, s: &RuleSettings) ->
 }
 
 pub async fn delete_rule(conn: &mut PgConnection, rule: &RuleRow) -> sqlx::Result<()> {
-    lock_scope(&mut *conn, rule.channel_id).await?;
-    sqlx::query("DELETE FROM routing_rules WHERE id = $1").bind(rule.id).execute(&mut *conn).await?;
-    sqlx::query(
-        "UPDATE routing_rules SET position = position - 1 WHERE channel_id IS NOT DISTINCT FROM $1 AND position > $2",
-    )
-    .bind(rule.channel_id)
-    .bind(rule.position)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Sets the order of a scope's rules: `ids` must be exactly its rules (checked by the caller under the lock).
-pub async fn reorder_rules(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE routing_rules r SET position = o.position, updated_at = now()
-         FROM unnest($1::uuid[]) WITH ORDINALITY AS o(id, position) WHERE r.id = o.id",
-    )
-    .bind(ids)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Serialises changes to the order of one scope's rules (a transaction-scoped advisory lock).
-pub async fn lock_scope(conn: &mut PgConnection, channel_id: Option<Uuid>) -> sqlx::Result<()> {
-    let key = format!("routing_rules:{}", channel_id.map(|c| c.to_string()).unwrap_or_default());
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(conn).await?;
-    Ok(())
+    ordered::delete(conn, RuleTable::Routing, rule.id, rule.channel_id, rule.position).await
 }
