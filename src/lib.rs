@@ -103,6 +103,7 @@ impl Application {
         // This process's name among the processes sharing the database (heartbeats, jobs, live connections).
         let instance: Arc<str> =
             format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]).into();
+        let jobs_wake = jobs::Wake::default();
         let worker = settings.jobs.enabled.then(|| -> anyhow::Result<jobs::Worker> {
             let fetcher = twilio::media::MediaFetcher::new(
                 settings.twilio.api_base_url.clone(),
@@ -138,6 +139,7 @@ impl Application {
                         secrets: secrets.clone(),
                         twilio: twilio.clone(),
                         outbox: outbound::compose::Outbox { max_attempts: settings.outbound.max_attempts },
+                        jobs_wake: jobs_wake.clone(),
                     },
                 )
                 .with(
@@ -150,7 +152,7 @@ impl Application {
                         local_base_url: local_base_url.clone(),
                     },
                 );
-            Ok(jobs::Worker::new(pool.clone(), tasks, settings.jobs.clone(), instance.clone()))
+            Ok(jobs::Worker::new(pool.clone(), tasks, settings.jobs.clone(), instance.clone(), jobs_wake.clone()))
         });
         let worker = worker.transpose()?;
         let routing_config = routing::config::ConfigCache::default();
@@ -173,6 +175,7 @@ impl Application {
             cache: automation_cache.clone(),
             outbox: outbound::compose::Outbox { max_attempts: settings.outbound.max_attempts },
             wake: automation_wake.clone(),
+            jobs_wake: jobs_wake.clone(),
             poll: Duration::from_millis(settings.routing.poll_ms.max(10)),
         });
         let shutdown = CancellationToken::new();
@@ -184,6 +187,7 @@ impl Application {
                 pool.clone(),
                 settings.ingest.writers,
                 settings.ingest.max_batch,
+                jobs_wake.clone(),
             ),
             twilio,
             channels: channels::ChannelDirectory::new(pool, secrets.clone(), channels::ChannelDirectory::DEFAULT_TTL),
@@ -194,6 +198,7 @@ impl Application {
             router_wake,
             automation: automation_cache,
             automation_wake,
+            jobs_wake,
             settings: Arc::new(settings),
         };
         Ok(Self { listener, port, state, database, worker, router, automation, shutdown, bootstrap_admin })

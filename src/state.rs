@@ -30,6 +30,8 @@ pub struct AppState {
     pub automation: crate::automation::config::AutomationCache,
     /// Wakes this process's automation engine (a message on a number with automations was stored here).
     pub automation_wake: Arc<tokio::sync::Notify>,
+    /// Wakes this process's job worker; kicked after committing a transaction that queued a job.
+    pub jobs_wake: crate::jobs::Wake,
     /// What open inboxes are told as it happens.
     pub live: crate::live::Hub,
 }

@@ -496,3 +496,85 @@ async fn outside_the_window_without_a_template_the_survey_is_skipped_with_the_re
     assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "csat_skipped"), "{events}");
     app.stop().await;
 }
+
+/// Automated texts are sent a batch at a time (`compose::send_texts`) under the rules one send follows: each
+/// text is refused or queued on its own, and each key is claimed once however often a batch names it.
+#[tokio::test]
+async fn texts_sent_together_follow_each_conversations_rules_and_claim_each_key_once() {
+    use switchboard::domain::automation::{Author, Kind};
+    use switchboard::outbound::compose::{self, AutomatedText, Outbox};
+    use switchboard::outbound::policy::Refusal;
+    let (app, _admin, _, _) = sandbox_app().await;
+    for customer in ["+5215500000001", "+5215500000002", "+5215500000003"] {
+        customer_says(&app, customer, "hello").await;
+    }
+    settled(&app).await;
+    let conversation = |phone: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Uuid>(
+                "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.phone_e164 = $1",
+            )
+            .bind(phone)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let (open, resolved, closed) = (
+        conversation("+5215500000001").await,
+        conversation("+5215500000002").await,
+        conversation("+5215500000003").await,
+    );
+    sqlx::query("UPDATE conversations SET status = 'resolved' WHERE id = $1")
+        .bind(resolved)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE conversations SET last_inbound_at = now() - interval '25 hours' WHERE id = $1")
+        .bind(closed)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let mut tx = app.pool.begin().await.unwrap();
+    let keys = [(open, Kind::Greeting, "g"), (open, Kind::Greeting, "g"), (resolved, Kind::Greeting, "g")];
+    let claimed = switchboard::store::automation::claim_runs(&mut tx, &keys).await.unwrap();
+    assert_eq!(claimed, [true, false, true], "a key named twice in one batch is claimed by the first");
+    let again = switchboard::store::automation::claim_runs(&mut tx, &keys[..1]).await.unwrap();
+    assert_eq!(again, [false], "a key claimed before is not claimed again");
+
+    let greeting = Author { kind: Kind::Greeting, rule_id: None };
+    let text = |conversation_id, body: &str| AutomatedText { conversation_id, body: body.into(), author: greeting };
+    let texts = [
+        text(open, "first"),
+        text(resolved, "to a resolved conversation"),
+        text(closed, "outside the window"),
+        text(Uuid::now_v7(), "to nobody"),
+        text(open, "second"),
+        text(open, "  "),
+    ];
+    let caller = switchboard::automation::caller(None);
+    let answers = compose::send_texts(&mut tx, Outbox { max_attempts: 3 }, &caller, &texts).await.unwrap();
+    // Read before the commit, while no worker can have sent (and so deleted) the jobs.
+    let queued: Vec<(Uuid, String, String, String, i64)> = sqlx::query_as(
+        "SELECT m.id, m.body, m.author_label, m.automation->>'kind',
+                (SELECT count(*) FROM jobs j WHERE j.payload->>'message_id' = m.id::text)
+         FROM messages m WHERE m.direction = 'outbound' AND m.automation IS NOT NULL ORDER BY m.id",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(answers[0].is_ok() && answers[4].is_ok(), "{answers:?}");
+    assert_eq!(answers[1], Err(Refusal::ConversationResolved));
+    assert!(matches!(answers[2], Err(Refusal::WindowClosed { .. })), "{:?}", answers[2]);
+    assert_eq!(answers[3], Err(Refusal::ConversationNotFound));
+    assert!(answers[5].is_err(), "an empty text is refused as it would be alone");
+
+    let shown: Vec<(&str, &str, &str, i64)> =
+        queued.iter().map(|(_, b, l, k, j)| (b.as_str(), l.as_str(), k.as_str(), *j)).collect();
+    assert_eq!(shown, [("first", "Automation", "greeting", 1), ("second", "Automation", "greeting", 1)]);
+    assert_eq!(Ok(queued[0].0), answers[0], "the answer is the queued message's id");
+    app.stop().await;
+}

@@ -103,7 +103,7 @@ async fn the_writer_stores_every_message_once_under_concurrency_even_when_a_batc
     known.message.bsuid = Some("US.777".into());
     switchboard::store::messages::insert_inbound(&app.pool, &known).await.unwrap();
 
-    let writer = InboundWriter::start(app.pool.clone(), 2, 16);
+    let writer = InboundWriter::start(app.pool.clone(), 2, 16, Default::default());
     let mut messages = Vec::new();
     for i in 0..120 {
         let phone = format!("+1555000{:04}", i % 7);

@@ -49,6 +49,8 @@ pub struct SurveyTask {
     pub secrets: SecretBox,
     pub twilio: RestClient,
     pub outbox: Outbox,
+    /// Kicked once a survey is queued.
+    pub jobs_wake: crate::jobs::Wake,
 }
 
 impl Task for SurveyTask {
@@ -116,8 +118,7 @@ impl SurveyTask {
         };
         let id = db::insert(&mut tx, &survey).await?;
         match &sent {
-            Ok(message) => {
-                settings_db::set_run_message(&mut tx, conversation, Kind::Csat, key, *message).await?;
+            Ok(_) => {
                 timeline::record_event(&mut tx, conversation, "csat_sent", &caller.actor, json!({ "survey_id": id }))
                     .await?;
             }
@@ -127,6 +128,9 @@ impl SurveyTask {
             }
         }
         tx.commit().await?;
+        if sent.is_ok() {
+            self.jobs_wake.kick();
+        }
         Ok(())
     }
 
@@ -293,6 +297,7 @@ pub async fn receive_answer(
         _ => return Ok(None),
     };
     tx.commit().await?;
+    state.jobs_wake.kick(); // the thanks, if one was queued
     tracing::info!(survey = %s.id, conversation = %s.conversation_id, "CSAT answer stored");
     Ok(Some(Stored::New { message_id: stored, conversation_id: s.conversation_id, new_conversation: false }))
 }
@@ -313,7 +318,7 @@ async fn thank(
     let draft = Draft { body: thanks, automated: Some(Author { kind: Kind::Csat, rule_id: None }), ..Draft::default() };
     let outbox = Outbox { max_attempts: state.settings.outbound.max_attempts };
     match compose::send(conn, outbox, &super::caller(None), conversation, draft).await {
-        Ok(m) => settings_db::set_run_message(conn, conversation, Kind::Csat, &key, m.id).await,
+        Ok(_) => Ok(()),
         Err(SendError::Refused(r)) => {
             tracing::info!(reason = %AppError::from(r), "the CSAT thanks was not sent");
             Ok(())

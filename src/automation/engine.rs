@@ -31,11 +31,31 @@ use uuid::Uuid;
 /// Messages looked at per transaction.
 const BATCH: i64 = 100;
 
+/// Texts the batch's messages say, sent together ([`Engine::say_texts`]).
+#[derive(Default)]
+struct Texts(Vec<Text>);
+
+struct Text {
+    conversation_id: Uuid,
+    kind: Kind,
+    key: String,
+    rule_id: Option<Uuid>,
+    text: String,
+}
+
+impl Texts {
+    fn push(&mut self, conversation_id: Uuid, kind: Kind, key: String, rule_id: Option<Uuid>, text: String) {
+        self.0.push(Text { conversation_id, kind, key, rule_id, text });
+    }
+}
+
 pub struct Engine {
     pub pool: PgPool,
     pub cache: AutomationCache,
     pub outbox: Outbox,
     pub wake: Arc<Notify>,
+    /// Kicked after a commit that may have queued sends.
+    pub jobs_wake: crate::jobs::Wake,
     pub poll: Duration,
 }
 
@@ -104,12 +124,15 @@ impl Engine {
             }
         }
         let none = HashMap::new();
+        let mut texts = Texts::default();
         for p in &pending {
-            self.handle(&mut tx, &cfg, p, fired.get(&p.contact_id).unwrap_or(&none)).await?;
+            self.handle(&mut tx, &cfg, p, fired.get(&p.contact_id).unwrap_or(&none), &mut texts).await?;
         }
+        self.say_texts(&mut tx, &mut texts).await?;
         let ids: Vec<Uuid> = pending.iter().map(|p| p.message_id).collect();
         db::clear_pending(&mut tx, &ids).await?;
         tx.commit().await?;
+        self.jobs_wake.kick();
         Ok(pending.len())
     }
 
@@ -147,13 +170,16 @@ impl Engine {
     }
 
     /// `last_fired`: when each rule last fired for the contact, as the batch began (a rule another message of
-    /// the batch fired since is caught by the cooldown's own claim).
+    /// the batch fired since is caught by the cooldown's own claim). A message whose steps only say text (a
+    /// greeting, the out-of-hours message, a text reply: nearly all) adds them to `texts`, sent together for the
+    /// batch; any other message first sends what `texts` holds, then carries out its own steps in order.
     async fn handle(
         &self,
         conn: &mut PgConnection,
         cfg: &AutomationConfig,
         p: &Pending,
         last_fired: &HashMap<Uuid, f64>,
+        texts: &mut Texts,
     ) -> sqlx::Result<()> {
         let rules = cfg.rules_for(p.channel_id);
         let m = Inbound {
@@ -168,7 +194,12 @@ impl Engine {
         };
         let facts = facts(cfg, p);
         let mut cooled: HashMap<Uuid, bool> = HashMap::new();
-        for step in decide::decide(cfg, &m, &facts, Timestamp::now()) {
+        let steps = decide::decide(cfg, &m, &facts, Timestamp::now());
+        let only_text = steps.iter().all(|s| matches!(s.does, Does::Say(Say::Text(_))));
+        if !only_text {
+            self.say_texts(conn, texts).await?;
+        }
+        for step in steps {
             if let Some(rule) = step.rule_id {
                 let cooldown = rules.iter().find(|r| r.id == rule).and_then(|r| r.cooldown_secs);
                 let allowed = match (cooled.get(&rule), cooldown) {
@@ -194,7 +225,44 @@ impl Engine {
                     continue;
                 }
             }
-            self.carry_out(conn, cfg, p.conversation_id, &step).await?;
+            match step.does {
+                Does::Say(Say::Text(text)) if only_text => {
+                    texts.push(p.conversation_id, step.kind, step.key, step.rule_id, text)
+                }
+                _ => self.carry_out(conn, cfg, p.conversation_id, &step).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the texts gathered so far, each once: their keys claimed in one statement, the messages queued in
+    /// one more; a refusal is written to the timeline, as [`Self::carry_out`] does.
+    async fn say_texts(&self, conn: &mut PgConnection, texts: &mut Texts) -> sqlx::Result<()> {
+        if texts.0.is_empty() {
+            return Ok(());
+        }
+        let gathered = std::mem::take(&mut texts.0);
+        let keys: Vec<(Uuid, Kind, &str)> =
+            gathered.iter().map(|t| (t.conversation_id, t.kind, t.key.as_str())).collect();
+        let claimed = db::claim_runs(conn, &keys).await?;
+        let (todo, rules): (Vec<compose::AutomatedText>, Vec<Option<Uuid>>) = gathered
+            .iter()
+            .zip(claimed)
+            .filter(|(_, claimed)| *claimed)
+            .map(|(t, _)| {
+                let author = Author { kind: t.kind, rule_id: t.rule_id };
+                (compose::AutomatedText { conversation_id: t.conversation_id, body: t.text.clone(), author }, t.rule_id)
+            })
+            .unzip();
+        let answers = compose::send_texts(conn, self.outbox, &super::caller(None), &todo).await?;
+        for ((t, rule), answer) in todo.iter().zip(rules).zip(answers) {
+            if let Err(r) = answer {
+                let e = AppError::from(r);
+                let data = json!({ "automation": t.author.kind, "rule_id": rule, "reason": e.to_string() });
+                let actor = super::caller(rule).actor;
+                timeline::record_event(conn, t.conversation_id, "automation_skipped", &actor, data).await?;
+                tracing::info!(conversation = %t.conversation_id, kind = t.author.kind.as_str(), reason = %e, "automation skipped");
+            }
         }
         Ok(())
     }
@@ -216,10 +284,7 @@ impl Engine {
             Does::Say(say) => {
                 let author = Author { kind: step.kind, rule_id: step.rule_id };
                 match self.say(conn, id, say, author).await {
-                    Ok(message) => {
-                        db::set_run_message(conn, id, step.kind, &step.key, message).await?;
-                        None
-                    }
+                    Ok(_) => None,
                     Err(SendError::Refused(r)) => Some(AppError::from(r)),
                     Err(SendError::Database(e)) => return Err(e),
                 }
@@ -292,18 +357,19 @@ impl Engine {
             let say = Say::Text(render(&text, &names));
             let author = Author { kind: Kind::WaitingNotice, rule_id: None };
             match self.say(&mut tx, w.conversation_id, &say, author).await {
-                Ok(message) => {
-                    db::set_run_message(&mut tx, w.conversation_id, Kind::WaitingNotice, &key, message).await?;
+                Ok(_) => {
+                    tx.commit().await?;
+                    self.jobs_wake.kick();
                     sent += 1;
                 }
                 Err(SendError::Refused(r)) => {
                     let data = json!({ "automation": Kind::WaitingNotice, "reason": AppError::from(r).to_string() });
                     let actor = super::caller(None).actor;
                     timeline::record_event(&mut tx, w.conversation_id, "automation_skipped", &actor, data).await?;
+                    tx.commit().await?;
                 }
                 Err(SendError::Database(e)) => return Err(e),
             }
-            tx.commit().await?;
         }
         Ok(sent)
     }

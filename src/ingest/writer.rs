@@ -6,8 +6,10 @@
 //! quiet server adds no latency) and stores them in one statement and one commit. Each handler is answered
 //! only after that commit, so nothing is acknowledged to Twilio before it is durable, exactly as with one
 //! statement per message. If a batch fails as a whole (one row breaking a constraint, say), its messages are
-//! stored one by one, so one bad message never takes others with it.
+//! stored one by one, so one bad message never takes others with it. A message with media to download is stored
+//! on its own, and the job worker is woken for it once it is committed.
 
+use crate::jobs::Wake;
 use crate::store::messages::{self, NewInbound, Stored};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -20,23 +22,28 @@ type Reply = oneshot::Sender<sqlx::Result<Stored>>;
 pub struct InboundWriter {
     queue: mpsc::Sender<(NewInbound, Reply)>,
     pool: PgPool,
+    jobs: Wake,
 }
 
 impl InboundWriter {
     /// Starts `writers` tasks, each storing up to `max_batch` messages per statement.
-    pub fn start(pool: PgPool, writers: usize, max_batch: usize) -> Self {
+    pub fn start(pool: PgPool, writers: usize, max_batch: usize, jobs: Wake) -> Self {
         let (queue, receiver) = mpsc::channel::<(NewInbound, Reply)>(writers * max_batch * 4);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..writers.max(1) {
             tokio::spawn(run(pool.clone(), receiver.clone(), max_batch.max(1)));
         }
-        Self { queue, pool }
+        Self { queue, pool, jobs }
     }
 
     /// Stores `message`, answering once it is committed (or failed).
     pub async fn store(&self, message: NewInbound) -> sqlx::Result<Stored> {
         if !message.batchable() {
-            return messages::insert_inbound(&self.pool, &message).await;
+            let stored = messages::insert_inbound(&self.pool, &message).await;
+            if message.queues_download() {
+                self.jobs.kick();
+            }
+            return stored;
         }
         let (reply, answer) = oneshot::channel();
         if let Err(mpsc::error::SendError((message, _))) = self.queue.send((message, reply)).await {

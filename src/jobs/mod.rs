@@ -4,8 +4,11 @@
 //! downloads, sends, the sandbox's callbacks), each owning what it needs.
 //!
 //! Every `serve` process runs one. It claims due jobs with `FOR UPDATE SKIP LOCKED` (so several processes share
-//! the work without taking the same job twice), runs up to `jobs.concurrency` at once, wakes on
-//! `LISTEN switchboard_jobs` and also polls, so a lost notification only delays work. A failed attempt is
+//! the work without taking the same job twice), and runs up to `jobs.concurrency` at once. It wakes when this
+//! process commits a job ([`Wake::kick`]) and otherwise polls every `jobs.poll_interval_ms`, which is how it finds
+//! jobs other processes queued and retries that fall due. Not `LISTEN/NOTIFY`: PostgreSQL serialises the commits
+//! of every transaction that notifies (a global lock held through the WAL flush), and every send and every
+//! inbound message with media queues a job (BENCHMARKS.md, "Job wake-up without NOTIFY"). A failed attempt is
 //! retried with exponential backoff and jitter; after the last attempt the job stays `failed`, visible, and
 //! the thing it worked on says why. Each worker records a heartbeat; the jobs of a worker that has been silent
 //! for `jobs.worker_timeout_ms` (killed, or its machine gone) are taken over, as are jobs running longer than
@@ -16,16 +19,25 @@ use crate::store::jobs::{self, Job};
 use futures_util::future::BoxFuture;
 use rand::Rng;
 use serde_json::Value;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub const CHANNEL: &str = "switchboard_jobs";
+/// Wakes this process's worker at once. Whoever commits a transaction that queued a job kicks it after the
+/// commit (a kick before it would find nothing yet); a job queued without a kick still runs at the next poll.
+#[derive(Clone, Default)]
+pub struct Wake(Arc<Notify>);
+
+impl Wake {
+    pub fn kick(&self) {
+        self.0.notify_one();
+    }
+}
 
 /// One kind of job: reads its payload and does the work. Each task owns what it needs (a pool, a client, a
 /// directory); the engine knows only kinds and payloads.
@@ -122,30 +134,18 @@ pub struct Worker {
     ctx: Arc<Engine>,
     settings: JobSettings,
     id: Arc<str>,
+    wake: Wake,
 }
 
 impl Worker {
     /// `id` names this process among those sharing the database (its heartbeat row); `tasks` are the kinds of
-    /// job it runs.
-    pub fn new(pool: PgPool, tasks: Tasks, settings: JobSettings, id: Arc<str>) -> Self {
-        Self { ctx: Arc::new(Engine { pool, tasks }), settings, id }
+    /// job it runs; `wake` is kicked by this process's code that queues jobs.
+    pub fn new(pool: PgPool, tasks: Tasks, settings: JobSettings, id: Arc<str>, wake: Wake) -> Self {
+        Self { ctx: Arc::new(Engine { pool, tasks }), settings, id, wake }
     }
 
     /// Runs until `shutdown`, then lets the jobs in hand finish.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut listener = match PgListener::connect_with(&self.ctx.pool).await {
-            Ok(mut l) => match l.listen(CHANNEL).await {
-                Ok(()) => Some(l),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot LISTEN for jobs; polling only");
-                    None
-                }
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot LISTEN for jobs; polling only");
-                None
-            }
-        };
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         let lease = Duration::from_secs(self.settings.lease_secs);
         let heartbeat = Duration::from_millis(self.settings.heartbeat_ms);
@@ -155,7 +155,7 @@ impl Worker {
         }
         let mut running: JoinSet<()> = JoinSet::new();
         let mut last_beat = tokio::time::Instant::now();
-        let mut last_reclaim = tokio::time::Instant::now() - poll;
+        let mut last_reclaim = tokio::time::Instant::now() - heartbeat;
         loop {
             if last_beat.elapsed() >= heartbeat {
                 last_beat = tokio::time::Instant::now();
@@ -163,7 +163,7 @@ impl Worker {
                     tracing::warn!(error = %e, "cannot record the worker's heartbeat");
                 }
             }
-            if last_reclaim.elapsed() >= poll.min(heartbeat) {
+            if last_reclaim.elapsed() >= heartbeat {
                 last_reclaim = tokio::time::Instant::now();
                 match jobs::reclaim_expired(&self.ctx.pool, lease, worker_timeout).await {
                     Ok(0) => {}
@@ -199,10 +199,7 @@ impl Worker {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(_) = running.join_next(), if !running.is_empty() => {}
-                n = recv(&mut listener) => if let Err(e) = n {
-                    tracing::warn!(error = %e, "job notifications lost; polling only");
-                    listener = None;
-                },
+                _ = self.wake.0.notified() => {}
                 _ = tokio::time::sleep(poll.min(heartbeat)) => {}
             }
         }
@@ -210,13 +207,6 @@ impl Worker {
         if let Err(e) = jobs::retire(&self.ctx.pool, &self.id).await {
             tracing::warn!(error = %e, "cannot retire the worker's heartbeat");
         }
-    }
-}
-
-async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
-    match listener {
-        Some(l) => l.recv().await.map(|_| ()),
-        None => std::future::pending().await,
     }
 }
 

@@ -85,13 +85,7 @@ pub async fn send_quietly(
     check_draft(&draft)?;
     let target =
         conversations::send_target(conn, id, caller.visibility()).await?.ok_or(Refusal::ConversationNotFound)?;
-    if target.channel_deleted || target.number_deleted {
-        return Err(Refusal::ChannelDeleted.into());
-    }
-    let survey = draft.automated.is_some_and(|a| a.kind == automation::Kind::Csat);
-    if target.status == ConversationStatus::Resolved && !survey {
-        return Err(Refusal::ConversationResolved.into());
-    }
+    admit(&target, draft.automated)?;
     let window_open = window::at(target.last_inbound_at, target.db_now).open;
     let template = match &draft.template {
         Some(t) => Some(template_message(conn, t, window_open).await?),
@@ -108,6 +102,77 @@ pub async fn send_quietly(
     queue(conn, outbox, caller, message_id, id, target.account_id, parts).await?;
     tracing::info!(message = %message_id, conversation = %id, "outbound message queued");
     Ok(message_id)
+}
+
+/// An automation's text message for a conversation.
+#[derive(Debug, Clone)]
+pub struct AutomatedText {
+    pub conversation_id: Uuid,
+    pub body: String,
+    pub author: automation::Author,
+}
+
+/// [`send_quietly`] for many automated text messages at once, under the same rules (the draft's shape, the
+/// conversation open to messages, the 24-hour window): the conversations are read in one query and the messages
+/// with their send jobs written in one statement. Answers each message's id or refusal, in order.
+pub async fn send_texts(
+    conn: &mut PgConnection,
+    outbox: Outbox,
+    caller: &Caller,
+    texts: &[AutomatedText],
+) -> sqlx::Result<Vec<Result<Uuid, Refusal>>> {
+    let mut ids: Vec<Uuid> = texts.iter().map(|t| t.conversation_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let targets: std::collections::HashMap<Uuid, conversations::SendTarget> =
+        conversations::send_targets(conn, &ids).await?.into_iter().collect();
+    let mut answers = Vec::with_capacity(texts.len());
+    let mut rows = Vec::with_capacity(texts.len());
+    let authors: Vec<serde_json::Value> =
+        texts.iter().map(|t| serde_json::to_value(t.author).expect("an author serialises")).collect();
+    for (t, author) in texts.iter().zip(&authors) {
+        let draft = Draft { body: t.body.clone(), automated: Some(t.author), ..Draft::default() };
+        let admitted = check_draft(&draft).and_then(|()| {
+            let target = targets.get(&t.conversation_id).ok_or(Refusal::ConversationNotFound)?;
+            admit(target, draft.automated)?;
+            policy::session_message(target.last_inbound_at, target.db_now)?;
+            Ok(target)
+        });
+        answers.push(admitted.map(|target| {
+            let id = Uuid::now_v7();
+            rows.push(outbound::NewOutbound {
+                id,
+                conversation_id: t.conversation_id,
+                account_id: target.account_id,
+                body: &t.body,
+                author_user_id: caller.user_id,
+                author_label: &caller.actor.label,
+                template_id: None,
+                content_sid: None,
+                content_variables: None,
+                upload_ids: &[],
+                max_attempts: outbox.max_attempts,
+                automation: Some(author),
+            });
+            id
+        }));
+    }
+    outbound::insert_texts(conn, &rows).await?;
+    tracing::info!(queued = rows.len(), refused = texts.len() - rows.len(), "automated messages queued");
+    Ok(answers)
+}
+
+/// Whether the conversation takes messages at all: its channel and number still exist, and it is not resolved
+/// (a CSAT survey goes into the conversation its resolve just closed).
+fn admit(target: &conversations::SendTarget, automated: Option<automation::Author>) -> Result<(), Refusal> {
+    if target.channel_deleted || target.number_deleted {
+        return Err(Refusal::ChannelDeleted);
+    }
+    let survey = automated.is_some_and(|a| a.kind == automation::Kind::Csat);
+    if target.status == ConversationStatus::Resolved && !survey {
+        return Err(Refusal::ConversationResolved);
+    }
+    Ok(())
 }
 
 /// The draft's own shape, before anything is looked up.

@@ -334,22 +334,22 @@ pub async fn claim_run(conn: &mut PgConnection, conversation: Uuid, kind: Kind, 
     Ok(claimed.unwrap_or(false))
 }
 
-/// The message a run sent.
-pub async fn set_run_message(
-    conn: &mut PgConnection,
-    conversation: Uuid,
-    kind: Kind,
-    key: &str,
-    message: Uuid,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE automation_runs SET message_id = $4 WHERE conversation_id = $1 AND kind = $2 AND key = $3")
-        .bind(conversation)
-        .bind(kind.as_str())
-        .bind(key)
-        .bind(message)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// [`claim_run`] for many keys in one statement; answers, in order, which were claimed now (a key given twice is
+/// claimed by its first occurrence only).
+pub async fn claim_runs(conn: &mut PgConnection, keys: &[(Uuid, Kind, &str)]) -> sqlx::Result<Vec<bool>> {
+    let claimed: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "INSERT INTO automation_runs (conversation_id, kind, key)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
+         ON CONFLICT DO NOTHING RETURNING conversation_id, kind, key",
+    )
+    .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.2).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await?;
+    let mut fresh: std::collections::HashSet<(Uuid, &str, &str)> =
+        claimed.iter().map(|(c, kind, key)| (*c, kind.as_str(), key.as_str())).collect();
+    Ok(keys.iter().map(|(c, kind, key)| fresh.remove(&(*c, kind.as_str(), *key))).collect())
 }
 
 /// Takes the rule's cooldown for the contact: true (and the clock restarts) when the rule last fired for them

@@ -204,6 +204,32 @@ pub async fn send_target(conn: &mut PgConnection, id: Uuid, who: Visibility) -> 
     q.build_query_as().fetch_optional(conn).await
 }
 
+/// [`send_target`] for many conversations at once (an automation's sends, which see every conversation), in one
+/// query; a conversation that does not exist is missing from the answer.
+pub async fn send_targets(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, SendTarget)>> {
+    let rows: Vec<TargetRow> = sqlx::query_as(
+        "SELECT c.id, ch.account_id, c.status, c.last_inbound_at, now() AS db_now, n.agents_may_send_attachments,
+                n.deleted_at IS NOT NULL AS number_deleted, ch.deleted_at IS NOT NULL AS channel_deleted
+         FROM conversations c
+         JOIN whatsapp_numbers n ON n.id = c.number_id
+         JOIN channels ch ON ch.id = c.channel_id
+         WHERE c.id = ANY($1)
+         ORDER BY c.id
+         FOR KEY SHARE OF c",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.target)).collect())
+}
+
+#[derive(FromRow)]
+struct TargetRow {
+    id: Uuid,
+    #[sqlx(flatten)]
+    target: SendTarget,
+}
+
 /// Whether `who` can see any conversation of the contact.
 pub async fn any_of_contact(conn: &mut PgConnection, contact: Uuid, who: Visibility) -> sqlx::Result<bool> {
     let mut q = sqlx::QueryBuilder::new("SELECT EXISTS (SELECT 1 FROM conversations WHERE contact_id = ");

@@ -34,6 +34,11 @@ impl NewInbound {
         self.message.from.phone().is_some() && self.message.media.is_empty()
     }
 
+    /// Whether storing it queues download jobs: it has media, and its number accepts customers' media.
+    pub fn queues_download(&self) -> bool {
+        self.accept_media && !self.message.media.is_empty()
+    }
+
     /// The contact's phone number (E.164), when WhatsApp shared it.
     fn contact_phone(&self) -> Option<String> {
         self.message.from.phone().map(|p| p.to_string())

@@ -275,6 +275,14 @@ async function reconnect(browser) {
   await page.locator('.msg.inbound', { hasText: 'after the return' }).waitFor({ timeout: 10000 });
 }
 
+// Opens an admin tab and waits for *its* page: the previous tab's table and form stay in the page until the new
+// one replaces them, so waiting for '#admin-table' alone can let a test fill the old tab's form.
+async function adminTab(page, tab) {
+  await page.click(`a[href="#/admin/${tab}"]`);
+  await page.locator(`nav.tabs a.active[href="#/admin/${tab}"]`).waitFor();
+  await page.locator('#admin-table, .page p.muted').first().waitFor();
+}
+
 async function adminScreens(browser) {
   const { page } = await logIn(browser, 2);
   await page.click('a[href="#/admin"]');
@@ -297,8 +305,7 @@ async function adminScreens(browser) {
   if (await page.inputValue('#f-csat_question') !== 'How did we do?') throw new Error('the survey question was not saved');
   await page.click('#number-form button[type=button]:not(.danger)');
   // A new agent, then edited.
-  await page.click('a[href="#/admin/agents"]');
-  await page.locator('#admin-table').waitFor();
+  await adminTab(page, 'agents');
   await page.fill('#f-name', 'Bea Newcomer');
   await page.fill('#f-email', 'bea@example.com');
   await page.fill('#f-password', 'a first password 123');
@@ -321,8 +328,7 @@ async function adminScreens(browser) {
   await page.locator('#admin-problem').filter({ hasText: /password/i }).waitFor();
   await screenshot(page, 'admin-refused');
   // A routing rule sending to a queue, chosen by name.
-  await page.click('a[href="#/admin/rules"]');
-  await page.locator('#admin-table').waitFor();
+  await adminTab(page, 'rules');
   await page.fill('#f-name', 'Refunds to Support');
   await page.click('#add-condition');
   await page.fill('#cond-value-0', 'refund');
@@ -331,8 +337,7 @@ async function adminScreens(browser) {
   await page.locator('#admin-table tr', { hasText: 'Refunds to Support' }).filter({ hasText: 'Message contains refund' }).waitFor();
   await screenshot(page, 'admin-rules');
   // An auto reply, with conditions from the same form: a button payload, and a cooldown.
-  await page.click('a[href="#/admin/autoreplies"]');
-  await page.locator('#admin-table, .page p.muted').first().waitFor();
+  await adminTab(page, 'autoreplies');
   await page.fill('#f-name', 'Opening hours');
   await page.click('#add-condition');
   await page.selectOption('#cond-type-0', 'text_matches');
@@ -343,8 +348,7 @@ async function adminScreens(browser) {
   await page.locator('#admin-table tr', { hasText: 'Opening hours' }).filter({ hasText: 'once per 24 h per contact' }).waitFor();
   await screenshot(page, 'admin-autoreplies');
   // Business hours as a form, not JSON.
-  await page.click('a[href="#/admin/hours"]');
-  await page.locator('#admin-table, .page p.muted').first().waitFor();
+  await adminTab(page, 'hours');
   await page.fill('#f-name', 'Office');
   await page.fill('#f-time_zone', 'Europe/Amsterdam');
   await page.fill('#f-day_monday', '09:00-12:30, 13:30-17:30');
@@ -352,8 +356,7 @@ async function adminScreens(browser) {
   await page.click('#admin-save');
   await page.locator('#admin-table tr', { hasText: 'Office' }).filter({ hasText: 'mon 09:00-12:30, 13:30-17:30' }).waitFor();
   for (const tab of ['templates', 'queues', 'canned', 'tags']) {
-    await page.click(`a[href="#/admin/${tab}"]`);
-    await page.locator('#admin-table, .page p.muted').first().waitFor();
+    await adminTab(page, tab);
     await screenshot(page, 'admin-' + tab);
   }
 }

@@ -181,6 +181,7 @@ async fn resolve(
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<Json<Conversation>> {
     let (_, view) = act!(state, who, id, |tx, c| actions::resolve(&mut tx, &c, id).await?);
+    state.jobs_wake.kick(); // the CSAT survey, if the number asks for one
     Ok(Json(view))
 }
 

@@ -369,6 +369,7 @@ async fn send_message(
     let mut tx = state.pool.begin().await?;
     let view = compose::send(&mut tx, outbox(&state), &who.caller(), id, draft).await?;
     tx.commit().await?;
+    state.jobs_wake.kick();
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 

@@ -72,6 +72,7 @@ async fn start(
     let mut tx = state.pool.begin().await?;
     let started = compose::start(&mut tx, outbox(&state), &who.caller(), draft).await?;
     tx.commit().await?;
+    state.jobs_wake.kick();
     if started.needs_routing {
         state.router_wake.notify_one();
     }
