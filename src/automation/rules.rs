@@ -69,7 +69,7 @@ pub fn could_fire(rule: &AutoRule, facts: &Facts, text_lower: &str, env: &Env<'_
     rule.enabled
         && rule.conditions.iter().all(|c| match c.condition {
             C::Language { .. } | C::ContactAttribute { .. } | C::ContactTag { .. } | C::Customer { .. } => true,
-            _ => c.evaluate(facts, text_lower, env).held,
+            _ => c.holds(facts, text_lower, env),
         })
 }
 

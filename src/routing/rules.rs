@@ -134,64 +134,76 @@ pub struct ConditionResult {
 }
 
 impl Compiled {
+    /// Whether the condition holds: the decision alone, as every message's routing and automations need it.
+    pub fn holds(&self, f: &Facts, text_lower: &str, env: &Env<'_>) -> bool {
+        match &self.condition {
+            Condition::Number { number_ids } => number_ids.contains(&f.number_id),
+            Condition::CommunicationType { value } => *value == f.communication_type,
+            Condition::Language { languages } => f
+                .language
+                .as_deref()
+                .is_some_and(|lang| languages.iter().any(|l| crate::domain::language::matches(l, lang))),
+            Condition::TextContains { .. } => text_lower.contains(&self.lowered),
+            Condition::TextMatches { .. } => self.regex.as_ref().is_some_and(|r| r.is_match(&f.text)),
+            Condition::ButtonPayload { values } => f.button_payload.as_ref().is_some_and(|p| values.contains(p)),
+            Condition::ContactAttribute { key, equals } => match (f.attributes.get(key), equals) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(v), Some(want)) => match (v, want) {
+                    (Value::String(a), Value::String(b)) => a.to_lowercase() == b.to_lowercase(),
+                    (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+                    (a, b) => a == b,
+                },
+            },
+            Condition::ContactTag { .. } => f.tags.iter().any(|t| t.to_lowercase() == self.lowered),
+            Condition::BusinessHours { business_hours_id, open } => {
+                hours_open(env.hours, business_hours_id.or(f.number_hours_id), env.now) == *open
+            }
+            Condition::Customer { value } => f.returning == (*value == CustomerKind::Returning),
+        }
+    }
+
+    /// [`Self::holds`], and why in words (for `explain`).
     pub fn evaluate(&self, f: &Facts, text_lower: &str, env: &Env<'_>) -> ConditionResult {
-        let (held, reason) = match &self.condition {
-            Condition::Number { number_ids } => {
-                let held = number_ids.contains(&f.number_id);
-                (held, format!("the number {} {} listed", f.number_id, if held { "is" } else { "is not" }))
+        let held = self.holds(f, text_lower, env);
+        let reason = match &self.condition {
+            Condition::Number { .. } => {
+                format!("the number {} {} listed", f.number_id, if held { "is" } else { "is not" })
             }
-            Condition::CommunicationType { value } => {
-                (*value == f.communication_type, format!("the conversation is a {}", f.communication_type.as_str()))
-            }
-            Condition::Language { languages } => match &f.language {
-                Some(lang) => {
-                    let held = languages.iter().any(|l| crate::domain::language::matches(l, lang));
-                    (held, format!("the customer's language is {lang}"))
-                }
-                None => (false, "the customer's language is not known".into()),
+            Condition::CommunicationType { .. } => format!("the conversation is a {}", f.communication_type.as_str()),
+            Condition::Language { .. } => match &f.language {
+                Some(lang) => format!("the customer's language is {lang}"),
+                None => "the customer's language is not known".into(),
             },
             Condition::TextContains { value } => {
-                let held = text_lower.contains(&self.lowered);
-                (held, format!("the first message {} {value:?}", if held { "contains" } else { "does not contain" }))
+                format!("the first message {} {value:?}", if held { "contains" } else { "does not contain" })
             }
             Condition::TextMatches { pattern } => {
-                let held = self.regex.as_ref().is_some_and(|r| r.is_match(&f.text));
-                (held, format!("the first message {} /{pattern}/", if held { "matches" } else { "does not match" }))
+                format!("the first message {} /{pattern}/", if held { "matches" } else { "does not match" })
             }
-            Condition::ButtonPayload { values } => match &f.button_payload {
-                Some(p) => (values.iter().any(|v| v == p), format!("the button payload is {p:?}")),
-                None => (false, "the first message is not a button reply".into()),
+            Condition::ButtonPayload { .. } => match &f.button_payload {
+                Some(p) => format!("the button payload is {p:?}"),
+                None => "the first message is not a button reply".into(),
             },
             Condition::ContactAttribute { key, equals } => match (f.attributes.get(key), equals) {
-                (None, _) => (false, format!("the contact has no attribute {key:?}")),
-                (Some(v), None) => (true, format!("the contact has the attribute {key:?} ({v})")),
-                (Some(v), Some(want)) => {
-                    let held = match (v, want) {
-                        (Value::String(a), Value::String(b)) => a.to_lowercase() == b.to_lowercase(),
-                        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-                        (a, b) => a == b,
-                    };
-                    (held, format!("the contact's {key:?} is {v}"))
-                }
+                (None, _) => format!("the contact has no attribute {key:?}"),
+                (Some(v), None) => format!("the contact has the attribute {key:?} ({v})"),
+                (Some(v), Some(_)) => format!("the contact's {key:?} is {v}"),
             },
             Condition::ContactTag { tag } => {
-                let held = f.tags.iter().any(|t| t.to_lowercase() == self.lowered);
-                (held, format!("the contact {} the tag {tag:?}", if held { "has" } else { "does not have" }))
+                format!("the contact {} the tag {tag:?}", if held { "has" } else { "does not have" })
             }
-            Condition::BusinessHours { business_hours_id, open } => {
+            Condition::BusinessHours { business_hours_id, .. } => {
                 let id = business_hours_id.or(f.number_hours_id);
-                let is_open = hours_open(env.hours, id, env.now);
-                let state = if is_open { "open" } else { "closed" };
-                let reason = if business_hours_id.is_some() {
+                let state = if hours_open(env.hours, id, env.now) { "open" } else { "closed" };
+                if business_hours_id.is_some() {
                     format!("the schedule is {state} now")
                 } else {
                     format!("the number's business hours are {state} now")
-                };
-                (is_open == *open, reason)
+                }
             }
-            Condition::Customer { value } => {
-                let returning = *value == CustomerKind::Returning;
-                (f.returning == returning, format!("the customer is {}", if f.returning { "returning" } else { "new" }))
+            Condition::Customer { .. } => {
+                format!("the customer is {}", if f.returning { "returning" } else { "new" })
             }
         };
         ConditionResult { held, reason }
@@ -214,10 +226,12 @@ pub fn all_hold(
         if !matched && !explain {
             break;
         }
-        let r = c.evaluate(facts, text_lower, env);
-        matched &= r.held;
         if explain {
+            let r = c.evaluate(facts, text_lower, env);
+            matched &= r.held;
             results.push(r);
+        } else {
+            matched &= c.holds(facts, text_lower, env);
         }
     }
     (matched, results)
@@ -364,9 +378,13 @@ mod tests {
         }
     }
 
+    /// The decision, checked to be the same with and without its explanation.
     fn holds(condition: Condition, facts: &Facts, env: &Env<'_>) -> bool {
         let c = condition.compile("c").unwrap();
-        c.evaluate(facts, &facts.text.to_lowercase(), env).held
+        let lower = facts.text.to_lowercase();
+        let explained = c.evaluate(facts, &lower, env);
+        assert_eq!(c.holds(facts, &lower, env), explained.held, "{explained:?}");
+        explained.held
     }
 
     fn env<'a>(hours: &'a HashMap<Uuid, Hours>, at: &str) -> Env<'a> {
