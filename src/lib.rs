@@ -66,6 +66,7 @@ impl Application {
         let secrets = secrets::SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
         let database = Database::open(&settings).await?;
         database.migrate().await?;
+        check_master_key(&database.pool, &secrets).await?;
         let bootstrap_admin = bootstrap_admin(&database.pool, &settings.auth.bootstrap_admin_email).await?;
         let listener = TcpListener::bind(settings.http.bind)
             .await
@@ -259,6 +260,21 @@ impl Application {
         tracing::info!("switchboard stopped");
         served.context("HTTP server")
     }
+}
+
+/// Refuses to start with a master key that cannot decrypt what is stored: a node given another key than the
+/// others (or a new data directory that generated its own) would otherwise start and fail every webhook and send.
+async fn check_master_key(pool: &sqlx::PgPool, secrets: &secrets::SecretBox) -> anyhow::Result<()> {
+    let Some(stored) = store::channels::some_encrypted_secret(pool).await? else { return Ok(()) };
+    if secrets.decrypt(&stored).is_err() {
+        anyhow::bail!(
+            "this node's master key cannot decrypt the Twilio credentials stored in the database: every node must \
+             use the key the credentials were stored with. Set secrets.master_key (SWITCHBOARD__SECRETS__MASTER_KEY) \
+             to it on every node, or copy {} from the data directory of the node that stored them",
+            secrets::KEY_FILE
+        );
+    }
+    Ok(())
 }
 
 /// Creates the first admin when there are no users, under a table lock so that several processes starting at

@@ -127,6 +127,17 @@ pub async fn register_number(pool: &PgPool, channel_id: Uuid, e164: &str) -> sql
     .await
 }
 
+/// One stored encrypted credential (the oldest account's Auth Token), to check the master key against; `None`
+/// when nothing is stored yet.
+pub async fn some_encrypted_secret(pool: &PgPool) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(auth_token, api_key_secret) FROM twilio_accounts
+         WHERE auth_token IS NOT NULL OR api_key_secret IS NOT NULL ORDER BY created_at, id LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+}
+
 pub async fn find(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<(ChannelRecord, Vec<NumberRecord>)>> {
     let channel: Option<ChannelRecord> = sqlx::query_as(
         "SELECT c.id, c.name, c.sending_mode, c.messaging_service_sid, c.deleted_at, a.id AS account_id,

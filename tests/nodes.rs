@@ -1,0 +1,32 @@
+//! Several nodes on one database: what each node must share with the others.
+
+mod common;
+
+use common::*;
+
+/// A node whose master key is not the one the stored credentials were encrypted with refuses to start and says
+/// what to do; given the first node's key, it starts.
+#[tokio::test]
+async fn a_node_with_another_master_key_refuses_to_start_and_names_the_remedy() {
+    let first = spawn_app().await;
+    first.create_channel().await;
+
+    // A second node on the same database with its own data directory: it generates its own key.
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut settings = first.settings.clone();
+    settings.data_dir = other_dir.path().to_path_buf();
+    settings.http.bind.set_port(0);
+    let refused = match switchboard::Application::build(settings.clone()).await {
+        Ok(_) => panic!("a node with another master key started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(refused.contains("master key cannot decrypt"), "{refused}");
+    assert!(refused.contains("SWITCHBOARD__SECRETS__MASTER_KEY"), "{refused}");
+
+    // The same node given the first node's key starts.
+    let key = std::fs::read_to_string(first.data_dir.path().join(switchboard::secrets::KEY_FILE)).unwrap();
+    settings.secrets.master_key = Some(key.trim().to_owned().into());
+    let second = switchboard::Application::build(settings).await.expect("a node with the shared key starts");
+    drop(second);
+    first.stop().await;
+}
