@@ -30,3 +30,29 @@ async fn a_node_with_another_master_key_refuses_to_start_and_names_the_remedy() 
     drop(second);
     first.stop().await;
 }
+
+/// Nodes starting together on an empty database migrate it once: the migrator holds an advisory lock, so the
+/// others wait and find the migrations applied.
+#[tokio::test]
+async fn nodes_starting_together_apply_each_migration_once() {
+    let (settings, _dir) = test_settings(|_| {}).await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let builds = dirs.iter().map(|dir| {
+        let mut s = settings.clone();
+        s.data_dir = dir.path().to_path_buf();
+        s.secrets.master_key = Some(key.clone().into());
+        switchboard::Application::build(s)
+    });
+    let nodes = futures_util::future::join_all(builds).await;
+    assert!(nodes.iter().all(Result::is_ok), "every node starts");
+    let pool = nodes[0].as_ref().unwrap().state().pool.clone();
+    let (applied, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let expected = std::fs::read_dir(manifest_dir().join("migrations")).unwrap().count() as i64;
+    assert_eq!((applied, distinct), (expected, expected));
+}
