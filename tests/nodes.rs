@@ -46,13 +46,16 @@ async fn nodes_starting_together_apply_each_migration_once() {
         switchboard::Application::build(s)
     });
     let nodes = futures_util::future::join_all(builds).await;
-    assert!(nodes.iter().all(Result::is_ok), "every node starts");
+    // Without the lock, the nodes racing through the same migrations fail (a relation that already exists, a
+    // duplicate version): every node must start.
+    for node in &nodes {
+        if let Err(e) = node {
+            panic!("a node starting beside others failed: {e:#}");
+        }
+    }
     let pool = nodes[0].as_ref().unwrap().state().pool.clone();
-    let (applied, distinct): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let applied: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&pool).await.unwrap();
     let expected = std::fs::read_dir(manifest_dir().join("migrations")).unwrap().count() as i64;
-    assert_eq!((applied, distinct), (expected, expected));
+    assert_eq!(applied, expected, "every migration applied");
 }

@@ -31,23 +31,8 @@ use uuid::Uuid;
 /// Messages looked at per transaction.
 const BATCH: i64 = 100;
 
-/// Texts the batch's messages say, sent together ([`Engine::say_texts`]).
-#[derive(Default)]
-struct Texts(Vec<Text>);
-
-struct Text {
-    conversation_id: Uuid,
-    kind: Kind,
-    key: String,
-    rule_id: Option<Uuid>,
-    text: String,
-}
-
-impl Texts {
-    fn push(&mut self, conversation_id: Uuid, kind: Kind, key: String, rule_id: Option<Uuid>, text: String) {
-        self.0.push(Text { conversation_id, kind, key, rule_id, text });
-    }
-}
+/// Texts the batch's messages say, each with its run key, sent together ([`Engine::say_texts`]).
+type Texts = Vec<(String, compose::AutomatedText)>;
 
 pub struct Engine {
     pub pool: PgPool,
@@ -226,8 +211,9 @@ impl Engine {
                 }
             }
             match step.does {
-                Does::Say(Say::Text(text)) if only_text => {
-                    texts.push(p.conversation_id, step.kind, step.key, step.rule_id, text)
+                Does::Say(Say::Text(body)) if only_text => {
+                    let author = Author { kind: step.kind, rule_id: step.rule_id };
+                    texts.push((step.key, compose::AutomatedText { conversation_id: p.conversation_id, body, author }))
                 }
                 _ => self.carry_out(conn, cfg, p.conversation_id, &step).await?,
             }
@@ -238,26 +224,20 @@ impl Engine {
     /// Sends the texts gathered so far, each once: their keys claimed in one statement, the messages queued in
     /// one more; a refusal is written to the timeline, as [`Self::carry_out`] does.
     async fn say_texts(&self, conn: &mut PgConnection, texts: &mut Texts) -> sqlx::Result<()> {
-        if texts.0.is_empty() {
+        if texts.is_empty() {
             return Ok(());
         }
-        let gathered = std::mem::take(&mut texts.0);
+        let gathered = std::mem::take(texts);
         let keys: Vec<(Uuid, Kind, &str)> =
-            gathered.iter().map(|t| (t.conversation_id, t.kind, t.key.as_str())).collect();
+            gathered.iter().map(|(key, t)| (t.conversation_id, t.author.kind, key.as_str())).collect();
         let claimed = db::claim_runs(conn, &keys).await?;
-        let (todo, rules): (Vec<compose::AutomatedText>, Vec<Option<Uuid>>) = gathered
-            .iter()
-            .zip(claimed)
-            .filter(|(_, claimed)| *claimed)
-            .map(|(t, _)| {
-                let author = Author { kind: t.kind, rule_id: t.rule_id };
-                (compose::AutomatedText { conversation_id: t.conversation_id, body: t.text.clone(), author }, t.rule_id)
-            })
-            .unzip();
+        let todo: Vec<compose::AutomatedText> =
+            gathered.into_iter().zip(claimed).filter(|(_, claimed)| *claimed).map(|((_, t), _)| t).collect();
         let answers = compose::send_texts(conn, self.outbox, &super::caller(None), &todo).await?;
-        for ((t, rule), answer) in todo.iter().zip(rules).zip(answers) {
+        for (t, answer) in todo.iter().zip(answers) {
             if let Err(r) = answer {
                 let e = AppError::from(r);
+                let rule = t.author.rule_id;
                 let data = json!({ "automation": t.author.kind, "rule_id": rule, "reason": e.to_string() });
                 let actor = super::caller(rule).actor;
                 timeline::record_event(conn, t.conversation_id, "automation_skipped", &actor, data).await?;

@@ -128,8 +128,7 @@ pub async fn send_texts(
         conversations::send_targets(conn, &ids).await?.into_iter().collect();
     let mut answers = Vec::with_capacity(texts.len());
     let mut rows = Vec::with_capacity(texts.len());
-    let authors: Vec<serde_json::Value> =
-        texts.iter().map(|t| serde_json::to_value(t.author).expect("an author serialises")).collect();
+    let authors: Vec<Option<serde_json::Value>> = texts.iter().map(|t| author_json(Some(t.author))).collect();
     for (t, author) in texts.iter().zip(&authors) {
         let draft = Draft { body: t.body.clone(), automated: Some(t.author), ..Draft::default() };
         let admitted = check_draft(&draft).and_then(|()| {
@@ -140,24 +139,12 @@ pub async fn send_texts(
         });
         answers.push(admitted.map(|target| {
             let id = Uuid::now_v7();
-            rows.push(outbound::NewOutbound {
-                id,
-                conversation_id: t.conversation_id,
-                account_id: target.account_id,
-                body: &t.body,
-                author_user_id: caller.user_id,
-                author_label: &caller.actor.label,
-                template_id: None,
-                content_sid: None,
-                content_variables: None,
-                upload_ids: &[],
-                max_attempts: outbox.max_attempts,
-                automation: Some(author),
-            });
+            let parts = Parts { text: &t.body, template: None, attachments: &[], automated: Some(t.author) };
+            rows.push(row(outbox, caller, id, t.conversation_id, target.account_id, parts, author.as_ref()));
             id
         }));
     }
-    outbound::insert_texts(conn, &rows).await?;
+    outbound::insert_many(conn, &rows).await?;
     tracing::info!(queued = rows.len(), refused = texts.len() - rows.len(), "automated messages queued");
     Ok(answers)
 }
@@ -269,6 +256,37 @@ struct Parts<'a> {
     automated: Option<automation::Author>,
 }
 
+/// An automated message's author as stored (`messages.automation`).
+fn author_json(author: Option<automation::Author>) -> Option<serde_json::Value> {
+    author.map(|a| serde_json::to_value(a).expect("an author serialises"))
+}
+
+/// The row of a queued message made of `parts`; `automation` is [`author_json`] of its author.
+fn row<'a>(
+    outbox: Outbox,
+    caller: &'a Caller,
+    id: Uuid,
+    conversation_id: Uuid,
+    account_id: Uuid,
+    Parts { text, template, attachments, automated: _ }: Parts<'a>,
+    automation: Option<&'a serde_json::Value>,
+) -> outbound::NewOutbound<'a> {
+    outbound::NewOutbound {
+        id,
+        conversation_id,
+        account_id,
+        body: text,
+        author_user_id: caller.user_id,
+        author_label: &caller.actor.label,
+        template_id: template.map(|t| t.template_id),
+        content_sid: template.and_then(|t| t.content_sid.as_deref()),
+        content_variables: template.map(|t| &t.variables),
+        upload_ids: attachments,
+        max_attempts: outbox.max_attempts,
+        automation,
+    }
+}
+
 /// The message row (`queued`) and its send job.
 async fn queue(
     conn: &mut PgConnection,
@@ -277,27 +295,11 @@ async fn queue(
     message_id: Uuid,
     conversation_id: Uuid,
     account_id: Uuid,
-    Parts { text, template, attachments, automated }: Parts<'_>,
+    parts: Parts<'_>,
 ) -> sqlx::Result<()> {
-    let automation = automated.map(|a| serde_json::to_value(a).expect("an author serialises"));
-    outbound::insert(
-        conn,
-        &outbound::NewOutbound {
-            id: message_id,
-            conversation_id,
-            account_id,
-            body: text,
-            author_user_id: caller.user_id,
-            author_label: &caller.actor.label,
-            template_id: template.map(|t| t.template_id),
-            content_sid: template.and_then(|t| t.content_sid.as_deref()),
-            content_variables: template.map(|t| &t.variables),
-            upload_ids: attachments,
-            max_attempts: outbox.max_attempts,
-            automation: automation.as_ref(),
-        },
-    )
-    .await
+    let automation = author_json(parts.automated);
+    outbound::insert(conn, &row(outbox, caller, message_id, conversation_id, account_id, parts, automation.as_ref()))
+        .await
 }
 
 /// Who a new conversation is with.

@@ -188,17 +188,18 @@ pub struct SendTarget {
     pub channel_deleted: bool,
 }
 
+/// What [`SendTarget`] reads (and the conversation's id), for one conversation or many.
+const SEND_TARGET: &str = "SELECT c.id, ch.account_id, c.status, c.last_inbound_at, now() AS db_now,
+        n.agents_may_send_attachments, n.deleted_at IS NOT NULL AS number_deleted,
+        ch.deleted_at IS NOT NULL AS channel_deleted
+    FROM conversations c
+    JOIN whatsapp_numbers n ON n.id = c.number_id
+    JOIN channels ch ON ch.id = c.channel_id";
+
 /// The conversation `who` may send into, with what the checks need; `None` if there is none they can see.
 pub async fn send_target(conn: &mut PgConnection, id: Uuid, who: Visibility) -> sqlx::Result<Option<SendTarget>> {
-    let mut q = sqlx::QueryBuilder::new(
-        "SELECT ch.account_id, c.status, c.last_inbound_at, now() AS db_now, n.agents_may_send_attachments,
-                n.deleted_at IS NOT NULL AS number_deleted, ch.deleted_at IS NOT NULL AS channel_deleted
-         FROM conversations c
-         JOIN whatsapp_numbers n ON n.id = c.number_id
-         JOIN channels ch ON ch.id = c.channel_id
-         WHERE c.id = ",
-    );
-    q.push_bind(id);
+    let mut q = sqlx::QueryBuilder::new(SEND_TARGET);
+    q.push(" WHERE c.id = ").push_bind(id);
     who.push(&mut q);
     q.push(" FOR KEY SHARE OF c");
     q.build_query_as().fetch_optional(conn).await
@@ -207,19 +208,11 @@ pub async fn send_target(conn: &mut PgConnection, id: Uuid, who: Visibility) -> 
 /// [`send_target`] for many conversations at once (an automation's sends, which see every conversation), in one
 /// query; a conversation that does not exist is missing from the answer.
 pub async fn send_targets(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, SendTarget)>> {
-    let rows: Vec<TargetRow> = sqlx::query_as(
-        "SELECT c.id, ch.account_id, c.status, c.last_inbound_at, now() AS db_now, n.agents_may_send_attachments,
-                n.deleted_at IS NOT NULL AS number_deleted, ch.deleted_at IS NOT NULL AS channel_deleted
-         FROM conversations c
-         JOIN whatsapp_numbers n ON n.id = c.number_id
-         JOIN channels ch ON ch.id = c.channel_id
-         WHERE c.id = ANY($1)
-         ORDER BY c.id
-         FOR KEY SHARE OF c",
-    )
-    .bind(ids)
-    .fetch_all(conn)
-    .await?;
+    let rows: Vec<TargetRow> =
+        sqlx::query_as(&format!("{SEND_TARGET} WHERE c.id = ANY($1) ORDER BY c.id FOR KEY SHARE OF c"))
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.target)).collect())
 }
 

@@ -26,98 +26,88 @@ pub struct NewOutbound<'a> {
     pub automation: Option<&'a Value>,
 }
 
-/// The message row: `$10` is the uploads' ids (its `num_media`).
-macro_rules! message_part {
-    () => {
+/// The message (`queued`), its attachments and its send job, in one statement on the caller's transaction. A
+/// message without attachments (most, and every automated one) is written by [`insert_many`], which skips the
+/// attachments' sub-statement, whose executor start-up would be paid on every run.
+pub async fn insert(conn: &mut PgConnection, m: &NewOutbound<'_>) -> sqlx::Result<()> {
+    if m.upload_ids.is_empty() {
+        return insert_many(conn, std::slice::from_ref(m)).await;
+    }
+    sqlx::query(
         "WITH message AS (
              INSERT INTO messages (id, conversation_id, account_id, direction, body, status, status_updated_at,
                                    num_media, author_user_id, author_label, template_id, content_sid,
                                    content_variables, automation)
              VALUES ($1, $2, $3, 'outbound', $4, 'queued', now(), cardinality($10::uuid[]), $5, $6, $7, $8, $9, $13)
              RETURNING id
-         )"
-    };
-}
-
-/// Its send job.
-macro_rules! job_part {
-    () => {
-        "
+         ), attachment AS (
+             INSERT INTO attachments (id, message_id, position, content_type, size_bytes, storage_path, filename,
+                                      sha256, download_state, upload_id)
+             SELECT gen_random_uuid(), message.id, (u.ord - 1)::smallint, up.content_type, up.size_bytes,
+                    up.storage_path, up.filename, up.sha256, 'downloaded', up.id
+             FROM message, unnest($10::uuid[]) WITH ORDINALITY AS u(id, ord) JOIN uploads up ON up.id = u.id
+         )
          INSERT INTO jobs (kind, payload, max_attempts)
-         SELECT $11, jsonb_build_object('message_id', message.id), $12 FROM message"
-    };
-}
-
-const INSERT_WITH_ATTACHMENTS: &str = concat!(
-    message_part!(),
-    ", attachment AS (
-         INSERT INTO attachments (id, message_id, position, content_type, size_bytes, storage_path, filename,
-                                  sha256, download_state, upload_id)
-         SELECT gen_random_uuid(), message.id, (u.ord - 1)::smallint, up.content_type, up.size_bytes,
-                up.storage_path, up.filename, up.sha256, 'downloaded', up.id
-         FROM message, unnest($10::uuid[]) WITH ORDINALITY AS u(id, ord) JOIN uploads up ON up.id = u.id
-     )",
-    job_part!()
-);
-
-/// A message without attachments skips their sub-statement, whose executor start-up is paid on every run (as the
-/// inbound write does for media); most messages have none, and no automated one has.
-const INSERT_TEXT: &str = concat!(message_part!(), job_part!());
-
-/// The message (`queued`), its attachments and its send job, in one statement on the caller's transaction.
-pub async fn insert(conn: &mut PgConnection, m: &NewOutbound<'_>) -> sqlx::Result<()> {
-    let sql = if m.upload_ids.is_empty() { INSERT_TEXT } else { INSERT_WITH_ATTACHMENTS };
-    sqlx::query(sql)
-        .bind(m.id)
-        .bind(m.conversation_id)
-        .bind(m.account_id)
-        .bind(m.body)
-        .bind(m.author_user_id)
-        .bind(m.author_label)
-        .bind(m.template_id)
-        .bind(m.content_sid)
-        .bind(m.content_variables)
-        .bind(m.upload_ids)
-        .bind(SEND_KIND)
-        .bind(m.max_attempts)
-        .bind(m.automation)
-        .execute(conn)
-        .await?;
+         SELECT $11, jsonb_build_object('message_id', message.id), $12 FROM message",
+    )
+    .bind(m.id)
+    .bind(m.conversation_id)
+    .bind(m.account_id)
+    .bind(m.body)
+    .bind(m.author_user_id)
+    .bind(m.author_label)
+    .bind(m.template_id)
+    .bind(m.content_sid)
+    .bind(m.content_variables)
+    .bind(m.upload_ids)
+    .bind(SEND_KIND)
+    .bind(m.max_attempts)
+    .bind(m.automation)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-/// Text messages without attachments (an automation's), with their send jobs, in one statement: the same rows
-/// as [`insert`] writes for each.
-pub async fn insert_texts(conn: &mut PgConnection, messages: &[NewOutbound<'_>]) -> sqlx::Result<()> {
+/// Messages without attachments (a batch of an automation's texts, or one message), with their send jobs
+/// (queued in the given order), in one statement.
+pub async fn insert_many(conn: &mut PgConnection, messages: &[NewOutbound<'_>]) -> sqlx::Result<()> {
     if messages.is_empty() {
         return Ok(());
     }
-    debug_assert!(messages.iter().all(|m| m.upload_ids.is_empty() && m.template_id.is_none()));
-    let column = |f: fn(&NewOutbound<'_>) -> Uuid| messages.iter().map(f).collect::<Vec<Uuid>>();
+    debug_assert!(messages.iter().all(|m| m.upload_ids.is_empty()));
+    fn column<'m, 'a: 'm, T>(messages: &'m [NewOutbound<'a>], f: impl Fn(&'m NewOutbound<'a>) -> T) -> Vec<T> {
+        messages.iter().map(f).collect()
+    }
     sqlx::query(
         "WITH message AS (
              INSERT INTO messages (id, conversation_id, account_id, direction, body, status, status_updated_at,
-                                   num_media, author_user_id, author_label, automation)
+                                   num_media, author_user_id, author_label, template_id, content_sid,
+                                   content_variables, automation)
              SELECT m.id, m.conversation_id, m.account_id, 'outbound', m.body, 'queued', now(), 0, m.author_user_id,
-                    m.author_label, m.automation
-             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], $7::jsonb[])
-                  AS m(id, conversation_id, account_id, body, author_user_id, author_label, automation)
+                    m.author_label, m.template_id, m.content_sid, m.content_variables, m.automation
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], $7::uuid[],
+                         $8::text[], $9::jsonb[], $10::jsonb[])
+                  AS m(id, conversation_id, account_id, body, author_user_id, author_label, template_id, content_sid,
+                       content_variables, automation)
              RETURNING id
          )
          INSERT INTO jobs (kind, payload, max_attempts)
-         SELECT $8, jsonb_build_object('message_id', message.id), m.max_attempts
-         FROM message JOIN unnest($1::uuid[], $9::int4[]) WITH ORDINALITY AS m(id, max_attempts, ord) ON m.id = message.id
+         SELECT $11, jsonb_build_object('message_id', message.id), m.max_attempts
+         FROM message JOIN unnest($1::uuid[], $12::int4[]) WITH ORDINALITY AS m(id, max_attempts, ord) ON m.id = message.id
          ORDER BY m.ord",
     )
-    .bind(column(|m| m.id))
-    .bind(column(|m| m.conversation_id))
-    .bind(column(|m| m.account_id))
-    .bind(messages.iter().map(|m| m.body).collect::<Vec<&str>>())
-    .bind(messages.iter().map(|m| m.author_user_id).collect::<Vec<Option<Uuid>>>())
-    .bind(messages.iter().map(|m| m.author_label).collect::<Vec<&str>>())
-    .bind(messages.iter().map(|m| m.automation).collect::<Vec<Option<&Value>>>())
+    .bind(column(messages, |m| m.id))
+    .bind(column(messages, |m| m.conversation_id))
+    .bind(column(messages, |m| m.account_id))
+    .bind(column(messages, |m| m.body))
+    .bind(column(messages, |m| m.author_user_id))
+    .bind(column(messages, |m| m.author_label))
+    .bind(column(messages, |m| m.template_id))
+    .bind(column(messages, |m| m.content_sid))
+    .bind(column(messages, |m| m.content_variables))
+    .bind(column(messages, |m| m.automation))
     .bind(SEND_KIND)
-    .bind(messages.iter().map(|m| m.max_attempts).collect::<Vec<i32>>())
+    .bind(column(messages, |m| m.max_attempts))
     .execute(conn)
     .await?;
     Ok(())
