@@ -1,5 +1,5 @@
-//! Files the server writes under its data directory (media, uploads): directories `0700`, files `0600`, so
-//! customers' files and the master key are readable by the server's user alone.
+//! Directories the server makes under its data directory: `0700`, so that what it keeps there (the local file
+//! store's media and uploads, the master key) is reachable by the server's user alone.
 
 use std::path::Path;
 
@@ -18,25 +18,17 @@ pub fn data_dir(dir: &Path, traversable: bool) -> std::io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(if traversable { 0o711 } else { 0o700 }).create(dir)
 }
 
-/// Creates (or truncates) `path` for writing, `0600`.
-pub async fn private_file(path: &Path) -> std::io::Result<tokio::fs::File> {
-    tokio::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).await
-}
-
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]
-    async fn directories_and_files_are_the_servers_alone() {
+    async fn directories_are_the_servers_alone() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("media/ab");
         super::private_dir(&dir).await.unwrap();
-        let file = dir.join("x");
-        drop(super::private_file(&file).await.unwrap());
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&root.path().join("media")), 0o700);
         assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&file), 0o600);
     }
 }

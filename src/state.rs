@@ -32,6 +32,8 @@ pub struct AppState {
     pub automation_wake: Arc<tokio::sync::Notify>,
     /// Wakes this process's job worker; kicked after committing a transaction that queued a job.
     pub jobs_wake: crate::jobs::Wake,
+    /// Media and uploads: the data directory or the S3 bucket every node shares.
+    pub storage: crate::storage::Storage,
     /// What open inboxes are told as it happens.
     pub live: crate::live::Hub,
 }

@@ -5,7 +5,6 @@
 
 use crate::store;
 use sqlx::PgPool;
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -13,7 +12,7 @@ const EVERY: Duration = Duration::from_secs(600);
 
 pub struct Sweeper {
     pub pool: PgPool,
-    pub data_dir: PathBuf,
+    pub storage: crate::storage::Storage,
     pub login_window: Duration,
 }
 
@@ -36,10 +35,8 @@ impl Sweeper {
         let swept = store::sweep::expired(&self.pool, self.login_window, keep).await?;
         let files = store::uploads::delete_expired(&self.pool).await?;
         for relative in &files {
-            match tokio::fs::remove_file(self.data_dir.join(relative)).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(error = %e, file = %relative, "cannot delete an expired upload's file"),
+            if let Err(e) = self.storage.delete(relative).await {
+                tracing::warn!(error = %e, file = %relative, "cannot delete an expired upload's file");
             }
         }
         if swept != store::sweep::Swept::default() || !files.is_empty() {

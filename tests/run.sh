@@ -5,6 +5,8 @@
 #   - Twilio's official Python helper library (PyPI twilio), in a virtualenv under target/, which produces
 #     webhook signatures that no code of ours computed;
 #   - schemathesis (PyPI), in the same virtualenv, which fuzzes the API against its served OpenAPI document;
+#   - moto's S3 server (PyPI moto[server]), in the same virtualenv: a real S3-compatible server for the file store
+#     and the tests of several nodes sharing one bucket;
 #   - Prism (npm @stoplight/prism-cli), under target/, which serves Twilio's own OpenAPI descriptions so that the
 #     contract tests check every request Switchboard sends to Twilio;
 #   - Chromium (Debian package chromium) and playwright-core (npm), under target/, which drive the agent inbox
@@ -44,8 +46,13 @@ if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, versi
   log "installing schemathesis into $venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
 fi
+if ! "$venv/bin/python" -c 'import moto, flask' >/dev/null 2>&1 || [ "$("$venv/bin/python" -c 'import moto; print(moto.__version__)')" != "5.2.5" ]; then
+  log "installing moto's S3 server into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+fi
 export SWITCHBOARD_TEST_PYTHON="$venv/bin/python"
 export SWITCHBOARD_TEST_SCHEMATHESIS="$venv/bin/schemathesis"
+export SWITCHBOARD_TEST_MOTO="$venv/bin/moto_server"
 
 # --- Prism (npm @stoplight/prism-cli), which serves Twilio's OpenAPI descriptions for the contract tests ---------
 prism_dir="$root/target/test-prism"

@@ -21,15 +21,13 @@ async fn serve(State(state): State<AppState>, Path((token, _filename)): Path<(St
         return Err(gone());
     }
     let upload = store::uploads::by_token(&state.pool, &token).await?.ok_or_else(gone)?;
-    let path = state.settings.data_dir_absolute().map_err(anyhow::Error::from)?.join(&upload.storage_path);
-    let file = tokio::fs::File::open(&path).await.map_err(|_| gone())?;
-    let stream = tokio_util::io::ReaderStream::new(file);
-    let mut response = Response::new(Body::from_stream(stream));
+    let file = state.storage.get(&upload.storage_path).await.map_err(anyhow::Error::from)?.ok_or_else(gone)?;
+    let mut response = Response::new(Body::from_stream(file.body));
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&upload.content_type) {
         headers.insert(header::CONTENT_TYPE, v);
     }
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(upload.size_bytes as u64));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.size));
     let ascii: String =
         upload.filename.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' }).collect();
     // Shown in place only as a media type WhatsApp itself sends; anything else is a download.

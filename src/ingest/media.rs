@@ -1,4 +1,4 @@
-//! The `media.download` job: fetch one attachment's bytes from Twilio into the data directory.
+//! The `media.download` job: fetch one attachment's bytes from Twilio into the file store.
 
 use crate::domain::AccountSid;
 use crate::jobs::{self, Attempt, Done, JobError, Task};
@@ -9,7 +9,6 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::Value;
 use sqlx::PgPool;
-use std::path::PathBuf;
 use uuid::Uuid;
 
 pub const KIND: &str = "media.download";
@@ -19,7 +18,7 @@ pub struct MediaDownload {
     pub pool: PgPool,
     pub secrets: SecretBox,
     pub fetcher: MediaFetcher,
-    pub data_dir: PathBuf,
+    pub storage: crate::storage::Storage,
 }
 
 impl Task for MediaDownload {
@@ -40,7 +39,7 @@ impl Task for MediaDownload {
     }
 }
 
-/// Relative to the data directory: `media/<first two hex digits>/<attachment id>`.
+/// The attachment's key in the file store: `media/<last two hex digits>/<attachment id>`.
 pub fn storage_path(id: Uuid) -> String {
     let s = id.simple().to_string();
     format!("media/{}/{}", &s[s.len() - 2..], s)
@@ -60,13 +59,7 @@ async fn download(ctx: &MediaDownload, attachment_id: Uuid) -> Result<(), JobErr
         AccountSid::parse(&target.account_sid).map_err(|e| JobError::Permanent(format!("stored account SID {e}")))?;
     let auth = credentials(ctx, &target)?;
     let relative = storage_path(attachment_id);
-    let dest = ctx.data_dir.join(&relative);
-    if let Some(dir) = dest.parent() {
-        crate::files::private_dir(dir)
-            .await
-            .map_err(|e| JobError::Retry(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let got = ctx.fetcher.download(url, &account, &auth, &dest).await.map_err(|e| match e {
+    let got = ctx.fetcher.download(url, &account, &auth, &ctx.storage, &relative).await.map_err(|e| match e {
         DownloadError::Retryable(m) => JobError::Retry(m),
         DownloadError::Permanent(m) => JobError::Permanent(m),
     })?;

@@ -4,8 +4,8 @@
 //! with a redirect to a short-lived CDN URL. Accounts with "HTTP Basic auth for media" need credentials on the
 //! first request. The credentials go only to a URL on the configured Twilio API host under the channel's own
 //! account path, and never to wherever a redirect points: redirects are followed here, hop by hop, and each hop
-//! decides afresh whether it may carry them. The body is streamed to a temporary file and cut off at the
-//! configured size limit; the file is renamed into place only when complete.
+//! decides afresh whether it may carry them. The body is streamed into the file store (`storage`) and cut off at
+//! the configured size limit; the key holds the file only once it is complete.
 //!
 //! What may be fetched at all (a signed webhook's `MediaUrl` is still only what the sender wrote): the first
 //! request goes only to the configured Twilio API origin; a redirect is followed only to a host whose every
@@ -16,13 +16,10 @@
 
 pub use super::BasicAuth;
 use crate::domain::AccountSid;
-use futures_util::StreamExt;
+use crate::storage::{PutError, Storage};
 use reqwest::{header, StatusCode, Url};
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
-use std::path::Path;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 const MAX_REDIRECTS: usize = 5;
 
@@ -116,13 +113,14 @@ impl MediaFetcher {
         same_origin && url.path().starts_with(&prefix) && url.path().contains("/Media/")
     }
 
-    /// Downloads `url` into `dest` (its parent directory must exist).
+    /// Downloads `url` into `storage` at `key`.
     pub async fn download(
         &self,
         url: &str,
         account: &AccountSid,
         auth: &BasicAuth,
-        dest: &Path,
+        storage: &Storage,
+        key: &str,
     ) -> Result<Downloaded, DownloadError> {
         let mut current =
             Url::parse(url).map_err(|e| DownloadError::Permanent(format!("media URL is not a URL: {e}")))?;
@@ -165,53 +163,28 @@ impl MediaFetcher {
                     DownloadError::Permanent(message)
                 });
             }
-            return self.save(response, dest).await;
+            return self.save(response, storage, key).await;
         }
         Err(DownloadError::Permanent(format!("more than {MAX_REDIRECTS} redirects")))
     }
 
-    async fn save(&self, response: reqwest::Response, dest: &Path) -> Result<Downloaded, DownloadError> {
+    async fn save(
+        &self,
+        response: reqwest::Response,
+        storage: &Storage,
+        key: &str,
+    ) -> Result<Downloaded, DownloadError> {
         if response.content_length().is_some_and(|len| len > self.max_bytes) {
             return Err(self.too_large());
         }
         let content_type = header_text(&response, header::CONTENT_TYPE);
         let filename = header_text(&response, header::CONTENT_DISPOSITION).and_then(|d| filename_from_disposition(&d));
-        let partial = dest.with_extension("partial");
-        let result = async {
-            let mut file = crate::files::private_file(&partial)
-                .await
-                .map_err(|e| DownloadError::Retryable(format!("cannot create media file: {e}")))?;
-            let mut hasher = Sha256::new();
-            let mut size: u64 = 0;
-            let mut stream = response.bytes_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk
-                    .map_err(|e| DownloadError::Retryable(format!("download interrupted: {}", without_url(&e))))?;
-                size += chunk.len() as u64;
-                if size > self.max_bytes {
-                    return Err(self.too_large());
-                }
-                hasher.update(&chunk);
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| DownloadError::Retryable(format!("cannot write media file: {e}")))?;
-            }
-            file.sync_all().await.map_err(|e| DownloadError::Retryable(format!("cannot write media file: {e}")))?;
-            Ok((size, hex::encode(hasher.finalize())))
-        }
-        .await;
-        match result {
-            Ok((size, sha256)) => {
-                tokio::fs::rename(&partial, dest)
-                    .await
-                    .map_err(|e| DownloadError::Retryable(format!("cannot store media file: {e}")))?;
-                Ok(Downloaded { content_type, filename, size, sha256 })
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&partial).await;
-                Err(e)
-            }
-        }
+        let stored = storage.put(key, response.bytes_stream(), self.max_bytes).await.map_err(|e| match e {
+            PutError::TooLarge { .. } => self.too_large(),
+            PutError::Source(e) => DownloadError::Retryable(format!("download interrupted: {}", without_url(&e))),
+            PutError::Store(e) => DownloadError::Retryable(format!("cannot store media file: {e}")),
+        })?;
+        Ok(Downloaded { content_type, filename, size: stored.size, sha256: stored.sha256 })
     }
 
     fn too_large(&self) -> DownloadError {

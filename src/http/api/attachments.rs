@@ -45,19 +45,16 @@ async fn download(State(state): State<AppState>, who: Principal, ApiPath(id): Ap
             ))
         }
     };
-    let full = state.settings.data_dir_absolute().map_err(anyhow::Error::from)?.join(path);
-    let file = tokio::fs::File::open(&full).await.map_err(|_| missing())?;
-    let length = file.metadata().await.map(|m| m.len()).ok();
-    let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+    let file = state.storage.get(path).await.map_err(anyhow::Error::from)?.ok_or_else(missing)?;
+    let length = file.size;
+    let mut response = Response::new(Body::from_stream(file.body));
     let headers = response.headers_mut();
     let content_type = a.content_type.as_deref().unwrap_or("application/octet-stream");
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
-    if let Some(len) = length {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     let name: String = a
         .filename
         .as_deref()

@@ -1,17 +1,16 @@
 //! `POST /uploads`: a file to send as outbound media (multipart form, field `file`). The file is streamed to
-//! the data directory, cut off at `outbound.max_upload_bytes`, and kept until it expires; a message refers to
+//! the file store (`storage`), cut off at `outbound.max_upload_bytes`, and kept until it expires; a message refers to
 //! it by id. Twilio fetches it from `PUBLIC_URL/media/{token}/{filename}` (see `http::media`).
 
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::storage::PutError;
 use crate::store::{self, uploads::Upload};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -58,7 +57,7 @@ async fn upload(
         ));
     }
     let bad = |m: String| AppError::bad_request("invalid_upload", m);
-    let mut field = loop {
+    let field = loop {
         match form.next_field().await {
             Ok(Some(f)) if f.name() == Some("file") => break f,
             Ok(Some(_)) => continue,
@@ -74,44 +73,16 @@ async fn upload(
     };
     let id = Uuid::now_v7();
     let relative = format!("uploads/{}/{}", &id.simple().to_string()[30..], id.simple());
-    let data_dir = state.settings.data_dir_absolute().map_err(anyhow::Error::from)?;
-    let path = data_dir.join(&relative);
-    let partial = path.with_extension("partial");
-    crate::files::private_dir(path.parent().expect("a parent")).await.map_err(anyhow::Error::from)?;
-    let written = async {
-        let mut file = crate::files::private_file(&partial).await.map_err(anyhow::Error::from)?;
-        let mut hasher = Sha256::new();
-        let mut size = 0usize;
-        loop {
-            let chunk = match field.chunk().await {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
-                Err(e) => return Err(bad(e.body_text())),
-            };
-            size += chunk.len();
-            if size > limit {
-                return Err(too_large(limit));
-            }
-            hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
-        }
-        file.sync_all().await.map_err(anyhow::Error::from)?;
-        Ok::<_, AppError>((size, hex::encode(hasher.finalize())))
-    }
-    .await;
-    let (size, sha256) = match written {
-        Ok(w) => w,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(e);
-        }
-    };
-    if size == 0 {
-        let _ = tokio::fs::remove_file(&partial).await;
+    let stored = state.storage.put(&relative, field, limit as u64).await.map_err(|e| match e {
+        PutError::TooLarge { .. } => too_large(limit),
+        PutError::Source(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(limit),
+        PutError::Source(e) => bad(e.body_text()),
+        PutError::Store(e) => AppError::from(anyhow::Error::from(e)),
+    })?;
+    if stored.size == 0 {
+        state.storage.delete(&relative).await.map_err(anyhow::Error::from)?;
         return Err(AppError::unprocessable("invalid_upload", "the file is empty").with_field("file"));
     }
-    tokio::fs::rename(&partial, &path).await.map_err(anyhow::Error::from)?;
     let mut token = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut token);
     let token = hex::encode(token);
@@ -120,8 +91,8 @@ async fn upload(
         token: &token,
         filename: &filename,
         content_type: &content_type,
-        size_bytes: size as i64,
-        sha256: &sha256,
+        size_bytes: stored.size as i64,
+        sha256: &stored.sha256,
         storage_path: &relative,
         uploaded_by: who.user_id,
         ttl_hours: state.settings.outbound.upload_ttl_hours,
