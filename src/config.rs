@@ -22,6 +22,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub ingest: IngestSettings,
     pub media: MediaSettings,
+    pub storage: StorageSettings,
+    pub metrics: MetricsSettings,
     pub outbound: OutboundSettings,
     pub sandbox: SandboxSettings,
     pub jobs: JobSettings,
@@ -95,6 +97,46 @@ pub struct MediaSettings {
     /// Follow a media redirect to a private or loopback address (a media CDN on a private network). Off: only
     /// public addresses, so a webhook's MediaUrl cannot make the server fetch from the inside.
     pub allow_private_redirects: bool,
+}
+
+/// Where files live (see `storage`): the data directory, or an S3-compatible bucket every node shares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub backend: StorageBackend,
+    pub s3_bucket: String,
+    /// The bucket's region (`us-east-1` for most S3-compatible servers).
+    pub s3_region: String,
+    /// An S3-compatible server's address (MinIO, Ceph, R2); empty: AWS S3 itself.
+    #[serde(deserialize_with = "optional_url")]
+    pub s3_endpoint: Option<Url>,
+    /// Keys under this prefix, so that one bucket can hold several installations.
+    pub s3_prefix: String,
+    /// Empty: the `AWS_ACCESS_KEY_ID` environment variable (or the machine's role).
+    #[serde(deserialize_with = "optional_secret")]
+    pub s3_access_key_id: Option<SecretString>,
+    #[serde(deserialize_with = "optional_secret")]
+    pub s3_secret_access_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// `data_dir/media` and `data_dir/uploads`: one node, or nodes sharing a network file system.
+    Local,
+    S3,
+}
+
+/// `GET /metrics` (Prometheus text format): on its own address, or on the main one behind a token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// A separate address that serves `/metrics` alone, without a token (keep it on a private network).
+    #[serde(deserialize_with = "optional_socket")]
+    pub bind: Option<SocketAddr>,
+    /// Serves `/metrics` on `http.bind` too, to requests with `Authorization: Bearer <token>`.
+    #[serde(deserialize_with = "optional_secret")]
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -315,6 +357,17 @@ impl Settings {
         if !(1..=24 * 30).contains(&self.outbound.upload_ttl_hours) {
             return bad("outbound.upload_ttl_hours", "must be between 1 and 720");
         }
+        if self.storage.backend == StorageBackend::S3 && self.storage.s3_bucket.trim().is_empty() {
+            return bad("storage.s3_bucket", "must name the bucket when storage.backend is s3");
+        }
+        if let Some(url) = &self.storage.s3_endpoint {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return bad("storage.s3_endpoint", "must be an http:// or https:// URL with a host");
+            }
+        }
+        if self.metrics.token.as_ref().is_some_and(|t| t.expose_secret().len() < 16) {
+            return bad("metrics.token", "must be at least 16 characters");
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &format!("not a valid filter: {e}"));
         }
@@ -414,6 +467,17 @@ fn optional_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Url>, D
         return Ok(None);
     }
     Url::parse(s.trim()).map(Some).map_err(|e| serde::de::Error::custom(format!("not a URL ({e})")))
+}
+
+fn optional_socket<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    s.trim()
+        .parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("not an address such as 127.0.0.1:9090 ({e})")))
 }
 
 fn optional_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {

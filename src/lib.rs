@@ -16,12 +16,14 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod live;
+pub mod metrics;
 pub mod outbound;
 pub mod refs;
 pub mod routing;
 pub mod sandbox;
 pub mod secrets;
 pub mod state;
+pub mod storage;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;
@@ -39,6 +41,8 @@ use tokio_util::sync::CancellationToken;
 /// A built server: bound, migrated, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// `metrics.bind`, when set: `/metrics` alone.
+    metrics_listener: Option<TcpListener>,
     port: u16,
     state: AppState,
     database: Database,
@@ -64,6 +68,7 @@ impl Application {
         files::data_dir(&data_dir, embedded_as_postgres)
             .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
         let secrets = secrets::SecretBox::load_or_create(settings.secrets.master_key.as_ref(), &data_dir)?;
+        let storage = storage::Storage::open(&settings.storage, &data_dir).await?;
         let database = Database::open(&settings).await?;
         database.migrate().await?;
         check_master_key(&database.pool, &secrets).await?;
@@ -72,6 +77,12 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {} (http.bind)", settings.http.bind))?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = match settings.metrics.bind {
+            Some(bind) => {
+                Some(TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind} (metrics.bind)"))?)
+            }
+            None => None,
+        };
         let mut settings = settings;
         if settings.http.bind.port() == 0 {
             settings.http.bind.set_port(port);
@@ -119,7 +130,7 @@ impl Application {
                         pool: pool.clone(),
                         secrets: secrets.clone(),
                         fetcher,
-                        data_dir: data_dir.clone(),
+                        storage: storage.clone(),
                     },
                 )
                 .with(
@@ -200,9 +211,21 @@ impl Application {
             automation: automation_cache,
             automation_wake,
             jobs_wake,
+            storage,
             settings: Arc::new(settings),
         };
-        Ok(Self { listener, port, state, database, worker, router, automation, shutdown, bootstrap_admin })
+        Ok(Self {
+            listener,
+            metrics_listener,
+            port,
+            state,
+            database,
+            worker,
+            router,
+            automation,
+            shutdown,
+            bootstrap_admin,
+        })
     }
 
     /// The admin created by this start, if the database had no users: the caller shows it once.
@@ -212,6 +235,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `metrics.bind`, when set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
     }
 
     pub fn state(&self) -> &AppState {
@@ -226,17 +254,28 @@ impl Application {
     /// Serves until SIGINT, SIGTERM or the shutdown token: then stops accepting, finishes in-flight requests,
     /// lets the worker finish its jobs in hand, closes the database and stops the embedded cluster.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { listener, state, database, worker, router, automation, shutdown, .. } = self;
+        let Self { listener, metrics_listener, state, database, worker, router, automation, shutdown, .. } = self;
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let worker = worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = router.map(|r| tokio::spawn(r.run(shutdown.clone())));
         let automation = automation.map(|a| tokio::spawn(a.run(shutdown.clone())));
         let sweeper = sweeper::Sweeper {
             pool: state.pool.clone(),
-            data_dir: state.settings.data_dir_absolute()?,
+            storage: state.storage.clone(),
             login_window: Duration::from_secs(state.settings.auth.login_window_secs),
         };
         let sweeper = tokio::spawn(sweeper.run(shutdown.clone()));
+        let metrics = metrics_listener.map(|listener| {
+            tracing::info!(address = ?listener.local_addr().ok(), "metrics are served at /metrics");
+            let app = http::metrics::standalone(state.clone());
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+                if let Err(e) = served {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         tracing::info!(address = %listener.local_addr()?, public_url = %state.public_base_url, "switchboard is serving");
         let file_limit = http::server::raise_file_limit();
         let limits = http::server::Limits {
@@ -256,6 +295,9 @@ impl Application {
             let _ = a.await;
         }
         let _ = sweeper.await;
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         database.close().await?;
         tracing::info!("switchboard stopped");
         served.context("HTTP server")

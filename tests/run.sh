@@ -7,6 +7,7 @@
 #   - schemathesis (PyPI), in the same virtualenv, which fuzzes the API against its served OpenAPI document;
 #   - moto's S3 server (PyPI moto[server]), in the same virtualenv: a real S3-compatible server for the file store
 #     and the tests of several nodes sharing one bucket;
+#   - prometheus-client (PyPI), in the same virtualenv, whose parser reads /metrics as Prometheus would;
 #   - Prism (npm @stoplight/prism-cli), under target/, which serves Twilio's own OpenAPI descriptions so that the
 #     contract tests check every request Switchboard sends to Twilio;
 #   - Chromium (Debian package chromium) and playwright-core (npm), under target/, which drive the agent inbox
@@ -49,6 +50,10 @@ fi
 if ! "$venv/bin/python" -c 'import moto, flask' >/dev/null 2>&1 || [ "$("$venv/bin/python" -c 'import moto; print(moto.__version__)')" != "5.2.5" ]; then
   log "installing moto's S3 server into $venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+fi
+if ! "$venv/bin/python" -c 'from prometheus_client.parser import text_string_to_metric_families' >/dev/null 2>&1; then
+  log "installing Prometheus's Python client (its text-format parser) into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'prometheus-client==0.23.1'
 fi
 export SWITCHBOARD_TEST_PYTHON="$venv/bin/python"
 export SWITCHBOARD_TEST_SCHEMATHESIS="$venv/bin/schemathesis"

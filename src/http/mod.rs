@@ -4,6 +4,7 @@ pub mod api;
 mod health;
 mod inbox;
 mod media;
+pub mod metrics;
 pub mod retry;
 pub mod server;
 pub mod webhooks;
@@ -29,11 +30,15 @@ pub fn router(state: AppState) -> Router {
         .merge(inbox::router())
         .merge(webhooks::router())
         .merge(media::router())
+        .merge(metrics::router())
         .merge(api::router(&state));
     if state.settings.sandbox_on() {
         router = router.merge(crate::sandbox::router(&state));
     }
-    router = router.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
+    router = router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(metrics::record));
     router.with_state(state).layer(
         tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

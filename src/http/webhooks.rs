@@ -7,6 +7,7 @@
 
 use crate::channels::ChannelConfig;
 use crate::error::AppError;
+use crate::metrics::WebhookKind;
 use crate::state::AppState;
 use crate::twilio::signature::{self, SignedBody};
 use crate::twilio::webhook::Form;
@@ -26,14 +27,36 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/twilio/{channel}/status", post(receive_status))
 }
 
-async fn receive_message(State(state): State<AppState>, request: TwilioRequest) -> Result<impl IntoResponse, AppError> {
-    crate::ingest::receive(&state, &request.channel, &request.form).await?;
-    Ok(twiml())
+async fn receive_message(
+    State(state): State<AppState>,
+    request: Result<TwilioRequest, AppError>,
+) -> Result<impl IntoResponse, AppError> {
+    let answer = async {
+        let request = request?;
+        crate::ingest::receive(&state, &request.channel, &request.form).await
+    };
+    counted(WebhookKind::Message, answer.await)
 }
 
-async fn receive_status(State(state): State<AppState>, request: TwilioRequest) -> Result<impl IntoResponse, AppError> {
-    crate::outbound::status::receive(&state.pool, &request.channel, &request.form).await?;
-    Ok(twiml())
+async fn receive_status(
+    State(state): State<AppState>,
+    request: Result<TwilioRequest, AppError>,
+) -> Result<impl IntoResponse, AppError> {
+    let answer = async {
+        let request = request?;
+        crate::outbound::status::receive(&state.pool, &request.channel, &request.form).await
+    };
+    counted(WebhookKind::Status, answer.await)
+}
+
+/// Counts the webhook as accepted or refused by its error code, and answers it.
+fn counted<T>(kind: WebhookKind, answer: Result<T, AppError>) -> Result<impl IntoResponse, AppError> {
+    let result = match &answer {
+        Ok(_) => "accepted",
+        Err(e) => e.code(),
+    };
+    crate::metrics::get().webhook(kind, result);
+    answer.map(|_| twiml())
 }
 
 fn twiml() -> impl IntoResponse {

@@ -15,6 +15,7 @@ use crate::channels::{account_credentials, webhook_urls};
 use crate::config::OutboundSettings;
 use crate::domain::MessageStatus;
 use crate::jobs::{self, Attempt, Done, JobError, Task};
+use crate::metrics::SendResult;
 use crate::secrets::SecretBox;
 use crate::store::outbound;
 use crate::twilio::errors;
@@ -88,6 +89,7 @@ async fn send(ctx: &Sender, message_id: Uuid, attempt: Attempt<'_>) -> Result<Do
         };
         let interval = Duration::from_secs_f64(1.0 / ctx.settings.rate_per_sender);
         let wait = outbound::reserve_slot(&ctx.pool, &sender, interval).await?;
+        crate::metrics::get().rate_wait(wait);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -118,11 +120,16 @@ async fn send(ctx: &Sender, message_id: Uuid, attempt: Attempt<'_>) -> Result<Do
                 worker: attempt.worker.to_owned(),
             };
             ctx.recorder.record(row).await.map_err(JobError::Retry)?;
+            crate::metrics::get().send(SendResult::Accepted, None);
             tracing::info!(message_sid = %accepted.sid, status = %accepted.status, "message handed to Twilio");
             Ok(Done::Removed)
         }
-        Err(e) if e.is_retryable() && !attempt.is_last() => Err(JobError::Retry(e.to_string())),
+        Err(e) if e.is_retryable() && !attempt.is_last() => {
+            crate::metrics::get().send(SendResult::Retried, e.code());
+            Err(JobError::Retry(e.to_string()))
+        }
         Err(e) => {
+            crate::metrics::get().send(SendResult::Failed, e.code());
             let code = e.code().and_then(|c| i32::try_from(c).ok());
             let reason = match (&e, code) {
                 (crate::twilio::rest::RestError::Twilio { message, .. }, Some(code)) => {

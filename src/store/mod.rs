@@ -20,6 +20,7 @@ pub mod listing;
 pub mod live;
 pub mod login_failures;
 pub mod messages;
+pub mod metrics;
 pub mod notes;
 pub mod numbers;
 pub mod ordered;

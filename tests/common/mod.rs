@@ -394,3 +394,69 @@ impl Drop for Servers {
         }
     }
 }
+
+/// A real S3-compatible server for a test (moto's, from PyPI, installed by tests/run.sh), with one empty bucket.
+/// Stopped when dropped.
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    child: std::process::Child,
+}
+
+impl S3Server {
+    pub async fn start() -> Self {
+        let bin = std::env::var("SWITCHBOARD_TEST_MOTO")
+            .expect("SWITCHBOARD_TEST_MOTO is not set: run tests/run.sh, which installs moto's S3 server from PyPI");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let bucket = format!("sb-{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        // moto takes requests without checking their signature: creating the bucket needs none.
+        loop {
+            match client.put(format!("{endpoint}/{bucket}")).send().await {
+                Ok(r) if r.status().is_success() => break,
+                Ok(r) => panic!("moto refused to create the bucket: {}", r.status()),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("moto_server did not start: {e}"),
+            }
+        }
+        Self { endpoint, bucket, child }
+    }
+
+    /// The settings that point a node at this bucket.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("SWITCHBOARD__STORAGE__BACKEND", "s3"),
+            ("SWITCHBOARD__STORAGE__S3_BUCKET", self.bucket.as_str()),
+            ("SWITCHBOARD__STORAGE__S3_ENDPOINT", self.endpoint.as_str()),
+            ("SWITCHBOARD__STORAGE__S3_ACCESS_KEY_ID", "test-access-key"),
+            ("SWITCHBOARD__STORAGE__S3_SECRET_ACCESS_KEY", "test-secret-key"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// Keys in the bucket, straight from the server (ListObjectsV2).
+    pub async fn keys(&self) -> Vec<String> {
+        let xml =
+            reqwest::get(format!("{}/{}?list-type=2", self.endpoint, self.bucket)).await.unwrap().text().await.unwrap();
+        xml.split("<Key>").skip(1).map(|s| s.split("</Key>").next().unwrap().to_owned()).collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
