@@ -213,6 +213,10 @@ pub struct JobSettings {
     pub heartbeat_ms: u64,
     /// A worker silent for this long is dead (killed, or its machine gone): its running jobs are taken over.
     pub worker_timeout_ms: u64,
+    /// On shutdown, how long the jobs in hand may take to finish; those still running then are stopped and
+    /// handed back at once (pending again, the attempt not counted), for another node to run. Longer than
+    /// `outbound.request_timeout_ms`, so that a request to Twilio in flight is never cut.
+    pub shutdown_grace_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -344,6 +348,12 @@ impl Settings {
         }
         if self.jobs.worker_timeout_ms < 2 * self.jobs.heartbeat_ms.max(1) {
             return bad("jobs.worker_timeout_ms", "must be at least twice jobs.heartbeat_ms");
+        }
+        if self.jobs.shutdown_grace_ms < self.outbound.request_timeout_ms {
+            return bad(
+                "jobs.shutdown_grace_ms",
+                "must be at least outbound.request_timeout_ms, so that shutting down never cuts a request to Twilio",
+            );
         }
         if self.outbound.max_attempts < 1 {
             return bad("outbound.max_attempts", "must be at least 1");

@@ -21,6 +21,10 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// The close code a connection gets when its server stops (RFC 6455's 1012, "service restart"): the inbox
+/// reconnects at once, through the load balancer to a node that is up.
+pub const RESTARTING: u16 = 1012;
+
 /// How often the table is read while someone is subscribed: the most a change waits before it is passed on.
 pub const POLL: Duration = Duration::from_millis(15);
 /// How often it is read while nobody is subscribed (only to keep its place).
@@ -85,15 +89,21 @@ impl Audience {
 #[derive(Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Event>>,
+    stop: CancellationToken,
 }
 
 impl Hub {
     /// Starts listening; stops when `stop` is cancelled.
     pub fn start(pool: PgPool, stop: CancellationToken) -> Self {
         let (sender, _) = broadcast::channel(4096);
-        let hub = Self { sender };
+        let hub = Self { sender, stop: stop.clone() };
         tokio::spawn(hub.clone().listen(pool, stop));
         hub
+    }
+
+    /// Resolves when the process begins to stop: connections then close with [`RESTARTING`].
+    pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.stop.cancelled()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {

@@ -317,3 +317,43 @@ async fn a_redirect_to_an_inside_address_is_refused_after_resolving_the_name() {
     assert!(inside.received_requests().await.unwrap().is_empty(), "the inside host was never reached");
     app.stop().await;
 }
+
+/// Shutting down does not wait for a slow download to end nor leave it for the worker timeout: after
+/// `jobs.shutdown_grace_ms` it is stopped and handed back at once, pending, the attempt not counted.
+#[tokio::test]
+async fn a_download_still_running_when_the_server_stops_is_handed_back_after_the_grace() {
+    let twilio = MockServer::start().await;
+    let sid = new_sid("MM");
+    let media = media_path(&sid, "ME0123456789abcdef0123456789abcdef");
+    Mock::given(method("GET"))
+        .and(path(media.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(JPEG).set_delay(std::time::Duration::from_secs(120)))
+        .mount(&twilio)
+        .await;
+    let app = app_with_fake_twilio(
+        &twilio,
+        &[("SWITCHBOARD__JOBS__SHUTDOWN_GRACE_MS", "1000"), ("SWITCHBOARD__OUTBOUND__REQUEST_TIMEOUT_MS", "500")],
+    )
+    .await;
+    let channel = app.create_channel().await;
+    let url = format!("{}{media}", twilio.uri());
+    let r = app.post_signed(&app.messages_url(channel), &media_message(&sid, &[(url, "image/jpeg")])).await;
+    assert_eq!(r.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let running: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'running'").fetch_one(&app.pool).await.unwrap();
+        if running == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the download never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let url = secrecy::ExposeSecret::expose_secret(app.settings.database.url.as_ref().unwrap()).to_owned();
+    app.stop().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let (state, locked_by, attempts, error): (String, Option<String>, i32, Option<String>) =
+        sqlx::query_as("SELECT state, locked_by, attempts, last_error FROM jobs").fetch_one(&pool).await.unwrap();
+    assert_eq!((state.as_str(), locked_by, attempts), ("pending", None, 0), "handed back, the attempt not counted");
+    assert!(error.unwrap_or_default().contains("handed back"));
+}

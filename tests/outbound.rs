@@ -546,3 +546,55 @@ async fn the_per_sender_rate_is_shared_and_a_burst_is_queued_not_refused() {
             .unwrap();
     assert!(next - first >= time::Duration::milliseconds(950), "20 slots at 20/s span a second: {}", next - first);
 }
+
+/// A send waiting for its sender's rate slot when the server stops gives the slot up and its job back at once
+/// (another node sends it), instead of sending from a process that is going away.
+#[tokio::test]
+async fn a_send_waiting_for_its_rate_slot_is_handed_back_when_the_server_stops() {
+    let twilio = MockServer::start().await;
+    answer(&twilio, Created, 10).await;
+    let base = twilio.uri();
+    let app = spawn_app_with(move |env| {
+        for (k, v) in [
+            ("SWITCHBOARD__JOBS__ENABLED", "true"),
+            ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
+            // One message every 50 s, and a grace longer than that: only the hand-back can stop the wait.
+            ("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "0.02"),
+            ("SWITCHBOARD__JOBS__SHUTDOWN_GRACE_MS", "120000"),
+            ("SWITCHBOARD__OUTBOUND__REQUEST_TIMEOUT_MS", "500"),
+            ("SWITCHBOARD__TWILIO__API_BASE_URL", &base),
+        ] {
+            env.push((k.into(), v.into()));
+        }
+    })
+    .await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let c = conversation(&app, channel).await;
+    for text in ["first", "second"] {
+        let (status, v) =
+            app.api(&admin, Method::POST, &format!("/conversations/{c}/messages"), Some(json!({"body": text}))).await;
+        assert_eq!(status, 202, "{v}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let sent = twilio.received_requests().await.unwrap().len();
+        let waiting: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'running'").fetch_one(&app.pool).await.unwrap();
+        if sent == 1 && waiting == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "expected one sent and one waiting ({sent} sent)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = secrecy::ExposeSecret::expose_secret(app.settings.database.url.as_ref().unwrap()).to_owned();
+    app.stop().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    assert_eq!(twilio.received_requests().await.unwrap().len(), 1, "the waiting one was not sent on the way out");
+    let (state, attempts): (String, i32) =
+        sqlx::query_as("SELECT state, attempts FROM jobs").fetch_one(&pool).await.unwrap();
+    assert_eq!((state.as_str(), attempts), ("pending", 0));
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM messages WHERE body = 'second'").fetch_one(&pool).await.unwrap();
+    assert_eq!(status, "queued");
+}

@@ -12,7 +12,11 @@
 //! retried with exponential backoff and jitter; after the last attempt the job stays `failed`, visible, and
 //! the thing it worked on says why. Each worker records a heartbeat; the jobs of a worker that has been silent
 //! for `jobs.worker_timeout_ms` (killed, or its machine gone) are taken over, as are jobs running longer than
-//! `jobs.lease_secs`. On shutdown no new job is claimed and the running ones finish.
+//! `jobs.lease_secs`. On shutdown no new job is claimed; the running ones get `jobs.shutdown_grace_ms` to finish,
+//! and those still running then are stopped and handed back (pending at once, the attempt not counted) rather
+//! than left for the worker timeout, so that a rolling restart delays no job. A job stopped mid-way is in the
+//! same place as after a crash, which every task already survives (a send checks what Twilio has before it
+//! sends again, a download starts over).
 
 use crate::config::JobSettings;
 use crate::store::jobs::{self, Job};
@@ -92,6 +96,9 @@ pub struct Attempt<'a> {
     /// 1 for the first attempt.
     pub number: i32,
     pub max: i32,
+    /// Cancelled when the process begins to stop: a task that waits (for a rate slot, say) stops waiting and
+    /// answers [`JobError::HandBack`] rather than start work the process may not live to finish.
+    pub stopping: &'a CancellationToken,
 }
 
 impl Attempt<'_> {
@@ -116,6 +123,10 @@ pub enum JobError {
     Retry(String),
     #[error("{0}")]
     Permanent(String),
+    /// The process is stopping ([`Attempt::stopping`]) and the task stopped at a safe point: the job is handed
+    /// back at once, the attempt not counted.
+    #[error("handed back: the worker is shutting down")]
+    HandBack,
 }
 
 impl From<sqlx::Error> for JobError {
@@ -181,7 +192,8 @@ impl Worker {
                         claimed = batch.len();
                         for job in batch {
                             let (ctx, settings, id) = (self.ctx.clone(), self.settings.clone(), self.id.clone());
-                            running.spawn(async move { execute(&ctx, &settings, &id, job).await });
+                            let stopping = shutdown.clone();
+                            running.spawn(async move { execute(&ctx, &settings, &id, job, &stopping).await });
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot claim jobs"),
@@ -203,14 +215,25 @@ impl Worker {
                 _ = tokio::time::sleep(poll.min(heartbeat)) => {}
             }
         }
-        while running.join_next().await.is_some() {}
+        let grace = Duration::from_millis(self.settings.shutdown_grace_ms);
+        let finished = tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            running.abort_all();
+            while running.join_next().await.is_some() {}
+            match jobs::hand_back(&self.ctx.pool, &self.id).await {
+                Ok(n) => tracing::info!(jobs = n, "shutting down: handed back the jobs still running"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot hand back running jobs; they are taken over after the worker timeout")
+                }
+            }
+        }
         if let Err(e) = jobs::retire(&self.ctx.pool, &self.id).await {
             tracing::warn!(error = %e, "cannot retire the worker's heartbeat");
         }
     }
 }
 
-async fn execute(ctx: &Engine, settings: &JobSettings, worker: &str, job: Job) {
+async fn execute(ctx: &Engine, settings: &JobSettings, worker: &str, job: Job, stopping: &CancellationToken) {
     let Some(task) = ctx.tasks.get(&job.kind).cloned() else {
         let e = format!("unknown job kind {:?}", job.kind);
         tracing::error!(job = job.id, kind = %job.kind, error = %e, "job cannot be run; marked failed");
@@ -221,11 +244,12 @@ async fn execute(ctx: &Engine, settings: &JobSettings, worker: &str, job: Job) {
     };
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     let max = job.max_attempts.unwrap_or(settings.max_attempts);
-    let attempt = Attempt { job_id: job.id, worker, number: job.attempts, max };
+    let attempt = Attempt { job_id: job.id, worker, number: job.attempts, max, stopping };
     let outcome = tracing::Instrument::instrument(task.run(&job.payload, attempt), span.clone()).await;
     let result = match outcome {
         Ok(Done::Completed) => jobs::complete(&ctx.pool, job.id, worker).await,
         Ok(Done::Removed) => Ok(()),
+        Err(JobError::HandBack) => jobs::hand_back_one(&ctx.pool, job.id, worker).await,
         Err(JobError::Retry(e)) if job.attempts < max => {
             let delay = backoff(settings, job.attempts);
             span.in_scope(
@@ -278,6 +302,7 @@ mod tests {
             lease_secs: 60,
             heartbeat_ms: 1000,
             worker_timeout_ms: 5000,
+            shutdown_grace_ms: 10_000,
         }
     }
 

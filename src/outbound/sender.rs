@@ -91,8 +91,17 @@ async fn send(ctx: &Sender, message_id: Uuid, attempt: Attempt<'_>) -> Result<Do
         let wait = outbound::reserve_slot(&ctx.pool, &sender, interval).await?;
         crate::metrics::get().rate_wait(wait);
         if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                // The slot is given up; another node sends the message at once.
+                _ = attempt.stopping.cancelled() => return Err(JobError::HandBack),
+            }
         }
+    }
+    // The last safe point: once the request to Twilio is on its way it is not cut (jobs.shutdown_grace_ms is
+    // longer than outbound.request_timeout_ms), because a cut request may have been accepted.
+    if attempt.stopping.is_cancelled() {
+        return Err(JobError::HandBack);
     }
     let base = ctx.public_base_url.trim_end_matches('/');
     let media_urls: Vec<String> = m

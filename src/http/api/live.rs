@@ -141,6 +141,14 @@ async fn connection(
                 Err(e) => tracing::warn!(error = %e, "cannot re-read an agent's memberships"),
             },
             _ = ping.tick() => open = socket.send(Message::Ping(Vec::new().into())).await.is_ok(),
+            _ = state.live.stopping() => {
+                let bye = axum::extract::ws::CloseFrame {
+                    code: crate::live::RESTARTING,
+                    reason: "this server is restarting: reconnect".into(),
+                };
+                let _ = socket.send(Message::Close(Some(bye))).await;
+                open = false;
+            }
             _ = check.tick(), if session.is_some() => {
                 let hash = session.as_deref().unwrap_or_default();
                 match still_valid(&state, hash, role).await {

@@ -26,10 +26,13 @@ function connectLive() {
     else if (e.type === 'resync') resync();
     else if (e.type === 'change') onChange(e);
   };
-  ws.onclose = () => {
+  ws.onclose = (ev) => {
     if (S.ws !== ws) return;
     setConn(false);
-    setTimeout(() => { if (S.ws === ws && S.me) connectLive(); }, Math.min(4000, 250 * 2 ** S.retry++));
+    // 1012: the server is restarting and said so; another node answers at once (spread over half a second, so
+    // that a node's agents do not all arrive together). Anything else: back off.
+    const wait = ev.code === 1012 ? 50 + Math.random() * 450 : Math.min(4000, 250 * 2 ** S.retry++);
+    setTimeout(() => { if (S.ws === ws && S.me) connectLive(); }, wait);
   };
 }
 // After a dropped connection: whatever changed meanwhile is read again.
