@@ -10,7 +10,9 @@
 //! - at most `http.max_connections` connections are open at once (never more than the descriptor limit leaves
 //!   room for): past it a new connection is closed at once, and the log says so (at most every 10 s);
 //! - the soft limit on open files is raised to the hard limit at start-up where the system allows;
-//! - on shutdown no connection is accepted, requests in flight finish, and WebSockets are closed.
+//! - on shutdown the connections already waiting in the backlog are answered once, then no connection is
+//!   accepted (a load balancer gets "refused" and tries another node), requests in flight finish (at most
+//!   30 s), and live WebSockets are closed with a reconnect hint (`live::RESTARTING`).
 //!
 //! HTTP/2 is not served: Twilio and browsers reach Switchboard over HTTP/1.1 (TLS ends at the reverse proxy).
 
@@ -71,6 +73,54 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     let mut last_cap_log: Option<Instant> = None;
+    let serve = |stream: tokio::net::TcpStream, peer, permit, draining: bool| {
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        // Told when a request begins on this connection (see the shutdown arm below).
+        let began = Arc::new(tokio::sync::Notify::new());
+        let service = {
+            let began = began.clone();
+            hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                began.notify_one();
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let mut app = app.clone();
+                async move { app.call(request).await }
+            })
+        };
+        let mut http = http.clone();
+        // A connection taken from the backlog while stopping has its request answered, then closes.
+        http.keep_alive(!draining);
+        let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let mut served_one = false;
+            let ended = loop {
+                tokio::select! {
+                    ended = connection.as_mut() => break ended,
+                    _ = began.notified(), if !served_one => served_one = true,
+                    _ = shutdown.cancelled(), if !draining => {
+                        // A connection accepted just before the stop has a request on its way (the client or
+                        // the load balancer chose this node): wait for it to begin (hyper's header timeout
+                        // bounds the wait) rather than close an idle-looking connection under it.
+                        if !served_one {
+                            tokio::select! {
+                                ended = connection.as_mut() => break ended,
+                                _ = began.notified() => {}
+                            }
+                        }
+                        // The request in flight finishes; the connection then closes.
+                        connection.as_mut().graceful_shutdown();
+                        break connection.await;
+                    }
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    };
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -95,30 +145,22 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let mut app = app.clone();
-            async move { app.call(request).await }
-        });
-        let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                _ = shutdown.cancelled() => {
-                    // The request in flight finishes; the connection then closes.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = ended {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-            drop(permit);
-        });
+        serve(stream, peer, permit, false);
+    }
+    // Connections the kernel completed but nobody accepted yet would be reset when the listener closes: a
+    // client (or the load balancer in front) already sent its request on them. Each gets its one answer; once
+    // the listener is closed, new connections are refused and a load balancer tries another node. Accepted
+    // with the system call itself: tokio's accept trusts its last readiness event and may not see them.
+    let listener = listener.into_std()?;
+    listener.set_nonblocking(true)?;
+    while let Ok((stream, peer)) = listener.accept() {
+        let Ok(stream) = stream.set_nonblocking(true).and_then(|()| tokio::net::TcpStream::from_std(stream)) else {
+            continue;
+        };
+        match permits.clone().try_acquire_owned() {
+            Ok(permit) => serve(stream, peer, permit, true),
+            Err(_) => drop(stream),
+        }
     }
     drop(listener);
     // Every connection gives its permit back when it ends; one still busy after 30 s ends with the process.

@@ -11,6 +11,8 @@ use switchboard::twilio::signature;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub mod nodes;
+
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const AUTH_TOKEN: &str = "test-auth-token-0123456789abcdef";
 pub const BUSINESS_NUMBER: &str = "+14155238886";
