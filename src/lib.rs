@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod live;
+pub mod media;
 pub mod metrics;
 pub mod outbound;
 pub mod refs;

@@ -357,3 +357,75 @@ async fn a_download_still_running_when_the_server_stops_is_handed_back_after_the
     assert_eq!((state.as_str(), locked_by, attempts), ("pending", None, 0), "handed back, the attempt not counted");
     assert!(error.unwrap_or_default().contains("handed back"));
 }
+
+/// Erasing a message's file: supervisors and admins only; its bytes leave the store, the attachment says it was
+/// erased (410 when fetched), the audit log says who, and a download still queued does not bring it back.
+#[tokio::test]
+async fn a_supervisor_erases_a_messages_file_from_the_store() {
+    let twilio = MockServer::start().await;
+    let sid = new_sid("MM");
+    let media = media_path(&sid, "ME0123456789abcdef0123456789abcdef");
+    Mock::given(method("GET"))
+        .and(path(media.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(JPEG).insert_header("content-type", "image/jpeg"))
+        .mount(&twilio)
+        .await;
+    let app = app_with_fake_twilio(&twilio, &[]).await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let agent = app.api_token("agent").await;
+    let url = format!("{}{media}", twilio.uri());
+    assert_eq!(
+        app.post_signed(&app.messages_url(channel), &media_message(&sid, &[(url, "image/jpeg")])).await.status(),
+        200
+    );
+    let (state, row) = eventually(20, "the download", || attachment_state(&app)).await;
+    assert_eq!(state, "downloaded");
+    let id: uuid::Uuid = row.get("id");
+    let on_disk = app.data_dir.path().join(row.get::<String, _>("storage_path"));
+    assert!(on_disk.exists());
+
+    let (status, err) = app.api(&agent, reqwest::Method::DELETE, &format!("/attachments/{id}"), None).await;
+    assert_eq!(status, 403, "{err}");
+    assert!(on_disk.exists(), "an agent erases nothing");
+    let (status, body) = app.api(&admin, reqwest::Method::DELETE, &format!("/attachments/{id}"), None).await;
+    assert_eq!(status, 204, "{body}");
+    assert!(!on_disk.exists(), "the bytes left the store");
+    let r =
+        app.client.get(format!("{}/api/v1/attachments/{id}", app.address)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "attachment_erased");
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'attachment.erased' AND target_id = $1")
+            .bind(id.to_string())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+    // Erasing again changes nothing and is not an error; an unknown id is 404.
+    let (status, _) = app.api(&admin, reqwest::Method::DELETE, &format!("/attachments/{id}"), None).await;
+    assert_eq!(status, 204);
+    let (status, err) =
+        app.api(&admin, reqwest::Method::DELETE, &format!("/attachments/{}", uuid::Uuid::now_v7()), None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (404, Some("attachment_not_found")));
+
+    // A download job run again for the erased attachment (a retry, a second worker) stores nothing.
+    sqlx::query(
+        "INSERT INTO jobs (kind, payload) VALUES ('media.download', jsonb_build_object('attachment_id', $1::text))",
+    )
+    .bind(id.to_string())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.state.jobs_wake.kick();
+    eventually(20, "the job done", || async {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(&app.pool).await.unwrap();
+        (left == 0).then_some(())
+    })
+    .await;
+    assert!(!on_disk.exists(), "not downloaded again");
+    let state: String =
+        sqlx::query_scalar("SELECT download_state FROM attachments").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(state, "erased");
+}

@@ -212,18 +212,6 @@ fn media_webhook(sid: &str, media_url: &str) -> Vec<(String, String)> {
     p
 }
 
-async fn eventually<F, Fut>(what: &str, wait: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + wait;
-    while !check().await {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn three_nodes_with_their_own_data_directories_share_files_and_the_live_feed() {
     let f = fleet(3, false, Duration::ZERO).await;
@@ -235,12 +223,12 @@ async fn three_nodes_with_their_own_data_directories_share_files_and_the_live_fe
         let url = format!("{}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}/Media/ME{:032x}", f.twilio.uri(), i);
         assert_eq!(f.webhook_to(i % 3, &media_webhook(&sid, &url)).await, 200);
     }
-    eventually("every medium downloaded", Duration::from_secs(60), || async {
+    eventually(60, "every medium downloaded", || async {
         let done: i64 = sqlx::query_scalar("SELECT count(*) FROM attachments WHERE download_state = 'downloaded'")
             .fetch_one(&f.pool)
             .await
             .unwrap();
-        done == MEDIA as i64
+        (done == MEDIA as i64).then_some(())
     })
     .await;
     let attachments: Vec<(Uuid, String)> =
@@ -285,11 +273,8 @@ async fn three_nodes_with_their_own_data_directories_share_files_and_the_live_fe
         )
         .await;
     assert_eq!(status, 202, "{v}");
-    eventually("the upload sent to Twilio", Duration::from_secs(30), || async {
-        f.sent().await.iter().any(|(_, m)| m.is_some())
-    })
-    .await;
-    let media_url = f.sent().await.into_iter().find_map(|(_, m)| m).unwrap();
+    let media_url =
+        eventually(30, "the upload sent to Twilio", || async { f.sent().await.into_iter().find_map(|(_, m)| m) }).await;
     let media_url = url::Url::parse(&media_url).unwrap();
     assert!(media_url.as_str().starts_with(&f.nodes[1].public_url), "node 2 sent it: {media_url}");
     let fetched = f.client.get(format!("{}{}", f.nodes[2].base, media_url.path())).send().await.unwrap();
@@ -406,18 +391,18 @@ async fn a_node_killed_during_a_burst_loses_nothing_it_answered() {
     }
     // Every accepted send reaches Twilio and ends with one SID recorded, once the others took over the dead
     // node's jobs (its worker stops heartbeating; jobs.worker_timeout_ms is 1 s here).
-    eventually("every accepted send handed to Twilio", Duration::from_secs(60), || async {
+    eventually(60, "every accepted send handed to Twilio", || async {
         let sent = tally(&f.sent().await);
-        accepted_sends.iter().all(|b| sent.contains_key(b))
+        accepted_sends.iter().all(|b| sent.contains_key(b)).then_some(())
     })
     .await;
-    eventually("every accepted send recorded", Duration::from_secs(30), || async {
+    eventually(30, "every accepted send recorded", || async {
         let unsent: i64 =
             sqlx::query_scalar("SELECT count(*) FROM messages WHERE direction = 'outbound' AND twilio_sid IS NULL")
                 .fetch_one(&f.pool)
                 .await
                 .unwrap();
-        unsent == 0
+        (unsent == 0).then_some(())
     })
     .await;
     // Exactly once, but for the one gap the sender documents: a node that dies after Twilio accepted a message

@@ -50,7 +50,7 @@ async fn download(ctx: &MediaDownload, attachment_id: Uuid) -> Result<(), JobErr
         .await
         .map_err(|e| JobError::Retry(format!("database: {e}")))?
         .ok_or_else(|| JobError::Permanent("the attachment no longer exists".into()))?;
-    if target.download_state == "downloaded" {
+    if matches!(target.download_state.as_str(), "downloaded" | "erased") {
         return Ok(());
     }
     let url =
@@ -70,9 +70,14 @@ async fn download(ctx: &MediaDownload, attachment_id: Uuid) -> Result<(), JobErr
         filename: got.filename.as_deref(),
         sha256: &got.sha256,
     };
-    attachments::mark_downloaded(&ctx.pool, attachment_id, &kept)
+    let kept = attachments::mark_downloaded(&ctx.pool, attachment_id, &kept)
         .await
         .map_err(|e| JobError::Retry(format!("database: {e}")))?;
+    if !kept {
+        // Erased while it downloaded: the file must not stay.
+        ctx.storage.delete(&relative).await.map_err(|e| JobError::Retry(format!("file store: {e}")))?;
+        return Ok(());
+    }
     tracing::info!(%attachment_id, size = got.size, "media downloaded");
     Ok(())
 }

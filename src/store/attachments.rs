@@ -38,12 +38,13 @@ pub struct Kept<'a> {
     pub sha256: &'a str,
 }
 
-pub async fn mark_downloaded(pool: &PgPool, id: Uuid, kept: &Kept<'_>) -> sqlx::Result<()> {
-    sqlx::query(
+/// Records the file; `false` when the attachment was erased meanwhile (the caller deletes what it stored).
+pub async fn mark_downloaded(pool: &PgPool, id: Uuid, kept: &Kept<'_>) -> sqlx::Result<bool> {
+    let done = sqlx::query(
         "UPDATE attachments SET download_state = 'downloaded', storage_path = $2, size_bytes = $3,
                 content_type = COALESCE($4, content_type), filename = $5, sha256 = $6, download_error = NULL,
                 updated_at = now()
-         WHERE id = $1",
+         WHERE id = $1 AND download_state <> 'erased'",
     )
     .bind(id)
     .bind(kept.storage_path)
@@ -53,7 +54,28 @@ pub async fn mark_downloaded(pool: &PgPool, id: Uuid, kept: &Kept<'_>) -> sqlx::
     .bind(kept.sha256)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks erased every attachment whose file is `id`'s (an upload sent twice shares one file), locking them;
+/// returns the file's key, or `None` when there is no such attachment. `Some(None)`: nothing stored to delete.
+pub async fn erase(conn: &mut sqlx::PgConnection, id: Uuid) -> sqlx::Result<Option<Option<String>>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT storage_path FROM attachments WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((key,)) = row else { return Ok(None) };
+    sqlx::query(
+        "UPDATE attachments SET download_state = 'erased', storage_path = NULL, sha256 = NULL, download_error = NULL,
+                erased_at = now(), updated_at = now()
+         WHERE id = $1 OR ($2::text IS NOT NULL AND storage_path = $2)",
+    )
+    .bind(id)
+    .bind(&key)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(key))
 }
 
 /// Records the latest error; `final_failure` marks the attachment failed for good.

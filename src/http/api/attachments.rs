@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(download))
+    OpenApiRouter::new().routes(routes!(download, erase))
 }
 
 /// A message's file: inline if it is an image, otherwise as a download.
@@ -35,6 +35,13 @@ async fn download(State(state): State<AppState>, who: Principal, ApiPath(id): Ap
                 axum::http::StatusCode::CONFLICT,
                 "attachment_pending",
                 "this file is still being fetched from Twilio; try again in a moment",
+            ))
+        }
+        ("erased", _) => {
+            return Err(AppError::client(
+                axum::http::StatusCode::GONE,
+                "attachment_erased",
+                "this file was erased; the message keeps a note that it had one",
             ))
         }
         _ => {
@@ -70,4 +77,18 @@ async fn download(State(state): State<AppState>, who: Principal, ApiPath(id): Ap
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("content-security-policy", HeaderValue::from_static("sandbox; default-src 'none'"));
     Ok(response)
+}
+
+/// Erases a message's file (a customer's right to erasure, a file sent by mistake): its bytes leave the file
+/// store, the message keeps a note that it had one. Supervisors and admins. Audited.
+#[utoipa::path(delete, path = "/attachments/{id}", tag = "conversations", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "erased")))]
+async fn erase(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<axum::http::StatusCode> {
+    who.require(crate::domain::Role::Supervisor)?;
+    crate::media::erase(&state.pool, &state.storage, &who.actor(), id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
