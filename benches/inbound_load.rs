@@ -15,22 +15,15 @@
 
 mod common;
 
-use hdrhistogram::Histogram;
+use common::{load, ACCOUNT_SID, TOKEN};
 use secrecy::SecretString;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard::channels::{self, NewChannel, NewChannelTarget};
 use switchboard::config::Settings;
 use switchboard::domain::{AccountSid, E164};
-use switchboard::twilio::signature;
 
-const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "bench-auth-token-0123456789abcdef";
-const CUSTOMERS: u64 = 2_000;
 const PLAIN: &str = "+14155238886";
 const AUTOMATED: &str = "+14155238887";
-const MAX_REQUESTS: u64 = 400_000;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -122,7 +115,7 @@ fn main() -> anyhow::Result<()> {
             let (what, url, to) = &targets[t];
             let prefix = format!("{round}{t}");
             let report = client_rt.block_on(load(
-                url,
+                std::slice::from_ref(url),
                 to,
                 &prefix,
                 concurrency,
@@ -240,143 +233,4 @@ async fn rules(pool: &sqlx::PgPool, channel: uuid::Uuid, pattern: &str) -> anyho
         .await?;
     }
     Ok(())
-}
-
-struct Report {
-    requests: u64,
-    repeats: u64,
-    errors: u64,
-    unique_measured: u64,
-    unique_total: u64,
-    elapsed: Duration,
-    latency: Histogram<u64>,
-}
-
-/// One HTTP/1.1 keep-alive connection per task, as wrk does: no pool, no shared state but a counter, so the
-/// generator takes as little of the machine's two cores as it can.
-async fn load(
-    url: &str,
-    to: &str,
-    prefix: &str,
-    concurrency: usize,
-    warmup: Duration,
-    measure: Duration,
-) -> anyhow::Result<Report> {
-    let uri: hyper::Uri = url.parse()?;
-    let authority = uri.authority().expect("URL with a host").clone();
-    let next = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let measure_from = start + warmup;
-    let stop_at = measure_from + measure;
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency as u64 {
-        let (url, next, uri, authority) = (url.to_owned(), next.clone(), uri.clone(), authority.clone());
-        let (to, prefix) = (to.to_owned(), prefix.to_owned());
-        tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(authority.as_str()).await.expect("connect");
-            stream.set_nodelay(true).unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
-            tokio::spawn(connection);
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-            let (mut requests, mut repeats, mut errors, mut unique_measured, mut unique_total) =
-                (0u64, 0u64, 0u64, 0u64, 0u64);
-            let mut last_sid: Option<String> = None;
-            loop {
-                let now = Instant::now();
-                if now >= stop_at {
-                    break;
-                }
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= MAX_REQUESTS {
-                    break;
-                }
-                // Every twentieth request repeats this connection's previous message, as a Twilio retry would.
-                let (sid, repeat) = match (&last_sid, n % 20 == 19) {
-                    (Some(s), true) => (s.clone(), true),
-                    _ => (format!("SM{prefix}{:030x}", (worker << 40) | n), false),
-                };
-                let customer = format!("+1555{prefix}{:05}", n % CUSTOMERS);
-                let params = webhook(&sid, &customer, &to, n);
-                let sig = signature::compute(TOKEN, &url, &params);
-                let body = form(&params);
-                let sent = Instant::now();
-                let request = hyper::Request::post(uri.clone())
-                    .header(hyper::header::HOST, authority.as_str())
-                    .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .header("X-Twilio-Signature", sig)
-                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                    .unwrap();
-                let ok = match sender.send_request(request).await {
-                    Ok(r) => {
-                        let status = r.status();
-                        use http_body_util::BodyExt;
-                        status == 200 && r.into_body().collect().await.is_ok()
-                    }
-                    Err(_) => false,
-                };
-                let took = sent.elapsed();
-                if !ok {
-                    errors += 1;
-                }
-                if !repeat {
-                    unique_total += 1;
-                }
-                if sent >= measure_from {
-                    requests += 1;
-                    repeats += repeat as u64;
-                    unique_measured += (!repeat) as u64;
-                    hist.record(took.as_micros().max(1) as u64).unwrap();
-                }
-                last_sid = Some(sid);
-            }
-            (hist, requests, repeats, errors, unique_measured, unique_total)
-        }));
-    }
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let (mut requests, mut repeats, mut errors, mut unique_measured, mut unique_total) = (0, 0, 0, 0, 0);
-    for t in tasks {
-        let (h, r, rp, e, um, ut) = t.await?;
-        latency.add(h)?;
-        requests += r;
-        repeats += rp;
-        errors += e;
-        unique_measured += um;
-        unique_total += ut;
-    }
-    let elapsed = Instant::now().min(stop_at).saturating_duration_since(measure_from);
-    Ok(Report { requests, repeats, errors, unique_measured, unique_total, elapsed, latency })
-}
-
-fn webhook(sid: &str, customer: &str, to: &str, n: u64) -> Vec<(String, String)> {
-    let wa_id = &customer[1..];
-    let body = format!("Hola, ¿tienen el pedido #{n}? Gracias 🙏");
-    [
-        ("SmsMessageSid", sid),
-        ("NumMedia", "0"),
-        ("ProfileName", "Cliente de prueba"),
-        ("MessageType", "text"),
-        ("SmsSid", sid),
-        ("WaId", wa_id),
-        ("SmsStatus", "received"),
-        ("Body", &body),
-        ("To", &format!("whatsapp:{to}")),
-        ("NumSegments", "1"),
-        ("ReferralNumMedia", "0"),
-        ("MessageSid", sid),
-        ("AccountSid", ACCOUNT_SID),
-        ("From", &format!("whatsapp:{customer}")),
-        ("ApiVersion", "2010-04-01"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn form(params: &[(String, String)]) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        s.append_pair(k, v);
-    }
-    s.finish()
 }

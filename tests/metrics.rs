@@ -100,6 +100,79 @@ async fn metrics_parse_as_prometheus_text_and_move_when_traffic_flows() {
     app.stop().await;
 }
 
+/// Every metric the shipped dashboard and alert rules use is one the server exports (a renamed metric would
+/// leave an empty panel or an alert that can never fire).
+#[tokio::test]
+async fn the_dashboard_and_the_alert_rules_use_only_exported_metrics() {
+    // Traffic that makes every family appear (a family with no series yet is not printed): a webhook, a queue
+    // with a conversation waiting, a message sent to a stub Twilio.
+    let twilio = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201).set_body_json(json!({"sid": new_sid("SM"), "status": "queued"})),
+        )
+        .mount(&twilio)
+        .await;
+    let base = twilio.uri();
+    let app = spawn_app_with(move |env| {
+        for (k, v) in [
+            ("SWITCHBOARD__METRICS__TOKEN", TOKEN),
+            ("SWITCHBOARD__JOBS__ENABLED", "true"),
+            ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
+            ("SWITCHBOARD__TWILIO__API_BASE_URL", base.as_str()),
+        ] {
+            env.push((k.into(), v.into()));
+        }
+    })
+    .await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    assert_eq!(app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "hi")).await.status(), 200);
+    let (_, queue) = app.api(&admin, Method::POST, "/queues", Some(json!({"name": "Billing"}))).await;
+    let conversation: String =
+        sqlx::query_scalar("SELECT id::text FROM conversations").fetch_one(&app.pool).await.unwrap();
+    sqlx::query("UPDATE conversations SET queue_id = $1::uuid, routing_state = 'waiting', queued_at = now(), assignee_id = NULL")
+        .bind(queue["id"].as_str().unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, _) = app
+        .api(&admin, Method::POST, &format!("/conversations/{conversation}/messages"), Some(json!({"body": "Hi"})))
+        .await;
+    assert_eq!(status, 202);
+    eventually(20, "the message sent", || async {
+        let sent: Option<String> = sqlx::query_scalar("SELECT twilio_sid FROM messages WHERE direction = 'outbound'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        sent
+    })
+    .await;
+    // A job waiting, so that the jobs families have a series.
+    sqlx::query("INSERT INTO jobs (kind, payload, run_at) VALUES ('media.download', '{}', now() + interval '1 hour')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let text = app.client.get(format!("{}/metrics", app.address)).bearer_auth(TOKEN).send().await.unwrap();
+    let text = text.text().await.unwrap();
+    let names = regex::Regex::new(r"switchboard_[a-z_]+").unwrap();
+    for file in ["ops/alerts.yml", "ops/grafana.json"] {
+        let used = std::fs::read_to_string(manifest_dir().join(file)).unwrap();
+        let mut seen = 0;
+        for m in names.find_iter(&used) {
+            let name = m.as_str();
+            let family = ["_bucket", "_count", "_sum"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{file} uses {name}, which /metrics does not export:\n{text}"
+            );
+            seen += 1;
+        }
+        assert!(seen > 5, "{file} names the metrics it uses");
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn metrics_on_the_main_address_need_the_token_and_are_absent_without_one() {
     let app = spawn_app_with(|env| env.push(("SWITCHBOARD__METRICS__TOKEN".into(), TOKEN.into()))).await;
