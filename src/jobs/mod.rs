@@ -14,9 +14,9 @@
 //! for `jobs.worker_timeout_ms` (killed, or its machine gone) are taken over, as are jobs running longer than
 //! `jobs.lease_secs`. On shutdown no new job is claimed; the running ones get `jobs.shutdown_grace_ms` to finish,
 //! and those still running then are stopped and handed back (pending at once, the attempt not counted) rather
-//! than left for the worker timeout, so that a rolling restart delays no job. A job stopped mid-way is in the
-//! same place as after a crash, which every task already survives (a send checks what Twilio has before it
-//! sends again, a download starts over).
+//! than left for the worker timeout, so that a rolling restart delays no job. A job stopped mid-way is where a
+//! crash would leave it: a download starts over; a send is never cut inside its request to Twilio (the grace
+//! outlasts `outbound.request_timeout_ms`) and stops only while it waits for its rate slot, before it sends.
 
 use crate::config::JobSettings;
 use crate::store::jobs::{self, Job};
@@ -220,7 +220,7 @@ impl Worker {
         if finished.is_err() {
             running.abort_all();
             while running.join_next().await.is_some() {}
-            match jobs::hand_back(&self.ctx.pool, &self.id).await {
+            match jobs::hand_back(&self.ctx.pool, &self.id, None).await {
                 Ok(n) => tracing::info!(jobs = n, "shutting down: handed back the jobs still running"),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot hand back running jobs; they are taken over after the worker timeout")
@@ -249,7 +249,7 @@ async fn execute(ctx: &Engine, settings: &JobSettings, worker: &str, job: Job, s
     let result = match outcome {
         Ok(Done::Completed) => jobs::complete(&ctx.pool, job.id, worker).await,
         Ok(Done::Removed) => Ok(()),
-        Err(JobError::HandBack) => jobs::hand_back_one(&ctx.pool, job.id, worker).await,
+        Err(JobError::HandBack) => jobs::hand_back(&ctx.pool, worker, Some(job.id)).await.map(drop),
         Err(JobError::Retry(e)) if job.attempts < max => {
             let delay = backoff(settings, job.attempts);
             span.in_scope(

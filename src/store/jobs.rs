@@ -53,31 +53,19 @@ pub async fn reclaim_expired(pool: &PgPool, lease: Duration, worker_timeout: Dur
     Ok(done.rows_affected())
 }
 
-/// Gives `worker`'s running jobs back on shutdown: pending at once, and the interrupted attempt not counted.
-pub async fn hand_back(pool: &PgPool, worker: &str) -> sqlx::Result<u64> {
+/// Gives `worker`'s running jobs back on shutdown (`only`: that one job): pending at once, and the interrupted
+/// attempt not counted.
+pub async fn hand_back(pool: &PgPool, worker: &str, only: Option<i64>) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "UPDATE jobs SET state = 'pending', locked_at = NULL, locked_by = NULL, run_at = now(), updated_at = now(),
                 attempts = greatest(attempts - 1, 0), last_error = 'handed back: the worker running it shut down'
-         WHERE state = 'running' AND locked_by = $1",
+         WHERE state = 'running' AND locked_by = $1 AND ($2::bigint IS NULL OR id = $2)",
     )
     .bind(worker)
+    .bind(only)
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
-}
-
-/// Gives one job back (its task stopped at a safe point because the process is stopping).
-pub async fn hand_back_one(pool: &PgPool, id: i64, worker: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE jobs SET state = 'pending', locked_at = NULL, locked_by = NULL, run_at = now(), updated_at = now(),
-                attempts = greatest(attempts - 1, 0), last_error = 'handed back: the worker running it shut down'
-         WHERE id = $1 AND state = 'running' AND locked_by = $2",
-    )
-    .bind(id)
-    .bind(worker)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 /// Records that `worker` is alive.
