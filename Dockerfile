@@ -5,6 +5,10 @@
 #   docker run -p 8080:8080 -e SWITCHBOARD__DATABASE__URL=postgres://… \
 #              -e SWITCHBOARD__HTTP__PUBLIC_URL=https://support.example.com -v sb-data:/var/lib/switchboard switchboard
 #
+#   Several nodes (README, "Deploying several nodes"): the same image per node, each with the same
+#   SWITCHBOARD__SECRETS__MASTER_KEY and SWITCHBOARD__STORAGE__BACKEND=s3 (+ S3_BUCKET, S3_ENDPOINT, keys);
+#   SWITCHBOARD__METRICS__BIND=0.0.0.0:9464 (and -p 9464) for Prometheus. Stop them with SIGTERM, one at a time.
+#
 #   docker build --target standalone -t switchboard:standalone .   # with PostgreSQL inside: zero configuration
 #   docker run -p 8080:8080 -v sb-data:/var/lib/switchboard switchboard:standalone
 #
