@@ -266,23 +266,23 @@ impl Application {
             login_window: Duration::from_secs(state.settings.auth.login_window_secs),
         };
         let sweeper = tokio::spawn(sweeper.run(shutdown.clone()));
-        let metrics = metrics_listener.map(|listener| {
-            tracing::info!(address = ?listener.local_addr().ok(), "metrics are served at /metrics");
-            let app = http::metrics::standalone(state.clone());
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                let served = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
-                if let Err(e) = served {
-                    tracing::warn!(error = %e, "the metrics listener stopped");
-                }
-            })
-        });
         tracing::info!(address = %listener.local_addr()?, public_url = %state.public_base_url, "switchboard is serving");
         let file_limit = http::server::raise_file_limit();
         let limits = http::server::Limits {
             header_read_timeout: Duration::from_secs(state.settings.http.header_read_timeout_secs),
             max_connections: http::server::connection_cap(state.settings.http.max_connections, file_limit),
         };
+        // The metrics address gets the same server loop (header timeout, connection cap, orderly stop).
+        let metrics = metrics_listener.map(|listener| {
+            tracing::info!(address = ?listener.local_addr().ok(), "metrics are served at /metrics");
+            let served =
+                http::server::serve(listener, http::metrics::standalone(state.clone()), limits, shutdown.clone());
+            tokio::spawn(async move {
+                if let Err(e) = served.await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         tracing::info!(max_connections = limits.max_connections, open_files = file_limit, "connection limits");
         let served = http::server::serve(listener, http::router(state), limits, shutdown.clone()).await;
         shutdown.cancel();
