@@ -15,12 +15,9 @@
 
 mod common;
 
-use common::{load, ACCOUNT_SID, TOKEN};
-use secrecy::SecretString;
+use common::load;
 use std::time::{Duration, Instant};
-use switchboard::channels::{self, NewChannel, NewChannelTarget};
 use switchboard::config::Settings;
-use switchboard::domain::{AccountSid, E164};
 
 const PLAIN: &str = "+14155238886";
 const AUTOMATED: &str = "+14155238887";
@@ -62,24 +59,11 @@ fn main() -> anyhow::Result<()> {
     let (port, channels, pool, shutdown, server) = server_rt.block_on(async {
         let app = switchboard::Application::build(settings).await?;
         let pool = app.state().pool.clone();
-        let secrets = switchboard::secrets::SecretBox::load_or_create(None, &dir.path().join("data"))?;
         let mut made = Vec::new();
         for (name, number) in
             [("Bench", PLAIN), ("Bench automated", AUTOMATED)].iter().take(if automation { 2 } else { 1 })
         {
-            let channel = channels::create(
-                &pool,
-                &secrets,
-                &NewChannel {
-                    name: (*name).into(),
-                    account_sid: AccountSid::parse(ACCOUNT_SID)?,
-                    auth_token: SecretString::from(TOKEN.to_owned()),
-                    api_key: None,
-                    target: NewChannelTarget::Numbers(vec![((*name).into(), E164::parse(number)?)]),
-                },
-            )
-            .await?;
-            made.push(channel);
+            made.push(common::channel(&pool, &dir.path().join("data"), name, number).await?);
         }
         if automation {
             automate(&pool, made[1]).await?;

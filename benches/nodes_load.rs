@@ -14,13 +14,11 @@
 
 mod common;
 
-use common::{load, ACCOUNT_SID, TOKEN};
-use secrecy::{ExposeSecret, SecretString};
+use common::{load, TOKEN};
+use secrecy::ExposeSecret;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use switchboard::channels::{self, NewChannel, NewChannelTarget};
 use switchboard::config::Settings;
-use switchboard::domain::{AccountSid, E164};
 
 const NUMBER: &str = "+14155238886";
 const PASSWORD: &str = "a benchmark admin password";
@@ -83,15 +81,8 @@ impl Node {
         anyhow::bail!("node on {} never became ready", self.port)
     }
 
-    /// Resident memory, from /proc.
     fn rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        rss_kb(self.child.id())
     }
 
     fn stop(mut self) {
@@ -101,6 +92,17 @@ impl Node {
         );
         let _ = self.child.wait();
     }
+}
+
+/// A process's resident memory, from /proc (0 once it is gone).
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Drop for Node {
@@ -151,19 +153,7 @@ async fn set_up(database_url: String, data_dir: &std::path::Path) -> anyhow::Res
     let mut app = switchboard::Application::build(settings).await?;
     let admin = app.take_bootstrap_admin().expect("a new database has its first admin");
     let pool = app.state().pool.clone();
-    let secrets = switchboard::secrets::SecretBox::load_or_create(None, data_dir)?;
-    let channel = channels::create(
-        &pool,
-        &secrets,
-        &NewChannel {
-            name: "Bench".into(),
-            account_sid: AccountSid::parse(ACCOUNT_SID)?,
-            auth_token: SecretString::from(TOKEN.to_owned()),
-            api_key: None,
-            target: NewChannelTarget::Numbers(vec![("Bench".into(), E164::parse(NUMBER)?)]),
-        },
-    )
-    .await?;
+    let channel = common::channel(&pool, data_dir, "Bench", NUMBER).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let stop = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
@@ -321,14 +311,7 @@ async fn s3(setup: &Setup) -> anyhow::Result<()> {
         let (peak, pid) = (peak.clone(), node.child.id());
         tokio::spawn(async move {
             loop {
-                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                let rss = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.split_whitespace().next())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                peak.fetch_max(rss_kb(pid), std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })

@@ -15,18 +15,14 @@ mod common;
 
 use axum::extract::State;
 use axum::routing::post;
-use secrecy::SecretString;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchboard::channels::{self, NewChannel, NewChannelTarget};
 use switchboard::config::Settings;
-use switchboard::domain::{AccountSid, E164};
 use switchboard::twilio::signature;
 use uuid::Uuid;
 
-const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "bench-auth-token-0123456789abcdef";
+use common::{ACCOUNT_SID, TOKEN};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -159,19 +155,7 @@ fn main() -> anyhow::Result<()> {
         let base = format!("http://127.0.0.1:{}", app.port());
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
-        let secrets = switchboard::secrets::SecretBox::load_or_create(None, &data_dir)?;
-        let channel = channels::create(
-            &pool,
-            &secrets,
-            &NewChannel {
-                name: "Bench".into(),
-                account_sid: AccountSid::parse(ACCOUNT_SID)?,
-                auth_token: SecretString::from(TOKEN.to_owned()),
-                api_key: None,
-                target: NewChannelTarget::Numbers(vec![("Bench".into(), E164::parse("+14155238886")?)]),
-            },
-        )
-        .await?;
+        let channel = common::channel(&pool, &data_dir, "Bench", "+14155238886").await?;
         let token = switchboard::auth::secret_token::generate("sb_");
         switchboard::store::api_tokens::insert(
             &mut *pool.acquire().await?,

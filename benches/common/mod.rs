@@ -35,6 +35,27 @@ pub async fn database(dir: &std::path::Path) -> anyhow::Result<(String, Option<E
     }
 }
 
+/// A channel with one number on the load generator's account (its Auth Token signs the webhooks), as the CLI
+/// creates it, with the master key of `data_dir`.
+pub async fn channel(
+    pool: &sqlx::PgPool,
+    data_dir: &std::path::Path,
+    name: &str,
+    number: &str,
+) -> anyhow::Result<uuid::Uuid> {
+    use switchboard::channels::{self, NewChannel, NewChannelTarget};
+    use switchboard::domain::{AccountSid, E164};
+    let secrets = switchboard::secrets::SecretBox::load_or_create(None, data_dir)?;
+    let new = NewChannel {
+        name: name.into(),
+        account_sid: AccountSid::parse(ACCOUNT_SID)?,
+        auth_token: secrecy::SecretString::from(TOKEN.to_owned()),
+        api_key: None,
+        target: NewChannelTarget::Numbers(vec![(name.into(), E164::parse(number)?)]),
+    };
+    Ok(channels::create(pool, &secrets, &new).await?)
+}
+
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "bench-auth-token-0123456789abcdef";
 /// Customers the load writes as (each new at first, then writing again).
