@@ -45,6 +45,19 @@ async fn scrape(app: &TestApp) -> HashMap<String, f64> {
     parse(&r.text().await.unwrap())
 }
 
+/// A queue "Billing" with the app's one conversation waiting in it; the conversation's id.
+async fn waiting_in_billing(app: &TestApp, admin: &str) -> String {
+    let (_, queue) = app.api(admin, Method::POST, "/queues", Some(json!({"name": "Billing"}))).await;
+    let conversation: String =
+        sqlx::query_scalar("SELECT id::text FROM conversations").fetch_one(&app.pool).await.unwrap();
+    sqlx::query("UPDATE conversations SET queue_id = $1::uuid, routing_state = 'waiting', queued_at = now(), assignee_id = NULL")
+        .bind(queue["id"].as_str().unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    conversation
+}
+
 fn value(samples: &HashMap<String, f64>, key: &str) -> f64 {
     samples.get(key).copied().unwrap_or(0.0)
 }
@@ -67,14 +80,7 @@ async fn metrics_parse_as_prometheus_text_and_move_when_traffic_flows() {
         app.post_with_signature(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "x"), Some("bad")).await;
     assert_eq!(forged.status(), 403);
     // A queue with the conversation waiting in it, and a reply queued as a send job (jobs are off here).
-    let (_, queue) = app.api(&admin, Method::POST, "/queues", Some(json!({"name": "Billing"}))).await;
-    let conversation: String =
-        sqlx::query_scalar("SELECT id::text FROM conversations").fetch_one(&app.pool).await.unwrap();
-    sqlx::query("UPDATE conversations SET queue_id = $1::uuid, routing_state = 'waiting', queued_at = now(), assignee_id = NULL")
-        .bind(queue["id"].as_str().unwrap())
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let conversation = waiting_in_billing(&app, &admin).await;
     let (status, sent): (u16, Value) = app
         .api(&admin, Method::POST, &format!("/conversations/{conversation}/messages"), Some(json!({"body": "Hi!"})))
         .await;
@@ -91,7 +97,7 @@ async fn metrics_parse_as_prometheus_text_and_move_when_traffic_flows() {
     assert!(after.keys().all(|k| !k.contains(&channel.to_string())), "no ids in labels");
     assert_eq!(value(&after, r#"switchboard_conversations_waiting{queue="Billing"}"#), 1.0);
     assert_eq!(value(&after, r#"switchboard_jobs_waiting{kind="message.send"}"#), 1.0);
-    assert!(value(&after, r#"switchboard_jobs_oldest_due_seconds{kind="message.send"}"#) >= 0.0);
+    assert!(after.contains_key(r#"switchboard_jobs_oldest_due_seconds{kind="message.send"}"#));
     assert!(after.contains_key("switchboard_live_feed_held_seconds{}"), "{:?}", after.keys().collect::<Vec<_>>());
     assert!(after.contains_key("switchboard_database_oldest_transaction_seconds{}"));
     assert_eq!(value(&after, "switchboard_database_pool_max{}"), 4.0);
@@ -128,14 +134,7 @@ async fn the_dashboard_and_the_alert_rules_use_only_exported_metrics() {
     let channel = app.create_channel().await;
     let admin = app.api_token("admin").await;
     assert_eq!(app.post_signed(&app.messages_url(channel), &inbound_text(&new_sid("SM"), "hi")).await.status(), 200);
-    let (_, queue) = app.api(&admin, Method::POST, "/queues", Some(json!({"name": "Billing"}))).await;
-    let conversation: String =
-        sqlx::query_scalar("SELECT id::text FROM conversations").fetch_one(&app.pool).await.unwrap();
-    sqlx::query("UPDATE conversations SET queue_id = $1::uuid, routing_state = 'waiting', queued_at = now(), assignee_id = NULL")
-        .bind(queue["id"].as_str().unwrap())
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let conversation = waiting_in_billing(&app, &admin).await;
     let (status, _) = app
         .api(&admin, Method::POST, &format!("/conversations/{conversation}/messages"), Some(json!({"body": "Hi"})))
         .await;

@@ -15,22 +15,28 @@ const MESSAGES_PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef0123456789ab
 
 /// An app whose worker sends to `twilio` quickly: short backoff, 3 attempts, 500 ms timeout, no rate limit.
 async fn app_sending_to(twilio: &MockServer) -> TestApp {
+    app_sending_with(twilio, &[]).await
+}
+
+/// [`app_sending_to`] with some of its settings replaced (or others added).
+async fn app_sending_with(twilio: &MockServer, overrides: &[(&str, &str)]) -> TestApp {
     let base = twilio.uri();
-    spawn_app_with(move |env| {
-        for (k, v) in [
-            ("SWITCHBOARD__JOBS__ENABLED", "true"),
-            ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
-            ("SWITCHBOARD__JOBS__RETRY_BASE_MS", "20"),
-            ("SWITCHBOARD__JOBS__RETRY_MAX_MS", "100"),
-            ("SWITCHBOARD__OUTBOUND__MAX_ATTEMPTS", "3"),
-            ("SWITCHBOARD__OUTBOUND__REQUEST_TIMEOUT_MS", "500"),
-            ("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "0"),
-            ("SWITCHBOARD__TWILIO__API_BASE_URL", &base),
-        ] {
-            env.push((k.into(), v.into()));
-        }
-    })
-    .await
+    let mut settings: Vec<(String, String)> = [
+        ("SWITCHBOARD__JOBS__ENABLED", "true"),
+        ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
+        ("SWITCHBOARD__JOBS__RETRY_BASE_MS", "20"),
+        ("SWITCHBOARD__JOBS__RETRY_MAX_MS", "100"),
+        ("SWITCHBOARD__OUTBOUND__MAX_ATTEMPTS", "3"),
+        ("SWITCHBOARD__OUTBOUND__REQUEST_TIMEOUT_MS", "500"),
+        ("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "0"),
+        ("SWITCHBOARD__TWILIO__API_BASE_URL", base.as_str()),
+    ]
+    .iter()
+    .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
+    .chain(overrides)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    spawn_app_with(move |env| env.append(&mut settings)).await
 }
 
 /// Twilio's 201, with a new SID each time.
@@ -507,18 +513,7 @@ async fn an_idempotency_key_returns_the_first_message_instead_of_sending_again()
 async fn the_per_sender_rate_is_shared_and_a_burst_is_queued_not_refused() {
     let twilio = MockServer::start().await;
     answer(&twilio, Created, u64::MAX).await;
-    let base = twilio.uri();
-    let app = spawn_app_with(move |env| {
-        for (k, v) in [
-            ("SWITCHBOARD__JOBS__ENABLED", "true"),
-            ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
-            ("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "20"),
-            ("SWITCHBOARD__TWILIO__API_BASE_URL", &base),
-        ] {
-            env.push((k.into(), v.into()));
-        }
-    })
-    .await;
+    let app = app_sending_with(&twilio, &[("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "20")]).await;
     let channel = app.create_channel().await;
     let admin = app.api_token("admin").await;
     let c = conversation(&app, channel).await;
@@ -553,20 +548,11 @@ async fn the_per_sender_rate_is_shared_and_a_burst_is_queued_not_refused() {
 async fn a_send_waiting_for_its_rate_slot_is_handed_back_when_the_server_stops() {
     let twilio = MockServer::start().await;
     answer(&twilio, Created, 10).await;
-    let base = twilio.uri();
-    let app = spawn_app_with(move |env| {
-        for (k, v) in [
-            ("SWITCHBOARD__JOBS__ENABLED", "true"),
-            ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
-            // One message every 50 s, and a grace longer than that: only the hand-back can stop the wait.
-            ("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "0.02"),
-            ("SWITCHBOARD__JOBS__SHUTDOWN_GRACE_MS", "120000"),
-            ("SWITCHBOARD__OUTBOUND__REQUEST_TIMEOUT_MS", "500"),
-            ("SWITCHBOARD__TWILIO__API_BASE_URL", &base),
-        ] {
-            env.push((k.into(), v.into()));
-        }
-    })
+    // One message every 50 s, and a grace longer than that: only the hand-back can stop the wait.
+    let app = app_sending_with(
+        &twilio,
+        &[("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "0.02"), ("SWITCHBOARD__JOBS__SHUTDOWN_GRACE_MS", "120000")],
+    )
     .await;
     let channel = app.create_channel().await;
     let admin = app.api_token("admin").await;
