@@ -28,6 +28,7 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     pub jobs: JobSettings,
     pub routing: RoutingSettings,
+    pub ai: AiSettings,
     pub log: LogSettings,
 }
 
@@ -235,6 +236,21 @@ pub struct RoutingSettings {
     pub agent_wait_secs: u64,
 }
 
+/// How AI agents answer (src/ai): where they run, how long they wait for a customer's burst to end, and how hard
+/// they try a model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiSettings {
+    /// A reply waits until the customer has been quiet this long, so that a burst of messages gets one answer.
+    pub debounce_ms: u64,
+    /// Attempts at a model request (429, 5xx, timeouts and broken connections are tried again with backoff).
+    pub model_attempts: u32,
+    /// One model request may take at most this long (the agent's reply timeout bounds all attempts together).
+    pub model_request_timeout_ms: u64,
+    /// Earlier messages of the conversation a model is shown.
+    pub history_messages: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -306,6 +322,18 @@ impl Settings {
                     "must not carry a query or fragment: it is the base of the webhook URLs",
                 );
             }
+        }
+        if !(1..=10).contains(&self.ai.model_attempts) {
+            return bad("ai.model_attempts", "must be between 1 and 10");
+        }
+        if !(1000..=600_000).contains(&self.ai.model_request_timeout_ms) {
+            return bad("ai.model_request_timeout_ms", "must be between 1000 and 600000");
+        }
+        if self.ai.debounce_ms > 60_000 {
+            return bad("ai.debounce_ms", "must be at most 60000");
+        }
+        if !(0..=200).contains(&self.ai.history_messages) {
+            return bad("ai.history_messages", "must be between 0 and 200");
         }
         if !(1..=600).contains(&self.http.header_read_timeout_secs) {
             return bad("http.header_read_timeout_secs", "must be between 1 and 600");

@@ -4,6 +4,7 @@
 //! and the HTTP server; [`http::router`] is public so tests can drive it directly.
 #![forbid(unsafe_code)]
 
+pub mod ai;
 pub mod auth;
 pub mod automation;
 pub mod channels;
@@ -50,6 +51,7 @@ pub struct Application {
     worker: Option<jobs::Worker>,
     router: Option<routing::router::Router>,
     automation: Option<automation::engine::Engine>,
+    ai_scanner: Option<ai::reply::Scanner>,
     shutdown: CancellationToken,
     bootstrap_admin: Option<BootstrapAdmin>,
 }
@@ -117,6 +119,14 @@ impl Application {
         let instance: Arc<str> =
             format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]).into();
         let jobs_wake = jobs::Wake::default();
+        let routing_config = routing::config::ConfigCache::default();
+        let ai_indexes = ai::agent::Indexes::default();
+        // Model requests: no redirects (a base URL is what the admin set), a connect timeout; each request gets
+        // its own overall timeout from the agent's deadline.
+        let ai_http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
         let worker = settings.jobs.enabled.then(|| -> anyhow::Result<jobs::Worker> {
             let fetcher = twilio::media::MediaFetcher::new(
                 settings.twilio.api_base_url.clone(),
@@ -156,6 +166,19 @@ impl Application {
                     },
                 )
                 .with(
+                    ai::reply::KIND,
+                    ai::reply::ReplyTask {
+                        pool: pool.clone(),
+                        secrets: secrets.clone(),
+                        http: ai_http.clone(),
+                        settings: settings.ai.clone(),
+                        routing: routing_config.clone(),
+                        indexes: ai_indexes.clone(),
+                        outbox: outbound::compose::Outbox { max_attempts: settings.outbound.max_attempts },
+                        jobs_wake: jobs_wake.clone(),
+                    },
+                )
+                .with(
                     sandbox::callbacks::KIND,
                     sandbox::callbacks::StatusCallbacks {
                         pool: pool.clone(),
@@ -168,7 +191,6 @@ impl Application {
             Ok(jobs::Worker::new(pool.clone(), tasks, settings.jobs.clone(), instance.clone(), jobs_wake.clone()))
         });
         let worker = worker.transpose()?;
-        let routing_config = routing::config::ConfigCache::default();
         let router_wake = Arc::new(tokio::sync::Notify::new());
         let router = settings.routing.enabled.then(|| {
             routing::router::Router::new(
@@ -190,6 +212,11 @@ impl Application {
             wake: automation_wake.clone(),
             jobs_wake: jobs_wake.clone(),
             poll: Duration::from_millis(settings.routing.poll_ms.max(10)),
+        });
+        let ai_scanner = settings.routing.enabled.then(|| ai::reply::Scanner {
+            pool: pool.clone(),
+            settings: settings.ai.clone(),
+            jobs_wake: jobs_wake.clone(),
         });
         let shutdown = CancellationToken::new();
         let state = AppState {
@@ -213,6 +240,8 @@ impl Application {
             automation_wake,
             jobs_wake,
             storage,
+            ai_indexes,
+            ai_http,
             settings: Arc::new(settings),
         };
         Ok(Self {
@@ -224,6 +253,7 @@ impl Application {
             worker,
             router,
             automation,
+            ai_scanner,
             shutdown,
             bootstrap_admin,
         })
@@ -255,11 +285,14 @@ impl Application {
     /// Serves until SIGINT, SIGTERM or the shutdown token: then stops accepting, finishes in-flight requests,
     /// lets the worker finish its jobs in hand, closes the database and stops the embedded cluster.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { listener, metrics_listener, state, database, worker, router, automation, shutdown, .. } = self;
+        let Self {
+            listener, metrics_listener, state, database, worker, router, automation, ai_scanner, shutdown, ..
+        } = self;
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let worker = worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = router.map(|r| tokio::spawn(r.run(shutdown.clone())));
         let automation = automation.map(|a| tokio::spawn(a.run(shutdown.clone())));
+        let ai_scanner = ai_scanner.map(|s| tokio::spawn(s.run(shutdown.clone())));
         let sweeper = sweeper::Sweeper {
             pool: state.pool.clone(),
             storage: state.storage.clone(),
@@ -294,6 +327,9 @@ impl Application {
         }
         if let Some(a) = automation {
             let _ = a.await;
+        }
+        if let Some(s) = ai_scanner {
+            let _ = s.await;
         }
         let _ = sweeper.await;
         if let Some(m) = metrics {

@@ -85,6 +85,20 @@ pub struct SendLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AiLabels {
+    /// `reply`, `handover` or `resolve`.
+    pub outcome: String,
+    /// For a hand-over, why (`customer_asked`, `low_confidence`, `model_failed`, …); empty otherwise.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    /// `prompt` or `completion`.
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: String,
 }
@@ -101,6 +115,9 @@ pub struct Metrics {
     webhooks: Family<WebhookLabels, Counter>,
     sends: Family<SendLabels, Counter>,
     rate_waits: Histogram,
+    ai_decisions: Family<AiLabels, Counter>,
+    ai_tokens: Family<TokenLabels, Counter>,
+    ai_think: Histogram,
     jobs_waiting: Family<KindLabels, Gauge>,
     jobs_oldest: Family<KindLabels, FloatGauge>,
     jobs_running: Family<KindLabels, Gauge>,
@@ -144,6 +161,20 @@ impl Metrics {
             "How long sends waited for their sender's rate slot (messages per second per number)",
             rate_waits.clone(),
         );
+        let ai_decisions = Family::<AiLabels, Counter>::default();
+        registry.register(
+            "ai_decisions",
+            "AI agents' decisions: replies, resolves and hand-overs by reason",
+            ai_decisions.clone(),
+        );
+        let ai_tokens = Family::<TokenLabels, Counter>::default();
+        registry.register("ai_tokens", "Tokens AI models reported using, prompt and completion", ai_tokens.clone());
+        let ai_think = latency();
+        registry.register(
+            "ai_decision_duration_seconds",
+            "How long an AI agent took to decide (the built-in bot's retrieval, or the model's answer)",
+            ai_think.clone(),
+        );
         let jobs_waiting = Family::<KindLabels, Gauge>::default();
         registry.register("jobs_waiting", "Jobs due or scheduled, not running, by kind", jobs_waiting.clone());
         let jobs_oldest = Family::<KindLabels, FloatGauge>::default();
@@ -186,6 +217,9 @@ impl Metrics {
             webhooks,
             sends,
             rate_waits,
+            ai_decisions,
+            ai_tokens,
+            ai_think,
             jobs_waiting,
             jobs_oldest,
             jobs_running,
@@ -214,6 +248,18 @@ impl Metrics {
 
     pub fn rate_wait(&self, waited: Duration) {
         self.rate_waits.observe(waited.as_secs_f64());
+    }
+
+    /// An AI agent decided (`reason` for a hand-over), using the tokens its model reported, in `took`.
+    pub fn ai_decision(&self, outcome: &str, reason: Option<&str>, tokens: (Option<i32>, Option<i32>), took: Duration) {
+        let labels = AiLabels { outcome: outcome.to_owned(), reason: reason.unwrap_or_default().to_owned() };
+        self.ai_decisions.get_or_create(&labels).inc();
+        for (kind, n) in [("prompt", tokens.0), ("completion", tokens.1)] {
+            if let Some(n) = n.filter(|n| *n > 0) {
+                self.ai_tokens.get_or_create(&TokenLabels { kind: kind.to_owned() }).inc_by(n as u64);
+            }
+        }
+        self.ai_think.observe(took.as_secs_f64());
     }
 
     /// The text Prometheus scrapes: the database's figures read now, then everything encoded.

@@ -57,6 +57,15 @@ pub async fn queue(conn: &mut PgConnection, id: Uuid, field: &str) -> RefResult 
     }
 }
 
+/// An AI agent that exists and is not removed.
+pub async fn ai_agent(conn: &mut PgConnection, id: Uuid, field: &str) -> RefResult {
+    if store::ai_agents::is_live(conn, id).await? {
+        Ok(())
+    } else {
+        Err(unknown(field, format!("{field}: there is no AI agent {id}")))
+    }
+}
+
 pub async fn business_hours(conn: &mut PgConnection, id: Uuid, field: &str) -> RefResult {
     if store::business_hours::exists(conn, id).await? {
         Ok(())

@@ -34,6 +34,10 @@ pub struct AppState {
     pub jobs_wake: crate::jobs::Wake,
     /// Media and uploads: the data directory or the S3 bucket every node shares.
     pub storage: crate::storage::Storage,
+    /// The AI agents' knowledge, indexed (shared by the reply job and the "Try it" panel).
+    pub ai_indexes: crate::ai::agent::Indexes,
+    /// The client AI models are asked with.
+    pub ai_http: reqwest::Client,
     /// What open inboxes are told as it happens.
     pub live: crate::live::Hub,
 }

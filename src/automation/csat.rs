@@ -98,7 +98,7 @@ impl SurveyTask {
             Plan::Send(template) => {
                 let draft = Draft {
                     template: Some(TemplateUse { id: template, variables: Default::default() }),
-                    automated: Some(Author { kind: Kind::Csat, rule_id: None }),
+                    automated: Some(Author { kind: Kind::Csat, rule_id: None, ai_agent_id: None }),
                     ..Draft::default()
                 };
                 match compose::send(&mut tx, self.outbox, &caller, conversation, draft).await {
@@ -315,7 +315,11 @@ async fn thank(
     if !settings_db::claim_run(conn, conversation, Kind::Csat, &key).await? {
         return Ok(());
     }
-    let draft = Draft { body: thanks, automated: Some(Author { kind: Kind::Csat, rule_id: None }), ..Draft::default() };
+    let draft = Draft {
+        body: thanks,
+        automated: Some(Author { kind: Kind::Csat, rule_id: None, ai_agent_id: None }),
+        ..Draft::default()
+    };
     let outbox = Outbox { max_attempts: state.settings.outbound.max_attempts };
     match compose::send(conn, outbox, &super::caller(None), conversation, draft).await {
         Ok(_) => Ok(()),

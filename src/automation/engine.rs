@@ -212,7 +212,7 @@ impl Engine {
             }
             match step.does {
                 Does::Say(Say::Text(body)) if only_text => {
-                    let author = Author { kind: step.kind, rule_id: step.rule_id };
+                    let author = Author { kind: step.kind, rule_id: step.rule_id, ai_agent_id: None };
                     texts.push((step.key, compose::AutomatedText { conversation_id: p.conversation_id, body, author }))
                 }
                 _ => self.carry_out(conn, cfg, p.conversation_id, &step).await?,
@@ -262,7 +262,7 @@ impl Engine {
         let caller = super::caller(step.rule_id);
         let refused = match &step.does {
             Does::Say(say) => {
-                let author = Author { kind: step.kind, rule_id: step.rule_id };
+                let author = Author { kind: step.kind, rule_id: step.rule_id, ai_agent_id: None };
                 match self.say(conn, id, say, author).await {
                     Ok(_) => None,
                     Err(SendError::Refused(r)) => Some(AppError::from(r)),
@@ -335,7 +335,7 @@ impl Engine {
             };
             // The key is claimed above; the notice is sent under it.
             let say = Say::Text(render(&text, &names));
-            let author = Author { kind: Kind::WaitingNotice, rule_id: None };
+            let author = Author { kind: Kind::WaitingNotice, rule_id: None, ai_agent_id: None };
             match self.say(&mut tx, w.conversation_id, &say, author).await {
                 Ok(_) => {
                     tx.commit().await?;

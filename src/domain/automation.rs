@@ -17,6 +17,8 @@ pub enum Kind {
     Rule,
     WaitingNotice,
     Csat,
+    /// An AI agent's reply (`ai_agent_id` names which).
+    AiAgent,
 }
 
 impl Kind {
@@ -28,6 +30,7 @@ impl Kind {
             Self::Rule => "rule",
             Self::WaitingNotice => "waiting_notice",
             Self::Csat => "csat",
+            Self::AiAgent => "ai_agent",
         }
     }
 }
@@ -38,6 +41,9 @@ pub struct Author {
     pub kind: Kind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_id: Option<Uuid>,
+    /// The AI agent that wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_agent_id: Option<Uuid>,
 }
 
 /// Whether the automation engine must look at an inbound message, as decided on the webhook's path from the

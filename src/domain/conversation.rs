@@ -121,6 +121,8 @@ macro_rules! text_enum {
     };
 }
 
+pub(crate) use text_enum;
+
 text_enum!(ConversationStatus { Open => "open", Pending => "pending", Resolved => "resolved" });
 text_enum!(RoutingState {
     Unrouted => "unrouted",

@@ -4,6 +4,7 @@
 //! (what a WhatsApp address is, which delivery status may follow which) are tested without a server.
 
 pub mod address;
+pub mod ai;
 pub mod automation;
 pub mod business_hours;
 pub mod business_profile;

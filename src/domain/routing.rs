@@ -82,7 +82,8 @@ pub enum Condition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     Queue(Uuid),
-    AiAgent,
+    /// The AI agent with this id answers first.
+    AiAgent(Uuid),
     Agent(Uuid),
 }
 
@@ -90,7 +91,7 @@ impl Target {
     pub fn kind(self) -> &'static str {
         match self {
             Self::Queue(_) => "queue",
-            Self::AiAgent => "ai_agent",
+            Self::AiAgent(_) => "ai_agent",
             Self::Agent(_) => "agent",
         }
     }

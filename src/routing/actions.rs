@@ -8,6 +8,7 @@ use super::config::RoutingConfig;
 use super::place::{self, Members, Seeker};
 use super::rules::Target;
 pub use crate::auth::Caller;
+use crate::domain::ai::HandoverReason;
 use crate::domain::{conversation, ConversationStatus, RoutingState};
 use crate::error::AppError;
 use crate::refs::RefError;
@@ -236,7 +237,7 @@ pub async fn transfer(
     match to {
         Target::Queue(q) => crate::refs::queue(conn, q, "queue_id").await?,
         Target::Agent(a) => must_be_agent(conn, a, "agent_id").await?,
-        Target::AiAgent => {}
+        Target::AiAgent(ai) => crate::refs::ai_agent(conn, ai, "ai_agent_id").await?,
     }
     let r = lock(conn, id).await?;
     open_only(r.status)?;
@@ -279,8 +280,9 @@ pub async fn unassign(conn: &mut PgConnection, cfg: &RoutingConfig, caller: &Cal
     Ok(())
 }
 
-/// The AI agent hands the conversation to humans: to the given target, or through the order of assignment
-/// without the AI agent (rules targeting it no longer apply).
+/// The AI agent hands the conversation to humans (or a supervisor takes it from the AI agent): to the given
+/// target, or through the order of assignment without the AI agent (rules targeting it no longer apply). The
+/// timeline's `handed_over` event says why (`reason`, counted in reports).
 #[tracing::instrument(skip_all, fields(conversation = %id))]
 pub async fn handover(
     conn: &mut PgConnection,
@@ -289,6 +291,7 @@ pub async fn handover(
     id: Uuid,
     to: Option<Target>,
     note: Option<&str>,
+    reason: HandoverReason,
 ) -> ActionResult<()> {
     if !caller.supervisor {
         return Err(Refusal::SupervisorOnly("a hand-over is made by the AI agent or a supervisor").into());
@@ -304,7 +307,7 @@ pub async fn handover(
         return Err(Refusal::NotWithAiAgent.into());
     }
     db::mark_ai_done(conn, id).await?;
-    let handed_over = ("handed_over", json!({ "to": to.map(place::target_json), "note": note }));
+    let handed_over = ("handed_over", json!({ "to": to.map(place::target_json), "note": note, "reason": reason }));
     let mut members = Members::default();
     match to {
         Some(target) => {

@@ -105,8 +105,7 @@ impl RoutingConfig {
             .await?
             .into_iter()
             .map(|n| {
-                let routing =
-                    NumberRouting { ai_agent_enabled: n.ai_agent_enabled, default_queue_id: n.default_queue_id };
+                let routing = NumberRouting { ai_agent: n.ai_agent_id, default_queue_id: n.default_queue_id };
                 (n.id, NumberConfig { channel_id: n.channel_id, routing, business_hours_id: n.business_hours_id })
             })
             .collect();

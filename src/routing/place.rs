@@ -115,7 +115,7 @@ pub async fn follow(
     loop {
         match target {
             None => return Ok(Placement::Unowned),
-            Some(Target::AiAgent) => return Ok(Placement::Ai),
+            Some(Target::AiAgent(ai)) => return Ok(Placement::Ai(ai)),
             Some(Target::Agent(agent)) => {
                 if Some(agent) != seeker.exclude && db::take_agent(conn, agent, false).await? {
                     members.took(agent, None);
@@ -161,7 +161,7 @@ pub async fn settle(
         Placement::Assigned { agent, queue } => ("assigned", json!({"agent_id": agent, "queue_id": queue})),
         Placement::Waiting { queue: Some(q), .. } => ("queued", json!({"queue_id": q})),
         Placement::Waiting { agent, .. } => ("waiting_for_agent", json!({"agent_id": agent})),
-        Placement::Ai => ("ai_agent", json!({})),
+        Placement::Ai(ai) => ("ai_agent", json!({"ai_agent_id": ai})),
         Placement::Unowned => ("unowned", json!({})),
     });
     db::write_placement(conn, conversation, placement, rule, actor, &events).await
@@ -170,7 +170,7 @@ pub async fn settle(
 pub fn target_json(t: Target) -> serde_json::Value {
     match t {
         Target::Queue(q) => json!({"type": "queue", "queue_id": q}),
-        Target::AiAgent => json!({"type": "ai_agent"}),
+        Target::AiAgent(ai) => json!({"type": "ai_agent", "ai_agent_id": ai}),
         Target::Agent(a) => json!({"type": "agent", "agent_id": a}),
     }
 }

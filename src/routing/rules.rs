@@ -304,7 +304,8 @@ pub struct Decision {
 /// What the order of assignment needs besides the rules.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NumberRouting {
-    pub ai_agent_enabled: bool,
+    /// The number's AI agent, which answers when no rule decides.
+    pub ai_agent: Option<Uuid>,
     pub default_queue_id: Option<Uuid>,
 }
 
@@ -334,7 +335,7 @@ pub fn decide(
             note = Some("the rule is disabled".to_owned());
         } else if matched && decision.is_some() {
             note = Some("an earlier rule decided".to_owned());
-        } else if matched && skip_ai && rule.target == Target::AiAgent {
+        } else if matched && skip_ai && matches!(rule.target, Target::AiAgent(_)) {
             note = Some("the AI agent has handed this conversation over; its rules no longer apply".to_owned());
         } else if matched {
             decided = true;
@@ -351,8 +352,8 @@ pub fn decide(
             });
         }
     }
-    let decision = decision.unwrap_or(if number.ai_agent_enabled && !skip_ai {
-        Decision { target: Some(Target::AiAgent), via: Via::AiAgent }
+    let decision = decision.unwrap_or(if let Some(ai) = number.ai_agent.filter(|_| !skip_ai) {
+        Decision { target: Some(Target::AiAgent(ai)), via: Via::AiAgent }
     } else if let Some(q) = number.default_queue_id {
         Decision { target: Some(Target::Queue(q)), via: Via::DefaultQueue }
     } else {
@@ -502,14 +503,14 @@ mod tests {
 
     #[test]
     fn without_a_match_the_ai_agent_then_the_default_queue() {
-        let q = Uuid::new_v4();
+        let (q, ai) = (Uuid::new_v4(), Uuid::new_v4());
         let never = rule(vec![Condition::TextContains { value: "zzz".into() }], Target::Agent(Uuid::new_v4()));
         let facts = Facts::default();
         let e = no_hours();
-        let both = NumberRouting { ai_agent_enabled: true, default_queue_id: Some(q) };
-        assert_eq!(decide(&[&never], &facts, both, false, &e, false).0.target, Some(Target::AiAgent));
+        let both = NumberRouting { ai_agent: Some(ai), default_queue_id: Some(q) };
+        assert_eq!(decide(&[&never], &facts, both, false, &e, false).0.target, Some(Target::AiAgent(ai)));
         // Handed over: the AI agent is skipped, also as a rule's target.
-        let to_ai = rule(vec![], Target::AiAgent);
+        let to_ai = rule(vec![], Target::AiAgent(Uuid::new_v4()));
         let (d, report) = decide(&[&to_ai], &facts, both, true, &e, true);
         assert_eq!(d, Decision { target: Some(Target::Queue(q)), via: Via::DefaultQueue });
         assert!(report[0].matched && !report[0].decided);
@@ -519,7 +520,7 @@ mod tests {
 
     #[test]
     fn a_disabled_rule_never_decides() {
-        let mut r = rule(vec![], Target::AiAgent);
+        let mut r = rule(vec![], Target::AiAgent(Uuid::new_v4()));
         r.enabled = false;
         let (d, report) = decide(&[&r], &Facts::default(), NumberRouting::default(), false, &no_hours(), true);
         assert_eq!(d.via, Via::Nothing);

@@ -2,6 +2,8 @@
 //! in the crate writes SQL about the product's data (`database` only opens the pool, creates the embedded
 //! cluster's database and checks readiness). The store imports `domain` and nothing else of the crate.
 
+pub mod ai;
+pub mod ai_agents;
 pub mod api_tokens;
 pub mod attachments;
 pub mod audit;

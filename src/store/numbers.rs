@@ -27,7 +27,7 @@ pub struct Number {
 
 const COLUMNS: &str =
     "id, channel_id, name, e164, language, customers_may_send_attachments, agents_may_send_attachments,
-    greeting_text, csat_enabled, ai_agent_enabled, profile, default_queue_id, business_hours_id,
+    greeting_text, csat_enabled, ai_agent_id, profile, default_queue_id, business_hours_id,
     ARRAY(SELECT m.user_id FROM number_members m WHERE m.number_id = whatsapp_numbers.id ORDER BY m.added_at, m.user_id)
         AS member_ids,
     created_at, deleted_at";
@@ -41,7 +41,8 @@ pub struct NumberSettings {
     pub agents_may_send_attachments: bool,
     pub greeting_text: Option<String>,
     pub csat_enabled: bool,
-    pub ai_agent_enabled: bool,
+    /// The AI agent that answers first when no routing rule decides; null: none.
+    pub ai_agent_id: Option<Uuid>,
     #[sqlx(json)]
     pub profile: BusinessProfile,
     pub default_queue_id: Option<Uuid>,
@@ -63,7 +64,7 @@ impl<'q> BindSettings<'q> for NumberQuery<'q> {
             .bind(s.agents_may_send_attachments)
             .bind(&s.greeting_text)
             .bind(s.csat_enabled)
-            .bind(s.ai_agent_enabled)
+            .bind(s.ai_agent_id)
             .bind(Json(&s.profile))
             .bind(s.default_queue_id)
             .bind(s.business_hours_id)
@@ -73,7 +74,7 @@ impl<'q> BindSettings<'q> for NumberQuery<'q> {
 pub async fn insert(conn: &mut PgConnection, channel_id: Uuid, e164: &str, s: &NumberSettings) -> sqlx::Result<Number> {
     sqlx::query_as(&format!(
         "INSERT INTO whatsapp_numbers (id, channel_id, e164, name, language, customers_may_send_attachments,
-                agents_may_send_attachments, greeting_text, csat_enabled, ai_agent_enabled, profile,
+                agents_may_send_attachments, greeting_text, csat_enabled, ai_agent_id, profile,
                 default_queue_id, business_hours_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
     ))
@@ -88,7 +89,7 @@ pub async fn insert(conn: &mut PgConnection, channel_id: Uuid, e164: &str, s: &N
 pub async fn update(conn: &mut PgConnection, id: Uuid, s: &NumberSettings) -> sqlx::Result<Number> {
     sqlx::query_as(&format!(
         "UPDATE whatsapp_numbers SET name = $2, language = $3, customers_may_send_attachments = $4,
-                agents_may_send_attachments = $5, greeting_text = $6, csat_enabled = $7, ai_agent_enabled = $8,
+                agents_may_send_attachments = $5, greeting_text = $6, csat_enabled = $7, ai_agent_id = $8,
                 profile = $9, default_queue_id = $10, business_hours_id = $11, updated_at = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     ))

@@ -6,6 +6,7 @@
 use super::conversations::{require_visible, Conversation};
 use super::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::Principal;
+use crate::domain::ai::HandoverReason;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::routing::actions::{self, Caller};
@@ -167,7 +168,7 @@ async fn handover(
     }
     let (_, view) = act!(state, who, id, |tx, c| {
         let cfg = state.routing.get(&mut tx).await?;
-        actions::handover(&mut tx, &cfg, &c, id, to, body.note.as_deref()).await?
+        actions::handover(&mut tx, &cfg, &c, id, to, body.note.as_deref(), HandoverReason::TakenOver).await?
     });
     Ok(Json(view))
 }

@@ -2,6 +2,7 @@
 //! `{"error": {"code", "message", "details"}}`.
 
 mod agents;
+mod ai_agents;
 mod assignment;
 mod attachments;
 mod audit;
@@ -75,6 +76,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(contacts::router())
                 .merge(routing::router())
                 .merge(automation::router())
+                .merge(ai_agents::router())
                 .merge(csat::router())
                 .merge(uploads::router(state)),
         )

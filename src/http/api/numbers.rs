@@ -44,7 +44,10 @@ struct Changes {
     #[schema(value_type = Option<String>)]
     greeting_text: Option<Option<String>>,
     csat_enabled: Option<bool>,
-    ai_agent_enabled: Option<bool>,
+    /// The AI agent (`/ai-agents`) that answers first when no routing rule decides; `null`: none (the default).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    ai_agent_id: Option<Option<Uuid>>,
     profile: Option<BusinessProfile>,
     /// The queue its conversations go to when no routing rule or AI agent takes them; `null`: none.
     #[serde(default, deserialize_with = "double_option")]
@@ -118,7 +121,12 @@ async fn apply(
     current.agents_may_send_attachments =
         changes.agents_may_send_attachments.unwrap_or(current.agents_may_send_attachments);
     current.csat_enabled = changes.csat_enabled.unwrap_or(current.csat_enabled);
-    current.ai_agent_enabled = changes.ai_agent_enabled.unwrap_or(current.ai_agent_enabled);
+    if let Some(ai) = changes.ai_agent_id {
+        if let Some(id) = ai {
+            refs::ai_agent(conn, id, "ai_agent_id").await?;
+        }
+        current.ai_agent_id = ai;
+    }
     Ok(current)
 }
 
@@ -172,7 +180,7 @@ async fn add(
         agents_may_send_attachments: true,
         greeting_text: None,
         csat_enabled: false,
-        ai_agent_enabled: false,
+        ai_agent_id: None,
         profile: BusinessProfile::default(),
         default_queue_id: None,
         business_hours_id: None,

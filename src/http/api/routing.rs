@@ -39,7 +39,7 @@ const MAX_RULES_PER_SCOPE: i64 = 500;
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum TargetBody {
     Queue { queue_id: Uuid },
-    AiAgent,
+    AiAgent { ai_agent_id: Uuid },
     Agent { agent_id: Uuid },
 }
 
@@ -47,7 +47,7 @@ impl From<TargetBody> for Target {
     fn from(t: TargetBody) -> Self {
         match t {
             TargetBody::Queue { queue_id } => Target::Queue(queue_id),
-            TargetBody::AiAgent => Target::AiAgent,
+            TargetBody::AiAgent { ai_agent_id } => Target::AiAgent(ai_agent_id),
             TargetBody::Agent { agent_id } => Target::Agent(agent_id),
         }
     }
@@ -106,7 +106,7 @@ async fn check(conn: &mut PgConnection, s: RuleSettings) -> AppResult<RuleSettin
     match s.target {
         Target::Queue(q) => refs::queue(conn, q, "target.queue_id").await?,
         Target::Agent(a) => refs::agents(conn, &[a], "target.agent_id").await?,
-        Target::AiAgent => {}
+        Target::AiAgent(ai) => refs::ai_agent(conn, ai, "target.ai_agent_id").await?,
     }
     Ok(RuleSettings { name, ..s })
 }
@@ -398,7 +398,7 @@ async fn explain(
         Some(Target::Queue(q)) => {
             format!("the queue {}", cfg.queue(q).map(|q| format!("{:?}", q.name)).unwrap_or_else(|| q.to_string()))
         }
-        Some(Target::AiAgent) => "the AI agent".to_owned(),
+        Some(Target::AiAgent(ai)) => format!("the AI agent {ai}"),
         Some(Target::Agent(a)) => format!("the agent {a}"),
         None => "no owner (the number's agents may claim it)".to_owned(),
     };
@@ -411,7 +411,7 @@ async fn explain(
                 target_words(decision.target)
             ),
         ),
-        Via::AiAgent => ("ai_agent", "no rule matched; the number has the AI agent enabled".to_owned()),
+        Via::AiAgent => ("ai_agent", "no rule matched; the number has an AI agent".to_owned()),
         Via::DefaultQueue => (
             "default_queue",
             format!("no rule matched: to the number's default queue, {}", target_words(decision.target)),

@@ -26,7 +26,7 @@ pub async fn all_hours(conn: &mut PgConnection) -> sqlx::Result<Vec<HoursRow>> {
 pub struct NumberRow {
     pub id: Uuid,
     pub channel_id: Uuid,
-    pub ai_agent_enabled: bool,
+    pub ai_agent_id: Option<Uuid>,
     pub default_queue_id: Option<Uuid>,
     pub business_hours_id: Option<Uuid>,
     pub greeting_text: Option<String>,
@@ -38,7 +38,7 @@ pub struct NumberRow {
 
 pub async fn all_numbers(conn: &mut PgConnection) -> sqlx::Result<Vec<NumberRow>> {
     sqlx::query_as(
-        "SELECT id, channel_id, ai_agent_enabled, default_queue_id, business_hours_id, greeting_text, csat_enabled,
+        "SELECT id, channel_id, ai_agent_id, default_queue_id, business_hours_id, greeting_text, csat_enabled,
                 language, COALESCE(NULLIF(profile->>'display_name', ''), name) AS display_name
          FROM whatsapp_numbers",
     )

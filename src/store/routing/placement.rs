@@ -159,15 +159,22 @@ static TAKE_SKIPPING: LazyLock<String> = LazyLock::new(|| TAKE.replace("{LOCK}",
 /// Where a conversation ends up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
-    Assigned { agent: Uuid, queue: Option<Uuid> },
-    Waiting { queue: Option<Uuid>, agent: Option<Uuid> },
-    Ai,
+    Assigned {
+        agent: Uuid,
+        queue: Option<Uuid>,
+    },
+    Waiting {
+        queue: Option<Uuid>,
+        agent: Option<Uuid>,
+    },
+    /// The AI agent with this id owns it.
+    Ai(Uuid),
     Unowned,
 }
 
 /// Writes a conversation's new owner and its timeline events, in one statement. Entering a queue (or starting
-/// to wait for an agent) starts its wait clock. The AI agent's conversations are `pending`; leaving the AI
-/// agent makes them `open`.
+/// to wait for an agent) starts its wait clock. The AI agent's conversations are `pending`, with a session that
+/// names the AI agent (`ai_sessions`); leaving the AI agent makes them `open`.
 pub async fn write_placement(
     conn: &mut PgConnection,
     id: Uuid,
@@ -179,7 +186,7 @@ pub async fn write_placement(
     let (state, assignee, queue, waiting_agent) = match p {
         Placement::Assigned { agent, queue } => (RoutingState::Assigned, Some(agent), queue, None),
         Placement::Waiting { queue, agent } => (RoutingState::Waiting, None, queue, agent),
-        Placement::Ai => (RoutingState::Ai, None, None, None),
+        Placement::Ai(_) => (RoutingState::Ai, None, None, None),
         Placement::Unowned => (RoutingState::Unowned, None, None, None),
     };
     let (kinds, data): (Vec<&str>, Vec<&Value>) = events.iter().map(|(k, d)| (*k, d)).unzip();
@@ -191,6 +198,10 @@ pub async fn write_placement(
                     status = CASE WHEN $2 = 'ai' THEN 'pending' WHEN status = 'pending' THEN 'open' ELSE status END,
                     routing_rule_id = COALESCE($6, routing_rule_id), updated_at = now()
              WHERE id = $1 RETURNING id
+         ), session AS (
+             INSERT INTO ai_sessions (conversation_id, ai_agent_id)
+             SELECT placed.id, $12 FROM placed WHERE $12::uuid IS NOT NULL
+             ON CONFLICT (conversation_id) DO UPDATE SET ai_agent_id = EXCLUDED.ai_agent_id, reply_queued_at = NULL
          )
          INSERT INTO conversation_events (conversation_id, kind, actor_type, actor_id, actor_label, data)
          SELECT placed.id, e.kind, $9, $10, $11, e.data
@@ -208,6 +219,10 @@ pub async fn write_placement(
     .bind(actor.kind)
     .bind(actor.id)
     .bind(&actor.label)
+    .bind(match p {
+        Placement::Ai(agent) => Some(agent),
+        _ => None,
+    })
     .execute(conn)
     .await?;
     Ok(())

@@ -22,6 +22,7 @@ pub struct RuleRow {
     pub target_type: String,
     pub target_queue_id: Option<Uuid>,
     pub target_agent_id: Option<Uuid>,
+    pub target_ai_agent_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -32,7 +33,7 @@ impl RuleRow {
     pub fn target(&self) -> Option<Target> {
         match (self.target_type.as_str(), self.target_queue_id, self.target_agent_id) {
             ("queue", Some(q), _) => Some(Target::Queue(q)),
-            ("ai_agent", _, _) => Some(Target::AiAgent),
+            ("ai_agent", _, _) => self.target_ai_agent_id.map(Target::AiAgent),
             ("agent", _, Some(a)) => Some(Target::Agent(a)),
             _ => None,
         }
@@ -40,7 +41,7 @@ impl RuleRow {
 }
 
 const RULE_COLUMNS: &str = "id, name, channel_id, position, enabled, conditions, target_type, target_queue_id,
-    target_agent_id, created_at, updated_at";
+    target_agent_id, target_ai_agent_id, created_at, updated_at";
 
 /// Every rule in evaluation order: channel rules (grouped by channel) before global ones, each by position.
 pub async fn all_rules(conn: &mut PgConnection) -> sqlx::Result<Vec<RuleRow>> {
@@ -76,17 +77,17 @@ pub struct RuleSettings {
     pub target: Target,
 }
 
-/// Binds a rule's settings (name, enabled, conditions, target type, queue, agent) after the parameters bound so far.
+/// Binds a rule's settings (name, enabled, conditions, target type, queue, agent, AI agent) after the parameters bound so far.
 fn bind_settings<'q>(
     q: sqlx::query::QueryAs<'q, sqlx::Postgres, RuleRow, sqlx::postgres::PgArguments>,
     s: &'q RuleSettings,
 ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, RuleRow, sqlx::postgres::PgArguments> {
-    let (kind, queue, agent) = match s.target {
-        Target::Queue(q) => ("queue", Some(q), None),
-        Target::AiAgent => ("ai_agent", None, None),
-        Target::Agent(a) => ("agent", None, Some(a)),
+    let (kind, queue, agent, ai) = match s.target {
+        Target::Queue(q) => ("queue", Some(q), None, None),
+        Target::AiAgent(ai) => ("ai_agent", None, None, Some(ai)),
+        Target::Agent(a) => ("agent", None, Some(a), None),
     };
-    q.bind(&s.name).bind(s.enabled).bind(Json(&s.conditions)).bind(kind).bind(queue).bind(agent)
+    q.bind(&s.name).bind(s.enabled).bind(Json(&s.conditions)).bind(kind).bind(queue).bind(agent).bind(ai)
 }
 
 /// Inserts a rule at `position` of its scope (1-based; past the end: last), moving later rules down
@@ -100,8 +101,8 @@ pub async fn insert_rule(
     let position = ordered::make_room(&mut *conn, RuleTable::Routing, channel_id, position).await?;
     let sql = format!(
         "INSERT INTO routing_rules (id, channel_id, position, name, enabled, conditions, target_type, target_queue_id,
-                                    target_agent_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {RULE_COLUMNS}"
+                                    target_agent_id, target_ai_agent_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {RULE_COLUMNS}"
     );
     bind_settings(sqlx::query_as(&sql).bind(Uuid::now_v7()).bind(channel_id).bind(position), s).fetch_one(conn).await
 }
@@ -109,7 +110,7 @@ pub async fn insert_rule(
 pub async fn update_rule(conn: &mut PgConnection, id: Uuid, s: &RuleSettings) -> sqlx::Result<RuleRow> {
     let sql = format!(
         "UPDATE routing_rules SET name = $2, enabled = $3, conditions = $4, target_type = $5, target_queue_id = $6,
-                target_agent_id = $7, updated_at = now()
+                target_agent_id = $7, target_ai_agent_id = $8, updated_at = now()
          WHERE id = $1 RETURNING {RULE_COLUMNS}"
     );
     bind_settings(sqlx::query_as(&sql).bind(id), s).fetch_one(conn).await
