@@ -167,6 +167,9 @@ pub struct SandboxSettings {
     pub enabled: SandboxMode,
     /// Between the sandbox's status callbacks for one message (sent, then delivered, then read).
     pub status_delay_ms: u64,
+    /// On the first start, point the sandbox number at a built-in AI agent with a few sample questions, so the
+    /// phone page shows the AI agent answering (and handing over on "agent") from the first minute.
+    pub bot: bool,
 }
 
 /// Whether the sandbox serves.

@@ -98,7 +98,7 @@ impl Application {
                 "the built-in Twilio sandbox is on: anyone who may use it can write as any sandbox customer \
                  (turn it off in production: SWITCHBOARD__SANDBOX__ENABLED=false)"
             );
-            if let Some(channel) = sandbox::bootstrap(&pool, &secrets).await? {
+            if let Some(channel) = sandbox::bootstrap(&pool, &secrets, settings.sandbox.bot).await? {
                 tracing::info!(%channel, page = %format!("{}/sandbox", settings.public_base_url()),
                     "no channel yet: created the sandbox channel; play a customer on the sandbox page");
             }

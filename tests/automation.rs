@@ -544,7 +544,7 @@ async fn texts_sent_together_follow_each_conversations_rules_and_claim_each_key_
     let again = switchboard::store::automation::claim_runs(&mut tx, &keys[..1]).await.unwrap();
     assert_eq!(again, [false], "a key claimed before is not claimed again");
 
-    let greeting = Author { kind: Kind::Greeting, rule_id: None };
+    let greeting = Author { kind: Kind::Greeting, rule_id: None, ai_agent_id: None };
     let text = |conversation_id, body: &str| AutomatedText { conversation_id, body: body.into(), author: greeting };
     let texts = [
         text(open, "first"),

@@ -33,7 +33,7 @@ async fn a_number_is_added_with_safe_defaults_then_configured() {
     assert_eq!(status, 201, "{number}");
     assert_eq!(number["greeting_text"], Value::Null, "no greeting unless one is set");
     assert_eq!(number["csat_enabled"], false);
-    assert_eq!(number["ai_agent_enabled"], false);
+    assert_eq!(number["ai_agent_id"], Value::Null, "no AI agent unless one is chosen");
     assert_eq!(number["customers_may_send_attachments"], true);
     let id = number["id"].as_str().unwrap();
 

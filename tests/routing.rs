@@ -21,6 +21,8 @@ async fn center() -> Center {
     let app = spawn_app_with(|env| {
         env.push(("SWITCHBOARD__ROUTING__POLL_MS".into(), "100".into()));
         env.push(("SWITCHBOARD__ROUTING__PRESENCE_GRACE_SECS".into(), "1".into()));
+        // These tests hand over by hand: the AI agent waits for a quiet customer longer than any test takes.
+        env.push(("SWITCHBOARD__AI__DEBOUNCE_MS".into(), "60000".into()));
     })
     .await;
     let admin = app.api_token("admin").await;
@@ -50,6 +52,11 @@ impl Center {
         let mut body = json!({"name": name, "member_ids": members});
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         id(&self.post("/queues", body).await)
+    }
+
+    /// A built-in AI agent with no knowledge.
+    async fn ai_agent(&self) -> Uuid {
+        id(&self.post("/ai-agents", json!({"name": "Bot", "kind": "builtin"})).await)
     }
 
     async fn number_settings(&self, body: Value) {
@@ -355,9 +362,10 @@ async fn the_ai_agent_owns_a_conversation_until_it_hands_over_to_humans() {
     let c = center().await;
     let human = c.agent("human@example.com", 5, json!({})).await;
     let q = c.queue("Humans", &[human], json!({})).await;
-    c.number_settings(json!({"default_queue_id": q, "ai_agent_enabled": true})).await;
+    let ai = c.ai_agent().await;
+    c.number_settings(json!({"default_queue_id": q, "ai_agent_id": ai})).await;
     c.presence(human, "online").await;
-    c.post("/routing/rules", json!({"name": "Bot first", "conditions": [{"type": "customer", "value": "new"}], "target": {"type": "ai_agent"}})).await;
+    c.post("/routing/rules", json!({"name": "Bot first", "conditions": [{"type": "customer", "value": "new"}], "target": {"type": "ai_agent", "ai_agent_id": ai}})).await;
 
     let v = c.customer_writes("+31660000001", "hi bot").await;
     assert_eq!(v["routing_state"], "ai", "{v}");
@@ -402,6 +410,7 @@ async fn the_ai_agent_owns_a_conversation_until_it_hands_over_to_humans() {
     let events = c.events(&conversation).await;
     assert_eq!(kinds(&events), ["routed", "ai_agent", "handed_over", "routed", "assigned"]);
     assert_eq!(events[2]["data"]["note"], "asked for a person");
+    assert_eq!(events[2]["data"]["reason"], "taken_over");
     assert_eq!(events[2]["actor_type"], "token");
     assert_eq!(events[3]["data"]["via"], "default_queue", "the AI rule no longer applies: {}", events[3]);
     c.app.stop().await;
@@ -535,6 +544,7 @@ async fn a_rule_to_a_named_agent_waits_for_them_and_a_returning_customer_gets_th
 #[tokio::test]
 async fn rules_are_kept_in_order_checked_and_explained() {
     let c = center().await;
+    let ai = c.ai_agent().await;
     let agent = c.agent("x@example.com", 5, json!({})).await;
     let q1 = c.queue("Q1", &[agent], json!({})).await;
     let q2 = c.queue("Q2", &[agent], json!({})).await;
@@ -550,7 +560,7 @@ async fn rules_are_kept_in_order_checked_and_explained() {
     let buttons = c.post("/routing/rules", json!({
         "name": "Sales button", "channel_id": c.channel, "position": 1,
         "conditions": [{"type": "button_payload", "values": ["SALES"]}, {"type": "contact_attribute", "key": "tier", "equals": "gold"}],
-        "target": {"type": "ai_agent"}
+        "target": {"type": "ai_agent", "ai_agent_id": ai}
     }))
     .await;
     assert_eq!(buttons["position"], 1);
@@ -618,12 +628,12 @@ async fn rules_are_kept_in_order_checked_and_explained() {
     // Bad rules name the field at fault; nothing is stored.
     for (body, field, code) in [
         (
-            json!({"name": "r", "conditions": [{"type": "text_matches", "pattern": "(unclosed"}], "target": {"type": "ai_agent"}}),
+            json!({"name": "r", "conditions": [{"type": "text_matches", "pattern": "(unclosed"}], "target": {"type": "ai_agent", "ai_agent_id": ai}}),
             "conditions[0].pattern",
             "invalid_condition",
         ),
         (
-            json!({"name": "r", "conditions": [{"type": "number", "number_ids": [Uuid::new_v4()]}], "target": {"type": "ai_agent"}}),
+            json!({"name": "r", "conditions": [{"type": "number", "number_ids": [Uuid::new_v4()]}], "target": {"type": "ai_agent", "ai_agent_id": ai}}),
             "conditions[0].number_ids",
             "unknown_reference",
         ),
@@ -637,7 +647,12 @@ async fn rules_are_kept_in_order_checked_and_explained() {
             "target.agent_id",
             "unknown_reference",
         ),
-        (json!({"name": "", "target": {"type": "ai_agent"}}), "name", "invalid_field"),
+        (json!({"name": "", "target": {"type": "ai_agent", "ai_agent_id": ai}}), "name", "invalid_field"),
+        (
+            json!({"name": "r", "target": {"type": "ai_agent", "ai_agent_id": Uuid::new_v4()}}),
+            "target.ai_agent_id",
+            "unknown_reference",
+        ),
     ] {
         let (status, err) = c.call(Method::POST, "/routing/rules", Some(body)).await;
         assert_eq!(status, 422, "{err}");
@@ -648,7 +663,7 @@ async fn rules_are_kept_in_order_checked_and_explained() {
         .call(
             Method::POST,
             "/routing/rules",
-            Some(json!({"name": "r", "conditions": [{"type": "nonsense"}], "target": {"type": "ai_agent"}})),
+            Some(json!({"name": "r", "conditions": [{"type": "nonsense"}], "target": {"type": "ai_agent", "ai_agent_id": ai}})),
         )
         .await;
     assert_eq!(status, 422, "{err}");
@@ -668,7 +683,12 @@ async fn rules_are_kept_in_order_checked_and_explained() {
     let supervisor = c.app.api_token("supervisor").await;
     let (status, _) = c
         .app
-        .api(&supervisor, Method::POST, "/routing/rules", Some(json!({"name": "s", "target": {"type": "ai_agent"}})))
+        .api(
+            &supervisor,
+            Method::POST,
+            "/routing/rules",
+            Some(json!({"name": "s", "target": {"type": "ai_agent", "ai_agent_id": ai}})),
+        )
         .await;
     assert_eq!(status, 403);
     let (status, _) =

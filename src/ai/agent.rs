@@ -23,9 +23,12 @@ pub struct Loaded {
     pub index: Arc<Index>,
 }
 
-/// Indexes of the agents' knowledge, rebuilt when an agent changes (its `updated_at`).
+/// An agent's index and the version of the agent it was built from (its `updated_at`).
+type Built = (OffsetDateTime, Arc<Index>);
+
+/// Indexes of the agents' knowledge, rebuilt when an agent changes.
 #[derive(Clone, Default)]
-pub struct Indexes(Arc<Mutex<HashMap<Uuid, (OffsetDateTime, Arc<Index>)>>>);
+pub struct Indexes(Arc<Mutex<HashMap<Uuid, Built>>>);
 
 impl Indexes {
     pub fn of(&self, agent: &AiAgent) -> Arc<Index> {
@@ -124,6 +127,8 @@ pub struct Situation<'a> {
     pub waited: Duration,
     /// The customer's language, if known.
     pub language: Option<&'a str>,
+    /// The number's language: used when the customer's is neither known nor told by their words.
+    pub fallback_language: Option<&'a str>,
 }
 
 /// Decides what the agent does about the unanswered messages, in this order: a request for a person hands
@@ -132,14 +137,16 @@ pub struct Situation<'a> {
 /// (hand-over).
 pub async fn think(http: &reqwest::Client, settings: &AiSettings, loaded: &Loaded, s: &Situation<'_>) -> Thought {
     let a = &loaded.agent;
+    // The customer's language: known, or told by their words (among the agent's languages).
+    let joined = s.unanswered.join("\n");
+    let language = s.language.or_else(|| super::text::guess_language(&joined, &a.languages)).or(s.fallback_language);
     let handover = |reason: HandoverReason, summary: String| Decision::Handover {
         reason,
         summary,
         model_reason: None,
-        text: handover_text(a, s.language),
+        text: handover_text(a, language),
     };
-    let asked = s.unanswered.join("\n");
-    let quoted = format!("The customer wrote: {}", ellipsis(&asked, 500));
+    let quoted = format!("The customer wrote: {}", ellipsis(&joined, 500));
     let plain = |decision| Thought { decision, matched: None, usage: Usage::default(), error: None };
     if s.unanswered.iter().any(|m| loaded.index.asks_for_person(m)) {
         return plain(handover(HandoverReason::CustomerAsked, quoted));
@@ -185,7 +192,7 @@ pub async fn think(http: &reqwest::Client, settings: &AiSettings, loaded: &Loade
                             reason: HandoverReason::ModelHandover,
                             summary: if summary.is_empty() { quoted } else { summary },
                             model_reason: Some(reason).filter(|r| !r.is_empty()),
-                            text: text.unwrap_or_else(|| handover_text(a, s.language)),
+                            text: text.unwrap_or_else(|| handover_text(a, language)),
                         },
                         Answer::Resolve { summary, text } => Decision::Resolve { summary, text },
                     };

@@ -146,7 +146,8 @@ pub fn request_body(endpoint: &Endpoint, system: &str, history: &[Turn]) -> Valu
         "tool_choice": "auto",
     });
     if let Some(t) = endpoint.temperature {
-        body["temperature"] = json!(t);
+        // Stored as a 32-bit float: sent as the decimal the admin wrote (0.2, not 0.20000000298).
+        body["temperature"] = json!(t.to_string().parse::<f64>().unwrap_or(f64::from(t)));
     }
     body
 }
@@ -231,6 +232,8 @@ pub async fn complete(
 ) -> Result<(Answer, Usage), ModelError> {
     let url = completions_url(&endpoint.base_url);
     let mut last = String::new();
+    // Whether every attempt ran out of time (then the caller hears `Timeout`, not a failure).
+    let mut only_timeouts = true;
     for attempt in 1..=patience.attempts.max(1) {
         let left = patience.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -256,6 +259,7 @@ pub async fn complete(
                 match bytes {
                     Ok(b) if status.is_success() => return read_completion(&b),
                     Ok(b) if status.as_u16() == 429 || status.is_server_error() => {
+                        only_timeouts = false;
                         last = format!("the model answered {status}: {}", error_message(&b));
                         retry_after
                     }
@@ -263,7 +267,8 @@ pub async fn complete(
                         return Err(ModelError::Failed(format!("the model answered {status}: {}", error_message(&b))))
                     }
                     Err(e) => {
-                        last = format!("reading the model's answer failed: {e}");
+                        only_timeouts &= e.is_timeout();
+                        last = format!("reading the model's answer failed: {}", without_url(e));
                         None
                     }
                 }
@@ -273,6 +278,7 @@ pub async fn complete(
                 None
             }
             Err(e) if e.is_connect() || e.is_request() => {
+                only_timeouts = false;
                 last = format!("cannot reach the model: {}", without_url(e));
                 None
             }
@@ -289,7 +295,7 @@ pub async fn complete(
         }
         tokio::time::sleep(pause).await;
     }
-    if last.contains("in time") && Instant::now() + Duration::from_millis(50) >= patience.deadline {
+    if only_timeouts {
         return Err(ModelError::Timeout);
     }
     Err(ModelError::Failed(last))

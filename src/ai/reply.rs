@@ -153,6 +153,7 @@ impl ReplyTask {
             turns: session.turns,
             waited,
             language: session.language.as_deref(),
+            fallback_language: session.number_language.as_deref(),
         };
         let started = Instant::now();
         let thought = agent::think(&self.http, &self.settings, &loaded, &situation).await;
@@ -205,16 +206,8 @@ impl ReplyTask {
         }
         let caller = super::caller(agent.id, &agent.name);
         let author = Author { kind: Kind::AiAgent, rule_id: None, ai_agent_id: Some(agent.id) };
-        let mut say: Vec<String> = greeting.into_iter().collect();
-        match &thought.decision {
-            Decision::Reply(text) => say.push(text.clone()),
-            Decision::Handover { text, .. } => say.push(text.clone()),
-            Decision::Resolve { text: Some(text), .. } => say.push(text.clone()),
-            Decision::Resolve { text: None, .. } => {}
-        }
-        let texts: Vec<AutomatedText> = say
-            .iter()
-            .flat_map(|t| split(t, MAX_BODY_CHARS))
+        let texts: Vec<AutomatedText> = messages(greeting, &thought.decision)
+            .into_iter()
             .map(|body| AutomatedText { conversation_id: id, body, author })
             .collect();
         if !texts.is_empty() {
@@ -259,6 +252,22 @@ impl ReplyTask {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// What the customer receives, in order: the greeting (the first time) and the words of the decision, as one
+/// message when they fit in one (separate sends are not ordered), else split at sentence boundaries.
+pub fn messages(greeting: Option<String>, decision: &Decision) -> Vec<String> {
+    let words = match decision {
+        Decision::Reply(text) | Decision::Handover { text, .. } => Some(text.as_str()),
+        Decision::Resolve { text, .. } => text.as_deref(),
+    };
+    let all = match (greeting, words) {
+        (Some(g), Some(w)) => format!("{g}\n\n{w}"),
+        (Some(g), None) => g,
+        (None, Some(w)) => w.to_owned(),
+        (None, None) => return Vec::new(),
+    };
+    split(&all, MAX_BODY_CHARS)
 }
 
 /// The decision's outcome and hand-over reason, as recorded.

@@ -3,47 +3,37 @@
 //! message.
 
 /// `text` in parts of at most `max` characters, in order; the parts joined with spaces give back the text's
-/// words. Whitespace at the cut is dropped.
+/// words. A part keeps the text as written (line breaks included); whitespace at a cut is dropped.
 pub fn split(text: &str, max: usize) -> Vec<String> {
     assert!(max > 0);
     let text = text.trim();
+    let fits = |s: &str| s.trim().chars().count() <= max;
     let mut parts = Vec::new();
-    let mut current = String::new();
-    for sentence in sentences(text) {
-        let sentence = sentence.trim();
-        if sentence.is_empty() {
+    // The part being gathered: text[from..to].
+    let (mut from, mut to) = (0, 0);
+    for (start, end) in sentences(text) {
+        if fits(&text[from..end]) {
+            to = end;
             continue;
         }
-        let joined = current.chars().count() + usize::from(!current.is_empty()) + sentence.chars().count();
-        if joined <= max {
-            if !current.is_empty() {
-                current.push(' ');
-            }
-            current.push_str(sentence);
-            continue;
+        if !text[from..to].trim().is_empty() {
+            parts.push(text[from..to].trim().to_owned());
         }
-        if !current.is_empty() {
-            parts.push(std::mem::take(&mut current));
-        }
-        if sentence.chars().count() <= max {
-            current.push_str(sentence);
+        if fits(&text[start..end]) {
+            (from, to) = (start, end);
         } else {
-            for piece in by_words(sentence, max) {
-                if !current.is_empty() {
-                    parts.push(std::mem::take(&mut current));
-                }
-                current = piece;
-            }
+            parts.extend(by_words(&text[start..end], max));
+            (from, to) = (end, end);
         }
     }
-    if !current.is_empty() {
-        parts.push(current);
+    if !text[from..to].trim().is_empty() {
+        parts.push(text[from..to].trim().to_owned());
     }
     parts
 }
 
-/// Sentences with their ending punctuation, and paragraphs (a line break ends a sentence too).
-fn sentences(text: &str) -> Vec<&str> {
+/// Where sentences start and end (a line break ends one too), covering the whole text.
+fn sentences(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut chars = text.char_indices().peekable();
@@ -55,12 +45,12 @@ fn sentences(text: &str) -> Vec<&str> {
         };
         if end {
             let stop = i + c.len_utf8();
-            out.push(&text[start..stop]);
+            out.push((start, stop));
             start = stop;
         }
     }
     if start < text.len() {
-        out.push(&text[start..]);
+        out.push((start, text.len()));
     }
     out
 }
@@ -116,6 +106,11 @@ mod tests {
     fn a_sentence_longer_than_a_message_is_cut_at_spaces_and_a_huge_word_inside_itself() {
         assert_eq!(split("aaa bbb ccc ddd", 7), vec!["aaa bbb", "ccc ddd"]);
         assert_eq!(split("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+    }
+
+    #[test]
+    fn paragraphs_stay_as_written() {
+        assert_eq!(split("Hi, I'm a bot.\n\nFree over €50.", 1600), vec!["Hi, I'm a bot.\n\nFree over €50."]);
     }
 
     #[test]

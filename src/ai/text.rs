@@ -51,31 +51,87 @@ pub fn algorithm(tag: &str) -> Option<Algorithm> {
     })
 }
 
-/// Function words of the languages customers most write in, folded: they say nothing about what is asked.
-const STOP_WORDS: &[&str] = &[
-    // English
-    "a", "an", "the", "is", "are", "was", "be", "do", "does", "did", "i", "me", "my", "you", "your", "we", "our", "it",
-    "its", "to", "of", "in", "on", "at", "for", "and", "or", "can", "could", "would", "will", "what", "how", "when",
-    "where", "which", "who", "there", "this", "that", "with", "have", "has", "please", "hi", "hello", "thanks",
-    "thank", "about", "from", "if", "any", "am", "so", "u", "want", "like", "need", "get", // Spanish
-    "el", "la", "los", "las", "un", "una", "de", "del", "y", "o", "en", "que", "es", "son", "mi", "mis", "tu", "su",
-    "por", "para", "con", "como", "cual", "cuando", "donde", "hola", "gracias", "se", "lo", "le", "al", "quiero",
-    "puedo", "hay", "me", "yo", "favor", // Portuguese
-    "o", "os", "as", "um", "uma", "do", "da", "dos", "das", "e", "no", "na", "nos", "nas", "meu", "minha", "voce",
-    "qual", "quando", "onde", "ola", "obrigado", "obrigada", "posso", "eu", "com", "em", "pra", // Dutch
-    "de", "het", "een", "en", "of", "is", "zijn", "ik", "mijn", "je", "jij", "u", "uw", "wat", "hoe", "wanneer", "waar",
-    "welke", "van", "op", "te", "met", "voor", "kan", "kunt", "hallo", "hoi", "bedankt", "dank", "er", "dat", "die",
-    "dit", "wil", // German
-    "der", "die", "das", "ein", "eine", "und", "oder", "ist", "sind", "ich", "mein", "meine", "sie", "ihr", "wie",
-    "wann", "wo", "welche", "von", "zu", "mit", "fur", "kann", "konnen", "hallo", "danke", "bitte", "es",
-    // French
-    "le", "les", "une", "des", "et", "ou", "est", "sont", "je", "mon", "ma", "mes", "vous", "votre", "quel", "quelle",
-    "quand", "comment", "ou", "du", "au", "aux", "pour", "avec", "puis", "peux", "bonjour", "merci", "il", "elle",
-    "ce", "cette", "qui", "ne", "pas",
+/// Function words of the languages customers most write in, folded, by language: they say nothing about what
+/// is asked, and they tell which language a message is in.
+const STOP_WORDS: &[(&str, &[&str])] = &[
+    (
+        "en",
+        &[
+            "a", "an", "the", "is", "are", "was", "be", "do", "does", "did", "i", "me", "my", "you", "your", "we",
+            "our", "it", "its", "to", "of", "in", "on", "at", "for", "and", "or", "can", "could", "would", "will",
+            "what", "how", "when", "where", "which", "who", "there", "this", "that", "with", "have", "has", "please",
+            "hi", "hello", "thanks", "thank", "about", "from", "if", "any", "am", "so", "u", "want", "like", "need",
+            "get",
+        ],
+    ),
+    (
+        "es",
+        &[
+            "el", "la", "los", "las", "un", "una", "de", "del", "y", "o", "en", "que", "es", "son", "mi", "mis", "tu",
+            "su", "por", "para", "con", "como", "cual", "cuando", "donde", "hola", "gracias", "se", "lo", "le", "al",
+            "quiero", "puedo", "hay", "me", "yo", "favor",
+        ],
+    ),
+    (
+        "pt",
+        &[
+            "o", "os", "as", "um", "uma", "do", "da", "dos", "das", "e", "no", "na", "nos", "nas", "meu", "minha",
+            "voce", "qual", "quando", "onde", "ola", "obrigado", "obrigada", "posso", "eu", "com", "em", "pra", "de",
+            "que", "quero",
+        ],
+    ),
+    (
+        "nl",
+        &[
+            "de", "het", "een", "en", "of", "is", "zijn", "ik", "mijn", "je", "jij", "u", "uw", "wat", "hoe",
+            "wanneer", "waar", "welke", "van", "op", "te", "met", "voor", "kan", "kunt", "hallo", "hoi", "bedankt",
+            "dank", "er", "dat", "die", "dit", "wil", "mag", "jullie",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "der", "die", "das", "ein", "eine", "und", "oder", "ist", "sind", "ich", "mein", "meine", "sie", "ihr",
+            "wie", "wann", "wo", "welche", "von", "zu", "mit", "fur", "kann", "konnen", "hallo", "danke", "bitte",
+            "es",
+        ],
+    ),
+    (
+        "fr",
+        &[
+            "le", "les", "une", "des", "et", "ou", "est", "sont", "je", "mon", "ma", "mes", "vous", "votre", "quel",
+            "quelle", "quand", "comment", "du", "au", "aux", "pour", "avec", "puis", "peux", "bonjour", "merci", "il",
+            "elle", "ce", "cette", "qui", "ne", "pas",
+        ],
+    ),
 ];
 
 fn is_stop_word(word: &str) -> bool {
-    STOP_WORDS.contains(&word)
+    STOP_WORDS.iter().any(|(_, words)| words.contains(&word))
+}
+
+/// The language of `text` among `candidates` (language tags), by the function words it uses; `None` when it uses
+/// none of theirs, or two languages tie.
+pub fn guess_language<'a>(text: &str, candidates: &'a [String]) -> Option<&'a str> {
+    let folded = fold(text);
+    let words: Vec<&str> = folded.split(' ').collect();
+    let mut best: Option<(&'a str, usize)> = None;
+    let mut tie = false;
+    for tag in candidates {
+        let primary = tag.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        let Some((_, list)) = STOP_WORDS.iter().find(|(l, _)| *l == primary) else { continue };
+        let hits = words.iter().filter(|w| list.contains(w)).count();
+        match best {
+            Some((_, n)) if hits == n => tie = true,
+            Some((_, n)) if hits < n => {}
+            _ if hits > 0 => {
+                best = Some((tag.as_str(), hits));
+                tie = false;
+            }
+            _ => {}
+        }
+    }
+    best.filter(|_| !tie).map(|(tag, _)| tag)
 }
 
 /// Stemmers for an agent's languages (English when it names none it has a stemmer for).
@@ -132,6 +188,16 @@ mod tests {
         assert_eq!(s.words("Returns"), s.words("return"));
         let es = Stemmers::for_languages(&["es".into()]);
         assert_eq!(es.words("envíos"), es.words("envio"));
+    }
+
+    #[test]
+    fn the_language_is_told_by_its_function_words() {
+        let langs: Vec<String> = ["en", "es", "pt-BR", "nl"].map(String::from).to_vec();
+        assert_eq!(guess_language("quiero hablar con una persona", &langs), Some("es"));
+        assert_eq!(guess_language("Mag ik een mens spreken?", &langs), Some("nl"));
+        assert_eq!(guess_language("What are the opening hours?", &langs), Some("en"));
+        assert_eq!(guess_language("Quero falar com um atendente", &langs), Some("pt-BR"));
+        assert_eq!(guess_language("xyz", &langs), None);
     }
 
     #[test]

@@ -42,8 +42,9 @@ pub fn new_sid(prefix: &str) -> String {
 }
 
 /// On a first start (no channel was ever created), creates the sandbox channel with the sandbox number, under
-/// a lock so that several processes starting together create one. Returns its id when it was created.
-pub async fn bootstrap(pool: &PgPool, secrets: &SecretBox) -> anyhow::Result<Option<uuid::Uuid>> {
+/// a lock so that several processes starting together create one; with `bot`, also the sample built-in AI agent
+/// ([`sample_bot`]) that the number's conversations go to first. Returns the channel's id when it was created.
+pub async fn bootstrap(pool: &PgPool, secrets: &SecretBox, bot: bool) -> anyhow::Result<Option<uuid::Uuid>> {
     let mut tx = pool.begin().await?;
     if store::sandbox::any_channel_locked(&mut tx).await? {
         return Ok(None);
@@ -64,8 +65,72 @@ pub async fn bootstrap(pool: &PgPool, secrets: &SecretBox) -> anyhow::Result<Opt
     store::sandbox::mark_sandbox(&mut tx, id).await?;
     let actor = store::audit::Actor { kind: "system", id: None, label: "first start".into() };
     store::audit::record(&mut tx, &actor, "channel.created", "channel", Some(&id.to_string()), None, None).await?;
+    if bot {
+        let agent = store::ai_agents::insert(&mut tx, &sample_bot()).await?;
+        store::sandbox::point_numbers_at(&mut tx, id, agent.id).await?;
+        store::audit::record(&mut tx, &actor, "ai_agent.created", "ai_agent", Some(&agent.id.to_string()), None, None)
+            .await?;
+    }
     tx.commit().await?;
     Ok(Some(id))
+}
+
+/// The sandbox's sample AI agent: the built-in bot with a few questions a shop gets, in four languages.
+pub fn sample_bot() -> store::ai_agents::Settings {
+    use crate::domain::ai::{Kind, Pair};
+    let pair = |q: &str, a: &str, k: &[&str]| Pair {
+        question: q.into(),
+        answer: a.into(),
+        keywords: k.iter().map(|w| (*w).to_owned()).collect(),
+    };
+    store::ai_agents::Settings {
+        name: "Sandbox assistant".into(),
+        kind: Kind::Builtin,
+        languages: ["en", "es", "pt", "nl"].map(String::from).to_vec(),
+        knowledge: vec![
+            pair(
+                "What are your opening hours?",
+                "We're open Monday to Friday, 9:00 to 17:00.",
+                &["open", "opening", "hours", "closed"],
+            ),
+            pair(
+                "How much does shipping cost?",
+                "Shipping is free on orders over €50; otherwise it costs €4.95.",
+                &["delivery", "postage", "shipping"],
+            ),
+            pair(
+                "How do I return a product?",
+                "You can return anything within 30 days: reply RETURN with your order number and we'll send a label.",
+                &["refund", "return", "send back"],
+            ),
+            pair("¿Cuál es su horario?", "Abrimos de lunes a viernes, de 9:00 a 17:00.", &["horario", "abierto", "abren"]),
+            pair(
+                "¿Cuánto cuesta el envío?",
+                "El envío es gratis en pedidos de más de 50 €; si no, cuesta 4,95 €.",
+                &["envio", "entrega", "gastos de envio"],
+            ),
+            pair("Qual é o horário de atendimento?", "Atendemos de segunda a sexta, das 9h às 17h.", &["horario", "aberto"]),
+            pair("Wat zijn jullie openingstijden?", "We zijn open van maandag tot en met vrijdag, 9:00 tot 17:00.", &["open", "openingstijden"]),
+        ],
+        instructions: None,
+        greeting: Some(
+            "Hi! I'm the Sandbox assistant, a bot. Ask me about opening hours, shipping or returns, or write \"agent\" \
+             to talk to a person."
+                .into(),
+        ),
+        handover_message: None,
+        handover_keywords: Vec::new(),
+        max_turns: 10,
+        reply_timeout_secs: 60,
+        threshold: 0.5,
+        base_url: None,
+        model: None,
+        api_key: None,
+        system_prompt: None,
+        temperature: None,
+        extra_headers: None,
+        extra_header_names: Vec::new(),
+    }
 }
 
 /// Posts `params` to `url` as Twilio posts a webhook: form-encoded, signed with `token` over `url` as given,

@@ -46,15 +46,17 @@ pub struct Session {
     pub answered_through: Option<OffsetDateTime>,
     pub last_inbound_at: Option<OffsetDateTime>,
     pub db_now: OffsetDateTime,
-    /// The contact's language, else the number's.
+    /// The contact's language, if known.
     pub language: Option<String>,
+    /// The number's language.
+    pub number_language: Option<String>,
     pub customer_name: Option<String>,
 }
 
 pub async fn session(conn: &mut PgConnection, conversation: Uuid) -> sqlx::Result<Option<Session>> {
     sqlx::query_as(
         "SELECT s.conversation_id, s.ai_agent_id, c.status, c.routing_state, s.turns, s.greeted, s.answered_through,
-                c.last_inbound_at, now() AS db_now, COALESCE(k.language, n.language) AS language,
+                c.last_inbound_at, now() AS db_now, k.language, n.language AS number_language,
                 k.profile_name AS customer_name
          FROM ai_sessions s
          JOIN conversations c ON c.id = s.conversation_id

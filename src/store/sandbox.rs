@@ -229,6 +229,16 @@ pub async fn mark_sandbox(conn: &mut sqlx::PgConnection, channel_id: Uuid) -> sq
     Ok(())
 }
 
+/// Points every number of the channel at the AI agent.
+pub async fn point_numbers_at(conn: &mut sqlx::PgConnection, channel_id: Uuid, agent: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE whatsapp_numbers SET ai_agent_id = $2, updated_at = now() WHERE channel_id = $1")
+        .bind(channel_id)
+        .bind(agent)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Whether `phone` is a contact with a conversation on a channel that is not the sandbox's (a real customer,
 /// whom the sandbox must never write as).
 pub async fn is_real_customer(pool: &PgPool, phone: &str) -> sqlx::Result<bool> {

@@ -60,6 +60,7 @@ pub async fn test_settings(tweak: impl FnOnce(&mut Vec<(String, String)>)) -> (S
         ("SWITCHBOARD__DATA_DIR".to_owned(), data_dir.path().display().to_string()),
         ("SWITCHBOARD__JOBS__ENABLED".to_owned(), "false".to_owned()),
         ("SWITCHBOARD__SANDBOX__ENABLED".to_owned(), "false".to_owned()),
+        ("SWITCHBOARD__SANDBOX__BOT".to_owned(), "false".to_owned()),
         ("SWITCHBOARD__LOG__LEVEL".to_owned(), "warn".to_owned()),
     ];
     tweak(&mut env);

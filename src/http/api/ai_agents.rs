@@ -6,7 +6,6 @@ use super::validate::{check_name, double_option};
 use super::{audit_change, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::ai::agent::{self, Decision, Situation};
 use crate::ai::model::{Speaker, Turn};
-use crate::ai::split::split;
 use crate::auth::Principal;
 use crate::domain::ai::{self as rules, HandoverReason, Kind, Pair};
 use crate::domain::{language, Role};
@@ -436,26 +435,20 @@ async fn try_it(
         turns: body.turns.max(0),
         waited: Duration::ZERO,
         language: body.language.as_deref(),
+        fallback_language: None,
     };
     let started = std::time::Instant::now();
     let thought = agent::think(&state.ai_http, &state.settings.ai, &loaded, &situation).await;
     let took_ms = started.elapsed().as_millis() as u64;
-    let mut messages: Vec<String> =
-        if body.turns == 0 { loaded.agent.greeting.clone().into_iter().collect() } else { Vec::new() };
+    let greeting = if body.turns == 0 { loaded.agent.greeting.clone() } else { None };
+    let messages = crate::ai::reply::messages(greeting, &thought.decision);
     let (decision, handover_reason, summary, tool_call) = match &thought.decision {
-        Decision::Reply(t) => {
-            messages.push(t.clone());
-            ("reply", None, None, None)
-        }
-        Decision::Handover { reason, summary, text, .. } => {
-            messages.push(text.clone());
+        Decision::Reply(_) => ("reply", None, None, None),
+        Decision::Handover { reason, summary, .. } => {
             let tool = (*reason == HandoverReason::ModelHandover).then_some("handover");
             ("handover", Some(*reason), Some(summary.clone()), tool)
         }
-        Decision::Resolve { summary, text } => {
-            messages.extend(text.clone());
-            ("resolve", None, Some(summary.clone()), Some("resolve"))
-        }
+        Decision::Resolve { summary, .. } => ("resolve", None, Some(summary.clone()), Some("resolve")),
     };
     let matched = thought.matched.map(|m| {
         json!({"index": m.index, "question": loaded.agent.knowledge[m.index].question, "confidence": m.confidence,
@@ -463,7 +456,7 @@ async fn try_it(
     });
     Ok(Json(Tried {
         decision,
-        messages: messages.iter().flat_map(|m| split(m, MAX_BODY_CHARS)).collect(),
+        messages,
         handover_reason,
         summary,
         matched,
