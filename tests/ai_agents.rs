@@ -1,6 +1,7 @@
 //! AI agents: managed through the API (secrets write-only, audited), the built-in bot answering on the sandbox
 //! phone and handing over, and a model agent against a scripted OpenAI-compatible server: a reply, a tool-call
-//! hand-over, errors and timeouts handed over, a burst answered once.
+//! hand-over and a resolve, errors and timeouts handed over, a burst answered once, and every request and
+//! scripted answer checked against OpenAI's own OpenAPI description (tests/fixtures/openai-oai).
 
 mod common;
 
@@ -359,7 +360,7 @@ async fn try_it_shows_the_answer_the_matched_knowledge_and_the_hand_over() {
 }
 
 #[tokio::test]
-async fn a_model_agent_replies_hands_over_by_tool_call_and_on_errors_and_answers_a_burst_once() {
+async fn a_model_agent_replies_hands_over_resolves_and_fails_over_speaking_openais_own_contract() {
     let c = center(&[]).await;
     let humans = c.humans().await;
     let gpt = c.model_agent(json!({"system_prompt": "You are GPT of Acme.", "temperature": 0.2})).await;
@@ -423,6 +424,20 @@ async fn a_model_agent_replies_hands_over_by_tool_call_and_on_errors_and_answers
     assert_eq!(handed["data"]["reason"], "model_handover");
     assert_eq!(handed["actor_type"], "ai_agent");
 
+    // The model calls resolve: the conversation is closed, with its summary in a note.
+    c.model_answers(
+        ResponseTemplate::new(200)
+            .set_body_json(tool_call("resolve", json!({"summary": "Asked for the hours; answered"}))),
+        1,
+    )
+    .await;
+    c.writes("+31670000004", "thanks, that's all").await;
+    let four = c.conversation_of("+31670000004").await;
+    eventually(15, "the resolve", || async { (c.conversation(four).await["status"] == "resolved").then_some(()) })
+        .await;
+    assert!(c.notes(four).await[0].contains("Asked for the hours; answered"));
+    assert_eq!(c.turns(four).await[0].0, "resolve");
+
     // The endpoint keeps failing (429, then 500): retried, then handed over as a failure.
     c.model_answers(ResponseTemplate::new(429).set_body_json(error_body("Rate limit reached", "requests")), 1).await;
     c.model_answers(ResponseTemplate::new(500).set_body_json(error_body("The server had an error", "server_error")), 1)
@@ -449,7 +464,53 @@ async fn a_model_agent_replies_hands_over_by_tool_call_and_on_errors_and_answers
     .await;
     assert_eq!(c.turns(three).await[0].1.as_deref(), Some("timeout"));
     assert!(c.ai_said(three).await.iter().all(|(b, _)| b != "too late"));
+
+    // Contract: every request sent, and every answer scripted above, has the shape OpenAI's own description gives.
+    let mut documents: Vec<Value> = c
+        .model_requests()
+        .await
+        .into_iter()
+        .map(|(body, _)| json!({"schema": "CreateChatCompletionRequest", "instance": body}))
+        .collect();
+    assert!(documents.len() >= 7, "{}", documents.len());
+    for answer in [
+        completion("We open at 9."),
+        tool_call("handover", json!({"reason": "r", "summary": "s"})),
+        tool_call("resolve", json!({"summary": "s"})),
+    ] {
+        documents.push(json!({"schema": "CreateChatCompletionResponse", "instance": answer}));
+    }
+    for error in [error_body("Rate limit reached", "requests"), error_body("The server had an error", "server_error")] {
+        documents.push(json!({"schema": "ErrorResponse", "instance": error}));
+    }
+    let (ok, report) = openai_shapes(&documents);
+    assert!(ok, "{report}");
+    // The check can fail: a message with a role OpenAI does not have is refused.
+    let mut wrong = documents[0].clone();
+    wrong["instance"]["messages"][1]["role"] = json!("robot");
+    let (ok, report) = openai_shapes(&[wrong]);
+    assert!(!ok && report.contains("/messages/1"), "{report}");
     c.app.stop().await;
+}
+
+/// Validates documents against OpenAI's description (tests/fixtures/openai-oai/validate.py): (all valid, report).
+fn openai_shapes(documents: &[Value]) -> (bool, String) {
+    use std::io::Write;
+    let python = std::env::var("SWITCHBOARD_TEST_PYTHON")
+        .expect("SWITCHBOARD_TEST_PYTHON is not set: run tests/run.sh, which installs jsonschema with schemathesis");
+    let mut child = std::process::Command::new(python)
+        .arg(manifest_dir().join("tests/fixtures/openai-oai/validate.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for d in documents {
+        writeln!(stdin, "{d}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[tokio::test]
