@@ -336,6 +336,20 @@ async function adminScreens(browser) {
   await page.click('#admin-save');
   await page.locator('#admin-table tr', { hasText: 'Refunds to Support' }).filter({ hasText: 'Message contains refund' }).waitFor();
   await screenshot(page, 'admin-rules');
+  // An AI agent: a built-in bot with two questions, tried in its panel before it answers anyone.
+  await adminTab(page, 'ai');
+  await page.fill('#f-name', 'Helpdesk bot');
+  await page.fill('#f-languages', 'en, es');
+  await page.fill('#f-knowledge', 'Q: What are your opening hours?\nA: Monday to Friday, 9 to 5.\nK: open, hours\n\nQ: How much is shipping?\nA: Free over €50.\nK: delivery');
+  await page.click('#admin-save');
+  await page.locator('#admin-table tr', { hasText: 'Helpdesk bot' }).filter({ hasText: '2 questions' }).waitFor();
+  await page.fill('#try-messages', 'when are you open?');
+  await page.click('#try-run');
+  await page.locator('#try-result').filter({ hasText: 'Monday to Friday, 9 to 5.' }).waitFor();
+  await page.fill('#try-messages', 'quiero hablar con una persona');
+  await page.click('#try-run');
+  await page.locator('#try-result').filter({ hasText: 'Hands over (customer asked)' }).waitFor();
+  await screenshot(page, 'admin-ai-agents');
   // An auto reply, with conditions from the same form: a button payload, and a cooldown.
   await adminTab(page, 'autoreplies');
   await page.fill('#f-name', 'Opening hours');

@@ -39,6 +39,7 @@ function renderSide() {
     h('p', {}, c.routing_state === 'assigned' ? (mine ? 'You hold it.' : 'Held by ' + agentName(c.assignee_id) + '.') : stateWords(c) + '.'),
     !resolved && !mine && ['waiting', 'unowned', 'assigned'].includes(c.routing_state) && (c.routing_state !== 'assigned' || isSup()) &&
       h('button', { class: 'primary', id: 'claim', onclick: () => act('claim') }, 'Claim'),
+    !resolved && isSup() && c.routing_state === 'ai' && h('button', { class: 'primary', id: 'take-over', onclick: () => act('handover', { note: 'Taken over from the AI agent' }) }, 'Take over from the AI agent'),
     !resolved && isSup() && h('div', { class: 'line gap-top' }, assignTo, h('button', { id: 'assign', onclick: () => act('assign', { agent_id: assignTo.value }) }, 'Assign')),
     !resolved && h('div', { class: 'line' }, transferTo, h('button', { id: 'transfer', onclick: () => {
       const [kind, id] = transferTo.value.split(':');

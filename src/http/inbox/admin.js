@@ -1,6 +1,6 @@
 // Admin screens: each tab a table of a resource with Add and Edit (the same form, sent as POST or PATCH).
 
-import { S, agentName, isAdmin, numberOf, queueName } from './state.js';
+import { S, agentName, aiName, isAdmin, numberOf, queueName } from './state.js';
 import { $, copy, h, toast } from './dom.js';
 import { api } from './api.js';
 
@@ -8,8 +8,46 @@ import { api } from './api.js';
 // [name, label, type, example-or-options, value-of-an-item-for-editing].
 const json = (v) => JSON.stringify(v);
 const splitList = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
-const targetValue = (t) => !t ? '' : t.type === 'queue' ? 'q:' + t.queue_id : t.type === 'agent' ? 'a:' + t.agent_id : 'ai';
-const targetBody = (v) => v === 'ai' ? { type: 'ai_agent' } : v.startsWith('q:') ? { type: 'queue', queue_id: v.slice(2) } : { type: 'agent', agent_id: v.slice(2) };
+const targetValue = (t) => !t ? '' : t.type === 'queue' ? 'q:' + t.queue_id : t.type === 'agent' ? 'a:' + t.agent_id : 'ai:' + t.ai_agent_id;
+const targetBody = (v) => v.startsWith('ai:') ? { type: 'ai_agent', ai_agent_id: v.slice(3) } : v.startsWith('q:') ? { type: 'queue', queue_id: v.slice(2) } : { type: 'agent', agent_id: v.slice(2) };
+// An AI agent's knowledge as text: blocks of "Q: …", "A: …" and optional "K: keyword, keyword", a blank line between.
+const knowledgeText = (pairs) => (pairs || []).map((p) => `Q: ${p.question}\nA: ${p.answer}` + ((p.keywords || []).length ? `\nK: ${p.keywords.join(', ')}` : '')).join('\n\n');
+const parseKnowledge = (text) => (text || '').split(/\n\s*\n/).map((block) => {
+  const p = { question: '', answer: '', keywords: [] };
+  let last = null;
+  for (const line of block.split('\n')) {
+    const m = /^\s*([QAK]):\s?(.*)$/i.exec(line);
+    if (m) { last = m[1].toUpperCase(); if (last === 'Q') p.question = m[2]; else if (last === 'A') p.answer = m[2]; else p.keywords = splitList(m[2]); }
+    else if (last === 'A') p.answer += '\n' + line; else if (last === 'Q') p.question += ' ' + line.trim();
+  }
+  return p;
+}).filter((p) => p.question || p.answer);
+// Extra headers as "Name: value" lines (values are never shown back: empty keeps the stored ones).
+const parseHeaders = (text) => Object.fromEntries((text || '').split('\n').map((l) => l.trim()).filter(Boolean).map((l) => { const i = l.indexOf(':'); return i < 0 ? [l, ''] : [l.slice(0, i).trim(), l.slice(i + 1).trim()]; }));
+// The "Try it" panel: sample messages in, what the AI agent would say and do out.
+function tryPanel() {
+  const agent = h('select', { id: 'try-agent', 'aria-label': 'AI agent to try' }, (S.aiAgents || []).map((a) => h('option', { value: a.id }, a.name)));
+  const messages = h('textarea', { id: 'try-messages', 'aria-label': 'Sample customer messages, one a line', placeholder: 'What are your opening hours?' });
+  const out = h('div', { id: 'try-result', role: 'status' });
+  const run = async (e) => {
+    e.preventDefault(); out.replaceChildren('Thinking…');
+    try {
+      const r = await api('POST', `/ai-agents/${agent.value}/try`, { messages: messages.value.split('\n').map((l) => l.trim()).filter(Boolean) });
+      out.replaceChildren(h('div', {},
+        h('p', {}, h('strong', {}, r.decision === 'reply' ? 'Replies' : r.decision === 'resolve' ? 'Resolves' : `Hands over (${(r.handover_reason || '').replace(/_/g, ' ')})`), ` · ${r.took_ms} ms`),
+        ...r.messages.map((m) => h('div', { class: 'msg outbound' }, m)),
+        r.matched && h('p', { class: 'muted' }, `Matched “${r.matched.question}” at ${Math.round(r.matched.confidence * 100)}% (answers from ${Math.round(r.matched.threshold * 100)}%)`),
+        r.tool_call && h('p', { class: 'muted' }, `The model called ${r.tool_call}.`),
+        r.summary && h('p', { class: 'muted' }, 'Note for the person: ' + r.summary),
+        r.error && h('p', { class: 'error' }, r.error),
+        r.prompt_tokens != null && h('p', { class: 'muted' }, `Tokens: ${r.prompt_tokens} in, ${r.completion_tokens} out`)));
+    } catch (x) { out.replaceChildren(h('p', { class: 'error' }, x.message)); }
+  };
+  if (!(S.aiAgents || []).length) return h('p', { class: 'muted' }, 'Add an AI agent, then try it here.');
+  return h('form', { class: 'form', id: 'try-form', onsubmit: run }, h('h2', { class: 'form-title' }, 'Try it'),
+    h('div', { class: 'grid2' }, h('div', {}, h('label', { for: 'try-agent' }, 'AI agent'), agent), h('div', {}, h('label', { for: 'try-messages' }, 'What the customer writes (one message a line)'), messages)),
+    h('div', { class: 'buttons' }, h('button', { class: 'primary', type: 'submit', id: 'try-run' }, 'Try')), out);
+}
 // A week of opening hours as text per day ("09:00-17:30, 19:00-22:00"), not JSON.
 const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 const rangesText = (ranges) => (ranges || []).map((r) => `${r.open}-${r.close}`).join(', ');
@@ -140,11 +178,42 @@ const ADMIN = {
       holidays: (v.holidays || '').split('\n').map((l) => l.trim()).filter(Boolean).map((l) => { const [date, ...name] = l.split(/\s+/); return { date, name: name.join(' ') }; }) }) },
   rules: { title: 'Routing rules', path: '/routing/rules', admin: true,
     columns: [['#', (r) => String(r.position)], ['Name', (r) => r.name], ['On', (r) => r.enabled ? 'yes' : 'no'], ['Conditions (all must hold)', (r) => conditionWords(r.conditions)],
-      ['Sends to', (r) => r.target.type === 'queue' ? 'Queue ' + queueName(r.target.queue_id) : r.target.type === 'agent' ? 'Agent ' + agentName(r.target.agent_id) : 'The AI agent']],
+      ['Sends to', (r) => r.target.type === 'queue' ? 'Queue ' + queueName(r.target.queue_id) : r.target.type === 'agent' ? 'Agent ' + agentName(r.target.agent_id) : 'AI agent ' + aiName(r.target.ai_agent_id)]],
     fields: [['name', 'Name', 'text', '', (r) => r.name], ['enabled', 'Enabled', ['yes', 'no'], null, (r) => r.enabled ? 'yes' : 'no'],
       ['conditions', 'Conditions (all must hold)', 'conditions', null, (r) => r.conditions],
       ['target', 'Sends to', 'target', null, (r) => targetValue(r.target)]],
     body: (v) => ({ name: v.name, enabled: v.enabled !== 'no', conditions: v.conditions, target: targetBody(v.target) }) },
+  ai: { title: 'AI agents', path: '/ai-agents', admin: true,
+    columns: [['Name', (a) => a.name], ['Kind', (a) => a.kind === 'builtin' ? 'Built-in bot' : `Model ${a.model || ''}`], ['Languages', (a) => (a.languages || []).join(', ')],
+      ['Knowledge', (a) => `${(a.knowledge || []).length} questions`], ['Hands over after', (a) => `${a.max_turns} replies or ${a.reply_timeout_secs} s`]],
+    fields: [['name', 'Name (shown on its replies)', 'text', '', (a) => a.name], ['kind', 'Kind', ['builtin', 'openai_compatible'], null, (a) => a.kind],
+      ['languages', 'Languages (comma-separated: en, es, pt-BR)', 'text', '', (a) => (a.languages || []).join(', ')],
+      ['greeting', 'Greeting before its first answer (empty: none)', 'textarea', '', (a) => a.greeting || ''],
+      ['knowledge', 'Questions and answers ("Q: …", "A: …", optional "K: keywords"; a blank line between)', 'textarea', 'Q: What are your opening hours?\nA: Monday to Friday, 9 to 5.\nK: open, hours', (a) => knowledgeText(a.knowledge)],
+      ['threshold', 'Built-in bot answers from this confidence (0 to 1)', 'number', '', (a) => String(a.threshold)],
+      ['handover_keywords', 'Words that mean "a person, please" (besides agent, human, persona, mens, atendente…)', 'text', '', (a) => (a.handover_keywords || []).join(', ')],
+      ['handover_message', 'Said when handing over (empty: a default in the customer\'s language)', 'textarea', '', (a) => a.handover_message || ''],
+      ['max_turns', 'Hands over after this many replies', 'number', '', (a) => String(a.max_turns)],
+      ['reply_timeout_secs', 'Hands over when no reply within … seconds', 'number', '', (a) => String(a.reply_timeout_secs)],
+      ['base_url', 'Model: base URL (e.g. https://api.openai.com/v1)', 'text', '', (a) => a.base_url || ''], ['model', 'Model: name', 'text', '', (a) => a.model || ''],
+      ['api_key', 'Model: API key (stored encrypted; empty keeps the stored one)', 'password', '', () => ''],
+      ['extra_headers', 'Model: extra headers, "Name: value" a line (empty keeps the stored ones)', 'textarea', 'api-key: …', () => ''],
+      ['temperature', 'Model: temperature (0 to 2; empty: the model\'s default)', 'number', '', (a) => a.temperature == null ? '' : String(a.temperature)],
+      ['system_prompt', 'Model: system prompt (empty: a built-in one that keeps it to the knowledge)', 'textarea', '', (a) => a.system_prompt || ''],
+      ['instructions', 'Model: more knowledge as free text', 'textarea', '', (a) => a.instructions || '']],
+    body: (v, editing) => {
+      const b = { name: v.name, kind: v.kind, languages: splitList(v.languages), knowledge: parseKnowledge(v.knowledge), threshold: Number(v.threshold || 0.5),
+        greeting: v.greeting || (editing ? null : undefined), handover_message: v.handover_message || (editing ? null : undefined), handover_keywords: splitList(v.handover_keywords),
+        max_turns: Number(v.max_turns) || 10, reply_timeout_secs: Number(v.reply_timeout_secs) || 60,
+        base_url: v.base_url || (editing ? null : undefined), model: v.model || (editing ? null : undefined),
+        temperature: v.temperature === '' ? (editing ? null : undefined) : Number(v.temperature),
+        system_prompt: v.system_prompt || (editing ? null : undefined), instructions: v.instructions || (editing ? null : undefined) };
+      if (v.api_key) b.api_key = v.api_key;
+      if (v.extra_headers) b.extra_headers = parseHeaders(v.extra_headers);
+      return b;
+    },
+    after: async () => { S.aiAgents = (await api('GET', '/ai-agents?limit=200')).items; },
+    extra: tryPanel },
   autoreplies: { title: 'Auto replies', path: '/automation/rules', admin: true,
     columns: [['#', (r) => String(r.position)], ['Name', (r) => r.name], ['On', (r) => r.enabled ? 'yes' : 'no'], ['When', (r) => conditionWords(r.conditions)],
       ['Does', actionWords], ['At most', (r) => r.cooldown_secs ? `once per ${Math.round(r.cooldown_secs / 3600)} h per contact` : 'every time'], ['Then', (r) => r.stop_after ? 'stop' : 'next rule']],
@@ -183,6 +252,7 @@ function fieldSet(fields, hours) {
       input = h('select', { id, multiple: true, size: String(Math.min(5, Math.max(2, opts.length))) }, opts.map(([v, t]) => h('option', { value: v }, t)));
     } else if (type === 'hours') input = h('select', { id }, h('option', { value: '' }, 'Always open'), hours.map((b) => h('option', { value: b.id }, b.name)));
     else if (type === 'queue') input = h('select', { id }, h('option', { value: '' }, 'None'), S.dir.queues.map((q) => h('option', { value: q.id }, q.name)));
+    else if (type === 'ai') input = h('select', { id }, h('option', { value: '' }, 'None: routing rules and the default queue'), (S.aiAgents || []).map((a) => h('option', { value: a.id }, a.name)));
     else if (type === 'conditions') { const ed = conditionsEditor(hours); inputs[name] = ed; return h('div', { class: 'wide' }, h('label', { for: 'add-condition' }, label), ed.node); }
     else if (type === 'template' || type === 'approved') input = h('select', { id }, h('option', { value: '' }, 'None'),
       S.templates.filter((t) => t.content_sid && (type === 'template' || t.approval_status === 'approved')).map((t) => h('option', { value: t.id }, `${t.name} (${t.language})`)));
@@ -193,7 +263,7 @@ function fieldSet(fields, hours) {
     else if (type === 'target') input = h('select', { id },
       h('optgroup', { label: 'Queues' }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
       h('optgroup', { label: 'Agents' }, S.dir.agents.map((a) => h('option', { value: 'a:' + a.id }, a.name || a.email))),
-      h('option', { value: 'ai' }, 'The AI agent'));
+      h('optgroup', { label: 'AI agents' }, (S.aiAgents || []).map((a) => h('option', { value: 'ai:' + a.id }, a.name))));
     else input = h('input', { id, type: type || 'text' });
     inputs[name] = input;
     return h('div', {}, h('label', { for: id }, label), input);
@@ -224,6 +294,7 @@ async function admin(tab) {
   const table = h('div', {}, 'Loading…');
   const problem = h('p', { class: 'error', role: 'alert', id: 'admin-problem' });
   let hours = [];
+  if (!S.aiAgents) { try { S.aiAgents = (await api('GET', '/ai-agents?limit=200')).items; } catch { S.aiAgents = []; } }
   if (spec.fields.some((f) => f[2] === 'hours' || f[2] === 'conditions')) { try { hours = (await api('GET', '/business-hours?limit=200')).items; } catch { /* optional */ } }
   const set = fieldSet(spec.fields, hours);
   let editing = null;
@@ -274,6 +345,7 @@ async function numberSettings(channel, numberId) {
   }
   const yes = (b) => (b ? 'yes' : 'no');
   const fields = [['e164', 'Number (E.164; to change it, remove the number and add the new one)', 'text', '', (x) => x.e164], ['name', 'Name', 'text', '', (x) => x.name],
+    ['ai_agent_id', 'AI agent answering first (when no rule decides)', 'ai', null, (x) => x.ai_agent_id || ''],
     ['default_queue_id', 'Default queue (when no rule matches)', 'queue', null, (x) => x.default_queue_id || ''],
     ['member_ids', 'Agents who serve it', 'agents', null, (x) => x.member_ids || []],
     ['agents_may_send_attachments', 'Agents may send attachments', ['yes', 'no'], null, (x) => yes(x.agents_may_send_attachments)],
@@ -298,7 +370,7 @@ async function numberSettings(channel, numberId) {
   box.replaceChildren(h('form', { class: 'form', id: 'number-form', onsubmit: async (e) => {
     e.preventDefault(); problem.textContent = '';
     const v = set.values();
-    const body = { e164: n ? undefined : v.e164, name: v.name || undefined, default_queue_id: v.default_queue_id || null, member_ids: v.member_ids,
+    const body = { e164: n ? undefined : v.e164, name: v.name || undefined, ai_agent_id: v.ai_agent_id || null, default_queue_id: v.default_queue_id || null, member_ids: v.member_ids,
       agents_may_send_attachments: v.agents_may_send_attachments === 'yes', customers_may_send_attachments: v.customers_may_send_attachments === 'yes',
       greeting_text: v.greeting_text || null, csat_enabled: v.csat_enabled === 'yes' };
     const texts = v.csat_question ? { [v.csat_language || 'en']: { question: v.csat_question, thanks: v.csat_thanks || undefined } } : {};

@@ -6,13 +6,14 @@ const S = {
   dir: { numbers: [], queues: [], agents: [] }, tags: [], templates: [], canned: [],
   view: 'mine', filters: { status: 'unresolved', number_id: '', tag_id: '', q: '' },
   list: [], next: null, current: null, thread: new Map(), mode: 'reply', attachments: [],
-  ws: null, retry: 0, page: null,
+  ws: null, retry: 0, page: null, aiAgents: null,
 };
 const isSup = () => S.role === 'supervisor' || S.role === 'admin';
 const isAdmin = () => S.role === 'admin';
 const agentName = (id) => { const a = S.dir.agents.find((x) => x.id === id); return a ? (a.name || a.email) : 'an agent'; };
 const queueName = (id) => { const q = S.dir.queues.find((x) => x.id === id); return q ? q.name : 'a queue'; };
+const aiName = (id) => { const a = (S.aiAgents || []).find((x) => x.id === id); return a ? a.name : 'an AI agent'; };
 const numberOf = (id) => S.dir.numbers.find((x) => x.id === id);
 const contactName = (c) => c.contact.name || c.contact.phone || 'Customer';
 
-export { S, agentName, contactName, isAdmin, isSup, numberOf, queueName };
+export { S, agentName, aiName, contactName, isAdmin, isSup, numberOf, queueName };

@@ -93,14 +93,15 @@ function renderItem(item) {
       failed && h('div', { class: 'failed' }, (m.error_message || 'WhatsApp did not deliver it') + (m.error_code ? ` (error ${m.error_code})` : ''))));
 }
 const AUTOMATION = { greeting: 'greeting', out_of_hours: 'out of hours', attachments_refused: 'files not accepted',
-  rule: 'auto reply', waiting_notice: 'waiting notice', csat: 'satisfaction survey' };
+  rule: 'auto reply', waiting_notice: 'waiting notice', csat: 'satisfaction survey', ai_agent: 'AI agent' };
 function describeEvent(e) {
   const d = e.data || {};
   const who = e.actor_type === 'system' ? '' : ' by ' + (e.actor_label || 'someone');
   const to = d.agent_id ? ' to ' + agentName(d.agent_id) : d.queue_id ? ' to ' + queueName(d.queue_id) : '';
   const words = { started: 'Started' + (d.topic ? ` (“${d.topic}”)` : ''), routed: 'Routed', queued: 'Waiting in ' + (d.queue_id ? queueName(d.queue_id) : 'a queue'),
     assigned: 'Assigned' + to, claimed: 'Claimed', transferred: 'Transferred' + to, unassigned: 'Returned to the queue',
-    resolved: 'Resolved', reopened: 'Reopened', overflowed: 'Overflowed' + to, handed_over: 'Handed over' + to,
+    resolved: 'Resolved', reopened: 'Reopened', overflowed: 'Overflowed' + to, handed_over: 'Handed over' + to + (d.reason ? ` (${d.reason.replace(/_/g, ' ')})` : ''),
+    ai_agent: 'With the AI agent',
     priority_changed: `Priority ${d.from} → ${d.to}`, status_changed: `Status ${d.from} → ${d.to}`,
     csat_sent: 'Satisfaction survey sent', csat_rated: `Rated ${d.rating} of 5` + (d.comment ? ` (“${d.comment}”)` : ''),
     csat_commented: 'Added a comment to the rating', csat_skipped: 'Satisfaction survey not sent: ' + (d.reason || '').replace(/_/g, ' '),
