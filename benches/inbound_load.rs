@@ -12,6 +12,11 @@
 //! auto-reply rules (99 that do not match, one that replies once a day per customer to a tenth of the messages,
 //! or to every one with `BENCH_RULE_PATTERN=pedido`): `BENCH_ROUNDS` (default 3) interleaved rounds of each,
 //! 2,000 new customers per round, and how long the automation engine needs after the load to catch up.
+//!
+//! `BENCH_AI=1` compares the same way a number without an AI agent and one whose conversations go to the
+//! built-in bot (the sandbox's sample agent: every new conversation gets an `ai.reply` job, which answers or
+//! hands over and queues the send). The job worker runs, sending to a local stand-in for Twilio; the run says
+//! how long the AI replies need after the load to catch up.
 
 mod common;
 
@@ -46,16 +51,38 @@ fn main() -> anyhow::Result<()> {
         ("SWITCHBOARD__HTTP__BIND".to_owned(), "127.0.0.1:0".to_owned()),
         ("SWITCHBOARD__DATA_DIR".to_owned(), dir.path().join("data").display().to_string()),
         ("SWITCHBOARD__LOG__LEVEL".to_owned(), "error".to_owned()),
-        // Nothing here needs the job worker (no media); automated replies stay queued rather than go to Twilio.
-        ("SWITCHBOARD__JOBS__ENABLED".to_owned(), "false".to_owned()),
     ];
+    let ai = std::env::var("BENCH_AI").is_ok_and(|v| v != "0");
+    // A local stand-in for Twilio that accepts every message, for the AI agent's sends.
+    let twilio = ai.then(|| {
+        server_rt.block_on(async {
+            let server = wiremock::MockServer::start().await;
+            wiremock::Mock::given(wiremock::matchers::method("POST"))
+                .respond_with(|_: &wiremock::Request| {
+                    wiremock::ResponseTemplate::new(201).set_body_json(
+                        serde_json::json!({"sid": format!("SM{}", uuid::Uuid::new_v4().simple()), "status": "queued"}),
+                    )
+                })
+                .mount(&server)
+                .await;
+            server
+        })
+    });
+    if let Some(t) = &twilio {
+        env.push(("SWITCHBOARD__JOBS__ENABLED".to_owned(), "true".to_owned()));
+        env.push(("SWITCHBOARD__TWILIO__API_BASE_URL".to_owned(), t.uri()));
+        env.push(("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER".to_owned(), "0".to_owned()));
+    } else {
+        // Nothing here needs the job worker (no media); automated replies stay queued rather than go to Twilio.
+        env.push(("SWITCHBOARD__JOBS__ENABLED".to_owned(), "false".to_owned()));
+    }
     if let Ok(n) = std::env::var("BENCH_DB_CONNECTIONS") {
         env.push(("SWITCHBOARD__DATABASE__MAX_CONNECTIONS".to_owned(), n));
     }
     let settings = Settings::load_from(None, env)?;
     let pool_size = settings.database.max_connections;
     switchboard::telemetry::init(&settings.log);
-    let automation = std::env::var("BENCH_AUTOMATION").is_ok_and(|v| v != "0");
+    let automation = ai || std::env::var("BENCH_AUTOMATION").is_ok_and(|v| v != "0");
     let (port, channels, pool, shutdown, server) = server_rt.block_on(async {
         let app = switchboard::Application::build(settings).await?;
         let pool = app.state().pool.clone();
@@ -65,7 +92,19 @@ fn main() -> anyhow::Result<()> {
         {
             made.push(common::channel(&pool, &dir.path().join("data"), name, number).await?);
         }
-        if automation {
+        if ai {
+            let bot = switchboard::store::ai_agents::Settings {
+                name: "Bench assistant".into(),
+                ..switchboard::sandbox::sample_bot()
+            };
+            let agent = switchboard::store::ai_agents::insert(&mut *pool.acquire().await?, &bot).await?;
+            sqlx::query("UPDATE whatsapp_numbers SET ai_agent_id = $1 WHERE e164 = $2 AND channel_id = $3")
+                .bind(agent.id)
+                .bind(AUTOMATED)
+                .bind(made[1])
+                .execute(&pool)
+                .await?;
+        } else if automation {
             automate(&pool, made[1]).await?;
         }
         let port = app.port();
@@ -76,14 +115,14 @@ fn main() -> anyhow::Result<()> {
 
     let client_rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("sb-loadgen").enable_all().build()?;
-    let targets: Vec<(&str, String, &str)> =
-        [("no automations", PLAIN), ("greeting + 100 auto-reply rules", AUTOMATED)]
-            .iter()
-            .zip(&channels)
-            .map(|((label, number), channel)| {
-                (*label, format!("http://127.0.0.1:{port}/webhooks/twilio/{channel}/messages"), *number)
-            })
-            .collect();
+    let second = if ai { "the built-in AI agent" } else { "greeting + 100 auto-reply rules" };
+    let targets: Vec<(&str, String, &str)> = [("no automations", PLAIN), (second, AUTOMATED)]
+        .iter()
+        .zip(&channels)
+        .map(|((label, number), channel)| {
+            (*label, format!("http://127.0.0.1:{port}/webhooks/twilio/{channel}/messages"), *number)
+        })
+        .collect();
     let rounds = if automation { env_or("BENCH_ROUNDS", 3) } else { 1 };
     println!("inbound webhook load — {label}");
     println!("  connections          {concurrency} HTTP, {pool_size} PostgreSQL");
@@ -129,7 +168,30 @@ fn main() -> anyhow::Result<()> {
                 h.max() as f64 / 1000.0
             );
             anyhow::ensure!(report.errors == 0, "{} requests were not answered 200", report.errors);
-            if automation && t == 1 {
+            if ai && t == 1 {
+                let started = Instant::now();
+                let (left, decisions) = server_rt.block_on(async {
+                    loop {
+                        let left: i64 = sqlx::query_scalar(
+                            "SELECT count(*) FROM ai_sessions s JOIN conversations c ON c.id = s.conversation_id
+                             WHERE c.routing_state = 'ai' AND c.status <> 'resolved'
+                               AND c.last_inbound_at > COALESCE(s.answered_through, '-infinity')",
+                        )
+                        .fetch_one(&pool)
+                        .await?;
+                        if left == 0 || started.elapsed() > Duration::from_secs(300) {
+                            let decisions: i64 =
+                                sqlx::query_scalar("SELECT count(*) FROM ai_turns").fetch_one(&pool).await?;
+                            return anyhow::Ok((left, decisions));
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                })?;
+                println!(
+                    "  AI caught up         {:.1} s after the load ({left} conversations left; {decisions} AI decisions so far)",
+                    started.elapsed().as_secs_f64()
+                );
+            } else if automation && t == 1 {
                 let started = Instant::now();
                 let (pending, replies) = server_rt.block_on(async {
                     loop {
@@ -160,7 +222,7 @@ fn main() -> anyhow::Result<()> {
         };
         let (plain, automated) = (median(&figures[0]), median(&figures[1]));
         println!(
-            "  median committed/s   no automations {plain:.0} · greeting + 100 rules {automated:.0} ({:+.1} %)",
+            "  median committed/s   no automations {plain:.0} · {second} {automated:.0} ({:+.1} %)",
             (automated / plain - 1.0) * 100.0
         );
     }

@@ -514,6 +514,34 @@ fn openai_shapes(documents: &[Value]) -> (bool, String) {
 }
 
 #[tokio::test]
+async fn an_automation_rule_routing_an_ai_conversation_to_people_is_a_hand_over_with_a_note() {
+    // The AI agent waits longer than the test: only the rule acts.
+    let c = center(&[("SWITCHBOARD__AI__DEBOUNCE_MS", "60000")]).await;
+    let humans = c.humans().await;
+    let bot = c.post("/ai-agents", json!({"name": "Bot", "kind": "builtin"})).await;
+    c.number_settings(json!({"ai_agent_id": bot["id"]})).await;
+    c.post(
+        "/automation/rules",
+        json!({"name": "Urgent to people", "conditions": [{"type": "text_contains", "value": "urgent"}],
+               "actions": [{"type": "route", "queue_id": humans}]}),
+    )
+    .await;
+    c.writes("+31670000009", "this is urgent").await;
+    let id = c.conversation_of("+31670000009").await;
+    let v = eventually(10, "the rule to route it", || async {
+        let v = c.conversation(id).await;
+        (v["routing_state"] == "assigned").then_some(v)
+    })
+    .await;
+    assert_eq!(v["queue_id"], json!(humans));
+    let (_, events) = c.call(Method::GET, &format!("/conversations/{id}/events"), None).await;
+    let handed = events.as_array().unwrap().iter().find(|e| e["kind"] == "handed_over").cloned().unwrap();
+    assert_eq!((handed["data"]["reason"].as_str(), handed["actor_type"].as_str()), (Some("rule"), Some("automation")));
+    assert!(c.notes(id).await[0].contains("an automation rule routed it to people"));
+    c.app.stop().await;
+}
+
+#[tokio::test]
 async fn the_sandbox_bot_answers_a_known_question_and_hands_over_to_a_human_queue() {
     let c = center(&[
         ("SWITCHBOARD__SANDBOX__ENABLED", "true"),

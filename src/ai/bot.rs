@@ -6,8 +6,10 @@
 //! The ranking is BM25; the confidence of the best pair is how much of the message it explains and how much of
 //! its question the message asked, each weighted by how rare the words are (inverse document frequency):
 //!
-//! `confidence = ½ · (share of the message's weight found in the pair) + ½ · (share of the question's weight
-//! found in the message)`, the second being 1 when one of the pair's keywords appears whole in the message.
+//! `confidence = √(share of the message's weight found in the pair × share of the question's weight found in
+//! the message)`, the second being 1 when one of the pair's keywords appears whole in the message. Both must be
+//! high: a long message that mentions a keyword in passing is not enough (a mean of the two let a keyword alone
+//! reach 0.5, so the default threshold answered one message in two about something else in `benches/ai_bot.rs`).
 //!
 //! A message that repeats a question scores 1; a paraphrase that shares the rare words scores high; a message
 //! about something else scores near 0. Words no pair contains count against the message at the weight of the
@@ -206,7 +208,7 @@ impl Index {
                 0.0
             }
         };
-        (message_share + question_share) / 2.0
+        (message_share * question_share).sqrt()
     }
 
     /// Whether the customer asks for a person: a built-in word or one of the agent's hand-over keywords, whole.

@@ -35,8 +35,10 @@ pub enum HandoverReason {
     Timeout,
     /// The model kept failing (errors, refusals, unreadable answers) after its retries.
     ModelFailed,
-    /// A supervisor took the conversation over (or a rule or the API handed it over).
+    /// A supervisor took the conversation over (or the API handed it over).
     TakenOver,
+    /// An automation rule routed the conversation to people.
+    Rule,
 }
 
 text_enum!(HandoverReason {
@@ -47,6 +49,7 @@ text_enum!(HandoverReason {
     Timeout => "timeout",
     ModelFailed => "model_failed",
     TakenOver => "taken_over",
+    Rule => "rule",
 });
 
 impl HandoverReason {
@@ -60,6 +63,7 @@ impl HandoverReason {
             Self::Timeout => "no reply was produced within the reply timeout",
             Self::ModelFailed => "the AI model kept failing",
             Self::TakenOver => "a person took the conversation over",
+            Self::Rule => "an automation rule routed it to people",
         }
     }
 }

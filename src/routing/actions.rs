@@ -205,9 +205,17 @@ pub async fn assign(conn: &mut PgConnection, caller: &Caller, id: Uuid, agent: U
         return Ok(());
     }
     take(conn, agent).await?;
-    let assigned =
-        [("assigned", json!({ "agent_id": agent, "from_agent_id": r.assignee_id, "from": r.routing_state }))];
-    db::write_placement(conn, id, Placement::Assigned { agent, queue: r.queue_id }, None, &caller.actor, &assigned)
+    let mut events = Vec::with_capacity(2);
+    if r.routing_state == RoutingState::Ai {
+        // A supervisor taking it from the AI agent: a hand-over.
+        db::mark_ai_done(conn, id).await?;
+        events.push((
+            "handed_over",
+            json!({ "to": place::target_json(Target::Agent(agent)), "reason": HandoverReason::TakenOver }),
+        ));
+    }
+    events.push(("assigned", json!({ "agent_id": agent, "from_agent_id": r.assignee_id, "from": r.routing_state })));
+    db::write_placement(conn, id, Placement::Assigned { agent, queue: r.queue_id }, None, &caller.actor, &events)
         .await?;
     if r.assignee_id.is_some() {
         db::wake_routers(conn).await?;
@@ -245,6 +253,15 @@ pub async fn transfer(
     let transferred =
         json!({"from_agent_id": r.assignee_id, "from_queue_id": r.queue_id, "to": place::target_json(to)});
     let mut events = vec![("transferred", transferred)];
+    if r.routing_state == RoutingState::Ai && !matches!(to, Target::AiAgent(_)) {
+        // Away from the AI agent: a hand-over (an automation rule's, or a person's), said so in the timeline
+        // and in a note for the people taking over.
+        let reason = if caller.actor.kind == "automation" { HandoverReason::Rule } else { HandoverReason::TakenOver };
+        db::mark_ai_done(conn, id).await?;
+        events.insert(0, ("handed_over", json!({ "to": place::target_json(to), "reason": reason })));
+        let note = format!("Handed over by {}: {}.", caller.actor.label, reason.words());
+        crate::store::notes::insert(conn, id, caller.user_id, &caller.actor.label, &note).await?;
+    }
     let placement = match to {
         Target::Agent(a) if r.assignee_id == Some(a) => return Ok(()),
         Target::Agent(a) => {
