@@ -208,7 +208,6 @@ pub async fn assign(conn: &mut PgConnection, caller: &Caller, id: Uuid, agent: U
     let mut events = Vec::with_capacity(2);
     if r.routing_state == RoutingState::Ai {
         // A supervisor taking it from the AI agent: a hand-over.
-        db::mark_ai_done(conn, id).await?;
         events.push((
             "handed_over",
             json!({ "to": place::target_json(Target::Agent(agent)), "reason": HandoverReason::TakenOver }),
@@ -257,7 +256,6 @@ pub async fn transfer(
         // Away from the AI agent: a hand-over (an automation rule's, or a person's), said so in the timeline
         // and in a note for the people taking over.
         let reason = if caller.actor.kind == "automation" { HandoverReason::Rule } else { HandoverReason::TakenOver };
-        db::mark_ai_done(conn, id).await?;
         events.insert(0, ("handed_over", json!({ "to": place::target_json(to), "reason": reason })));
         let note = format!("Handed over by {}: {}.", caller.actor.label, reason.words());
         crate::store::notes::insert(conn, id, caller.user_id, &caller.actor.label, &note).await?;
@@ -323,7 +321,6 @@ pub async fn handover(
     if r.routing_state != RoutingState::Ai {
         return Err(Refusal::NotWithAiAgent.into());
     }
-    db::mark_ai_done(conn, id).await?;
     let handed_over = ("handed_over", json!({ "to": to.map(place::target_json), "note": note, "reason": reason }));
     let mut members = Members::default();
     match to {

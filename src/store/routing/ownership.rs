@@ -26,12 +26,6 @@ pub async fn may_take_from(
     .await
 }
 
-/// The AI agent is done with the conversation: rules that target it no longer apply.
-pub async fn mark_ai_done(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE conversations SET ai_done = true WHERE id = $1").bind(id).execute(conn).await?;
-    Ok(())
-}
-
 pub async fn mark_resolved(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
     sqlx::query("UPDATE conversations SET status = $2, resolved_at = now(), updated_at = now() WHERE id = $1")
         .bind(id)

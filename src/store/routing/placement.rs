@@ -174,7 +174,13 @@ pub enum Placement {
 
 /// Writes a conversation's new owner and its timeline events, in one statement. Entering a queue (or starting
 /// to wait for an agent) starts its wait clock. The AI agent's conversations are `pending`, with a session that
-/// names the AI agent (`ai_sessions`); leaving the AI agent makes them `open`.
+/// names the AI agent (`ai_sessions`); leaving the AI agent makes them `open` and marks the AI agent done with
+/// them (its rules no longer apply).
+///
+/// The conversation is updated once per transaction on purpose: a second update of a row this transaction
+/// already updated makes PostgreSQL check its foreign keys again, and the check of `contact_id` waits for the
+/// contact's row, which an inbound batch holds (its upsert) while it waits for this conversation: a deadlock
+/// (BENCHMARKS.md, "AI agents"). That is why leaving the AI agent is marked here, not by a separate update.
 pub async fn write_placement(
     conn: &mut PgConnection,
     id: Uuid,
@@ -196,6 +202,7 @@ pub async fn write_placement(
                     queued_at = CASE WHEN $2 = 'waiting' THEN now() END,
                     assigned_at = CASE WHEN $2 = 'assigned' THEN now() ELSE assigned_at END,
                     status = CASE WHEN $2 = 'ai' THEN 'pending' WHEN status = 'pending' THEN 'open' ELSE status END,
+                    ai_done = ai_done OR (routing_state = 'ai' AND $2 <> 'ai'),
                     routing_rule_id = COALESCE($6, routing_rule_id), updated_at = now()
              WHERE id = $1 RETURNING id
          ), session AS (
