@@ -514,6 +514,43 @@ fn openai_shapes(documents: &[Value]) -> (bool, String) {
 }
 
 #[tokio::test]
+async fn a_reply_that_would_come_after_the_window_closed_is_not_sent_and_not_queued_again() {
+    let c = center(&[]).await;
+    let bot = c.post("/ai-agents", json!({"name": "Bot", "kind": "builtin", "knowledge": [{"question": "Opening hours?", "answer": "9 to 5."}]})).await;
+    c.number_settings(json!({"ai_agent_id": bot["id"]})).await;
+    c.writes("+31670000010", "opening hours?").await;
+    let id = c.conversation_of("+31670000010").await;
+    // As if the reply job ran a day later: the customer's message is 25 hours old.
+    sqlx::query("UPDATE conversations SET last_inbound_at = last_inbound_at - interval '25 hours' WHERE id = $1")
+        .bind(id)
+        .execute(&c.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE messages SET created_at = created_at - interval '25 hours' WHERE conversation_id = $1")
+        .bind(id)
+        .execute(&c.app.pool)
+        .await
+        .unwrap();
+    eventually(10, "the messages to count as seen", || async {
+        let seen: Option<(Option<time::OffsetDateTime>, Option<time::OffsetDateTime>)> =
+            sqlx::query_as("SELECT answered_through, reply_queued_at FROM ai_sessions WHERE conversation_id = $1")
+                .bind(id)
+                .fetch_optional(&c.app.pool)
+                .await
+                .unwrap();
+        matches!(seen, Some((Some(_), None))).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(c.ai_said(id).await.is_empty(), "nothing is said outside the window");
+    assert!(c.turns(id).await.is_empty());
+    let jobs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'ai.reply'").fetch_one(&c.app.pool).await.unwrap();
+    assert_eq!(jobs, 0, "not queued again");
+    c.app.stop().await;
+}
+
+#[tokio::test]
 async fn an_automation_rule_routing_an_ai_conversation_to_people_is_a_hand_over_with_a_note() {
     // The AI agent waits longer than the test: only the rule acts.
     let c = center(&[("SWITCHBOARD__AI__DEBOUNCE_MS", "60000")]).await;

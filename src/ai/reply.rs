@@ -130,6 +130,14 @@ impl ReplyTask {
             return Ok(());
         };
         let through = session.last_inbound_at.max(unanswered.last().map(|m| m.created_at));
+        if !crate::domain::window::at(session.last_inbound_at, session.db_now).open {
+            // Nothing may be said any more (a job run a day late): the messages count as seen, so that the
+            // scanner does not queue them again; the customer's next message opens the window and is answered.
+            let mut tx = self.pool.begin().await?;
+            db::answered(&mut tx, id, session.answered_through, through, false, false).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         let waited = Duration::try_from(session.db_now - first.created_at).unwrap_or_default();
         let loaded = match agent::load(&mut conn, &self.secrets, &self.indexes, session.ai_agent_id).await {
             Ok(l) => l,
