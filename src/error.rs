@@ -97,6 +97,13 @@ impl AppError {
 
 /// A constraint the database enforces is the last line behind the API's own checks: a request that gets past
 /// those and breaks one is still the client's error, answered as such rather than as a 500.
+/// A value that breaks a rule of the domain: 422 `invalid_field` naming the field.
+impl From<crate::domain::Invalid> for AppError {
+    fn from(e: crate::domain::Invalid) -> Self {
+        AppError::invalid_field(&e.field, e.message)
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e {

@@ -2,6 +2,7 @@
 //! what an admin sets. Pure: the retrieval is in `ai::bot`, the model client in `ai::model`.
 
 use super::conversation::text_enum;
+use super::Invalid;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -88,39 +89,31 @@ pub const MAX_QUESTION_CHARS: usize = 500;
 pub const MAX_ANSWER_CHARS: usize = 1600;
 pub const MAX_TEXT_CHARS: usize = 20_000;
 
-/// A field at fault and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
-    Invalid { field: field.into(), message: message.into() }
-}
-
 /// Checks the knowledge pairs: each question and answer present and within WhatsApp's and our limits.
 pub fn check_knowledge(pairs: &[Pair]) -> Result<(), Invalid> {
     if pairs.len() > MAX_PAIRS {
-        return Err(invalid("knowledge", format!("knowledge holds at most {MAX_PAIRS} pairs")));
+        return Err(Invalid::new("knowledge", format!("knowledge holds at most {MAX_PAIRS} pairs")));
     }
     for (i, p) in pairs.iter().enumerate() {
         let len = p.question.trim().chars().count();
         if len == 0 || len > MAX_QUESTION_CHARS {
-            return Err(invalid(
+            return Err(Invalid::new(
                 format!("knowledge[{i}].question"),
                 format!("a question is 1 to {MAX_QUESTION_CHARS} characters"),
             ));
         }
         let len = p.answer.trim().chars().count();
         if len == 0 || len > MAX_ANSWER_CHARS {
-            return Err(invalid(
+            return Err(Invalid::new(
                 format!("knowledge[{i}].answer"),
                 format!("an answer is 1 to {MAX_ANSWER_CHARS} characters (one WhatsApp message)"),
             ));
         }
         if p.keywords.len() > 50 || p.keywords.iter().any(|k| k.trim().is_empty() || k.chars().count() > 100) {
-            return Err(invalid(format!("knowledge[{i}].keywords"), "at most 50 keywords of 1 to 100 characters each"));
+            return Err(Invalid::new(
+                format!("knowledge[{i}].keywords"),
+                "at most 50 keywords of 1 to 100 characters each",
+            ));
         }
     }
     Ok(())
@@ -129,12 +122,12 @@ pub fn check_knowledge(pairs: &[Pair]) -> Result<(), Invalid> {
 /// A base URL a model is reached at: http or https, no query or fragment; `/chat/completions` is added to it.
 pub fn check_base_url(raw: &str) -> Result<url::Url, Invalid> {
     let url = url::Url::parse(raw.trim())
-        .map_err(|_| invalid("base_url", "base_url must be an absolute URL, e.g. https://api.openai.com/v1"))?;
+        .map_err(|_| Invalid::new("base_url", "base_url must be an absolute URL, e.g. https://api.openai.com/v1"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid("base_url", "base_url must be an http or https URL"));
+        return Err(Invalid::new("base_url", "base_url must be an http or https URL"));
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(
+        return Err(Invalid::new(
             "base_url",
             "base_url has no query, fragment or credentials (give the key as api_key, other values as extra_headers)",
         ));
@@ -146,11 +139,11 @@ pub fn check_base_url(raw: &str) -> Result<url::Url, Invalid> {
 pub fn check_header_name(name: &str) -> Result<(), Invalid> {
     let field = format!("extra_headers.{name}");
     if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(invalid(field, "not a valid HTTP header name"));
+        return Err(Invalid::new(field, "not a valid HTTP header name"));
     }
     let lower = name.to_ascii_lowercase();
     if matches!(lower.as_str(), "content-type" | "content-length" | "host" | "transfer-encoding" | "connection") {
-        return Err(invalid(field, "this header is set by Switchboard"));
+        return Err(Invalid::new(field, "this header is set by Switchboard"));
     }
     Ok(())
 }

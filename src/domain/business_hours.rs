@@ -7,6 +7,7 @@
 //! 09:00 opening is 09:00 local on both sides of the change (on the night of the change an overnight range is
 //! an hour shorter or longer, as it is on the wall).
 
+use super::Invalid;
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -71,17 +72,6 @@ pub struct Holiday {
     pub name: String,
 }
 
-/// What is wrong with a schedule, naming the field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
-    Invalid { field: field.into(), message: message.into() }
-}
-
 /// Minutes since local midnight, 0..=1440.
 fn minutes(hhmm: &str) -> Option<u32> {
     let (h, m) = hhmm.split_once(':')?;
@@ -109,24 +99,28 @@ impl Schedule {
     /// Checks every field and prepares the schedule for use.
     pub fn check(&self) -> Result<Hours, Invalid> {
         let tz = TimeZone::get(&self.time_zone).map_err(|_| {
-            invalid("time_zone", format!("{:?} is not a known IANA time zone such as Europe/Amsterdam", self.time_zone))
+            Invalid::new(
+                "time_zone",
+                format!("{:?} is not a known IANA time zone such as Europe/Amsterdam", self.time_zone),
+            )
         })?;
         let mut days: [Vec<(u32, u32)>; 7] = Default::default();
         for (day, ranges) in &self.weekly {
             let field = format!("weekly.{}", serde_json::to_value(day).expect("day").as_str().unwrap_or_default());
             if ranges.len() > 10 {
-                return Err(invalid(field, "at most 10 ranges a day"));
+                return Err(Invalid::new(field, "at most 10 ranges a day"));
             }
             let mut parsed = Vec::new();
             for (i, r) in ranges.iter().enumerate() {
                 let at = |part: &str| format!("{field}[{i}].{part}");
-                let open = minutes(&r.open)
-                    .filter(|m| *m < 1440)
-                    .ok_or_else(|| invalid(at("open"), format!("{:?} is not a time from 00:00 to 23:59", r.open)))?;
-                let close = minutes(&r.close)
-                    .ok_or_else(|| invalid(at("close"), format!("{:?} is not a time from 00:00 to 24:00", r.close)))?;
+                let open = minutes(&r.open).filter(|m| *m < 1440).ok_or_else(|| {
+                    Invalid::new(at("open"), format!("{:?} is not a time from 00:00 to 23:59", r.open))
+                })?;
+                let close = minutes(&r.close).ok_or_else(|| {
+                    Invalid::new(at("close"), format!("{:?} is not a time from 00:00 to 24:00", r.close))
+                })?;
                 if open == close {
-                    return Err(invalid(
+                    return Err(Invalid::new(
                         at("close"),
                         "open and close are the same time; use 00:00 to 24:00 for a whole day",
                     ));
@@ -138,20 +132,20 @@ impl Schedule {
                 parsed.iter().map(|&(o, c)| if c > o { (o, c) } else { (o, 1440) }).collect();
             spans.sort();
             if spans.windows(2).any(|w| w[1].0 < w[0].1) {
-                return Err(invalid(field, "ranges of one day overlap"));
+                return Err(Invalid::new(field, "ranges of one day overlap"));
             }
             days[*day as usize] = parsed;
         }
         if self.holidays.len() > 366 {
-            return Err(invalid("holidays", "at most 366 holidays"));
+            return Err(Invalid::new("holidays", "at most 366 holidays"));
         }
         let mut holidays = Vec::new();
         for (i, h) in self.holidays.iter().enumerate() {
             let date: Date = h.date.parse().map_err(|_| {
-                invalid(format!("holidays[{i}].date"), format!("{:?} is not a date as YYYY-MM-DD", h.date))
+                Invalid::new(format!("holidays[{i}].date"), format!("{:?} is not a date as YYYY-MM-DD", h.date))
             })?;
             if h.name.chars().count() > 200 {
-                return Err(invalid(format!("holidays[{i}].name"), "name is at most 200 characters"));
+                return Err(Invalid::new(format!("holidays[{i}].name"), "name is at most 200 characters"));
             }
             holidays.push(date);
         }

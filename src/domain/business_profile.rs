@@ -2,6 +2,7 @@
 //! Profile API: about/description ≤ 512 characters, address ≤ 256, e-mail ≤ 128, at most 2 websites of ≤ 256,
 //! a vertical from Meta's list).
 
+use super::Invalid;
 use serde::{Deserialize, Serialize};
 
 pub const VERTICALS: &[&str] = &[
@@ -40,16 +41,9 @@ pub struct BusinessProfile {
     pub websites: Vec<String>,
 }
 
-/// A profile field that breaks a limit: the field's name and what is wrong, in words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileError {
-    pub field: String,
-    pub message: String,
-}
-
-fn too_long(field: &str, value: &Option<String>, max: usize) -> Option<ProfileError> {
+fn too_long(field: &str, value: &Option<String>, max: usize) -> Option<Invalid> {
     let v = value.as_ref()?;
-    (v.chars().count() > max).then(|| ProfileError {
+    (v.chars().count() > max).then(|| Invalid {
         field: format!("profile.{field}"),
         message: format!("{field} has at most {max} characters on WhatsApp"),
     })
@@ -60,9 +54,9 @@ fn is_http_url(s: &str) -> bool {
 }
 
 impl BusinessProfile {
-    pub fn check(&self) -> Result<(), ProfileError> {
+    pub fn check(&self) -> Result<(), Invalid> {
         let err = |field: &str, message: &str| {
-            Err(ProfileError { field: format!("profile.{field}"), message: message.to_owned() })
+            Err(Invalid { field: format!("profile.{field}"), message: message.to_owned() })
         };
         let lengths = [
             too_long("display_name", &self.display_name, 100),
@@ -102,7 +96,7 @@ impl BusinessProfile {
         }
         for (i, site) in self.websites.iter().enumerate() {
             if site.chars().count() > 256 || !is_http_url(site) {
-                return Err(ProfileError {
+                return Err(Invalid {
                     field: format!("profile.websites[{i}]"),
                     message: "each website must be an http(s) URL of at most 256 characters".into(),
                 });

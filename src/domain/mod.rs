@@ -11,6 +11,7 @@ pub mod business_profile;
 pub mod cidr;
 pub mod conversation;
 pub mod inbound;
+pub mod invalid;
 pub mod language;
 pub mod mask;
 pub mod message_status;
@@ -23,6 +24,7 @@ pub mod window;
 
 pub use address::{Bsuid, WhatsAppAddress, E164};
 pub use conversation::{ConversationStatus, RoutingState};
+pub use invalid::Invalid;
 pub use message_status::MessageStatus;
 pub use role::Role;
 pub use sid::{AccountSid, MessageSid, MessagingServiceSid};

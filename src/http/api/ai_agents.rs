@@ -107,10 +107,6 @@ struct AgentChanges {
     extra_headers: Option<Option<BTreeMap<String, String>>>,
 }
 
-fn bad(e: rules::Invalid) -> AppError {
-    AppError::invalid_field(&e.field, e.message)
-}
-
 fn optional_text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
     match value.map(|v| v.trim().to_owned()) {
         None => Ok(None),
@@ -137,7 +133,7 @@ fn check(mut s: Settings) -> AppResult<Settings> {
         }
     }
     s.languages.dedup();
-    rules::check_knowledge(&s.knowledge).map_err(bad)?;
+    rules::check_knowledge(&s.knowledge)?;
     s.instructions = optional_text("instructions", s.instructions, rules::MAX_TEXT_CHARS)?;
     s.greeting = optional_text("greeting", s.greeting, MAX_BODY_CHARS)?;
     s.handover_message = optional_text("handover_message", s.handover_message, MAX_BODY_CHARS)?;
@@ -161,7 +157,7 @@ fn check(mut s: Settings) -> AppResult<Settings> {
         return Err(AppError::invalid_field("temperature", "temperature must be from 0 to 2"));
     }
     s.base_url = match s.base_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        Some(u) => Some(rules::check_base_url(u).map_err(bad)?.to_string().trim_end_matches('/').to_owned()),
+        Some(u) => Some(rules::check_base_url(u)?.to_string().trim_end_matches('/').to_owned()),
         None => None,
     };
     if s.kind == Kind::OpenaiCompatible {
@@ -193,7 +189,7 @@ fn seal_headers(state: &AppState, headers: &BTreeMap<String, String>) -> AppResu
         return Err(AppError::invalid_field("extra_headers", "at most 20 extra headers"));
     }
     for (name, value) in headers {
-        rules::check_header_name(name).map_err(bad)?;
+        rules::check_header_name(name)?;
         if value.len() > 4096 || value.chars().any(char::is_control) {
             return Err(AppError::invalid_field(
                 &format!("extra_headers.{name}"),

@@ -47,7 +47,7 @@ struct HoursChanges {
 }
 
 fn check(schedule: &Schedule) -> AppResult<()> {
-    schedule.check().map(|_| ()).map_err(|e| AppError::invalid_field(&e.field, e.message))
+    schedule.check().map(|_| ()).map_err(AppError::from)
 }
 
 fn taken(e: sqlx::Error) -> AppError {

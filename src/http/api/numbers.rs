@@ -98,7 +98,7 @@ async fn apply(
         current.greeting_text = greeting.clone();
     }
     if let Some(profile) = &changes.profile {
-        profile.check().map_err(|e| AppError::invalid_field(&e.field, e.message))?;
+        profile.check()?;
         current.profile = profile.clone();
     }
     if let Some(queue) = changes.default_queue_id {
