@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "sk-test-0123456789SECRETKEY";
@@ -54,14 +54,7 @@ struct Center {
 
 async fn center(extra: &[(&str, &str)]) -> Center {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path_regex("Messages.json$"))
-        .respond_with(|_: &wiremock::Request| {
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"sid": new_sid("SM"), "status": "queued", "error_code": null}))
-        })
-        .mount(&server)
-        .await;
+    accept_messages(&server).await;
     let base = server.uri();
     let mut env: Vec<(String, String)> = [
         ("SWITCHBOARD__JOBS__ENABLED", "true"),

@@ -9,7 +9,7 @@ use common::*;
 use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "sk-live-DO-NOT-LOG-0123456789abcdef";
@@ -19,14 +19,7 @@ const CUSTOMERS: usize = 100;
 async fn three_nodes_answer_each_message_of_a_hundred_ai_conversations_exactly_once() {
     // Twilio and the model on one scripted server; the model answers after a little thought.
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path_regex("Messages.json$"))
-        .respond_with(|_: &wiremock::Request| {
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"sid": new_sid("SM"), "status": "queued", "error_code": null}))
-        })
-        .mount(&server)
-        .await;
+    accept_messages(&server).await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .respond_with(

@@ -49,9 +49,8 @@ impl Scanner {
     pub async fn run(self, shutdown: CancellationToken) {
         let every = self.interval();
         loop {
-            match self.scan().await {
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "queueing AI replies failed; tried again shortly"),
+            if let Err(e) = self.scan().await {
+                tracing::warn!(error = %e, "queueing AI replies failed; tried again shortly");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -133,15 +133,18 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<AiAg
         .await
 }
 
-/// The agent even if removed (its conversations still name it), with its secrets.
+/// The agent even if removed (its conversations still name it), with its secrets, in one query.
 pub async fn find_with_secrets(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<(AiAgent, Secrets)>> {
-    let sql = format!("SELECT {COLUMNS} FROM ai_agents WHERE id = $1");
-    let Some(agent) = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await? else {
-        return Ok(None);
-    };
-    let secrets =
-        sqlx::query_as("SELECT api_key, extra_headers FROM ai_agents WHERE id = $1").bind(id).fetch_one(conn).await?;
-    Ok(Some((agent, secrets)))
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        agent: AiAgent,
+        #[sqlx(flatten)]
+        secrets: Secrets,
+    }
+    let sql = format!("SELECT {COLUMNS}, api_key, extra_headers FROM ai_agents WHERE id = $1");
+    let row: Option<Row> = sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?;
+    Ok(row.map(|r| (r.agent, r.secrets)))
 }
 
 pub async fn is_live(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {

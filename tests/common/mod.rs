@@ -463,3 +463,16 @@ impl Drop for S3Server {
         let _ = self.child.wait();
     }
 }
+
+/// Makes `server` play Twilio accepting every message request (201, a new SID each time), for tests whose
+/// sends only need to go somewhere.
+pub async fn accept_messages(server: &wiremock::MockServer) {
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path_regex("Messages.json$"))
+        .respond_with(|_: &wiremock::Request| {
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(serde_json::json!({"sid": new_sid("SM"), "status": "queued", "error_code": null}))
+        })
+        .mount(server)
+        .await;
+}
