@@ -243,6 +243,27 @@ fn main() -> anyhow::Result<()> {
         let bodies = seen.lock().unwrap().len();
         println!("  checks                {sent} messages with a SID, {bodies} requests at the fake Twilio");
         anyhow::ensure!(sent as usize == messages + rated && bodies == messages + rated, "lost or repeated messages");
+        // Each conversation's messages reached the fake Twilio in the order they were written (created_at, id).
+        let written: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT conversation_id, body FROM messages WHERE direction = 'outbound' ORDER BY created_at, id",
+        )
+        .fetch_all(&sqlx::PgPool::connect(&database_url).await?)
+        .await?;
+        let conversation_of: std::collections::HashMap<&str, Uuid> =
+            written.iter().map(|(c, body)| (body.as_str(), *c)).collect();
+        let mut expected: std::collections::HashMap<Uuid, Vec<&str>> = std::collections::HashMap::new();
+        for (c, body) in &written {
+            expected.entry(*c).or_default().push(body);
+        }
+        let mut arrived: std::collections::HashMap<Uuid, Vec<String>> = std::collections::HashMap::new();
+        let mut in_order: Vec<(Instant, String)> = seen.lock().unwrap().clone();
+        in_order.sort_by_key(|(at, _)| *at);
+        for (_, body) in in_order {
+            arrived.entry(conversation_of[body.as_str()]).or_default().push(body);
+        }
+        let out_of_order = expected.iter().filter(|(c, bodies)| arrived[*c] != **bodies).count();
+        println!("  order                 {out_of_order} of {} conversations received out of order", expected.len());
+        anyhow::ensure!(out_of_order == 0, "messages overtook earlier ones of their conversation");
         if let Some(pg) = embedded.as_mut() {
             pg.stop().await?;
         }

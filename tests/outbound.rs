@@ -469,6 +469,80 @@ async fn server_errors_fail_the_message_after_the_last_attempt() {
     assert_eq!(twilio.received_requests().await.unwrap().len(), 3, "outbound.max_attempts");
 }
 
+/// The bodies Twilio was asked to send, in the order the requests came.
+async fn bodies_received(twilio: &MockServer) -> Vec<String> {
+    let requests = twilio.received_requests().await.unwrap();
+    requests
+        .iter()
+        .flat_map(|r| values(&form_of(r), "Body").into_iter().map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_conversations_messages_reach_twilio_in_the_order_they_were_written() {
+    let twilio = MockServer::start().await;
+    // The first message meets a server error once and is retried after 400 ms; the second, written meanwhile,
+    // waits for it rather than overtake it.
+    answer(&twilio, twilio_error(500, 20500, "Internal Server Error"), 1).await;
+    answer(&twilio, Created, u64::MAX).await;
+    let app = app_sending_with(
+        &twilio,
+        &[("SWITCHBOARD__JOBS__RETRY_BASE_MS", "400"), ("SWITCHBOARD__JOBS__RETRY_MAX_MS", "400")],
+    )
+    .await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let c = conversation(&app, channel).await;
+    let (_, first) = send(&app, &admin, c, json!({"body": "first"})).await;
+    let (_, second) = send(&app, &admin, c, json!({"body": "second"})).await;
+    assert_eq!(settled(&app, first["id"].as_str().unwrap()).await.0, "queued");
+    assert!(settled(&app, second["id"].as_str().unwrap()).await.1.is_some());
+    assert_eq!(bodies_received(&twilio).await, ["first", "first", "second"]);
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(attempts, 0, "both jobs are done");
+}
+
+#[tokio::test]
+async fn a_message_is_held_back_by_an_earlier_one_for_two_minutes_at_most() {
+    let twilio = MockServer::start().await;
+    // The first message keeps meeting server errors (10 attempts, a second apart); the second waits for it only
+    // until it has been queued for two minutes (here: made two minutes old).
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .and(wiremock::matchers::body_string_contains("Body=first"))
+        .respond_with(twilio_error(500, 20500, "Internal Server Error"))
+        .mount(&twilio)
+        .await;
+    answer(&twilio, Created, u64::MAX).await;
+    let app = app_sending_with(
+        &twilio,
+        &[
+            ("SWITCHBOARD__JOBS__RETRY_BASE_MS", "1000"),
+            ("SWITCHBOARD__JOBS__RETRY_MAX_MS", "1000"),
+            ("SWITCHBOARD__OUTBOUND__MAX_ATTEMPTS", "10"),
+        ],
+    )
+    .await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let c = conversation(&app, channel).await;
+    let (_, first) = send(&app, &admin, c, json!({"body": "first"})).await;
+    let (_, second) = send(&app, &admin, c, json!({"body": "second"})).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(bodies_received(&twilio).await, ["first"], "the second waits while the first is retried");
+    sqlx::query(
+        "UPDATE messages SET created_at = created_at - interval '2 minutes 1 second' WHERE conversation_id = $1",
+    )
+    .bind(c)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (_, sid, _, _) = settled(&app, second["id"].as_str().unwrap()).await;
+    assert!(sid.is_some());
+    let (status, sid, _, _) = message_row(&app, first["id"].as_str().unwrap()).await;
+    assert_eq!((status.as_str(), sid), ("queued", None), "the first is still being retried");
+}
+
 #[tokio::test]
 async fn a_timeout_is_retried() {
     let twilio = MockServer::start().await;

@@ -127,6 +127,10 @@ pub enum JobError {
     /// back at once, the attempt not counted.
     #[error("handed back: the worker is shutting down")]
     HandBack,
+    /// Something else must happen first (an earlier message of the conversation is still being sent): the job
+    /// is tried again after the delay, the attempt not counted.
+    #[error("waiting: {1}")]
+    NotYet(Duration, &'static str),
 }
 
 impl From<sqlx::Error> for JobError {
@@ -250,6 +254,7 @@ async fn execute(ctx: &Engine, settings: &JobSettings, worker: &str, job: Job, s
         Ok(Done::Completed) => jobs::complete(&ctx.pool, job.id, worker).await,
         Ok(Done::Removed) => Ok(()),
         Err(JobError::HandBack) => jobs::hand_back(&ctx.pool, worker, Some(job.id)).await.map(drop),
+        Err(JobError::NotYet(delay, why)) => jobs::defer(&ctx.pool, job.id, worker, delay, why).await,
         Err(JobError::Retry(e)) if job.attempts < max => {
             let delay = backoff(settings, job.attempts);
             span.in_scope(

@@ -8,8 +8,9 @@
 
 use crate::store::outbound::{self, Accepted};
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 const MAX_BATCH: usize = 64;
 const ATTEMPTS: u32 = 4;
@@ -19,13 +20,21 @@ type Reply = oneshot::Sender<Result<(), String>>;
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::Sender<(Accepted, Reply)>,
+    /// Told after each batch commits: the sends waiting for an earlier message of their conversation look again.
+    recorded: Arc<Notify>,
 }
 
 impl Recorder {
     pub fn start(pool: PgPool) -> Self {
         let (queue, receiver) = mpsc::channel(MAX_BATCH * 8);
-        tokio::spawn(run(pool, receiver));
-        Self { queue }
+        let recorded = Arc::new(Notify::new());
+        tokio::spawn(run(pool, receiver, recorded.clone()));
+        Self { queue, recorded }
+    }
+
+    /// Told whenever a batch of SIDs was committed.
+    pub fn recorded(&self) -> &Notify {
+        &self.recorded
     }
 
     /// Records that Twilio accepted a message, answering once committed.
@@ -36,7 +45,7 @@ impl Recorder {
     }
 }
 
-async fn run(pool: PgPool, mut receiver: mpsc::Receiver<(Accepted, Reply)>) {
+async fn run(pool: PgPool, mut receiver: mpsc::Receiver<(Accepted, Reply)>, recorded: Arc<Notify>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (rows, replies): (Vec<Accepted>, Vec<Reply>) = batch.drain(..).unzip();
@@ -54,5 +63,6 @@ async fn run(pool: PgPool, mut receiver: mpsc::Receiver<(Accepted, Reply)>) {
         for reply in replies {
             let _ = reply.send(result.clone());
         }
+        recorded.notify_waiters();
     }
 }

@@ -8,6 +8,9 @@
 //! retried with backoff up to `outbound.max_attempts`; anything Twilio refuses on purpose (21211, 21610,
 //! 63016, …) fails the message at once with Twilio's code and a readable reason.
 //!
+//! Sends are ordered per conversation: a message is not handed to Twilio while an earlier message of its
+//! conversation still waits to be (for at most `store::outbound::ORDER_WAIT` after it was queued).
+//!
 //! The one gap: a process that dies after Twilio accepted the message and before that statement commits
 //! leaves the job running; it is taken over and the message is sent a second time (see the README).
 
@@ -28,6 +31,14 @@ use std::time::Duration;
 use uuid::Uuid;
 
 pub const KIND: &str = outbound::SEND_KIND;
+
+/// How long a send waits in place for an earlier message of its conversation (usually being sent right now)
+/// before it gives its slot back and is tried again after [`ORDER_RETRY`].
+const ORDER_HOLD: Duration = Duration::from_secs(1);
+const ORDER_RETRY: Duration = Duration::from_millis(200);
+/// How often a waiting send looks again without being told (the earlier message may be sent by another process,
+/// or fail).
+const ORDER_LOOK: Duration = Duration::from_millis(50);
 
 /// The `message.send` task, with what it needs.
 pub struct Sender {
@@ -57,6 +68,28 @@ impl Task for Sender {
     }
 }
 
+/// Waits until no earlier message of the conversation is waiting to be sent: woken when this process records
+/// SIDs, else looking every [`ORDER_LOOK`]; after [`ORDER_HOLD`] the job is handed back for later instead.
+async fn wait_for_earlier(ctx: &Sender, message_id: Uuid, attempt: &Attempt<'_>) -> Result<(), JobError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let told = ctx.recorder.recorded().notified();
+        tokio::pin!(told);
+        told.as_mut().enable();
+        if !outbound::behind_earlier(&ctx.pool, message_id).await? {
+            return Ok(());
+        }
+        if started.elapsed() >= ORDER_HOLD {
+            return Err(JobError::NotYet(ORDER_RETRY, "an earlier message of the conversation is being sent"));
+        }
+        tokio::select! {
+            _ = told => {}
+            _ = tokio::time::sleep(ORDER_LOOK) => {}
+            _ = attempt.stopping.cancelled() => return Err(JobError::HandBack),
+        }
+    }
+}
+
 #[tracing::instrument(skip_all, fields(message = %message_id))]
 async fn send(ctx: &Sender, message_id: Uuid, attempt: Attempt<'_>) -> Result<Done, JobError> {
     let Some(m) = outbound::send_context(&ctx.pool, message_id).await? else {
@@ -65,6 +98,10 @@ async fn send(ctx: &Sender, message_id: Uuid, attempt: Attempt<'_>) -> Result<Do
     if m.twilio_sid.is_some() || !matches!(m.status.parse(), Ok(MessageStatus::Queued)) {
         // Sent already (or failed for good): nothing to do.
         return Ok(Done::Completed);
+    }
+    if m.behind_earlier {
+        // Parts of one reply, or an agent's quick messages, reach Twilio in the order they were written.
+        wait_for_earlier(ctx, message_id, &attempt).await?;
     }
     let Some(to) = m.to_e164.as_deref() else {
         return fail(

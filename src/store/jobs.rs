@@ -88,6 +88,22 @@ pub async fn complete(pool: &PgPool, id: i64, worker: &str) -> sqlx::Result<()> 
     Ok(())
 }
 
+/// The job waits for something else: pending again after `delay`, the attempt given back.
+pub async fn defer(pool: &PgPool, id: i64, worker: &str, delay: Duration, why: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET state = 'pending', run_at = now() + make_interval(secs => $3), last_error = $4,
+                attempts = greatest(attempts - 1, 0), locked_at = NULL, locked_by = NULL, updated_at = now()
+         WHERE id = $1 AND locked_by = $2",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(delay.as_secs_f64())
+    .bind(format!("waiting: {why}"))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 pub async fn retry_later(pool: &PgPool, id: i64, worker: &str, delay: Duration, error: &str) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE jobs SET state = 'pending', run_at = now() + make_interval(secs => $3), last_error = $4,

@@ -130,14 +130,30 @@ pub struct SendContext {
     pub account: super::channels::AccountRecord,
     pub media_tokens: Vec<String>,
     pub media_filenames: Vec<String>,
+    /// An earlier message of the conversation is still waiting to be handed to Twilio (see [`ORDER_WAIT`]).
+    pub behind_earlier: bool,
 }
 
-pub async fn send_context(pool: &PgPool, message_id: Uuid) -> sqlx::Result<Option<SendContext>> {
-    sqlx::query_as(
+/// How long a message waits for the earlier messages of its conversation to be handed to Twilio first (an AI
+/// reply split in parts, an agent's quick messages): sends are ordered per conversation, but a message whose
+/// predecessor keeps failing is not held back for longer than this after it was queued.
+pub const ORDER_WAIT: &str = "2 minutes";
+
+/// Whether message `m` must wait for an earlier one ([`SendContext::behind_earlier`]); `$2` is [`ORDER_WAIT`].
+const BEHIND_EARLIER: &str = "m.created_at > now() - $2::interval AND EXISTS (
+        SELECT 1 FROM messages e
+        WHERE e.conversation_id = m.conversation_id AND e.created_at <= m.created_at
+          AND (e.created_at, e.id) < (m.created_at, m.id)
+          AND e.direction = 'outbound' AND e.status = 'queued' AND e.twilio_sid IS NULL
+    )";
+
+static SEND_CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
         "SELECT m.id, m.status, m.twilio_sid, m.body, m.content_sid, m.content_variables::text AS content_variables,
                 c.channel_id, n.e164 AS from_e164, k.phone_e164 AS to_e164, ch.messaging_service_sid,
                 a.account_sid, a.auth_token, a.api_key_sid, a.api_key_secret, a.sandbox,
-                COALESCE(media.tokens, '{}') AS media_tokens, COALESCE(media.filenames, '{}') AS media_filenames
+                COALESCE(media.tokens, '{{}}') AS media_tokens, COALESCE(media.filenames, '{{}}') AS media_filenames,
+                {BEHIND_EARLIER} AS behind_earlier
          FROM messages m
          JOIN conversations c ON c.id = m.conversation_id
          JOIN whatsapp_numbers n ON n.id = c.number_id
@@ -150,11 +166,18 @@ pub async fn send_context(pool: &PgPool, message_id: Uuid) -> sqlx::Result<Optio
              FROM attachments at JOIN uploads u ON u.id = at.upload_id
              WHERE at.message_id = m.id
          ) media ON true
-         WHERE m.id = $1 AND m.direction = 'outbound'",
+         WHERE m.id = $1 AND m.direction = 'outbound'"
     )
-    .bind(message_id)
-    .fetch_optional(pool)
-    .await
+});
+
+pub async fn send_context(pool: &PgPool, message_id: Uuid) -> sqlx::Result<Option<SendContext>> {
+    sqlx::query_as(SEND_CONTEXT.as_str()).bind(message_id).bind(ORDER_WAIT).fetch_optional(pool).await
+}
+
+/// Whether the message still waits for an earlier message of its conversation (see [`ORDER_WAIT`]).
+pub async fn behind_earlier(pool: &PgPool, message_id: Uuid) -> sqlx::Result<bool> {
+    let sql = format!("SELECT {BEHIND_EARLIER} FROM messages m WHERE m.id = $1");
+    Ok(sqlx::query_scalar(&sql).bind(message_id).bind(ORDER_WAIT).fetch_optional(pool).await?.unwrap_or(false))
 }
 
 /// Twilio's SID for a message, and the job that sent it.
