@@ -17,6 +17,10 @@
 //! built-in bot (the sandbox's sample agent: every new conversation gets an `ai.reply` job, which answers or
 //! hands over and queues the send). The job worker runs, sending to a local stand-in for Twilio; the run says
 //! how long the AI replies need after the load to catch up.
+//!
+//! `BENCH_WAITS=1` samples `pg_stat_activity` every 20 ms during each measured round and prints what the busy
+//! PostgreSQL connections were doing: their wait event (a lock, WAL, I/O, or none = on the CPU) and the
+//! statement, as shares of the samples. It tells a round that waits on locks from one that lacks CPU.
 
 mod common;
 
@@ -124,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let rounds = if automation { env_or("BENCH_ROUNDS", 3) } else { 1 };
+    let waits = std::env::var("BENCH_WAITS").is_ok_and(|v| v != "0");
     println!("inbound webhook load — {label}");
     println!("  connections          {concurrency} HTTP, {pool_size} PostgreSQL");
     let mut unique_total = 0;
@@ -137,6 +142,7 @@ fn main() -> anyhow::Result<()> {
         for t in order {
             let (what, url, to) = &targets[t];
             let prefix = format!("{round}{t}");
+            let sampler = waits.then(|| server_rt.spawn(sample_waits(pool.clone(), Duration::from_secs(seconds + 2))));
             let report = client_rt.block_on(load(
                 std::slice::from_ref(url),
                 to,
@@ -167,6 +173,9 @@ fn main() -> anyhow::Result<()> {
                 h.value_at_quantile(0.99) as f64 / 1000.0,
                 h.max() as f64 / 1000.0
             );
+            if let Some(sampler) = sampler {
+                print_waits(server_rt.block_on(sampler)??);
+            }
             anyhow::ensure!(report.errors == 0, "{} requests were not answered 200", report.errors);
             if ai && t == 1 {
                 let started = Instant::now();
@@ -189,6 +198,25 @@ fn main() -> anyhow::Result<()> {
                 })?;
                 println!(
                     "  AI caught up         {:.1} s after the load ({left} conversations left; {decisions} AI decisions so far)",
+                    started.elapsed().as_secs_f64()
+                );
+                // The decisions' own work (the sends of replies and hand-over messages) is drained too, so that
+                // the next round measures itself rather than this round's backlog.
+                let jobs = server_rt.block_on(async {
+                    loop {
+                        let jobs: i64 = sqlx::query_scalar(
+                            "SELECT count(*) FROM jobs WHERE state <> 'failed' AND run_at < now() + interval '5 seconds'",
+                        )
+                        .fetch_one(&pool)
+                        .await?;
+                        if jobs == 0 || started.elapsed() > Duration::from_secs(300) {
+                            return anyhow::Ok(jobs);
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                })?;
+                println!(
+                    "  its sends done       {:.1} s after the load ({jobs} jobs left)",
                     started.elapsed().as_secs_f64()
                 );
             } else if automation && t == 1 {
@@ -279,4 +307,54 @@ async fn rules(pool: &sqlx::PgPool, channel: uuid::Uuid, pattern: &str) -> anyho
         .await?;
     }
     Ok(())
+}
+
+/// What the busy PostgreSQL connections were doing, sampled every 20 ms for `span`: (wait event, statement) →
+/// samples, and the number of samples taken.
+async fn sample_waits(
+    pool: sqlx::PgPool,
+    span: Duration,
+) -> anyhow::Result<(std::collections::HashMap<(String, String), u64>, u64)> {
+    // Its own connection, so that sampling takes none of the server's pool.
+    let pool =
+        sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with((*pool.connect_options()).clone()).await?;
+    let mut seen = std::collections::HashMap::new();
+    let mut samples = 0;
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    while started.elapsed() < span {
+        tick.tick().await;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT COALESCE(wait_event_type || ':' || wait_event, 'CPU'),
+                    regexp_replace(left(query, 70), '\\s+', ' ', 'g')
+             FROM pg_stat_activity
+             WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&pool)
+        .await?;
+        samples += 1;
+        for row in rows {
+            *seen.entry(row).or_insert(0) += 1;
+        }
+    }
+    Ok((seen, samples))
+}
+
+fn print_waits((seen, samples): (std::collections::HashMap<(String, String), u64>, u64)) {
+    let busy: u64 = seen.values().sum();
+    println!("  busy connections     {:.1} on average over {samples} samples", busy as f64 / samples.max(1) as f64);
+    let mut by_wait = std::collections::BTreeMap::<&str, u64>::new();
+    for ((wait, _), n) in &seen {
+        *by_wait.entry(wait).or_default() += n;
+    }
+    let mut by_wait: Vec<_> = by_wait.into_iter().collect();
+    by_wait.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    for (wait, n) in by_wait.iter().take(6) {
+        println!("    {:>5.1} %  {wait}", *n as f64 * 100.0 / busy.max(1) as f64);
+    }
+    let mut rows: Vec<_> = seen.iter().collect();
+    rows.sort_by_key(|(_, n)| std::cmp::Reverse(**n));
+    for ((wait, query), n) in rows.iter().take(10) {
+        println!("    {:>5.1} %  {wait:<28} {query}", **n as f64 * 100.0 / busy.max(1) as f64);
+    }
 }
