@@ -262,7 +262,8 @@ impl ReplyTask {
 }
 
 /// What the customer receives, in order: the greeting (the first time) and the words of the decision, as one
-/// message when they fit in one (separate sends are not ordered), else split at sentence boundaries.
+/// message when they fit in one (one bubble on the phone), else split at sentence boundaries (sent in order: see
+/// `outbound::sender`).
 pub fn messages(greeting: Option<String>, decision: &Decision) -> Vec<String> {
     let words = match decision {
         Decision::Reply(text) | Decision::Handover { text, .. } => Some(text.as_str()),
