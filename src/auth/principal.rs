@@ -6,7 +6,7 @@
 //! (enough to see who they are, change the password, or log out); [`Principal`] refuses them.
 
 use super::{secret_token, CSRF_HEADER, SESSION_COOKIE};
-use crate::domain::Role;
+use crate::domain::{Permission, Role};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
@@ -48,6 +48,22 @@ impl Principal {
         } else {
             Err(AppError::forbidden("forbidden", format!("this needs the {role} role; you are {}", self.role)))
         }
+    }
+
+    /// 403 naming the permission unless the caller holds it (`details.permission`).
+    pub fn require_permission(&self, permission: Permission) -> Result<(), AppError> {
+        if self.role.grants(permission) {
+            return Ok(());
+        }
+        Err(AppError::forbidden(
+            "forbidden",
+            format!(
+                "this needs the {permission} permission, which the {} role and above hold; you are {}",
+                permission.least_role(),
+                self.role
+            ),
+        )
+        .with_details(serde_json::json!({ "permission": permission.as_str() })))
     }
 
     /// The caller as the use cases see it.

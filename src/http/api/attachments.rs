@@ -88,7 +88,6 @@ async fn erase(
     who: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<axum::http::StatusCode> {
-    who.require(crate::domain::Role::Supervisor)?;
     crate::media::erase(&state.pool, &state.storage, &who.actor(), id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

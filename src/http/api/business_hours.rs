@@ -4,7 +4,6 @@
 use super::{audit_change, check_name, ApiJson, ApiPath, List, ListParams, NoFilters, Page};
 use crate::auth::Principal;
 use crate::domain::business_hours::{Day, Holiday, Range, Schedule};
-use crate::domain::Role;
 use crate::error::{AppError, AppResult, UniqueConflict};
 use crate::state::AppState;
 use crate::store;
@@ -73,10 +72,9 @@ async fn find(conn: &mut sqlx::PgConnection, id: Uuid) -> AppResult<BusinessHour
     responses((status = 200, body = Page<BusinessHours>)))]
 async fn list(
     State(state): State<AppState>,
-    who: Principal,
+    _who: Principal,
     list: List<NoFilters>,
 ) -> AppResult<Json<Page<BusinessHours>>> {
-    who.require(Role::Supervisor)?;
     let rows = store::business_hours::list(&state.pool, &list.listing).await?;
     Ok(Json(Page::from_keyed(rows, &list.listing)))
 }
@@ -89,7 +87,6 @@ async fn create(
     who: Principal,
     ApiJson(body): ApiJson<NewHours>,
 ) -> AppResult<(StatusCode, Json<BusinessHours>)> {
-    who.require(Role::Admin)?;
     let name = check_name("name", &body.name, 200)?;
     let schedule =
         Schedule { time_zone: body.time_zone.trim().to_owned(), weekly: body.weekly, holidays: body.holidays };
@@ -106,10 +103,9 @@ async fn create(
     responses((status = 200, body = BusinessHours)))]
 async fn read(
     State(state): State<AppState>,
-    who: Principal,
+    _who: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<Json<BusinessHours>> {
-    who.require(Role::Supervisor)?;
     Ok(Json(find(&mut *state.pool.acquire().await?, id).await?))
 }
 
@@ -122,7 +118,6 @@ async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<HoursChanges>,
 ) -> AppResult<Json<BusinessHours>> {
-    who.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
     let before = find(&mut tx, id).await?;
     let name = check_name("name", body.name.as_deref().unwrap_or(&before.name), 200)?;
@@ -142,7 +137,6 @@ async fn update(
 #[utoipa::path(delete, path = "/business-hours/{id}", tag = "business hours", params(("id" = Uuid, Path)),
     responses((status = 204)))]
 async fn remove(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> AppResult<StatusCode> {
-    who.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
     let before = find(&mut tx, id).await?;
     let users = store::business_hours::users_of(&mut tx, id).await?;

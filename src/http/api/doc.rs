@@ -13,6 +13,8 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, OpenApi, Ref, Required, Type};
 use utoipa::{Modify, ToSchema};
 
+use super::permissions::{self, Needs};
+
 /// Every error: a stable `code` for programs, a `message` for people, and `details` (for a validation error,
 /// `{"field": …}`).
 #[derive(ToSchema)]
@@ -37,7 +39,9 @@ pub struct ErrorBody {
         description = "Configure and run a self-hosted WhatsApp contact center. Authenticate with an API token \
             (`Authorization: Bearer sb_…`) or, from the inbox, the session cookie plus `X-CSRF-Token` on unsafe \
             requests. Lists take `cursor`, `limit` and `sort` (prefix `-` for descending) and answer \
-            `{items, next_cursor}`. Errors are `{\"error\": {code, message, details}}`.",
+            `{items, next_cursor}`. Errors are `{\"error\": {code, message, details}}`. Each operation's \
+            security scope is the permission it needs (`GET /api/v1/permissions` lists them and the roles that hold \
+            them); a 403 names the missing one in `details.permission`.",
     ),
     components(schemas(Error, ErrorBody))
 )]
@@ -46,8 +50,24 @@ pub struct ApiDoc;
 /// What every operation has in common; applied to the finished document (after the routes added their paths).
 pub struct Common;
 
-/// Operations anyone may call without authenticating.
-const PUBLIC: &[&str] = &["/api/v1/auth/login"];
+/// Every operation of the document: (method in capitals, path).
+pub fn operations(api: &OpenApi) -> Vec<(String, String)> {
+    let mut all = Vec::new();
+    for (path, item) in &api.paths.paths {
+        for (method, op) in [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("PATCH", &item.patch),
+            ("DELETE", &item.delete),
+        ] {
+            if op.is_some() {
+                all.push((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    all
+}
 
 impl Modify for Common {
     fn modify(&self, api: &mut OpenApi) {
@@ -83,21 +103,40 @@ impl Modify for Common {
             .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(200))))
             .build();
         for (path, item) in api.paths.paths.iter_mut() {
-            let public = PUBLIC.contains(&path.as_str());
-            let ops: [(&mut Option<Operation>, bool); 5] = [
-                (&mut item.get, false),
-                (&mut item.put, false),
-                (&mut item.post, true),
-                (&mut item.patch, false),
-                (&mut item.delete, false),
+            let ops: [(&str, &mut Option<Operation>); 5] = [
+                ("GET", &mut item.get),
+                ("PUT", &mut item.put),
+                ("POST", &mut item.post),
+                ("PATCH", &mut item.patch),
+                ("DELETE", &mut item.delete),
             ];
-            for (op, is_post) in ops {
+            for (method, op) in ops {
                 let Some(op) = op.as_mut() else { continue };
+                let is_post = method == "POST";
                 op.responses.responses.insert("default".into(), error.clone().into());
-                if !public {
+                // The permission the operation needs is its security scope (OpenAPI 3.1 lets a bearer scheme
+                // list the roles or permissions required), and is said in words too.
+                let (scopes, words): (Option<Vec<String>>, Option<String>) = match permissions::needs(method, path) {
+                    Some(Needs::Public) | None => (None, None),
+                    Some(Needs::Caller) => (Some(Vec::new()), None),
+                    Some(Needs::Permission(p)) => {
+                        (Some(vec![p.as_str().to_owned()]), Some(format!("Needs the `{p}` permission.")))
+                    }
+                    Some(Needs::OwnOr(p)) => (
+                        Some(Vec::new()),
+                        Some(format!("Needs the `{p}` permission, except for the caller's own record.")),
+                    ),
+                };
+                if let Some(line) = words {
+                    op.description = Some(match op.description.take() {
+                        Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
+                        _ => line,
+                    });
+                }
+                if let Some(scopes) = scopes {
                     op.security = Some(vec![
-                        SecurityRequirement::new("token", Vec::<String>::new()),
-                        SecurityRequirement::new("session", Vec::<String>::new()),
+                        SecurityRequirement::new("token", scopes.clone()),
+                        SecurityRequirement::new("session", scopes),
                     ]);
                 }
                 if is_post && !path.starts_with("/api/v1/auth/") {

