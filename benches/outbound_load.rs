@@ -159,12 +159,15 @@ fn main() -> anyhow::Result<()> {
         let token = switchboard::auth::secret_token::generate("sb_");
         switchboard::store::api_tokens::insert(
             &mut *pool.acquire().await?,
-            "bench",
-            &switchboard::auth::secret_token::hash(&token),
-            &token[..8],
-            "admin",
-            None,
-            None,
+            &switchboard::store::api_tokens::NewToken {
+                name: "bench",
+                token_hash: &switchboard::auth::secret_token::hash(&token),
+                prefix: &token[..8],
+                role: "admin",
+                permissions: None,
+                created_by: None,
+                expires_at: None,
+            },
         )
         .await?;
         let client = reqwest::Client::new();

@@ -90,3 +90,50 @@ async fn the_catalogue_is_the_seeds_style_and_each_role_a_bundle_of_it() {
     assert_eq!(r.status(), 401);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_given_some_of_its_roles_permissions_may_do_only_those() {
+    let app = spawn_app().await;
+    let admin = app.api_token("admin").await;
+    let new = |body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move { app.api(admin, Method::POST, "/tokens", Some(body)).await }
+    };
+    let (status, reader) =
+        new(json!({"name": "reader", "role": "supervisor", "permissions": ["conversation:read", "channel:read"]}))
+            .await;
+    assert_eq!(status, 201, "{reader}");
+    assert_eq!(reader["permissions"], json!(["conversation:read", "channel:read"]));
+    let secret = reader["token"].as_str().unwrap();
+    assert_eq!(app.api(secret, Method::GET, "/conversations", None).await.0, 200);
+    assert_eq!(app.api(secret, Method::GET, "/channels", None).await.0, 200);
+    // Its role would allow these; the token was not given them.
+    for (method, path, permission) in [
+        (Method::GET, "/agents", "agent:read"),
+        (Method::GET, "/tags", "tag:read"),
+        (Method::POST, "/conversations/0190a0e8-0000-7000-8000-000000000001/messages", "conversation:message:create"),
+    ] {
+        let (status, body) = app.api(secret, method, path, Some(json!({}))).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert_eq!(body["error"]["details"]["permission"], permission);
+        assert!(body["error"]["message"].as_str().unwrap().contains("this API token was not given"), "{body}");
+    }
+    // Beyond its role: refused as for the role.
+    let (status, body) = app.api(secret, Method::GET, "/audit", None).await;
+    assert_eq!((status, body["error"]["details"]["permission"].as_str()), (403, Some("audit:read")));
+
+    // What cannot be given: an unknown name, one the role does not hold, none at all.
+    for permissions in [json!(["conversation:delete"]), json!(["audit:read"]), json!([])] {
+        let (status, body) = new(json!({"name": "x", "role": "supervisor", "permissions": permissions})).await;
+        assert_eq!(status, 422, "{permissions}: {body}");
+        assert_eq!(body["error"]["details"]["field"], "permissions");
+    }
+    // Without a list: the role's whole bundle, shown as no list.
+    let (_, whole) = new(json!({"name": "all", "role": "agent"})).await;
+    assert!(whole["permissions"].is_null());
+    let (_, listed) = app.api(&admin, Method::GET, "/tokens", None).await;
+    let shown = listed["items"].as_array().unwrap().iter().find(|t| t["name"] == "reader").unwrap().clone();
+    assert_eq!(shown["permissions"], json!(["conversation:read", "channel:read"]));
+    assert!(shown.get("token").is_none());
+    app.stop().await;
+}

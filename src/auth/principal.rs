@@ -28,6 +28,8 @@ pub enum Via {
 pub struct Principal {
     pub user_id: Option<Uuid>,
     pub role: Role,
+    /// An API token given only some of its role's permissions: those.
+    pub limited_to: Option<Vec<Permission>>,
     /// For logs and the audit log: the user's e-mail or the token's name.
     pub label: String,
     pub via: Via,
@@ -52,8 +54,17 @@ impl Principal {
 
     /// 403 naming the permission unless the caller holds it (`details.permission`).
     pub fn require_permission(&self, permission: Permission) -> Result<(), AppError> {
-        if self.role.grants(permission) {
+        let limited = self.limited_to.as_ref().is_some_and(|ps| !ps.contains(&permission));
+        if self.role.grants(permission) && !limited {
             return Ok(());
+        }
+        let details = serde_json::json!({ "permission": permission.as_str() });
+        if self.role.grants(permission) {
+            return Err(AppError::forbidden(
+                "forbidden",
+                format!("this needs the {permission} permission, which this API token was not given"),
+            )
+            .with_details(details));
         }
         Err(AppError::forbidden(
             "forbidden",
@@ -63,7 +74,7 @@ impl Principal {
                 self.role
             ),
         )
-        .with_details(serde_json::json!({ "permission": permission.as_str() })))
+        .with_details(details))
     }
 
     /// The caller as the use cases see it.
@@ -109,6 +120,11 @@ impl FromRequestParts<AppState> for PendingPrincipal {
                 // A token is not a user: it has no queues or numbers of its own, whatever its role.
                 user_id: None,
                 role,
+                // A name no longer in the catalogue grants nothing (fail closed).
+                limited_to: token
+                    .permissions
+                    .as_ref()
+                    .map(|names| names.iter().filter_map(|n| n.parse::<Permission>().ok()).collect()),
                 label: format!("token {}", token.name),
                 via: Via::Token { token_id: token.id },
             };
@@ -134,6 +150,7 @@ impl FromRequestParts<AppState> for PendingPrincipal {
         let principal = Principal {
             user_id: Some(session.user.id),
             role,
+            limited_to: None,
             label: session.user.email.clone(),
             via: Via::Session { token_hash, csrf_token: session.csrf_token },
         };

@@ -11,6 +11,8 @@ pub struct ApiToken {
     pub name: String,
     pub prefix: String,
     pub role: String,
+    /// The permissions it was given, a subset of its role's; absent: the role's whole bundle.
+    pub permissions: Option<Vec<String>>,
     pub created_by: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -22,28 +24,35 @@ pub struct ApiToken {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
-const COLUMNS: &str = "id, name, prefix, role, created_by, created_at, expires_at, last_used_at, revoked_at";
+const COLUMNS: &str =
+    "id, name, prefix, role, permissions, created_by, created_at, expires_at, last_used_at, revoked_at";
 
-pub async fn insert(
-    conn: &mut PgConnection,
-    name: &str,
-    token_hash: &[u8],
-    prefix: &str,
-    role: &str,
-    created_by: Option<Uuid>,
-    expires_at: Option<OffsetDateTime>,
-) -> sqlx::Result<ApiToken> {
+/// A token to store; the secret only as its hash.
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub token_hash: &'a [u8],
+    pub prefix: &'a str,
+    pub role: &'a str,
+    /// Absent: the role's whole bundle.
+    pub permissions: Option<&'a [&'a str]>,
+    pub created_by: Option<Uuid>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+pub async fn insert(conn: &mut PgConnection, new: &NewToken<'_>) -> sqlx::Result<ApiToken> {
     sqlx::query_as(&format!(
-        "INSERT INTO api_tokens (id, name, token_hash, prefix, role, created_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        "INSERT INTO api_tokens (id, name, token_hash, prefix, role, created_by, expires_at, permissions)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
-    .bind(name)
-    .bind(token_hash)
-    .bind(prefix)
-    .bind(role)
-    .bind(created_by)
-    .bind(expires_at)
+    .bind(new.name)
+    .bind(new.token_hash)
+    .bind(new.prefix)
+    .bind(new.role)
+    .bind(new.created_by)
+    .bind(new.expires_at)
+    .bind(new.permissions)
     .fetch_one(conn)
     .await
 }
