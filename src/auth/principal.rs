@@ -16,11 +16,24 @@ use axum::http::{header, Method, StatusCode};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+/// Access tokens from `POST /oauth/token` start with this, so a bearer is told from an API token without a
+/// lookup.
+pub const OAUTH_PREFIX: &str = "sbo_";
+
 /// How the caller authenticated.
 #[derive(Debug, Clone)]
 pub enum Via {
-    Session { token_hash: Vec<u8>, csrf_token: String },
-    Token { token_id: Uuid },
+    Session {
+        token_hash: Vec<u8>,
+        csrf_token: String,
+    },
+    Token {
+        token_id: Uuid,
+    },
+    /// An OAuth client's access token (`POST /oauth/token`).
+    OAuth {
+        client_id: Uuid,
+    },
 }
 
 /// An authenticated caller who may use the API.
@@ -88,6 +101,9 @@ impl Principal {
             Via::Token { token_id } => {
                 store::audit::Actor { kind: "token", id: Some(*token_id), label: self.label.clone() }
             }
+            Via::OAuth { client_id } => {
+                store::audit::Actor { kind: "oauth_client", id: Some(*client_id), label: self.label.clone() }
+            }
         }
     }
 }
@@ -99,6 +115,21 @@ impl FromRequestParts<AppState> for PendingPrincipal {
         // Already established for this request (by a middleware that needed the caller first).
         if let Some(known) = parts.extensions.get::<PendingPrincipal>() {
             return Ok(known.clone());
+        }
+        if let Some(bearer) = bearer(parts)?.filter(|b| b.starts_with(OAUTH_PREFIX)) {
+            let access = store::oauth::authenticate_access(&state.pool, &secret_token::hash(bearer))
+                .await?
+                .ok_or_else(|| unauthenticated("the access token is unknown or expired, or its client was revoked"))?;
+            let principal = Principal {
+                // A client is not a user: it sees what its permissions allow, everywhere, like a supervisor's
+                // view, and is limited to exactly the permissions its token carries.
+                user_id: None,
+                role: Role::Admin,
+                limited_to: Some(access.permissions.iter().filter_map(|n| n.parse::<Permission>().ok()).collect()),
+                label: format!("OAuth client {}", access.client_name),
+                via: Via::OAuth { client_id: access.client_id },
+            };
+            return Ok(Self { principal, must_change_password: false });
         }
         if let Some(bearer) = bearer(parts)? {
             let store::api_tokens::Authenticated { token, owner_role } =

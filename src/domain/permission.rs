@@ -84,6 +84,7 @@ permissions! {
     AiAgentManage = "ai_agent:manage", Admin, "Create, change and remove AI agents";
     TemplateManage = "template:manage", Admin, "Create, change, remove and sync WhatsApp templates";
     TokenManage = "token:manage", Admin, "Create, list and revoke API tokens";
+    OauthClientManage = "oauth_client:manage", Admin, "Create, list, rotate and revoke OAuth clients";
     AuditRead = "audit:read", Admin, "Read the audit log";
 }
 

@@ -5,6 +5,7 @@ mod health;
 mod inbox;
 mod media;
 pub mod metrics;
+pub mod oauth;
 pub mod retry;
 pub mod server;
 pub mod webhooks;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(media::router())
         .merge(metrics::router())
+        .merge(oauth::router())
         .merge(api::router(&state));
     if state.settings.sandbox_on() {
         router = router.merge(crate::sandbox::router(&state));

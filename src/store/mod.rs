@@ -24,7 +24,9 @@ pub mod login_failures;
 pub mod messages;
 pub mod metrics;
 pub mod notes;
+
 pub mod numbers;
+pub mod oauth;
 pub mod ordered;
 pub mod outbound;
 pub mod queues;

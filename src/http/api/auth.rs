@@ -159,7 +159,7 @@ async fn me(State(state): State<AppState>, who: PendingPrincipal) -> AppResult<J
     };
     let csrf_token = match &who.principal.via {
         Via::Session { csrf_token, .. } => Some(csrf_token.clone()),
-        Via::Token { .. } => None,
+        Via::Token { .. } | Via::OAuth { .. } => None,
     };
     Ok(Json(Me {
         role: who.principal.role,

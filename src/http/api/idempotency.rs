@@ -55,6 +55,7 @@ async fn run(state: AppState, key: String, request: Request, next: Next) -> Resu
         Ok(p) => {
             let caller = match p.principal.via {
                 crate::auth::Via::Token { token_id } => format!("token:{token_id}"),
+                crate::auth::Via::OAuth { client_id } => format!("oauth_client:{client_id}"),
                 crate::auth::Via::Session { .. } => format!("user:{}", p.principal.user_id.unwrap_or_default()),
             };
             parts.extensions.insert(p);

@@ -66,7 +66,7 @@ async fn live(
     let everything = who.role.includes(Role::Supervisor);
     let session = match who.via {
         Via::Session { token_hash, .. } => Some(token_hash),
-        Via::Token { .. } => None,
+        Via::Token { .. } | Via::OAuth { .. } => None,
     };
     let role = who.role;
     Ok(upgrade.on_upgrade(move |socket| connection(state, user, everything, (session, role), socket)))

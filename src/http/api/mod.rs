@@ -22,6 +22,7 @@ pub mod idempotency;
 mod live;
 mod notes;
 mod numbers;
+mod oauth_clients;
 mod overview;
 mod page;
 pub mod permissions;
@@ -59,6 +60,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(channels::router())
                 .merge(numbers::router())
                 .merge(tokens::router())
+                .merge(oauth_clients::router())
                 .merge(audit::router())
                 .merge(agents::router())
                 .merge(queues::router())

@@ -142,6 +142,11 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("PATCH", "/ai-agents/{id}", P(AiAgentManage)),
     ("DELETE", "/ai-agents/{id}", P(AiAgentManage)),
     ("POST", "/ai-agents/{id}/try", P(AiAgentRead)),
+    ("GET", "/oauth-clients", P(OauthClientManage)),
+    ("POST", "/oauth-clients", P(OauthClientManage)),
+    ("GET", "/oauth-clients/{id}", P(OauthClientManage)),
+    ("DELETE", "/oauth-clients/{id}", P(OauthClientManage)),
+    ("POST", "/oauth-clients/{id}/secret", P(OauthClientManage)),
     ("GET", "/tokens", P(TokenManage)),
     ("POST", "/tokens", P(TokenManage)),
     ("DELETE", "/tokens/{id}", P(TokenManage)),
@@ -200,6 +205,32 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let who = Principal::from_request_parts(&mut parts, &state).await?;
     who.require_permission(permission)?;
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// The named permissions, each known and held by `role`, in catalogue order.
+pub fn subset(role: crate::domain::Role, names: &[String]) -> Result<Vec<Permission>, AppError> {
+    if names.is_empty() {
+        return Err(AppError::invalid_field(
+            "permissions",
+            "give at least one permission, or leave permissions out for the role's whole bundle",
+        ));
+    }
+    let mut chosen = Vec::with_capacity(names.len());
+    for name in names {
+        let p: Permission = name.parse().map_err(|_| {
+            AppError::invalid_field(
+                "permissions",
+                format!("{name:?} is not a permission; GET /api/v1/permissions lists them"),
+            )
+        })?;
+        if !role.grants(p) {
+            return Err(AppError::invalid_field("permissions", format!("the {role} role does not hold {p}")));
+        }
+        chosen.push(p);
+    }
+    chosen.sort_unstable();
+    chosen.dedup();
+    Ok(chosen)
 }
 
 /// A permission as the API lists it.

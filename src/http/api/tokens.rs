@@ -3,7 +3,7 @@
 use super::idempotency::ShownOnce;
 use super::{ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::{secret_token, Principal};
-use crate::domain::{Permission, Role};
+use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store;
@@ -61,7 +61,8 @@ async fn create(
     if body.expires_at.is_some_and(|at| at <= time::OffsetDateTime::now_utc()) {
         return Err(AppError::invalid_field("expires_at", "expires_at must be in the future"));
     }
-    let permissions = body.permissions.as_deref().map(|names| subset(body.role, names)).transpose()?;
+    let permissions =
+        body.permissions.as_deref().map(|names| super::permissions::subset(body.role, names)).transpose()?;
     let names: Option<Vec<&str>> = permissions.as_ref().map(|ps| ps.iter().map(|p| p.as_str()).collect());
     let secret = secret_token::generate("sb_");
     let prefix: String = secret.chars().take(10).collect();
@@ -91,32 +92,6 @@ async fn create(
     let mut response = (StatusCode::CREATED, Json(CreatedToken { info: token, token: secret })).into_response();
     response.extensions_mut().insert(ShownOnce);
     Ok(response)
-}
-
-/// The named permissions, each known and held by `role`, in catalogue order.
-fn subset(role: Role, names: &[String]) -> AppResult<Vec<Permission>> {
-    if names.is_empty() {
-        return Err(AppError::invalid_field(
-            "permissions",
-            "give at least one permission, or leave permissions out for the role's whole bundle",
-        ));
-    }
-    let mut chosen = Vec::with_capacity(names.len());
-    for name in names {
-        let p: Permission = name.parse().map_err(|_| {
-            AppError::invalid_field(
-                "permissions",
-                format!("{name:?} is not a permission; GET /api/v1/permissions lists them"),
-            )
-        })?;
-        if !role.grants(p) {
-            return Err(AppError::invalid_field("permissions", format!("the {role} role does not hold {p}")));
-        }
-        chosen.push(p);
-    }
-    chosen.sort_unstable();
-    chosen.dedup();
-    Ok(chosen)
 }
 
 #[derive(Deserialize, IntoParams)]
