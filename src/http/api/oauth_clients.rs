@@ -4,14 +4,14 @@
 //! itself is `http::oauth`.
 
 use super::idempotency::ShownOnce;
-use super::{ApiJson, ApiPath};
+use super::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::{secret_token, Principal};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store;
 use crate::store::oauth::OAuthClient;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -88,7 +88,11 @@ struct Clients {
 
 /// Lists OAuth clients (never their secrets), newest first.
 #[utoipa::path(get, path = "/oauth-clients", tag = "oauth", params(Filters), responses((status = 200, body = Clients)))]
-async fn list(State(state): State<AppState>, _who: Principal, Query(f): Query<Filters>) -> AppResult<Json<Clients>> {
+async fn list(
+    State(state): State<AppState>,
+    _who: Principal,
+    ApiQuery(f): ApiQuery<Filters>,
+) -> AppResult<Json<Clients>> {
     Ok(Json(Clients { items: store::oauth::list(&state.pool, f.include_revoked.unwrap_or(false)).await? }))
 }
 
