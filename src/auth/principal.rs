@@ -41,7 +41,7 @@ pub enum Via {
 pub struct Principal {
     pub user_id: Option<Uuid>,
     pub role: Role,
-    /// An API token given only some of its role's permissions: those.
+    /// A token given only some permissions (an API token, an OAuth access token): those.
     pub limited_to: Option<Vec<Permission>>,
     /// For logs and the audit log: the user's e-mail or the token's name.
     pub label: String,
@@ -56,38 +56,23 @@ pub struct PendingPrincipal {
 }
 
 impl Principal {
-    /// 403 unless the caller's role includes `role`.
-    pub fn require(&self, role: Role) -> Result<(), AppError> {
-        if self.role.includes(role) {
-            Ok(())
-        } else {
-            Err(AppError::forbidden("forbidden", format!("this needs the {role} role; you are {}", self.role)))
-        }
-    }
-
-    /// 403 naming the permission unless the caller holds it (`details.permission`).
+    /// 403 naming the permission unless the caller holds it (`details.permission`): their role must grant it,
+    /// and a token given only some permissions must have been given it.
     pub fn require_permission(&self, permission: Permission) -> Result<(), AppError> {
-        let limited = self.limited_to.as_ref().is_some_and(|ps| !ps.contains(&permission));
-        if self.role.grants(permission) && !limited {
-            return Ok(());
-        }
-        let details = serde_json::json!({ "permission": permission.as_str() });
-        if self.role.grants(permission) {
-            return Err(AppError::forbidden(
-                "forbidden",
-                format!("this needs the {permission} permission, which this API token was not given"),
-            )
-            .with_details(details));
-        }
-        Err(AppError::forbidden(
-            "forbidden",
+        let message = if !self.role.grants(permission) {
             format!(
                 "this needs the {permission} permission, which the {} role and above hold; you are {}",
                 permission.least_role(),
                 self.role
-            ),
-        )
-        .with_details(details))
+            )
+        } else if self.limited_to.as_ref().is_some_and(|given| !given.contains(&permission)) {
+            let token = if matches!(self.via, Via::OAuth { .. }) { "access token" } else { "API token" };
+            format!("this needs the {permission} permission, which this {token} was not given")
+        } else {
+            return Ok(());
+        };
+        Err(AppError::forbidden("forbidden", message)
+            .with_details(serde_json::json!({ "permission": permission.as_str() })))
     }
 
     /// The caller as the use cases see it.
@@ -116,48 +101,11 @@ impl FromRequestParts<AppState> for PendingPrincipal {
         if let Some(known) = parts.extensions.get::<PendingPrincipal>() {
             return Ok(known.clone());
         }
-        if let Some(bearer) = bearer(parts)?.filter(|b| b.starts_with(OAUTH_PREFIX)) {
-            let access = store::oauth::authenticate_access(&state.pool, &secret_token::hash(bearer))
-                .await?
-                .ok_or_else(|| unauthenticated("the access token is unknown or expired, or its client was revoked"))?;
-            let principal = Principal {
-                // A client is not a user: it sees what its permissions allow, everywhere, like a supervisor's
-                // view, and is limited to exactly the permissions its token carries.
-                user_id: None,
-                role: Role::Admin,
-                limited_to: Some(access.permissions.iter().filter_map(|n| n.parse::<Permission>().ok()).collect()),
-                label: format!("OAuth client {}", access.client_name),
-                via: Via::OAuth { client_id: access.client_id },
-            };
-            return Ok(Self { principal, must_change_password: false });
-        }
         if let Some(bearer) = bearer(parts)? {
-            let store::api_tokens::Authenticated { token, owner_role } =
-                store::api_tokens::authenticate(&state.pool, &secret_token::hash(bearer))
-                    .await?
-                    .ok_or_else(|| unauthenticated("the API token is unknown, revoked or expired"))?;
-            let mut role: Role = token.role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
-            // A token acts for the person who created it: never after they are deactivated, never above their
-            // role now (a demoted admin's admin token acts as what they are now).
-            if token.created_by.is_some() {
-                let owner_role = owner_role.ok_or_else(|| unauthenticated("the API token's owner is deactivated"))?;
-                let owner_role: Role =
-                    owner_role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
-                if !owner_role.includes(role) {
-                    role = owner_role;
-                }
-            }
-            let principal = Principal {
-                // A token is not a user: it has no queues or numbers of its own, whatever its role.
-                user_id: None,
-                role,
-                // A name no longer in the catalogue grants nothing (fail closed).
-                limited_to: token
-                    .permissions
-                    .as_ref()
-                    .map(|names| names.iter().filter_map(|n| n.parse::<Permission>().ok()).collect()),
-                label: format!("token {}", token.name),
-                via: Via::Token { token_id: token.id },
+            let principal = if bearer.starts_with(OAUTH_PREFIX) {
+                oauth_client(state, bearer).await?
+            } else {
+                api_token(state, bearer).await?
             };
             return Ok(Self { principal, must_change_password: false });
         }
@@ -202,6 +150,48 @@ impl FromRequestParts<AppState> for Principal {
         }
         Ok(pending.principal)
     }
+}
+
+/// The OAuth client an access token (`POST /oauth/token`) acts for.
+async fn oauth_client(state: &AppState, bearer: &str) -> Result<Principal, AppError> {
+    let access = store::oauth::authenticate_access(&state.pool, &secret_token::hash(bearer))
+        .await?
+        .ok_or_else(|| unauthenticated("the access token is unknown or expired, or its client was revoked"))?;
+    Ok(Principal {
+        // A client is not a user: it sees everything a supervisor would, limited to exactly the permissions its
+        // token carries.
+        user_id: None,
+        role: Role::Admin,
+        limited_to: Some(Permission::known(&access.permissions)),
+        label: format!("OAuth client {}", access.client_name),
+        via: Via::OAuth { client_id: access.client_id },
+    })
+}
+
+/// The API token's caller, capped by its creator's role now.
+async fn api_token(state: &AppState, bearer: &str) -> Result<Principal, AppError> {
+    let store::api_tokens::Authenticated { token, owner_role } =
+        store::api_tokens::authenticate(&state.pool, &secret_token::hash(bearer))
+            .await?
+            .ok_or_else(|| unauthenticated("the API token is unknown, revoked or expired"))?;
+    let mut role: Role = token.role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+    // A token acts for the person who created it: never after they are deactivated, never above their role now
+    // (a demoted admin's admin token acts as what they are now).
+    if token.created_by.is_some() {
+        let owner_role = owner_role.ok_or_else(|| unauthenticated("the API token's owner is deactivated"))?;
+        let owner_role: Role = owner_role.parse().map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+        if !owner_role.includes(role) {
+            role = owner_role;
+        }
+    }
+    Ok(Principal {
+        // A token is not a user: it has no queues or numbers of its own, whatever its role.
+        user_id: None,
+        role,
+        limited_to: token.permissions.as_deref().map(Permission::known),
+        label: format!("token {}", token.name),
+        via: Via::Token { token_id: token.id },
+    })
 }
 
 fn unauthenticated(message: &str) -> AppError {

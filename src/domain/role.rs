@@ -14,6 +14,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, least first.
+    pub const ALL: [Role; 3] = [Self::Agent, Self::Supervisor, Self::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Agent => "agent",

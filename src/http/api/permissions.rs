@@ -162,24 +162,18 @@ pub fn needs(method: &str, path: &str) -> Option<Needs> {
     ROUTES.iter().find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path).map(|(_, _, n)| *n)
 }
 
-/// The operations of `doc` (method, full path) that [`ROUTES`] does not declare, and the declarations that match
-/// no operation.
-pub fn uncovered(operations: &[(String, String)]) -> (Vec<String>, Vec<String>) {
-    let missing = operations.iter().filter(|(m, p)| needs(m, p).is_none()).map(|(m, p)| format!("{m} {p}")).collect();
-    let stale = ROUTES
+/// Panics (at start-up, and so in every test) when an operation (method, full path) has no declared
+/// permission, or a declaration names no operation.
+pub fn check_covered(operations: &[(String, String)]) {
+    let missing: Vec<String> =
+        operations.iter().filter(|(m, p)| needs(m, p).is_none()).map(|(m, p)| format!("{m} {p}")).collect();
+    let stale: Vec<String> = ROUTES
         .iter()
         .filter(|(m, p, _)| {
             !operations.iter().any(|(om, op)| om.eq_ignore_ascii_case(m) && *op == format!("{PREFIX}{p}"))
         })
         .map(|(m, p, _)| format!("{m} {PREFIX}{p}"))
         .collect();
-    (missing, stale)
-}
-
-/// Panics (at start-up, and so in every test) when an operation has no declared permission or a declaration
-/// names no operation.
-pub fn check_covered(operations: &[(String, String)]) {
-    let (missing, stale) = uncovered(operations);
     assert!(
         missing.is_empty() && stale.is_empty(),
         "http::api::permissions::ROUTES must declare every operation exactly: missing {missing:?}, no such operation {stale:?}"
@@ -252,13 +246,12 @@ pub struct Catalogue {
 /// Every permission, what it allows and which roles hold it.
 #[utoipa::path(get, path = "/permissions", tag = "auth", responses((status = 200, body = Catalogue)))]
 async fn list(_who: Principal) -> axum::Json<Catalogue> {
-    use crate::domain::Role;
     let items = Permission::ALL
         .iter()
         .map(|p| PermissionView {
             name: p.as_str(),
             description: p.describe(),
-            roles: [Role::Agent, Role::Supervisor, Role::Admin].into_iter().filter(|r| r.grants(*p)).collect(),
+            roles: crate::domain::Role::ALL.into_iter().filter(|r| r.grants(*p)).collect(),
         })
         .collect();
     axum::Json(Catalogue { items })
