@@ -23,8 +23,6 @@ use uuid::Uuid;
 
 /// How long an access token lives.
 pub const ACCESS_TOKEN_SECS: i64 = 3600;
-/// Access tokens start with this (see `auth::principal`).
-pub const ACCESS_TOKEN_PREFIX: &str = crate::auth::principal::OAUTH_PREFIX;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/oauth/token", post(token))
@@ -40,52 +38,39 @@ fn error(code: &'static str, description: impl Into<String>) -> OAuthError {
     OAuthError { code, description: description.into() }
 }
 
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let status = if self.code == "invalid_client" { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+impl From<OAuthError> for Response {
+    fn from(e: OAuthError) -> Self {
+        let status = if e.code == "invalid_client" { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
         let mut response =
-            (status, Json(json!({ "error": self.code, "error_description": self.description }))).into_response();
-        let headers = response.headers_mut();
+            (status, Json(json!({ "error": e.code, "error_description": e.description }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"switchboard\""));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"switchboard\""));
         }
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        response
+        no_store(response)
     }
+}
+
+/// §5.1: answers with tokens (and their errors) are not cached.
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn server(e: sqlx::Error) -> Response {
+    crate::error::AppError::from(e).into_response()
 }
 
 async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, Response> {
-    answer(&state, &headers, &body).await.map_err(|e| match e {
-        Failure::OAuth(e) => e.into_response(),
-        Failure::Server(e) => crate::error::AppError::from(e).into_response(),
-    })
-}
-
-enum Failure {
-    OAuth(OAuthError),
-    Server(sqlx::Error),
-}
-
-impl From<OAuthError> for Failure {
-    fn from(e: OAuthError) -> Self {
-        Self::OAuth(e)
-    }
-}
-
-impl From<sqlx::Error> for Failure {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Server(e)
-    }
-}
-
-async fn answer(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, Failure> {
     let form_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
         v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
     });
     if !form_type {
         return Err(error("invalid_request", "send the parameters as application/x-www-form-urlencoded").into());
     }
+    let body = &body[..];
     let mut form: Vec<(String, String)> = Vec::new();
     for (name, value) in form_urlencoded::parse(body) {
         // §3.2: a parameter sent more than once makes the request invalid.
@@ -96,7 +81,7 @@ async fn answer(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     }
     let param = |name: &str| form.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
 
-    let basic = basic_credentials(headers)?;
+    let basic = basic_credentials(&headers)?;
     let in_body = match (param("client_id"), param("client_secret")) {
         (Some(id), Some(secret)) => Some((id.to_owned(), secret.to_owned())),
         (None, None) => None,
@@ -120,12 +105,19 @@ async fn answer(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     }
     let refused = || error("invalid_client", "the client is unknown or revoked, or the secret is wrong");
     let id = Uuid::parse_str(&client_id).map_err(|_| refused())?;
-    let client =
-        store::oauth::authenticate_client(&state.pool, id, &secret_token::hash(&secret)).await?.ok_or_else(refused)?;
+    let client = store::oauth::authenticate_client(&state.pool, id, &secret_token::hash(&secret))
+        .await
+        .map_err(server)?
+        .ok_or_else(refused)?;
     let scope: Vec<String> = match param("scope") {
         None => client.permissions.clone(),
         Some(s) => {
-            let asked: Vec<String> = s.split(' ').filter(|p| !p.is_empty()).map(str::to_owned).collect();
+            let mut asked: Vec<String> = Vec::new();
+            for p in s.split(' ').filter(|p| !p.is_empty()) {
+                if !asked.iter().any(|a| a == p) {
+                    asked.push(p.to_owned());
+                }
+            }
             if asked.is_empty() {
                 return Err(error("invalid_scope", "scope is empty").into());
             }
@@ -134,25 +126,24 @@ async fn answer(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
                     error("invalid_scope", format!("{outside:?} is not one of this client's permissions")).into()
                 );
             }
-            let mut asked = asked;
-            asked.dedup();
             asked
         }
     };
-    let access_token = secret_token::generate(ACCESS_TOKEN_PREFIX);
+    let access_token = secret_token::generate(crate::auth::principal::OAUTH_PREFIX);
     let names: Vec<&str> = scope.iter().map(String::as_str).collect();
-    store::oauth::issue(&state.pool, client.id, &secret_token::hash(&access_token), &names, ACCESS_TOKEN_SECS).await?;
+    store::oauth::issue(&state.pool, client.id, &secret_token::hash(&access_token), &names, ACCESS_TOKEN_SECS)
+        .await
+        .map_err(server)?;
     tracing::info!(client = %client.id, "OAuth access token issued");
-    let mut response = Json(json!({
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_SECS,
-        "scope": scope.join(" "),
-    }))
-    .into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    Ok(no_store(
+        Json(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_SECS,
+            "scope": scope.join(" "),
+        }))
+        .into_response(),
+    ))
 }
 
 /// `Authorization: Basic base64(urlencoded(id) ":" urlencoded(secret))`, if sent.

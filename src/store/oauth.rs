@@ -105,7 +105,7 @@ pub async fn authenticate_client(pool: &PgPool, id: Uuid, secret_hash: &[u8]) ->
     .await
 }
 
-/// Stores an access token (its hash) for `lifetime_secs`; expired ones of any client are swept in passing.
+/// Stores an access token (its hash) for `lifetime_secs` (expired ones are deleted by the sweeper).
 pub async fn issue(
     pool: &PgPool,
     client: Uuid,
@@ -113,10 +113,6 @@ pub async fn issue(
     permissions: &[&str],
     lifetime_secs: i64,
 ) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM oauth_access_tokens WHERE expires_at < now() - interval '1 hour'")
-        .execute(&mut *tx)
-        .await?;
     sqlx::query(
         "INSERT INTO oauth_access_tokens (token_hash, client_id, permissions, expires_at)
          VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
@@ -125,9 +121,9 @@ pub async fn issue(
     .bind(client)
     .bind(permissions)
     .bind(lifetime_secs as f64)
-    .execute(&mut *tx)
+    .execute(pool)
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Who an access token acts for.

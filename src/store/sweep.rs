@@ -1,5 +1,5 @@
 //! Deleting what has expired: sessions, login counters, idempotency keys, early status callbacks that never found
-//! their message. Uploads are in `uploads` (their files go too).
+//! their message, OAuth access tokens. Uploads are in `uploads` (their files go too).
 
 use sqlx::PgPool;
 use std::time::Duration;
@@ -11,6 +11,7 @@ pub struct Swept {
     pub login_counters: u64,
     pub idempotency_keys: u64,
     pub early_status_callbacks: u64,
+    pub oauth_access_tokens: u64,
 }
 
 pub async fn expired(pool: &PgPool, login_window: Duration, idempotency_keep: Duration) -> sqlx::Result<Swept> {
@@ -34,5 +35,7 @@ pub async fn expired(pool: &PgPool, login_window: Duration, idempotency_keep: Du
             .execute(pool)
             .await?
             .rows_affected();
-    Ok(Swept { sessions, login_counters, idempotency_keys, early_status_callbacks })
+    let oauth_access_tokens =
+        sqlx::query("DELETE FROM oauth_access_tokens WHERE expires_at < now()").execute(pool).await?.rows_affected();
+    Ok(Swept { sessions, login_counters, idempotency_keys, early_status_callbacks, oauth_access_tokens })
 }
