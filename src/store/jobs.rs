@@ -90,30 +90,33 @@ pub async fn complete(pool: &PgPool, id: i64, worker: &str) -> sqlx::Result<()> 
 
 /// The job waits for something else: pending again after `delay`, the attempt given back.
 pub async fn defer(pool: &PgPool, id: i64, worker: &str, delay: Duration, why: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE jobs SET state = 'pending', run_at = now() + make_interval(secs => $3), last_error = $4,
-                attempts = greatest(attempts - 1, 0), locked_at = NULL, locked_by = NULL, updated_at = now()
-         WHERE id = $1 AND locked_by = $2",
-    )
-    .bind(id)
-    .bind(worker)
-    .bind(delay.as_secs_f64())
-    .bind(format!("waiting: {why}"))
-    .execute(pool)
-    .await?;
-    Ok(())
+    reschedule(pool, id, worker, delay, &format!("waiting: {why}"), true).await
 }
 
+/// The attempt failed: pending again after `delay`, the attempt counted.
 pub async fn retry_later(pool: &PgPool, id: i64, worker: &str, delay: Duration, error: &str) -> sqlx::Result<()> {
+    reschedule(pool, id, worker, delay, error, false).await
+}
+
+async fn reschedule(
+    pool: &PgPool,
+    id: i64,
+    worker: &str,
+    delay: Duration,
+    note: &str,
+    give_back_attempt: bool,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE jobs SET state = 'pending', run_at = now() + make_interval(secs => $3), last_error = $4,
+                attempts = CASE WHEN $5 THEN greatest(attempts - 1, 0) ELSE attempts END,
                 locked_at = NULL, locked_by = NULL, updated_at = now()
          WHERE id = $1 AND locked_by = $2",
     )
     .bind(id)
     .bind(worker)
     .bind(delay.as_secs_f64())
-    .bind(error)
+    .bind(note)
+    .bind(give_back_attempt)
     .execute(pool)
     .await?;
     Ok(())

@@ -174,10 +174,17 @@ pub async fn send_context(pool: &PgPool, message_id: Uuid) -> sqlx::Result<Optio
     sqlx::query_as(SEND_CONTEXT.as_str()).bind(message_id).bind(ORDER_WAIT).fetch_optional(pool).await
 }
 
+static IS_BEHIND_EARLIER: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {BEHIND_EARLIER} FROM messages m WHERE m.id = $1"));
+
 /// Whether the message still waits for an earlier message of its conversation (see [`ORDER_WAIT`]).
 pub async fn behind_earlier(pool: &PgPool, message_id: Uuid) -> sqlx::Result<bool> {
-    let sql = format!("SELECT {BEHIND_EARLIER} FROM messages m WHERE m.id = $1");
-    Ok(sqlx::query_scalar(&sql).bind(message_id).bind(ORDER_WAIT).fetch_optional(pool).await?.unwrap_or(false))
+    Ok(sqlx::query_scalar(IS_BEHIND_EARLIER.as_str())
+        .bind(message_id)
+        .bind(ORDER_WAIT)
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or(false))
 }
 
 /// Twilio's SID for a message, and the job that sent it.
