@@ -23,20 +23,20 @@ async fn token_request(
     (status, r.json().await.unwrap_or(Value::Null), headers)
 }
 
+/// A new client with these permissions: its id and secret (answered 201).
+async fn new_client(app: &common::TestApp, admin: &str, name: &str, permissions: &[&str]) -> (String, String) {
+    let (status, client) =
+        app.api(admin, Method::POST, "/oauth-clients", Some(json!({"name": name, "permissions": permissions}))).await;
+    assert_eq!(status, 201, "{client}");
+    (client["client_id"].as_str().unwrap().to_owned(), client["client_secret"].as_str().unwrap().to_owned())
+}
+
 #[tokio::test]
 async fn client_credentials_give_a_short_lived_token_that_does_what_its_scope_allows() {
     let app = spawn_app().await;
     let admin = app.api_token("admin").await;
-    let (status, client) = app
-        .api(
-            &admin,
-            Method::POST,
-            "/oauth-clients",
-            Some(json!({"name": "Order shop", "permissions": ["conversation:read", "channel:read"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{client}");
-    let (id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+    let (id, secret) = new_client(&app, &admin, "Order shop", &["conversation:read", "channel:read"]).await;
+    let (id, secret) = (id.as_str(), secret.as_str());
     let (_, listed) = app.api(&admin, Method::GET, "/oauth-clients", None).await;
     assert!(listed["items"][0].get("client_secret").is_none(), "the secret is shown once");
 
@@ -81,10 +81,8 @@ async fn client_credentials_give_a_short_lived_token_that_does_what_its_scope_al
 async fn the_token_endpoint_answers_rfc_6749_errors() {
     let app = spawn_app().await;
     let admin = app.api_token("admin").await;
-    let (_, client) = app
-        .api(&admin, Method::POST, "/oauth-clients", Some(json!({"name": "CRM", "permissions": ["contact:read"]})))
-        .await;
-    let (id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+    let (id, secret) = new_client(&app, &admin, "CRM", &["contact:read"]).await;
+    let (id, secret) = (id.as_str(), secret.as_str());
     let grant = ("grant_type", "client_credentials");
 
     let (status, body, headers) = token_request(&app, Some((id, "wrong")), &[grant]).await;
@@ -120,16 +118,7 @@ async fn the_token_endpoint_answers_rfc_6749_errors() {
 async fn a_rotated_secret_and_a_revoked_client_are_refused_and_every_change_is_audited() {
     let app = spawn_app().await;
     let admin = app.api_token("admin").await;
-    let (_, client) = app
-        .api(
-            &admin,
-            Method::POST,
-            "/oauth-clients",
-            Some(json!({"name": "Planner", "permissions": ["tag:read", "tag:manage"]})),
-        )
-        .await;
-    let id = client["client_id"].as_str().unwrap().to_owned();
-    let old = client["client_secret"].as_str().unwrap().to_owned();
+    let (id, old) = new_client(&app, &admin, "Planner", &["tag:read", "tag:manage"]).await;
     let grant = ("grant_type", "client_credentials");
     let (status, rotated) = app.api(&admin, Method::POST, &format!("/oauth-clients/{id}/secret"), None).await;
     assert_eq!(status, 201, "{rotated}");

@@ -64,7 +64,12 @@ async fn answer(twilio: &MockServer, response: impl wiremock::Respond + 'static,
 
 /// An app sending to `twilio`, a classic channel, an admin token and a conversation the customer opened.
 async fn conversation_sending_to(twilio: &MockServer) -> (TestApp, Uuid, String, Uuid) {
-    let app = app_sending_to(twilio).await;
+    conversation_sending_with(twilio, &[]).await
+}
+
+/// [`conversation_sending_to`] with some of the app's settings replaced.
+async fn conversation_sending_with(twilio: &MockServer, overrides: &[(&str, &str)]) -> (TestApp, Uuid, String, Uuid) {
+    let app = app_sending_with(twilio, overrides).await;
     let channel = app.create_channel().await;
     let admin = app.api_token("admin").await;
     let c = conversation(&app, channel).await;
@@ -485,14 +490,11 @@ async fn a_conversations_messages_reach_twilio_in_the_order_they_were_written() 
     // waits for it rather than overtake it.
     answer(&twilio, twilio_error(500, 20500, "Internal Server Error"), 1).await;
     answer(&twilio, Created, u64::MAX).await;
-    let app = app_sending_with(
+    let (app, _, admin, c) = conversation_sending_with(
         &twilio,
         &[("SWITCHBOARD__JOBS__RETRY_BASE_MS", "400"), ("SWITCHBOARD__JOBS__RETRY_MAX_MS", "400")],
     )
     .await;
-    let channel = app.create_channel().await;
-    let admin = app.api_token("admin").await;
-    let c = conversation(&app, channel).await;
     let (_, first) = send(&app, &admin, c, json!({"body": "first"})).await;
     let (_, second) = send(&app, &admin, c, json!({"body": "second"})).await;
     assert_eq!(settled(&app, first["id"].as_str().unwrap()).await.0, "queued");
@@ -514,7 +516,7 @@ async fn a_message_is_held_back_by_an_earlier_one_for_two_minutes_at_most() {
         .mount(&twilio)
         .await;
     answer(&twilio, Created, u64::MAX).await;
-    let app = app_sending_with(
+    let (app, _, admin, c) = conversation_sending_with(
         &twilio,
         &[
             ("SWITCHBOARD__JOBS__RETRY_BASE_MS", "1000"),
@@ -523,13 +525,15 @@ async fn a_message_is_held_back_by_an_earlier_one_for_two_minutes_at_most() {
         ],
     )
     .await;
-    let channel = app.create_channel().await;
-    let admin = app.api_token("admin").await;
-    let c = conversation(&app, channel).await;
     let (_, first) = send(&app, &admin, c, json!({"body": "first"})).await;
     let (_, second) = send(&app, &admin, c, json!({"body": "second"})).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(bodies_received(&twilio).await, ["first"], "the second waits while the first is retried");
+    // Once the first has been retried, the second has still not gone.
+    let seen = eventually(15, "the first message retried", || async {
+        let bodies = bodies_received(&twilio).await;
+        (bodies.iter().filter(|b| *b == "first").count() >= 2).then_some(bodies)
+    })
+    .await;
+    assert!(!seen.iter().any(|b| b == "second"), "the second waits while the first is retried: {seen:?}");
     sqlx::query(
         "UPDATE messages SET created_at = created_at - interval '2 minutes 1 second' WHERE conversation_id = $1",
     )
