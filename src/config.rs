@@ -29,6 +29,7 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub routing: RoutingSettings,
     pub ai: AiSettings,
+    pub notifications: NotificationSettings,
     pub log: LogSettings,
 }
 
@@ -254,6 +255,17 @@ pub struct AiSettings {
     pub history_messages: i64,
 }
 
+/// Agentless notifications and consent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// An installation's own opt-out words, besides the built-in ones.
+    pub stop_keywords: Vec<String>,
+    /// An installation's own opt-in words.
+    pub start_keywords: Vec<String>,
+    pub batch_max_recipients: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -302,6 +314,8 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("http.trusted_proxies")
+                .with_list_parse_key("notifications.stop_keywords")
+                .with_list_parse_key("notifications.start_keywords")
                 .source(Some(env)),
         );
         let raw = builder.build().map_err(|e| ConfigError(describe(e)))?;

@@ -166,8 +166,15 @@ impl IntoResponse for AppError {
                 )
             }
         };
+        // A 429 that knows when to come back says so in `Retry-After` too (RFC 9110 §10.2.3).
+        let retry_after = (status == StatusCode::TOO_MANY_REQUESTS)
+            .then(|| details.as_ref().and_then(|d| d["retry_after_secs"].as_u64()))
+            .flatten();
         let body = json!({ "error": { "code": code, "message": message, "details": details } });
         let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
         if transient {
             response.extensions_mut().insert(Transient);
         }

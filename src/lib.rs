@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod live;
 pub mod media;
 pub mod metrics;
+pub mod notify;
 pub mod outbound;
 pub mod refs;
 pub mod routing;
@@ -179,6 +180,15 @@ impl Application {
                     },
                 )
                 .with(
+                    notify::batch::KIND,
+                    notify::batch::BatchTask {
+                        pool: pool.clone(),
+                        side_pool: database.side_pool.clone(),
+                        outbox: outbound::compose::Outbox { max_attempts: settings.outbound.max_attempts },
+                        jobs_wake: jobs_wake.clone(),
+                    },
+                )
+                .with(
                     sandbox::callbacks::KIND,
                     sandbox::callbacks::StatusCallbacks {
                         pool: pool.clone(),
@@ -202,7 +212,13 @@ impl Application {
                 router_wake.clone(),
             )
         });
-        let automation_cache = automation::config::AutomationCache::new(routing_config.clone());
+        let automation_cache = automation::config::AutomationCache::new(
+            routing_config.clone(),
+            domain::opt_in::OwnWords {
+                stop: settings.notifications.stop_keywords.clone(),
+                start: settings.notifications.start_keywords.clone(),
+            },
+        );
         let automation_wake = Arc::new(tokio::sync::Notify::new());
         // The automation engine runs where the router runs: it looks at messages once their conversation is routed.
         let automation = settings.routing.enabled.then(|| automation::engine::Engine {
@@ -222,6 +238,7 @@ impl Application {
         let state = AppState {
             live: live::Hub::start(pool.clone(), shutdown.clone()),
             pool: pool.clone(),
+            side_pool: database.side_pool.clone(),
             public_base_url,
             inbound: ingest::writer::InboundWriter::start(
                 pool.clone(),

@@ -8,6 +8,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Short transactions beside a request's own (see `database::Database::side_pool`).
+    pub side_pool: PgPool,
     pub settings: Arc<Settings>,
     pub channels: ChannelDirectory,
     /// Encrypts secrets before they are stored.

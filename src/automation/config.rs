@@ -4,6 +4,7 @@
 
 use super::rules::AutoRule;
 use crate::domain::automation::CsatSettings;
+use crate::domain::opt_in::OwnWords;
 use crate::routing::config::{ConfigCache, RoutingConfig};
 use crate::store::automation as db;
 use crate::store::automation::QueueAutomation;
@@ -41,6 +42,8 @@ pub struct AutomationConfig {
     pub queues: HashMap<Uuid, QueueAutomation>,
     /// Channel rules first (by channel, then position), then global ones (by position).
     pub rules: Vec<AutoRule>,
+    /// The installation's own opt-out / opt-in keywords.
+    pub words: Arc<OwnWords>,
 }
 
 impl AutomationConfig {
@@ -50,7 +53,7 @@ impl AutomationConfig {
         own.chain(self.rules.iter().filter(|r| r.channel_id.is_none())).collect()
     }
 
-    async fn load(conn: &mut PgConnection, routing: Arc<RoutingConfig>) -> sqlx::Result<Self> {
+    async fn load(conn: &mut PgConnection, routing: Arc<RoutingConfig>, words: Arc<OwnWords>) -> sqlx::Result<Self> {
         let mut numbers: HashMap<Uuid, NumberAutomation> = crate::store::routing::all_numbers(&mut *conn)
             .await?
             .into_iter()
@@ -84,7 +87,7 @@ impl AutomationConfig {
                 Err(e) => tracing::error!(rule = %r.id, error = %e, "stored auto-reply rule cannot be used; skipped"),
             }
         }
-        Ok(Self { version: routing.version, routing, numbers, queues, rules })
+        Ok(Self { version: routing.version, routing, numbers, queues, rules, words })
     }
 }
 
@@ -92,12 +95,13 @@ impl AutomationConfig {
 #[derive(Clone, Default)]
 pub struct AutomationCache {
     routing: ConfigCache,
+    words: Arc<OwnWords>,
     current: Arc<RwLock<Arc<AutomationConfig>>>,
 }
 
 impl AutomationCache {
-    pub fn new(routing: ConfigCache) -> Self {
-        Self { routing, current: Arc::default() }
+    pub fn new(routing: ConfigCache, words: OwnWords) -> Self {
+        Self { routing, words: Arc::new(words), current: Arc::default() }
     }
 
     /// The configuration as last loaded, without asking the database (the webhook's path): `None` before the
@@ -116,7 +120,7 @@ impl AutomationCache {
             return Ok(cached);
         }
         let routing = self.routing.at(&mut *conn, version).await?;
-        let fresh = Arc::new(AutomationConfig::load(conn, routing).await?);
+        let fresh = Arc::new(AutomationConfig::load(conn, routing, self.words.clone()).await?);
         *self.current.write().expect("automation config lock") = fresh.clone();
         Ok(fresh)
     }

@@ -299,7 +299,12 @@ pub async fn receive_answer(
     tx.commit().await?;
     state.jobs_wake.kick(); // the thanks, if one was queued
     tracing::info!(survey = %s.id, conversation = %s.conversation_id, "CSAT answer stored");
-    Ok(Some(Stored::New { message_id: stored, conversation_id: s.conversation_id, new_conversation: false }))
+    Ok(Some(Stored::New {
+        message_id: stored,
+        conversation_id: s.conversation_id,
+        new_conversation: false,
+        needs_routing: false,
+    }))
 }
 
 /// The number's thanks after a rating (in the customer's language, else the number's), once per survey.

@@ -5,6 +5,7 @@
 use super::config::{AutomationConfig, NumberAutomation};
 use super::rules;
 use crate::domain::automation::{render, Action, Kind, Look, Placeholders};
+use crate::domain::opt_in::{self, OptInState};
 use crate::domain::routing::Target;
 use crate::routing::rules::{Env, Facts};
 use jiff::Timestamp;
@@ -29,6 +30,12 @@ pub enum Does {
     SetPriority(i32),
     Resolve,
     Route(Target),
+    /// The customer wrote a STOP or START keyword (in `message_id`): record it, then confirm with `text`.
+    OptIn {
+        state: OptInState,
+        message_id: Uuid,
+        text: String,
+    },
 }
 
 /// One thing to do, with the key that makes it happen once.
@@ -58,6 +65,13 @@ pub struct Inbound<'a> {
 /// Every step for the message, in the order they are carried out.
 pub fn decide(cfg: &AutomationConfig, m: &Inbound<'_>, facts: &Facts, now: Timestamp) -> Vec<Step> {
     let mut steps = Vec::new();
+    // A keyword alone is the customer's answer about consent: recorded and confirmed, nothing else said.
+    if let Some(k) = cfg.words.keyword(&facts.text) {
+        let text = opt_in::confirmation(k).to_owned();
+        let does = Does::OptIn { state: k.state, message_id: m.message_id, text };
+        steps.push(Step { kind: Kind::OptIn, key: m.message_id.to_string(), rule_id: None, does });
+        return steps;
+    }
     let Some(number) = cfg.numbers.get(&m.number_id) else { return steps };
     let names =
         Placeholders { customer_name: m.profile_name, number_name: Some(&number.display_name), ..Default::default() };
@@ -109,6 +123,9 @@ pub fn decide(cfg: &AutomationConfig, m: &Inbound<'_>, facts: &Facts, now: Times
 /// if it opens a new conversation when the greeting is all that could. Errs towards looking: whatever could act
 /// is decided exactly by the engine.
 pub fn look(cfg: &AutomationConfig, number_id: Uuid, facts: &Facts, refused_media: bool, now: Timestamp) -> Look {
+    if cfg.words.keyword(&facts.text).is_some() {
+        return Look::Always;
+    }
     let Some(number) = cfg.numbers.get(&number_id) else { return Look::Always };
     if refused_media {
         return Look::Always;
@@ -300,6 +317,20 @@ mod tests {
         cfg.numbers.get_mut(&NUMBER).unwrap().greeting_text = None;
         cfg.rules.pop();
         assert_eq!(look(&cfg, NUMBER, &facts, false, open), Look::Never);
+    }
+
+    #[test]
+    fn a_stop_keyword_is_recorded_and_confirmed_and_nothing_else_is_said() {
+        let (cfg, fired) = (config(), HashMap::new());
+        let m = inbound(&fired);
+        let facts = Facts { text: "Stop".into(), ..Facts::default() };
+        assert_eq!(look(&cfg, Uuid::now_v7(), &facts, false, MONDAY_NOON.parse().unwrap()), Look::Always);
+        let steps = decide(&cfg, &m, &facts, MONDAY_NOON.parse().unwrap());
+        assert_eq!(steps.len(), 1, "no greeting after STOP: {steps:?}");
+        assert_eq!(steps[0].kind, Kind::OptIn);
+        assert!(
+            matches!(&steps[0].does, Does::OptIn { state: OptInState::OptedOut, text, .. } if text.contains("START"))
+        );
     }
 
     #[test]

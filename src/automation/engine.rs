@@ -11,12 +11,14 @@
 use super::config::{AutomationCache, AutomationConfig};
 use super::decide::{self, Does, Inbound, Say, Step};
 use crate::domain::automation::{self, render, wait_in_words, Author, Kind, Placeholders};
+use crate::domain::opt_in::OptInSource;
 use crate::error::AppError;
 use crate::outbound::compose::{self, Draft, Outbox, TemplateUse};
 use crate::outbound::policy::SendError;
 use crate::routing::actions::{self, ActionError};
 use crate::routing::rules::{CommunicationType, Facts};
 use crate::store::automation::{self as db, Pending};
+use crate::store::opt_ins;
 use crate::store::routing as timeline;
 use jiff::Timestamp;
 use serde_json::json;
@@ -276,6 +278,17 @@ impl Engine {
             Does::SetPriority(p) => action(actions::set_priority(conn, &caller, id, *p).await)?,
             Does::Resolve => action(actions::resolve(conn, &caller, id).await)?,
             Does::Route(target) => action(actions::transfer(conn, &cfg.routing, &caller, id, *target).await)?,
+            Does::OptIn { state, message_id, text } => {
+                let evidence = format!("the customer wrote a keyword alone (message {message_id})");
+                let change = opt_ins::Change { state: *state, source: OptInSource::Keyword, evidence: Some(&evidence) };
+                opt_ins::record_in_conversation(conn, id, &change, &caller.actor.label).await?;
+                let author = Author { kind: step.kind, rule_id: None, ai_agent_id: None };
+                match self.say(conn, id, &Say::Text(text.clone()), author).await {
+                    Ok(_) => None,
+                    Err(SendError::Refused(r)) => Some(AppError::from(r)),
+                    Err(SendError::Database(e)) => return Err(e),
+                }
+            }
         };
         if let Some(e) = refused {
             let data = json!({ "automation": step.kind, "rule_id": step.rule_id, "reason": e.to_string() });

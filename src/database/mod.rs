@@ -18,6 +18,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// An open database, and the embedded cluster behind it when there is one.
 pub struct Database {
     pub pool: PgPool,
+    /// A few connections for short transactions that run beside a request's own (the messaging-limit
+    /// reservation): a request holding a connection of `pool` never waits for another of `pool`, which under
+    /// load could leave every request holding one and waiting for a second.
+    pub side_pool: PgPool,
     embedded: Option<EmbeddedPostgres>,
 }
 
@@ -43,7 +47,11 @@ impl Database {
             .connect_with(options)
             .await
             .context("cannot connect to PostgreSQL")?;
-        Ok(Self { pool, embedded })
+        let side_pool = PgPoolOptions::new()
+            .max_connections(SIDE_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(pool.connect_options().as_ref().clone());
+        Ok(Self { pool, side_pool, embedded })
     }
 
     /// Applies every migration not yet applied.
@@ -53,6 +61,7 @@ impl Database {
 
     /// Closes the pool, then stops the embedded cluster if this process started it.
     pub async fn close(mut self) -> anyhow::Result<()> {
+        self.side_pool.close().await;
         self.pool.close().await;
         if let Some(pg) = self.embedded.as_mut() {
             pg.stop().await?;
@@ -60,6 +69,9 @@ impl Database {
         Ok(())
     }
 }
+
+/// Connections of [`Database::side_pool`].
+const SIDE_CONNECTIONS: u32 = 4;
 
 /// Why the server is not ready, if it is not: the database unreachable, or migrations missing.
 pub async fn readiness(pool: &PgPool) -> Result<(), String> {

@@ -55,6 +55,20 @@ impl E164 {
         Ok(Self(text.to_owned()))
     }
 
+    /// A number as people and other systems write it: with or without the `+`, with spaces, dashes, dots and
+    /// parentheses ("31 6-1234 5678", "(+31) 612345678"); anything else is refused as [`E164::parse`] does.
+    pub fn parse_lenient(text: &str) -> Result<Self, E164Error> {
+        let kept: String = text.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}')).collect();
+        if kept.is_empty() {
+            return Err(E164Error::Empty);
+        }
+        if kept.starts_with('+') {
+            Self::parse(&kept)
+        } else {
+            Self::parse(&format!("+{kept}"))
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -155,6 +169,17 @@ fn looks_like_group(rest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_without_plus_or_with_spaces_and_dashes_is_read_leniently() {
+        assert_eq!(E164::parse_lenient("31612345678").unwrap().as_str(), "+31612345678");
+        assert_eq!(E164::parse_lenient(" +31 6-1234 5678 ").unwrap().as_str(), "+31612345678");
+        assert_eq!(E164::parse_lenient("(+1) 415.555.0100").unwrap().as_str(), "+14155550100");
+        assert!(E164::parse_lenient("call me").is_err());
+        assert!(E164::parse_lenient("+31 6 abc").is_err());
+        assert!(E164::parse_lenient("  ").is_err());
+        assert!(E164::parse_lenient("0612345678").is_err(), "a national number has no country code");
+    }
 
     #[test]
     fn e164_accepts_real_numbers() {

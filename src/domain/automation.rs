@@ -19,6 +19,8 @@ pub enum Kind {
     Csat,
     /// An AI agent's reply (`ai_agent_id` names which).
     AiAgent,
+    /// The confirmation of a customer's STOP or START keyword.
+    OptIn,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             Self::WaitingNotice => "waiting_notice",
             Self::Csat => "csat",
             Self::AiAgent => "ai_agent",
+            Self::OptIn => "opt_in",
         }
     }
 }

@@ -34,6 +34,20 @@ pub enum RoutingState {
     Ai,
     /// No rule, AI agent or default queue applied: the number's agents may claim it.
     Unowned,
+    /// Started by a notification: nobody is asked to act until the customer replies, which routes it.
+    Notified,
+}
+
+/// Who opened a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StartedBy {
+    /// The customer wrote first.
+    Customer,
+    /// An agent or API token, with a template.
+    Business,
+    /// A notification (`POST /notifications`): routed only once the customer replies.
+    Notification,
 }
 
 /// A conversation's priority: higher is offered first while it waits.
@@ -123,6 +137,7 @@ macro_rules! text_enum {
 
 pub(crate) use text_enum;
 
+text_enum!(StartedBy { Customer => "customer", Business => "business", Notification => "notification" });
 text_enum!(ConversationStatus { Open => "open", Pending => "pending", Resolved => "resolved" });
 text_enum!(RoutingState {
     Unrouted => "unrouted",
@@ -130,6 +145,7 @@ text_enum!(RoutingState {
     Assigned => "assigned",
     Ai => "ai",
     Unowned => "unowned",
+    Notified => "notified",
 });
 
 #[cfg(test)]

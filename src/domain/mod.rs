@@ -15,6 +15,7 @@ pub mod invalid;
 pub mod language;
 pub mod mask;
 pub mod message_status;
+pub mod opt_in;
 pub mod outbound_media;
 pub mod permission;
 pub mod role;

@@ -63,6 +63,11 @@ permissions! {
     TagRead = "tag:read", Agent, "Read tags";
     TemplateRead = "template:read", Agent, "Read WhatsApp templates and preview them";
     CsatRead = "csat:read", Agent, "Read satisfaction surveys (agents: their own conversations')";
+    ContactOptinRead = "contact:optin:read", Agent, "Read a contact's opt-ins and opt-outs";
+    ContactOptinWrite = "contact:optin:write", Supervisor,
+        "Record a contact's opt-in or opt-out, and import opt-ins from CSV";
+    NotificationSend = "notification:send", Supervisor,
+        "Send notifications (template messages without an agent), one or in batches, and read their batches";
     AgentRead = "agent:read", Supervisor, "Read agents";
     AgentManage = "agent:manage", Supervisor, "Create, change and deactivate users (only admins manage supervisors and admins)";
     PresenceManage = "presence:manage", Supervisor, "Set other agents' presence";

@@ -45,8 +45,8 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         accept_media: number.accepts_media,
     };
     let stored = state.inbound.store(new).await?;
-    if let Stored::New { new_conversation, .. } = stored {
-        if new_conversation {
+    if let Stored::New { needs_routing, .. } = stored {
+        if needs_routing {
             state.router_wake.notify_one();
         }
         if look != Look::Never {
@@ -54,7 +54,7 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         }
     }
     match &stored {
-        Stored::New { message_id, conversation_id, new_conversation } => tracing::info!(
+        Stored::New { message_id, conversation_id, new_conversation, .. } => tracing::info!(
             %message_id, %conversation_id, new_conversation, %from, media, "inbound message stored"
         ),
         Stored::Duplicate => {

@@ -7,15 +7,17 @@
 //! conversation's row is share-locked), and write the message with its send job, so the message is sent exactly
 //! when the transaction commits. A refusal queues nothing and says why ([`Refusal`]).
 
+use super::limits::{self, Reservation};
 use super::policy::{self, Refusal, SendError};
 use crate::auth::Caller;
-use crate::domain::{automation, conversation, template, window, ConversationStatus, E164};
+use crate::domain::conversation::StartedBy;
+use crate::domain::{automation, conversation, opt_in, template, window, ConversationStatus, E164};
 use crate::refs;
 use crate::store::conversations::{self, ConversationRow, NewConversation, Visibility};
 use crate::store::messages::MessageView;
 use crate::store::{self, outbound, routing as db};
 use serde::Deserialize;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeMap, HashSet};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -234,9 +236,22 @@ pub async fn template_message(
     let tpl = store::templates::find(conn, t.id)
         .await?
         .ok_or_else(|| Refusal::unknown("template_not_found", "template.id", "no template with this id"))?;
+    sendable(&tpl, window_open)?;
+    Ok(fill(&tpl, &t.variables)?)
+}
+
+/// Whether the template can be sent at all (approved, at Twilio).
+pub fn sendable(tpl: &store::templates::Template, window_open: bool) -> Result<(), Refusal> {
     let s = &tpl.settings;
-    policy::template(&s.approval_status, s.content_sid.as_deref(), &s.content_type, window_open)?;
-    let values = policy::template_variables(tpl.variable_count as u32, &t.variables)?;
+    policy::template(&s.approval_status, s.content_sid.as_deref(), &s.content_type, window_open)
+}
+
+/// The template with exactly its variables filled in.
+pub fn fill(
+    tpl: &store::templates::Template,
+    variables: &BTreeMap<String, String>,
+) -> Result<TemplateMessage, Refusal> {
+    let values = policy::template_variables(tpl.variable_count as u32, variables)?;
     let text = template::render(&tpl.settings.body, &values).unwrap_or_else(|| tpl.settings.body.clone());
     let vars: serde_json::Map<String, serde_json::Value> =
         values.iter().enumerate().map(|(i, v)| ((i + 1).to_string(), v.clone().into())).collect();
@@ -246,6 +261,21 @@ pub async fn template_message(
         content_sid: tpl.settings.content_sid.clone(),
         variables: serde_json::Value::Object(vars),
     })
+}
+
+/// Queues a checked template message into a conversation (the notifications API's one write of a message).
+pub async fn queue_template(
+    conn: &mut PgConnection,
+    outbox: Outbox,
+    caller: &Caller,
+    conversation_id: Uuid,
+    account_id: Uuid,
+    message: &TemplateMessage,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    let parts = Parts { text: &message.text, template: Some(message), attachments: &[], automated: None };
+    queue(conn, outbox, caller, id, conversation_id, account_id, parts).await?;
+    Ok(id)
 }
 
 /// What a queued message is made of.
@@ -326,11 +356,13 @@ pub struct NewConversationDraft {
 }
 
 /// A conversation [`start`] opened.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Started {
     pub conversation: ConversationRow,
     /// Nobody holds it (an API token started it): the routers must be woken once the transaction commits.
     pub needs_routing: bool,
+    /// The customer's place under the number's messaging limit: give it back if the transaction does not commit.
+    pub reservation: Reservation,
 }
 
 /// Opens a conversation with a template message: the person who starts it holds it; started by an API token, it
@@ -338,6 +370,7 @@ pub struct Started {
 /// names it ([`Refusal::ConversationExists`]), so the caller continues there instead of starting a duplicate.
 #[tracing::instrument(skip_all, fields(number = %draft.number_id))]
 pub async fn start(
+    pool: &PgPool,
     conn: &mut PgConnection,
     outbox: Outbox,
     caller: &Caller,
@@ -348,7 +381,7 @@ pub async fn start(
         return Err(Refusal::invalid("topic", format!("topic is at most {MAX_TOPIC_CHARS} characters")).into());
     }
     conversation::check_priority(draft.priority).map_err(|m| Refusal::invalid("priority", m))?;
-    let tag_ids = conversation::tag_ids(draft.tag_ids).map_err(|m| Refusal::invalid("tag_ids", m))?;
+    let tag_ids = conversation::tag_ids(draft.tag_ids.clone()).map_err(|m| Refusal::invalid("tag_ids", m))?;
     let (channel_id, account_id) = store::numbers::sending(conn, draft.number_id)
         .await?
         .ok_or_else(|| Refusal::unknown("unknown_reference", "number_id", "no such WhatsApp number"))?;
@@ -380,8 +413,40 @@ pub async fn start(
     if let Some(open) = conversations::open_for(conn, draft.number_id, contact_id).await? {
         return Err(Refusal::ConversationExists { id: Some(open) }.into());
     }
+    if !opt_in::agent_may_start(store::opt_ins::current(conn, contact_id, draft.number_id).await?) {
+        return Err(Refusal::OptedOut.into());
+    }
     // A conversation started by the business has no window yet: only an approved template opens it.
     let message = template_message(conn, &draft.template, false).await?;
+    // Business-initiated whatever the customer's last window: it counts towards the number's limit.
+    let reservation = limits::reserve_one(pool, conn, draft.number_id, contact_id).await?;
+    match write_start(conn, outbox, caller, &draft, topic, &tag_ids, channel_id, account_id, contact_id, &message).await
+    {
+        Ok(conversation) => {
+            let needs_routing = caller.user_id.is_none();
+            Ok(Started { conversation, needs_routing, reservation })
+        }
+        Err(e) => {
+            reservation.release(pool).await;
+            Err(e)
+        }
+    }
+}
+
+/// The writes of [`start`], once every rule allowed it.
+#[allow(clippy::too_many_arguments)]
+async fn write_start(
+    conn: &mut PgConnection,
+    outbox: Outbox,
+    caller: &Caller,
+    draft: &NewConversationDraft,
+    topic: Option<&str>,
+    tag_ids: &[Uuid],
+    channel_id: Uuid,
+    account_id: Uuid,
+    contact_id: Uuid,
+    message: &TemplateMessage,
+) -> Result<ConversationRow, SendError> {
     let id = Uuid::now_v7();
     let assignee = caller.user_id;
     let new = NewConversation {
@@ -393,6 +458,7 @@ pub async fn start(
         priority: draft.priority,
         queue_id: draft.queue_id,
         assignee_id: assignee,
+        started_by: StartedBy::Business,
     };
     if !conversations::insert(conn, &new).await? {
         // Another request started one between the check and the insert.
@@ -404,15 +470,15 @@ pub async fn start(
         db::record_event(conn, id, "assigned", &caller.actor, serde_json::json!({ "agent_id": user })).await?;
     }
     if !tag_ids.is_empty() {
-        conversations::set_tags(conn, id, &tag_ids).await?;
+        conversations::set_tags(conn, id, tag_ids).await?;
     }
-    let parts = Parts { text: &message.text, template: Some(&message), attachments: &[], automated: None };
+    let parts = Parts { text: &message.text, template: Some(message), attachments: &[], automated: None };
     queue(conn, outbox, caller, Uuid::now_v7(), id, account_id, parts).await?;
     let conversation = conversations::find(conn, id, Visibility::All)
         .await?
         .ok_or_else(|| sqlx::Error::Protocol("a conversation inserted in this transaction is not found".into()))?;
     tracing::info!(conversation = %id, "conversation started");
-    Ok(Started { conversation, needs_routing: assignee.is_none() })
+    Ok(conversation)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! durable sender that hands messages to Twilio, and their delivery status as Twilio reports it.
 
 pub mod compose;
+pub mod limits;
 pub mod policy;
 pub mod recorder;
 pub mod sender;

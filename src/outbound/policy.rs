@@ -54,6 +54,19 @@ pub enum Refusal {
     ConversationExists {
         id: Option<Uuid>,
     },
+    /// The customer opted out of messages from the number: nobody at the business may write first.
+    OptedOut,
+    /// A business-initiated notification to a customer with no opt-in on record for the number.
+    OptInRequired,
+    /// A human agent holds an unresolved conversation with the customer: a notification never cuts into it.
+    ConversationActive {
+        id: Uuid,
+    },
+    /// The number reached its tier's cap of unique customers in 24 hours.
+    MessagingLimitReached {
+        cap: i64,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl Refusal {
@@ -171,6 +184,27 @@ impl From<Refusal> for AppError {
                 "this customer already has an open conversation on this number: continue there",
             )
             .with_details(json!({ "conversation_id": id })),
+            Refusal::OptedOut => AppError::unprocessable(
+                "opted_out",
+                "this customer opted out of messages from this number (they wrote STOP, or Twilio reported them unsubscribed): only they can opt in again, by writing START",
+            )
+            .with_field("to"),
+            Refusal::OptInRequired => AppError::unprocessable(
+                "opt_in_required",
+                "no opt-in is on record for this customer on this number: record their consent (POST /contacts/{id}/opt-ins) before writing first",
+            )
+            .with_field("to"),
+            Refusal::ConversationActive { id } => AppError::conflict(
+                "conversation_active",
+                "an agent holds an unresolved conversation with this customer on this number: a notification is not sent into it",
+            )
+            .with_details(json!({ "conversation_id": id })),
+            Refusal::MessagingLimitReached { cap, retry_after } => AppError::client(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "messaging_limit_reached",
+                format!("this number reached its messaging limit of {cap} unique customers in 24 hours: try again after the time in Retry-After, or raise its tier"),
+            )
+            .with_details(json!({ "cap": cap, "retry_after_secs": retry_after.as_secs() })),
         }
     }
 }

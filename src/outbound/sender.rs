@@ -192,6 +192,11 @@ async fn send(ctx: &Sender, message_id: Uuid, attempt: Attempt<'_>) -> Result<Do
 
 async fn fail(ctx: &Sender, message_id: Uuid, code: Option<i32>, reason: &str) -> Result<Done, JobError> {
     outbound::mark_failed(&ctx.pool, message_id, code, reason).await?;
+    if code == Some(crate::domain::opt_in::TWILIO_UNSUBSCRIBED) {
+        // The customer unsubscribed at WhatsApp: nobody writes first to them again until they opt back in.
+        let evidence = "Twilio refused the message with error 21610 (the recipient unsubscribed)";
+        crate::store::opt_ins::opt_out_of_message(&ctx.pool, message_id, evidence).await?;
+    }
     Err(JobError::Permanent(reason.to_owned()))
 }
 

@@ -2,6 +2,7 @@
 //! error code with a readable explanation.
 
 use crate::channels::ChannelConfig;
+use crate::domain::opt_in;
 use crate::error::{AppError, AppResult};
 use crate::store::statuses::{self, StatusUpdate};
 use crate::twilio::errors;
@@ -37,7 +38,17 @@ pub async fn receive(pool: &PgPool, channel: &ChannelConfig, form: &Form) -> App
     .await?;
     match outcome {
         StatusUpdate::Applied { previous } => {
-            tracing::info!(%previous, %status, error_code = callback.error_code, "message status updated")
+            tracing::info!(%previous, %status, error_code = callback.error_code, "message status updated");
+            if callback.error_code == Some(opt_in::TWILIO_UNSUBSCRIBED) {
+                let evidence = format!("Twilio reported error 21610 for message {}", callback.message_sid.as_str());
+                crate::store::opt_ins::opt_out_of_sid(
+                    pool,
+                    channel.account_id,
+                    callback.message_sid.as_str(),
+                    &evidence,
+                )
+                .await?;
+            }
         }
         StatusUpdate::Stale { current } => {
             tracing::info!(%current, %status, "stale status callback ignored")

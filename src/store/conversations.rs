@@ -2,6 +2,7 @@
 //! the 24-hour window is measured with).
 
 use super::listing::{Keyed, Listing, UUID_ID};
+use crate::domain::conversation::StartedBy;
 use crate::domain::{ConversationStatus, RoutingState};
 use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -22,6 +23,7 @@ pub struct ConversationRow {
     pub updated_at: OffsetDateTime,
     pub resolved_at: Option<OffsetDateTime>,
     pub routing_state: RoutingState,
+    pub started_by: StartedBy,
     pub communication_type: String,
     pub priority: i32,
     pub queue_id: Option<Uuid>,
@@ -44,7 +46,7 @@ pub struct ConversationRow {
 /// A subquery with every column of [`ConversationRow`], so that list sorts and filters name plain columns.
 const VIEW: &str = "(SELECT c.id, c.channel_id, c.number_id, n.e164 AS number_e164, c.contact_id,
         k.phone_e164 AS contact_phone, k.profile_name AS contact_name, c.status, c.last_inbound_at,
-        c.created_at, c.updated_at, c.resolved_at, c.routing_state, c.communication_type, c.priority, c.queue_id,
+        c.created_at, c.updated_at, c.resolved_at, c.routing_state, c.started_by, c.communication_type, c.priority, c.queue_id,
         c.assignee_id, c.waiting_agent_id, c.queued_at, c.assigned_at, c.topic,
         ARRAY(SELECT t.tag_id FROM conversation_tags t WHERE t.conversation_id = c.id ORDER BY t.tag_id) AS tag_ids,
         (SELECT s.rating FROM csat_surveys s WHERE s.conversation_id = c.id AND s.rating IS NOT NULL
@@ -298,6 +300,8 @@ pub struct NewConversation<'a> {
     pub queue_id: Option<Uuid>,
     /// The agent who starts it holds it; without one (an API token) the router decides.
     pub assignee_id: Option<Uuid>,
+    /// A notification's conversation waits for the customer's reply (`notified`, pending) before it is routed.
+    pub started_by: StartedBy,
 }
 
 /// The conversation the customer already has open on the number, if any.
@@ -313,9 +317,12 @@ pub async fn open_for(conn: &mut PgConnection, number_id: Uuid, contact_id: Uuid
 pub async fn insert(conn: &mut PgConnection, c: &NewConversation<'_>) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO conversations (id, channel_id, number_id, contact_id, topic, priority, queue_id, assignee_id,
-                                    routing_state, assigned_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $8::uuid IS NULL THEN 'unrouted' ELSE 'assigned' END,
-                 CASE WHEN $8::uuid IS NULL THEN NULL ELSE now() END, now())
+                                    routing_state, assigned_at, updated_at, started_by, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                 CASE WHEN $8::uuid IS NOT NULL THEN 'assigned' WHEN $9 = 'notification' THEN 'notified'
+                      ELSE 'unrouted' END,
+                 CASE WHEN $8::uuid IS NULL THEN NULL ELSE now() END, now(), $9,
+                 CASE WHEN $9 = 'notification' THEN 'pending' ELSE 'open' END)
          ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO NOTHING",
     )
     .bind(c.id)
@@ -326,6 +333,7 @@ pub async fn insert(conn: &mut PgConnection, c: &NewConversation<'_>) -> sqlx::R
     .bind(c.priority)
     .bind(c.queue_id)
     .bind(c.assignee_id)
+    .bind(c.started_by)
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)

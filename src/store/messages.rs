@@ -51,6 +51,8 @@ pub enum Stored {
         message_id: Uuid,
         conversation_id: Uuid,
         new_conversation: bool,
+        /// The conversation waits for a routing decision: new, or a notification's the customer answered.
+        needs_routing: bool,
     },
     /// The MessageSid was stored before: nothing was written.
     Duplicate,
@@ -61,6 +63,7 @@ struct StoredRow {
     message_id: Uuid,
     conversation_id: Uuid,
     new_conversation: bool,
+    needs_routing: bool,
 }
 
 /// The whole inbound write as one statement, so one round trip and one commit per webhook: contact upserted,
@@ -84,8 +87,11 @@ WITH fresh AS (
     SELECT $8, $9, $10, contact.id, 'open', now() FROM contact
     ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO UPDATE SET
         last_inbound_at = GREATEST(conversations.last_inbound_at, EXCLUDED.last_inbound_at),
+        -- The customer's reply to a notification: now it is routed.
+        routing_state = CASE WHEN conversations.routing_state = 'notified' THEN 'unrouted'
+                             ELSE conversations.routing_state END,
         updated_at = now()
-    RETURNING id, (xmax = 0) AS created
+    RETURNING id, (xmax = 0) AS created, routing_state = 'unrouted' AS unrouted
 ), message AS (
     INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status, status_updated_at,
                           message_type, num_media, button_text, button_payload, latitude, longitude,
@@ -97,7 +103,8 @@ WITH fresh AS (
     ON CONFLICT (account_id, twilio_sid) DO NOTHING
     RETURNING id, conversation_id
 ){MEDIA}{INBOX}
-SELECT message.id AS message_id, message.conversation_id, conversation.created AS new_conversation
+SELECT message.id AS message_id, message.conversation_id, conversation.created AS new_conversation,
+       conversation.unrouted AS needs_routing
 FROM message, conversation
 "#;
 
@@ -203,6 +210,7 @@ async fn run_insert(pool: &PgPool, m: &NewInbound, bsuid: Option<&str>) -> sqlx:
             message_id: r.message_id,
             conversation_id: r.conversation_id,
             new_conversation: r.new_conversation,
+            needs_routing: r.needs_routing,
         },
         None => Stored::Duplicate,
     })
@@ -241,8 +249,11 @@ WITH input AS (
     ORDER BY f.number_id, c.id, f.ord
     ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO UPDATE SET
         last_inbound_at = GREATEST(conversations.last_inbound_at, EXCLUDED.last_inbound_at),
+        -- The customer's reply to a notification: now it is routed.
+        routing_state = CASE WHEN conversations.routing_state = 'notified' THEN 'unrouted'
+                             ELSE conversations.routing_state END,
         updated_at = now()
-    RETURNING id, number_id, contact_id, (xmax = 0) AS created
+    RETURNING id, number_id, contact_id, (xmax = 0) AS created, routing_state = 'unrouted' AS unrouted
 ), message AS (
     INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status, status_updated_at,
                           message_type, num_media, button_text, button_payload, latitude, longitude,
@@ -258,7 +269,8 @@ WITH input AS (
     ON CONFLICT (account_id, twilio_sid) DO NOTHING
     RETURNING id, conversation_id
 ){INBOX}
-SELECT message.id AS message_id, message.conversation_id, conversation.created AS new_conversation
+SELECT message.id AS message_id, message.conversation_id, conversation.created AS new_conversation,
+       conversation.unrouted AS needs_routing
 FROM message JOIN conversation ON conversation.id = message.conversation_id
 "#;
 
@@ -325,6 +337,7 @@ pub async fn insert_inbound_batch(pool: &PgPool, batch: &[&NewInbound]) -> sqlx:
                 message_id: r.message_id,
                 conversation_id: r.conversation_id,
                 new_conversation: r.new_conversation,
+                needs_routing: r.needs_routing,
             },
             None => Stored::Duplicate,
         })

@@ -25,11 +25,14 @@ pub mod messages;
 pub mod metrics;
 pub mod notes;
 
+pub mod notifications;
 pub mod numbers;
 pub mod oauth;
+pub mod opt_ins;
 pub mod ordered;
 pub mod outbound;
 pub mod queues;
+pub mod reach;
 pub mod routing;
 pub mod sandbox;
 pub mod statuses;

@@ -19,6 +19,9 @@ pub struct Number {
     pub settings: NumberSettings,
     /// The agents who serve this number.
     pub member_ids: Vec<Uuid>,
+    /// Unique customers reached by business-initiated messages in the last 24 hours (counted against
+    /// `messaging_tier`'s cap).
+    pub messaging_used: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -30,6 +33,9 @@ const COLUMNS: &str =
     greeting_text, csat_enabled, ai_agent_id, profile, default_queue_id, business_hours_id,
     ARRAY(SELECT m.user_id FROM number_members m WHERE m.number_id = whatsapp_numbers.id ORDER BY m.added_at, m.user_id)
         AS member_ids,
+    messaging_tier,
+    (SELECT count(*) FROM messaging_reach r WHERE r.number_id = whatsapp_numbers.id
+        AND r.reached_at > now() - interval '24 hours') AS messaging_used,
     created_at, deleted_at";
 
 /// Everything about a number that people set.
@@ -47,11 +53,15 @@ pub struct NumberSettings {
     pub profile: BusinessProfile,
     pub default_queue_id: Option<Uuid>,
     pub business_hours_id: Option<Uuid>,
+    /// WhatsApp's messaging limit tier: `tier_250` (the default, an unverified business), `tier_1k`,
+    /// `tier_10k`, `tier_100k` or `unlimited`: unique customers reached by business-initiated messages in a
+    /// rolling 24 hours.
+    pub messaging_tier: crate::domain::opt_in::Tier,
 }
 
 type NumberQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Number, sqlx::postgres::PgArguments>;
 
-/// Binds the settings as the next ten parameters, in the order of the fields of [`NumberSettings`].
+/// Binds the settings as the next eleven parameters, in the order of the fields of [`NumberSettings`].
 trait BindSettings<'q> {
     fn bind_settings(self, s: &'q NumberSettings) -> Self;
 }
@@ -68,6 +78,7 @@ impl<'q> BindSettings<'q> for NumberQuery<'q> {
             .bind(Json(&s.profile))
             .bind(s.default_queue_id)
             .bind(s.business_hours_id)
+            .bind(s.messaging_tier)
     }
 }
 
@@ -75,8 +86,8 @@ pub async fn insert(conn: &mut PgConnection, channel_id: Uuid, e164: &str, s: &N
     sqlx::query_as(&format!(
         "INSERT INTO whatsapp_numbers (id, channel_id, e164, name, language, customers_may_send_attachments,
                 agents_may_send_attachments, greeting_text, csat_enabled, ai_agent_id, profile,
-                default_queue_id, business_hours_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
+                default_queue_id, business_hours_id, messaging_tier)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind(channel_id)
@@ -90,7 +101,8 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, s: &NumberSettings) -> sq
     sqlx::query_as(&format!(
         "UPDATE whatsapp_numbers SET name = $2, language = $3, customers_may_send_attachments = $4,
                 agents_may_send_attachments = $5, greeting_text = $6, csat_enabled = $7, ai_agent_id = $8,
-                profile = $9, default_queue_id = $10, business_hours_id = $11, updated_at = now()
+                profile = $9, default_queue_id = $10, business_hours_id = $11, messaging_tier = $12,
+                updated_at = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)

@@ -1,5 +1,5 @@
 //! Deleting what has expired: sessions, login counters, idempotency keys, early status callbacks that never found
-//! their message, OAuth access tokens. Uploads are in `uploads` (their files go too).
+//! their message, OAuth access tokens, messaging-limit reaches long out of their window. Uploads are in `uploads` (their files go too).
 
 use sqlx::PgPool;
 use std::time::Duration;
@@ -12,6 +12,8 @@ pub struct Swept {
     pub idempotency_keys: u64,
     pub early_status_callbacks: u64,
     pub oauth_access_tokens: u64,
+    /// Reaches that left the messaging limit's 24-hour window a day ago.
+    pub messaging_reach: u64,
 }
 
 pub async fn expired(pool: &PgPool, login_window: Duration, idempotency_keep: Duration) -> sqlx::Result<Swept> {
@@ -37,5 +39,16 @@ pub async fn expired(pool: &PgPool, login_window: Duration, idempotency_keep: Du
             .rows_affected();
     let oauth_access_tokens =
         sqlx::query("DELETE FROM oauth_access_tokens WHERE expires_at < now()").execute(pool).await?.rows_affected();
-    Ok(Swept { sessions, login_counters, idempotency_keys, early_status_callbacks, oauth_access_tokens })
+    let messaging_reach = sqlx::query("DELETE FROM messaging_reach WHERE reached_at < now() - interval '48 hours'")
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(Swept {
+        sessions,
+        login_counters,
+        idempotency_keys,
+        early_status_callbacks,
+        oauth_access_tokens,
+        messaging_reach,
+    })
 }

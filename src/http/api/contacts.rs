@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(read, update))
 }
 
-async fn visible(conn: &mut PgConnection, who: &Principal, id: Uuid) -> AppResult<Contact> {
+pub(super) async fn visible(conn: &mut PgConnection, who: &Principal, id: Uuid) -> AppResult<Contact> {
     let missing = || AppError::not_found("contact_not_found", "no contact with this id that you can see");
     let contact = contacts::find(conn, id).await?.ok_or_else(missing)?;
     // Supervisors see every contact; agents those of a conversation they can see.

@@ -64,9 +64,12 @@ pub struct Conversation {
     #[serde(with = "time::serde::rfc3339::option")]
     resolved_at: Option<OffsetDateTime>,
     /// Who owns it: `unrouted` (a decision is being made), `waiting` (in `queue_id`, or for `waiting_agent_id`),
-    /// `assigned` (to `assignee_id`), `ai` (the AI agent; the conversation is `pending`) or `unowned` (no rule,
-    /// AI agent or default queue applied: the number's agents may claim it).
+    /// `assigned` (to `assignee_id`), `ai` (the AI agent; the conversation is `pending`), `unowned` (no rule,
+    /// AI agent or default queue applied: the number's agents may claim it) or `notified` (a notification
+    /// started it: routed when the customer replies).
     routing_state: RoutingState,
+    /// `customer`, `business` (an agent or token, with a template) or `notification`.
+    started_by: crate::domain::conversation::StartedBy,
     /// `message` or `call`.
     communication_type: String,
     /// -1000 to 1000; higher is offered first.
@@ -119,6 +122,7 @@ impl From<ConversationRow> for Conversation {
             updated_at: r.updated_at,
             resolved_at: r.resolved_at,
             routing_state: r.routing_state,
+            started_by: r.started_by,
             communication_type: r.communication_type,
             priority: r.priority,
             queue_id: r.queue_id,
@@ -223,8 +227,11 @@ async fn list(
         })?)),
     };
     let routing_state = f.routing_state.as_deref().map(str::parse::<RoutingState>).transpose().map_err(|_| {
-        AppError::bad_request("invalid_query", "routing_state must be unrouted, waiting, assigned, ai or unowned")
-            .with_field("routing_state")
+        AppError::bad_request(
+            "invalid_query",
+            "routing_state must be unrouted, waiting, assigned, ai, unowned or notified",
+        )
+        .with_field("routing_state")
     })?;
     let assignee = match f.assignee.as_deref() {
         None => None,

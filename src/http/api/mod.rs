@@ -21,8 +21,10 @@ mod filters;
 pub mod idempotency;
 mod live;
 mod notes;
+mod notifications;
 mod numbers;
 mod oauth_clients;
+mod opt_ins;
 mod overview;
 mod page;
 pub mod permissions;
@@ -78,6 +80,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(presence::router())
                 .merge(live::router())
                 .merge(contacts::router())
+                .merge(opt_ins::router())
+                .merge(notifications::router())
                 .merge(routing::router())
                 .merge(automation::router())
                 .merge(ai_agents::router())

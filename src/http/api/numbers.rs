@@ -59,6 +59,9 @@ struct Changes {
     business_hours_id: Option<Option<Uuid>>,
     /// The agents who serve this number (replaces the list).
     member_ids: Option<Vec<Uuid>>,
+    /// WhatsApp's messaging limit tier for business-initiated messages (`tier_250`, `tier_1k`, `tier_10k`,
+    /// `tier_100k`, `unlimited`), as WhatsApp assigned it to the business.
+    messaging_tier: Option<crate::domain::opt_in::Tier>,
 }
 
 /// Applies `changes` to `current`, checking every value it sets (references to queues, business hours and
@@ -121,6 +124,7 @@ async fn apply(
     current.agents_may_send_attachments =
         changes.agents_may_send_attachments.unwrap_or(current.agents_may_send_attachments);
     current.csat_enabled = changes.csat_enabled.unwrap_or(current.csat_enabled);
+    current.messaging_tier = changes.messaging_tier.unwrap_or(current.messaging_tier);
     if let Some(ai) = changes.ai_agent_id {
         if let Some(id) = ai {
             refs::ai_agent(conn, id, "ai_agent_id").await?;
@@ -182,6 +186,7 @@ async fn add(
         profile: BusinessProfile::default(),
         default_queue_id: None,
         business_hours_id: None,
+        messaging_tier: crate::domain::opt_in::Tier::Tier250,
     };
     let mut tx = state.pool.begin().await?;
     live_channel(&mut tx, channel).await?;

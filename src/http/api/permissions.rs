@@ -63,6 +63,13 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/contacts", P(ContactRead)),
     ("GET", "/contacts/{id}", P(ContactRead)),
     ("PATCH", "/contacts/{id}", P(ContactWrite)),
+    ("GET", "/contacts/{id}/opt-ins", P(ContactOptinRead)),
+    ("POST", "/contacts/{id}/opt-ins", P(ContactOptinWrite)),
+    ("POST", "/opt-ins/import", P(ContactOptinWrite)),
+    // Agentless notifications.
+    ("POST", "/notifications", P(NotificationSend)),
+    ("POST", "/notifications/batches", P(NotificationSend)),
+    ("GET", "/notifications/batches/{id}", P(NotificationSend)),
     ("PUT", "/agents/me/presence", P(PresenceWrite)),
     ("GET", "/directory", P(DirectoryRead)),
     ("GET", "/csat", P(CsatRead)),

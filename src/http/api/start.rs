@@ -70,8 +70,11 @@ async fn start(
         queue_id: req.queue_id,
     };
     let mut tx = state.pool.begin().await?;
-    let started = compose::start(&mut tx, outbox(&state), &who.caller(), draft).await?;
-    tx.commit().await?;
+    let started = compose::start(&state.side_pool, &mut tx, outbox(&state), &who.caller(), draft).await?;
+    if let Err(e) = tx.commit().await {
+        started.reservation.release(&state.side_pool).await;
+        return Err(e.into());
+    }
     state.jobs_wake.kick();
     if started.needs_routing {
         state.router_wake.notify_one();
