@@ -22,9 +22,10 @@ CREATE INDEX opt_ins_current_idx ON opt_ins (contact_id, number_id, recorded_at 
 -- business-initiated message went to them: a customer counts while that time is within 24 hours.
 ALTER TABLE whatsapp_numbers ADD COLUMN messaging_tier text NOT NULL DEFAULT 'tier_250'
     CHECK (messaging_tier IN ('tier_250', 'tier_1k', 'tier_10k', 'tier_100k', 'unlimited'));
+-- No foreign key to contacts: the reservation commits before the transaction that may create the contact.
 CREATE TABLE messaging_reach (
     number_id  uuid NOT NULL REFERENCES whatsapp_numbers (id),
-    contact_id uuid NOT NULL REFERENCES contacts (id),
+    contact_id uuid NOT NULL,
     reached_at timestamptz NOT NULL,
     PRIMARY KEY (number_id, contact_id)
 );

@@ -30,6 +30,7 @@ pub struct Settings {
     pub routing: RoutingSettings,
     pub ai: AiSettings,
     pub notifications: NotificationSettings,
+    pub webhooks: WebhookSettings,
     pub log: LogSettings,
 }
 
@@ -253,6 +254,19 @@ pub struct AiSettings {
     pub model_request_timeout_ms: u64,
     /// Earlier messages of the conversation a model is shown.
     pub history_messages: i64,
+}
+
+/// Outgoing webhooks (`webhooks`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub allow_private_destinations: bool,
+    pub disable_after: i32,
+    pub request_timeout_ms: u64,
+    pub concurrency: usize,
+    pub poll_ms: u64,
+    pub retry_base_ms: u64,
+    pub lease_secs: i64,
 }
 
 /// Agentless notifications and consent.

@@ -31,6 +31,7 @@ pub mod store;
 pub mod sweeper;
 pub mod telemetry;
 pub mod twilio;
+pub mod webhooks;
 
 use anyhow::Context as _;
 use config::Settings;
@@ -53,6 +54,8 @@ pub struct Application {
     router: Option<routing::router::Router>,
     automation: Option<automation::engine::Engine>,
     ai_scanner: Option<ai::reply::Scanner>,
+    /// Runs where the job worker runs.
+    webhooks: Option<webhooks::Deliverer>,
     shutdown: CancellationToken,
     bootstrap_admin: Option<BootstrapAdmin>,
 }
@@ -234,6 +237,15 @@ impl Application {
             settings: settings.ai.clone(),
             jobs_wake: jobs_wake.clone(),
         });
+        let webhooks = match settings.jobs.enabled {
+            true => Some(webhooks::Deliverer {
+                pool: pool.clone(),
+                secrets: secrets.clone(),
+                http: webhooks::Deliverer::http_client(&settings.webhooks)?,
+                settings: settings.webhooks.clone(),
+            }),
+            false => None,
+        };
         let shutdown = CancellationToken::new();
         let state = AppState {
             live: live::Hub::start(pool.clone(), shutdown.clone()),
@@ -271,6 +283,7 @@ impl Application {
             router,
             automation,
             ai_scanner,
+            webhooks,
             shutdown,
             bootstrap_admin,
         })
@@ -303,13 +316,24 @@ impl Application {
     /// lets the worker finish its jobs in hand, closes the database and stops the embedded cluster.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Self {
-            listener, metrics_listener, state, database, worker, router, automation, ai_scanner, shutdown, ..
+            listener,
+            metrics_listener,
+            state,
+            database,
+            worker,
+            router,
+            automation,
+            ai_scanner,
+            webhooks,
+            shutdown,
+            ..
         } = self;
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let worker = worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = router.map(|r| tokio::spawn(r.run(shutdown.clone())));
         let automation = automation.map(|a| tokio::spawn(a.run(shutdown.clone())));
         let ai_scanner = ai_scanner.map(|s| tokio::spawn(s.run(shutdown.clone())));
+        let webhooks = webhooks.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let sweeper = sweeper::Sweeper {
             pool: state.pool.clone(),
             storage: state.storage.clone(),
@@ -347,6 +371,9 @@ impl Application {
         }
         if let Some(s) = ai_scanner {
             let _ = s.await;
+        }
+        if let Some(w) = webhooks {
+            let _ = w.await;
         }
         let _ = sweeper.await;
         if let Some(m) = metrics {

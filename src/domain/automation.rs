@@ -21,6 +21,9 @@ pub enum Kind {
     AiAgent,
     /// The confirmation of a customer's STOP or START keyword.
     OptIn,
+    /// A notification a company's system sent (`POST /notifications`), not an automation of ours but sent
+    /// without a person all the same.
+    Notification,
 }
 
 impl Kind {
@@ -34,6 +37,7 @@ impl Kind {
             Self::Csat => "csat",
             Self::AiAgent => "ai_agent",
             Self::OptIn => "opt_in",
+            Self::Notification => "notification",
         }
     }
 }

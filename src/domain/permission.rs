@@ -91,6 +91,9 @@ permissions! {
     TokenManage = "token:manage", Admin, "Create, list and revoke API tokens";
     OauthClientManage = "oauth_client:manage", Admin, "Create, list, rotate and revoke OAuth clients";
     AuditRead = "audit:read", Admin, "Read the audit log";
+    WebhookManage = "webhook:manage", Admin,
+        "Create, change and remove outgoing webhooks, read their deliveries and redeliver";
+    EventRead = "event:read", Admin, "Read the event log from a cursor (GET /events), as webhooks receive it";
 }
 
 impl Permission {

@@ -13,6 +13,7 @@
 pub mod batch;
 
 use crate::auth::Caller;
+use crate::domain::automation::{Author, Kind};
 use crate::domain::conversation::{self, StartedBy};
 use crate::domain::opt_in::{self, OptInState};
 use crate::domain::{RoutingState, E164};
@@ -268,8 +269,9 @@ async fn write(
             id
         }
     };
+    let author = Author { kind: Kind::Notification, rule_id: None, ai_agent_id: None };
     let message_id =
-        compose::queue_template(conn, outbox, caller, conversation_id, checked.account_id, message).await?;
+        compose::queue_template(conn, outbox, caller, conversation_id, checked.account_id, message, author).await?;
     if open.is_some() {
         let data = serde_json::json!({ "message_id": message_id });
         timeline::record_event(conn, conversation_id, "notified", &caller.actor, data).await?;

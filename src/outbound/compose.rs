@@ -263,7 +263,8 @@ pub fn fill(
     })
 }
 
-/// Queues a checked template message into a conversation (the notifications API's one write of a message).
+/// Queues a checked template message into a conversation (the notifications API's one write of a message),
+/// marked as sent by `automated`.
 pub async fn queue_template(
     conn: &mut PgConnection,
     outbox: Outbox,
@@ -271,9 +272,10 @@ pub async fn queue_template(
     conversation_id: Uuid,
     account_id: Uuid,
     message: &TemplateMessage,
+    automated: automation::Author,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
-    let parts = Parts { text: &message.text, template: Some(message), attachments: &[], automated: None };
+    let parts = Parts { text: &message.text, template: Some(message), attachments: &[], automated: Some(automated) };
     queue(conn, outbox, caller, id, conversation_id, account_id, parts).await?;
     Ok(id)
 }

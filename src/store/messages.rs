@@ -369,8 +369,9 @@ pub struct MessageView {
     pub button_payload: Option<String>,
     /// The text of the button the customer tapped.
     pub button_text: Option<String>,
-    /// Set when an automation sent it: `{"kind": "greeting" | "out_of_hours" | "attachments_refused" | "rule" |
-    /// "waiting_notice" | "csat", "rule_id": …}`.
+    /// Set when an automation, the AI agent or a notification sent it: `{"kind": "greeting" | "out_of_hours" |
+    /// "attachments_refused" | "rule" | "waiting_notice" | "csat" | "ai_agent" | "opt_in" | "notification",
+    /// "rule_id": …}`.
     #[schema(value_type = Option<crate::domain::automation::Author>)]
     pub automation: Option<sqlx::types::Json<crate::domain::automation::Author>>,
     #[sqlx(json)]

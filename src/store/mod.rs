@@ -15,6 +15,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod csat;
 pub mod directory;
+pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod links;
@@ -41,6 +42,7 @@ pub mod tags;
 pub mod templates;
 pub mod uploads;
 pub mod users;
+pub mod webhooks;
 
 /// A deadlock, a serialization failure or a lock not available: PostgreSQL aborted the transaction, and running
 /// it again may simply succeed.

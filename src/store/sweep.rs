@@ -4,6 +4,9 @@
 use sqlx::PgPool;
 use std::time::Duration;
 
+/// How long the event log keeps events (`GET /events`, webhook deliveries): longer than a delivery is retried.
+pub const EVENTS_KEEP_DAYS: i32 = 7;
+
 /// How many rows of each kind one sweep deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -14,6 +17,8 @@ pub struct Swept {
     pub oauth_access_tokens: u64,
     /// Reaches that left the messaging limit's 24-hour window a day ago.
     pub messaging_reach: u64,
+    /// Events older than [`EVENTS_KEEP_DAYS`] (their webhook deliveries with them).
+    pub events: u64,
 }
 
 pub async fn expired(pool: &PgPool, login_window: Duration, idempotency_keep: Duration) -> sqlx::Result<Swept> {
@@ -43,6 +48,11 @@ pub async fn expired(pool: &PgPool, login_window: Duration, idempotency_keep: Du
         .execute(pool)
         .await?
         .rows_affected();
+    let events = sqlx::query("DELETE FROM events WHERE created_at < now() - make_interval(days => $1)")
+        .bind(EVENTS_KEEP_DAYS)
+        .execute(pool)
+        .await?
+        .rows_affected();
     Ok(Swept {
         sessions,
         login_counters,
@@ -50,5 +60,6 @@ pub async fn expired(pool: &PgPool, login_window: Duration, idempotency_keep: Du
         early_status_callbacks,
         oauth_access_tokens,
         messaging_reach,
+        events,
     })
 }

@@ -37,6 +37,7 @@ mod templates;
 mod tokens;
 mod uploads;
 mod validate;
+mod webhooks;
 
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use page::{List, ListFilters, ListParams, NoFilters, Page};
@@ -82,6 +83,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(contacts::router())
                 .merge(opt_ins::router())
                 .merge(notifications::router())
+                .merge(webhooks::router())
                 .merge(routing::router())
                 .merge(automation::router())
                 .merge(ai_agents::router())

@@ -1,0 +1,77 @@
+//! The event log (`events`, filled by triggers): read from a cursor in transaction order, one finished stretch
+//! of transactions at a time, as `live` reads the live feed, so that an event committed late is never skipped.
+
+use serde_json::Value;
+use sqlx::{FromRow, PgConnection};
+use std::fmt;
+use std::str::FromStr;
+use time::OffsetDateTime;
+
+/// Where a reader stands: after the event `id` of transaction `xid` (events are read in `(xid, id)` order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Cursor {
+    pub xid: i64,
+    pub id: i64,
+}
+
+/// `"<xid>-<id>"`: opaque to clients.
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.xid, self.id)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = "a cursor is the next_cursor of an earlier answer (or 0 for the oldest event kept)";
+        if s == "0" {
+            return Ok(Self::default());
+        }
+        let (xid, id) = s.split_once('-').ok_or(bad)?;
+        let (xid, id) = (xid.parse::<i64>().map_err(|_| bad)?, id.parse::<i64>().map_err(|_| bad)?);
+        if xid < 0 || id < 0 {
+            return Err(bad);
+        }
+        Ok(Self { xid, id })
+    }
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Event {
+    pub id: i64,
+    pub xid: i64,
+    pub r#type: String,
+    pub conversation_id: Option<uuid::Uuid>,
+    pub number_id: Option<uuid::Uuid>,
+    pub data: Value,
+    pub created_at: OffsetDateTime,
+}
+
+impl Event {
+    pub fn cursor(&self) -> Cursor {
+        Cursor { xid: self.xid, id: self.id }
+    }
+}
+
+/// Up to `limit` events after `after` of finished transactions, in order, optionally only of `types`; and the
+/// cursor to read on from (the last event's, or `after` when there is none).
+pub async fn read_after(
+    conn: &mut PgConnection,
+    after: Cursor,
+    limit: i64,
+    types: Option<&[String]>,
+) -> sqlx::Result<Vec<Event>> {
+    sqlx::query_as(
+        "SELECT id, xid::text::bigint AS xid, type, conversation_id, number_id, data, created_at FROM events
+         WHERE (xid, id) > ($1::text::xid8, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
+           AND ($4::text[] IS NULL OR type = ANY($4))
+         ORDER BY xid, id LIMIT $3",
+    )
+    .bind(after.xid.to_string())
+    .bind(after.id)
+    .bind(limit)
+    .bind(types)
+    .fetch_all(conn)
+    .await
+}
