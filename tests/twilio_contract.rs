@@ -151,3 +151,54 @@ async fn the_content_api_calls_of_the_template_sync_are_accepted() {
         .expect("POST /v1/Content with a twilio/quick-reply type");
     assert!(created.sid.starts_with("HX"), "{created:?}");
 }
+
+#[tokio::test]
+async fn a_notification_reaches_twilio_as_its_description_expects() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = prism(&patched_v2010(dir.path()), &dir.path().join("api.log")).await;
+    let base = api.base.as_str().trim_end_matches('/').to_owned();
+    let app = common::spawn_app_with(move |env| {
+        for (k, v) in [
+            ("SWITCHBOARD__JOBS__ENABLED", "true"),
+            ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
+            ("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "0"),
+            ("SWITCHBOARD__TWILIO__API_BASE_URL", base.as_str()),
+        ] {
+            env.push((k.to_owned(), v.to_owned()));
+        }
+    })
+    .await;
+    let (_, number) = app.create_channel_and_number().await;
+    let admin = app.api_token("admin").await;
+    let template = serde_json::json!({"name": "order_shipped", "language": "en", "body": "Order {{1}} shipped",
+        "content_sid": "HX0123456789abcdef0123456789abcdef", "approval_status": "approved"});
+    let (s, t) = app.api(&admin, reqwest::Method::POST, "/templates", Some(template)).await;
+    assert_eq!(s, 201, "{t}");
+    let customer = common::CUSTOMER;
+    let csv = format!("phone,number_id\n{customer},{number}\n");
+    let r = app
+        .client
+        .post(format!("{}/api/v1/opt-ins/import", app.address))
+        .bearer_auth(&admin)
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body = serde_json::json!({"number_id": number, "to": customer,
+        "template": {"id": t["id"], "variables": {"1": "A-7"}}});
+    let (s, sent) = app.api(&admin, reqwest::Method::POST, "/notifications", Some(body)).await;
+    assert_eq!(s, 202, "{sent}");
+    let id: uuid::Uuid = sent["message_id"].as_str().unwrap().parse().unwrap();
+    let (status, sid) = common::eventually(30, "Prism's answer recorded", || async {
+        let row: (String, Option<String>) = sqlx::query_as("SELECT status, twilio_sid FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        (row.1.is_some() || row.0 == "failed").then_some(row)
+    })
+    .await;
+    assert!(sid.is_some_and(|s| s.starts_with("SM")), "Prism refused the notification's request: {status}");
+}

@@ -90,7 +90,7 @@ async fn apply(
 }
 
 #[derive(Serialize, ToSchema)]
-struct WithSecret {
+struct WebhookWithSecret {
     #[serde(flatten)]
     webhook: Webhook,
     /// Signs every delivery (`X-Switchboard-Signature`): shown in this answer only.
@@ -99,7 +99,7 @@ struct WithSecret {
 
 /// Subscribes a URL to events. The signing secret is in this answer only.
 #[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = Fields,
-    responses((status = 201, body = WithSecret)))]
+    responses((status = 201, body = WebhookWithSecret)))]
 async fn create(State(state): State<AppState>, who: Principal, ApiJson(f): ApiJson<Fields>) -> AppResult<Response> {
     let (name, url, types, numbers, enabled) = apply(&state, None, &f).await?;
     let secret = secret_token::generate("whsec_");
@@ -108,20 +108,20 @@ async fn create(State(state): State<AppState>, who: Principal, ApiJson(f): ApiJs
     let hook = db::insert(&mut tx, Uuid::now_v7(), &settings, &state.secrets.encrypt(&secret)).await?;
     super::audit_change(&mut tx, &who, "webhook.created", "webhook", hook.id, None, Some(&hook)).await?;
     tx.commit().await?;
-    let mut response = (StatusCode::CREATED, Json(WithSecret { webhook: hook, secret })).into_response();
+    let mut response = (StatusCode::CREATED, Json(WebhookWithSecret { webhook: hook, secret })).into_response();
     response.extensions_mut().insert(ShownOnce);
     Ok(response)
 }
 
 #[derive(Serialize, ToSchema)]
-struct Webhooks {
+struct WebhookList {
     items: Vec<Webhook>,
 }
 
 /// Every webhook (never its secret), with whether it is on and why not.
-#[utoipa::path(get, path = "/webhooks", tag = "webhooks", responses((status = 200, body = Webhooks)))]
-async fn list(State(state): State<AppState>, _who: Principal) -> AppResult<Json<Webhooks>> {
-    Ok(Json(Webhooks { items: db::list(&state.pool).await? }))
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks", responses((status = 200, body = WebhookList)))]
+async fn list(State(state): State<AppState>, _who: Principal) -> AppResult<Json<WebhookList>> {
+    Ok(Json(WebhookList { items: db::list(&state.pool).await? }))
 }
 
 async fn find(state: &AppState, id: Uuid) -> AppResult<Webhook> {

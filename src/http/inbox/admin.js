@@ -120,6 +120,10 @@ const actionOf = (r, type) => (r.actions || []).find((a) => a.type === type);
 const actionWords = (r) => (r.actions || []).map((a) => a.type === 'reply' ? `Reply “${a.text}”` : a.type === 'route' ? 'Route to ' + (a.queue_id ? queueName(a.queue_id) : agentName(a.agent_id))
   : a.type === 'set_priority' ? `Priority ${a.priority}` : a.type === 'add_tags' ? 'Add tags' : a.type.replace(/_/g, ' ')).join(' · ');
 
+const EVENT_TYPES = ['message.received', 'message.sent', 'message.status', 'conversation.created', 'conversation.assigned',
+  'conversation.resolved', 'notification.status', 'contact.opt_in_changed', 'csat.rated'];
+const TIER_CAP = { tier_250: '250', tier_1k: '1,000', tier_10k: '10,000', tier_100k: '100,000', unlimited: 'unlimited' };
+
 const ADMIN = {
   channels: { title: 'Channels and numbers', path: '/channels', admin: true, noEdit: true,
     columns: [['Name', (c) => c.name], ['Numbers', (c) => [(c.numbers || []).map((n) => h('div', {}, `${n.name} ${n.e164} `,
@@ -233,6 +237,13 @@ const ADMIN = {
     columns: [['Short code', (r) => '/' + r.short_code], ['Title', (r) => r.title], ['Text', (r) => r.text]],
     fields: [['short_code', 'Short code', 'text', '', (r) => r.short_code], ['title', 'Title', 'text', '', (r) => r.title], ['text', 'Text', 'textarea', '', (r) => r.text]],
     body: (v) => ({ short_code: v.short_code, title: v.title, text: v.text }), after: async () => { S.canned = (await api('GET', '/canned-responses?limit=200')).items; } },
+  webhooks: { title: 'Webhooks', path: '/webhooks', admin: true, reveal: 'secret',
+    columns: [['Name', (w) => w.name], ['URL', (w) => h('code', { class: 'url' }, w.url)], ['Events', (w) => w.events.join(', ')],
+      ['Status', (w) => w.enabled ? (w.consecutive_failures ? `On (${w.consecutive_failures} failed in a row)` : 'On') : h('span', { class: 'error' }, 'Off' + (w.disabled_reason ? `: ${w.disabled_reason}` : ''))]],
+    fields: [['name', 'Name', 'text', '', (w) => w.name], ['url', 'URL (https://…)', 'url', 'https://crm.example.com/hooks/switchboard', (w) => w.url],
+      ['events', 'Events', 'events', null, (w) => w.events], ['number_ids', 'Only these numbers (none: all)', 'numbers', null, (w) => w.number_ids],
+      ['enabled', 'On', ['yes', 'no'], null, (w) => (w.enabled ? 'yes' : 'no')]],
+    body: (v) => ({ name: v.name, url: v.url, events: v.events, number_ids: v.number_ids, enabled: v.enabled !== 'no' }) },
   tags: { title: 'Tags', path: '/tags',
     columns: [['Name', (t) => t.name], ['Colour', (t) => t.color || ''], ['Description', (t) => t.description]],
     fields: [['name', 'Name', 'text', '', (t) => t.name], ['color', 'Colour (#rrggbb)', 'text', '', (t) => t.color || ''], ['description', 'Description', 'text', '', (t) => t.description]],
@@ -256,6 +267,7 @@ function fieldSet(fields, hours) {
     else if (type === 'conditions') { const ed = conditionsEditor(hours); inputs[name] = ed; return h('div', { class: 'wide' }, h('label', { for: 'add-condition' }, label), ed.node); }
     else if (type === 'template' || type === 'approved') input = h('select', { id }, h('option', { value: '' }, 'None'),
       S.templates.filter((t) => t.content_sid && (type === 'template' || t.approval_status === 'approved')).map((t) => h('option', { value: t.id }, `${t.name} (${t.language})`)));
+    else if (type === 'events') input = h('select', { id, multiple: true, size: '5' }, EVENT_TYPES.map((t) => h('option', { value: t }, t)));
     else if (type === 'tags') input = h('select', { id, multiple: true, size: String(Math.min(5, Math.max(2, S.tags.length))) }, S.tags.map((t) => h('option', { value: t.id }, t.name)));
     else if (type === 'route') input = h('select', { id }, h('option', { value: '' }, 'Keep where it is'),
       h('optgroup', { label: 'Queues' }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
@@ -317,6 +329,8 @@ async function admin(tab) {
     try {
       const saved = editing ? await api('PATCH', `${spec.path}/${editing.id}`, body) : await api('POST', spec.path, body);
       if (spec.also) await spec.also(set.values(), (saved && saved.id) || editing.id);
+      // A secret made with it is shown this once, to copy.
+      if (spec.reveal && saved && saved[spec.reveal]) window.prompt('Copy the signing secret now: it is not shown again.', saved[spec.reveal]);
       toast('Saved'); if (spec.after) await spec.after(); S.dir = await api('GET', '/directory'); admin(tab);
     } catch (x) { problem.textContent = x.message + (x.details.field ? ` (${x.details.field})` : ''); }
   } }, heading, h('div', { class: 'grid2' }, set.nodes), problem, h('div', { class: 'buttons' }, submit, cancel));
@@ -348,6 +362,7 @@ async function numberSettings(channel, numberId) {
     ['ai_agent_id', 'AI agent answering first (when no rule decides)', 'ai', null, (x) => x.ai_agent_id || ''],
     ['default_queue_id', 'Default queue (when no rule matches)', 'queue', null, (x) => x.default_queue_id || ''],
     ['member_ids', 'Agents who serve it', 'agents', null, (x) => x.member_ids || []],
+    ['messaging_tier', 'WhatsApp messaging limit (unique customers written to first in 24 hours)', Object.keys(TIER_CAP), null, (x) => x.messaging_tier],
     ['agents_may_send_attachments', 'Agents may send attachments', ['yes', 'no'], null, (x) => yes(x.agents_may_send_attachments)],
     ['customers_may_send_attachments', 'Customers may send attachments', ['yes', 'no'], null, (x) => yes(x.customers_may_send_attachments)],
     ['attachments_refused_text', 'When they may not: the reply (empty: a built-in polite sentence)', 'textarea', '', (x) => x.auto.attachments_refused_text || ''],
@@ -372,7 +387,7 @@ async function numberSettings(channel, numberId) {
     const v = set.values();
     const body = { e164: n ? undefined : v.e164, name: v.name || undefined, ai_agent_id: v.ai_agent_id || null, default_queue_id: v.default_queue_id || null, member_ids: v.member_ids,
       agents_may_send_attachments: v.agents_may_send_attachments === 'yes', customers_may_send_attachments: v.customers_may_send_attachments === 'yes',
-      greeting_text: v.greeting_text || null, csat_enabled: v.csat_enabled === 'yes' };
+      greeting_text: v.greeting_text || null, csat_enabled: v.csat_enabled === 'yes', messaging_tier: v.messaging_tier };
     const texts = v.csat_question ? { [v.csat_language || 'en']: { question: v.csat_question, thanks: v.csat_thanks || undefined } } : {};
     const auto = { out_of_hours_text: v.out_of_hours_text || null, out_of_hours_quiet_minutes: Number(v.out_of_hours_quiet_minutes) || 30,
       attachments_refused_text: v.attachments_refused_text || null, csat: { scale: v.csat_scale, texts },
@@ -384,6 +399,7 @@ async function numberSettings(channel, numberId) {
       toast('Saved'); S.dir = await api('GET', '/directory'); admin('channels');
     } catch (x) { problem.textContent = x.message + (x.details.field ? ` (${x.details.field})` : ''); }
   } }, h('h2', { class: 'form-title' }, n ? `${channel.name}: ${n.name} ${n.e164}` : `${channel.name}: add a number`),
+  n && h('p', { class: 'muted', id: 'number-usage' }, `Messaging limit: ${n.messaging_used} of ${TIER_CAP[n.messaging_tier]} customers reached in the last 24 hours.`),
   h('div', { class: 'grid2' }, set.nodes), problem,
   h('div', { class: 'buttons' }, h('button', { class: 'primary', type: 'submit' }, 'Save'), h('button', { type: 'button', onclick: () => box.replaceChildren() }, 'Cancel'),
     n && h('button', { type: 'button', class: 'danger', onclick: async () => {
