@@ -298,6 +298,30 @@ async fn the_limit_refuses_the_next_new_customer_with_retry_after_and_allows_a_r
     assert_eq!(s, 202, "{e}");
 }
 
+#[tokio::test]
+async fn an_unlimited_number_has_no_cap() {
+    let twilio = twilio_accepting().await;
+    let app = app_with(&twilio).await;
+    let (channel, number) = app.create_channel_and_number().await;
+    let admin = app.api_token("admin").await;
+    let template = approved_template(&app, &admin).await;
+    fill_reach(&app.pool, number, 250).await;
+    opt_in(&app, &admin, number, CUSTOMER).await;
+    let (s, _) = app.api(&admin, Method::POST, "/notifications", Some(notification(number, CUSTOMER, &template))).await;
+    assert_eq!(s, 429, "tier_250 is full");
+    let (s, _) = app
+        .api(
+            &admin,
+            Method::PATCH,
+            &format!("/channels/{channel}/numbers/{number}"),
+            Some(json!({"messaging_tier": "unlimited"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, e) = app.api(&admin, Method::POST, "/notifications", Some(notification(number, CUSTOMER, &template))).await;
+    assert_eq!(s, 202, "{e}");
+}
+
 async fn channel_of(app: &TestApp, number: Uuid) -> Uuid {
     sqlx::query_scalar("SELECT channel_id FROM whatsapp_numbers WHERE id = $1")
         .bind(number)

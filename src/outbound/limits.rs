@@ -15,6 +15,8 @@ use uuid::Uuid;
 pub struct Reservation {
     number_id: Uuid,
     reserved: Vec<Reserved>,
+    /// The number has no cap: everyone is let through, nothing is reserved.
+    uncapped: bool,
 }
 
 impl Reservation {
@@ -24,18 +26,16 @@ impl Reservation {
         }
     }
 
-    /// Whether the customer was reserved.
+    /// Whether the customer may be written to: reserved, or the number has no cap.
     pub fn holds(&self, contact_id: Uuid) -> bool {
-        self.reserved.iter().any(|r| r.contact_id == contact_id)
+        self.uncapped || self.reserved.iter().any(|r| r.contact_id == contact_id)
     }
 
     /// Keeps only the customers `keep` accepts; answers the rest, to be released.
     pub fn split(self, keep: impl Fn(Uuid) -> bool) -> (Reservation, Reservation) {
         let (kept, rest) = self.reserved.into_iter().partition(|r| keep(r.contact_id));
-        (
-            Reservation { number_id: self.number_id, reserved: kept },
-            Reservation { number_id: self.number_id, reserved: rest },
-        )
+        let part = |reserved| Reservation { number_id: self.number_id, reserved, uncapped: self.uncapped };
+        (part(kept), part(rest))
     }
 }
 
@@ -55,12 +55,12 @@ pub async fn reserve(
     tier: Tier,
     contacts: &[Uuid],
 ) -> sqlx::Result<(Reservation, Option<std::time::Duration>)> {
-    let Some(cap) = tier.cap() else { return Ok((Reservation { number_id, reserved: vec![] }, None)) };
+    let Some(cap) = tier.cap() else { return Ok((Reservation { number_id, reserved: vec![], uncapped: true }, None)) };
     if contacts.is_empty() {
-        return Ok((Reservation { number_id, reserved: vec![] }, None));
+        return Ok((Reservation { number_id, reserved: vec![], uncapped: false }, None));
     }
     let (reserved, retry_after) = reach::reserve(pool, number_id, cap, contacts).await?;
-    Ok((Reservation { number_id, reserved }, retry_after))
+    Ok((Reservation { number_id, reserved, uncapped: false }, retry_after))
 }
 
 /// [`reserve`] for one customer: the refusal says when to try again.
