@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 /// What answers for an AI agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = AiAgentKind)]
 pub enum Kind {
     /// The built-in FAQ bot: ranked retrieval over its question/answer pairs, no network.
     Builtin,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 /// Which automation acted: the `kind` of its run (the key of exactly-once) and of the messages it sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = AutomationKind)]
 pub enum Kind {
     Greeting,
     OutOfHours,

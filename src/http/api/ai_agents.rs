@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// and `model`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewAiAgent)]
 struct NewAgent {
     name: String,
     kind: Kind,
@@ -67,6 +68,7 @@ struct NewAgent {
 /// What to change: a field left out stays, `null` clears an optional one.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AiAgentChanges)]
 struct AgentChanges {
     name: Option<String>,
     kind: Option<Kind>,

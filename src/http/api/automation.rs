@@ -408,6 +408,7 @@ async fn remove(State(state): State<AppState>, who: Principal, ApiPath(id): ApiP
 /// The new order of one scope's auto-reply rules.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AutomationReorder)]
 struct Reorder {
     /// The channel whose rules these are; left out: the global rules.
     channel_id: Option<Uuid>,
@@ -459,6 +460,7 @@ async fn reorder(
 /// language, whether it wrote before, and when each rule last fired for it), else they are empty.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AutomationSample)]
 struct Sample {
     /// The WhatsApp number the message arrives on (its channel decides which rules apply).
     number_id: Uuid,
@@ -476,6 +478,7 @@ struct Sample {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = AutomationExplanation)]
 struct Explanation {
     /// The rules that would fire, in order, with the actions they would take.
     fires: Vec<Uuid>,

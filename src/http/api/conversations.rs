@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = ConversationContact)]
 pub struct Contact {
     id: Uuid,
     /// E.164, when WhatsApp shared it.

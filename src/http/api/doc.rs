@@ -147,3 +147,57 @@ impl Modify for Common {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The OpenAPI document keys schemas by name: two types of one name would leave one of them described as
+    /// the other. Every `ToSchema` type's name (or its `schema(as = …)`) is unique across the crate.
+    #[test]
+    fn every_schema_name_is_used_once() {
+        let mut files = Vec::new();
+        rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut clashes = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                if !(line.trim_start().starts_with("#[derive(") && line.contains("ToSchema")) {
+                    continue;
+                }
+                let mut renamed = None;
+                for next in &lines[i + 1..] {
+                    let t = next.trim_start();
+                    if let Some(rest) = t.strip_prefix("#[schema(as = ") {
+                        renamed = rest.split(')').next().map(str::to_owned);
+                    }
+                    let item = t.trim_start_matches("pub ").trim_start_matches("pub(crate) ");
+                    if let Some(rest) = item.strip_prefix("struct ").or_else(|| item.strip_prefix("enum ")) {
+                        let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                        let name = renamed.take().unwrap_or(name);
+                        let place = format!("{}:{}", file.display(), i + 1);
+                        if let Some(first) = seen.insert(name.clone(), place.clone()) {
+                            clashes.push(format!("{name}: {first} and {place}"));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        assert!(clashes.is_empty(), "schema names used twice (give one `#[schema(as = …)]`):\n{}", clashes.join("\n"));
+    }
+}
