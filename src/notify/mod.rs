@@ -192,7 +192,7 @@ pub async fn send(
         }));
     }
     // The messaging limit, reserved for everyone it counts.
-    let tier = limits::tier(conn, checked.number_id).await?;
+    let tier = store::reach::tier(conn, checked.number_id).await?;
     let (reservation, retry_after) = limits::reserve(pool, checked.number_id, tier, &counting).await?;
     let mut answers = Vec::with_capacity(recipients.len());
     let mut opened: HashMap<Uuid, Uuid> = HashMap::new();

@@ -39,14 +39,6 @@ impl Reservation {
     }
 }
 
-/// The number's tier.
-pub async fn tier(conn: &mut PgConnection, number_id: Uuid) -> sqlx::Result<Tier> {
-    sqlx::query_scalar("SELECT messaging_tier FROM whatsapp_numbers WHERE id = $1")
-        .bind(number_id)
-        .fetch_one(conn)
-        .await
-}
-
 /// Reserves the customers who count (business-initiated messages) under the tier's cap: answers the reservation
 /// and, if some did not fit, how long until a place frees up.
 pub async fn reserve(
@@ -70,7 +62,7 @@ pub async fn reserve_one(
     number_id: Uuid,
     contact_id: Uuid,
 ) -> Result<Reservation, SendError> {
-    let tier = tier(conn, number_id).await?;
+    let tier = reach::tier(conn, number_id).await?;
     let (reservation, retry_after) = reserve(pool, number_id, tier, &[contact_id]).await?;
     match retry_after {
         Some(wait) if !reservation.holds(contact_id) => {

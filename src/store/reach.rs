@@ -19,6 +19,14 @@ use uuid::Uuid;
 /// The rolling window of the limit.
 pub const WINDOW: &str = "24 hours";
 
+/// The number's messaging-limit tier.
+pub async fn tier(conn: &mut sqlx::PgConnection, number_id: Uuid) -> sqlx::Result<crate::domain::opt_in::Tier> {
+    sqlx::query_scalar("SELECT messaging_tier FROM whatsapp_numbers WHERE id = $1")
+        .bind(number_id)
+        .fetch_one(conn)
+        .await
+}
+
 /// One customer reserved: what `messaging_reach` held for them before (for [`release`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Reserved {
