@@ -121,20 +121,7 @@ fn main() -> anyhow::Result<()> {
         common::channel(&pool, &data_dir, "Bench", "+14155238886").await?;
         let number: Uuid = sqlx::query_scalar("SELECT id FROM whatsapp_numbers").fetch_one(&pool).await?;
         sqlx::query("UPDATE whatsapp_numbers SET messaging_tier = $1").bind(&tier).execute(&pool).await?;
-        let token = switchboard::auth::secret_token::generate("sb_");
-        switchboard::store::api_tokens::insert(
-            &mut *pool.acquire().await?,
-            &switchboard::store::api_tokens::NewToken {
-                name: "bench",
-                token_hash: &switchboard::auth::secret_token::hash(&token),
-                prefix: &token[..8],
-                role: "admin",
-                permissions: None,
-                created_by: None,
-                expires_at: None,
-            },
-        )
-        .await?;
+        let token = common::admin_token(&pool).await?;
         let client = reqwest::Client::new();
         let r = client
             .post(format!("{base}/api/v1/templates"))

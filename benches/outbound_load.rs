@@ -156,20 +156,7 @@ fn main() -> anyhow::Result<()> {
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
         let channel = common::channel(&pool, &data_dir, "Bench", "+14155238886").await?;
-        let token = switchboard::auth::secret_token::generate("sb_");
-        switchboard::store::api_tokens::insert(
-            &mut *pool.acquire().await?,
-            &switchboard::store::api_tokens::NewToken {
-                name: "bench",
-                token_hash: &switchboard::auth::secret_token::hash(&token),
-                prefix: &token[..8],
-                role: "admin",
-                permissions: None,
-                created_by: None,
-                expires_at: None,
-            },
-        )
-        .await?;
+        let token = common::admin_token(&pool).await?;
         let client = reqwest::Client::new();
         let url = format!("{base}/webhooks/twilio/{channel}/messages");
         for i in 0..50 {

@@ -86,6 +86,17 @@ impl AppError {
         }
     }
 
+    /// A client error's `{"code", "message", "details"}`, as answered inside `{"error": …}` (and kept, for
+    /// example, as a batch recipient's result); `None` for an internal error, which is never explained.
+    pub fn client_body(&self) -> Option<Value> {
+        match self {
+            Self::Client { code, message, details, .. } => {
+                Some(json!({ "code": code, "message": message, "details": details }))
+            }
+            Self::Internal(_) => None,
+        }
+    }
+
     /// The machine code, for logs and tests.
     pub fn code(&self) -> &'static str {
         match self {

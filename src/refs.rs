@@ -92,6 +92,24 @@ pub async fn queues(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> RefRe
     Ok(())
 }
 
+/// A WhatsApp number that exists and is not removed.
+pub async fn number(conn: &mut PgConnection, id: Uuid, field: &str) -> RefResult {
+    if store::numbers::is_live(conn, id).await? {
+        Ok(())
+    } else {
+        Err(unknown(field, format!("{field}: there is no WhatsApp number {id}")))
+    }
+}
+
+/// WhatsApp numbers that exist and are not removed.
+pub async fn numbers(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> RefResult {
+    at_most(ids, field)?;
+    for id in ids {
+        number(conn, *id, field).await?;
+    }
+    Ok(())
+}
+
 /// Tags that exist.
 pub async fn tags(conn: &mut PgConnection, ids: &[Uuid], field: &str) -> RefResult {
     match store::tags::first_missing(conn, ids).await? {

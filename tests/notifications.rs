@@ -64,16 +64,8 @@ fn notification(number: Uuid, to: &str, template: &str) -> Value {
 /// Imports an opt-in for `phone` on `number` (the contact is created if new).
 async fn opt_in(app: &TestApp, token: &str, number: Uuid, phone: &str) {
     let csv = format!("phone,number_id,state,evidence\n{phone},{number},opted_in,web form 17\n");
-    let r = app
-        .client
-        .post(format!("{}/api/v1/opt-ins/import", app.address))
-        .bearer_auth(token)
-        .header("Content-Type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let (s, r) = app.import_opt_ins(token, csv).await;
+    assert_eq!(s, 201, "{r}");
 }
 
 async fn customer_writes(app: &TestApp, channel: Uuid, text: &str) {
@@ -359,16 +351,7 @@ async fn the_limit_holds_exactly_across_two_serve_processes_sending_at_once() {
     let csv: String = std::iter::once("phone,number_id\n".to_owned())
         .chain(phones.iter().map(|p| format!("{p},{number}\n")))
         .collect();
-    let r = setup
-        .client
-        .post(format!("{}/api/v1/opt-ins/import", setup.address))
-        .bearer_auth(&admin)
-        .header("Content-Type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(setup.import_opt_ins(&admin, csv).await.0, 201);
     let master_key =
         std::fs::read_to_string(setup.data_dir.path().join(switchboard::secrets::KEY_FILE)).unwrap().trim().to_owned();
     let database_url = secrecy::ExposeSecret::expose_secret(setup.settings.database.url.as_ref().unwrap()).to_owned();
@@ -520,17 +503,8 @@ async fn opt_ins_are_recorded_with_their_source_and_a_bad_import_records_nothing
     }
     let before = app.count("opt_ins").await;
     let csv = format!("phone,number_id,state\n+31650000001,{number},opted_in\nnope,{number},opted_in\n+31650000002,{number},sometimes\n");
-    let r = app
-        .client
-        .post(format!("{}/api/v1/opt-ins/import", app.address))
-        .bearer_auth(&admin)
-        .header("Content-Type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
-    let e: Value = r.json().await.unwrap();
+    let (s, e) = app.import_opt_ins(&admin, csv).await;
+    assert_eq!(s, 422);
     assert_eq!(e["error"]["code"], "invalid_csv");
     let lines: Vec<(i64, &str)> = e["error"]["details"]["lines"]
         .as_array()

@@ -176,16 +176,7 @@ async fn a_notification_reaches_twilio_as_its_description_expects() {
     assert_eq!(s, 201, "{t}");
     let customer = common::CUSTOMER;
     let csv = format!("phone,number_id\n{customer},{number}\n");
-    let r = app
-        .client
-        .post(format!("{}/api/v1/opt-ins/import", app.address))
-        .bearer_auth(&admin)
-        .header("Content-Type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(app.import_opt_ins(&admin, csv).await.0, 201);
     let body = serde_json::json!({"number_id": number, "to": customer,
         "template": {"id": t["id"], "variables": {"1": "A-7"}}});
     let (s, sent) = app.api(&admin, reqwest::Method::POST, "/notifications", Some(body)).await;

@@ -315,16 +315,7 @@ async fn a_process_killed_mid_delivery_loses_none_of_its_deliveries() {
     for i in 0..EVENTS {
         let url = format!("{}/webhooks/twilio/{channel}/messages", first.public_url);
         let p = text_from(&new_sid("SM"), &format!("k{i}"), &format!("+3164{:07}", i));
-        let sig = switchboard::twilio::signature::compute(AUTH_TOKEN, &url, &p);
-        let r = client
-            .post(&url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("X-Twilio-Signature", sig)
-            .body(encode_form(&p))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(post_signed_to(&client, &url, &p).await.status(), 200);
     }
     eventually(20, "deliveries under way", || async { (received(&hook).await.len() >= 8).then_some(()) }).await;
     first.kill();

@@ -56,6 +56,25 @@ pub async fn channel(
     Ok(channels::create(pool, &secrets, &new).await?)
 }
 
+/// An admin API token, written straight into the database (the bench's client of the API).
+pub async fn admin_token(pool: &sqlx::PgPool) -> anyhow::Result<String> {
+    let token = switchboard::auth::secret_token::generate("sb_");
+    switchboard::store::api_tokens::insert(
+        &mut *pool.acquire().await?,
+        &switchboard::store::api_tokens::NewToken {
+            name: "bench",
+            token_hash: &switchboard::auth::secret_token::hash(&token),
+            prefix: &token[..8],
+            role: "admin",
+            permissions: None,
+            created_by: None,
+            expires_at: None,
+        },
+    )
+    .await?;
+    Ok(token)
+}
+
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "bench-auth-token-0123456789abcdef";
 /// Customers the load writes as (each new at first, then writing again).

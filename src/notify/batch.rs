@@ -128,11 +128,13 @@ impl BatchTask {
         }
         let recipients: Vec<Recipient> = rows
             .iter()
-            .map(|(_, to, variables)| Recipient {
-                to: to.clone(),
-                variables: serde_json::from_value(variables.clone()).unwrap_or_default(),
+            .map(|(position, to, variables)| {
+                let variables = serde_json::from_value(variables.clone()).map_err(|e| {
+                    JobError::Permanent(format!("recipient {position}'s variables cannot be read: {e}"))
+                })?;
+                Ok(Recipient { to: to.clone(), variables })
             })
-            .collect();
+            .collect::<Result<_, JobError>>()?;
         let caller = request.caller();
         let (outcomes, reservation) = match super::check(&mut tx, request.common()).await {
             Ok(checked) => {

@@ -281,10 +281,5 @@ async fn write(
 
 /// A recipient's refusal as the API answers it: `{"code", "message", "details"}`.
 pub fn refusal_json(r: Refusal) -> serde_json::Value {
-    match crate::error::AppError::from(r) {
-        crate::error::AppError::Client { code, message, details, .. } => {
-            serde_json::json!({ "code": code, "message": message, "details": details })
-        }
-        crate::error::AppError::Internal(_) => serde_json::json!({ "code": "internal_error" }),
-    }
+    crate::error::AppError::from(r).client_body().expect("a refusal is a client error")
 }

@@ -29,24 +29,24 @@ const COLUMNS: &str =
     "id, name, url, events, number_ids, enabled, disabled_reason, consecutive_failures, created_at, updated_at";
 
 /// What an admin sets.
-pub struct Settings<'a> {
-    pub name: &'a str,
-    pub url: &'a str,
-    pub events: &'a [String],
-    pub number_ids: &'a [Uuid],
+pub struct Settings {
+    pub name: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub number_ids: Vec<Uuid>,
     pub enabled: bool,
 }
 
-pub async fn insert(conn: &mut PgConnection, id: Uuid, s: &Settings<'_>, secret: &[u8]) -> sqlx::Result<Webhook> {
+pub async fn insert(conn: &mut PgConnection, id: Uuid, s: &Settings, secret: &[u8]) -> sqlx::Result<Webhook> {
     sqlx::query_as(&format!(
         "INSERT INTO webhooks (id, name, url, events, number_ids, enabled, secret_encrypted)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(s.name)
-    .bind(s.url)
-    .bind(s.events)
-    .bind(s.number_ids)
+    .bind(&s.name)
+    .bind(&s.url)
+    .bind(&s.events)
+    .bind(&s.number_ids)
     .bind(s.enabled)
     .bind(secret)
     .fetch_one(conn)
@@ -54,7 +54,7 @@ pub async fn insert(conn: &mut PgConnection, id: Uuid, s: &Settings<'_>, secret:
 }
 
 /// Changes the settings; turning it on again clears the failures and the reason it was off.
-pub async fn update(conn: &mut PgConnection, id: Uuid, s: &Settings<'_>) -> sqlx::Result<Webhook> {
+pub async fn update(conn: &mut PgConnection, id: Uuid, s: &Settings) -> sqlx::Result<Webhook> {
     sqlx::query_as(&format!(
         "UPDATE webhooks SET name = $2, url = $3, events = $4, number_ids = $5, enabled = $6, updated_at = now(),
                 consecutive_failures = CASE WHEN $6 AND NOT enabled THEN 0 ELSE consecutive_failures END,
@@ -62,10 +62,10 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, s: &Settings<'_>) -> sqlx
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(s.name)
-    .bind(s.url)
-    .bind(s.events)
-    .bind(s.number_ids)
+    .bind(&s.name)
+    .bind(&s.url)
+    .bind(&s.events)
+    .bind(&s.number_ids)
     .bind(s.enabled)
     .fetch_one(conn)
     .await

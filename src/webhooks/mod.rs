@@ -116,7 +116,7 @@ impl Deliverer {
         }
         let clients = self.clients(&leased).await;
         let sends = leased.into_iter().map(|d| {
-            let client = clients.get(&d.webhook_id).cloned();
+            let client = clients[&d.webhook_id].clone();
             deliver(self.secrets.clone(), d, client, self.settings.retry_base_ms as f64 / 1000.0)
         });
         let attempts: Vec<Attempted> =
@@ -158,7 +158,7 @@ impl Deliverer {
 async fn deliver(
     secrets: SecretBox,
     d: Leased,
-    client: Option<Result<reqwest::Client, String>>,
+    client: Result<reqwest::Client, String>,
     retry_base_secs: f64,
 ) -> Attempted {
     let age = (time::OffsetDateTime::now_utc() - d.created_at).as_seconds_f64();
@@ -171,9 +171,8 @@ async fn deliver(
         retry_in_secs: retry_in(retry_base_secs, d.attempts, age),
     };
     let client = match client {
-        Some(Ok(c)) => c,
-        Some(Err(e)) => return failed(None, e),
-        None => return failed(None, "no client".into()),
+        Ok(c) => c,
+        Err(e) => return failed(None, e),
     };
     let secret = match secrets.decrypt(&d.secret_encrypted) {
         Ok(s) => s,

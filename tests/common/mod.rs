@@ -164,6 +164,20 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// POSTs a CSV to `/api/v1/opt-ins/import`; returns the status and the JSON answer.
+    pub async fn import_opt_ins(&self, token: &str, csv: String) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .post(format!("{}/api/v1/opt-ins/import", self.address))
+            .bearer_auth(token)
+            .header("Content-Type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .expect("request");
+        (r.status().as_u16(), r.json().await.expect("JSON body"))
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&self.pool).await.unwrap()
     }
@@ -205,6 +219,18 @@ pub fn inbound_text(sid: &str, body: &str) -> Vec<(String, String)> {
         ("From", &format!("whatsapp:{CUSTOMER}")),
         ("ApiVersion", "2010-04-01"),
     ])
+}
+
+/// POSTs `params` to `url` (any server's webhook), signed with the test token the way Twilio signs.
+pub async fn post_signed_to(client: &reqwest::Client, url: &str, params: &[(String, String)]) -> reqwest::Response {
+    client
+        .post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", signature::compute(AUTH_TOKEN, url, params))
+        .body(encode_form(params))
+        .send()
+        .await
+        .expect("request")
 }
 
 /// A message SID unique to this call.

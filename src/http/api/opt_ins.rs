@@ -7,8 +7,8 @@ use crate::auth::Principal;
 use crate::domain::opt_in::{OptInSource, OptInState};
 use crate::domain::E164;
 use crate::error::{AppError, AppResult};
+use crate::refs;
 use crate::state::AppState;
-use crate::store;
 use crate::store::opt_ins::{self, Change, Imported, OptInRecord};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -95,9 +95,7 @@ async fn record(
     }
     let mut tx = state.pool.begin().await?;
     super::contacts::visible(&mut tx, &who, id).await?;
-    if !store::numbers::is_live(&mut tx, req.number_id).await? {
-        return Err(AppError::unprocessable("unknown_reference", "no such WhatsApp number").with_field("number_id"));
-    }
+    refs::number(&mut tx, req.number_id, "number_id").await?;
     let change = Change { state: req.state, source: req.source, evidence };
     let recorded = opt_ins::record(&mut tx, id, req.number_id, &change, &who.label).await?;
     tx.commit().await?;
@@ -129,12 +127,7 @@ async fn import(
     let mut numbers: Vec<Uuid> = lines.iter().map(|l| l.number_id).collect();
     numbers.sort_unstable();
     numbers.dedup();
-    for n in &numbers {
-        if !store::numbers::is_live(&mut tx, *n).await? {
-            return Err(AppError::unprocessable("unknown_reference", format!("no WhatsApp number {n}"))
-                .with_details(json!({ "field": "number_id", "number_id": n })));
-        }
-    }
+    refs::numbers(&mut tx, &numbers, "number_id").await?;
     let imported: Vec<Imported<'_>> = lines
         .iter()
         .map(|l| Imported {

@@ -48,11 +48,7 @@ struct Fields {
 }
 
 /// Checks the fields over `current` and answers the settings to store.
-async fn apply(
-    state: &AppState,
-    current: Option<&Webhook>,
-    f: &Fields,
-) -> AppResult<(String, String, Vec<String>, Vec<Uuid>, bool)> {
+async fn apply(state: &AppState, current: Option<&Webhook>, f: &Fields) -> AppResult<Settings> {
     let name = f.name.as_deref().or(current.map(|c| c.name.as_str())).map(str::trim).unwrap_or_default().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(AppError::invalid_field("name", "name must be 1 to 200 characters"));
@@ -77,16 +73,10 @@ async fn apply(
             format!("{unknown:?} is not an event type: {}", EVENT_TYPES.join(", ")),
         ));
     }
-    let numbers = f.number_ids.clone().or_else(|| current.map(|c| c.number_ids.clone())).unwrap_or_default();
-    let mut conn = state.pool.acquire().await?;
-    for (i, n) in numbers.iter().enumerate() {
-        if !crate::store::numbers::is_live(&mut conn, *n).await? {
-            return Err(AppError::unprocessable("unknown_reference", "no such WhatsApp number")
-                .with_field(&format!("number_ids[{i}]")));
-        }
-    }
+    let number_ids = f.number_ids.clone().or_else(|| current.map(|c| c.number_ids.clone())).unwrap_or_default();
+    crate::refs::numbers(&mut *state.pool.acquire().await?, &number_ids, "number_ids").await?;
     let enabled = f.enabled.or(current.map(|c| c.enabled)).unwrap_or(true);
-    Ok((name, url, types, numbers, enabled))
+    Ok(Settings { name, url, events: types, number_ids, enabled })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -101,9 +91,8 @@ struct WebhookWithSecret {
 #[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = Fields,
     responses((status = 201, body = WebhookWithSecret)))]
 async fn create(State(state): State<AppState>, who: Principal, ApiJson(f): ApiJson<Fields>) -> AppResult<Response> {
-    let (name, url, types, numbers, enabled) = apply(&state, None, &f).await?;
+    let settings = apply(&state, None, &f).await?;
     let secret = secret_token::generate("whsec_");
-    let settings = Settings { name: &name, url: &url, events: &types, number_ids: &numbers, enabled };
     let mut tx = state.pool.begin().await?;
     let hook = db::insert(&mut tx, Uuid::now_v7(), &settings, &state.secrets.encrypt(&secret)).await?;
     super::audit_change(&mut tx, &who, "webhook.created", "webhook", hook.id, None, Some(&hook)).await?;
@@ -146,8 +135,7 @@ async fn update(
     ApiJson(f): ApiJson<Fields>,
 ) -> AppResult<Json<Webhook>> {
     let before = find(&state, id).await?;
-    let (name, url, types, numbers, enabled) = apply(&state, Some(&before), &f).await?;
-    let settings = Settings { name: &name, url: &url, events: &types, number_ids: &numbers, enabled };
+    let settings = apply(&state, Some(&before), &f).await?;
     let mut tx = state.pool.begin().await?;
     let after = db::update(&mut tx, id, &settings).await?;
     super::audit_change(&mut tx, &who, "webhook.updated", "webhook", id, Some(&before), Some(&after)).await?;
