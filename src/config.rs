@@ -248,6 +248,9 @@ pub struct RoutingSettings {
 pub struct AiSettings {
     /// A reply waits until the customer has been quiet this long, so that a burst of messages gets one answer.
     pub debounce_ms: u64,
+    /// A customer who never pauses is answered anyway once their first unanswered message is this old (never
+    /// sooner than the debounce).
+    pub max_wait_ms: u64,
     /// Attempts at a model request (429, 5xx, timeouts and broken connections are tried again with backoff).
     pub model_attempts: u32,
     /// One model request may take at most this long (the agent's reply timeout bounds all attempts together).
@@ -362,6 +365,9 @@ impl Settings {
         }
         if self.ai.debounce_ms > 60_000 {
             return bad("ai.debounce_ms", "must be at most 60000");
+        }
+        if self.ai.max_wait_ms > 600_000 {
+            return bad("ai.max_wait_ms", "must be at most 600000");
         }
         if !(0..=200).contains(&self.ai.history_messages) {
             return bad("ai.history_messages", "must be between 0 and 200");

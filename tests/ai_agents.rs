@@ -650,3 +650,52 @@ async fn the_sandbox_bot_answers_a_known_question_and_hands_over_to_a_human_queu
     assert_eq!(greetings, 1, "greets once");
     c.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_customer_who_never_pauses_is_answered_once_their_first_message_is_max_wait_old() {
+    let c = center(&[("SWITCHBOARD__AI__DEBOUNCE_MS", "1000"), ("SWITCHBOARD__AI__MAX_WAIT_MS", "2000")]).await;
+    let bot = c.post("/ai-agents", json!({"name": "Bot", "kind": "builtin", "knowledge": [{"question": "Opening hours?", "answer": "9 to 5."}]})).await;
+    c.number_settings(json!({"ai_agent_id": bot["id"]})).await;
+    // A message every 300 ms for 5 s: never a 1 s pause.
+    c.writes("+31670000011", "opening hours?").await;
+    let id = c.conversation_of("+31670000011").await;
+    let started = std::time::Instant::now();
+    let mut answered_while_writing = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.writes("+31670000011", "hello?").await;
+        answered_while_writing |= !c.ai_said(id).await.is_empty();
+    }
+    assert!(answered_while_writing, "the reply did not wait for a pause that never came");
+    c.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reply_job_that_fails_its_every_attempt_hands_the_conversation_to_people_with_a_note() {
+    let c = center(&[]).await;
+    let humans = c.humans().await;
+    let gpt = c.model_agent(json!({})).await;
+    c.number_settings(json!({"ai_agent_id": gpt, "default_queue_id": humans})).await;
+    // The stored key can no longer be decrypted (as after a lost master key): every attempt fails.
+    sqlx::query("UPDATE ai_agents SET api_key = '\\x00'::bytea WHERE id = $1")
+        .bind(gpt)
+        .execute(&c.app.pool)
+        .await
+        .unwrap();
+    c.writes("+31670000012", "opening hours?").await;
+    let id = c.conversation_of("+31670000012").await;
+    let v = eventually(15, "the conversation to reach people", || async {
+        let v = c.conversation(id).await;
+        (v["routing_state"] == "assigned").then_some(v)
+    })
+    .await;
+    assert_eq!(v["queue_id"], json!(humans));
+    let (_, events) = c.call(Method::GET, &format!("/conversations/{id}/events"), None).await;
+    let handed = events.as_array().unwrap().iter().find(|e| e["kind"] == "handed_over").cloned().unwrap();
+    assert_eq!(handed["data"]["reason"], "reply_failed");
+    let notes = c.notes(id).await;
+    assert!(notes[0].contains("could not produce a reply") && notes[0].contains("secrets"), "{notes:?}");
+    assert_eq!(c.turns(id).await, vec![("handover".to_owned(), Some("reply_failed".to_owned()), None)]);
+    assert!(c.model_requests().await.is_empty(), "the model was never asked");
+    c.app.stop().await;
+}

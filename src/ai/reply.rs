@@ -1,7 +1,8 @@
 //! The `ai.reply` job and the scanner that queues it.
 //!
 //! [`Scanner`] (every `serve` process runs one where routing runs) queues a reply for each AI-owned
-//! conversation whose customer wrote since its last answer and has been quiet for `ai.debounce_ms`, one at a
+//! conversation whose customer wrote since its last answer and has been quiet for `ai.debounce_ms` (or whose
+//! first unanswered message is `ai.max_wait_ms` old: a customer who never pauses is answered too), one at a
 //! time per conversation (`store::ai::queue_replies`). [`ReplyTask`] reads the unanswered messages, decides
 //! ([`super::agent::think`], outside any transaction: a model may take seconds), then in one transaction
 //! checks that the AI agent still owns the conversation, moves `answered_through` forward from where it started
@@ -11,6 +12,7 @@
 use super::agent::{self, Decision, Indexes, LoadError, Situation, Thought};
 use super::split::split;
 use crate::config::AiSettings;
+use crate::domain::ai::HandoverReason;
 use crate::domain::automation::{Author, Kind};
 use crate::domain::{ConversationStatus, RoutingState};
 use crate::jobs::{self, Attempt, Done, JobError, Task};
@@ -61,9 +63,17 @@ impl Scanner {
 
     /// Queues every reply due now; returns how many.
     pub async fn scan(&self) -> sqlx::Result<u64> {
+        let s = &self.settings;
         let mut total = 0;
         loop {
-            let n = db::queue_replies(&self.pool, self.settings.debounce_ms, SCAN_BATCH, JOB_ATTEMPTS).await?;
+            let n = db::queue_replies(
+                &self.pool,
+                s.debounce_ms,
+                s.max_wait_ms.max(s.debounce_ms),
+                SCAN_BATCH,
+                JOB_ATTEMPTS,
+            )
+            .await?;
             total += n;
             if n > 0 {
                 self.jobs_wake.kick();
@@ -99,13 +109,12 @@ impl Task for ReplyTask {
     fn record_failure<'a>(
         &'a self,
         payload: &'a Value,
-        _error: &'a str,
+        error: &'a str,
         final_failure: bool,
     ) -> BoxFuture<'a, sqlx::Result<()>> {
         Box::pin(async move {
-            // After the last attempt the conversation is free for the customer's next message to try again.
             match (final_failure, jobs::uuid_in(payload, "conversation_id")) {
-                (true, Ok(id)) => db::release(&self.pool, id).await,
+                (true, Ok(id)) => self.give_up(id, error).await,
                 _ => Ok(()),
             }
         })
@@ -183,6 +192,41 @@ impl ReplyTask {
             crate::metrics::get().ai_decision(outcome, reason, tokens, took);
             tracing::info!(outcome, reason, took_ms = took.as_millis() as u64, "AI agent answered");
         }
+        Ok(())
+    }
+
+    /// The reply failed its last attempt: a customer must not wait on an AI agent that cannot answer, so the
+    /// conversation goes to people (reason `reply_failed`) with a note saying why, and the session is free again.
+    async fn give_up(&self, id: Uuid, error: &str) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        db::release(&mut *tx, id).await?;
+        let owned = routing_db::lock_routable(&mut tx, id).await?;
+        let session = match owned {
+            Some(r) if r.routing_state == RoutingState::Ai && r.status != ConversationStatus::Resolved => {
+                db::session(&mut tx, id).await?
+            }
+            _ => None,
+        };
+        if let Some(session) = session {
+            let name = crate::store::ai_agents::find(&mut tx, session.ai_agent_id)
+                .await?
+                .map_or_else(|| "The AI agent".to_owned(), |a| a.name);
+            let reason = HandoverReason::ReplyFailed;
+            let note: String =
+                format!("Handed over by {name}: {}.\nError: {error}", reason.words()).chars().take(4000).collect();
+            crate::store::notes::insert(&mut tx, id, None, &name, &note).await?;
+            let cfg = ConfigCache::get(&self.routing, &mut tx).await?;
+            let caller = super::caller(session.ai_agent_id, &name);
+            match actions::handover(&mut tx, &cfg, &caller, id, None, None, reason).await {
+                Ok(()) | Err(ActionError::Refused(_)) => {}
+                Err(ActionError::Database(e)) => return Err(e),
+            }
+            let record = TurnRecord { outcome: "handover", reason: Some(reason.as_str()), ..TurnRecord::default() };
+            db::record_turn(&mut tx, id, session.ai_agent_id, &record).await?;
+            tracing::warn!(conversation = %id, error, "an AI reply failed its last attempt; handed over to people");
+        }
+        tx.commit().await?;
+        self.jobs_wake.kick();
         Ok(())
     }
 

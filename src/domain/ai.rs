@@ -37,6 +37,9 @@ pub enum HandoverReason {
     Timeout,
     /// The model kept failing (errors, refusals, unreadable answers) after its retries.
     ModelFailed,
+    /// The reply job itself failed every attempt (the AI agent's settings unreadable, the database down):
+    /// people answer rather than nobody.
+    ReplyFailed,
     /// A supervisor took the conversation over (or the API handed it over).
     TakenOver,
     /// An automation rule routed the conversation to people.
@@ -50,6 +53,7 @@ text_enum!(HandoverReason {
     MaxTurns => "max_turns",
     Timeout => "timeout",
     ModelFailed => "model_failed",
+    ReplyFailed => "reply_failed",
     TakenOver => "taken_over",
     Rule => "rule",
 });
@@ -64,6 +68,7 @@ impl HandoverReason {
             Self::MaxTurns => "the AI agent reached its maximum number of replies",
             Self::Timeout => "no reply was produced within the reply timeout",
             Self::ModelFailed => "the AI model kept failing",
+            Self::ReplyFailed => "the AI agent could not produce a reply",
             Self::TakenOver => "a person took the conversation over",
             Self::Rule => "an automation rule routed it to people",
         }

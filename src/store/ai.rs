@@ -10,13 +10,23 @@ use uuid::Uuid;
 /// Queues one `ai.reply` job for each AI-owned conversation whose customer wrote since its last answer and has
 /// been quiet for `quiet_ms`, unless a reply is already queued for it; marks the session so in the same
 /// statement. Returns how many were queued.
-pub async fn queue_replies(pool: &PgPool, quiet_ms: u64, limit: i64, max_attempts: i32) -> sqlx::Result<u64> {
+pub async fn queue_replies(
+    pool: &PgPool,
+    quiet_ms: u64,
+    max_wait_ms: u64,
+    limit: i64,
+    max_attempts: i32,
+) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "WITH due AS (
              SELECT s.conversation_id FROM conversations c JOIN ai_sessions s ON s.conversation_id = c.id
              WHERE c.routing_state = 'ai' AND c.status <> 'resolved' AND s.reply_queued_at IS NULL
                AND c.last_inbound_at > COALESCE(s.answered_through, '-infinity')
-               AND c.last_inbound_at <= now() - make_interval(secs => $1)
+               AND (c.last_inbound_at <= now() - make_interval(secs => $1)
+                    OR EXISTS (SELECT 1 FROM messages m
+                               WHERE m.conversation_id = c.id AND m.direction = 'inbound'
+                                 AND m.created_at > COALESCE(s.answered_through, '-infinity')
+                                 AND m.created_at <= now() - make_interval(secs => $4)))
              ORDER BY c.last_inbound_at LIMIT $2
              FOR UPDATE OF s SKIP LOCKED
          ), marked AS (
@@ -29,6 +39,7 @@ pub async fn queue_replies(pool: &PgPool, quiet_ms: u64, limit: i64, max_attempt
     .bind(quiet_ms as f64 / 1000.0)
     .bind(limit)
     .bind(max_attempts)
+    .bind(max_wait_ms as f64 / 1000.0)
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
@@ -145,10 +156,10 @@ pub async fn answered(
 }
 
 /// Frees the conversation for its next reply without answering (the reply found nothing to do, or failed).
-pub async fn release(pool: &PgPool, conversation: Uuid) -> sqlx::Result<()> {
+pub async fn release<'e>(db: impl sqlx::PgExecutor<'e>, conversation: Uuid) -> sqlx::Result<()> {
     sqlx::query("UPDATE ai_sessions SET reply_queued_at = NULL WHERE conversation_id = $1")
         .bind(conversation)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
 }

@@ -350,6 +350,12 @@ async function adminScreens(browser) {
   await page.click('#try-run');
   await page.locator('#try-result').filter({ hasText: 'Hands over (customer asked)' }).waitFor();
   await screenshot(page, 'admin-ai-agents');
+  // Supervisors watch the AI agents' conversations in a view of their own (none is with an AI agent here).
+  await page.click('a[href="#/inbox"]');
+  await page.click('[data-view="ai"]');
+  await page.locator('#items .empty').filter({ hasText: 'No conversation is with an AI agent.' }).waitFor();
+  await page.click('a[href="#/admin"]');
+  await page.locator('#admin-table').waitFor();
   // An auto reply, with conditions from the same form: a button payload, and a cooldown.
   await adminTab(page, 'autoreplies');
   await page.fill('#f-name', 'Opening hours');

@@ -10,6 +10,7 @@ function matchesView(c) {
   if (S.view === 'mine' && c.assignee_id !== S.me.id) return false;
   if (S.view === 'mine' && c.routing_state !== 'assigned' && c.status !== 'resolved') return false;
   if (S.view === 'queues' && !['waiting', 'unowned'].includes(c.routing_state)) return false;
+  if (S.view === 'ai' && c.routing_state !== 'ai') return false;
   if (f.status === 'unresolved' ? c.status === 'resolved' : f.status && c.status !== f.status) return false;
   if (f.number_id && c.number_id !== f.number_id) return false;
   if (f.tag_id && !c.tag_ids.includes(f.tag_id)) return false;
@@ -18,13 +19,13 @@ function matchesView(c) {
 function listQuery(cursor) {
   const f = S.filters;
   return qs({ status: f.status, number_id: f.number_id, tag_id: f.tag_id, q: f.q.trim(),
-    assignee: S.view === 'mine' ? 'me' : '', claimable: S.view === 'queues' ? 'true' : '', cursor, limit: 50 });
+    assignee: S.view === 'mine' ? 'me' : '', claimable: S.view === 'queues' ? 'true' : '', routing_state: S.view === 'ai' ? 'ai' : '', cursor, limit: 50 });
 }
 function inbox(id) {
   if (S.page !== 'inbox') {
     S.page = 'inbox';
     const views = h('div', { class: 'views', role: 'group', 'aria-label': 'Views' },
-      [['mine', 'Mine'], ['queues', 'Queues'], isSup() && ['all', 'All']].filter(Boolean).map(([v, label]) =>
+      [['mine', 'Mine'], ['queues', 'Queues'], isSup() && ['ai', 'AI agent'], isSup() && ['all', 'All']].filter(Boolean).map(([v, label]) =>
         h('button', { 'data-view': v, 'aria-pressed': String(S.view === v), onclick: () => { S.view = v; for (const b of views.children) b.setAttribute('aria-pressed', String(b.dataset.view === v)); loadList(); } }, label)));
     const f = S.filters;
     const sel = (name, label, options) => h('select', { 'aria-label': label, 'data-filter': name, value: f[name], onchange: (e) => { f[name] = e.target.value; loadList(); } },
@@ -77,7 +78,7 @@ function renderList() {
     'aria-label': contactName(c) + (c.unread ? ', unread' : ''),
   }, h('div', { class: 'row' }, h('span', { class: 'name' }, contactName(c)), h('span', { class: 'time' }, fmtTime(c.last_message ? c.last_message.at : c.updated_at))),
   h('div', { class: 'row' }, h('span', { class: 'preview' }, c.last_message ? (c.last_message.direction === 'outbound' ? 'You: ' : '') + c.last_message.body : c.topic || ''), stateBadge(c))))));
-  if (!S.list.length) ul.replaceChildren(h('li', { class: 'empty pad' }, S.view === 'queues' ? 'Nobody is waiting in your queues.' : 'No conversations here.'));
+  if (!S.list.length) ul.replaceChildren(h('li', { class: 'empty pad' }, S.view === 'queues' ? 'Nobody is waiting in your queues.' : S.view === 'ai' ? 'No conversation is with an AI agent.' : 'No conversations here.'));
   $('#more').replaceChildren(S.next ? h('button', { onclick: () => loadList(true) }, 'Load more') : '');
 }
 
