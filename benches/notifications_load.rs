@@ -11,7 +11,8 @@
 //! arrival) and checks that each event arrived once.
 //!
 //! Run: `cargo bench --bench notifications_load` (embedded PostgreSQL with its durable defaults) or with
-//! `SWITCHBOARD_BENCH_DATABASE_URL=postgres://…/postgres`.
+//! `SWITCHBOARD_BENCH_DATABASE_URL=postgres://…/postgres`. Settings from the environment (`SWITCHBOARD__…`)
+//! apply to the server.
 
 mod common;
 
@@ -58,7 +59,9 @@ fn settings(database_url: &str, data_dir: &std::path::Path, twilio: &str, jobs: 
         ("SWITCHBOARD__WEBHOOKS__ALLOW_PRIVATE_DESTINATIONS", "true".to_owned()),
         ("SWITCHBOARD__WEBHOOKS__POLL_MS", "20".to_owned()),
     ];
-    Ok(Settings::load_from(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))?)
+    // Knobs from the bench's own environment (`SWITCHBOARD__NOTIFICATIONS__WRITERS=4`) go over these.
+    let knobs = std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD__"));
+    Ok(Settings::load_from(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)).chain(knobs))?)
 }
 
 fn phone(i: usize) -> String {

@@ -281,6 +281,10 @@ pub struct NotificationSettings {
     /// An installation's own opt-in words.
     pub start_keywords: Vec<String>,
     pub batch_max_recipients: usize,
+    /// Tasks per process that send `POST /notifications` requests, each several per transaction (group commit).
+    pub writers: usize,
+    /// The most requests one writer sends in one transaction.
+    pub max_batch: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -398,6 +402,12 @@ impl Settings {
         }
         if !self.auth.bootstrap_admin_email.contains('@') {
             return bad("auth.bootstrap_admin_email", "must be an e-mail address");
+        }
+        if !(1..=16).contains(&self.notifications.writers) {
+            return bad("notifications.writers", "must be between 1 and 16");
+        }
+        if !(1..=1000).contains(&self.notifications.max_batch) {
+            return bad("notifications.max_batch", "must be between 1 and 1000");
         }
         if self.ingest.writers == 0 {
             return bad("ingest.writers", "must be at least 1");

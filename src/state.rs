@@ -18,6 +18,8 @@ pub struct AppState {
     pub twilio: crate::twilio::rest::RestClient,
     /// Stores inbound messages, several per commit under load.
     pub inbound: crate::ingest::writer::InboundWriter,
+    /// Sends `POST /notifications` requests, several per transaction under load.
+    pub notifications: crate::notify::writer::NotificationWriter,
     /// `http.public_url` (or `http://<bind>`) without a trailing slash: what Twilio signs against.
     pub public_base_url: Arc<str>,
     /// The built-in sandbox's client for the webhooks it posts to this server.

@@ -526,3 +526,73 @@ async fn opt_ins_are_recorded_with_their_source_and_a_bad_import_records_nothing
         .await;
     assert_eq!((s, e["error"]["details"]["permission"].as_str()), (403, Some("contact:optin:write")), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_sent_at_once_share_transactions_and_each_is_answered_as_if_alone() {
+    let twilio = twilio_accepting().await;
+    let base = twilio.uri();
+    // One writer taking up to 100 waiting requests: those that arrive together are sent together.
+    let app = spawn_app_with(move |env| {
+        for (k, v) in [
+            ("SWITCHBOARD__TWILIO__API_BASE_URL", base.as_str()),
+            ("SWITCHBOARD__NOTIFICATIONS__WRITERS", "1"),
+            ("SWITCHBOARD__NOTIFICATIONS__MAX_BATCH", "100"),
+        ] {
+            env.push((k.to_owned(), v.to_owned()));
+        }
+    })
+    .await;
+    let (_, number) = app.create_channel_and_number().await;
+    let admin = app.api_token("admin").await;
+    let template = approved_template(&app, &admin).await;
+    let mut csv = String::from("phone,number_id\n");
+    for i in 0..21 {
+        csv.push_str(&format!("+316300000{i:02},{number}\n"));
+    }
+    assert_eq!(app.import_opt_ins(&admin, csv).await.0, 201);
+    // 20 opted-in customers with their own order numbers, one of them twice; three without an opt-in; two with
+    // an unknown template; one number that is no number.
+    let mut requests: Vec<(Value, u16, Option<&str>)> = Vec::new();
+    for i in 0..20 {
+        let body = json!({"number_id": number, "to": format!("316300000{i:02}"),
+                          "template": {"id": template, "variables": {"1": "Ana", "2": format!("order-{i}")}}});
+        requests.push((body, 202, None));
+    }
+    requests.push((notification(number, "+31630000020", &template), 202, None));
+    requests.push((notification(number, "+31630000020", &template), 202, None));
+    for i in 0..3 {
+        requests.push((notification(number, &format!("+3164000000{i}"), &template), 422, Some("opt_in_required")));
+    }
+    for _ in 0..2 {
+        let unknown = Uuid::new_v4().to_string();
+        requests.push((notification(number, "+31630000001", &unknown), 422, Some("template_not_found")));
+    }
+    requests.push((notification(number, "call me", &template), 422, Some("invalid_field")));
+    let answers = futures_util::future::join_all(
+        requests.iter().map(|(body, _, _)| app.api(&admin, Method::POST, "/notifications", Some(body.clone()))),
+    )
+    .await;
+    for ((body, status, code), (s, v)) in requests.iter().zip(&answers) {
+        assert_eq!((*s, v["error"]["code"].as_str()), (*status, *code), "{body} → {v}");
+    }
+    assert_eq!(answers.last().unwrap().1["error"]["details"]["field"], "to");
+    // Each accepted request has its own message with its own variables; the customer notified twice has one
+    // conversation with both.
+    for (i, (_, v)) in answers.iter().enumerate().take(20) {
+        let variables: Value = sqlx::query_scalar("SELECT content_variables FROM messages WHERE id = $1::uuid")
+            .bind(v["message_id"].as_str().unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(variables["2"], format!("order-{i}"));
+    }
+    assert_eq!(answers[20].1["conversation_id"], answers[21].1["conversation_id"]);
+    assert_ne!(answers[20].1["message_id"], answers[21].1["message_id"]);
+    let (messages, transactions): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT xmin::text) FROM messages WHERE direction = 'outbound'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(messages, 22, "nothing queued for a refused request");
+    assert!(transactions < messages, "{messages} messages in {transactions} transactions: no two were sent together");
+}

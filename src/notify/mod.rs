@@ -11,6 +11,7 @@
 //! a notification, which is not routed to agents until the customer replies.
 
 pub mod batch;
+pub mod writer;
 
 use crate::auth::Caller;
 use crate::domain::automation::{Author, Kind};
@@ -26,7 +27,7 @@ use crate::store::templates::Template;
 use crate::store::{self, notifications as db, routing as timeline};
 use serde::Deserialize;
 use sqlx::{PgConnection, PgPool};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -194,89 +195,116 @@ pub async fn send(
     // The messaging limit, reserved for everyone it counts.
     let tier = store::reach::tier(conn, checked.number_id).await?;
     let (reservation, retry_after) = limits::reserve(pool, checked.number_id, tier, &counting).await?;
-    let mut answers = Vec::with_capacity(recipients.len());
+    // Where each admitted recipient is written: the customer's unresolved conversation that nobody holds, or a
+    // new one (one per customer, however often they appear: the later ones continue it).
+    let mut answers: Vec<Option<Result<Sent, Refusal>>> = Vec::with_capacity(recipients.len());
+    let mut planned: Vec<Planned> = Vec::new();
     let mut opened: HashMap<Uuid, Uuid> = HashMap::new();
-    let mut written: Vec<Uuid> = Vec::new();
-    for a in admitted {
-        let answer = match a {
-            Err(r) => Err(r),
+    for (index, a) in admitted.into_iter().enumerate() {
+        match a {
+            Err(r) => answers.push(Some(Err(r))),
             Ok((contact, _)) if counting.contains(&contact) && !reservation.holds(contact) => {
-                Err(Refusal::MessagingLimitReached {
+                answers.push(Some(Err(Refusal::MessagingLimitReached {
                     cap: tier.cap().unwrap_or_default(),
                     retry_after: retry_after.unwrap_or(std::time::Duration::from_secs(1)),
-                })
+                })))
             }
             Ok((contact, message)) => {
-                let open = opened.get(&contact).copied().or(situations[&contact].open_id);
-                let sent = match write(conn, outbox, caller, checked, contact, open, &message).await {
-                    Ok(sent) => sent,
-                    Err(e) => {
-                        // The transaction is lost: nothing it wrote will be sent.
-                        reservation.release(pool).await;
-                        return Err(e);
+                answers.push(None);
+                let (conversation_id, new) = match opened.get(&contact).copied().or(situations[&contact].open_id) {
+                    Some(id) => (id, false),
+                    None => {
+                        let id = Uuid::now_v7();
+                        opened.insert(contact, id);
+                        (id, true)
                     }
                 };
-                if let Ok(s) = &sent {
-                    opened.insert(contact, s.conversation_id);
-                    written.push(contact);
-                }
-                sent
+                planned.push(Planned { index, contact, conversation_id, new, message_id: Uuid::now_v7(), message });
             }
-        };
-        answers.push(answer);
+        }
+    }
+    let written = match write(conn, outbox, caller, checked, &planned).await {
+        Ok(written) => written,
+        Err(e) => {
+            // The transaction is lost: nothing it wrote will be sent.
+            reservation.release(pool).await;
+            return Err(e);
+        }
+    };
+    for (p, ok) in planned.iter().zip(&written) {
+        answers[p.index] = Some(match ok {
+            true => Ok(Sent { message_id: p.message_id, conversation_id: p.conversation_id }),
+            // Opened by the customer or someone else since the check: sent again, it continues there.
+            false => Err(Refusal::ConversationExists { id: None }),
+        });
     }
     // Places reserved for recipients that were not written after all go back at once.
-    let (kept, unused) = reservation.split(|c| written.contains(&c));
+    let reached: Vec<Uuid> = planned.iter().zip(&written).filter(|(_, ok)| **ok).map(|(p, _)| p.contact).collect();
+    let (kept, unused) = reservation.split(|c| reached.contains(&c));
     unused.release(pool).await;
-    Ok((answers, kept))
+    Ok((answers.into_iter().map(|a| a.expect("every recipient is answered")).collect(), kept))
 }
 
-/// Queues the template into the customer's unresolved conversation that nobody holds, or opens one that waits
-/// for the customer's reply before it is routed.
+/// A recipient admitted and reserved: where its message goes.
+struct Planned {
+    /// Its place among the recipients.
+    index: usize,
+    contact: Uuid,
+    conversation_id: Uuid,
+    /// The conversation is opened for it (else it continues one).
+    new: bool,
+    message_id: Uuid,
+    message: TemplateMessage,
+}
+
+/// Writes every planned message, a statement for all of each kind: the new conversations (waiting for the
+/// customer's reply before they are routed), their tags, the timeline events (`started`, or `notified` in a
+/// conversation continued) and the messages with their send jobs. Answers for each whether it was written: a
+/// new conversation that met one the customer opened meanwhile is not, nor is anything planned into it.
 async fn write(
     conn: &mut PgConnection,
     outbox: Outbox,
     caller: &Caller,
     checked: &Checked,
-    contact_id: Uuid,
-    open: Option<Uuid>,
-    message: &TemplateMessage,
-) -> sqlx::Result<Result<Sent, Refusal>> {
-    let conversation_id = match open {
-        Some(id) => id,
-        None => {
-            let id = Uuid::now_v7();
-            let new = NewConversation {
-                id,
-                channel_id: checked.channel_id,
-                number_id: checked.number_id,
-                contact_id,
-                topic: checked.topic.as_deref(),
-                priority: 0,
-                queue_id: checked.queue_id,
-                assignee_id: None,
-                started_by: StartedBy::Notification,
-            };
-            if !conversations::insert(conn, &new).await? {
-                // Opened by the customer or someone else since the check: sent again, it continues there.
-                return Ok(Err(Refusal::ConversationExists { id: None }));
-            }
-            let data = serde_json::json!({ "topic": checked.topic, "by": "notification" });
-            timeline::record_event(conn, id, "started", &caller.actor, data).await?;
-            if !checked.tag_ids.is_empty() {
-                conversations::set_tags(conn, id, &checked.tag_ids).await?;
-            }
-            id
+    planned: &[Planned],
+) -> sqlx::Result<Vec<bool>> {
+    let new: Vec<NewConversation> = planned
+        .iter()
+        .filter(|p| p.new)
+        .map(|p| NewConversation {
+            id: p.conversation_id,
+            channel_id: checked.channel_id,
+            number_id: checked.number_id,
+            contact_id: p.contact,
+            topic: checked.topic.as_deref(),
+            priority: 0,
+            queue_id: checked.queue_id,
+            assignee_id: None,
+            started_by: StartedBy::Notification,
+        })
+        .collect();
+    let inserted: HashSet<Uuid> = conversations::insert_many(conn, &new).await?.into_iter().collect();
+    let lost: HashSet<Uuid> = new.iter().map(|c| c.id).filter(|id| !inserted.contains(id)).collect();
+    let written: Vec<bool> = planned.iter().map(|p| !lost.contains(&p.conversation_id)).collect();
+    let go: Vec<&Planned> = planned.iter().zip(&written).filter(|(_, ok)| **ok).map(|(p, _)| p).collect();
+    let events: Vec<(Uuid, &str, serde_json::Value)> = go
+        .iter()
+        .map(|p| match p.new {
+            true => (p.conversation_id, "started", serde_json::json!({ "topic": checked.topic, "by": "notification" })),
+            false => (p.conversation_id, "notified", serde_json::json!({ "message_id": p.message_id })),
+        })
+        .collect();
+    timeline::record_events(conn, &caller.actor, &events).await?;
+    if !checked.tag_ids.is_empty() {
+        for id in &inserted {
+            conversations::set_tags(conn, *id, &checked.tag_ids).await?;
         }
-    };
-    let author = Author { kind: Kind::Notification, rule_id: None, ai_agent_id: None };
-    let message_id =
-        compose::queue_template(conn, outbox, caller, conversation_id, checked.account_id, message, author).await?;
-    if open.is_some() {
-        let data = serde_json::json!({ "message_id": message_id });
-        timeline::record_event(conn, conversation_id, "notified", &caller.actor, data).await?;
     }
-    Ok(Ok(Sent { message_id, conversation_id }))
+    let author = Author { kind: Kind::Notification, rule_id: None, ai_agent_id: None };
+    let messages: Vec<(Uuid, Uuid, &TemplateMessage)> =
+        go.iter().map(|p| (p.message_id, p.conversation_id, &p.message)).collect();
+    compose::queue_templates(conn, outbox, caller, checked.account_id, author, &messages).await?;
+    Ok(written)
 }
 
 /// A recipient's refusal as the API answers it: `{"code", "message", "details"}`.

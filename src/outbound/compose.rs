@@ -280,6 +280,28 @@ pub async fn queue_template(
     Ok(id)
 }
 
+/// [`queue_template`] for several messages by one author on one account, in one statement: `(message id,
+/// conversation, message)`, queued in that order.
+pub async fn queue_templates(
+    conn: &mut PgConnection,
+    outbox: Outbox,
+    caller: &Caller,
+    account_id: Uuid,
+    automated: automation::Author,
+    messages: &[(Uuid, Uuid, &TemplateMessage)],
+) -> sqlx::Result<()> {
+    let automation = author_json(Some(automated));
+    let rows: Vec<_> = messages
+        .iter()
+        .map(|&(id, conversation_id, message)| {
+            let parts =
+                Parts { text: &message.text, template: Some(message), attachments: &[], automated: Some(automated) };
+            row(outbox, caller, id, conversation_id, account_id, parts, automation.as_ref())
+        })
+        .collect();
+    outbound::insert_many(conn, &rows).await
+}
+
 /// What a queued message is made of.
 struct Parts<'a> {
     text: &'a str,

@@ -314,6 +314,42 @@ pub async fn open_for(conn: &mut PgConnection, number_id: Uuid, contact_id: Uuid
 }
 
 /// Inserts the conversation unless the customer already has one open on the number (then `false`).
+/// [`insert`] for several conversations in one statement (no two for one customer on one number); answers the
+/// ids of those inserted (the others met an unresolved conversation of their customer).
+pub async fn insert_many(conn: &mut PgConnection, rows: &[NewConversation<'_>]) -> sqlx::Result<Vec<Uuid>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    fn column<'r, 'a: 'r, T>(rows: &'r [NewConversation<'a>], f: impl Fn(&'r NewConversation<'a>) -> T) -> Vec<T> {
+        rows.iter().map(f).collect()
+    }
+    sqlx::query_scalar(
+        "INSERT INTO conversations (id, channel_id, number_id, contact_id, topic, priority, queue_id, assignee_id,
+                                    routing_state, assigned_at, updated_at, started_by, status)
+         SELECT c.id, c.channel_id, c.number_id, c.contact_id, c.topic, c.priority, c.queue_id, c.assignee_id,
+                CASE WHEN c.assignee_id IS NOT NULL THEN 'assigned' WHEN c.started_by = 'notification' THEN 'notified'
+                     ELSE 'unrouted' END,
+                CASE WHEN c.assignee_id IS NULL THEN NULL ELSE now() END, now(), c.started_by,
+                CASE WHEN c.started_by = 'notification' THEN 'pending' ELSE 'open' END
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int4[], $7::uuid[], $8::uuid[],
+                     $9::text[])
+              AS c(id, channel_id, number_id, contact_id, topic, priority, queue_id, assignee_id, started_by)
+         ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO NOTHING
+         RETURNING id",
+    )
+    .bind(column(rows, |c| c.id))
+    .bind(column(rows, |c| c.channel_id))
+    .bind(column(rows, |c| c.number_id))
+    .bind(column(rows, |c| c.contact_id))
+    .bind(column(rows, |c| c.topic))
+    .bind(column(rows, |c| c.priority))
+    .bind(column(rows, |c| c.queue_id))
+    .bind(column(rows, |c| c.assignee_id))
+    .bind(column(rows, |c| c.started_by.as_str()))
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn insert(conn: &mut PgConnection, c: &NewConversation<'_>) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO conversations (id, channel_id, number_id, contact_id, topic, priority, queue_id, assignee_id,

@@ -2,11 +2,11 @@
 //! /notifications/batches` (up to `notifications.batch_max_recipients`, sent by a durable job) and `GET
 //! /notifications/batches/{id}` (its progress and each recipient's result). The rules are in `notify`.
 
-use super::conversations::outbox;
 use super::{ApiJson, ApiPath};
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
-use crate::notify::{self, batch::StoredRequest, Common, Recipient, Sent, TemplateChoice};
+use crate::notify::writer::Request;
+use crate::notify::{self, batch::StoredRequest, Common, Sent, TemplateChoice};
 use crate::state::AppState;
 use crate::store::notifications::{self as db, BatchView, NewRecipient};
 use axum::extract::State;
@@ -70,19 +70,7 @@ async fn send(
         tag_ids: req.tag_ids,
         queue_id: req.queue_id,
     };
-    let recipient = Recipient { to: req.to, variables: BTreeMap::new() };
-    let mut tx = state.pool.begin().await?;
-    let checked = notify::check(&mut tx, common).await?;
-    let field =
-        |_: usize, name: &str| if name == "variables" { "template.variables".to_owned() } else { name.to_owned() };
-    let (mut results, reservation) =
-        notify::send(&state.side_pool, &mut tx, outbox(&state), &who.caller(), &checked, &[recipient], field).await?;
-    let sent = results.pop().expect("one result per recipient")?;
-    if let Err(e) = tx.commit().await {
-        reservation.release(&state.side_pool).await;
-        return Err(e.into());
-    }
-    state.jobs_wake.kick();
+    let sent = state.notifications.send(Request::new(who.caller(), common, req.to)).await?;
     Ok((StatusCode::ACCEPTED, Json(sent.into())))
 }
 

@@ -29,6 +29,32 @@ pub async fn record_event(
     Ok(())
 }
 
+/// Appends events by one actor to several conversations' timelines, in one statement: `(conversation, kind,
+/// data)`.
+pub async fn record_events(conn: &mut PgConnection, actor: &Actor, events: &[(Uuid, &str, Value)]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let conversations: Vec<Uuid> = events.iter().map(|e| e.0).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.1).collect();
+    let data: Vec<&Value> = events.iter().map(|e| &e.2).collect();
+    sqlx::query(
+        "INSERT INTO conversation_events (conversation_id, kind, actor_type, actor_id, actor_label, data)
+         SELECT e.conversation_id, e.kind, $4, $5, $6, e.data
+         FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS e(conversation_id, kind, data, n)
+         ORDER BY e.n",
+    )
+    .bind(conversations)
+    .bind(kinds)
+    .bind(data)
+    .bind(actor.kind)
+    .bind(actor.id)
+    .bind(&actor.label)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct Event {
     pub id: i64,
