@@ -596,3 +596,65 @@ async fn notifications_sent_at_once_share_transactions_and_each_is_answered_as_i
     assert_eq!(messages, 22, "nothing queued for a refused request");
     assert!(transactions < messages, "{messages} messages in {transactions} transactions: no two were sent together");
 }
+
+/// The per-minute counts (kept by triggers) against counting every customer reached, in one statement so that
+/// both read the same `now()`.
+async fn used_both_ways(pool: &sqlx::PgPool, number: Uuid) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT messaging_used($1), (SELECT count(*) FROM messaging_reach
+                                     WHERE number_id = $1 AND reached_at > now() - interval '24 hours')",
+    )
+    .bind(number)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_limits_per_minute_counts_agree_with_counting_every_customer_reached() {
+    let twilio = twilio_accepting().await;
+    let app = app_with(&twilio).await;
+    let (_, number) = app.create_channel_and_number().await;
+    // Customers reached just now, in the minute the window's start cuts, just outside it, and long ago.
+    let ages = [0, 5, 59, 61, 3600, 86_330, 86_370, 86_390, 86_399, 86_401, 86_410, 86_460, 100_000, 172_000];
+    for age in ages {
+        sqlx::query(
+            "INSERT INTO messaging_reach (number_id, contact_id, reached_at)
+             VALUES ($1, gen_random_uuid(), now() - make_interval(secs => $2))",
+        )
+        .bind(number)
+        .bind(age as f64)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let (used, counted) = used_both_ways(&app.pool, number).await;
+    assert_eq!(used, counted);
+    assert!((8..=10).contains(&used), "{used}");
+    // Reached again (moved to now), put back by a release (moved to an earlier time), forgotten (deleted).
+    sqlx::query(
+        "UPDATE messaging_reach SET reached_at = now() WHERE reached_at < now() - interval '23 hours 59 minutes'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(used_both_ways(&app.pool, number).await, (14, 14));
+    sqlx::query(
+        "UPDATE messaging_reach SET reached_at = reached_at - interval '24 hours 30 seconds'
+         WHERE contact_id IN (SELECT contact_id FROM messaging_reach ORDER BY contact_id LIMIT 5)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (used, counted) = used_both_ways(&app.pool, number).await;
+    assert_eq!(used, counted);
+    sqlx::query("DELETE FROM messaging_reach WHERE contact_id IN (SELECT contact_id FROM messaging_reach ORDER BY contact_id DESC LIMIT 4)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (used, counted) = used_both_ways(&app.pool, number).await;
+    assert_eq!(used, counted);
+    // Another number's customers are its own.
+    let other: i64 = sqlx::query_scalar("SELECT messaging_used(gen_random_uuid())").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(other, 0);
+}

@@ -34,8 +34,7 @@ const COLUMNS: &str =
     ARRAY(SELECT m.user_id FROM number_members m WHERE m.number_id = whatsapp_numbers.id ORDER BY m.added_at, m.user_id)
         AS member_ids,
     messaging_tier,
-    (SELECT count(*) FROM messaging_reach r WHERE r.number_id = whatsapp_numbers.id
-        AND r.reached_at > now() - interval '24 hours') AS messaging_used,
+    messaging_used(whatsapp_numbers.id) AS messaging_used,
     created_at, deleted_at";
 
 /// Everything about a number that people set.

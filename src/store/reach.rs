@@ -45,16 +45,9 @@ pub async fn reserve(
 ) -> sqlx::Result<(Vec<Reserved>, Option<Duration>)> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('messaging_reach:' || $1::text, 0))")
-        .bind(number_id)
-        .execute(&mut *tx)
-        .await?;
-    let (used,): (i64,) = sqlx::query_as(&format!(
-        "SELECT count(*) FROM messaging_reach WHERE number_id = $1 AND reached_at > now() - interval '{WINDOW}'"
-    ))
-    .bind(number_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    lock(&mut tx, number_id).await?;
+    // Kept per minute by triggers (migration 19): a count of the whole window would read every customer reached.
+    let used: i64 = sqlx::query_scalar("SELECT messaging_used($1)").bind(number_id).fetch_one(&mut *tx).await?;
     let known: Vec<(Uuid, OffsetDateTime, bool)> = sqlx::query_as(&format!(
         "SELECT contact_id, reached_at, reached_at > now() - interval '{WINDOW}' FROM messaging_reach
          WHERE number_id = $1 AND contact_id = ANY($2)"
@@ -95,6 +88,15 @@ pub async fn reserve(
     Ok((reserved, retry_after))
 }
 
+/// The number's lock: reservations and releases of one number take turns.
+async fn lock(conn: &mut sqlx::PgConnection, number_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('messaging_reach:' || $1::text, 0))")
+        .bind(number_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// How long until the oldest reach in the window leaves it (at least one second).
 async fn oldest_leaves_in(conn: &mut sqlx::PgConnection, number_id: Uuid) -> sqlx::Result<Duration> {
     let secs: Option<f64> = sqlx::query_scalar(&format!(
@@ -114,6 +116,9 @@ pub async fn release(pool: &PgPool, number_id: Uuid, reserved: &[Reserved]) -> s
     }
     let contacts: Vec<Uuid> = reserved.iter().map(|r| r.contact_id).collect();
     let before: Vec<Option<OffsetDateTime>> = reserved.iter().map(|r| r.before).collect();
+    // Under the number's lock, as a reservation: both change the per-minute counts, which must not deadlock.
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, number_id).await?;
     sqlx::query(
         "WITH r AS (SELECT * FROM unnest($2::uuid[], $3::timestamptz[]) AS r(contact_id, before)),
          restored AS (
@@ -126,7 +131,8 @@ pub async fn release(pool: &PgPool, number_id: Uuid, reserved: &[Reserved]) -> s
     .bind(number_id)
     .bind(&contacts)
     .bind(&before)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }

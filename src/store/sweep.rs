@@ -48,6 +48,9 @@ pub async fn expired(pool: &PgPool, login_window: Duration, idempotency_keep: Du
         .execute(pool)
         .await?
         .rows_affected();
+    sqlx::query("DELETE FROM messaging_reach_minutes WHERE minute < now() - interval '48 hours' - interval '1 minute'")
+        .execute(pool)
+        .await?;
     let events = sqlx::query("DELETE FROM events WHERE created_at < now() - make_interval(days => $1)")
         .bind(EVENTS_KEEP_DAYS)
         .execute(pool)
