@@ -185,6 +185,71 @@ async fn whatsapp_extras_are_parsed_into_columns() {
 }
 
 #[tokio::test]
+async fn a_location_a_quoted_reply_an_ad_referral_and_a_forward_are_shown_in_the_api() {
+    let app = spawn_app().await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let first = new_sid("SM");
+    assert_eq!(
+        app.post_signed(&app.messages_url(channel), &inbound_text(&first, "Is my order late?")).await.status(),
+        200
+    );
+    let mut p = inbound_text(&new_sid("SM"), "");
+    for (k, v) in [
+        ("OriginalRepliedMessageSid", first.as_str()),
+        ("Latitude", "52.3731"),
+        ("Longitude", "4.8922"),
+        ("Address", "Dam 1, Amsterdam"),
+        ("Label", "Office"),
+        ("ReferralSourceUrl", "https://fb.me/ad/1"),
+        ("ReferralHeadline", "Winter sale"),
+        ("ReferralCtwaClid", "ARAkL123"),
+        ("ReferralSourceType", "ad"),
+        ("Forwarded", "true"),
+    ] {
+        set(&mut p, k, v);
+    }
+    assert_eq!(app.post_signed(&app.messages_url(channel), &p).await.status(), 200);
+    let conversation: Uuid = sqlx::query_scalar("SELECT id FROM conversations").fetch_one(&app.pool).await.unwrap();
+    let (s, page) =
+        app.api(&admin, reqwest::Method::GET, &format!("/conversations/{conversation}/messages"), None).await;
+    assert_eq!(s, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    let quoted = items.iter().find(|m| m["twilio_sid"] == first.as_str()).unwrap();
+    let m = items.iter().find(|m| m["twilio_sid"] != first.as_str()).unwrap();
+    assert_eq!(
+        m["location"],
+        serde_json::json!({"latitude": 52.3731, "longitude": 4.8922, "address": "Dam 1, Amsterdam", "label": "Office"})
+    );
+    assert_eq!(
+        m["reply_to"],
+        serde_json::json!({"sid": first, "message_id": quoted["id"], "body": "Is my order late?", "direction": "inbound"})
+    );
+    assert_eq!(
+        m["referral"],
+        serde_json::json!({"source_url": "https://fb.me/ad/1", "source_id": null, "source_type": "ad",
+                           "headline": "Winter sale", "body": null, "ctwa_clid": "ARAkL123"})
+    );
+    assert_eq!((m["forwarded"].as_bool(), m["frequently_forwarded"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        (quoted["location"].is_null(), quoted["reply_to"].is_null(), quoted["referral"].is_null()),
+        (true, true, true)
+    );
+    // A quote of a message Switchboard never saw keeps its SID.
+    let mut p = inbound_text(&new_sid("SM"), "this one");
+    set(&mut p, "OriginalRepliedMessageSid", "SM00000000000000000000000000000000");
+    assert_eq!(app.post_signed(&app.messages_url(channel), &p).await.status(), 200);
+    let (_, page) =
+        app.api(&admin, reqwest::Method::GET, &format!("/conversations/{conversation}/messages"), None).await;
+    let unknown = page["items"].as_array().unwrap().iter().find(|m| m["body"] == "this one").unwrap().clone();
+    assert_eq!(
+        unknown["reply_to"],
+        serde_json::json!({"sid": "SM00000000000000000000000000000000", "message_id": null, "body": null, "direction": null})
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_customer_known_only_by_business_scoped_id_is_stored_and_recognised_later() {
     let app = spawn_app().await;
     let channel = app.create_channel().await;

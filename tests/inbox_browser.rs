@@ -318,5 +318,67 @@ async fn images_show_inline_and_other_files_download() {
         .await
         .unwrap();
     }
+    // A voice note (half a second of a tone as WAV), and a message that quotes the first one with a location, an
+    // ad referral and a forward mark, as ingest stores them from Twilio's parameters.
+    let wav = wav_tone(8000, 4000);
+    std::fs::write(floor.app.data_dir.path().join("media/voice.wav"), &wav).unwrap();
+    let voice = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, account_id, direction, body, status, num_media)
+         SELECT $1, c.id, ch.account_id, 'inbound', '', 'received', 1
+         FROM conversations c JOIN channels ch ON ch.id = c.channel_id WHERE c.id = $2",
+    )
+    .bind(voice)
+    .bind(id)
+    .execute(&floor.app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO attachments (id, message_id, position, content_type, size_bytes, storage_path, filename,
+                                  download_state)
+         VALUES (gen_random_uuid(), $1, 0, 'audio/wav', $2, 'media/voice.wav', 'voice.wav', 'downloaded')",
+    )
+    .bind(voice)
+    .bind(wav.len() as i64)
+    .execute(&floor.app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, account_id, direction, body, status, latitude, longitude,
+                               location_address, location_label, replied_to_sid, referral, forwarded)
+         SELECT $1, c.id, ch.account_id, 'inbound', 'We are here', 'received', 52.3731, 4.8922, 'Dam 1, Amsterdam',
+                'Office', (SELECT twilio_sid FROM messages WHERE conversation_id = c.id ORDER BY created_at LIMIT 1),
+                '{\"Headline\": \"Winter sale\", \"SourceUrl\": \"https://fb.me/ad/1\"}', true
+         FROM conversations c JOIN channels ch ON ch.id = c.channel_id WHERE c.id = $2",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(id)
+    .execute(&floor.app.pool)
+    .await
+    .unwrap();
     floor.run("attachments", customer, &[("CONVERSATION_ID", id.to_string())]).await;
+}
+
+/// A mono 16-bit PCM WAV file of `samples` samples of a 440 Hz tone at `rate` samples per second.
+fn wav_tone(rate: u32, samples: u32) -> Vec<u8> {
+    let data = samples * 2;
+    let mut w = Vec::with_capacity(44 + data as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    w.extend_from_slice(&1u16.to_le_bytes()); // mono
+    w.extend_from_slice(&rate.to_le_bytes());
+    w.extend_from_slice(&(rate * 2).to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data.to_le_bytes());
+    for i in 0..samples {
+        let t = i as f64 / rate as f64;
+        let v = (f64::sin(2.0 * std::f64::consts::PI * 440.0 * t) * 8000.0) as i16;
+        w.extend_from_slice(&v.to_le_bytes());
+    }
+    w
 }

@@ -376,10 +376,41 @@ pub struct MessageView {
     pub automation: Option<sqlx::types::Json<crate::domain::automation::Author>>,
     #[sqlx(json)]
     pub attachments: Vec<AttachmentView>,
+    /// A location the customer shared.
+    #[schema(value_type = Option<MessageLocation>)]
+    pub location: Option<sqlx::types::Json<MessageLocation>>,
+    /// The earlier message the customer replied to (WhatsApp's quote).
+    #[schema(value_type = Option<ReplyContext>)]
+    pub reply_to: Option<sqlx::types::Json<ReplyContext>>,
+    /// The ad the customer tapped to write (click-to-WhatsApp).
+    #[schema(value_type = Option<crate::twilio::webhook::Referral>)]
+    pub referral: Option<sqlx::types::Json<crate::twilio::webhook::Referral>>,
+    /// WhatsApp marked it forwarded; `frequently_forwarded`: forwarded many times.
+    pub forwarded: bool,
+    pub frequently_forwarded: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub status_updated_at: Option<time::OffsetDateTime>,
+}
+
+/// A shared location: coordinates, and the place's name and address when the customer chose a place.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct MessageLocation {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub address: Option<String>,
+    pub label: Option<String>,
+}
+
+/// The message a reply quotes: its SID always; its id and the start of its text when Switchboard has it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ReplyContext {
+    pub sid: String,
+    pub message_id: Option<Uuid>,
+    /// The quoted message's first 200 characters.
+    pub body: Option<String>,
+    pub direction: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -400,6 +431,15 @@ const VIEW: &str = "(SELECT m.id, m.conversation_id, m.direction, m.status, m.bo
                                                       'filename', a.filename, 'size_bytes', a.size_bytes,
                                                       'download_state', a.download_state) ORDER BY a.position)
                   FROM attachments a WHERE a.message_id = m.id), '[]') AS attachments,
+        CASE WHEN m.latitude IS NOT NULL AND m.longitude IS NOT NULL THEN
+            jsonb_build_object('latitude', m.latitude, 'longitude', m.longitude, 'address', m.location_address,
+                               'label', m.location_label) END AS location,
+        CASE WHEN m.replied_to_sid IS NOT NULL THEN
+            (SELECT jsonb_build_object('sid', m.replied_to_sid, 'message_id', q.id, 'body', left(q.body, 200),
+                                       'direction', q.direction)
+             FROM (SELECT NULL) one
+             LEFT JOIN messages q ON q.account_id = m.account_id AND q.twilio_sid = m.replied_to_sid) END AS reply_to,
+        m.referral, m.forwarded, m.frequently_forwarded,
         m.created_at, m.status_updated_at
     FROM messages m) v";
 

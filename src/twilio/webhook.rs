@@ -275,6 +275,28 @@ fn parse_location(form: &Form) -> Result<Option<Location>, WebhookError> {
 
 /// The Click-to-WhatsApp ad referral, when the message came from an ad. `ReferralNumMedia=0` alone, which
 /// Twilio sends on every message, is not a referral.
+/// A click-to-WhatsApp ad the customer came from, as stored (Twilio's `Referral…` parameters without the prefix)
+/// and as the API shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = AdReferral)]
+pub struct Referral {
+    /// The ad's or post's URL.
+    #[serde(rename(deserialize = "SourceUrl"))]
+    pub source_url: Option<String>,
+    #[serde(rename(deserialize = "SourceId"))]
+    pub source_id: Option<String>,
+    /// `ad` or `post`.
+    #[serde(rename(deserialize = "SourceType"))]
+    pub source_type: Option<String>,
+    #[serde(rename(deserialize = "Headline"))]
+    pub headline: Option<String>,
+    #[serde(rename(deserialize = "Body"))]
+    pub body: Option<String>,
+    /// The click id Meta's conversions API matches.
+    #[serde(rename(deserialize = "CtwaClid"))]
+    pub ctwa_clid: Option<String>,
+}
+
 fn referral(form: &Form) -> Option<Value> {
     let map: Map<String, Value> = form
         .0

@@ -394,6 +394,24 @@ async function attachments(browser) {
   if (download.suggestedFilename() !== 'invoice.pdf') throw new Error(`downloaded as ${download.suggestedFilename()}`);
   const text = fs.readFileSync(await download.path(), 'utf8');
   if (!text.startsWith('%PDF-1.4')) throw new Error('the downloaded file is not the invoice');
+  // A voice note plays in the page: the player's source is served and its length read.
+  const audio = page.locator('audio[aria-label="Voice message"]');
+  await audio.waitFor();
+  await page.waitForFunction(() => { const a = document.querySelector('audio'); return a && a.readyState >= 1 && a.duration > 0.4 && a.duration < 0.6; });
+  // A shared location links out to a map (no tiles loaded in the page); an ad and a forward are marked; the
+  // quote jumps to the message it quotes.
+  const place = page.locator('a.location', { hasText: 'Location: Office — Dam 1, Amsterdam' });
+  await place.waitFor();
+  const href = await place.getAttribute('href');
+  if (!href.startsWith('https://www.openstreetmap.org/?mlat=52.3731&mlon=4.8922')) throw new Error(`the location links to ${href}`);
+  await page.locator('.msg .referral', { hasText: 'From an ad: Winter sale' }).waitFor();
+  await page.locator('.msg .forwarded', { hasText: 'Forwarded' }).waitFor();
+  const quote = page.locator('a.quote', { hasText: 'Here are the photo and the invoice' });
+  await quote.scrollIntoViewIfNeeded();
+  await screenshot(page, 'message-types');
+  await quote.click();
+  await page.locator('.msg.flash', { hasText: 'Here are the photo and the invoice' }).waitFor();
+  await screenshot(page, 'quote-jumps');
   // Another person's browser without a session gets nothing.
   const anonymous = await browser.newContext();
   const src = await image.getAttribute('src');

@@ -80,15 +80,29 @@ function renderItem(item) {
     const url = '/api/v1/attachments/' + a.id;
     if (a.download_state === 'refused') return h('div', { class: 'muted' }, 'A file this number does not accept (not downloaded).');
     if (a.download_state !== 'downloaded') return h('div', { class: 'muted' }, a.download_state === 'pending' ? 'Fetching a file…' : 'A file could not be fetched from Twilio.');
-    return (a.content_type || '').startsWith('image/')
-      ? h('a', { href: url, target: '_blank', rel: 'noopener' }, h('img', { class: 'media', src: url, alt: a.filename || 'image', width: '240', height: '180', loading: 'lazy' }))
-      : h('a', { href: url, download: a.filename || 'file' }, 'Download ' + (a.filename || a.content_type || 'file') + (a.size_bytes ? ` (${Math.ceil(a.size_bytes / 1024)} KB)` : ''));
+    const type = a.content_type || '';
+    const download = h('a', { href: url, download: a.filename || 'file' }, 'Download ' + (a.filename || type || 'file') + (a.size_bytes ? ` (${Math.ceil(a.size_bytes / 1024)} KB)` : ''));
+    if (type.startsWith('image/')) return h('a', { href: url, target: '_blank', rel: 'noopener' }, h('img', { class: 'media', src: url, alt: a.filename || 'image', width: '240', height: '180', loading: 'lazy' }));
+    if (type.startsWith('audio/')) return h('div', { class: 'media' }, h('audio', { controls: '', preload: 'metadata', src: url, 'aria-label': 'Voice message' }), download);
+    if (type.startsWith('video/')) return h('div', { class: 'media' }, h('video', { controls: '', preload: 'metadata', src: url, width: '240' }), download);
+    return download;
   });
+  const context = [
+    m.forwarded && h('div', { class: 'by forwarded' }, m.frequently_forwarded ? 'Forwarded many times' : 'Forwarded'),
+    m.referral && h('div', { class: 'referral' }, 'From an ad' + (m.referral.headline ? ': ' + m.referral.headline : ''),
+      m.referral.source_url && [' · ', h('a', { href: m.referral.source_url, target: '_blank', rel: 'noopener noreferrer' }, 'open the ad')]),
+    m.reply_to && h('a', { class: 'quote', href: '#', 'data-quote': m.reply_to.message_id || '',
+      onclick: (e) => { e.preventDefault(); const q = m.reply_to.message_id && document.querySelector(`[data-message="${m.reply_to.message_id}"]`); if (q) { q.scrollIntoView({ block: 'center' }); q.classList.add('flash'); setTimeout(() => q.classList.remove('flash'), 1200); } } },
+      m.reply_to.body || 'An earlier message'),
+  ];
+  const place = m.location && h('a', { class: 'location', target: '_blank', rel: 'noopener noreferrer',
+    href: `https://www.openstreetmap.org/?mlat=${m.location.latitude}&mlon=${m.location.longitude}#map=17/${m.location.latitude}/${m.location.longitude}` },
+    'Location: ' + (m.location.label || `${m.location.latitude}, ${m.location.longitude}`) + (m.location.address ? ' — ' + m.location.address : ''));
   return h('div', { class: 'msg ' + m.direction, 'data-message': m.id, 'data-status': m.status },
     m.direction === 'outbound' && h('div', { class: 'by' }, (m.template_id ? 'Template · ' : '') + (m.author_label || 'Switchboard')
       + (m.automation ? ' · ' + (AUTOMATION[m.automation.kind] || m.automation.kind) : '')),
     m.direction === 'inbound' && m.button_text && h('div', { class: 'by' }, 'Tapped a button'),
-    media, m.body,
+    context, media, place, m.body,
     h('div', { class: 'foot' }, fmtTime(m.created_at), m.direction === 'outbound' && [' · ', h('span', { class: failed ? 'failed status' : 'status' }, STATUS[m.status] || m.status)],
       failed && h('div', { class: 'failed' }, (m.error_message || 'WhatsApp did not deliver it') + (m.error_code ? ` (error ${m.error_code})` : ''))));
 }
