@@ -410,6 +410,30 @@ async fn every_request_shape_reaches_twilio_as_twilio_expects_it() {
 }
 
 #[tokio::test]
+async fn a_customer_known_only_by_a_business_scoped_user_id_is_answered_at_that_id() {
+    let twilio = MockServer::start().await;
+    answer(&twilio, created("SM00000000000000000000000000000003"), u64::MAX).await;
+    let app = app_sending_to(&twilio).await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let mut params = inbound_text(&new_sid("SM"), "Hola");
+    set(&mut params, "From", "whatsapp:US.13491208655302741918");
+    set(&mut params, "ExternalUserId", "whatsapp:US.13491208655302741918");
+    params.retain(|(k, _)| k != "WaId");
+    assert_eq!(app.post_signed(&app.messages_url(channel), &params).await.status(), 200);
+    let c: Uuid = sqlx::query_scalar("SELECT id FROM conversations").fetch_one(&app.pool).await.unwrap();
+    let (s, m) = send(&app, &admin, c, json!({"body": "Hi"})).await;
+    assert_eq!(s, 202, "{m}");
+    let (status, sid, code, error) = settled(&app, m["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (status.as_str(), sid.as_deref(), code, error),
+        ("queued", Some("SM00000000000000000000000000000003"), None, None)
+    );
+    let form = form_of(&twilio.received_requests().await.unwrap()[0]);
+    assert_eq!(values(&form, "To"), ["whatsapp:US.13491208655302741918"]);
+}
+
+#[tokio::test]
 async fn a_messaging_service_channel_sends_with_its_service() {
     let twilio = MockServer::start().await;
     answer(&twilio, created("SM00000000000000000000000000000002"), u64::MAX).await;

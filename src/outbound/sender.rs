@@ -103,14 +103,9 @@ async fn send(ctx: &Sender, message_id: Uuid, attempt: Attempt<'_>) -> Result<Do
         // Parts of one reply, or an agent's quick messages, reach Twilio in the order they were written.
         wait_for_earlier(ctx, message_id, &attempt).await?;
     }
-    let Some(to) = m.to_e164.as_deref() else {
-        return fail(
-            ctx,
-            message_id,
-            None,
-            "the customer is known only by a WhatsApp user id, without a phone number to send to",
-        )
-        .await;
+    // A customer WhatsApp shows only by their business-scoped user id is written to at that id.
+    let Some(to) = m.to_e164.as_deref().or(m.to_bsuid.as_deref()) else {
+        return fail(ctx, message_id, None, "the customer has neither a phone number nor a WhatsApp user id").await;
     };
     let auth = match account_credentials(&ctx.secrets, &m.account) {
         Ok(a) => a,

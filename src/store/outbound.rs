@@ -125,6 +125,8 @@ pub struct SendContext {
     pub channel_id: Uuid,
     pub from_e164: String,
     pub to_e164: Option<String>,
+    /// The customer's business-scoped user id, for a customer WhatsApp shows without a phone number.
+    pub to_bsuid: Option<String>,
     pub messaging_service_sid: Option<String>,
     #[sqlx(flatten)]
     pub account: super::channels::AccountRecord,
@@ -150,7 +152,8 @@ const BEHIND_EARLIER: &str = "m.created_at > now() - $2::interval AND EXISTS (
 static SEND_CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT m.id, m.status, m.twilio_sid, m.body, m.content_sid, m.content_variables::text AS content_variables,
-                c.channel_id, n.e164 AS from_e164, k.phone_e164 AS to_e164, ch.messaging_service_sid,
+                c.channel_id, n.e164 AS from_e164, k.phone_e164 AS to_e164, k.bsuid AS to_bsuid,
+                ch.messaging_service_sid,
                 a.account_sid, a.auth_token, a.api_key_sid, a.api_key_secret, a.sandbox,
                 COALESCE(media.tokens, '{{}}') AS media_tokens, COALESCE(media.filenames, '{{}}') AS media_filenames,
                 {BEHIND_EARLIER} AS behind_earlier

@@ -70,7 +70,8 @@ pub fn whatsapp_address(e164: &str) -> String {
 /// One `POST /2010-04-01/Accounts/{sid}/Messages.json`.
 #[derive(Debug, Clone)]
 pub struct OutboundMessage<'a> {
-    /// The customer's number (E.164); sent as `whatsapp:+…`.
+    /// The customer: their number (E.164) or, for a customer WhatsApp shows without one, their business-scoped
+    /// user id (`US.1349…`); sent as `whatsapp:+…` / `whatsapp:US.1349…`.
     pub to: &'a str,
     pub from: From<'a>,
     pub body: Option<&'a str>,
