@@ -179,9 +179,11 @@ pub async fn lease(pool: &PgPool, limit: i64, lease_secs: i64) -> sqlx::Result<V
              SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
              WHERE d.state = 'pending' AND d.next_at <= now() AND (d.leased_until IS NULL OR d.leased_until < now())
                AND w.enabled AND w.deleted_at IS NULL
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-                               WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key
-                                 AND e.state = 'pending' AND e.event_id < d.event_id)
+               -- A scalar subquery, evaluated for each candidate in `next_at` order through the ordering index
+               -- (as NOT EXISTS, the planner may hash every pending delivery for each lease instead).
+               AND d.event_id = (SELECT min(e.event_id) FROM webhook_deliveries e
+                                 WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key
+                                   AND e.state = 'pending')
              ORDER BY d.next_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED
          ), leased AS (
              UPDATE webhook_deliveries d SET leased_until = now() + make_interval(secs => $2::float8)
