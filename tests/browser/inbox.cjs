@@ -121,6 +121,8 @@ async function replyAndRead(browser) {
   const reply = page.locator('.msg.outbound', { hasText: 'It ships today.' });
   await reply.waitFor();
   if (!(await reply.textContent()).includes('Sorry about that!\nIt ships today.')) throw new Error('Shift+Enter did not make a new line');
+  // The reply is signed with the agent's name, not their e-mail address.
+  await reply.locator('.by', { hasText: /^Agent 0$/ }).waitFor();
   await page.locator('.msg.outbound[data-status="read"]', { hasText: 'It ships today.' }).waitFor({ timeout: 20000 });
   await screenshot(page, 'reply-read');
 

@@ -99,7 +99,7 @@ function renderItem(item) {
     href: `https://www.openstreetmap.org/?mlat=${m.location.latitude}&mlon=${m.location.longitude}#map=17/${m.location.latitude}/${m.location.longitude}` },
     'Location: ' + (m.location.label || `${m.location.latitude}, ${m.location.longitude}`) + (m.location.address ? ' — ' + m.location.address : ''));
   return h('div', { class: 'msg ' + m.direction, 'data-message': m.id, 'data-status': m.status },
-    m.direction === 'outbound' && h('div', { class: 'by' }, (m.template_id ? 'Template · ' : '') + (m.author_label || 'Switchboard')
+    m.direction === 'outbound' && h('div', { class: 'by' }, (m.template_id ? 'Template · ' : '') + (m.author_user_id ? agentName(m.author_user_id) : m.author_label || 'Switchboard')
       + (m.automation ? ' · ' + (AUTOMATION[m.automation.kind] || m.automation.kind) : '')),
     m.direction === 'inbound' && m.button_text && h('div', { class: 'by' }, 'Tapped a button'),
     context, media, place, m.body,
