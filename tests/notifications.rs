@@ -432,7 +432,8 @@ async fn a_batch_sends_each_recipient_under_the_same_rules_and_reports_each_resu
         "the last has no variable 1: {done}"
     );
     let bodies: Vec<String> =
-        sqlx::query_scalar("SELECT body FROM messages WHERE direction = 'outbound' ORDER BY created_at")
+        // One transaction writes them, so they share `created_at`; their ids (UUIDv7) are in the recipients' order.
+        sqlx::query_scalar("SELECT body FROM messages WHERE direction = 'outbound' ORDER BY created_at, id")
             .fetch_all(&app.pool)
             .await
             .unwrap();
