@@ -195,6 +195,23 @@ impl ReplyTask {
         Ok(())
     }
 
+    /// Hands the conversation to people as the AI agent `caller`, leaving the private note "Handed over by …:
+    /// the reason." followed by `details` (a summary, the error).
+    async fn hand_over(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        caller: &crate::auth::Caller,
+        id: Uuid,
+        reason: HandoverReason,
+        details: &str,
+    ) -> Result<(), ActionError> {
+        let name = &caller.actor.label;
+        let note: String = format!("Handed over by {name}: {}.{details}", reason.words()).chars().take(4000).collect();
+        crate::store::notes::insert(tx, id, None, name, &note).await?;
+        let cfg = ConfigCache::get(&self.routing, tx).await?;
+        actions::handover(tx, &cfg, caller, id, None, None, reason).await
+    }
+
     /// The reply failed its last attempt: a customer must not wait on an AI agent that cannot answer, so the
     /// conversation goes to people (reason `reply_failed`) with a note saying why, and the session is free again.
     async fn give_up(&self, id: Uuid, error: &str) -> sqlx::Result<()> {
@@ -212,13 +229,11 @@ impl ReplyTask {
                 .await?
                 .map_or_else(|| "The AI agent".to_owned(), |a| a.name);
             let reason = HandoverReason::ReplyFailed;
-            let note: String =
-                format!("Handed over by {name}: {}.\nError: {error}", reason.words()).chars().take(4000).collect();
-            crate::store::notes::insert(&mut tx, id, None, &name, &note).await?;
-            let cfg = ConfigCache::get(&self.routing, &mut tx).await?;
             let caller = super::caller(session.ai_agent_id, &name);
-            match actions::handover(&mut tx, &cfg, &caller, id, None, None, reason).await {
-                Ok(()) | Err(ActionError::Refused(_)) => {}
+            match self.hand_over(&mut tx, &caller, id, reason, &format!("\nError: {error}")).await {
+                Ok(()) => {}
+                // Checked under the lock above: the AI agent owns the open conversation.
+                Err(ActionError::Refused(r)) => tracing::warn!(refusal = ?r, "an AI hand-over was refused"),
                 Err(ActionError::Database(e)) => return Err(e),
             }
             let record = TurnRecord { outcome: "handover", reason: Some(reason.as_str()), ..TurnRecord::default() };
@@ -272,15 +287,8 @@ impl ReplyTask {
         match &thought.decision {
             Decision::Reply(_) => {}
             Decision::Handover { reason, summary, model_reason, .. } => {
-                let mut note = format!("Handed over by {}: {}.", agent.name, reason.words());
-                if let Some(m) = model_reason {
-                    note.push_str(&format!(" The model said: {m}."));
-                }
-                note.push_str(&format!("\nSummary: {summary}"));
-                let note: String = note.chars().take(4000).collect();
-                crate::store::notes::insert(&mut tx, id, None, &agent.name, &note).await?;
-                let cfg = crate::routing::config::ConfigCache::get(&self.routing, &mut tx).await?;
-                actions::handover(&mut tx, &cfg, &caller, id, None, None, *reason).await?;
+                let said = model_reason.as_ref().map(|m| format!(" The model said: {m}.")).unwrap_or_default();
+                self.hand_over(&mut tx, &caller, id, *reason, &format!("{said}\nSummary: {summary}")).await?;
             }
             Decision::Resolve { summary, .. } => {
                 let note: String =
