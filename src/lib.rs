@@ -13,6 +13,7 @@ pub mod database;
 pub mod domain;
 pub mod error;
 pub mod files;
+pub mod group_commit;
 pub mod http;
 pub mod ingest;
 pub mod jobs;

@@ -56,20 +56,7 @@ impl InboundWriter {
 
 async fn run(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<(NewInbound, Reply)>>>, max_batch: usize) {
     let mut batch: Vec<(NewInbound, Reply)> = Vec::with_capacity(max_batch);
-    loop {
-        {
-            let mut rx = receiver.lock().await;
-            match rx.recv().await {
-                Some(first) => batch.push(first),
-                None => return,
-            }
-            while batch.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-        }
+    while crate::group_commit::next_batch(&receiver, &mut batch, max_batch).await {
         write(&pool, &mut batch).await;
     }
 }

@@ -113,20 +113,7 @@ impl NotificationWriter {
 
 async fn run(ctx: Context, receiver: Arc<Mutex<mpsc::Receiver<(Request, Reply)>>>, max_batch: usize) {
     let mut batch: Vec<(Request, Reply)> = Vec::with_capacity(max_batch);
-    loop {
-        {
-            let mut rx = receiver.lock().await;
-            match rx.recv().await {
-                Some(first) => batch.push(first),
-                None => return,
-            }
-            while batch.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-        }
+    while crate::group_commit::next_batch(&receiver, &mut batch, max_batch).await {
         write(&ctx, &mut batch).await;
     }
 }
