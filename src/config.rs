@@ -239,6 +239,8 @@ pub struct RoutingSettings {
     /// A conversation waiting for a named agent who does not take it within this time goes to the number's
     /// default queue.
     pub agent_wait_secs: u64,
+    /// How often the automation engine looks for conversations silent long enough to be auto-resolved.
+    pub idle_scan_secs: u64,
 }
 
 /// How AI agents answer (src/ai): where they run, how long they wait for a customer's burst to end, and how hard

@@ -232,6 +232,7 @@ impl Application {
             wake: automation_wake.clone(),
             jobs_wake: jobs_wake.clone(),
             poll: Duration::from_millis(settings.routing.poll_ms.max(10)),
+            idle_scan: Duration::from_secs(settings.routing.idle_scan_secs.max(1)),
         });
         let ai_scanner = settings.routing.enabled.then(|| ai::reply::Scanner {
             pool: pool.clone(),

@@ -1,6 +1,6 @@
 //! Automations end to end through the sandbox: the greeting, the out-of-hours message once per closed period
 //! (and not after a person's recent reply), auto replies with a cooldown and their explanation, refused media,
-//! and waiting notices with the right positions and none after assignment.
+//! waiting notices with the right positions and none after assignment, and auto-resolve after silence.
 
 mod common;
 
@@ -19,6 +19,7 @@ async fn sandbox_app() -> (TestApp, String, Uuid, Uuid) {
             ("SWITCHBOARD__JOBS__ENABLED", "true"),
             ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
             ("SWITCHBOARD__ROUTING__POLL_MS", "100"),
+            ("SWITCHBOARD__ROUTING__IDLE_SCAN_SECS", "1"),
         ] {
             env.push((k.into(), v.into()));
         }
@@ -579,5 +580,108 @@ async fn texts_sent_together_follow_each_conversations_rules_and_claim_each_key_
         queued.iter().map(|(_, b, l, k, j)| (b.as_str(), l.as_str(), k.as_str(), *j)).collect();
     assert_eq!(shown, [("first", "Automation", "greeting", 1), ("second", "Automation", "greeting", 1)]);
     assert_eq!(Ok(queued[0].0), answers[0], "the answer is the queued message's id");
+    app.stop().await;
+}
+
+/// Moves everything about the customer's conversation `hours` into the past (rather than waiting for it).
+async fn age(app: &TestApp, conversation: Uuid, hours: i32) {
+    sqlx::query(
+        "WITH m AS (UPDATE messages SET created_at = created_at - make_interval(hours => $2) WHERE conversation_id = $1
+                    RETURNING 1)
+         UPDATE conversations SET updated_at = updated_at - make_interval(hours => $2),
+                                  last_inbound_at = last_inbound_at - make_interval(hours => $2)
+         WHERE id = $1",
+    )
+    .bind(conversation)
+    .bind(hours)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn silent_conversations_are_auto_resolved_with_the_queues_or_numbers_closing_message_while_the_window_is_open() {
+    let (app, admin, _channel, number) = sandbox_app().await;
+    let number_text = "Closing this chat, {{customer_name}}. Write again any time.";
+    let v = ok(
+        &app,
+        &admin,
+        Method::PUT,
+        &format!("/automation/numbers/{number}"),
+        json!({"auto_resolve_after_minutes": 120, "auto_resolve_text": number_text}),
+    )
+    .await;
+    assert_eq!(v["auto_resolve_text"], number_text);
+    // Out of range is refused, naming the field; nothing stored changes.
+    let (status, e) = app
+        .api(
+            &admin,
+            Method::PUT,
+            &format!("/automation/numbers/{number}"),
+            Some(json!({"auto_resolve_after_minutes": 0})),
+        )
+        .await;
+    assert_eq!((status, e["error"]["details"]["field"].as_str()), (422, Some("auto_resolve_after_minutes")), "{e}");
+    let (_, v) = app.api(&admin, Method::GET, &format!("/automation/numbers/{number}"), None).await;
+    assert_eq!(v["auto_resolve_after_minutes"], 120);
+    // A queue of its own: resolves after 30 minutes, with its own text.
+    let queue = ok(&app, &admin, Method::POST, "/queues", json!({"name": "Returns"})).await;
+    let queue_id = queue["id"].as_str().unwrap();
+    ok(
+        &app,
+        &admin,
+        Method::PUT,
+        &format!("/automation/queues/{queue_id}"),
+        json!({"auto_resolve_after_minutes": 30, "auto_resolve_text": "Returns desk closing this chat."}),
+    )
+    .await;
+
+    let (talking, quiet, in_queue, gone) = ("+5215500000101", "+5215500000102", "+5215500000103", "+5215500000104");
+    for c in [talking, quiet, in_queue, gone] {
+        customer_says(&app, c, "Hello").await;
+    }
+    settled(&app).await;
+    let ids: Vec<Uuid> =
+        futures_util::future::join_all([talking, quiet, in_queue, gone].map(|c| conversation_of(&app, c))).await;
+    eventually(20, "every conversation routed", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM conversations WHERE routing_state = 'unrouted'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        (n == 0).then_some(())
+    })
+    .await;
+    ok(&app, &admin, Method::POST, &format!("/conversations/{}/transfer", ids[2]), json!({"queue_id": queue_id})).await;
+    // `talking` was quiet 1 hour (under the number's 2), `quiet` 3 hours, `in_queue` 1 hour (over the queue's 30
+    // minutes), `gone` 30 hours: the customer's window closed, so no closing message can go.
+    for (id, hours) in ids.iter().zip([1, 3, 1, 30]) {
+        age(&app, *id, hours).await;
+    }
+    for id in &ids[1..] {
+        eventually(20, "the silent conversation resolved", || async {
+            let (_, c) = app.api(&admin, Method::GET, &format!("/conversations/{id}"), None).await;
+            (c["status"] == "resolved").then_some(())
+        })
+        .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let (_, c) = app.api(&admin, Method::GET, &format!("/conversations/{}", ids[0]), None).await;
+    assert_eq!(c["status"], "open", "quiet for less than the number's time");
+    let shared = &app;
+    let closing = |c| async move {
+        automated(shared, c).await.into_iter().filter(|(k, _)| k == "auto_resolve").map(|(_, b)| b).collect::<Vec<_>>()
+    };
+    assert_eq!(closing(quiet).await, ["Closing this chat, Ana. Write again any time."]);
+    assert_eq!(closing(in_queue).await, ["Returns desk closing this chat."]);
+    assert!(closing(gone).await.is_empty());
+    let (_, events) = app.api(&admin, Method::GET, &format!("/conversations/{}/events", ids[3]), None).await;
+    let kinds: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.ends_with(&["auto_resolved", "automation_skipped", "resolved"]), "{kinds:?}");
+    let skipped = &events.as_array().unwrap()[kinds.len() - 2];
+    assert!(skipped["data"]["reason"].as_str().unwrap().contains("24-hour window"), "{skipped}");
+    // An auto-resolve is an automation's: no CSAT survey asks the customer to rate it.
+    let surveys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'csat.survey'").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(surveys, 0);
     app.stop().await;
 }

@@ -2,7 +2,9 @@
 //! customers write twice each, spread across the processes; one process is killed (SIGKILL) while webhooks
 //! still arrive, with messages it committed but had not yet acted on, and its webhooks go to the others (as
 //! Twilio retries them); then 100 conversations are resolved. Every greeting,
-//! out-of-hours message and CSAT survey reaches Twilio exactly once.
+//! out-of-hours message and CSAT survey reaches Twilio exactly once. And: 60 conversations fall silent past
+//! their number's auto-resolve time while three processes scan for them every second; each is resolved once and
+//! its closing message reaches Twilio once.
 
 mod common;
 
@@ -57,6 +59,7 @@ fn serve(
         .env("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "0")
         .env("SWITCHBOARD__JOBS__ENABLED", sends.to_string())
         .env("SWITCHBOARD__ROUTING__POLL_MS", "200")
+        .env("SWITCHBOARD__ROUTING__IDLE_SCAN_SECS", "1")
         .env("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100")
         .env("SWITCHBOARD__JOBS__HEARTBEAT_MS", "300")
         .env("SWITCHBOARD__JOBS__WORKER_TIMEOUT_MS", "1500")
@@ -267,4 +270,85 @@ async fn three_processes_and_a_sigkill_send_every_automated_message_exactly_once
     assert!(surveys.values().all(|n| *n == 1), "a survey twice");
     assert_eq!(contents, 1, "the survey's content is created once");
     drop(servers);
+}
+
+#[tokio::test]
+async fn three_processes_auto_resolve_each_silent_conversation_once_with_one_closing_message() {
+    const SILENT: usize = 60;
+    const CLOSING: &str = "We are closing this chat; write again any time.";
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST")).and(path_regex("^/(2010-04-01|v1)/")).respond_with(Twilio).mount(&twilio).await;
+    let app = spawn_app().await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let number: Uuid = sqlx::query_scalar("SELECT id FROM whatsapp_numbers").fetch_one(&app.pool).await.unwrap();
+    let body = json!({"auto_resolve_after_minutes": 60, "auto_resolve_text": CLOSING});
+    let (s, v) = app.api(&admin, Method::PUT, &format!("/automation/numbers/{number}"), Some(body)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["auto_resolve_after_minutes"], 60);
+    let database_url =
+        app.settings.database.url.as_ref().map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned()).unwrap();
+    let TestApp { data_dir, shutdown, server, .. } = app;
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let log = data_dir.path().join("serve.log");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let _servers =
+        Servers(ports.iter().map(|p| serve(&database_url, data_dir.path(), *p, &twilio.uri(), &log, true)).collect());
+    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let client = reqwest::Client::new();
+    for base in &bases {
+        wait_ready(&client, base).await;
+    }
+    for i in 0..SILENT {
+        write(&client, &bases, i, channel, 1000 + i, &new_sid("SM"), "Thanks, that was all.").await;
+    }
+    eventually(30, "every conversation routed", || async {
+        let unrouted: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM conversations WHERE routing_state = 'unrouted' OR status <> 'open'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (unrouted == 0).then_some(())
+    })
+    .await;
+    // Two hours pass for them (moved in the database rather than waited for); the customers' windows stay open.
+    sqlx::query(
+        "WITH m AS (UPDATE messages SET created_at = created_at - interval '2 hours' RETURNING 1)
+         UPDATE conversations SET updated_at = updated_at - interval '2 hours', created_at = created_at - interval '2 hours'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    eventually(60, "every silent conversation resolved and its closing message sent", || async {
+        let (resolved, unsent): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM conversations WHERE status = 'resolved'),
+                    (SELECT count(*) FROM jobs WHERE kind = 'message.send')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (resolved == SILENT as i64 && unsent == 0).then_some(())
+    })
+    .await;
+    // A few more scans of all three processes find nothing left to do.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut closings: HashMap<String, usize> = HashMap::new();
+    for r in twilio.received_requests().await.unwrap() {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&r.body).into_owned().collect();
+        assert_eq!(form.get("Body").map(String::as_str), Some(CLOSING), "an unexpected message: {form:?}");
+        *closings.entry(form["To"].clone()).or_default() += 1;
+    }
+    assert_eq!(closings.len(), SILENT, "every customer got the closing message");
+    assert!(closings.values().all(|n| *n == 1), "a closing message twice: {closings:?}");
+    let (resolves, runs): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM conversation_events WHERE kind = 'resolved'),
+                (SELECT count(*) FROM automation_runs WHERE kind = 'auto_resolve')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((resolves, runs), (SILENT as i64, SILENT as i64), "one resolve and one run per conversation");
 }

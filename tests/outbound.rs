@@ -686,3 +686,62 @@ async fn a_send_waiting_for_its_rate_slot_is_handed_back_when_the_server_stops()
         sqlx::query_scalar("SELECT status FROM messages WHERE body = 'second'").fetch_one(&pool).await.unwrap();
     assert_eq!(status, "queued");
 }
+
+#[tokio::test]
+async fn retrying_a_failed_message_sends_it_once_more_linked_to_the_original_however_many_ask() {
+    let twilio = MockServer::start().await;
+    // The first request fails for good (a number Twilio refuses today); every later one is accepted.
+    answer(
+        &twilio,
+        twilio_error(400, 63016, "Failed to send freeform message because you are outside the allowed window."),
+        1,
+    )
+    .await;
+    answer(&twilio, Created, u64::MAX).await;
+    let (app, _, admin, c) = conversation_sending_to(&twilio).await;
+    let (_, m) = send(&app, &admin, c, json!({"body": "Your order shipped"})).await;
+    let original = m["id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&app, &original).await.0, "failed");
+    let retry = format!("/conversations/{c}/messages/{original}/retry");
+
+    // Five clicks at once: one new message, the others told which.
+    let answers = futures_util::future::join_all((0..5).map(|_| app.api(&admin, Method::POST, &retry, None))).await;
+    let accepted: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 202).map(|(_, v)| v).collect();
+    assert_eq!(accepted.len(), 1, "{answers:?}");
+    let new = accepted[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(accepted[0]["retry_of"], original.as_str());
+    assert_eq!(accepted[0]["body"], "Your order shipped");
+    for (status, e) in answers.iter().filter(|(s, _)| *s != 202) {
+        assert_eq!((*status, e["error"]["code"].as_str()), (409, Some("already_retried")), "{e}");
+        assert_eq!(e["error"]["details"]["message_id"], new.as_str());
+    }
+    let (status, sid, _, _) = settled(&app, &new).await;
+    assert_eq!((status.as_str(), sid.is_some()), ("queued", true), "sent");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bodies: Vec<Vec<(String, String)>> = twilio.received_requests().await.unwrap().iter().map(form_of).collect();
+    assert_eq!(bodies.len(), 2, "the failed attempt and exactly one retry");
+    assert_eq!(values(&bodies[1], "Body"), ["Your order shipped"]);
+    let (_, msgs) =
+        app.api(&admin, Method::GET, &format!("/conversations/{c}/messages?direction=outbound"), None).await;
+    let failed = msgs["items"].as_array().unwrap().iter().find(|x| x["id"] == original.as_str()).unwrap();
+    assert_eq!(failed["retried_by"], new.as_str());
+
+    // Only a failed outbound message can be retried; a message of another conversation is not found.
+    let (status, e) = app.api(&admin, Method::POST, &format!("/conversations/{c}/messages/{new}/retry"), None).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("message_not_failed")), "{e}");
+    let other = conversation(&app, app.create_channel().await).await;
+    let (status, e) =
+        app.api(&admin, Method::POST, &format!("/conversations/{other}/messages/{original}/retry"), None).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (404, Some("message_not_found")), "{e}");
+    // Outside the window free text cannot go again, and nothing is queued.
+    let before = outbound_count(&app).await;
+    set_last_inbound(&app, c, "- interval '25 hours'").await;
+    sqlx::query("UPDATE messages SET status = 'failed' WHERE id = $1::uuid")
+        .bind(&new)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, e) = app.api(&admin, Method::POST, &format!("/conversations/{c}/messages/{new}/retry"), None).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("session_window_closed")), "{e}");
+    assert_eq!(outbound_count(&app).await, before);
+}

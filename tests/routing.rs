@@ -764,3 +764,127 @@ async fn session_cookie(c: &Center, email: &str) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[tokio::test]
+async fn a_snoozed_conversation_wakes_on_the_customers_message_or_at_its_time_and_keeps_its_agent() {
+    let c = center().await;
+    let agent = c.agent("snooze@example.com", 5, json!({})).await;
+    let queue = c.queue("Support", &[agent], json!({})).await;
+    c.number_settings(json!({"default_queue_id": queue})).await;
+    c.presence(agent, "online").await;
+    let v = c.customer_writes("+31640000071", "my parcel is late").await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["assignee_id"], s(agent));
+    let snooze = format!("/conversations/{id}/snooze");
+
+    // Refused: a time already past, or too far ahead, names `until`; a status of snoozed goes through snooze.
+    for until in ["2020-01-01T00:00:00Z", "2100-01-01T00:00:00Z"] {
+        let (status, e) = c.call(Method::POST, &snooze, Some(json!({"until": until}))).await;
+        assert_eq!((status, e["error"]["details"]["field"].as_str()), (422, Some("until")), "{e}");
+    }
+    let (status, e) = c.call(Method::PATCH, &format!("/conversations/{id}"), Some(json!({"status": "snoozed"}))).await;
+    assert_eq!(status, 422, "{e}");
+
+    // Until the customer writes: out of the open list, in the snoozed one, still the agent's.
+    let (status, v) = c.call(Method::POST, &snooze, Some(json!({}))).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["status"].as_str(), v["snoozed_until"].as_str()), (Some("snoozed"), None));
+    assert_eq!(v["assignee_id"], s(agent));
+    let center = &c;
+    let listed = |status: &'static str| async move {
+        let (_, page) = center.call(Method::GET, &format!("/conversations?status={status}"), None).await;
+        page["items"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert!(!listed("unresolved").await.contains(&id));
+    assert_eq!(listed("snoozed").await, [id.clone()]);
+    c.customer_writes("+31640000071", "any news?").await;
+    let woke = c.until(&id, "the customer's message to wake it", |v| v["status"] == "open").await;
+    assert_eq!(woke["snoozed_until"], Value::Null);
+    assert_eq!(woke["assignee_id"], s(agent));
+
+    // Until a time: the router opens it when the time comes (moved in the database rather than waited for).
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(3))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (status, v) = c.call(Method::POST, &snooze, Some(json!({"until": later}))).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["snoozed_until"].is_string(), "{v}");
+    sqlx::query("UPDATE conversations SET snoozed_until = now() - interval '1 second' WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&c.app.pool)
+        .await
+        .unwrap();
+    c.until(&id, "its time to wake it", |v| v["status"] == "open").await;
+    let events = c.events(&id).await;
+    let woken: Vec<&str> =
+        events.iter().filter(|e| e["kind"] == "unsnoozed").map(|e| e["data"]["reason"].as_str().unwrap()).collect();
+    assert_eq!(woken, ["customer_message", "time"]);
+    assert_eq!(events.iter().filter(|e| e["kind"] == "snoozed").count(), 2);
+
+    // A resolved conversation cannot be snoozed.
+    c.post(&format!("/conversations/{id}/resolve"), json!({})).await;
+    let (status, e) = c.call(Method::POST, &snooze, Some(json!({}))).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("conversation_resolved")), "{e}");
+    c.app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unanswered_conversation_returns_to_its_queue_after_the_acceptance_timeout_and_misses_set_the_agent_away() {
+    let c = center().await;
+    let first = c.agent("first@example.com", 5, json!({})).await;
+    let second = c.agent("second@example.com", 5, json!({})).await;
+    let queue = c
+        .queue("Support", &[first, second], json!({"acceptance_timeout_minutes": 2, "acceptance_misses_to_away": 2}))
+        .await;
+    let (status, e) =
+        c.call(Method::PATCH, &format!("/queues/{queue}"), Some(json!({"acceptance_timeout_minutes": 0}))).await;
+    assert_eq!((status, e["error"]["details"]["field"].as_str()), (422, Some("acceptance_timeout_minutes")), "{e}");
+    c.number_settings(json!({"default_queue_id": queue})).await;
+    c.presence(first, "online").await;
+    let a = c.customer_writes("+31640000081", "hello?").await;
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    assert_eq!(a["assignee_id"], s(first));
+    c.presence(second, "online").await;
+    // Two minutes pass without a word from `first`: back to the queue, and to `second`.
+    let pool = &c.app.pool;
+    let expire = |id: String| async move {
+        sqlx::query("UPDATE conversations SET assigned_at = now() - interval '121 seconds' WHERE id = $1::uuid")
+            .bind(id)
+            .execute(pool)
+            .await
+            .unwrap();
+    };
+    expire(a_id.clone()).await;
+    let moved = c.until(&a_id, "the acceptance timeout", |v| v["assignee_id"] == s(second)).await;
+    assert_eq!(moved["routing_state"], "assigned");
+    let events = c.events(&a_id).await;
+    let timeout = events.iter().find(|e| e["kind"] == "acceptance_timeout").expect("the timeout in the timeline");
+    assert_eq!(timeout["data"]["agent_id"], s(first));
+    assert_eq!(timeout["data"]["misses_in_a_row"], 1);
+    assert_eq!(c.load_of(first).await, 0);
+
+    // `second` answers: an answered conversation stays however long ago it was assigned.
+    let session = c.log_in("second@example.com", second).await;
+    let (status, v) =
+        session.call(Method::POST, &format!("/conversations/{a_id}/messages"), Some(json!({"body": "On it!"}))).await;
+    assert_eq!(status, 202, "{v}");
+    expire(a_id.clone()).await;
+
+    // `first` misses a second one in a row: set away.
+    let b = c.customer_writes("+31640000082", "hi").await;
+    let b_id = b["id"].as_str().unwrap().to_owned();
+    assert_eq!(b["assignee_id"], s(first), "the least loaded agent");
+    expire(b_id.clone()).await;
+    c.until(&b_id, "the second timeout", |v| v["assignee_id"] == s(second)).await;
+    let (_, agent) = c.call(Method::GET, &format!("/agents/{first}"), None).await;
+    assert_eq!(agent["presence"], "away");
+    let events = c.events(&b_id).await;
+    let timeout = events.iter().find(|e| e["kind"] == "acceptance_timeout").unwrap();
+    assert_eq!(
+        (timeout["data"]["misses_in_a_row"].as_i64(), timeout["data"]["agent_set_away"].as_bool()),
+        (Some(2), Some(true))
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(c.conversation(&a_id).await["assignee_id"], s(second), "answered: not taken away");
+    c.app.stop().await;
+}

@@ -44,11 +44,14 @@ pub struct Engine {
     /// Kicked after a commit that may have queued sends.
     pub jobs_wake: crate::jobs::Wake,
     pub poll: Duration,
+    /// How often conversations are looked at for auto-resolve (`routing.idle_scan_secs`).
+    pub idle_scan: Duration,
 }
 
 impl Engine {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut last_notices = tokio::time::Instant::now() - Duration::from_secs(60);
+        let mut last_idle_scan = tokio::time::Instant::now();
         loop {
             // Keeps the configuration the webhook's path reads (`AutomationCache::snapshot`) current.
             if let Ok(mut conn) = self.pool.acquire().await {
@@ -64,6 +67,12 @@ impl Engine {
                 }
                 if let Err(e) = crate::store::csat::sweep(&self.pool).await {
                     tracing::warn!(error = %e, "closing expired CSAT surveys failed; tried again on the next round");
+                }
+            }
+            if last_idle_scan.elapsed() >= self.idle_scan {
+                last_idle_scan = tokio::time::Instant::now();
+                if let Err(e) = self.auto_resolve().await {
+                    tracing::warn!(error = %e, "auto-resolving silent conversations failed; tried again on the next round");
                 }
             }
             tokio::select! {
@@ -365,6 +374,64 @@ impl Engine {
             }
         }
         Ok(sent)
+    }
+}
+
+impl Engine {
+    /// Resolves every conversation silent for its number's or queue's auto-resolve time, each after its closing
+    /// message (when one is set and the customer's window is open; otherwise the timeline says why not). The
+    /// conversation's row is locked and its run claimed under the silence's start, so however many processes
+    /// scan at once, each silence ends in one resolve and at most one closing message. Answers how many.
+    pub async fn auto_resolve(&self) -> sqlx::Result<usize> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let idle = db::lock_idle(&mut tx, BATCH).await?;
+            if idle.is_empty() {
+                return Ok(total);
+            }
+            let cfg = self.cache.get(&mut tx).await?;
+            let (mut sent, mut resolved) = (false, 0);
+            for c in &idle {
+                let since = c.silent_since.unix_timestamp_nanos().to_string();
+                if !db::claim_run(&mut tx, c.conversation_id, Kind::AutoResolve, &since).await? {
+                    continue;
+                }
+                resolved += 1;
+                let actor = super::caller(None).actor;
+                let data = json!({ "after_minutes": c.minutes, "closing_message": c.text.is_some() });
+                timeline::record_event(&mut tx, c.conversation_id, "auto_resolved", &actor, data).await?;
+                if let Some(text) = &c.text {
+                    let names = Placeholders {
+                        customer_name: c.profile_name.as_deref(),
+                        number_name: cfg.numbers.get(&c.number_id).map(|n| n.display_name.as_str()),
+                        ..Placeholders::default()
+                    };
+                    let author = Author { kind: Kind::AutoResolve, rule_id: None, ai_agent_id: None };
+                    match self.say(&mut tx, c.conversation_id, &Say::Text(render(text, &names)), author).await {
+                        Ok(_) => sent = true,
+                        Err(SendError::Refused(r)) => {
+                            let why =
+                                json!({ "automation": Kind::AutoResolve, "reason": AppError::from(r).to_string() });
+                            timeline::record_event(&mut tx, c.conversation_id, "automation_skipped", &actor, why)
+                                .await?;
+                        }
+                        Err(SendError::Database(e)) => return Err(e),
+                    }
+                }
+                if let Some(e) = action(actions::resolve(&mut tx, &super::caller(None), c.conversation_id).await)? {
+                    tracing::warn!(conversation = %c.conversation_id, error = %e, "cannot auto-resolve the conversation");
+                }
+            }
+            tx.commit().await?;
+            if sent {
+                self.jobs_wake.kick();
+            }
+            total += resolved;
+            if (idle.len() as i64) < BATCH || resolved == 0 {
+                return Ok(total);
+            }
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Kind {
     /// A notification a company's system sent (`POST /notifications`), not an automation of ours but sent
     /// without a person all the same.
     Notification,
+    /// The closing message of a conversation resolved after its number's or queue's time of silence.
+    AutoResolve,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Self::AiAgent => "ai_agent",
             Self::OptIn => "opt_in",
             Self::Notification => "notification",
+            Self::AutoResolve => "auto_resolve",
         }
     }
 }

@@ -16,6 +16,8 @@ pub enum ConversationStatus {
     Open,
     /// Waiting on the customer or a third party, or with the AI agent.
     Pending,
+    /// Set aside by its agent until a time or the customer's next message, whichever comes first; then open.
+    Snoozed,
     /// Done: the customer's next message opens a new conversation.
     Resolved,
 }
@@ -59,6 +61,20 @@ pub fn check_priority(priority: i32) -> Result<i32, &'static str> {
         Ok(priority)
     } else {
         Err("priority must be from -1000 to 1000")
+    }
+}
+
+/// The longest a conversation may be snoozed.
+pub const MAX_SNOOZE: jiff::SignedDuration = jiff::SignedDuration::from_hours(90 * 24);
+
+/// When a snooze may end: in the future (a time already past would wake it at once, which is not what anyone
+/// asking for a snooze means) and at most [`MAX_SNOOZE`] ahead. `None` (until the customer writes) always may.
+pub fn check_snooze_until(until: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Result<(), &'static str> {
+    match until {
+        None => Ok(()),
+        Some(t) if t <= now => Err("until must be in the future"),
+        Some(t) if t.duration_since(now) > MAX_SNOOZE => Err("until is at most 90 days ahead"),
+        Some(_) => Ok(()),
     }
 }
 
@@ -138,7 +154,7 @@ macro_rules! text_enum {
 pub(crate) use text_enum;
 
 text_enum!(StartedBy { Customer => "customer", Business => "business", Notification => "notification" });
-text_enum!(ConversationStatus { Open => "open", Pending => "pending", Resolved => "resolved" });
+text_enum!(ConversationStatus { Open => "open", Pending => "pending", Snoozed => "snoozed", Resolved => "resolved" });
 text_enum!(RoutingState {
     Unrouted => "unrouted",
     Waiting => "waiting",
@@ -173,9 +189,21 @@ mod tests {
     }
 
     #[test]
+    fn a_snooze_ends_in_the_future_within_ninety_days_or_at_the_customers_next_message() {
+        let now: jiff::Timestamp = "2026-12-03T10:00:00Z".parse().unwrap();
+        let at = |s: &str| Some(s.parse::<jiff::Timestamp>().unwrap());
+        assert_eq!(check_snooze_until(None, now), Ok(()));
+        assert_eq!(check_snooze_until(at("2026-12-03T10:00:01Z"), now), Ok(()));
+        assert_eq!(check_snooze_until(at("2027-03-03T10:00:00Z"), now), Ok(()), "exactly 90 days");
+        assert!(check_snooze_until(at("2026-12-03T10:00:00Z"), now).is_err(), "now is not the future");
+        assert!(check_snooze_until(at("2026-12-01T00:00:00Z"), now).is_err());
+        assert!(check_snooze_until(at("2027-03-03T10:00:01Z"), now).is_err(), "more than 90 days");
+    }
+
+    #[test]
     fn an_unknown_word_is_refused_with_the_known_ones() {
         let e = "closed".parse::<ConversationStatus>().unwrap_err();
-        assert!(e.contains("open, pending, resolved"), "{e}");
+        assert!(e.contains("open, pending, snoozed, resolved"), "{e}");
         assert!("AI".parse::<RoutingState>().is_err());
     }
 }

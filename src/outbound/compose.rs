@@ -102,8 +102,58 @@ pub async fn send_quietly(
     let parts =
         Parts { text, template: template.as_ref(), attachments: &draft.attachments, automated: draft.automated };
     queue(conn, outbox, caller, message_id, id, target.account_id, parts).await?;
+    if let (Some(agent), None) = (caller.user_id, draft.automated) {
+        // An agent who answers is there: their missed acceptances in a row start over.
+        db::answered(conn, agent).await?;
+    }
     tracing::info!(message = %message_id, conversation = %id, "outbound message queued");
     Ok(message_id)
+}
+
+/// Sends a failed message again: a new message with the same content (its text and files, or its template and
+/// values), linked to the original (`retry_of`), under today's rules (the window, the template's approval, the
+/// files' uploads not expired). Only an outbound message that failed or was not delivered, and only once: the
+/// original's row is locked, so two people clicking Retry at once make one new send, and the second is told which
+/// message already retried it.
+#[tracing::instrument(skip_all, fields(conversation = %conversation, message = %message))]
+pub async fn retry(
+    conn: &mut PgConnection,
+    outbox: Outbox,
+    caller: &Caller,
+    conversation: Uuid,
+    message: Uuid,
+) -> Result<MessageView, SendError> {
+    let m = outbound::lock_for_retry(conn, conversation, message).await?.ok_or(Refusal::MessageNotFound)?;
+    if m.direction != "outbound" || !matches!(m.status.as_str(), "failed" | "undelivered") {
+        return Err(Refusal::NotRetryable { status: m.status }.into());
+    }
+    if let Some(retry) = m.retried_by {
+        return Err(Refusal::AlreadyRetried { retry }.into());
+    }
+    if m.lost_files > 0 {
+        return Err(Refusal::invalid("message_id", "this message's files are no longer kept: send them again").into());
+    }
+    let template = match m.content_variables {
+        _ if m.template_id.is_none() => None,
+        vars => {
+            let variables: BTreeMap<String, String> = vars
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+                .unwrap_or_default();
+            Some(TemplateUse { id: m.template_id.expect("checked above"), variables })
+        }
+    };
+    let draft = match template {
+        Some(t) => Draft { template: Some(t), ..Draft::default() },
+        None => Draft { body: m.body, attachments: m.upload_ids, ..Draft::default() },
+    };
+    let new = send_quietly(conn, outbox, caller, conversation, draft).await?;
+    outbound::link_retry(conn, new, message).await?;
+    let view = store::messages::view(conn, new)
+        .await?
+        .ok_or_else(|| sqlx::Error::Protocol("a message inserted in this transaction is not found".into()))?;
+    Ok(view)
 }
 
 /// An automation's text message for a conversation.

@@ -67,6 +67,16 @@ pub enum Refusal {
         cap: i64,
         retry_after: std::time::Duration,
     },
+    /// No such message in the conversation.
+    MessageNotFound,
+    /// Only an outbound message that failed (or was not delivered) can be sent again.
+    NotRetryable {
+        status: String,
+    },
+    /// The message was sent again already: by the message named.
+    AlreadyRetried {
+        retry: Uuid,
+    },
 }
 
 impl Refusal {
@@ -205,6 +215,18 @@ impl From<Refusal> for AppError {
                 format!("this number reached its messaging limit of {cap} unique customers in 24 hours: try again after the time in Retry-After, or raise its tier"),
             )
             .with_details(json!({ "cap": cap, "retry_after_secs": retry_after.as_secs() })),
+            Refusal::MessageNotFound => {
+                AppError::not_found("message_not_found", "no message with this id in this conversation")
+            }
+            Refusal::NotRetryable { status } => AppError::conflict(
+                "message_not_failed",
+                format!("only an outbound message that failed or was not delivered can be sent again; this one is {status}"),
+            ),
+            Refusal::AlreadyRetried { retry } => AppError::conflict(
+                "already_retried",
+                "this message was already sent again: retry the new attempt if it failed too",
+            )
+            .with_details(json!({ "message_id": retry })),
         }
     }
 }

@@ -403,8 +403,8 @@ pub async fn set_priority(conn: &mut PgConnection, caller: &Caller, id: Uuid, pr
     Ok(())
 }
 
-/// Moves an unresolved conversation between `open` and `pending` (waiting on the customer or a third party).
-/// Resolving and reopening are their own actions.
+/// Moves an unresolved conversation between `open` and `pending` (waiting on the customer or a third party); a
+/// snoozed one is woken this way. Snoozing, resolving and reopening are their own actions.
 #[tracing::instrument(skip_all, fields(conversation = %id, %status))]
 pub async fn set_status(
     conn: &mut PgConnection,
@@ -412,10 +412,10 @@ pub async fn set_status(
     id: Uuid,
     status: ConversationStatus,
 ) -> ActionResult<()> {
-    if status == ConversationStatus::Resolved {
+    if matches!(status, ConversationStatus::Resolved | ConversationStatus::Snoozed) {
         return Err(Refusal::Invalid {
             field: "status".into(),
-            message: "status must be open or pending (resolve and reopen have their own actions)".into(),
+            message: "status must be open or pending (snooze, resolve and reopen have their own actions)".into(),
         }
         .into());
     }
@@ -426,5 +426,27 @@ pub async fn set_status(
         db::record_event(conn, id, "status_changed", &caller.actor, json!({ "from": current.status, "to": status }))
             .await?;
     }
+    Ok(())
+}
+
+/// Snoozes an unresolved conversation until `until` or, without one, until the customer's next message (which
+/// wakes it early either way). Its agent keeps it; it comes back as `open` with an `unsnoozed` event. Snoozing a
+/// snoozed conversation again moves its time.
+#[tracing::instrument(skip_all, fields(conversation = %id))]
+pub async fn snooze(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    until: Option<time::OffsetDateTime>,
+) -> ActionResult<()> {
+    let instant =
+        until.map(|t| jiff::Timestamp::from_nanosecond(t.unix_timestamp_nanos()).unwrap_or(jiff::Timestamp::MAX));
+    conversation::check_snooze_until(instant, jiff::Timestamp::now())
+        .map_err(|m| Refusal::Invalid { field: "until".into(), message: m.into() })?;
+    let current = lock(conn, id).await?;
+    open_only(current.status)?;
+    db::snooze(conn, id, until).await?;
+    let until = instant.map(|t| t.to_string());
+    db::record_event(conn, id, "snoozed", &caller.actor, json!({ "from": current.status, "until": until })).await?;
     Ok(())
 }

@@ -26,6 +26,10 @@ pub struct QueueConfig {
     pub required_skills: Vec<String>,
     pub match_language: bool,
     pub prefer_last_agent: bool,
+    /// Assigned and not answered this long: back to the queue.
+    pub acceptance_timeout: Option<Duration>,
+    /// That many misses in a row set the agent away.
+    pub misses_to_away: Option<i32>,
     pub deleted: bool,
 }
 
@@ -96,6 +100,8 @@ impl RoutingConfig {
                     required_skills: q.required_skills,
                     match_language: q.match_language,
                     prefer_last_agent: q.prefer_last_agent,
+                    acceptance_timeout: q.acceptance_timeout_minutes.map(|m| Duration::from_secs(60 * m.max(1) as u64)),
+                    misses_to_away: q.acceptance_misses_to_away,
                     deleted: queue.deleted_at.is_some(),
                 };
                 (queue.id, config)

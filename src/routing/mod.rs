@@ -9,6 +9,7 @@
 
 pub mod actions;
 pub mod config;
+pub mod lifecycle;
 pub mod place;
 pub mod router;
 pub mod rules;

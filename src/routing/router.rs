@@ -1,12 +1,13 @@
 //! The router every `serve` process runs: routes new conversations, offers waiting ones to agents as capacity
-//! frees, moves overdue ones to their overflow target, and turns agents offline whose inbox connection is
-//! gone. It wakes on a local signal (a new conversation stored by this process), on `LISTEN
+//! frees, moves overdue ones to their overflow target, turns agents offline whose inbox connection is gone,
+//! and does what the clock asks of conversations (`lifecycle`: snoozes ending, acceptance timeouts). It wakes on a local signal (a new conversation stored by this process), on `LISTEN
 //! switchboard_routing` (capacity freed or presence changed anywhere), and every `routing.poll_ms`.
 //!
 //! Every step runs in a transaction that locks the conversations it works on with `FOR UPDATE SKIP LOCKED`
 //! and takes agents under the capacity guard, so any number of processes can run side by side.
 
 use super::config::{ConfigCache, RoutingConfig};
+use super::lifecycle;
 use super::place::{self, Members, Seeker};
 use super::rules::Target;
 use super::{hours_open, system_actor};
@@ -90,6 +91,11 @@ impl Router {
             if last_sweep.elapsed() >= poll.max(Duration::from_secs(1)) {
                 last_sweep = tokio::time::Instant::now();
                 self.sweep_presence().await;
+                if self.by_the_clock().await > 0 {
+                    // Returned to their queues: offered again at once.
+                    dispatch_due = true;
+                    continue;
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -261,6 +267,21 @@ impl Router {
             }
         }
         tx.commit().await
+    }
+
+    /// Snoozes that end and acceptance timeouts (`lifecycle`); answers how many conversations went back to a
+    /// queue.
+    async fn by_the_clock(&self) -> usize {
+        if let Err(e) = lifecycle::wake_snoozed(&self.pool).await {
+            tracing::warn!(error = %e, "cannot open snoozed conversations; tried again on the next round");
+        }
+        match lifecycle::return_unanswered(&self.pool, &self.cache).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot return unanswered conversations; tried again on the next round");
+                0
+            }
+        }
     }
 
     async fn sweep_presence(&self) {

@@ -29,12 +29,17 @@ pub struct NumberAutomation {
     pub attachments_refused_text: Option<String>,
     #[schema(value_type = CsatSettings)]
     pub csat: Json<CsatSettings>,
+    /// A conversation nobody wrote in for this many minutes is resolved (null: never). A queue's own setting
+    /// applies to conversations in or from the queue.
+    pub auto_resolve_after_minutes: Option<i32>,
+    /// Sent to the customer as the conversation is auto-resolved, while their 24-hour window is open (null: none).
+    pub auto_resolve_text: Option<String>,
 }
 
 const NUMBER_COLUMNS: &str = "n.id AS number_id, a.greeting_template_id,
     COALESCE(a.greeting_variables, '{}') AS greeting_variables, a.out_of_hours_text,
     COALESCE(a.out_of_hours_quiet_minutes, 30) AS out_of_hours_quiet_minutes, a.attachments_refused_text,
-    COALESCE(a.csat, '{}') AS csat";
+    COALESCE(a.csat, '{}') AS csat, a.auto_resolve_after_minutes, a.auto_resolve_text";
 
 /// A number's automation settings (the defaults when none were set); `None` for an unknown number.
 pub async fn number_settings(conn: &mut PgConnection, number: Uuid) -> sqlx::Result<Option<NumberAutomation>> {
@@ -58,11 +63,12 @@ pub async fn all_number_settings(conn: &mut PgConnection) -> sqlx::Result<Vec<Nu
 pub async fn put_number_settings(conn: &mut PgConnection, s: &NumberAutomation) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO number_automation (number_id, greeting_template_id, greeting_variables, out_of_hours_text,
-                                        out_of_hours_quiet_minutes, attachments_refused_text, csat)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                        out_of_hours_quiet_minutes, attachments_refused_text, csat,
+                                        auto_resolve_after_minutes, auto_resolve_text)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (number_id) DO UPDATE SET greeting_template_id = $2, greeting_variables = $3,
              out_of_hours_text = $4, out_of_hours_quiet_minutes = $5, attachments_refused_text = $6, csat = $7,
-             updated_at = now()",
+             auto_resolve_after_minutes = $8, auto_resolve_text = $9, updated_at = now()",
     )
     .bind(s.number_id)
     .bind(s.greeting_template_id)
@@ -71,6 +77,8 @@ pub async fn put_number_settings(conn: &mut PgConnection, s: &NumberAutomation) 
     .bind(s.out_of_hours_quiet_minutes)
     .bind(&s.attachments_refused_text)
     .bind(&s.csat)
+    .bind(s.auto_resolve_after_minutes)
+    .bind(&s.auto_resolve_text)
     .execute(conn)
     .await?;
     Ok(())
@@ -88,11 +96,15 @@ pub struct QueueAutomation {
     pub waiting_notice_every_minutes: i32,
     /// At most this many notices per wait.
     pub waiting_notice_max: i32,
+    /// Overrides the number's auto-resolve for conversations in or from the queue (null: the number's).
+    pub auto_resolve_after_minutes: Option<i32>,
+    /// Overrides the number's closing message (null: the number's).
+    pub auto_resolve_text: Option<String>,
 }
 
 const QUEUE_COLUMNS: &str = "q.id AS queue_id, a.out_of_hours_text, a.waiting_notice_text,
     COALESCE(a.waiting_notice_every_minutes, 5) AS waiting_notice_every_minutes,
-    COALESCE(a.waiting_notice_max, 3) AS waiting_notice_max";
+    COALESCE(a.waiting_notice_max, 3) AS waiting_notice_max, a.auto_resolve_after_minutes, a.auto_resolve_text";
 
 pub async fn queue_settings(conn: &mut PgConnection, queue: Uuid) -> sqlx::Result<Option<QueueAutomation>> {
     sqlx::query_as(&format!(
@@ -113,16 +125,19 @@ pub async fn all_queue_settings(conn: &mut PgConnection) -> sqlx::Result<Vec<Que
 pub async fn put_queue_settings(conn: &mut PgConnection, s: &QueueAutomation) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO queue_automation (queue_id, out_of_hours_text, waiting_notice_text, waiting_notice_every_minutes,
-                                       waiting_notice_max)
-         VALUES ($1, $2, $3, $4, $5)
+                                       waiting_notice_max, auto_resolve_after_minutes, auto_resolve_text)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (queue_id) DO UPDATE SET out_of_hours_text = $2, waiting_notice_text = $3,
-             waiting_notice_every_minutes = $4, waiting_notice_max = $5, updated_at = now()",
+             waiting_notice_every_minutes = $4, waiting_notice_max = $5, auto_resolve_after_minutes = $6,
+             auto_resolve_text = $7, updated_at = now()",
     )
     .bind(s.queue_id)
     .bind(&s.out_of_hours_text)
     .bind(&s.waiting_notice_text)
     .bind(s.waiting_notice_every_minutes)
     .bind(s.waiting_notice_max)
+    .bind(s.auto_resolve_after_minutes)
+    .bind(&s.auto_resolve_text)
     .execute(conn)
     .await?;
     Ok(())
@@ -350,6 +365,49 @@ pub async fn claim_runs(conn: &mut PgConnection, keys: &[(Uuid, Kind, &str)]) ->
     let mut fresh: std::collections::HashSet<(Uuid, &str, &str)> =
         claimed.iter().map(|(c, kind, key)| (*c, kind.as_str(), key.as_str())).collect();
     Ok(keys.iter().map(|(c, kind, key)| fresh.remove(&(*c, kind.as_str(), *key))).collect())
+}
+
+/// A conversation nobody wrote in for its number's or queue's auto-resolve time, locked.
+#[derive(Debug, Clone, FromRow)]
+pub struct Idle {
+    pub conversation_id: Uuid,
+    pub number_id: Uuid,
+    pub profile_name: Option<String>,
+    /// The closing message (the queue's, else the number's), if any.
+    pub text: Option<String>,
+    pub minutes: i32,
+    /// When the silence began: the last message or the last change to the conversation (a reopen, a transfer),
+    /// whichever is later.
+    pub silent_since: OffsetDateTime,
+}
+
+/// Up to `limit` open or pending conversations silent (no message, no change) for their auto-resolve time (the queue's setting for
+/// conversations in or from a queue that has one, else the number's), longest silent first, locked; ones another
+/// process holds are skipped. Conversations still being routed, snoozed or resolved are not looked at.
+pub async fn lock_idle(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Idle>> {
+    sqlx::query_as(
+        "SELECT c.id AS conversation_id, c.number_id, k.profile_name, s.text, s.minutes, l.silent_since
+         FROM conversations c
+         JOIN contacts k ON k.id = c.contact_id
+         LEFT JOIN queue_automation qa ON qa.queue_id = c.queue_id
+         LEFT JOIN number_automation na ON na.number_id = c.number_id
+         CROSS JOIN LATERAL (
+             SELECT COALESCE(qa.auto_resolve_after_minutes, na.auto_resolve_after_minutes) AS minutes,
+                    CASE WHEN qa.auto_resolve_after_minutes IS NOT NULL
+                         THEN COALESCE(qa.auto_resolve_text, na.auto_resolve_text)
+                         ELSE na.auto_resolve_text END AS text) s
+         CROSS JOIN LATERAL (
+             SELECT GREATEST((SELECT m.created_at FROM messages m WHERE m.conversation_id = c.id
+                              ORDER BY m.created_at DESC LIMIT 1), c.updated_at) AS silent_since) l
+         WHERE c.status IN ('open', 'pending') AND c.routing_state <> 'unrouted' AND s.minutes IS NOT NULL
+           AND (qa.auto_resolve_after_minutes IS NOT NULL OR na.auto_resolve_after_minutes IS NOT NULL)
+           AND l.silent_since < now() - make_interval(mins => s.minutes)
+         ORDER BY l.silent_since LIMIT $1
+         FOR UPDATE OF c SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
 }
 
 /// Takes the rule's cooldown for the contact: true (and the clock restarts) when the rule last fired for them

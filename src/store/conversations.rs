@@ -22,6 +22,7 @@ pub struct ConversationRow {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub resolved_at: Option<OffsetDateTime>,
+    pub snoozed_until: Option<OffsetDateTime>,
     pub routing_state: RoutingState,
     pub started_by: StartedBy,
     pub communication_type: String,
@@ -46,7 +47,7 @@ pub struct ConversationRow {
 /// A subquery with every column of [`ConversationRow`], so that list sorts and filters name plain columns.
 const VIEW: &str = "(SELECT c.id, c.channel_id, c.number_id, n.e164 AS number_e164, c.contact_id,
         k.phone_e164 AS contact_phone, k.profile_name AS contact_name, c.status, c.last_inbound_at,
-        c.created_at, c.updated_at, c.resolved_at, c.routing_state, c.started_by, c.communication_type, c.priority, c.queue_id,
+        c.created_at, c.updated_at, c.resolved_at, c.snoozed_until, c.routing_state, c.started_by, c.communication_type, c.priority, c.queue_id,
         c.assignee_id, c.waiting_agent_id, c.queued_at, c.assigned_at, c.topic,
         ARRAY(SELECT t.tag_id FROM conversation_tags t WHERE t.conversation_id = c.id ORDER BY t.tag_id) AS tag_ids,
         (SELECT s.rating FROM csat_surveys s WHERE s.conversation_id = c.id AND s.rating IS NOT NULL
@@ -99,7 +100,7 @@ pub async fn visible(conn: &mut PgConnection, id: Uuid, who: Visibility) -> sqlx
     q.build_query_scalar().fetch_one(conn).await
 }
 
-/// Conversations in one status, or not resolved (open or pending).
+/// Conversations in one status, or needing someone now (open or pending: not snoozed, not resolved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFilter {
     Is(ConversationStatus),
@@ -132,7 +133,7 @@ pub async fn list(
     who.push(&mut q);
     match f.status {
         Some(StatusFilter::Unresolved) => {
-            q.push(" AND status <> 'resolved'");
+            q.push(" AND status IN ('open', 'pending')");
         }
         Some(StatusFilter::Is(status)) => {
             q.push(" AND status = ").push_bind(status);

@@ -90,6 +90,9 @@ WITH fresh AS (
         -- The customer's reply to a notification: now it is routed.
         routing_state = CASE WHEN conversations.routing_state = 'notified' THEN 'unrouted'
                              ELSE conversations.routing_state END,
+        -- The customer's message wakes a snoozed conversation (its `unsnoozed` event is the trigger's).
+        status = CASE WHEN conversations.status = 'snoozed' THEN 'open' ELSE conversations.status END,
+        snoozed_until = NULL,
         updated_at = now()
     RETURNING id, (xmax = 0) AS created, routing_state = 'unrouted' AS unrouted
 ), message AS (
@@ -252,6 +255,9 @@ WITH input AS (
         -- The customer's reply to a notification: now it is routed.
         routing_state = CASE WHEN conversations.routing_state = 'notified' THEN 'unrouted'
                              ELSE conversations.routing_state END,
+        -- The customer's message wakes a snoozed conversation (its `unsnoozed` event is the trigger's).
+        status = CASE WHEN conversations.status = 'snoozed' THEN 'open' ELSE conversations.status END,
+        snoozed_until = NULL,
         updated_at = now()
     RETURNING id, number_id, contact_id, (xmax = 0) AS created, routing_state = 'unrouted' AS unrouted
 ), message AS (
@@ -370,7 +376,7 @@ pub struct MessageView {
     /// The text of the button the customer tapped.
     pub button_text: Option<String>,
     /// Set when an automation, the AI agent or a notification sent it: `{"kind": "greeting" | "out_of_hours" |
-    /// "attachments_refused" | "rule" | "waiting_notice" | "csat" | "ai_agent" | "opt_in" | "notification",
+    /// "attachments_refused" | "rule" | "waiting_notice" | "csat" | "ai_agent" | "opt_in" | "notification" | "auto_resolve",
     /// "rule_id": …}`.
     #[schema(value_type = Option<crate::domain::automation::Author>)]
     pub automation: Option<sqlx::types::Json<crate::domain::automation::Author>>,
@@ -388,6 +394,10 @@ pub struct MessageView {
     /// WhatsApp marked it forwarded; `frequently_forwarded`: forwarded many times.
     pub forwarded: bool,
     pub frequently_forwarded: bool,
+    /// The failed message this one sends again (`POST …/messages/{id}/retry`).
+    pub retry_of: Option<Uuid>,
+    /// A failed message: the message that sent it again, once someone retried it.
+    pub retried_by: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -439,7 +449,9 @@ const VIEW: &str = "(SELECT m.id, m.conversation_id, m.direction, m.status, m.bo
                                        'direction', q.direction)
              FROM (SELECT NULL) one
              LEFT JOIN messages q ON q.account_id = m.account_id AND q.twilio_sid = m.replied_to_sid) END AS reply_to,
-        m.referral, m.forwarded, m.frequently_forwarded,
+        m.referral, m.forwarded, m.frequently_forwarded, m.retry_of,
+        CASE WHEN m.status IN ('failed', 'undelivered') THEN
+            (SELECT r.id FROM messages r WHERE r.retry_of = m.id) END AS retried_by,
         m.created_at, m.status_updated_at
     FROM messages m) v";
 

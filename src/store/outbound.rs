@@ -260,3 +260,56 @@ pub async fn reserve_slot(pool: &PgPool, sender: &str, interval: Duration) -> sq
     .await?;
     Ok(Duration::from_secs_f64(wait))
 }
+
+/// A message someone asks to send again, locked (two retries of one message wait for each other).
+#[derive(Debug, Clone, FromRow)]
+pub struct RetrySource {
+    pub id: Uuid,
+    pub direction: String,
+    pub status: String,
+    pub body: String,
+    pub template_id: Option<Uuid>,
+    pub content_variables: Option<Value>,
+    /// The uploads of its attachments, in order.
+    pub upload_ids: Vec<Uuid>,
+    /// Attachments without an upload to send again from (none for messages sent through the API).
+    pub lost_files: i64,
+    /// The message that already retried it, if any.
+    pub retried_by: Option<Uuid>,
+}
+
+pub async fn lock_for_retry(
+    conn: &mut PgConnection,
+    conversation: Uuid,
+    message: Uuid,
+) -> sqlx::Result<Option<RetrySource>> {
+    // The lock first, then the read in a statement of its own: its snapshot is taken after the lock was granted,
+    // so it sees the retry a concurrent caller committed while this one waited.
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM messages WHERE id = $2 AND conversation_id = $1 FOR UPDATE")
+            .bind(conversation)
+            .bind(message)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    sqlx::query_as(
+        "SELECT m.id, m.direction, m.status, m.body, m.template_id, m.content_variables,
+                ARRAY(SELECT a.upload_id FROM attachments a WHERE a.message_id = m.id AND a.upload_id IS NOT NULL
+                      ORDER BY a.position) AS upload_ids,
+                (SELECT count(*) FROM attachments a WHERE a.message_id = m.id AND a.upload_id IS NULL) AS lost_files,
+                (SELECT r.id FROM messages r WHERE r.retry_of = m.id) AS retried_by
+         FROM messages m WHERE m.id = $2 AND m.conversation_id = $1",
+    )
+    .bind(conversation)
+    .bind(message)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Marks `retry` as the new attempt at `original` (unique: a message is retried once).
+pub async fn link_retry(conn: &mut PgConnection, retry: Uuid, original: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE messages SET retry_of = $2 WHERE id = $1").bind(retry).bind(original).execute(conn).await?;
+    Ok(())
+}

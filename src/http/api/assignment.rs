@@ -1,5 +1,5 @@
 //! Who holds a conversation, changed by people: `POST /conversations/{id}/claim|assign|transfer|unassign|handover|
-//! resolve|reopen`, `PATCH /conversations/{id}` (priority), and the timeline `GET /conversations/{id}/events`.
+//! resolve|reopen|snooze`, `PATCH /conversations/{id}` (priority, status), and the timeline `GET /conversations/{id}/events`.
 //! The rules are in `routing::actions`; these handlers check visibility, run them in one transaction, and answer
 //! with the conversation as it is afterwards.
 
@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handover))
         .routes(routes!(resolve))
         .routes(routes!(reopen))
+        .routes(routes!(snooze))
         .routes(routes!(update))
         .routes(routes!(events))
 }
@@ -202,16 +203,41 @@ async fn reopen(
     Ok(Json(view))
 }
 
+/// When a snooze ends.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SnoozeBody {
+    /// RFC 3339, in the future and at most 90 days ahead; left out or `null`: until the customer's next message.
+    /// The customer's message wakes it early either way.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    until: Option<time::OffsetDateTime>,
+}
+
+/// Snoozes the conversation: its status is `snoozed` until `until` or the customer's next message, then `open`
+/// again (with an `unsnoozed` event). Its agent keeps it. `PATCH` with `status: open` wakes it by hand.
+#[utoipa::path(post, path = "/conversations/{id}/snooze", tag = "conversations", params(("id" = Uuid, Path)),
+    request_body = SnoozeBody, responses((status = 200, body = Conversation)))]
+async fn snooze(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SnoozeBody>,
+) -> AppResult<Json<Conversation>> {
+    let (_, view) = act!(state, who, id, |tx, c| actions::snooze(&mut tx, &c, id, body.until).await?);
+    Ok(Json(view))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConversationChanges {
     /// -1000 to 1000; higher is offered first while waiting.
     priority: Option<i32>,
-    /// `open` or `pending` (resolve and reopen have their own actions).
+    /// `open` or `pending` (snooze, resolve and reopen have their own actions); `open` wakes a snoozed one.
     status: Option<String>,
 }
 
-/// Changes a conversation's priority, or its status between open and pending.
+/// Changes a conversation's priority, or its status between open and pending (or wakes a snoozed one).
 #[utoipa::path(patch, path = "/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)),
     request_body = ConversationChanges, responses((status = 200, body = Conversation)))]
 async fn update(
@@ -228,7 +254,7 @@ async fn update(
             let status = status.parse().map_err(|_| {
                 AppError::invalid_field(
                     "status",
-                    "status must be open or pending (resolve and reopen have their own actions)",
+                    "status must be open or pending (snooze, resolve and reopen have their own actions)",
                 )
             })?;
             actions::set_status(&mut tx, &c, id, status).await?;

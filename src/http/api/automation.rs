@@ -67,6 +67,22 @@ struct NumberAutomationBody {
     attachments_refused_text: Option<String>,
     #[serde(default)]
     csat: CsatSettings,
+    /// 1 to 43,200 (30 days): a conversation nobody wrote in for this many minutes is resolved. Left out: never.
+    auto_resolve_after_minutes: Option<i32>,
+    /// Sent as it is auto-resolved, while the customer's 24-hour window is open; `{{customer_name}}` and
+    /// `{{number_name}}` are filled in.
+    auto_resolve_text: Option<String>,
+}
+
+/// An auto-resolve delay, if valid.
+fn auto_resolve_after(minutes: Option<i32>) -> AppResult<Option<i32>> {
+    if minutes.is_some_and(|m| !(1..=43_200).contains(&m)) {
+        return Err(AppError::invalid_field(
+            "auto_resolve_after_minutes",
+            "auto_resolve_after_minutes is 1 to 43200 (30 days), or null for never",
+        ));
+    }
+    Ok(minutes)
 }
 
 async fn number_settings(conn: &mut PgConnection, id: Uuid) -> AppResult<NumberAutomation> {
@@ -114,6 +130,8 @@ async fn put_number(
         out_of_hours_quiet_minutes: quiet,
         attachments_refused_text: text("attachments_refused_text", body.attachments_refused_text)?,
         csat: Stored(CsatSettings { content: before.csat.0.content.clone(), ..body.csat }),
+        auto_resolve_after_minutes: auto_resolve_after(body.auto_resolve_after_minutes)?,
+        auto_resolve_text: text("auto_resolve_text", body.auto_resolve_text)?,
     };
     db::put_number_settings(&mut tx, &after).await?;
     audit_change(&mut tx, &who, "number_automation.updated", "number", id, Some(&before), Some(&after)).await?;
@@ -182,6 +200,10 @@ struct QueueAutomationBody {
     waiting_notice_every_minutes: Option<i32>,
     /// Default 3.
     waiting_notice_max: Option<i32>,
+    /// 1 to 43,200: overrides the number's auto-resolve for conversations in or from the queue.
+    auto_resolve_after_minutes: Option<i32>,
+    /// Overrides the number's closing message.
+    auto_resolve_text: Option<String>,
 }
 
 async fn queue_settings(conn: &mut PgConnection, id: Uuid) -> AppResult<QueueAutomation> {
@@ -227,6 +249,8 @@ async fn put_queue(
         waiting_notice_text: text("waiting_notice_text", body.waiting_notice_text)?,
         waiting_notice_every_minutes: every,
         waiting_notice_max: max,
+        auto_resolve_after_minutes: auto_resolve_after(body.auto_resolve_after_minutes)?,
+        auto_resolve_text: text("auto_resolve_text", body.auto_resolve_text)?,
     };
     db::put_queue_settings(&mut tx, &after).await?;
     audit_change(&mut tx, &who, "queue_automation.updated", "queue", id, Some(&before), Some(&after)).await?;

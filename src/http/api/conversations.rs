@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(read))
         .routes(routes!(list_messages, send_message))
+        .routes(routes!(retry_message))
         .routes(routes!(mark_read))
         .routes(routes!(set_tags))
 }
@@ -64,6 +65,9 @@ pub struct Conversation {
     updated_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     resolved_at: Option<OffsetDateTime>,
+    /// Snoozed: when it opens again by itself; null while snoozed means at the customer's next message.
+    #[serde(with = "time::serde::rfc3339::option")]
+    snoozed_until: Option<OffsetDateTime>,
     /// Who owns it: `unrouted` (a decision is being made), `waiting` (in `queue_id`, or for `waiting_agent_id`),
     /// `assigned` (to `assignee_id`), `ai` (the AI agent; the conversation is `pending`), `unowned` (no rule,
     /// AI agent or default queue applied: the number's agents may claim it) or `notified` (a notification
@@ -122,6 +126,7 @@ impl From<ConversationRow> for Conversation {
             created_at: r.created_at,
             updated_at: r.updated_at,
             resolved_at: r.resolved_at,
+            snoozed_until: r.snoozed_until,
             routing_state: r.routing_state,
             started_by: r.started_by,
             communication_type: r.communication_type,
@@ -185,7 +190,7 @@ pub async fn require_visible(conn: &mut sqlx::PgConnection, who: &Principal, id:
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct Filters {
-    /// `open`, `pending`, `resolved`, or `unresolved` (open or pending).
+    /// `open`, `pending`, `snoozed`, `resolved`, or `unresolved` (open or pending: what needs someone now).
     status: Option<String>,
     number_id: Option<Uuid>,
     channel_id: Option<Uuid>,
@@ -222,7 +227,7 @@ async fn list(
         Some(s) => Some(StatusFilter::Is(s.parse().map_err(|_| {
             AppError::bad_request(
                 "invalid_query",
-                "status must be open, pending, resolved or unresolved (open or pending)",
+                "status must be open, pending, snoozed, resolved or unresolved (open or pending)",
             )
             .with_field("status")
         })?)),
@@ -376,6 +381,24 @@ async fn send_message(
     };
     let mut tx = state.pool.begin().await?;
     let view = compose::send(&mut tx, outbox(&state), &who.caller(), id, draft).await?;
+    tx.commit().await?;
+    state.jobs_wake.kick();
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// Sends a failed (or undelivered) outbound message again: 202 with the new message, whose `retry_of` names the
+/// original, under today's rules (the window, the template's approval). Once per message: 409 `already_retried`
+/// (with the new message's id) after that, however many ask at once; 409 `message_not_failed` for any other.
+#[utoipa::path(post, path = "/conversations/{id}/messages/{message_id}/retry", tag = "conversations",
+    params(("id" = Uuid, Path), ("message_id" = Uuid, Path)), responses((status = 202, body = MessageView)))]
+async fn retry_message(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((id, message_id)): ApiPath<(Uuid, Uuid)>,
+) -> AppResult<(StatusCode, Json<MessageView>)> {
+    let mut tx = state.pool.begin().await?;
+    require_visible(&mut tx, &who, id).await?;
+    let view = compose::retry(&mut tx, outbox(&state), &who.caller(), id, message_id).await?;
     tx.commit().await?;
     state.jobs_wake.kick();
     Ok((StatusCode::ACCEPTED, Json(view)))

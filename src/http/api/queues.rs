@@ -59,6 +59,12 @@ struct NewQueue {
     match_language: Option<bool>,
     /// Offer a returning customer's conversation to their last agent first, when eligible.
     prefer_last_agent: Option<bool>,
+    /// 1 to 1,440: a conversation assigned from the queue that its agent has not answered in this many minutes
+    /// goes back to the queue, offered to another agent first.
+    acceptance_timeout_minutes: Option<i32>,
+    /// 1 to 100, with an acceptance timeout: after this many misses in a row (reset when the agent sends a
+    /// message or sets their presence), the agent is set away.
+    acceptance_misses_to_away: Option<i32>,
     /// The agents in the queue.
     member_ids: Option<Vec<Uuid>>,
 }
@@ -95,6 +101,12 @@ struct QueueChanges {
     match_language: Option<bool>,
     /// Offer a returning customer's conversation to their last agent first, when eligible.
     prefer_last_agent: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>)]
+    acceptance_timeout_minutes: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>)]
+    acceptance_misses_to_away: Option<Option<i32>>,
     /// Replaces the members.
     member_ids: Option<Vec<Uuid>>,
 }
@@ -178,6 +190,27 @@ async fn check(conn: &mut sqlx::PgConnection, mut s: QueueSettings, this: Option
         if let Some(id) = id {
             refs::agents(conn, &[id], field).await?;
         }
+    }
+    if s.acceptance_timeout_minutes.is_some_and(|m| !(1..=1440).contains(&m)) {
+        return Err(AppError::invalid_field(
+            "acceptance_timeout_minutes",
+            "acceptance_timeout_minutes must be from 1 to 1440 (a day)",
+        ));
+    }
+    match (s.acceptance_misses_to_away, s.acceptance_timeout_minutes) {
+        (Some(m), _) if !(1..=100).contains(&m) => {
+            return Err(AppError::invalid_field(
+                "acceptance_misses_to_away",
+                "acceptance_misses_to_away must be from 1 to 100",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(AppError::invalid_field(
+                "acceptance_misses_to_away",
+                "acceptance_misses_to_away needs acceptance_timeout_minutes",
+            ))
+        }
+        _ => {}
     }
     s.required_skills = check_words("required_skills", &s.required_skills)?;
     Ok(s)
@@ -275,6 +308,8 @@ async fn create(
         required_skills: body.required_skills.unwrap_or_default(),
         match_language: body.match_language.unwrap_or(false),
         prefer_last_agent: body.prefer_last_agent.unwrap_or(false),
+        acceptance_timeout_minutes: body.acceptance_timeout_minutes,
+        acceptance_misses_to_away: body.acceptance_misses_to_away,
     };
     let mut tx = state.pool.begin().await?;
     let settings = check(&mut tx, settings, None).await?;
@@ -324,6 +359,8 @@ async fn update(
         required_skills: c.required_skills.unwrap_or(b.required_skills),
         match_language: c.match_language.unwrap_or(b.match_language),
         prefer_last_agent: c.prefer_last_agent.unwrap_or(b.prefer_last_agent),
+        acceptance_timeout_minutes: c.acceptance_timeout_minutes.unwrap_or(b.acceptance_timeout_minutes),
+        acceptance_misses_to_away: c.acceptance_misses_to_away.unwrap_or(b.acceptance_misses_to_away),
     };
     let settings = check(&mut tx, settings, Some(id)).await?;
     store::queues::update(&mut tx, id, &settings).await.map_err(taken)?;

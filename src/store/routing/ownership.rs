@@ -27,7 +27,7 @@ pub async fn may_take_from(
 }
 
 pub async fn mark_resolved(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE conversations SET status = $2, resolved_at = now(), updated_at = now() WHERE id = $1")
+    sqlx::query("UPDATE conversations SET status = $2, resolved_at = now(), snoozed_until = NULL, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(ConversationStatus::Resolved)
         .execute(conn)
@@ -82,9 +82,20 @@ pub async fn set_priority(conn: &mut PgConnection, id: Uuid, priority: i32) -> s
 }
 
 pub async fn set_status(conn: &mut PgConnection, id: Uuid, status: ConversationStatus) -> sqlx::Result<()> {
-    sqlx::query("UPDATE conversations SET status = $2, updated_at = now() WHERE id = $1")
+    sqlx::query("UPDATE conversations SET status = $2, snoozed_until = NULL, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(status)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Snoozes the conversation until `until`, or (`None`) until the customer's next message.
+pub async fn snooze(conn: &mut PgConnection, id: Uuid, until: Option<time::OffsetDateTime>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE conversations SET status = $2, snoozed_until = $3, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(ConversationStatus::Snoozed)
+        .bind(until)
         .execute(conn)
         .await?;
     Ok(())

@@ -4,10 +4,11 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// Sets an agent's presence; returns the previous one (`None`: no such active user).
+/// Sets an agent's presence (which starts their count of missed acceptances over); returns the previous one
+/// (`None`: no such active user).
 pub async fn set_presence(conn: &mut PgConnection, user: Uuid, presence: &str) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar(
-        "UPDATE users u SET presence = $2, presence_changed_at = now()
+        "UPDATE users u SET presence = $2, presence_changed_at = now(), acceptance_misses = 0
          FROM (SELECT id, presence FROM users WHERE id = $1 FOR UPDATE) old
          WHERE u.id = old.id RETURNING old.presence",
     )
