@@ -57,3 +57,10 @@ CREATE TRIGGER conversations_woken_by_customer AFTER UPDATE OF status ON convers
     FOR EACH ROW WHEN (OLD.status = 'snoozed' AND NEW.status = 'open'
                        AND OLD.last_inbound_at IS DISTINCT FROM NEW.last_inbound_at)
     EXECUTE FUNCTION conversations_woken_by_customer();
+
+-- A blocked contact: their messages are still stored (nothing a customer sends is lost), but their conversation
+-- is offered to nobody and no automation or AI agent answers (routing state `blocked`) until they are unblocked.
+ALTER TABLE contacts ADD COLUMN blocked_at timestamptz, ADD COLUMN blocked_by text;
+ALTER TABLE conversations DROP CONSTRAINT conversations_routing_state_check;
+ALTER TABLE conversations ADD CONSTRAINT conversations_routing_state_check
+    CHECK (routing_state IN ('unrouted', 'waiting', 'assigned', 'ai', 'unowned', 'notified', 'blocked'));

@@ -382,3 +382,49 @@ fn wav_tone(rate: u32, samples: u32) -> Vec<u8> {
     }
     w
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_message_is_retried_once_and_a_snoozed_conversation_wakes_when_the_customer_writes() {
+    let floor = floor().await;
+    let customer = "+15550100009";
+    floor.customer_says(customer, "Did my refund go through?").await;
+    let id = floor.conversation_of(customer).await;
+    let (s, m) = floor
+        .app
+        .api(
+            &floor.token,
+            Method::POST,
+            &format!("/conversations/{id}/messages"),
+            Some(json!({"body": "Checking your refund now"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{m}");
+    let message = m["id"].as_str().unwrap().to_owned();
+    // Twilio reports it failed (statuses never move back from a failure).
+    eventually(15, "the message handed to the sandbox", || async {
+        let sid: Option<String> = sqlx::query_scalar("SELECT twilio_sid FROM messages WHERE id = $1::uuid")
+            .bind(&message)
+            .fetch_one(&floor.app.pool)
+            .await
+            .unwrap();
+        sid.map(|_| ())
+    })
+    .await;
+    sqlx::query(
+        "UPDATE messages SET status = 'failed', error_code = 63024, error_message = 'Invalid message recipient'
+         WHERE id = $1::uuid",
+    )
+    .bind(&message)
+    .execute(&floor.app.pool)
+    .await
+    .unwrap();
+    floor.run("lifecycle", customer, &[("CONVERSATION_ID", id.clone())]).await;
+    let retries: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE retry_of = $1::uuid")
+        .bind(&message)
+        .fetch_one(&floor.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(retries, 1);
+    let (_, c) = floor.app.api(&floor.token, Method::GET, &format!("/conversations/{id}"), None).await;
+    assert_eq!(c["status"], "open", "woken by the customer's message");
+}

@@ -888,3 +888,68 @@ async fn an_unanswered_conversation_returns_to_its_queue_after_the_acceptance_ti
     assert_eq!(c.conversation(&a_id).await["assignee_id"], s(second), "answered: not taken away");
     c.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_blocked_contacts_messages_are_kept_but_offered_to_nobody_and_answered_by_nothing_until_unblocked() {
+    let c = center().await;
+    let agent = c.agent("blocker@example.com", 5, json!({})).await;
+    let queue = c.queue("Support", &[agent], json!({})).await;
+    c.number_settings(json!({"default_queue_id": queue, "greeting_text": "Hello! An agent is on the way."})).await;
+    c.presence(agent, "online").await;
+    let v = c.customer_writes("+31640000091", "buy cheap followers").await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let contact = v["contact"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["assignee_id"], s(agent));
+    assert_eq!(c.load_of(agent).await, 1);
+
+    // An agent may not block; a supervisor (here an admin) may, once, and it is audited.
+    let session = c.log_in("blocker@example.com", agent).await;
+    let (status, e) = session.call(Method::POST, &format!("/contacts/{contact}/block"), None).await;
+    assert_eq!(status, 403, "{e}");
+    let blocked = c.post(&format!("/contacts/{contact}/block"), json!({})).await;
+    assert!(blocked["blocked_at"].is_string(), "{blocked}");
+    let again = c.post(&format!("/contacts/{contact}/block"), json!({})).await;
+    assert_eq!(again["blocked_at"], blocked["blocked_at"], "blocking twice changes nothing");
+    let v = c.conversation(&id).await;
+    assert_eq!((v["routing_state"].as_str(), v["assignee_id"].as_str()), (Some("blocked"), None));
+    assert_eq!(c.load_of(agent).await, 0, "the agent's capacity is freed");
+    let (_, audit) = c.call(Method::GET, "/audit?action=contact.blocked", None).await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+
+    // Their messages are stored, in the blocked conversation, and nothing answers; a new conversation (after a
+    // resolve) is blocked as soon as it is routed.
+    c.customer_writes("+31640000091", "hello??").await;
+    c.post(&format!("/conversations/{id}/resolve"), json!({})).await;
+    let fresh = c.customer_writes("+31640000091", "HELLO").await;
+    assert_eq!(fresh["routing_state"], "blocked");
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages m JOIN conversations v ON v.id = m.conversation_id
+         WHERE v.contact_id = $1::uuid AND m.direction = 'inbound'",
+    )
+    .bind(&contact)
+    .fetch_one(&c.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 3, "nothing the customer sent is lost");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let answered: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages m JOIN conversations v ON v.id = m.conversation_id
+         WHERE v.contact_id = $1::uuid AND m.direction = 'outbound' AND v.id = $2::uuid",
+    )
+    .bind(&contact)
+    .bind(fresh["id"].as_str().unwrap())
+    .fetch_one(&c.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(answered, 0, "no greeting for a blocked contact");
+
+    // Unblocked: their conversation is routed again, to the agent.
+    let unblocked = c.post(&format!("/contacts/{contact}/unblock"), json!({})).await;
+    assert_eq!(unblocked["blocked_at"], Value::Null);
+    let routed =
+        c.until(fresh["id"].as_str().unwrap(), "routing after the unblock", |v| v["routing_state"] == "assigned").await;
+    assert_eq!(routed["assignee_id"], s(agent));
+    let kinds_of = c.events(fresh["id"].as_str().unwrap()).await;
+    assert!(kinds(&kinds_of).contains(&"contact_unblocked"), "{:?}", kinds(&kinds_of));
+    c.app.stop().await;
+}

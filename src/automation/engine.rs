@@ -190,7 +190,12 @@ impl Engine {
         };
         let facts = facts(cfg, p);
         let mut cooled: HashMap<Uuid, bool> = HashMap::new();
-        let steps = decide::decide(cfg, &m, &facts, Timestamp::now());
+        let mut steps = decide::decide(cfg, &m, &facts, Timestamp::now());
+        if p.contact_blocked {
+            // A blocked contact is answered by nothing, but their STOP or START is still recorded and confirmed:
+            // consent is theirs to change whatever we think of them.
+            steps.retain(|s| matches!(s.does, Does::OptIn { .. }));
+        }
         let only_text = steps.iter().all(|s| matches!(s.does, Does::Say(Say::Text(_))));
         if !only_text {
             self.say_texts(conn, texts).await?;

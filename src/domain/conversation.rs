@@ -38,6 +38,8 @@ pub enum RoutingState {
     Unowned,
     /// Started by a notification: nobody is asked to act until the customer replies, which routes it.
     Notified,
+    /// The contact is blocked: their messages are kept here, offered to nobody and answered by no automation.
+    Blocked,
 }
 
 /// Who opened a conversation.
@@ -54,6 +56,39 @@ pub enum StartedBy {
 
 /// A conversation's priority: higher is offered first while it waits.
 pub const PRIORITY: RangeInclusive<i32> = -1000..=1000;
+
+/// A conversation's priority as people name it. Each level is a band of the numeric priority (which rules and
+/// the API may still set exactly): urgent from 300, high from 100, normal from -99 to 99, low below. Setting a
+/// level sets the band's own number (300, 100, 0, -100).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PriorityLevel {
+    Urgent,
+    High,
+    Normal,
+    Low,
+}
+
+impl PriorityLevel {
+    pub fn of(priority: i32) -> Self {
+        match priority {
+            300.. => Self::Urgent,
+            100..=299 => Self::High,
+            -99..=99 => Self::Normal,
+            _ => Self::Low,
+        }
+    }
+
+    /// The number a level sets.
+    pub fn priority(self) -> i32 {
+        match self {
+            Self::Urgent => 300,
+            Self::High => 100,
+            Self::Normal => 0,
+            Self::Low => -100,
+        }
+    }
+}
 
 /// A priority within [`PRIORITY`], or why not.
 pub fn check_priority(priority: i32) -> Result<i32, &'static str> {
@@ -162,6 +197,7 @@ text_enum!(RoutingState {
     Ai => "ai",
     Unowned => "unowned",
     Notified => "notified",
+    Blocked => "blocked",
 });
 
 #[cfg(test)]
@@ -177,6 +213,22 @@ mod tests {
         for s in RoutingState::ALL {
             assert_eq!(s.as_str().parse::<RoutingState>(), Ok(*s));
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn a_priority_level_is_a_band_of_numbers_and_each_level_sets_a_number_inside_its_own_band() {
+        assert_eq!(PriorityLevel::of(1000), PriorityLevel::Urgent);
+        assert_eq!(PriorityLevel::of(300), PriorityLevel::Urgent);
+        assert_eq!(PriorityLevel::of(299), PriorityLevel::High);
+        assert_eq!(PriorityLevel::of(100), PriorityLevel::High);
+        assert_eq!(PriorityLevel::of(99), PriorityLevel::Normal);
+        assert_eq!(PriorityLevel::of(-99), PriorityLevel::Normal);
+        assert_eq!(PriorityLevel::of(-100), PriorityLevel::Low);
+        assert_eq!(PriorityLevel::of(-1000), PriorityLevel::Low);
+        for level in [PriorityLevel::Urgent, PriorityLevel::High, PriorityLevel::Normal, PriorityLevel::Low] {
+            assert_eq!(PriorityLevel::of(level.priority()), level);
+            assert!(PRIORITY.contains(&level.priority()));
         }
     }
 

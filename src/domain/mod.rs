@@ -9,6 +9,7 @@ pub mod automation;
 pub mod business_hours;
 pub mod business_profile;
 pub mod cidr;
+pub mod contact;
 pub mod conversation;
 pub mod inbound;
 pub mod invalid;

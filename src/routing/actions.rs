@@ -450,3 +450,41 @@ pub async fn snooze(
     db::record_event(conn, id, "snoozed", &caller.actor, json!({ "from": current.status, "until": until })).await?;
     Ok(())
 }
+
+/// Blocks a contact: their unresolved conversations leave whoever holds them (capacity frees) and are offered to
+/// nobody; their later messages are still stored, in a conversation no automation or AI agent answers. Answers
+/// whether the contact was not blocked before. Supervisors and admins.
+#[tracing::instrument(skip_all, fields(contact = %contact))]
+pub async fn block_contact(conn: &mut PgConnection, caller: &Caller, contact: Uuid) -> ActionResult<bool> {
+    if !caller.supervisor {
+        return Err(Refusal::SupervisorOnly("blocking a contact needs the supervisor role").into());
+    }
+    if !crate::store::contacts::set_blocked(conn, contact, Some(&caller.actor.label)).await? {
+        return Ok(false);
+    }
+    let blocked = [("contact_blocked", json!({}))];
+    for (id, _) in crate::store::contacts::lock_unresolved_conversations(conn, contact).await? {
+        db::write_placement(conn, id, Placement::Blocked, None, &caller.actor, &blocked).await?;
+    }
+    db::wake_routers(conn).await?;
+    Ok(true)
+}
+
+/// Unblocks a contact: their blocked conversation is routed again like a new one. Answers whether the contact
+/// was blocked. Supervisors and admins.
+#[tracing::instrument(skip_all, fields(contact = %contact))]
+pub async fn unblock_contact(conn: &mut PgConnection, caller: &Caller, contact: Uuid) -> ActionResult<bool> {
+    if !caller.supervisor {
+        return Err(Refusal::SupervisorOnly("unblocking a contact needs the supervisor role").into());
+    }
+    if !crate::store::contacts::set_blocked(conn, contact, None).await? {
+        return Ok(false);
+    }
+    for (id, state) in crate::store::contacts::lock_unresolved_conversations(conn, contact).await? {
+        if state == RoutingState::Blocked {
+            db::mark_unrouted(conn, id, false).await?;
+            db::record_event(conn, id, "contact_unblocked", &caller.actor, json!({})).await?;
+        }
+    }
+    Ok(true)
+}

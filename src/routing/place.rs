@@ -163,6 +163,7 @@ pub async fn settle(
         Placement::Waiting { agent, .. } => ("waiting_for_agent", json!({"agent_id": agent})),
         Placement::Ai(ai) => ("ai_agent", json!({"ai_agent_id": ai})),
         Placement::Unowned => ("unowned", json!({})),
+        Placement::Blocked => ("blocked", json!({})),
     });
     db::write_placement(conn, conversation, placement, rule, actor, &events).await
 }
@@ -201,6 +202,10 @@ pub async fn route(
     actor: &Actor,
     mut events: Events,
 ) -> sqlx::Result<Placement> {
+    if r.blocked {
+        settle(conn, r.id, Placement::Blocked, None, actor, events).await?;
+        return Ok(Placement::Blocked);
+    }
     let env = Env { now: Timestamp::now(), hours: &cfg.hours };
     let number: NumberRouting = cfg.numbers.get(&r.number_id).map(|n| n.routing).unwrap_or_default();
     let rules = cfg.rules_for(r.channel_id);

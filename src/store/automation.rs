@@ -288,6 +288,8 @@ pub struct Pending {
     pub person_replied: bool,
     /// Seconds since the last message a person wrote in the conversation.
     pub person_replied_secs_ago: Option<f64>,
+    /// The contact is blocked: only their STOP / START is acted on.
+    pub contact_blocked: bool,
 }
 
 /// Takes up to `limit` inbound messages from the automations' inbox (oldest first), row-locked so that no other
@@ -308,7 +310,8 @@ pub async fn claim_pending(conn: &mut PgConnection, limit: i64) -> sqlx::Result<
                     EXISTS (SELECT 1 FROM conversations o WHERE o.contact_id = c.contact_id AND o.id <> c.id
                                                             AND o.created_at < c.created_at) AS returning,
                     c.queue_id, c.status, person.at IS NOT NULL AS person_replied,
-                    EXTRACT(EPOCH FROM now() - person.at)::float8 AS person_replied_secs_ago
+                    EXTRACT(EPOCH FROM now() - person.at)::float8 AS person_replied_secs_ago,
+                    k.blocked_at IS NOT NULL AS contact_blocked
              FROM messages m
              JOIN conversations c ON c.id = m.conversation_id
              JOIN contacts k ON k.id = c.contact_id

@@ -422,8 +422,33 @@ async function attachments(browser) {
   await context.close();
 }
 
+// A failed message is sent again with one click; the conversation is snoozed until the customer writes, and
+// their message wakes it while the agent watches.
+async function lifecycle(browser) {
+  const { page } = await logIn(browser, 1);
+  await page.goto(`${BASE}/inbox#/inbox/${env('CONVERSATION_ID')}`);
+  const failed = page.locator('.msg.outbound[data-status="failed"]', { hasText: 'Checking your refund' });
+  await failed.locator('.retry').waitFor();
+  await screenshot(page, 'failed-message');
+  await failed.locator('.retry').click();
+  await failed.locator('text=Sent again').waitFor();
+  if (await failed.locator('.retry').count()) throw new Error('the Retry button stayed after the retry');
+  const again = page.locator('.msg.outbound', { hasText: 'A new attempt at a failed message' });
+  await again.waitFor();
+  await page.locator('.msg.outbound[data-status="read"]', { hasText: 'A new attempt' }).waitFor({ timeout: 20000 });
+  await screenshot(page, 'retried');
+  await page.selectOption('#snooze', 'reply');
+  await page.locator('#snoozed', { hasText: 'Snoozed until the customer’s next message' }).waitFor();
+  await page.locator('.event', { hasText: 'Snoozed until the customer replies' }).waitFor();
+  await screenshot(page, 'snoozed');
+  await customerSays('Any news on the refund?');
+  await page.locator('#status').waitFor({ timeout: 15000 });
+  await page.locator('.event', { hasText: 'Woken by the customer’s message' }).waitFor();
+  await screenshot(page, 'woken');
+}
+
 const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
-  two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments };
+  two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments, lifecycle };
 
 (async () => {
   const browser = await launch();

@@ -233,6 +233,8 @@ async fn snooze(
 struct ConversationChanges {
     /// -1000 to 1000; higher is offered first while waiting.
     priority: Option<i32>,
+    /// `urgent`, `high`, `normal` or `low`: sets the priority to 300, 100, 0 or -100 (not with `priority`).
+    priority_level: Option<crate::domain::conversation::PriorityLevel>,
     /// `open` or `pending` (snooze, resolve and reopen have their own actions); `open` wakes a snoozed one.
     status: Option<String>,
 }
@@ -247,7 +249,13 @@ async fn update(
     ApiJson(body): ApiJson<ConversationChanges>,
 ) -> AppResult<Json<Conversation>> {
     let (_, view) = act!(state, who, id, |tx, c| {
-        if let Some(p) = body.priority {
+        let priority = match (body.priority, body.priority_level) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::invalid_field("priority_level", "give priority or priority_level, not both"))
+            }
+            (p, level) => p.or(level.map(|l| l.priority())),
+        };
+        if let Some(p) = priority {
             actions::set_priority(&mut tx, &c, id, p).await?;
         }
         if let Some(status) = &body.status {

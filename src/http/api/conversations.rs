@@ -70,8 +70,8 @@ pub struct Conversation {
     snoozed_until: Option<OffsetDateTime>,
     /// Who owns it: `unrouted` (a decision is being made), `waiting` (in `queue_id`, or for `waiting_agent_id`),
     /// `assigned` (to `assignee_id`), `ai` (the AI agent; the conversation is `pending`), `unowned` (no rule,
-    /// AI agent or default queue applied: the number's agents may claim it) or `notified` (a notification
-    /// started it: routed when the customer replies).
+    /// AI agent or default queue applied: the number's agents may claim it), `notified` (a notification
+    /// started it: routed when the customer replies) or `blocked` (the contact is blocked: offered to nobody).
     routing_state: RoutingState,
     /// `customer`, `business` (an agent or token, with a template) or `notification`.
     started_by: crate::domain::conversation::StartedBy,
@@ -79,6 +79,9 @@ pub struct Conversation {
     communication_type: String,
     /// -1000 to 1000; higher is offered first.
     priority: i32,
+    /// The priority's band as people name it: `urgent` (300 and above), `high` (100–299), `normal`, `low`
+    /// (-100 and below).
+    priority_level: crate::domain::conversation::PriorityLevel,
     queue_id: Option<Uuid>,
     /// The agent holding it (after a resolve: the agent who held it last).
     assignee_id: Option<Uuid>,
@@ -131,6 +134,7 @@ impl From<ConversationRow> for Conversation {
             started_by: r.started_by,
             communication_type: r.communication_type,
             priority: r.priority,
+            priority_level: crate::domain::conversation::PriorityLevel::of(r.priority),
             queue_id: r.queue_id,
             assignee_id: r.assignee_id,
             waiting_agent_id: r.waiting_agent_id,
@@ -198,7 +202,7 @@ struct Filters {
     /// Contact name or phone number, or the text of one of its messages, contains (case-insensitive).
     q: Option<String>,
     tag_id: Option<Uuid>,
-    /// `unrouted`, `waiting`, `assigned`, `ai` or `unowned`.
+    /// `unrouted`, `waiting`, `assigned`, `ai`, `unowned`, `notified` or `blocked`.
     routing_state: Option<String>,
     queue_id: Option<Uuid>,
     /// An agent's id, or `me`.
@@ -235,7 +239,7 @@ async fn list(
     let routing_state = f.routing_state.as_deref().map(str::parse::<RoutingState>).transpose().map_err(|_| {
         AppError::bad_request(
             "invalid_query",
-            "routing_state must be unrouted, waiting, assigned, ai, unowned or notified",
+            "routing_state must be unrouted, waiting, assigned, ai, unowned, notified or blocked",
         )
         .with_field("routing_state")
     })?;

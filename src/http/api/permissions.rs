@@ -64,7 +64,11 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     // Contacts, the agent's own things.
     ("GET", "/contacts", P(ContactRead)),
     ("GET", "/contacts/{id}", P(ContactRead)),
+    ("GET", "/contacts/export", P(ContactRead)),
+    ("POST", "/contacts/import", P(ContactWrite)),
     ("PATCH", "/contacts/{id}", P(ContactWrite)),
+    ("POST", "/contacts/{id}/block", P(ContactWrite)),
+    ("POST", "/contacts/{id}/unblock", P(ContactWrite)),
     ("GET", "/contacts/{id}/opt-ins", P(ContactOptinRead)),
     ("POST", "/contacts/{id}/opt-ins", P(ContactOptinWrite)),
     ("POST", "/opt-ins/import", P(ContactOptinWrite)),

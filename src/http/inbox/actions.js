@@ -1,11 +1,12 @@
 // The side panel: claim, assign, transfer, status, priority and tags; a refused action puts the controls back.
 
 import { S, agentName, isSup } from './state.js';
-import { $, h, toast } from './dom.js';
+import { $, fmtTime, h, toast } from './dom.js';
 import { api } from './api.js';
 import { matchesView, upsertListItem } from './list.js';
 import { refreshEvents, renderHead, stateWords } from './thread.js';
 import { renderComposer } from './composer.js';
+import { renderContact } from './contact.js';
 
 async function act(path, body, method) {
   const c = S.current, problem = $('#side-problem');
@@ -16,14 +17,35 @@ async function act(path, body, method) {
     upsertListItem(c.id, matchesView(S.current) ? S.current : null);
   } catch (x) {
     // Put the controls back as the conversation really is, and say why.
-    const side = $('#side'); if (side) { side.dataset.shape = ''; renderSide(); }
+    const side = $('#side-actions'); if (side) { side.dataset.shape = ''; renderSide(); }
     const p = $('#side-problem'); if (p) p.textContent = x.message; else toast(x.message, true);
   }
 }
+const PRIORITY = { urgent: 'Urgent', high: 'High', normal: 'Normal', low: 'Low' };
+
+// When a snooze choice ends, in the agent's own time zone (null: at the customer's next message).
+function snoozeUntil(choice) {
+  const at = new Date();
+  if (choice === 'reply') return null;
+  if (choice === '1h') return new Date(at.getTime() + 3600e3).toISOString();
+  if (choice === 'tomorrow' || choice === 'monday') {
+    const days = choice === 'tomorrow' ? 1 : ((8 - at.getDay()) % 7) || 7;
+    at.setDate(at.getDate() + days); at.setHours(9, 0, 0, 0);
+    return at.toISOString();
+  }
+  return undefined;
+}
 function renderSide() {
-  const c = S.current, side = $('#side');
-  if (!c || !side) return;
-  const shape = JSON.stringify([c.id, c.routing_state, c.assignee_id, c.queue_id, c.status, c.priority, c.tag_ids]);
+  const c = S.current, frame = $('#side');
+  if (!c || !frame) return;
+  // The actions are drawn again when the conversation changes; the contact panel below them only for another contact.
+  let side = $('#side-actions'), panel = $('#contact-panel');
+  if (!side || !panel) {
+    side = h('div', { id: 'side-actions' }); panel = h('section', { id: 'contact-panel', class: 'contact-panel', 'aria-label': 'Contact' });
+    frame.replaceChildren(side, panel);
+  }
+  renderContact();
+  const shape = JSON.stringify([c.id, c.routing_state, c.assignee_id, c.queue_id, c.status, c.snoozed_until, c.priority, c.tag_ids]);
   if (side.dataset.shape === shape) return;
   side.dataset.shape = shape;
   const mine = c.routing_state === 'assigned' && c.assignee_id === S.me.id;
@@ -32,7 +54,8 @@ function renderSide() {
   const transferTo = h('select', { 'aria-label': 'Transfer to', id: 'transfer-target' },
     h('optgroup', { label: 'Queues' }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
     h('optgroup', { label: 'Agents' }, S.dir.agents.map((a) => h('option', { value: 'a:' + a.id }, a.name || a.email))));
-  const priority = h('input', { type: 'number', min: '-1000', max: '1000', value: String(c.priority), 'aria-label': 'Priority', id: 'priority' });
+  const priority = h('select', { 'aria-label': 'Priority', id: 'priority', value: c.priority_level, onchange: (e) => act('', { priority_level: e.target.value }, 'PATCH') },
+    Object.entries(PRIORITY).map(([v, label]) => h('option', { value: v }, label)));
   const resolved = c.status === 'resolved';
   side.replaceChildren(h('div', {},
     h('h3', {}, 'Ownership'),
@@ -46,12 +69,20 @@ function renderSide() {
       act('transfer', kind === 'q' ? { queue_id: id } : { agent_id: id });
     } }, 'Transfer')),
     h('h3', {}, 'Status'),
+    c.status === 'snoozed' && h('p', { id: 'snoozed' }, c.snoozed_until ? 'Snoozed until ' + fmtTime(c.snoozed_until) + ' or the customer’s next message.' : 'Snoozed until the customer’s next message.'),
     h('div', { class: 'line' },
-      !resolved && h('select', { 'aria-label': 'Status', id: 'status', value: c.status, onchange: (e) => act('', { status: e.target.value }, 'PATCH') },
+      !resolved && c.status !== 'snoozed' && h('select', { 'aria-label': 'Status', id: 'status', value: c.status, onchange: (e) => act('', { status: e.target.value }, 'PATCH') },
         h('option', { value: 'open' }, 'Open'), h('option', { value: 'pending' }, 'Pending')),
+      c.status === 'snoozed' && h('button', { id: 'wake', onclick: () => act('', { status: 'open' }, 'PATCH') }, 'Wake now'),
       resolved ? h('button', { id: 'reopen', onclick: () => act('reopen') }, 'Reopen') : h('button', { id: 'resolve', onclick: () => act('resolve') }, 'Resolve')),
+    !resolved && h('div', { class: 'line' }, h('select', { 'aria-label': 'Snooze', id: 'snooze', onchange: (e) => {
+      const until = snoozeUntil(e.target.value);
+      if (until !== undefined) act('snooze', { until });
+    } }, h('option', { value: '' }, c.status === 'snoozed' ? 'Snooze again…' : 'Snooze…'),
+      h('option', { value: 'reply' }, 'Until the customer replies'), h('option', { value: '1h' }, 'For an hour'),
+      h('option', { value: 'tomorrow' }, 'Until tomorrow 9:00'), h('option', { value: 'monday' }, 'Until Monday 9:00'))),
     h('h3', {}, 'Priority'),
-    h('div', { class: 'line' }, priority, h('button', { onclick: () => act('', { priority: Number(priority.value) }, 'PATCH') }, 'Save')),
+    h('div', { class: 'line' }, priority),
     h('h3', {}, 'Tags'),
     h('div', { class: 'tags' }, S.tags.length ? S.tags.map((t) => h('label', {}, h('input', { type: 'checkbox', checked: c.tag_ids.includes(t.id), 'data-tag': t.name, onchange: () => {
       const ids = [...side.querySelectorAll('[data-tag-id]:checked')].map((x) => x.dataset.tagId);

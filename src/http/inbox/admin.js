@@ -166,11 +166,18 @@ const ADMIN = {
       ['out_of_hours_text', 'Out-of-hours message while this queue is closed (empty: the number\'s)', 'textarea', '', (q) => (q.automation || {}).out_of_hours_text || ''],
       ['waiting_notice_text', 'Waiting notice ({{position}}, {{estimated_wait}}; empty: none)', 'textarea', 'You are number {{position}} in line; the wait is about {{estimated_wait}}.', (q) => (q.automation || {}).waiting_notice_text || ''],
       ['waiting_notice_every_minutes', 'Waiting notice at most every … minutes', 'number', '', (q) => String((q.automation || {}).waiting_notice_every_minutes || 5)],
-      ['waiting_notice_max', 'At most … notices per wait', 'number', '', (q) => String((q.automation || {}).waiting_notice_max || 3)]],
-    body: (v, editing) => ({ name: v.name, strategy: v.strategy, business_hours_id: v.business_hours_id || (editing ? null : undefined), member_ids: v.member_ids }),
+      ['waiting_notice_max', 'At most … notices per wait', 'number', '', (q) => String((q.automation || {}).waiting_notice_max || 3)],
+      ['acceptance_timeout_minutes', 'Back to the queue when its agent has not answered in … minutes (empty: never)', 'number', '', (q) => q.acceptance_timeout_minutes == null ? '' : String(q.acceptance_timeout_minutes)],
+      ['acceptance_misses_to_away', 'Set the agent away after … such misses in a row (empty: never)', 'number', '', (q) => q.acceptance_misses_to_away == null ? '' : String(q.acceptance_misses_to_away)],
+      ['auto_resolve_after_minutes', 'Resolve after … minutes of silence (empty: the number\'s setting)', 'number', '', (q) => String((q.automation || {}).auto_resolve_after_minutes || '')],
+      ['auto_resolve_text', 'Closing message when resolved for silence (empty: the number\'s)', 'textarea', '', (q) => (q.automation || {}).auto_resolve_text || '']],
+    body: (v, editing) => ({ name: v.name, strategy: v.strategy, business_hours_id: v.business_hours_id || (editing ? null : undefined), member_ids: v.member_ids,
+      acceptance_timeout_minutes: v.acceptance_timeout_minutes ? Number(v.acceptance_timeout_minutes) : (editing ? null : undefined),
+      acceptance_misses_to_away: v.acceptance_misses_to_away ? Number(v.acceptance_misses_to_away) : (editing ? null : undefined) }),
     load: async (q) => ({ ...q, automation: await api('GET', `/automation/queues/${q.id}`) }),
     also: (v, id) => api('PUT', `/automation/queues/${id}`, { out_of_hours_text: v.out_of_hours_text || null, waiting_notice_text: v.waiting_notice_text || null,
-      waiting_notice_every_minutes: Number(v.waiting_notice_every_minutes) || 5, waiting_notice_max: Number(v.waiting_notice_max) || 3 }) },
+      waiting_notice_every_minutes: Number(v.waiting_notice_every_minutes) || 5, waiting_notice_max: Number(v.waiting_notice_max) || 3,
+      auto_resolve_after_minutes: Number(v.auto_resolve_after_minutes) || null, auto_resolve_text: v.auto_resolve_text || null }) },
   hours: { title: 'Business hours', path: '/business-hours', admin: true,
     columns: [['Name', (b) => b.name], ['Time zone', (b) => b.time_zone], ['Week', (b) => weekWords(b.weekly)],
       ['Holidays', (b) => (b.holidays || []).map((x) => x.date + (x.name ? ` ${x.name}` : '')).join(', ')]],
@@ -370,6 +377,8 @@ async function numberSettings(channel, numberId) {
     ['greeting_template_id', 'Or greet with a content with buttons (instead of the text)', 'template', null, (x) => x.auto.greeting_template_id || ''],
     ['out_of_hours_text', 'Out-of-hours message (once per closed period; empty: none)', 'textarea', '', (x) => x.auto.out_of_hours_text || ''],
     ['out_of_hours_quiet_minutes', 'Not when a person replied in the last … minutes', 'number', '', (x) => String(x.auto.out_of_hours_quiet_minutes)],
+    ['auto_resolve_after_minutes', 'Resolve conversations after … minutes of silence (empty: never)', 'number', '', (x) => String(x.auto.auto_resolve_after_minutes || '')],
+    ['auto_resolve_text', 'Closing message when resolved for silence (empty: none)', 'textarea', '', (x) => x.auto.auto_resolve_text || ''],
     ['csat_enabled', 'Satisfaction survey when resolved', ['no', 'yes'], null, (x) => yes(x.csat_enabled)],
     ['csat_scale', 'Survey scale', ['five', 'faces'], null, (x) => x.auto.csat.scale || 'five'],
     ['csat_language', 'Survey language (e.g. en)', 'text', '', (x) => Object.keys(x.auto.csat.texts || {})[0] || (x.language || 'en')],
@@ -391,7 +400,8 @@ async function numberSettings(channel, numberId) {
     const texts = v.csat_question ? { [v.csat_language || 'en']: { question: v.csat_question, thanks: v.csat_thanks || undefined } } : {};
     const auto = { out_of_hours_text: v.out_of_hours_text || null, out_of_hours_quiet_minutes: Number(v.out_of_hours_quiet_minutes) || 30,
       attachments_refused_text: v.attachments_refused_text || null, csat: { scale: v.csat_scale, texts },
-      greeting_template_id: v.greeting_template_id || null, greeting_variables: n ? n.auto.greeting_variables : {} };
+      greeting_template_id: v.greeting_template_id || null, greeting_variables: n ? n.auto.greeting_variables : {},
+      auto_resolve_after_minutes: Number(v.auto_resolve_after_minutes) || null, auto_resolve_text: v.auto_resolve_text || null };
     if (v.csat_template_id) auto.csat.template_id = v.csat_template_id;
     try {
       const saved = n ? await api('PATCH', `/channels/${channel.id}/numbers/${n.id}`, body) : await api('POST', `/channels/${channel.id}/numbers`, body);

@@ -11,7 +11,7 @@ function matchesView(c) {
   if (S.view === 'mine' && c.routing_state !== 'assigned' && c.status !== 'resolved') return false;
   if (S.view === 'queues' && !['waiting', 'unowned'].includes(c.routing_state)) return false;
   if (S.view === 'ai' && c.routing_state !== 'ai') return false;
-  if (f.status === 'unresolved' ? c.status === 'resolved' : f.status && c.status !== f.status) return false;
+  if (f.status === 'unresolved' ? c.status === 'resolved' || c.status === 'snoozed' : f.status && c.status !== f.status) return false;
   if (f.number_id && c.number_id !== f.number_id) return false;
   if (f.tag_id && !c.tag_ids.includes(f.tag_id)) return false;
   return true;
@@ -33,7 +33,7 @@ function inbox(id) {
     const filters = h('div', { class: 'filters' },
       h('input', { type: 'search', id: 'search', placeholder: 'Search name, number or message text', 'aria-label': 'Search', value: f.q,
         oninput: debounce((e) => { f.q = e.target.value; loadList(); }, 250) }),
-      sel('status', 'Status', [['unresolved', 'Open & pending'], ['open', 'Open'], ['pending', 'Pending'], ['resolved', 'Resolved'], ['', 'Any status']]),
+      sel('status', 'Status', [['unresolved', 'Open & pending'], ['open', 'Open'], ['pending', 'Pending'], ['snoozed', 'Snoozed'], ['resolved', 'Resolved'], ['', 'Any status']]),
       sel('number_id', 'Number', [['', 'All numbers'], ...S.dir.numbers.map((n) => [n.id, n.name + ' ' + n.e164])]),
       sel('tag_id', 'Tag', [['', 'All tags'], ...S.tags.map((t) => [t.id, t.name])]));
     $('#main').replaceChildren(
@@ -68,6 +68,7 @@ function renderList() {
   const ul = $('#items');
   if (!ul) return;
   const stateBadge = (c) => c.status === 'resolved' ? h('span', { class: 'badge resolved' }, 'Resolved')
+    : c.status === 'snoozed' ? h('span', { class: 'badge resolved' }, 'Snoozed' + (c.snoozed_until ? ' · ' + fmtTime(c.snoozed_until) : ''))
     : c.routing_state === 'waiting' ? h('span', { class: 'badge waiting' }, 'Waiting · ' + (c.queue_id ? queueName(c.queue_id) : agentName(c.waiting_agent_id)))
     : c.routing_state === 'unowned' ? h('span', { class: 'badge waiting' }, 'Unowned')
     : c.routing_state === 'assigned' ? h('span', { class: 'badge' }, c.assignee_id === S.me.id ? 'Mine' : agentName(c.assignee_id))
@@ -77,7 +78,8 @@ function renderList() {
     'aria-current': String(!!(S.current && S.current.id === c.id)),
     'aria-label': contactName(c) + (c.unread ? ', unread' : ''),
   }, h('div', { class: 'row' }, h('span', { class: 'name' }, contactName(c)), h('span', { class: 'time' }, fmtTime(c.last_message ? c.last_message.at : c.updated_at))),
-  h('div', { class: 'row' }, h('span', { class: 'preview' }, c.last_message ? (c.last_message.direction === 'outbound' ? 'You: ' : '') + c.last_message.body : c.topic || ''), stateBadge(c))))));
+  h('div', { class: 'row' }, ['urgent', 'high'].includes(c.priority_level) && h('span', { class: 'badge ' + c.priority_level }, c.priority_level === 'urgent' ? 'Urgent' : 'High'),
+    h('span', { class: 'preview' }, c.last_message ? (c.last_message.direction === 'outbound' ? 'You: ' : '') + c.last_message.body : c.topic || ''), stateBadge(c))))));
   if (!S.list.length) ul.replaceChildren(h('li', { class: 'empty pad' }, S.view === 'queues' ? 'Nobody is waiting in your queues.' : S.view === 'ai' ? 'No conversation is with an AI agent.' : 'No conversations here.'));
   $('#more').replaceChildren(S.next ? h('button', { onclick: () => loadList(true) }, 'Load more') : '');
 }

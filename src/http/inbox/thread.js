@@ -104,13 +104,26 @@ function renderItem(item) {
     m.direction === 'inbound' && m.button_text && h('div', { class: 'by' }, 'Tapped a button'),
     context, media, place, m.body,
     h('div', { class: 'foot' }, fmtTime(m.created_at), m.direction === 'outbound' && [' · ', h('span', { class: failed ? 'failed status' : 'status' }, STATUS[m.status] || m.status)],
-      failed && h('div', { class: 'failed' }, (m.error_message || 'WhatsApp did not deliver it') + (m.error_code ? ` (error ${m.error_code})` : ''))));
+      failed && h('div', { class: 'failed' }, (m.error_message || 'WhatsApp did not deliver it') + (m.error_code ? ` (error ${m.error_code})` : '')),
+      failed && !m.retried_by && S.current && S.current.status !== 'resolved' && h('button', { class: 'retry', 'data-retry': m.id, onclick: (e) => retry(m, e.target) }, 'Retry'),
+      failed && m.retried_by && h('div', { class: 'muted' }, 'Sent again'),
+      m.retry_of && h('div', { class: 'muted' }, 'A new attempt at a failed message')));
+}
+// Sends a failed message again (once: the server refuses a second retry and names the first).
+async function retry(m, button) {
+  button.disabled = true;
+  try {
+    const sent = await api('POST', `/conversations/${m.conversation_id}/messages/${m.id}/retry`);
+    putItem('m:' + m.id, { kind: 'message', at: m.created_at, m: { ...m, retried_by: sent.id } });
+    putItem('m:' + sent.id, { kind: 'message', at: sent.created_at, m: sent });
+  } catch (x) { button.disabled = false; toast(x.message, true); }
 }
 const AUTOMATION = { greeting: 'greeting', out_of_hours: 'out of hours', attachments_refused: 'files not accepted',
-  rule: 'auto reply', waiting_notice: 'waiting notice', csat: 'satisfaction survey', ai_agent: 'AI agent' };
+  rule: 'auto reply', waiting_notice: 'waiting notice', csat: 'satisfaction survey', ai_agent: 'AI agent', auto_resolve: 'closing message',
+  opt_in: 'opt-in confirmation', notification: 'notification' };
 function describeEvent(e) {
   const d = e.data || {};
-  const who = e.actor_type === 'system' ? '' : ' by ' + (e.actor_label || 'someone');
+  const who = e.actor_type === 'system' ? '' : ' by ' + (e.actor_type === 'user' && e.actor_id ? agentName(e.actor_id) : e.actor_label || 'someone');
   const to = d.agent_id ? ' to ' + agentName(d.agent_id) : d.queue_id ? ' to ' + queueName(d.queue_id) : '';
   const words = { started: 'Started' + (d.topic ? ` (“${d.topic}”)` : ''), routed: 'Routed', queued: 'Waiting in ' + (d.queue_id ? queueName(d.queue_id) : 'a queue'),
     assigned: 'Assigned' + to, claimed: 'Claimed', transferred: 'Transferred' + to, unassigned: 'Returned to the queue',
@@ -120,7 +133,11 @@ function describeEvent(e) {
     csat_sent: 'Satisfaction survey sent', csat_rated: `Rated ${d.rating} of 5` + (d.comment ? ` (“${d.comment}”)` : ''),
     csat_commented: 'Added a comment to the rating', csat_skipped: 'Satisfaction survey not sent: ' + (d.reason || '').replace(/_/g, ' '),
     automation_rule_fired: `Auto reply “${d.rule_name || ''}” fired`,
-    automation_skipped: `An automation did not send (${(d.automation || '').replace(/_/g, ' ')}): ${d.reason || ''}` };
+    automation_skipped: `An automation did not send (${(d.automation || '').replace(/_/g, ' ')}): ${d.reason || ''}`,
+    snoozed: 'Snoozed' + (d.until ? ' until ' + fmtTime(d.until) : ' until the customer replies'),
+    unsnoozed: d.reason === 'time' ? 'Snooze ended' : 'Woken by the customer’s message',
+    auto_resolved: `Resolved after ${fmtDuration((d.after_minutes || 0) * 60)} of silence`,
+    acceptance_timeout: `Not answered by ${agentName(d.agent_id)} in time: back to the queue` + (d.agent_set_away ? ` (${agentName(d.agent_id)} set away after ${d.misses_in_a_row} misses)` : '') };
   return (words[e.kind] || e.kind.replace(/_/g, ' ')) + who;
 }
 
@@ -139,7 +156,7 @@ function renderHead() {
     h('span', { class: 'spacer' }),
     windowChip(c));
 }
-const stateWords = (c) => c.status === 'resolved' ? 'Resolved' : c.routing_state === 'waiting' ? 'Waiting' : c.routing_state === 'unowned' ? 'Unowned: claim it to answer' : c.routing_state === 'ai' ? 'With the AI agent' : 'Being routed';
+const stateWords = (c) => c.status === 'resolved' ? 'Resolved' : c.status === 'snoozed' && c.routing_state !== 'assigned' ? 'Snoozed' : c.routing_state === 'waiting' ? 'Waiting' : c.routing_state === 'unowned' ? 'Unowned: claim it to answer' : c.routing_state === 'ai' ? 'With the AI agent' : 'Being routed';
 function windowChip(c) {
   if (!c.window_expires_at) return h('span', { class: 'window closed', id: 'window' }, 'No 24-hour window: templates only');
   const left = (new Date(c.window_expires_at) - Date.now()) / 1000;

@@ -36,6 +36,8 @@ pub struct Routable {
     pub returning: bool,
     /// The agent who held the customer's most recent earlier conversation.
     pub last_agent_id: Option<Uuid>,
+    /// The contact is blocked: the conversation is offered to nobody.
+    pub blocked: bool,
     /// `routing_config.version` as this statement saw it.
     pub config_version: i64,
 }
@@ -44,7 +46,7 @@ const ROUTABLE: &str =
     "SELECT c.id, c.channel_id, c.number_id, c.contact_id, c.communication_type, c.status, c.routing_state,
         c.queue_id, c.assignee_id, c.ai_done, COALESCE(k.language, n.language) AS language, k.attributes, k.tags,
         m.body AS first_text, m.button_payload AS first_button_payload,
-        p.id IS NOT NULL AS returning, p.assignee_id AS last_agent_id,
+        p.id IS NOT NULL AS returning, p.assignee_id AS last_agent_id, k.blocked_at IS NOT NULL AS blocked,
         (SELECT version FROM routing_config) AS config_version
     FROM conversations c
     JOIN contacts k ON k.id = c.contact_id
@@ -170,6 +172,8 @@ pub enum Placement {
     /// The AI agent with this id owns it.
     Ai(Uuid),
     Unowned,
+    /// The contact is blocked: nobody owns it.
+    Blocked,
 }
 
 /// Writes a conversation's new owner and its timeline events, in one statement. Entering a queue (or starting
@@ -194,6 +198,7 @@ pub async fn write_placement(
         Placement::Waiting { queue, agent } => (RoutingState::Waiting, None, queue, agent),
         Placement::Ai(_) => (RoutingState::Ai, None, None, None),
         Placement::Unowned => (RoutingState::Unowned, None, None, None),
+        Placement::Blocked => (RoutingState::Blocked, None, None, None),
     };
     let (kinds, data): (Vec<&str>, Vec<&Value>) = events.iter().map(|(k, d)| (*k, d)).unzip();
     sqlx::query(
