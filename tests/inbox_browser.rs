@@ -428,3 +428,26 @@ async fn a_failed_message_is_retried_once_and_a_snoozed_conversation_wakes_when_
     let (_, c) = floor.app.api(&floor.token, Method::GET, &format!("/conversations/{id}"), None).await;
     assert_eq!(c["status"], "open", "woken by the customer's message");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contact_panel_edits_and_blocks_and_the_contacts_screen_searches_and_imports() {
+    let floor = floor().await;
+    let customer = "+15550100010";
+    floor.customer_says(customer, "Hello, I order a lot").await;
+    let id = floor.conversation_of(customer).await;
+    floor.run("contacts", customer, &[("CONVERSATION_ID", id)]).await;
+    let (tags, attributes, blocked): (Vec<String>, serde_json::Value, bool) =
+        sqlx::query_as("SELECT tags, attributes, blocked_at IS NOT NULL FROM contacts WHERE phone_e164 = $1")
+            .bind(customer)
+            .fetch_one(&floor.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(tags, ["vip", "wholesale"]);
+    assert_eq!(attributes, json!({"tier": "gold", "orders": 12}));
+    assert!(!blocked, "unblocked again");
+    let imported: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE profile_name = 'Dee Importer'")
+        .fetch_one(&floor.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(imported, 1);
+}

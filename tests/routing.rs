@@ -796,7 +796,7 @@ async fn a_snoozed_conversation_wakes_on_the_customers_message_or_at_its_time_an
         page["items"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
     };
     assert!(!listed("unresolved").await.contains(&id));
-    assert_eq!(listed("snoozed").await, [id.clone()]);
+    assert_eq!(listed("snoozed").await, std::slice::from_ref(&id));
     c.customer_writes("+31640000071", "any news?").await;
     let woke = c.until(&id, "the customer's message to wake it", |v| v["status"] == "open").await;
     assert_eq!(woke["snoozed_until"], Value::Null);

@@ -142,6 +142,7 @@ pub async fn find_or_create(conn: &mut PgConnection, phone_e164: &str) -> sqlx::
 /// A contact as the CSV export writes it.
 #[derive(Debug, Clone, FromRow)]
 pub struct Exported {
+    pub id: Uuid,
     pub phone: Option<String>,
     pub wa_id: Option<String>,
     pub bsuid: Option<String>,
@@ -154,33 +155,16 @@ pub struct Exported {
 }
 
 /// Every contact, oldest first, `limit` at a time after `after` (the last id of the previous page).
-pub async fn export_page(pool: &PgPool, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<(Uuid, Exported)>> {
-    let rows: Vec<(
-        Uuid,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Vec<String>,
-        Json<Map<String, Value>>,
-        bool,
-        OffsetDateTime,
-    )> = sqlx::query_as(
-        "SELECT id, phone_e164, wa_id, bsuid, profile_name, language, tags, attributes, blocked_at IS NOT NULL,
-                created_at
+pub async fn export_page(pool: &PgPool, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<Exported>> {
+    sqlx::query_as(
+        "SELECT id, phone_e164 AS phone, wa_id, bsuid, profile_name AS name, language, tags, attributes,
+                blocked_at IS NOT NULL AS blocked, created_at
          FROM contacts WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
     )
     .bind(after)
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, phone, wa_id, bsuid, name, language, tags, attributes, blocked, created_at)| {
-            (id, Exported { phone, wa_id, bsuid, name, language, tags, attributes, blocked, created_at })
-        })
-        .collect())
+    .await
 }
 
 /// One line of a contacts import: the customer's number, and what the file says about them (`None`: the column

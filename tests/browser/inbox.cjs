@@ -447,8 +447,43 @@ async function lifecycle(browser) {
   await screenshot(page, 'woken');
 }
 
+// The contact panel beside a conversation (tags and attributes saved, the contact blocked and unblocked), then the
+// contacts screen: search, a CSV import with a bad line refused and listed, a good one applied.
+async function contactsScreen(browser) {
+  const { page } = await logIn(browser, 1);
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(`${BASE}/inbox#/inbox/${env('CONVERSATION_ID')}`);
+  await page.locator('#contact-panel dd', { hasText: '+15550100010' }).waitFor();
+  await page.fill('#contact-tags', 'vip, wholesale');
+  await page.fill('#contact-attributes', 'tier: gold\norders: 12');
+  await page.click('#contact-save');
+  await page.locator('.toast', { hasText: 'Contact saved' }).waitFor();
+  page.once('dialog', (d) => d.accept());
+  await page.click('#contact-block');
+  await page.locator('#contact-blocked').waitFor();
+  await page.locator('#assignee', { hasText: 'blocked' }).waitFor();
+  await screenshot(page, 'contact-blocked');
+  await page.click('#contact-unblock');
+  await page.locator('#contact-block').waitFor();
+  await page.click('a[href="#/contacts"]');
+  await page.locator('#contacts-rows tr', { hasText: '+15550100010' }).waitFor();
+  await page.fill('#contacts-search', '0100010');
+  await page.locator('#contacts-rows tr', { hasText: 'vip, wholesale' }).waitFor();
+  await page.setInputFiles('#contacts-file', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('phone,name\n+15550100011,Dee\n0612,Nope\n') });
+  await page.locator('#import-lines li', { hasText: 'Line 3 (phone)' }).waitFor();
+  await screenshot(page, 'import-refused');
+  await page.setInputFiles('#contacts-file', { name: 'good.csv', mimeType: 'text/csv', buffer: Buffer.from('phone,name,tags\n+15550100011,Dee Importer,b2b\n') });
+  await page.locator('#import-result', { hasText: 'Imported: 1 new, 0 updated.' }).waitFor();
+  await page.fill('#contacts-search', 'Importer');
+  await page.locator('#contacts-rows tr', { hasText: 'Dee Importer' }).waitFor();
+  await screenshot(page, 'contacts');
+  const real = errors.filter((e) => !e.includes('422'));
+  if (real.length) throw new Error('console errors: ' + real.join(' | '));
+}
+
 const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
-  two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments, lifecycle };
+  two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments, lifecycle, contacts: contactsScreen };
 
 (async () => {
   const browser = await launch();

@@ -175,10 +175,10 @@ async fn export(State(state): State<AppState>, who: Principal) -> AppResult<axum
     let mut after = None;
     loop {
         let page = contacts::export_page(&state.pool, after, 5000).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(*last);
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
         let full = page.len() == 5000;
-        all.extend(page.into_iter().map(|(_, c)| c));
+        all.extend(page);
         if !full {
             break;
         }

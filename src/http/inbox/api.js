@@ -16,6 +16,7 @@ async function api(method, path, body) {
   const opt = { method, headers: {}, credentials: 'same-origin' };
   if (method !== 'GET') opt.headers['x-csrf-token'] = S.csrf;
   if (body instanceof FormData) opt.body = body;
+  else if (body instanceof Blob) { opt.headers['content-type'] = body.type || 'text/csv'; opt.body = body; }
   else if (body !== undefined) { opt.headers['content-type'] = 'application/json'; opt.body = JSON.stringify(body); }
   let r;
   try { r = await fetch('/api/v1' + path, opt); }

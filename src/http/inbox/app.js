@@ -1,5 +1,5 @@
 // Switchboard's agent inbox, the entry module. Plain JavaScript modules, no dependencies, no build step: log in,
-// the frame, and the routes (#/inbox, #/new, #/supervisor, #/admin).
+// the frame, and the routes (#/inbox, #/new, #/contacts, #/supervisor, #/admin).
 
 import { S, isSup } from './state.js';
 import { $, h, toast } from './dom.js';
@@ -80,7 +80,7 @@ function frame() {
   const link = (href, text) => h('a', { href, 'data-nav': href }, text);
   $('#app').replaceChildren(
     h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Switchboard'),
-      h('nav', { 'aria-label': 'Main' }, link('#/inbox', 'Inbox'), link('#/new', 'New conversation'),
+      h('nav', { 'aria-label': 'Main' }, link('#/inbox', 'Inbox'), link('#/new', 'New conversation'), link('#/contacts', 'Contacts'),
         isSup() && link('#/supervisor', 'Supervisor'), isSup() && link('#/admin', 'Admin')),
       h('span', { class: 'spacer' }), h('span', { id: 'conn', class: 'conn', role: 'status' }),
       h('span', {}, dot, S.me.name || S.me.email), presence,
@@ -95,6 +95,8 @@ function route() {
   clearInterval(S.pageTimer);
   if (parts[0] === 'new') return newConversation();
   if (parts[0] === 'supervisor' && isSup()) return supervisor();
+  // Its own module, fetched the first time the screen opens (the inbox's first load stays small).
+  if (parts[0] === 'contacts') return import('./contacts.js').then((m) => m.contacts()).catch((x) => toast(x.message, true));
   if (parts[0] === 'admin' && isSup()) return admin(parts[1] || 'channels');
   inbox(parts[1] || null);
 }

@@ -134,6 +134,7 @@ function describeEvent(e) {
     csat_commented: 'Added a comment to the rating', csat_skipped: 'Satisfaction survey not sent: ' + (d.reason || '').replace(/_/g, ' '),
     automation_rule_fired: `Auto reply “${d.rule_name || ''}” fired`,
     automation_skipped: `An automation did not send (${(d.automation || '').replace(/_/g, ' ')}): ${d.reason || ''}`,
+    contact_blocked: 'Contact blocked', contact_unblocked: 'Contact unblocked', blocked: 'Offered to nobody: the contact is blocked',
     snoozed: 'Snoozed' + (d.until ? ' until ' + fmtTime(d.until) : ' until the customer replies'),
     unsnoozed: d.reason === 'time' ? 'Snooze ended' : 'Woken by the customer’s message',
     auto_resolved: `Resolved after ${fmtDuration((d.after_minutes || 0) * 60)} of silence`,
@@ -156,7 +157,7 @@ function renderHead() {
     h('span', { class: 'spacer' }),
     windowChip(c));
 }
-const stateWords = (c) => c.status === 'resolved' ? 'Resolved' : c.status === 'snoozed' && c.routing_state !== 'assigned' ? 'Snoozed' : c.routing_state === 'waiting' ? 'Waiting' : c.routing_state === 'unowned' ? 'Unowned: claim it to answer' : c.routing_state === 'ai' ? 'With the AI agent' : 'Being routed';
+const stateWords = (c) => c.status === 'resolved' ? 'Resolved' : c.status === 'snoozed' && c.routing_state !== 'assigned' ? 'Snoozed' : c.routing_state === 'waiting' ? 'Waiting' : c.routing_state === 'unowned' ? 'Unowned: claim it to answer' : c.routing_state === 'ai' ? 'With the AI agent' : c.routing_state === 'blocked' ? 'Contact blocked: offered to nobody' : c.routing_state === 'notified' ? 'Notified: routed when the customer replies' : 'Being routed';
 function windowChip(c) {
   if (!c.window_expires_at) return h('span', { class: 'window closed', id: 'window' }, 'No 24-hour window: templates only');
   const left = (new Date(c.window_expires_at) - Date.now()) / 1000;
