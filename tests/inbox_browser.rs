@@ -451,3 +451,16 @@ async fn the_contact_panel_edits_and_blocks_and_the_contacts_screen_searches_and
         .unwrap();
     assert_eq!(imported, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_screen_passes_axe_at_desktop_and_phone_width_with_screenshots_of_each() {
+    let floor = floor().await;
+    let customer = "+15550100012";
+    floor.customer_says(customer, "Hello, can you help me with an order?").await;
+    let id = floor.conversation_of(customer).await;
+    let metrics = floor.run("accessibility", customer, &[("CONVERSATION_ID", id)]).await;
+    for (name, value) in &metrics {
+        println!("inbox {name}: {value} rules passed");
+    }
+    assert!(metrics.len() >= 16, "every screen checked at both widths: {metrics:?}");
+}

@@ -11,7 +11,8 @@
 #   - Prism (npm @stoplight/prism-cli), under target/, which serves Twilio's own OpenAPI descriptions so that the
 #     contract tests check every request Switchboard sends to Twilio;
 #   - Chromium (Debian package chromium) and playwright-core (npm), under target/, which drive the agent inbox
-#     in a real browser (screenshots land in target/browser-artifacts/).
+#     in a real browser (screenshots land in target/browser-artifacts/), and axe-core (npm), which checks each
+#     screen's accessibility there.
 # Usage: tests/run.sh [extra arguments for cargo nextest run / cargo test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,10 +81,11 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
 fi
 browser_dir="$root/target/test-browser"
-if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ]; then
-  log "installing playwright-core into $browser_dir"
+if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ] || [ ! -f "$browser_dir/node_modules/axe-core/axe.min.js" ]; then
+  log "installing playwright-core and axe-core into $browser_dir"
   mkdir -p "$browser_dir"
-  (cd "$browser_dir" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund playwright-core@1.64.1 >/dev/null)
+  (cd "$browser_dir" && { [ -f package.json ] || npm init -y >/dev/null; } \
+    && npm install --silent --no-audit --no-fund playwright-core@1.64.1 axe-core@4.14.1 >/dev/null)
 fi
 export SWITCHBOARD_TEST_BROWSER_MODULES="$browser_dir/node_modules"
 export SWITCHBOARD_TEST_CHROMIUM=/usr/bin/chromium

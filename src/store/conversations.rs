@@ -248,6 +248,49 @@ pub async fn unread(pool: &PgPool, user: Uuid, ids: &[Uuid]) -> sqlx::Result<Vec
     .await
 }
 
+/// How many conversations that need someone now (open or pending) each inbox view holds for a person.
+#[derive(Debug, Clone, Copy, Default, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct Counts {
+    /// Held by you.
+    pub mine: i64,
+    /// Held by you, with a customer message you have not read.
+    pub mine_unread: i64,
+    /// Waiting in your queues or unowned on your numbers (supervisors: all of them).
+    pub claimable: i64,
+    /// With an AI agent.
+    pub ai: i64,
+    /// Every one you can see.
+    pub all: i64,
+}
+
+/// [`Counts`] for `user` (`None`: an API token, which holds nothing and reads nothing), in one statement.
+pub async fn counts(pool: &PgPool, user: Option<Uuid>, who: Visibility) -> sqlx::Result<Counts> {
+    let mut q = sqlx::QueryBuilder::new(
+        "SELECT count(*) FILTER (WHERE mine) AS mine, count(*) FILTER (WHERE mine AND unread) AS mine_unread,
+                count(*) FILTER (WHERE routing_state IN ('waiting', 'unowned')) AS claimable,
+                count(*) FILTER (WHERE routing_state = 'ai') AS ai, count(*) AS \"all\"
+         FROM (SELECT c.routing_state, c.routing_state = 'assigned' AND c.assignee_id = ",
+    );
+    q.push_bind(user)
+        .push(
+            " AS mine, c.last_inbound_at IS NOT NULL AND (r.read_at IS NULL OR r.read_at < c.last_inbound_at) AS unread
+               FROM conversations c LEFT JOIN conversation_reads r ON r.conversation_id = c.id AND r.user_id = ",
+        )
+        .push_bind(user)
+        .push(" WHERE c.status IN ('open', 'pending')");
+    if let Visibility::Agent(agent) = who {
+        q.push(" AND (c.assignee_id = ")
+            .push_bind(agent)
+            .push(" OR c.queue_id IN (SELECT queue_id FROM queue_members WHERE user_id = ")
+            .push_bind(agent)
+            .push(") OR c.number_id IN (SELECT number_id FROM number_members WHERE user_id = ")
+            .push_bind(agent)
+            .push("))");
+    }
+    q.push(") x");
+    q.build_query_as().fetch_one(pool).await
+}
+
 /// Records that `user` has read the conversation up to now.
 pub async fn mark_read(pool: &PgPool, user: Uuid, id: Uuid) -> sqlx::Result<()> {
     sqlx::query(

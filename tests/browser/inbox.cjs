@@ -17,6 +17,14 @@ const CUSTOMER = env('CUSTOMER');
 const NEW_PASSWORD = 'a password of my own 42';
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 
+// Every console error of every page; the run fails on any a scenario did not expect (a refusal it provokes on
+// purpose is logged by the browser as a failed request: those scenarios say which statuses they expect).
+const CONSOLE_ERRORS = [];
+const EXPECTED_CONSOLE = [];
+function watchConsole(page) {
+  page.on('console', (m) => { if (m.type() === 'error') CONSOLE_ERRORS.push(`${page.url()}: ${m.text()}`); });
+}
+
 let shot = 0;
 async function screenshot(page, name) {
   shot += 1;
@@ -45,6 +53,7 @@ async function logIn(browser, i) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   const page = await context.newPage();
   page.on('pageerror', (e) => { console.error('page error:', e.message); process.exitCode = 1; });
+  watchConsole(page);
   await page.goto(`${BASE}/inbox`);
   await page.fill('#email', AGENTS[i].email);
   await page.fill('#password', AGENTS[i].password);
@@ -451,8 +460,7 @@ async function lifecycle(browser) {
 // contacts screen: search, a CSV import with a bad line refused and listed, a good one applied.
 async function contactsScreen(browser) {
   const { page } = await logIn(browser, 1);
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  EXPECTED_CONSOLE.push(/status of 422/);
   await page.goto(`${BASE}/inbox#/inbox/${env('CONVERSATION_ID')}`);
   await page.locator('#contact-panel dd', { hasText: '+15550100010' }).waitFor();
   await page.fill('#contact-tags', 'vip, wholesale');
@@ -478,17 +486,82 @@ async function contactsScreen(browser) {
   await page.fill('#contacts-search', 'Importer');
   await page.locator('#contacts-rows tr', { hasText: 'Dee Importer' }).waitFor();
   await screenshot(page, 'contacts');
-  const real = errors.filter((e) => !e.includes('422'));
-  if (real.length) throw new Error('console errors: ' + real.join(' | '));
+}
+
+// Every screen at a desktop's 1280×720 and a phone's 390×844: a screenshot of each, and axe-core's check
+// (WCAG 2 A and AA) with no serious or critical violation.
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+async function accessible(page, name) {
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  if (bad.length) {
+    throw new Error(`${name}: ` + bad.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`).join('; '));
+  }
+  console.log(`METRIC axe_checks_${name.replace(/[^a-z0-9]+/g, '_')} ${result.passes.length}`);
+}
+async function everyScreen(page, name, ready) {
+  for (const [w, hgt] of [[1280, 720], [390, 844]]) {
+    await page.setViewportSize({ width: w, height: hgt });
+    await ready();
+    await screenshot(page, `${name}-${w}x${hgt}`);
+    await accessible(page, `${name} at ${w}px`);
+  }
+  await page.setViewportSize({ width: 1280, height: 720 });
+}
+async function accessibility(browser) {
+  const { page } = await logIn(browser, 2);
+  // The login screen, before anyone logs in.
+  const anonymous = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const login = await anonymous.newPage();
+  watchConsole(login);
+  await login.goto(`${BASE}/inbox`);
+  await everyScreen(login, 'login', () => login.locator('#email').waitFor());
+  await anonymous.close();
+  const open = `${BASE}/inbox#/inbox/${env('CONVERSATION_ID')}`;
+  await page.goto(`${BASE}/inbox#/inbox`);
+  await page.click('[data-view="all"]');
+  await everyScreen(page, 'inbox', () => page.locator('#items .item').first().waitFor());
+  await page.goto(open);
+  await everyScreen(page, 'conversation', () => page.locator('#contact-panel h3').first().waitFor());
+  // The dark theme, as a system set to dark asks for it.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await everyScreen(page, 'conversation-dark', () => page.locator('#contact-panel h3').first().waitFor());
+  await page.emulateMedia({ colorScheme: 'light' });
+  // Shortcuts work where no text is being typed.
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await page.keyboard.press('?');
+  await page.locator('#shortcuts').waitFor();
+  await everyScreen(page, 'shortcuts', () => page.locator('#shortcuts').waitFor());
+  await page.keyboard.press('Escape');
+  await page.goto(`${BASE}/inbox#/new`);
+  await everyScreen(page, 'new-conversation', () => page.locator('#to').waitFor());
+  await page.goto(`${BASE}/inbox#/contacts`);
+  await everyScreen(page, 'contacts', () => page.locator('#contacts-rows tr').first().waitFor());
+  await page.goto(`${BASE}/inbox#/supervisor`);
+  await everyScreen(page, 'supervisor', () => page.locator('#queues-table').waitFor());
+  await page.goto(`${BASE}/inbox#/admin/queues`);
+  await everyScreen(page, 'admin', () => page.locator('#admin-table').waitFor());
+  // Keyboard: the shortcuts move through the list and open a conversation.
+  await page.goto(`${BASE}/inbox#/inbox`);
+  await page.locator('#items .item').first().waitFor();
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await page.keyboard.press('j');
+  await page.waitForURL(/#\/inbox\/[0-9a-f-]{36}$/);
+  const title = await page.title();
+  if (!/Switchboard/.test(title)) throw new Error(`title: ${title}`);
 }
 
 const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
-  two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments, lifecycle, contacts: contactsScreen };
+  two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments, lifecycle, contacts: contactsScreen,
+  accessibility };
 
 (async () => {
   const browser = await launch();
   try {
     await SCENARIOS[env('SCENARIO')](browser);
+    const unexpected = CONSOLE_ERRORS.filter((e) => !EXPECTED_CONSOLE.some((re) => re.test(e)));
+    if (unexpected.length) throw new Error('console errors:\n' + unexpected.join('\n'));
     console.log('SCENARIO PASSED');
   } catch (e) {
     console.error('SCENARIO FAILED:', e && e.stack || e);

@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read))
         .routes(routes!(list_messages, send_message))
         .routes(routes!(retry_message))
+        .routes(routes!(counts))
         .routes(routes!(mark_read))
         .routes(routes!(set_tags))
 }
@@ -281,6 +282,14 @@ async fn read(
 ) -> AppResult<Json<Conversation>> {
     let row = find(&mut *state.pool.acquire().await?, &who, id).await?;
     Ok(Json(one(&state, &who, row).await?))
+}
+
+/// How many conversations that need someone now each inbox view holds for you: yours (and how many of them
+/// have a customer message you have not read), claimable, with an AI agent, and all you can see.
+#[utoipa::path(get, path = "/conversations/counts", tag = "conversations",
+    responses((status = 200, body = conversations::Counts)))]
+async fn counts(State(state): State<AppState>, who: Principal) -> AppResult<Json<conversations::Counts>> {
+    Ok(Json(conversations::counts(&state.pool, who.user_id, who.caller().visibility()).await?))
 }
 
 /// Marks the conversation read by you, up to now.

@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/permissions", Needs::Caller),
     // Conversations.
     ("GET", "/conversations", P(ConversationRead)),
+    ("GET", "/conversations/counts", P(ConversationRead)),
     ("POST", "/conversations", P(ConversationCreate)),
     ("GET", "/conversations/{id}", P(ConversationRead)),
     ("PATCH", "/conversations/{id}", P(ConversationUpdate)),

@@ -9,6 +9,7 @@ import { inbox } from './list.js';
 import { newConversation } from './new.js';
 import { supervisor } from './supervisor.js';
 import { admin } from './admin.js';
+import { alertsToggle } from './attention.js';
 
 function showLogin(message) {
   closeLive();
@@ -82,7 +83,7 @@ function frame() {
     h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Switchboard'),
       h('nav', { 'aria-label': 'Main' }, link('#/inbox', 'Inbox'), link('#/new', 'New conversation'), link('#/contacts', 'Contacts'),
         isSup() && link('#/supervisor', 'Supervisor'), isSup() && link('#/admin', 'Admin')),
-      h('span', { class: 'spacer' }), h('span', { id: 'conn', class: 'conn', role: 'status' }),
+      h('span', { class: 'spacer' }), h('span', { id: 'conn', class: 'conn', role: 'status' }), alertsToggle(),
       h('span', {}, dot, S.me.name || S.me.email), presence,
       h('button', { id: 'logout', onclick: async () => { try { await api('POST', '/auth/logout'); } catch { /* gone anyway */ } S.me = null; showLogin('You are logged out.'); } }, 'Log out')),
     h('main', { id: 'main' }));

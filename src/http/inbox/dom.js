@@ -39,4 +39,13 @@ async function copy(text) {
   catch { const i = h('textarea', { value: text }); document.body.append(i); i.select(); document.execCommand('copy'); i.remove(); toast('Copied ' + text); }
 }
 
-export { $, copy, debounce, fmtDuration, fmtTime, h, toast };
+// A person's initials in a circle, its colour picked from their name (so it stays the same everywhere).
+function avatar(name) {
+  const words = String(name || '?').replace(/[^\p{L}\p{N} ]/gu, ' ').trim().split(/\s+/).filter(Boolean);
+  const initials = (words.length > 1 ? words[0][0] + words[words.length - 1][0] : (words[0] || '?').slice(0, 2)).toUpperCase();
+  let hash = 0;
+  for (const ch of String(name || '')) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return h('span', { class: 'avatar avatar-' + (hash % 8), 'aria-hidden': 'true' }, initials);
+}
+
+export { $, avatar, copy, debounce, fmtDuration, fmtTime, h, toast };

@@ -1,9 +1,10 @@
 // The conversation list: views (Mine, Queues, All), filters, search, unread marks, paging, live updates.
 
 import { S, agentName, contactName, isSup, queueName } from './state.js';
-import { $, debounce, fmtTime, h, toast } from './dom.js';
+import { $, avatar, debounce, fmtTime, h, toast } from './dom.js';
 import { api, qs } from './api.js';
 import { openConversation } from './thread.js';
+import { refreshCounts, remember } from './attention.js';
 
 function matchesView(c) {
   const f = S.filters;
@@ -41,8 +42,9 @@ function inbox(id) {
         h('ul', { class: 'items', id: 'items' }), h('div', { class: 'more', id: 'more' })),
       h('section', { class: 'conversation', id: 'conversation', 'aria-label': 'Conversation' }),
       h('aside', { class: 'side', id: 'side', 'aria-label': 'Details and actions' }));
-    loadList();
+    loadList(); refreshCounts();
   }
+  $('#main').classList.toggle('has-current', !!id);
   if (id) { if (!S.current || S.current.id !== id) openConversation(id); }
   else { S.current = null; $('#conversation').replaceChildren(h('p', { class: 'empty' }, 'Choose a conversation.')); $('#side').replaceChildren(); renderList(); }
 }
@@ -55,6 +57,7 @@ async function loadList(more) {
     if (seq !== listSeq) return;
     S.list = more ? S.list.concat(page.items) : page.items;
     S.next = page.next_cursor;
+    remember(page.items);
     renderList();
   } catch (x) { toast(x.message, true); }
 }
@@ -77,7 +80,7 @@ function renderList() {
     class: 'item' + (c.unread ? ' unread' : ''), href: '#/inbox/' + c.id, 'data-id': c.id,
     'aria-current': String(!!(S.current && S.current.id === c.id)),
     'aria-label': contactName(c) + (c.unread ? ', unread' : ''),
-  }, h('div', { class: 'row' }, h('span', { class: 'name' }, contactName(c)), h('span', { class: 'time' }, fmtTime(c.last_message ? c.last_message.at : c.updated_at))),
+  }, avatar(contactName(c)), h('div', { class: 'row' }, h('span', { class: 'name' }, contactName(c)), h('span', { class: 'time' }, fmtTime(c.last_message ? c.last_message.at : c.updated_at))),
   h('div', { class: 'row' }, ['urgent', 'high'].includes(c.priority_level) && h('span', { class: 'badge ' + c.priority_level }, c.priority_level === 'urgent' ? 'Urgent' : 'High'),
     h('span', { class: 'preview' }, c.last_message ? (c.last_message.direction === 'outbound' ? 'You: ' : '') + c.last_message.body : c.topic || ''), stateBadge(c))))));
   if (!S.list.length) ul.replaceChildren(h('li', { class: 'empty pad' }, S.view === 'queues' ? 'Nobody is waiting in your queues.' : S.view === 'ai' ? 'No conversation is with an AI agent.' : 'No conversations here.'));

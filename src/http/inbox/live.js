@@ -9,6 +9,7 @@ import { markRead, openConversation, refreshCurrent, refreshEvents, refreshMessa
 import { renderComposer } from './composer.js';
 import { renderSide } from './actions.js';
 import { supervisorRefresh } from './supervisor.js';
+import { noticeChange, refreshCounts, refreshCountsSoon } from './attention.js';
 
 function closeLive() { if (S.ws) { const ws = S.ws; S.ws = null; ws.close(); } }
 function setConn(live) {
@@ -37,6 +38,7 @@ function connectLive() {
 }
 // After a dropped connection: whatever changed meanwhile is read again.
 function resync() {
+  refreshCounts();
   if (S.page === 'inbox') { loadList(); if (S.current) openConversation(S.current.id, true); }
   else if (S.page === 'supervisor') supervisorRefresh();
 }
@@ -44,14 +46,15 @@ const refreshListSoon = debounce(() => loadList(), 300);
 const supervisorSoon = debounce(() => supervisorRefresh(), 500);
 async function onChange(e) {
   if (S.page === 'supervisor') supervisorSoon();
-  if (S.page !== 'inbox') return;
+  if (S.page !== 'inbox') { refreshCountsSoon(); return; }
   const id = e.conversation_id;
   const isCurrent = S.current && S.current.id === id;
   if (isCurrent && e.kind === 'message') refreshMessages(id);
   if (isCurrent && e.kind === 'note') refreshNotes(id);
-  if (S.filters.q) { refreshListSoon(); if (isCurrent && e.kind === 'conversation') refreshCurrent(); return; }
+  if (S.filters.q) { refreshListSoon(); refreshCountsSoon(); if (isCurrent && e.kind === 'conversation') refreshCurrent(); return; }
   let c = null;
   try { c = await api('GET', '/conversations/' + id); } catch (x) { if (x.status !== 404) return; }
+  noticeChange(e.kind, c);
   if (c && isCurrent && S.current && S.current.id === id) {
     if (e.kind === 'message' && c.unread && document.visibilityState === 'visible') { c.unread = false; markRead(id); }
     S.current = c; renderHead(); renderSide(); renderComposer(false);

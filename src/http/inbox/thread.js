@@ -2,7 +2,7 @@
 // private notes and timeline events in time order.
 
 import { S, agentName, contactName, numberOf, queueName } from './state.js';
-import { $, copy, fmtDuration, fmtTime, h, toast } from './dom.js';
+import { $, avatar, copy, fmtDuration, fmtTime, h, toast } from './dom.js';
 import { api } from './api.js';
 import { matchesView, renderList, upsertListItem } from './list.js';
 import { renderComposer } from './composer.js';
@@ -147,13 +147,13 @@ function renderHead() {
   if (!c || !head) return;
   const n = numberOf(c.number_id);
   head.replaceChildren(
-    h('div', {}, h('h2', { id: 'contact-name' }, contactName(c)),
+    h('div', {}, h('a', { class: 'back', href: '#/inbox' }, '← Conversations'), avatar(contactName(c)), h('div', { class: 'who' }, h('h2', { id: 'contact-name' }, contactName(c)),
       h('div', { class: 'meta' }, c.contact.phone && h('span', {}, h('span', { id: 'contact-phone' }, c.contact.phone), ' ',
         h('button', { class: 'copy', 'aria-label': 'Copy the number', onclick: () => copy(c.contact.phone) }, 'Copy')),
       h('span', {}, 'via ', n ? `${n.channel_name} · ${n.name} ${n.e164}` : c.number),
       h('span', {}, c.queue_id ? 'Queue: ' + queueName(c.queue_id) : 'No queue'),
       h('span', { id: 'assignee' }, c.assignee_id && c.routing_state === 'assigned' ? 'Assigned to ' + (c.assignee_id === S.me.id ? 'you' : agentName(c.assignee_id)) : stateWords(c)),
-      c.topic && h('span', {}, 'Topic: ' + c.topic))),
+      c.topic && h('span', {}, 'Topic: ' + c.topic)))),
     h('span', { class: 'spacer' }),
     windowChip(c));
 }
