@@ -203,6 +203,7 @@ async function windowClosed(browser) {
 
 async function newConversation(browser) {
   const { page } = await logIn(browser, 0);
+  EXPECTED_CONSOLE.push(/status of 409/); // the second conversation, refused on purpose
   await page.click('a[href="#/new"]');
   await page.fill('#to', '+0612');
   await page.locator('#to-check.error', { hasText: 'never starts with 0' }).waitFor();
@@ -296,6 +297,7 @@ async function adminTab(page, tab) {
 
 async function adminScreens(browser) {
   const { page } = await logIn(browser, 2);
+  EXPECTED_CONSOLE.push(/status of 422/); // a bad value entered on purpose
   await page.click('a[href="#/admin"]');
   await page.locator('#admin-table').waitFor();
   await screenshot(page, 'admin-channels');
