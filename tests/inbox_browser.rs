@@ -464,3 +464,30 @@ async fn every_screen_passes_axe_at_desktop_and_phone_width_with_screenshots_of_
     }
     assert!(metrics.len() >= 16, "every screen checked at both widths: {metrics:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_of_a_thousand_messages_opens_with_its_latest_and_shows_the_rest_on_request() {
+    let floor = floor().await;
+    let customer = "+15550100013";
+    floor.customer_says(customer, "message number 1").await;
+    let id = floor.conversation_of(customer).await;
+    // 999 more, alternating customer and agent, a second apart (written in the database rather than sent).
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status, created_at)
+         SELECT gen_random_uuid(), c.id, m.account_id, CASE WHEN i % 2 = 0 THEN 'outbound' ELSE 'inbound' END,
+                'SM' || md5(random()::text), 'message number ' || i,
+                CASE WHEN i % 2 = 0 THEN 'read' ELSE 'received' END, now() + make_interval(secs => i)
+         FROM conversations c JOIN messages m ON m.conversation_id = c.id, generate_series(2, 1000) i
+         WHERE c.id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&floor.app.pool)
+    .await
+    .unwrap();
+    let metrics = floor.run("long_conversation", customer, &[("CONVERSATION_ID", id)]).await;
+    for (name, value) in &metrics {
+        println!("inbox {name}: {value}");
+    }
+    let get = |n: &str| metrics.iter().find(|(k, _)| k == n).map(|(_, v)| *v).expect(n);
+    assert_eq!(get("all_1000_messages"), 1000.0, "every message is shown once");
+}

@@ -490,6 +490,41 @@ async function contactsScreen(browser) {
   await screenshot(page, 'contacts');
 }
 
+// A conversation of 1,000 messages: how long from the click in the list until its latest message is on screen,
+// and until all of it is (the earlier messages fetched on request).
+async function longConversation(browser) {
+  const { page } = await logIn(browser, 1);
+  await page.goto(`${BASE}/inbox#/inbox`);
+  await page.click('[data-view="all"]');
+  const row = item(page, 'Ana Customer');
+  await row.waitFor();
+  const times = [];
+  for (let round = 0; round < 5; round += 1) {
+    await page.goto(`${BASE}/inbox#/inbox`);
+    await row.waitFor();
+    const started = Date.now();
+    await row.click();
+    await page.locator('.msg.outbound', { hasText: 'message number 1000' }).waitFor();
+    await page.locator('#earlier').waitFor();
+    times.push(Date.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  console.log(`METRIC open_1000_ms_median ${times[2]}`);
+  console.log(`METRIC open_1000_ms_max ${times[4]}`);
+  await screenshot(page, 'long-conversation');
+  const started = Date.now();
+  while (await page.locator('#earlier').count()) {
+    await page.click('#earlier');
+    // The page arrived when its button is gone (the last page) or a new one is ready.
+    await page.waitForFunction(() => { const b = document.querySelector('#earlier'); return !b || !b.disabled; });
+  }
+  await page.waitForFunction(() => document.querySelectorAll('#thread .msg').length >= 1000);
+  const shown = await page.locator('#thread .msg').count();
+  console.log(`METRIC all_1000_ms ${Date.now() - started}`);
+  console.log(`METRIC all_1000_messages ${shown}`);
+  await screenshot(page, 'long-conversation-all');
+}
+
 // Every screen at a desktop's 1280×720 and a phone's 390×844: a screenshot of each, and axe-core's check
 // (WCAG 2 A and AA) with no serious or critical violation.
 const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -556,7 +591,7 @@ async function accessibility(browser) {
 
 const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
   two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments, lifecycle, contacts: contactsScreen,
-  accessibility };
+  accessibility, long_conversation: longConversation };
 
 (async () => {
   const browser = await launch();

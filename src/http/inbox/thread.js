@@ -9,20 +9,26 @@ import { renderComposer } from './composer.js';
 import { renderSide } from './actions.js';
 
 async function openConversation(id, again) {
-  if (!again) { S.thread = new Map(); S.mode = 'reply'; S.attachments = []; }
-  let c;
-  try { c = await api('GET', '/conversations/' + id); }
-  catch (x) { $('#conversation').replaceChildren(h('p', { class: 'empty error' }, x.message)); return; }
-  S.current = c;
   if (!again) {
+    S.thread = new Map(); S.mode = 'reply'; S.attachments = [];
     $('#conversation').replaceChildren(h('header', { class: 'head', id: 'head' }),
       h('div', { class: 'thread', id: 'thread', tabindex: '0', 'aria-label': 'Messages', role: 'log' }),
       h('div', { class: 'composer', id: 'composer' }));
   }
+  // The conversation and its thread are asked for together: the thread does not wait for the header.
+  S.opening = id;
+  const thread = Promise.all([refreshMessages(id, 100), refreshNotes(id), refreshEvents(id)]);
+  let c;
+  try { c = await api('GET', '/conversations/' + id); }
+  catch (x) { $('#conversation').replaceChildren(h('p', { class: 'empty error' }, x.message)); return; }
+  if (S.opening !== id) return;
+  S.current = c;
   renderHead(); renderSide(); renderComposer(!again); renderList();
-  await Promise.all([refreshMessages(id, 100), refreshNotes(id), refreshEvents(id)]);
+  await thread;
   if (c.unread) { c.unread = false; markRead(id); upsertListItem(id, matchesView(c) ? c : null); }
 }
+// Whether the thread on screen is (or is becoming) conversation `id`'s.
+const showing = (id) => S.opening === id || (S.current && S.current.id === id);
 async function refreshCurrent() {
   if (!S.current) return;
   try { S.current = await api('GET', '/conversations/' + S.current.id); renderHead(); renderSide(); renderComposer(false); } catch { /* gone */ }
@@ -31,41 +37,78 @@ function markRead(id) { api('POST', `/conversations/${id}/read`).catch(() => {})
 async function refreshMessages(id, limit) {
   try {
     const page = await api('GET', `/conversations/${id}/messages?sort=-created_at&limit=${limit || 30}`);
-    if (!S.current || S.current.id !== id) return;
-    for (const m of page.items) putItem('m:' + m.id, { kind: 'message', at: m.created_at, m });
+    if (!showing(id)) return;
+    putItems(page.items.map((m) => ['m:' + m.id, { kind: 'message', at: m.created_at, m }]));
+    // The first look at a conversation shows its latest messages; older ones come a page at a time, on request.
+    if (limit >= 100 && page.next_cursor) earlierButton(id, page.next_cursor);
   } catch (x) { toast(x.message, true); }
+}
+function earlierButton(id, cursor) {
+  const box = $('#thread');
+  if (!box) return;
+  const old = $('#earlier'); if (old) old.remove();
+  const b = h('button', { id: 'earlier', class: 'earlier', onclick: async () => {
+    b.disabled = true;
+    try {
+      const page = await api('GET', `/conversations/${id}/messages?sort=-created_at&limit=200&cursor=${encodeURIComponent(cursor)}`);
+      if (!showing(id)) return;
+      const height = box.scrollHeight;
+      b.remove();
+      putItems(page.items.map((m) => ['m:' + m.id, { kind: 'message', at: m.created_at, m }]), true);
+      box.scrollTop += box.scrollHeight - height; // what the agent was reading stays where it was
+      if (page.next_cursor) earlierButton(id, page.next_cursor);
+    } catch (x) { b.disabled = false; toast(x.message, true); }
+  } }, 'Earlier messages');
+  b.dataset.at = '0';
+  box.prepend(b);
 }
 async function refreshNotes(id) {
   try {
     const notes = await api('GET', `/conversations/${id}/notes`);
-    if (!S.current || S.current.id !== id) return;
-    for (const n of notes) putItem('n:' + n.id, { kind: 'note', at: n.created_at, n });
+    if (!showing(id)) return;
+    putItems(notes.map((n) => ['n:' + n.id, { kind: 'note', at: n.created_at, n }]));
   } catch (x) { toast(x.message, true); }
 }
 async function refreshEvents(id) {
   try {
     const events = await api('GET', `/conversations/${id}/events?limit=200`);
-    if (!S.current || S.current.id !== id) return;
-    for (const e of (events.items || events)) putItem('e:' + e.id, { kind: 'event', at: e.created_at, e });
+    if (!showing(id)) return;
+    putItems((events.items || events).map((e) => ['e:' + e.id, { kind: 'event', at: e.created_at, e }]));
   } catch { /* the timeline is secondary */ }
 }
 
 // One entry of the thread: inserted in time order, or replaced in place; the view stays at the bottom if it was there.
-function putItem(key, item) {
+function putItem(key, item) { putItems([[key, item]]); }
+// Several entries at once: the layout is read once before and the view moved once after (reading it between
+// insertions made the browser lay the thread out again for every message). `keepTop`: older entries added
+// above what the agent reads, which stays where it is (the caller moves the view).
+function putItems(entries, keepTop) {
   const box = $('#thread');
-  if (!box) return;
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  const node = renderItem(item);
-  // Times as numbers: RFC 3339 strings with different numbers of fractional digits do not sort as text.
-  const at = Date.parse(item.at);
-  node.dataset.key = key; node.dataset.at = String(at);
-  const old = S.thread.get(key);
-  S.thread.set(key, item);
-  if (old) { const el = box.querySelector(`[data-key="${key}"]`); if (el) { el.replaceWith(node); return; } }
-  let before = null;
-  for (let el = box.lastElementChild; el; el = el.previousElementSibling) { if (Number(el.dataset.at) <= at) break; before = el; }
-  box.insertBefore(node, before);
-  if (atBottom || item.kind === 'message' && item.m.direction === 'outbound' && item.m.author_user_id === S.me.id) box.scrollTop = box.scrollHeight;
+  if (!box || !entries.length) return;
+  const atBottom = !keepTop && box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  let mineSent = false, last = null;
+  // Oldest first, so that each goes in after the ones before it.
+  const sorted = entries.map(([key, item]) => [key, item, Date.parse(item.at)]).sort((a, b) => a[2] - b[2]);
+  for (const [key, item, at] of sorted) {
+    const node = renderItem(item);
+    // Times as numbers: RFC 3339 strings with different numbers of fractional digits do not sort as text.
+    node.dataset.key = key; node.dataset.at = String(at);
+    const old = S.thread.get(key);
+    S.thread.set(key, item);
+    if (item.kind === 'message' && item.m.direction === 'outbound' && item.m.author_user_id === S.me.id && !old) mineSent = true;
+    if (old) { const el = box.querySelector(`[data-key="${key}"]`); if (el) { el.replaceWith(node); last = node; continue; } }
+    // Usually right after the entry inserted just before (the batch is in order); otherwise found from the end.
+    let before;
+    const next = last && last.parentNode === box ? last.nextElementSibling : undefined;
+    if (next !== undefined && (!next || Number(next.dataset.at) > at)) before = next;
+    else {
+      before = null;
+      for (let el = box.lastElementChild; el; el = el.previousElementSibling) { if (Number(el.dataset.at) <= at) break; before = el; }
+    }
+    box.insertBefore(node, before);
+    last = node;
+  }
+  if (atBottom || mineSent) box.scrollTop = box.scrollHeight;
 }
 const STATUS = { queued: 'Queued', accepted: 'Queued', sending: 'Sending', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Failed', undelivered: 'Not delivered', received: '' };
 function renderItem(item) {
