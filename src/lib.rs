@@ -139,6 +139,10 @@ impl Application {
                 Duration::from_secs(settings.media.download_timeout_secs),
                 settings.media.allow_private_redirects,
             )?;
+            let fetcher = match settings.sandbox_on() {
+                true => fetcher.with_sandbox(url::Url::parse(&local_base_url).context("local base URL")?),
+                false => fetcher,
+            };
             let tasks = jobs::Tasks::default()
                 .with(
                     ingest::media::KIND,

@@ -320,7 +320,7 @@ async fn images_show_inline_and_other_files_download() {
     }
     // A voice note (half a second of a tone as WAV), and a message that quotes the first one with a location, an
     // ad referral and a forward mark, as ingest stores them from Twilio's parameters.
-    let wav = wav_tone(8000, 4000);
+    let wav = switchboard::sandbox::media::tone(8000, 4000);
     std::fs::write(floor.app.data_dir.path().join("media/voice.wav"), &wav).unwrap();
     let voice = uuid::Uuid::now_v7();
     sqlx::query(
@@ -360,28 +360,6 @@ async fn images_show_inline_and_other_files_download() {
 }
 
 /// A mono 16-bit PCM WAV file of `samples` samples of a 440 Hz tone at `rate` samples per second.
-fn wav_tone(rate: u32, samples: u32) -> Vec<u8> {
-    let data = samples * 2;
-    let mut w = Vec::with_capacity(44 + data as usize);
-    w.extend_from_slice(b"RIFF");
-    w.extend_from_slice(&(36 + data).to_le_bytes());
-    w.extend_from_slice(b"WAVEfmt ");
-    w.extend_from_slice(&16u32.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    w.extend_from_slice(&1u16.to_le_bytes()); // mono
-    w.extend_from_slice(&rate.to_le_bytes());
-    w.extend_from_slice(&(rate * 2).to_le_bytes());
-    w.extend_from_slice(&2u16.to_le_bytes());
-    w.extend_from_slice(&16u16.to_le_bytes());
-    w.extend_from_slice(b"data");
-    w.extend_from_slice(&data.to_le_bytes());
-    for i in 0..samples {
-        let t = i as f64 / rate as f64;
-        let v = (f64::sin(2.0 * std::f64::consts::PI * 440.0 * t) * 8000.0) as i16;
-        w.extend_from_slice(&v.to_le_bytes());
-    }
-    w
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_message_is_retried_once_and_a_snoozed_conversation_wakes_when_the_customer_writes() {

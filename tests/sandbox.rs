@@ -245,3 +245,75 @@ async fn the_sandbox_rest_api_answers_like_twilio() {
     assert_eq!(m["status"], "queued");
     assert_eq!(m["direction"], "outbound-api");
 }
+
+async fn customer_sends(app: &TestApp, customer: &str, extra: Value) -> (u16, Value) {
+    let mut body = json!({"customer": customer, "business": "+14155238886", "body": "", "profile_name": "Ana"});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let r = app.client.post(format!("{}/sandbox/api/messages", app.address)).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_sandbox_phone_shares_a_location_sends_a_voice_note_and_replies_to_a_message() {
+    let app = sandbox_app().await;
+    let admin = app.api_token("admin").await;
+    let customer = "+5215512340077";
+    customer_says(&app, customer, "Hola").await;
+    let (_, list) = app.api(&admin, Method::GET, "/conversations", None).await;
+    let id = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let (s, sent) = app
+        .api(&admin, Method::POST, &format!("/conversations/{id}/messages"), Some(json!({"body": "¿Dónde estás?"})))
+        .await;
+    assert_eq!(s, 202, "{sent}");
+    let sent_id = sent["id"].as_str().unwrap().to_owned();
+    let sid: String = eventually(20, "the reply handed to the sandbox", || async {
+        sqlx::query_scalar::<_, Option<String>>("SELECT twilio_sid FROM messages WHERE id = $1::uuid")
+            .bind(&sent_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    })
+    .await;
+
+    // A place, replying to the agent's question; then a voice note.
+    let location =
+        json!({"latitude": 52.3791, "longitude": 4.9003, "label": "Amsterdam Centraal", "address": "Stationsplein"});
+    let (s, v) = customer_sends(&app, customer, json!({"location": location, "reply_to": sid})).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = customer_sends(&app, customer, json!({"voice_note": true})).await;
+    assert_eq!(s, 201, "{v}");
+    // Refused: a location off the globe, a reply to something that is not a message, nothing at all.
+    let (s, e) = customer_sends(&app, customer, json!({"location": {"latitude": 91, "longitude": 0}})).await;
+    assert_eq!((s, e["error"]["details"]["field"].as_str()), (422, Some("location")), "{e}");
+    let (s, e) = customer_sends(&app, customer, json!({"body": "hi", "reply_to": "nonsense"})).await;
+    assert_eq!((s, e["error"]["details"]["field"].as_str()), (422, Some("reply_to")), "{e}");
+    assert_eq!(customer_sends(&app, customer, json!({})).await.0, 422);
+
+    let messages = eventually(20, "the voice note downloaded", || async {
+        let (_, page) =
+            app.api(&admin, Method::GET, &format!("/conversations/{id}/messages?direction=inbound"), None).await;
+        let items = page["items"].as_array().unwrap().clone();
+        let audio = items.iter().find(|m| m["attachments"].as_array().is_some_and(|a| !a.is_empty()))?;
+        (audio["attachments"][0]["download_state"] == "downloaded").then_some(items)
+    })
+    .await;
+    let place = messages.iter().find(|m| !m["location"].is_null()).expect("the location");
+    assert_eq!(place["location"]["label"], "Amsterdam Centraal");
+    assert_eq!(place["location"]["latitude"], 52.3791);
+    assert_eq!(place["reply_to"]["message_id"], sent_id.as_str(), "the reply quotes the agent's message");
+    assert_eq!(place["reply_to"]["body"], "¿Dónde estás?");
+    let audio = messages.iter().find(|m| m["message_type"] == "audio").expect("the voice note");
+    let attachment = &audio["attachments"][0];
+    assert_eq!(attachment["content_type"], "audio/wav");
+    let file = app
+        .client
+        .get(format!("{}/api/v1/attachments/{}", app.address, attachment["id"].as_str().unwrap()))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&file[..4], b"RIFF", "the generated recording, as downloaded from the sandbox's media URL");
+}

@@ -13,6 +13,7 @@
 
 pub mod callbacks;
 pub mod content;
+pub mod media;
 mod phone;
 mod rest;
 

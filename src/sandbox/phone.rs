@@ -101,13 +101,32 @@ struct CustomerMessage {
     button_payload: Option<String>,
     /// A list item's id, when the customer picked one from a list (`body` is its title).
     list_id: Option<String>,
+    /// A place the customer shares (the body may be empty).
+    location: Option<SharedLocation>,
+    /// A voice note: a short generated recording (the body may be empty).
+    #[serde(default)]
+    voice_note: bool,
+    /// The SID of the business's message the customer replies to (WhatsApp's swipe-to-reply).
+    reply_to: Option<String>,
 }
 
-/// Twilio's `MessageType`: `button` for a quick-reply tap, `interactive` for a list pick, `text` otherwise.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SharedLocation {
+    latitude: f64,
+    longitude: f64,
+    label: Option<String>,
+    address: Option<String>,
+}
+
+/// Twilio's `MessageType`: `button` for a quick-reply tap, `interactive` for a list pick, `location`, `audio`,
+/// `text` otherwise.
 fn message_type(m: &CustomerMessage) -> &'static str {
     match (&m.button_payload, &m.list_id) {
         (Some(_), _) => "button",
         (None, Some(_)) => "interactive",
+        _ if m.location.is_some() => "location",
+        _ if m.voice_note => "audio",
         (None, None) => "text",
     }
 }
@@ -128,8 +147,21 @@ async fn send(
     let Json(m) = m.map_err(refused_body)?;
     let customer = parse_number("customer", &m.customer)?;
     let business = parse_number("business", &m.business)?;
-    if m.body.trim().is_empty() && m.button_payload.is_none() && m.list_id.is_none() {
+    if m.body.trim().is_empty()
+        && m.button_payload.is_none()
+        && m.list_id.is_none()
+        && m.location.is_none()
+        && !m.voice_note
+    {
         return Err(AppError::invalid_field("body", "write a message"));
+    }
+    if let Some(l) = &m.location {
+        if !(-90.0..=90.0).contains(&l.latitude) || !(-180.0..=180.0).contains(&l.longitude) {
+            return Err(AppError::invalid_field("location", "latitude is -90 to 90 and longitude -180 to 180"));
+        }
+    }
+    if m.reply_to.as_deref().is_some_and(|s| crate::domain::sid::MessageSid::parse(s).is_err()) {
+        return Err(AppError::invalid_field("reply_to", "the SID of a message the business sent (SM… or MM…)"));
     }
     if m.body.chars().count() > 4096 {
         return Err(AppError::invalid_field("body", "WhatsApp messages are at most 4,096 characters"));
@@ -178,6 +210,33 @@ async fn send(
         params.push(("ListId".into(), id.clone()));
         params.push(("ListTitle".into(), m.body.clone()));
     }
+    if let Some(l) = &m.location {
+        params.push(("Latitude".into(), l.latitude.to_string()));
+        params.push(("Longitude".into(), l.longitude.to_string()));
+        if let Some(label) = l.label.as_deref().filter(|x| !x.trim().is_empty()) {
+            params.push(("Label".into(), label.into()));
+        }
+        if let Some(address) = l.address.as_deref().filter(|x| !x.trim().is_empty()) {
+            params.push(("Address".into(), address.into()));
+        }
+    }
+    let mut media_urls = Vec::new();
+    if m.voice_note {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages/{sid}/Media/{}",
+            state.settings.local_base_url().trim_end_matches('/'),
+            number.account_sid,
+            super::new_sid("ME")
+        );
+        set_param(&mut params, "NumMedia", "1");
+        params.push(("MediaContentType0".into(), super::media::VOICE_NOTE_TYPE.into()));
+        params.push(("MediaUrl0".into(), url.clone()));
+        media_urls.push(url);
+    }
+    if let Some(sid) = &m.reply_to {
+        params.push(("OriginalRepliedMessageSid".into(), sid.clone()));
+        params.push(("OriginalRepliedMessageSender".into(), to.clone()));
+    }
     let record = store::insert(
         &state.pool,
         &NewSandboxMessage {
@@ -187,7 +246,7 @@ async fn send(
             business: &to,
             customer: customer.as_str(),
             body: &m.body,
-            media_urls: &[],
+            media_urls: &media_urls,
             content_sid: None,
             content_variables: None,
             status: "received",
@@ -257,5 +316,11 @@ fn refused_body(e: JsonRejection) -> AppError {
         ),
         JsonRejection::JsonDataError(e) => AppError::unprocessable("invalid_body", e.body_text()),
         e => AppError::bad_request("malformed_body", e.body_text()),
+    }
+}
+
+fn set_param(params: &mut [(String, String)], name: &str, value: &str) {
+    if let Some(p) = params.iter_mut().find(|(k, _)| k == name) {
+        p.1 = value.to_owned();
     }
 }

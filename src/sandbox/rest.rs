@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/2010-04-01/Accounts/{file}", get(account))
         .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message))
+        .route("/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}", get(customer_media))
         .route("/v1/Content", get(list_content).post(create_content))
         .route("/v1/Content/{sid}", get(fetch_content))
         .route("/v1/Content/{sid}/ApprovalRequests", get(fetch_approval))
@@ -90,6 +91,21 @@ async fn account(State(state): State<AppState>, headers: HeaderMap, Path(file): 
         .into_response(),
         Err(r) => r,
     }
+}
+
+/// A sandbox customer's media, behind the account's credentials as at Twilio: every voice note is the same tone.
+async fn customer_media(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((account, _message, media)): Path<(String, String, String)>,
+) -> Response {
+    if let Err(r) = authenticate(&state, &headers, Some(&account)).await {
+        return r;
+    }
+    if !media.starts_with("ME") {
+        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+    }
+    ([(axum::http::header::CONTENT_TYPE, super::media::VOICE_NOTE_TYPE)], super::media::voice_note()).into_response()
 }
 
 fn rfc2822(t: time::OffsetDateTime) -> String {

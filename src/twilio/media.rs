@@ -47,6 +47,8 @@ pub enum DownloadError {
 pub struct MediaFetcher {
     client: reqwest::Client,
     api_base: Url,
+    /// This server, when the sandbox is on ([`MediaFetcher::with_sandbox`]).
+    sandbox_base: Option<Url>,
     max_bytes: u64,
     timeout: Duration,
     allow_private_redirects: bool,
@@ -60,7 +62,14 @@ impl MediaFetcher {
         allow_private_redirects: bool,
     ) -> anyhow::Result<Self> {
         let client = Self::builder(timeout).build()?;
-        Ok(Self { client, api_base, max_bytes, timeout, allow_private_redirects })
+        Ok(Self { client, api_base, sandbox_base: None, max_bytes, timeout, allow_private_redirects })
+    }
+
+    /// Where the built-in sandbox serves its customers' media (this server): a sandbox account's media is fetched
+    /// from there, as its REST calls go there (`twilio::rest`).
+    pub fn with_sandbox(mut self, base: Url) -> Self {
+        self.sandbox_base = Some(base);
+        self
     }
 
     fn builder(timeout: Duration) -> reqwest::ClientBuilder {
@@ -71,10 +80,14 @@ impl MediaFetcher {
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
     }
 
+    /// On Twilio's API host, or on this server where the built-in sandbox serves its customers' media.
     fn same_origin_as_api(&self, url: &Url) -> bool {
-        url.scheme() == self.api_base.scheme()
-            && url.host_str() == self.api_base.host_str()
-            && url.port_or_known_default() == self.api_base.port_or_known_default()
+        let same = |base: &Url| {
+            url.scheme() == base.scheme()
+                && url.host_str() == base.host_str()
+                && url.port_or_known_default() == base.port_or_known_default()
+        };
+        same(&self.api_base) || self.sandbox_base.as_ref().is_some_and(same)
     }
 
     /// The client for a redirect hop: the host must resolve to public addresses only, and the connection goes to

@@ -128,6 +128,7 @@ function renderItem(item) {
     if (type.startsWith('image/')) return h('a', { href: url, target: '_blank', rel: 'noopener' }, h('img', { class: 'media', src: url, alt: a.filename || 'image', width: '240', height: '180', loading: 'lazy' }));
     if (type.startsWith('audio/')) return h('div', { class: 'media' }, h('audio', { controls: '', preload: 'metadata', src: url, 'aria-label': 'Voice message' }), download);
     if (type.startsWith('video/')) return h('div', { class: 'media' }, h('video', { controls: '', preload: 'metadata', src: url, width: '240' }), download);
+    if (/^text\/(x-)?vcard/.test(type)) return vcard(url, download);
     return download;
   });
   const context = [
@@ -144,13 +145,34 @@ function renderItem(item) {
   return h('div', { class: 'msg ' + m.direction, 'data-message': m.id, 'data-status': m.status },
     m.direction === 'outbound' && h('div', { class: 'by' }, (m.template_id ? 'Template · ' : '') + (m.author_user_id ? agentName(m.author_user_id) : m.author_label || 'Switchboard')
       + (m.automation ? ' · ' + (AUTOMATION[m.automation.kind] || m.automation.kind) : '')),
-    m.direction === 'inbound' && m.button_text && h('div', { class: 'by' }, 'Tapped a button'),
+    m.direction === 'inbound' && m.button_text && h('div', { class: 'by' }, 'Chose “' + m.button_text + '”'),
+    m.message_type === 'reaction' && h('div', { class: 'by' }, 'Reacted to a message'),
     context, media, place, m.body,
     h('div', { class: 'foot' }, fmtTime(m.created_at), m.direction === 'outbound' && [' · ', h('span', { class: failed ? 'failed status' : 'status' }, STATUS[m.status] || m.status)],
       failed && h('div', { class: 'failed' }, (m.error_message || 'WhatsApp did not deliver it') + (m.error_code ? ` (error ${m.error_code})` : '')),
       failed && !m.retried_by && S.current && S.current.status !== 'resolved' && h('button', { class: 'retry', 'data-retry': m.id, onclick: (e) => retry(m, e.target) }, 'Retry'),
       failed && m.retried_by && h('div', { class: 'muted' }, 'Sent again'),
       m.retry_of && h('div', { class: 'muted' }, 'A new attempt at a failed message')));
+}
+// A contact card (vCard) the customer shared: its names and numbers, read from the file, with the download.
+function vcard(url, download) {
+  const box = h('div', { class: 'vcard' }, h('div', { class: 'by' }, 'Contact card'), download);
+  fetch(url, { credentials: 'same-origin' }).then((r) => (r.ok ? r.text() : '')).then((text) => {
+    // Folded lines (a line break then a space) continue the line before.
+    const lines = text.replace(/\r?\n[ \t]/g, '').split(/\r?\n/);
+    const value = (line) => line.slice(line.indexOf(':') + 1).replace(/\\([,;\\])/g, '$1').trim();
+    const people = [];
+    for (const line of lines) {
+      const name = line.split(/[;:]/)[0].toUpperCase();
+      if (name === 'BEGIN') people.push({ name: '', phones: [] });
+      const p = people[people.length - 1];
+      if (!p) continue;
+      if (name === 'FN') p.name = value(line);
+      if (name === 'TEL') p.phones.push(value(line));
+    }
+    if (people.length) box.insertBefore(h('ul', { class: 'plain' }, people.map((p) => h('li', {}, [p.name || 'A contact', ...p.phones].join(' · ')))), download);
+  }).catch(() => {});
+  return box;
 }
 // Sends a failed message again (once: the server refuses a second retry and names the first).
 async function retry(m, button) {
