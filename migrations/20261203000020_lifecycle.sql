@@ -64,3 +64,6 @@ ALTER TABLE contacts ADD COLUMN blocked_at timestamptz, ADD COLUMN blocked_by te
 ALTER TABLE conversations DROP CONSTRAINT conversations_routing_state_check;
 ALTER TABLE conversations ADD CONSTRAINT conversations_routing_state_check
     CHECK (routing_state IN ('unrouted', 'waiting', 'assigned', 'ai', 'unowned', 'notified', 'blocked'));
+
+-- An agent's reply that answers a particular message of the customer's: the thread shows it quoted.
+ALTER TABLE messages ADD COLUMN quoted_message_id uuid REFERENCES messages (id);

@@ -745,3 +745,32 @@ async fn retrying_a_failed_message_sends_it_once_more_linked_to_the_original_how
     assert_eq!((status, e["error"]["code"].as_str()), (422, Some("session_window_closed")), "{e}");
     assert_eq!(outbound_count(&app).await, before);
 }
+
+#[tokio::test]
+async fn an_agents_reply_can_quote_a_message_of_its_conversation_only() {
+    let twilio = MockServer::start().await;
+    answer(&twilio, Created, u64::MAX).await;
+    let (app, channel, admin, c) = conversation_sending_to(&twilio).await;
+    let (_, page) = app.api(&admin, Method::GET, &format!("/conversations/{c}/messages"), None).await;
+    let inbound = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, m) = send(&app, &admin, c, json!({"body": "Yes, that one", "reply_to_message_id": inbound})).await;
+    assert_eq!(status, 202, "{m}");
+    assert_eq!(m["reply_to"]["message_id"], inbound.as_str());
+    assert_eq!(m["reply_to"]["body"], "Hola");
+    assert_eq!(m["reply_to"]["direction"], "inbound");
+    // What Twilio gets is the text alone: its Messages API takes no reply context for WhatsApp.
+    settled(&app, m["id"].as_str().unwrap()).await;
+    let form = form_of(&twilio.received_requests().await.unwrap()[0]);
+    assert_eq!(values(&form, "Body"), ["Yes, that one"]);
+    // A message of another conversation, or none, is refused naming the field; nothing is queued.
+    let other = conversation(&app, app.create_channel().await).await;
+    let (_, page) = app.api(&admin, Method::GET, &format!("/conversations/{other}/messages"), None).await;
+    let foreign = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let before = outbound_count(&app).await;
+    for id in [foreign, Uuid::now_v7().to_string()] {
+        let (status, e) = send(&app, &admin, c, json!({"body": "x", "reply_to_message_id": id})).await;
+        assert_eq!((status, e["error"]["details"]["field"].as_str()), (422, Some("reply_to_message_id")), "{e}");
+    }
+    assert_eq!(outbound_count(&app).await, before);
+    let _ = channel;
+}

@@ -50,6 +50,9 @@ pub struct Draft {
     /// Set when an automation sends it (never by a person): the message is authored by the automation, and a
     /// CSAT survey may go into the conversation its resolve just closed.
     pub automated: Option<automation::Author>,
+    /// A message of the conversation this one answers: the thread shows it quoted. (Twilio's Messages API takes
+    /// no reply context for WhatsApp, so the customer sees the text alone.)
+    pub quote: Option<Uuid>,
 }
 
 /// How many times the sender may try each message (`outbound.max_attempts`).
@@ -88,6 +91,11 @@ pub async fn send_quietly(
     let target =
         conversations::send_target(conn, id, caller.visibility()).await?.ok_or(Refusal::ConversationNotFound)?;
     admit(&target, draft.automated)?;
+    if let Some(q) = draft.quote {
+        if !store::messages::in_conversation(conn, q, id).await? {
+            return Err(Refusal::invalid("reply_to_message_id", "no message with this id in this conversation").into());
+        }
+    }
     let window_open = window::at(target.last_inbound_at, target.db_now).open;
     let template = match &draft.template {
         Some(t) => Some(template_message(conn, t, window_open).await?),
@@ -99,8 +107,13 @@ pub async fn send_quietly(
     };
     let text = template.as_ref().map_or(draft.body.as_str(), |m| m.text.as_str());
     let message_id = Uuid::now_v7();
-    let parts =
-        Parts { text, template: template.as_ref(), attachments: &draft.attachments, automated: draft.automated };
+    let parts = Parts {
+        text,
+        template: template.as_ref(),
+        attachments: &draft.attachments,
+        automated: draft.automated,
+        quote: draft.quote,
+    };
     queue(conn, outbox, caller, message_id, id, target.account_id, parts).await?;
     if let (Some(agent), None) = (caller.user_id, draft.automated) {
         // An agent who answers is there: their missed acceptances in a row start over.
@@ -191,7 +204,8 @@ pub async fn send_texts(
         });
         answers.push(admitted.map(|target| {
             let id = Uuid::now_v7();
-            let parts = Parts { text: &t.body, template: None, attachments: &[], automated: Some(t.author) };
+            let parts =
+                Parts { text: &t.body, template: None, attachments: &[], automated: Some(t.author), quote: None };
             rows.push(row(outbox, caller, id, t.conversation_id, target.account_id, parts, author.as_ref()));
             id
         }));
@@ -325,7 +339,13 @@ pub async fn queue_template(
     automated: automation::Author,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
-    let parts = Parts { text: &message.text, template: Some(message), attachments: &[], automated: Some(automated) };
+    let parts = Parts {
+        text: &message.text,
+        template: Some(message),
+        attachments: &[],
+        automated: Some(automated),
+        quote: None,
+    };
     queue(conn, outbox, caller, id, conversation_id, account_id, parts).await?;
     Ok(id)
 }
@@ -344,8 +364,13 @@ pub async fn queue_templates(
     let rows: Vec<_> = messages
         .iter()
         .map(|&(id, conversation_id, message)| {
-            let parts =
-                Parts { text: &message.text, template: Some(message), attachments: &[], automated: Some(automated) };
+            let parts = Parts {
+                text: &message.text,
+                template: Some(message),
+                attachments: &[],
+                automated: Some(automated),
+                quote: None,
+            };
             row(outbox, caller, id, conversation_id, account_id, parts, automation.as_ref())
         })
         .collect();
@@ -358,6 +383,8 @@ struct Parts<'a> {
     template: Option<&'a TemplateMessage>,
     attachments: &'a [Uuid],
     automated: Option<automation::Author>,
+    /// The customer's message it answers.
+    quote: Option<Uuid>,
 }
 
 /// An automated message's author as stored (`messages.automation`).
@@ -372,7 +399,7 @@ fn row<'a>(
     id: Uuid,
     conversation_id: Uuid,
     account_id: Uuid,
-    Parts { text, template, attachments, automated: _ }: Parts<'a>,
+    Parts { text, template, attachments, automated: _, quote }: Parts<'a>,
     automation: Option<&'a serde_json::Value>,
 ) -> outbound::NewOutbound<'a> {
     outbound::NewOutbound {
@@ -388,6 +415,7 @@ fn row<'a>(
         upload_ids: attachments,
         max_attempts: outbox.max_attempts,
         automation,
+        quoted_message_id: quote,
     }
 }
 
@@ -546,7 +574,7 @@ async fn write_start(
     if !tag_ids.is_empty() {
         conversations::set_tags(conn, id, tag_ids).await?;
     }
-    let parts = Parts { text: &message.text, template: Some(message), attachments: &[], automated: None };
+    let parts = Parts { text: &message.text, template: Some(message), attachments: &[], automated: None, quote: None };
     queue(conn, outbox, caller, Uuid::now_v7(), id, account_id, parts).await?;
     let conversation = conversations::find(conn, id, Visibility::All)
         .await?

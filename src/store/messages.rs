@@ -385,7 +385,7 @@ pub struct MessageView {
     /// A location the customer shared.
     #[schema(value_type = Option<MessageLocation>)]
     pub location: Option<sqlx::types::Json<MessageLocation>>,
-    /// The earlier message the customer replied to (WhatsApp's quote).
+    /// The earlier message the customer replied to (WhatsApp's quote), or the one an agent's reply answers.
     #[schema(value_type = Option<ReplyContext>)]
     pub reply_to: Option<sqlx::types::Json<ReplyContext>>,
     /// The ad the customer tapped to write (click-to-WhatsApp).
@@ -448,12 +448,25 @@ const VIEW: &str = "(SELECT m.id, m.conversation_id, m.direction, m.status, m.bo
             (SELECT jsonb_build_object('sid', m.replied_to_sid, 'message_id', q.id, 'body', left(q.body, 200),
                                        'direction', q.direction)
              FROM (SELECT NULL) one
-             LEFT JOIN messages q ON q.account_id = m.account_id AND q.twilio_sid = m.replied_to_sid) END AS reply_to,
+             LEFT JOIN messages q ON q.account_id = m.account_id AND q.twilio_sid = m.replied_to_sid)
+        WHEN m.quoted_message_id IS NOT NULL THEN
+            (SELECT jsonb_build_object('sid', COALESCE(q.twilio_sid, ''), 'message_id', q.id, 'body', left(q.body, 200),
+                                       'direction', q.direction)
+             FROM messages q WHERE q.id = m.quoted_message_id) END AS reply_to,
         m.referral, m.forwarded, m.frequently_forwarded, m.retry_of,
         CASE WHEN m.status IN ('failed', 'undelivered') THEN
             (SELECT r.id FROM messages r WHERE r.retry_of = m.id) END AS retried_by,
         m.created_at, m.status_updated_at
     FROM messages m) v";
+
+/// Whether the message is one of the conversation's.
+pub async fn in_conversation(conn: &mut sqlx::PgConnection, id: Uuid, conversation: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1 AND conversation_id = $2)")
+        .bind(id)
+        .bind(conversation)
+        .fetch_one(conn)
+        .await
+}
 
 pub async fn view(conn: &mut sqlx::PgConnection, id: Uuid) -> sqlx::Result<Option<MessageView>> {
     sqlx::query_as(&format!("SELECT v.* FROM {VIEW} WHERE id = $1")).bind(id).fetch_optional(conn).await

@@ -24,6 +24,8 @@ pub struct NewOutbound<'a> {
     pub max_attempts: i32,
     /// The automation that sent it (`{"kind": …, "rule_id": …}`), if one did.
     pub automation: Option<&'a Value>,
+    /// The customer's message this one answers (shown quoted in the thread).
+    pub quoted_message_id: Option<Uuid>,
 }
 
 /// The message (`queued`), its attachments and its send job, in one statement on the caller's transaction. A
@@ -37,8 +39,9 @@ pub async fn insert(conn: &mut PgConnection, m: &NewOutbound<'_>) -> sqlx::Resul
         "WITH message AS (
              INSERT INTO messages (id, conversation_id, account_id, direction, body, status, status_updated_at,
                                    num_media, author_user_id, author_label, template_id, content_sid,
-                                   content_variables, automation)
-             VALUES ($1, $2, $3, 'outbound', $4, 'queued', now(), cardinality($10::uuid[]), $5, $6, $7, $8, $9, $13)
+                                   content_variables, automation, quoted_message_id)
+             VALUES ($1, $2, $3, 'outbound', $4, 'queued', now(), cardinality($10::uuid[]), $5, $6, $7, $8, $9, $13,
+                     $14)
              RETURNING id
          ), attachment AS (
              INSERT INTO attachments (id, message_id, position, content_type, size_bytes, storage_path, filename,
@@ -63,6 +66,7 @@ pub async fn insert(conn: &mut PgConnection, m: &NewOutbound<'_>) -> sqlx::Resul
     .bind(SEND_KIND)
     .bind(m.max_attempts)
     .bind(m.automation)
+    .bind(m.quoted_message_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -82,13 +86,14 @@ pub async fn insert_many(conn: &mut PgConnection, messages: &[NewOutbound<'_>]) 
         "WITH message AS (
              INSERT INTO messages (id, conversation_id, account_id, direction, body, status, status_updated_at,
                                    num_media, author_user_id, author_label, template_id, content_sid,
-                                   content_variables, automation)
+                                   content_variables, automation, quoted_message_id)
              SELECT m.id, m.conversation_id, m.account_id, 'outbound', m.body, 'queued', now(), 0, m.author_user_id,
-                    m.author_label, m.template_id, m.content_sid, m.content_variables, m.automation
+                    m.author_label, m.template_id, m.content_sid, m.content_variables, m.automation,
+                    m.quoted_message_id
              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], $7::uuid[],
-                         $8::text[], $9::jsonb[], $10::jsonb[])
+                         $8::text[], $9::jsonb[], $10::jsonb[], $13::uuid[])
                   AS m(id, conversation_id, account_id, body, author_user_id, author_label, template_id, content_sid,
-                       content_variables, automation)
+                       content_variables, automation, quoted_message_id)
              RETURNING id
          )
          INSERT INTO jobs (kind, payload, max_attempts)
@@ -108,6 +113,7 @@ pub async fn insert_many(conn: &mut PgConnection, messages: &[NewOutbound<'_>]) 
     .bind(column(messages, |m| m.automation))
     .bind(SEND_KIND)
     .bind(column(messages, |m| m.max_attempts))
+    .bind(column(messages, |m| m.quoted_message_id))
     .execute(conn)
     .await?;
     Ok(())

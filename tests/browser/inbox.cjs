@@ -456,6 +456,14 @@ async function lifecycle(browser) {
   await page.locator('#status').waitFor({ timeout: 15000 });
   await page.locator('.event', { hasText: 'Woken by the customer’s message' }).waitFor();
   await screenshot(page, 'woken');
+  // The agent answers that message, quoting it.
+  await page.locator('.msg.inbound', { hasText: 'Any news on the refund?' }).locator('.reply-to').click();
+  await page.locator('#quoting', { hasText: 'Any news on the refund?' }).waitFor();
+  await page.fill('#message', 'Yes: it went out this morning.');
+  await page.keyboard.press('Enter');
+  const quoted = page.locator('.msg.outbound', { hasText: 'Yes: it went out this morning.' });
+  await quoted.locator('.quote', { hasText: 'Any news on the refund?' }).waitFor();
+  await screenshot(page, 'quoted-reply');
 }
 
 // The contact panel beside a conversation (tags and attributes saved, the contact blocked and unblocked), then the

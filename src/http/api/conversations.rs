@@ -374,6 +374,9 @@ struct SendMessage {
     #[serde(default)]
     attachments: Vec<Uuid>,
     template: Option<TemplateUse>,
+    /// A message of this conversation that this one answers: the thread shows it quoted. Twilio's Messages API
+    /// takes no reply context for WhatsApp, so the customer sees the text alone.
+    reply_to_message_id: Option<Uuid>,
 }
 
 /// Queues a message: 202 with the message (`queued`); its status then moves as Twilio reports. With an
@@ -391,6 +394,7 @@ async fn send_message(
         attachments: req.attachments,
         template: req.template,
         automated: None,
+        quote: req.reply_to_message_id,
     };
     let mut tx = state.pool.begin().await?;
     let view = compose::send(&mut tx, outbox(&state), &who.caller(), id, draft).await?;

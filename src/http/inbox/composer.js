@@ -61,9 +61,10 @@ function renderComposer(focus) {
         const n = await api('POST', `/conversations/${c.id}/notes`, { body });
         putItem('n:' + n.id, { kind: 'note', at: n.created_at, n });
       } else {
-        const m = await api('POST', `/conversations/${c.id}/messages`, { body: body || undefined, attachments: S.attachments.map((a) => a.id) });
+        const m = await api('POST', `/conversations/${c.id}/messages`, { body: body || undefined, attachments: S.attachments.map((a) => a.id),
+          reply_to_message_id: S.quote && S.quote.conversation_id === c.id ? S.quote.id : undefined });
         putItem('m:' + m.id, { kind: 'message', at: m.created_at, m });
-        S.attachments = []; chips.replaceChildren();
+        S.attachments = []; chips.replaceChildren(); S.quote = null; quoting.replaceChildren();
       }
       text.value = '';
       $('#thread').scrollTop = $('#thread').scrollHeight;
@@ -107,7 +108,13 @@ function renderComposer(focus) {
       }, problem, isInteractive));
     }
   } }, 'Buttons or list…');
-  box.replaceChildren(modes, canned, text, h('div', { class: 'actions' },
+  // The customer's message this reply answers, chosen with "Reply" on it in the thread.
+  const quoting = h('div', { id: 'quoting', class: 'quoting' });
+  if (S.mode === 'reply' && S.quote && S.quote.conversation_id === c.id) {
+    quoting.append(h('span', { class: 'quote' }, 'Replying to: ' + (S.quote.body || 'a message').slice(0, 120)),
+      h('button', { type: 'button', 'aria-label': 'Do not reply to that message', onclick: () => { S.quote = null; quoting.replaceChildren(); text.focus(); } }, '×'));
+  }
+  box.replaceChildren(modes, canned, quoting, text, h('div', { class: 'actions' },
     mayAttach && [file, h('label', { for: 'file', class: 'chip attach', tabindex: '0', onkeydown: (e) => { if (e.key === 'Enter') file.click(); } }, 'Attach files')],
     interactive && toggle, chips, h('span', { class: 'spacer' }), sendButton), panel, problem);
   if (focus) text.focus();

@@ -150,9 +150,12 @@ function renderItem(item) {
     context, media, place, m.body,
     h('div', { class: 'foot' }, fmtTime(m.created_at), m.direction === 'outbound' && [' · ', h('span', { class: failed ? 'failed status' : 'status' }, STATUS[m.status] || m.status)],
       failed && h('div', { class: 'failed' }, (m.error_message || 'WhatsApp did not deliver it') + (m.error_code ? ` (error ${m.error_code})` : '')),
-      failed && !m.retried_by && S.current && S.current.status !== 'resolved' && h('button', { class: 'retry', 'data-retry': m.id, onclick: (e) => retry(m, e.target) }, 'Retry'),
+      failed && !m.retried_by && h('button', { class: 'retry', 'data-retry': m.id, onclick: (e) => retry(m, e.target) }, 'Retry'),
       failed && m.retried_by && h('div', { class: 'muted' }, 'Sent again'),
-      m.retry_of && h('div', { class: 'muted' }, 'A new attempt at a failed message')));
+      m.retry_of && h('div', { class: 'muted' }, 'A new attempt at a failed message'),
+      m.direction === 'inbound' && h('button', { class: 'link reply-to', 'data-reply': m.id, onclick: () => {
+        S.quote = m; S.mode = 'reply'; renderComposer(true);
+      } }, 'Reply')));
 }
 // A contact card (vCard) the customer shared: its names and numbers, read from the file, with the download.
 function vcard(url, download) {
