@@ -67,3 +67,8 @@ ALTER TABLE conversations ADD CONSTRAINT conversations_routing_state_check
 
 -- An agent's reply that answers a particular message of the customer's: the thread shows it quoted.
 ALTER TABLE messages ADD COLUMN quoted_message_id uuid REFERENCES messages (id);
+
+-- The inbox speaks the agent's language and shows times in their time zone (NULL: the browser's).
+ALTER TABLE users
+    ADD COLUMN ui_language text CHECK (ui_language IN ('en', 'es', 'pt', 'nl', 'ja')),
+    ADD COLUMN time_zone   text CHECK (length(time_zone) BETWEEN 1 AND 64);

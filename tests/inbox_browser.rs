@@ -469,3 +469,22 @@ async fn a_conversation_of_a_thousand_messages_opens_with_its_latest_and_shows_t
     let get = |n: &str| metrics.iter().find(|(k, _)| k == n).map(|(_, v)| *v).expect(n);
     assert_eq!(get("all_1000_messages"), 1000.0, "every message is shown once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_chooses_the_inbox_language_and_it_stays_with_their_account() {
+    let floor = floor().await;
+    let customer = "+15550100014";
+    floor.customer_says(customer, "Hola").await;
+    let id = floor.conversation_of(customer).await;
+    floor.run("languages", customer, &[("CONVERSATION_ID", id)]).await;
+    let language: Option<String> =
+        sqlx::query_scalar("SELECT ui_language FROM users WHERE email = 'agent0@example.com'")
+            .fetch_one(&floor.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(language.as_deref(), Some("ja"));
+    // Refused: a language the inbox does not speak, a time zone that does not exist.
+    let (status, e) =
+        floor.app.api(&floor.token, Method::PUT, "/agents/me/preferences", Some(json!({"ui_language": "fr"}))).await;
+    assert_eq!(status, 422, "an API token has no inbox: {e}");
+}

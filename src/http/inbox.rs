@@ -3,7 +3,7 @@
 //! answer the page (the script reads the rest of the address); assets are revalidated by their content hash.
 //!
 //! The modules, each with one job: `app.js` (entry: log in, frame, routes), `state.js`, `dom.js`, `api.js`,
-//! `live.js`, `list.js`, `thread.js`, `composer.js`, `actions.js`, `attention.js`, `contact.js`, `contacts.js` (loaded when opened), `new.js`, `supervisor.js`, `admin.js`.
+//! `live.js`, `list.js`, `thread.js`, `composer.js`, `actions.js`, `attention.js`, `i18n.js` (the message catalogue), `contact.js`, `contacts.js` (loaded when opened), `new.js`, `supervisor.js`, `admin.js`.
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -28,6 +28,7 @@ const FILES: &[(&str, &str)] = &[
     ("composer.js", include_str!("inbox/composer.js")),
     ("actions.js", include_str!("inbox/actions.js")),
     ("attention.js", include_str!("inbox/attention.js")),
+    ("i18n.js", include_str!("inbox/i18n.js")),
     ("contact.js", include_str!("inbox/contact.js")),
     ("contacts.js", include_str!("inbox/contacts.js")),
     ("new.js", include_str!("inbox/new.js")),

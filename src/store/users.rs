@@ -30,10 +30,14 @@ pub struct User {
     pub last_login_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub deactivated_at: Option<OffsetDateTime>,
+    /// The inbox's language for this person: `en`, `es`, `pt`, `nl` or `ja` (null: the browser's, else English).
+    pub ui_language: Option<String>,
+    /// The IANA time zone the inbox shows times in (null: the browser's).
+    pub time_zone: Option<String>,
 }
 
 const USER_COLUMNS: &str =
-    "id, email, name, role, must_change_password, active, capacity, skills, languages, presence, load, created_at, last_login_at, deactivated_at";
+    "id, email, name, role, must_change_password, active, capacity, skills, languages, presence, load, created_at, last_login_at, deactivated_at, ui_language, time_zone";
 
 /// A user with the queues and numbers they serve: what `/agents` shows.
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
@@ -47,7 +51,7 @@ pub struct Agent {
 
 const AGENT_COLUMNS: &str =
     "id, email, name, role, must_change_password, active, capacity, skills, languages, presence, load, created_at,
-    last_login_at, deactivated_at,
+    last_login_at, deactivated_at, ui_language, time_zone,
     ARRAY(SELECT m.queue_id FROM queue_members m JOIN queues q ON q.id = m.queue_id
           WHERE m.user_id = users.id AND q.deleted_at IS NULL ORDER BY m.added_at, m.queue_id) AS queue_ids,
     ARRAY(SELECT m.number_id FROM number_members m JOIN whatsapp_numbers n ON n.id = m.number_id
@@ -342,4 +346,19 @@ pub async fn delete_other_sessions(conn: &mut PgConnection, user_id: Uuid, keep:
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Sets the person's inbox language and time zone (`None`: the browser's); answers the user.
+pub async fn set_preferences(
+    pool: &PgPool,
+    id: Uuid,
+    ui_language: Option<&str>,
+    time_zone: Option<&str>,
+) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(&format!("UPDATE users SET ui_language = $2, time_zone = $3 WHERE id = $1 RETURNING {USER_COLUMNS}"))
+        .bind(id)
+        .bind(ui_language)
+        .bind(time_zone)
+        .fetch_optional(pool)
+        .await
 }

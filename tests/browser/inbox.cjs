@@ -533,6 +533,27 @@ async function longConversation(browser) {
   await screenshot(page, 'long-conversation-all');
 }
 
+// The inbox in the agent's language: chosen in the top bar, kept with their account, used after a reload.
+async function languages(browser) {
+  const { page } = await logIn(browser, 0);
+  await page.goto(`${BASE}/inbox#/inbox/${env('CONVERSATION_ID')}`);
+  await page.locator('#side-actions h3', { hasText: 'Ownership' }).waitFor();
+  await page.selectOption('#ui-language', 'es');
+  await page.locator('nav a', { hasText: 'Bandeja' }).waitFor();
+  await page.locator('[data-view="mine"]', { hasText: 'Mías' }).waitFor();
+  await page.locator('#side-actions h3', { hasText: 'Responsable' }).waitFor();
+  await screenshot(page, 'spanish');
+  await page.reload();
+  await page.locator('nav a', { hasText: 'Nueva conversación' }).waitFor();
+  if ((await page.getAttribute('html', 'lang')) !== 'es') throw new Error('the page does not say it is in Spanish');
+  for (const [code, inbox] of [['pt', 'Caixa de entrada'], ['nl', 'Inbox'], ['ja', '受信箱']]) {
+    await page.selectOption('#ui-language', code);
+    await page.locator('nav a', { hasText: inbox }).first().waitFor();
+    await screenshot(page, code);
+  }
+  await page.locator('#side-actions h3', { hasText: '担当' }).waitFor();
+}
+
 // Every screen at a desktop's 1280×720 and a phone's 390×844: a screenshot of each, and axe-core's check
 // (WCAG 2 A and AA) with no serious or critical violation.
 const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -599,7 +620,7 @@ async function accessibility(browser) {
 
 const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
   two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments, lifecycle, contacts: contactsScreen,
-  accessibility, long_conversation: longConversation };
+  accessibility, long_conversation: longConversation, languages };
 
 (async () => {
   const browser = await launch();

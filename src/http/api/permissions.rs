@@ -87,6 +87,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("POST", "/webhooks/{id}/deliveries/{delivery}/redeliver", P(WebhookManage)),
     ("GET", "/events", P(EventRead)),
     ("PUT", "/agents/me/presence", P(PresenceWrite)),
+    ("PUT", "/agents/me/preferences", P(PresenceWrite)),
     ("GET", "/directory", P(DirectoryRead)),
     ("GET", "/csat", P(CsatRead)),
     // People and queues.

@@ -1,6 +1,7 @@
 //! Agents' presence: `PUT /agents/me/presence` and `PUT /agents/{id}/presence` (supervisors). Only `online`
 //! agents are offered conversations. An agent whose last live connection (`GET /live`) has been gone longer than
-//! `routing.presence_grace_secs` is set offline by the router, as is one who logs out.
+//! `routing.presence_grace_secs` is set offline by the router, as is one who logs out. And a person's own inbox
+//! preferences: `PUT /agents/me/preferences` (the inbox's language and time zone).
 
 use super::{ApiJson, ApiPath};
 use crate::auth::Principal;
@@ -17,7 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(set_mine)).routes(routes!(set_agents))
+    OpenApiRouter::new().routes(routes!(set_mine)).routes(routes!(set_agents)).routes(routes!(set_preferences))
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -80,4 +81,42 @@ async fn set_agents(
         return Err(AppError::forbidden("forbidden", format!("only admins manage users with the {role} role")));
     }
     set(&state, id, &body.presence).await
+}
+
+/// The languages the inbox speaks.
+pub const UI_LANGUAGES: &[&str] = &["en", "es", "pt", "nl", "ja"];
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Preferences {
+    /// `en`, `es`, `pt`, `nl` or `ja`; null: the browser's language (English when it is none of these).
+    ui_language: Option<String>,
+    /// An IANA time zone such as `Europe/Amsterdam`; null: the browser's.
+    time_zone: Option<String>,
+}
+
+/// Sets your inbox's language and time zone (both replaced; null: the browser's).
+#[utoipa::path(put, path = "/agents/me/preferences", tag = "agents", request_body = Preferences,
+    responses((status = 200, body = store::users::User)))]
+async fn set_preferences(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(body): ApiJson<Preferences>,
+) -> AppResult<Json<store::users::User>> {
+    let me = who.user_id.ok_or_else(|| {
+        AppError::unprocessable("not_an_agent", "an API token has no inbox: preferences are a person's")
+    })?;
+    if body.ui_language.as_deref().is_some_and(|l| !UI_LANGUAGES.contains(&l)) {
+        return Err(AppError::invalid_field("ui_language", "ui_language must be en, es, pt, nl or ja"));
+    }
+    if body.time_zone.as_deref().is_some_and(|z| z.len() > 64 || jiff::tz::TimeZone::get(z).is_err()) {
+        return Err(AppError::invalid_field(
+            "time_zone",
+            "time_zone must be an IANA time zone such as Europe/Amsterdam",
+        ));
+    }
+    let user = store::users::set_preferences(&state.pool, me, body.ui_language.as_deref(), body.time_zone.as_deref())
+        .await?
+        .ok_or_else(|| AppError::not_found("agent_not_found", "no agent with this id"))?;
+    Ok(Json(user))
 }

@@ -7,6 +7,7 @@ import { matchesView, upsertListItem } from './list.js';
 import { refreshEvents, renderHead, stateWords } from './thread.js';
 import { renderComposer } from './composer.js';
 import { renderContact } from './contact.js';
+import { t } from './i18n.js';
 
 async function act(path, body, method) {
   const c = S.current, problem = $('#side-problem');
@@ -21,7 +22,7 @@ async function act(path, body, method) {
     const p = $('#side-problem'); if (p) p.textContent = x.message; else toast(x.message, true);
   }
 }
-const PRIORITY = { urgent: 'Urgent', high: 'High', normal: 'Normal', low: 'Low' };
+const PRIORITY = ['urgent', 'high', 'normal', 'low'];
 
 // When a snooze choice ends, in the agent's own time zone (null: at the customer's next message).
 function snoozeUntil(choice) {
@@ -50,44 +51,44 @@ function renderSide() {
   side.dataset.shape = shape;
   const mine = c.routing_state === 'assigned' && c.assignee_id === S.me.id;
   const agentOptions = S.dir.agents.map((a) => h('option', { value: a.id }, `${a.name || a.email} (${a.presence})`));
-  const assignTo = h('select', { 'aria-label': 'Agent to assign', id: 'assign-agent' }, agentOptions);
-  const transferTo = h('select', { 'aria-label': 'Transfer to', id: 'transfer-target' },
-    h('optgroup', { label: 'Queues' }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
-    h('optgroup', { label: 'Agents' }, S.dir.agents.map((a) => h('option', { value: 'a:' + a.id }, a.name || a.email))));
-  const priority = h('select', { 'aria-label': 'Priority', id: 'priority', value: c.priority_level, onchange: (e) => act('', { priority_level: e.target.value }, 'PATCH') },
-    Object.entries(PRIORITY).map(([v, label]) => h('option', { value: v }, label)));
+  const assignTo = h('select', { 'aria-label': t('side.assign_to'), id: 'assign-agent' }, agentOptions);
+  const transferTo = h('select', { 'aria-label': t('side.transfer_to'), id: 'transfer-target' },
+    h('optgroup', { label: t('side.queues') }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
+    h('optgroup', { label: t('side.agents') }, S.dir.agents.map((a) => h('option', { value: 'a:' + a.id }, a.name || a.email))));
+  const priority = h('select', { 'aria-label': t('side.priority'), id: 'priority', value: c.priority_level, onchange: (e) => act('', { priority_level: e.target.value }, 'PATCH') },
+    PRIORITY.map((v) => h('option', { value: v }, t('priority.' + v))));
   const resolved = c.status === 'resolved';
   side.replaceChildren(h('div', {},
-    h('h3', {}, 'Ownership'),
-    h('p', {}, c.routing_state === 'assigned' ? (mine ? 'You hold it.' : 'Held by ' + agentName(c.assignee_id) + '.') : stateWords(c) + '.'),
+    h('h3', {}, t('side.ownership')),
+    h('p', {}, c.routing_state === 'assigned' ? (mine ? t('side.yours') : t('side.held_by', { name: agentName(c.assignee_id) })) : stateWords(c) + '.'),
     !resolved && !mine && ['waiting', 'unowned', 'assigned'].includes(c.routing_state) && (c.routing_state !== 'assigned' || isSup()) &&
-      h('button', { class: 'primary', id: 'claim', onclick: () => act('claim') }, 'Claim'),
-    !resolved && isSup() && c.routing_state === 'ai' && h('button', { class: 'primary', id: 'take-over', onclick: () => act('handover', { note: 'Taken over from the AI agent' }) }, 'Take over from the AI agent'),
-    !resolved && isSup() && h('div', { class: 'line gap-top' }, assignTo, h('button', { id: 'assign', onclick: () => act('assign', { agent_id: assignTo.value }) }, 'Assign')),
+      h('button', { class: 'primary', id: 'claim', onclick: () => act('claim') }, t('side.claim')),
+    !resolved && isSup() && c.routing_state === 'ai' && h('button', { class: 'primary', id: 'take-over', onclick: () => act('handover', { note: t('side.taken_over') }) }, t('side.take_over')),
+    !resolved && isSup() && h('div', { class: 'line gap-top' }, assignTo, h('button', { id: 'assign', onclick: () => act('assign', { agent_id: assignTo.value }) }, t('side.assign'))),
     !resolved && h('div', { class: 'line' }, transferTo, h('button', { id: 'transfer', onclick: () => {
       const [kind, id] = transferTo.value.split(':');
       act('transfer', kind === 'q' ? { queue_id: id } : { agent_id: id });
-    } }, 'Transfer')),
-    h('h3', {}, 'Status'),
-    c.status === 'snoozed' && h('p', { id: 'snoozed' }, c.snoozed_until ? 'Snoozed until ' + fmtTime(c.snoozed_until) + ' or the customer’s next message.' : 'Snoozed until the customer’s next message.'),
+    } }, t('side.transfer'))),
+    h('h3', {}, t('side.status')),
+    c.status === 'snoozed' && h('p', { id: 'snoozed' }, c.snoozed_until ? t('side.snoozed_until', { time: fmtTime(c.snoozed_until) }) : t('side.snoozed_reply')),
     h('div', { class: 'line' },
-      !resolved && c.status !== 'snoozed' && h('select', { 'aria-label': 'Status', id: 'status', value: c.status, onchange: (e) => act('', { status: e.target.value }, 'PATCH') },
-        h('option', { value: 'open' }, 'Open'), h('option', { value: 'pending' }, 'Pending')),
-      c.status === 'snoozed' && h('button', { id: 'wake', onclick: () => act('', { status: 'open' }, 'PATCH') }, 'Wake now'),
-      resolved ? h('button', { id: 'reopen', onclick: () => act('reopen') }, 'Reopen') : h('button', { id: 'resolve', onclick: () => act('resolve') }, 'Resolve')),
-    !resolved && h('div', { class: 'line' }, h('select', { 'aria-label': 'Snooze', id: 'snooze', onchange: (e) => {
+      !resolved && c.status !== 'snoozed' && h('select', { 'aria-label': t('side.status'), id: 'status', value: c.status, onchange: (e) => act('', { status: e.target.value }, 'PATCH') },
+        h('option', { value: 'open' }, t('status.open')), h('option', { value: 'pending' }, t('status.pending'))),
+      c.status === 'snoozed' && h('button', { id: 'wake', onclick: () => act('', { status: 'open' }, 'PATCH') }, t('side.wake')),
+      resolved ? h('button', { id: 'reopen', onclick: () => act('reopen') }, t('side.reopen')) : h('button', { id: 'resolve', onclick: () => act('resolve') }, t('side.resolve'))),
+    !resolved && h('div', { class: 'line' }, h('select', { 'aria-label': t('side.snooze'), id: 'snooze', onchange: (e) => {
       const until = snoozeUntil(e.target.value);
       if (until !== undefined) act('snooze', { until });
-    } }, h('option', { value: '' }, c.status === 'snoozed' ? 'Snooze again…' : 'Snooze…'),
-      h('option', { value: 'reply' }, 'Until the customer replies'), h('option', { value: '1h' }, 'For an hour'),
-      h('option', { value: 'tomorrow' }, 'Until tomorrow 9:00'), h('option', { value: 'monday' }, 'Until Monday 9:00'))),
-    h('h3', {}, 'Priority'),
+    } }, h('option', { value: '' }, t(c.status === 'snoozed' ? 'side.snooze_again' : 'side.snooze_choose')),
+      h('option', { value: 'reply' }, t('side.snooze_reply')), h('option', { value: '1h' }, t('side.snooze_hour')),
+      h('option', { value: 'tomorrow' }, t('side.snooze_tomorrow')), h('option', { value: 'monday' }, t('side.snooze_monday')))),
+    h('h3', {}, t('side.priority')),
     h('div', { class: 'line' }, priority),
-    h('h3', {}, 'Tags'),
+    h('h3', {}, t('side.tags')),
     h('div', { class: 'tags' }, S.tags.length ? S.tags.map((t) => h('label', {}, h('input', { type: 'checkbox', checked: c.tag_ids.includes(t.id), 'data-tag': t.name, onchange: () => {
       const ids = [...side.querySelectorAll('[data-tag-id]:checked')].map((x) => x.dataset.tagId);
       act('tags', { tag_ids: ids }, 'PUT');
-    }, 'data-tag-id': t.id }), ' ', t.name)) : h('p', { class: 'muted' }, 'No tags defined yet.')),
+    }, 'data-tag-id': t.id }), ' ', t.name)) : h('p', { class: 'muted' }, t('side.no_tags'))),
     h('p', { class: 'problem error', id: 'side-problem', role: 'alert' })));
 }
 

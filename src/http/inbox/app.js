@@ -10,6 +10,7 @@ import { newConversation } from './new.js';
 import { supervisor } from './supervisor.js';
 import { admin } from './admin.js';
 import { alertsToggle } from './attention.js';
+import { LANGUAGES, choose, current, t } from './i18n.js';
 
 function showLogin(message) {
   closeLive();
@@ -23,8 +24,8 @@ function showLogin(message) {
       S.csrf = r.csrf_token;
       if (r.must_change_password) showPasswordChange(password.value); else start();
     } catch (x) { err.textContent = x.message; }
-  } }, h('h1', {}, 'Switchboard'), h('label', { for: 'email' }, 'E-mail'), email,
-  h('label', { for: 'password' }, 'Password'), password, err, h('button', { class: 'primary', type: 'submit' }, 'Log in'));
+  } }, h('h1', {}, 'Switchboard'), h('label', { for: 'email' }, t('login.email')), email,
+  h('label', { for: 'password' }, t('login.password')), password, err, h('button', { class: 'primary', type: 'submit' }, t('login.submit')));
   $('#app').replaceChildren(form);
   email.focus();
 }
@@ -36,14 +37,14 @@ function showPasswordChange(current) {
   const again = h('input', { id: 'new-password-again', type: 'password', autocomplete: 'new-password' });
   const form = h('form', { class: 'login', onsubmit: async (e) => {
     e.preventDefault(); err.textContent = '';
-    if (next.value !== again.value) { err.textContent = 'The two new passwords are not the same.'; return; }
+    if (next.value !== again.value) { err.textContent = t('login.mismatch'); return; }
     try { await api('POST', '/auth/password', { current_password: cur.value, new_password: next.value }); start(); }
     catch (x) { err.textContent = x.message; }
-  } }, h('h1', {}, 'Choose your password'),
-  h('p', { class: 'muted' }, 'This is your first login: replace the one-time password with one only you know.'),
-  h('label', { for: 'current' }, 'One-time password'), cur, h('label', { for: 'new-password' }, 'New password'), next,
-  h('label', { for: 'new-password-again' }, 'New password again'), again, err,
-  h('button', { class: 'primary', type: 'submit' }, 'Save and continue'));
+  } }, h('h1', {}, t('login.choose')),
+  h('p', { class: 'muted' }, t('login.first')),
+  h('label', { for: 'current' }, t('login.one_time')), cur, h('label', { for: 'new-password' }, t('login.new')), next,
+  h('label', { for: 'new-password-again' }, t('login.again')), again, err,
+  h('button', { class: 'primary', type: 'submit' }, t('login.save')));
   $('#app').replaceChildren(form);
   (current ? next : cur).focus();
 }
@@ -56,8 +57,9 @@ async function start() {
     me = s.me;
   } catch (e) { if (e.status === 401) return showLogin(); $('#app').replaceChildren(h('p', { class: 'boot error' }, e.message)); return; }
   if (me.must_change_password) { S.csrf = me.csrf_token || S.csrf; return showPasswordChange(); }
-  if (!me.user) { $('#app').replaceChildren(h('p', { class: 'boot' }, 'The inbox is for people: log in with your e-mail.')); return; }
+  if (!me.user) { $('#app').replaceChildren(h('p', { class: 'boot' }, t('login.people'))); return; }
   S.me = me.user; S.role = me.role; S.csrf = me.csrf_token;
+  choose(S.me.ui_language, S.me.time_zone);
   await loadReference();
   frame();
   connectLive();
@@ -73,20 +75,30 @@ async function loadReference() {
 }
 
 function frame() {
-  const presence = h('select', { id: 'presence', 'aria-label': 'Your presence', value: S.me.presence || 'offline', onchange: async (e) => {
+  const presence = h('select', { id: 'presence', 'aria-label': t('presence.label'), value: S.me.presence || 'offline', onchange: async (e) => {
     try { await api('PUT', '/agents/me/presence', { presence: e.target.value }); S.me.presence = e.target.value; dot.className = 'presence-dot presence-' + e.target.value; }
     catch (x) { toast(x.message, true); e.target.value = S.me.presence; }
-  } }, h('option', { value: 'online' }, 'Online'), h('option', { value: 'away' }, 'Away'), h('option', { value: 'offline' }, 'Offline'));
+  } }, h('option', { value: 'online' }, t('presence.online')), h('option', { value: 'away' }, t('presence.away')), h('option', { value: 'offline' }, t('presence.offline')));
   const dot = h('span', { class: 'presence-dot presence-' + (S.me.presence || 'offline'), 'aria-hidden': 'true' });
   const link = (href, text) => h('a', { href, 'data-nav': href }, text);
   $('#app').replaceChildren(
     h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Switchboard'),
-      h('nav', { 'aria-label': 'Main' }, link('#/inbox', 'Inbox'), link('#/new', 'New conversation'), link('#/contacts', 'Contacts'),
-        isSup() && link('#/supervisor', 'Supervisor'), isSup() && link('#/admin', 'Admin')),
+      h('nav', { 'aria-label': t('nav.main') }, link('#/inbox', t('nav.inbox')), link('#/new', t('nav.new')), link('#/contacts', t('nav.contacts')),
+        isSup() && link('#/supervisor', t('nav.supervisor')), isSup() && link('#/admin', t('nav.admin'))),
       h('span', { class: 'spacer' }), h('span', { id: 'conn', class: 'conn', role: 'status' }), alertsToggle(),
-      h('span', {}, dot, S.me.name || S.me.email), presence,
-      h('button', { id: 'logout', onclick: async () => { try { await api('POST', '/auth/logout'); } catch { /* gone anyway */ } S.me = null; showLogin('You are logged out.'); } }, 'Log out')),
+      h('span', {}, dot, S.me.name || S.me.email), presence, languagePicker(),
+      h('button', { id: 'logout', onclick: async () => { try { await api('POST', '/auth/logout'); } catch { /* gone anyway */ } S.me = null; showLogin(t('login.out')); } }, t('nav.logout'))),
     h('main', { id: 'main' }));
+}
+
+// The inbox's language for this person, kept with their account (so it follows them to any browser).
+function languagePicker() {
+  return h('select', { id: 'ui-language', 'aria-label': t('nav.language'), value: current(), onchange: async (e) => {
+    try {
+      S.me = await api('PUT', '/agents/me/preferences', { ui_language: e.target.value, time_zone: S.me.time_zone || null });
+      choose(S.me.ui_language, S.me.time_zone); S.page = null; S.current = null; frame(); route();
+    } catch (x) { toast(x.message, true); e.target.value = current(); }
+  } }, Object.entries(LANGUAGES).map(([code, name]) => h('option', { value: code, lang: code }, name)));
 }
 
 function route() {
@@ -104,4 +116,5 @@ function route() {
 
 onSessionEnded(showLogin);
 window.addEventListener('hashchange', route);
+choose();
 start();

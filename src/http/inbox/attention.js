@@ -6,6 +6,7 @@
 import { S } from './state.js';
 import { $, debounce, h } from './dom.js';
 import { api } from './api.js';
+import { t } from './i18n.js';
 
 // Counts ----------------------------------------------------------------------------------------------------
 
@@ -20,7 +21,7 @@ async function refreshCounts() {
     let badge = b.querySelector('.count');
     if (!badge) { badge = h('span', { class: 'count' }); b.append(badge); }
     badge.textContent = n ? String(n) : '';
-    badge.setAttribute('aria-label', n ? `${n} conversations` : '');
+    badge.setAttribute('aria-label', n ? t('view.count', { n }) : '');
   }
   document.title = (c.mine_unread ? `(${c.mine_unread}) ` : '') + 'Switchboard';
 }
@@ -32,15 +33,15 @@ const KEY = 'switchboard.alerts';
 const alertsOn = () => localStorage.getItem(KEY) === 'on';
 // The control in the top bar: switching it on asks the browser's permission (once; the browser remembers).
 function alertsToggle() {
-  const b = h('button', { id: 'alerts', 'aria-pressed': String(alertsOn()), title: 'Desktop notifications and a sound for your conversations',
+  const b = h('button', { id: 'alerts', 'aria-pressed': String(alertsOn()), title: t('alerts.title'),
     onclick: async () => {
       const on = !alertsOn();
       if (on && 'Notification' in window && Notification.permission === 'default') {
         try { await Notification.requestPermission(); } catch { /* the sound still plays */ }
       }
       localStorage.setItem(KEY, on ? 'on' : 'off');
-      b.setAttribute('aria-pressed', String(on)); b.textContent = on ? 'Alerts on' : 'Alerts off';
-    } }, alertsOn() ? 'Alerts on' : 'Alerts off');
+      b.setAttribute('aria-pressed', String(on)); b.textContent = t(on ? 'alerts.on' : 'alerts.off');
+    } }, t(alertsOn() ? 'alerts.on' : 'alerts.off'));
   return b;
 }
 let audio;
@@ -72,7 +73,7 @@ function noticeChange(kind, c) {
   const before = held.get(c.id);
   held.set(c.id, mine ? S.me.id : c.assignee_id);
   const name = c.contact.name || c.contact.phone || 'A customer';
-  if (mine && before !== S.me.id && kind === 'conversation') notifyAgent('Assigned to you: ' + name, c.last_message ? c.last_message.body : '', c.id);
+  if (mine && before !== S.me.id && kind === 'conversation') notifyAgent(t('alerts.assigned', { name }), c.last_message ? c.last_message.body : '', c.id);
   else if (mine && kind === 'message' && c.unread && c.last_message && c.last_message.direction === 'inbound'
     && (document.visibilityState !== 'visible' || !S.current || S.current.id !== c.id)) notifyAgent(name, c.last_message.body, c.id);
 }
@@ -80,14 +81,14 @@ function remember(list) { for (const c of list) held.set(c.id, c.routing_state =
 
 // Keyboard shortcuts ------------------------------------------------------------------------------------------
 
-const SHORTCUTS = [['j', 'Next conversation'], ['k', 'Previous conversation'], ['r', 'Reply'], ['n', 'Private note'],
-  ['e', 'Resolve'], ['/', 'Search'], ['?', 'This list'], ['Esc', 'Close this list']];
+const SHORTCUTS = [['j', 'keys.next'], ['k', 'keys.previous'], ['r', 'keys.reply'], ['n', 'keys.note'],
+  ['e', 'keys.resolve'], ['/', 'keys.search'], ['?', 'keys.help'], ['Esc', 'keys.escape']];
 function help() {
   let d = $('#shortcuts');
   if (!d) {
-    d = h('dialog', { id: 'shortcuts', 'aria-label': 'Keyboard shortcuts' }, h('h2', {}, 'Keyboard shortcuts'),
-      h('dl', { class: 'facts' }, SHORTCUTS.map(([k, what]) => [h('dt', {}, h('kbd', {}, k)), h('dd', {}, what)])),
-      h('button', { onclick: () => d.close() }, 'Close'));
+    d = h('dialog', { id: 'shortcuts', 'aria-label': t('keys.title') }, h('h2', {}, t('keys.title')),
+      h('dl', { class: 'facts' }, SHORTCUTS.map(([k, what]) => [h('dt', {}, h('kbd', {}, k)), h('dd', {}, t(what))])),
+      h('button', { onclick: () => d.close() }, t('keys.close')));
     document.body.append(d);
   }
   if (d.open) d.close(); else d.showModal();

@@ -1,5 +1,7 @@
 // Building the page: `h()` makes elements (no HTML strings, so no injection), toasts, timers and time formats.
 
+import { timeFormat } from './i18n.js';
+
 function h(tag, props, ...kids) {
   const el = document.createElement(tag);
   let value;
@@ -22,12 +24,13 @@ function toast(text, bad) {
   setTimeout(() => t.remove(), bad ? 8000 : 4000);
 }
 const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
+// A time as the person reads it: in their language and time zone; with the date unless it is today (there).
 const fmtTime = (iso) => {
   if (!iso) return '';
-  const d = new Date(iso), now = new Date();
-  return d.toDateString() === now.toDateString()
-    ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-    : d.toLocaleDateString([], { day: 'numeric', month: 'short' }) + ' ' + d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const d = new Date(iso);
+  const day = timeFormat({ year: 'numeric', month: '2-digit', day: '2-digit' });
+  const clock = timeFormat({ hour: '2-digit', minute: '2-digit' }).format(d);
+  return day.format(d) === day.format(new Date()) ? clock : timeFormat({ day: 'numeric', month: 'short' }).format(d) + ' ' + clock;
 };
 const fmtDuration = (secs) => {
   secs = Math.max(0, Math.round(secs));

@@ -5,6 +5,7 @@ import { $, avatar, debounce, fmtTime, h, toast } from './dom.js';
 import { api, qs } from './api.js';
 import { openConversation } from './thread.js';
 import { refreshCounts, remember } from './attention.js';
+import { t } from './i18n.js';
 
 function matchesView(c) {
   const f = S.filters;
@@ -25,18 +26,18 @@ function listQuery(cursor) {
 function inbox(id) {
   if (S.page !== 'inbox') {
     S.page = 'inbox';
-    const views = h('div', { class: 'views', role: 'group', 'aria-label': 'Views' },
-      [['mine', 'Mine'], ['queues', 'Queues'], isSup() && ['ai', 'AI agent'], isSup() && ['all', 'All']].filter(Boolean).map(([v, label]) =>
+    const views = h('div', { class: 'views', role: 'group', 'aria-label': t('view.group') },
+      [['mine', t('view.mine')], ['queues', t('view.queues')], isSup() && ['ai', t('view.ai')], isSup() && ['all', t('view.all')]].filter(Boolean).map(([v, label]) =>
         h('button', { 'data-view': v, 'aria-pressed': String(S.view === v), onclick: () => { S.view = v; for (const b of views.children) b.setAttribute('aria-pressed', String(b.dataset.view === v)); loadList(); } }, label)));
     const f = S.filters;
     const sel = (name, label, options) => h('select', { 'aria-label': label, 'data-filter': name, value: f[name], onchange: (e) => { f[name] = e.target.value; loadList(); } },
       options.map(([v, t]) => h('option', { value: v }, t)));
     const filters = h('div', { class: 'filters' },
-      h('input', { type: 'search', id: 'search', placeholder: 'Search name, number or message text', 'aria-label': 'Search', value: f.q,
+      h('input', { type: 'search', id: 'search', placeholder: t('filter.search'), 'aria-label': t('filter.search_label'), value: f.q,
         oninput: debounce((e) => { f.q = e.target.value; loadList(); }, 250) }),
-      sel('status', 'Status', [['unresolved', 'Open & pending'], ['open', 'Open'], ['pending', 'Pending'], ['snoozed', 'Snoozed'], ['resolved', 'Resolved'], ['', 'Any status']]),
-      sel('number_id', 'Number', [['', 'All numbers'], ...S.dir.numbers.map((n) => [n.id, n.name + ' ' + n.e164])]),
-      sel('tag_id', 'Tag', [['', 'All tags'], ...S.tags.map((t) => [t.id, t.name])]));
+      sel('status', t('filter.status'), [['unresolved', t('status.unresolved')], ['open', t('status.open')], ['pending', t('status.pending')], ['snoozed', t('status.snoozed')], ['resolved', t('status.resolved')], ['', t('status.any')]]),
+      sel('number_id', t('filter.number'), [['', t('filter.all_numbers')], ...S.dir.numbers.map((n) => [n.id, n.name + ' ' + n.e164])]),
+      sel('tag_id', t('filter.tag'), [['', t('filter.all_tags')], ...S.tags.map((t) => [t.id, t.name])]));
     $('#main').replaceChildren(
       h('section', { class: 'list', 'aria-label': 'Conversations' }, views, filters,
         h('ul', { class: 'items', id: 'items' }), h('div', { class: 'more', id: 'more' })),
@@ -46,7 +47,7 @@ function inbox(id) {
   }
   $('#main').classList.toggle('has-current', !!id);
   if (id) { if (!S.current || S.current.id !== id) openConversation(id); }
-  else { S.current = null; $('#conversation').replaceChildren(h('p', { class: 'empty' }, 'Choose a conversation.')); $('#side').replaceChildren(); renderList(); }
+  else { S.current = null; $('#conversation').replaceChildren(h('p', { class: 'empty' }, t('list.choose'))); $('#side').replaceChildren(); renderList(); }
 }
 
 let listSeq = 0;
@@ -70,21 +71,21 @@ function upsertListItem(id, c) {
 function renderList() {
   const ul = $('#items');
   if (!ul) return;
-  const stateBadge = (c) => c.status === 'resolved' ? h('span', { class: 'badge resolved' }, 'Resolved')
-    : c.status === 'snoozed' ? h('span', { class: 'badge resolved' }, 'Snoozed' + (c.snoozed_until ? ' · ' + fmtTime(c.snoozed_until) : ''))
-    : c.routing_state === 'waiting' ? h('span', { class: 'badge waiting' }, 'Waiting · ' + (c.queue_id ? queueName(c.queue_id) : agentName(c.waiting_agent_id)))
-    : c.routing_state === 'unowned' ? h('span', { class: 'badge waiting' }, 'Unowned')
-    : c.routing_state === 'assigned' ? h('span', { class: 'badge' }, c.assignee_id === S.me.id ? 'Mine' : agentName(c.assignee_id))
-    : h('span', { class: 'badge' }, c.routing_state === 'ai' ? 'AI agent' : 'Routing…');
+  const stateBadge = (c) => c.status === 'resolved' ? h('span', { class: 'badge resolved' }, t('status.resolved'))
+    : c.status === 'snoozed' ? h('span', { class: 'badge resolved' }, t('status.snoozed') + (c.snoozed_until ? ' · ' + fmtTime(c.snoozed_until) : ''))
+    : c.routing_state === 'waiting' ? h('span', { class: 'badge waiting' }, t('list.waiting') + ' · ' + (c.queue_id ? queueName(c.queue_id) : agentName(c.waiting_agent_id)))
+    : c.routing_state === 'unowned' ? h('span', { class: 'badge waiting' }, t('list.unowned'))
+    : c.routing_state === 'assigned' ? h('span', { class: 'badge' }, c.assignee_id === S.me.id ? t('list.mine') : agentName(c.assignee_id))
+    : h('span', { class: 'badge' }, c.routing_state === 'ai' ? t('view.ai') : t('list.routing'));
   ul.replaceChildren(...S.list.map((c) => h('li', {}, h('a', {
     class: 'item' + (c.unread ? ' unread' : ''), href: '#/inbox/' + c.id, 'data-id': c.id,
     'aria-current': String(!!(S.current && S.current.id === c.id)),
-    'aria-label': contactName(c) + (c.unread ? ', unread' : ''),
+    'aria-label': contactName(c) + (c.unread ? t('list.unread') : ''),
   }, avatar(contactName(c)), h('div', { class: 'row' }, h('span', { class: 'name' }, contactName(c)), h('span', { class: 'time' }, fmtTime(c.last_message ? c.last_message.at : c.updated_at))),
-  h('div', { class: 'row' }, ['urgent', 'high'].includes(c.priority_level) && h('span', { class: 'badge ' + c.priority_level }, c.priority_level === 'urgent' ? 'Urgent' : 'High'),
-    h('span', { class: 'preview' }, c.last_message ? (c.last_message.direction === 'outbound' ? 'You: ' : '') + c.last_message.body : c.topic || ''), stateBadge(c))))));
-  if (!S.list.length) ul.replaceChildren(h('li', { class: 'empty pad' }, S.view === 'queues' ? 'Nobody is waiting in your queues.' : S.view === 'ai' ? 'No conversation is with an AI agent.' : 'No conversations here.'));
-  $('#more').replaceChildren(S.next ? h('button', { onclick: () => loadList(true) }, 'Load more') : '');
+  h('div', { class: 'row' }, ['urgent', 'high'].includes(c.priority_level) && h('span', { class: 'badge ' + c.priority_level }, t('priority.' + c.priority_level)),
+    h('span', { class: 'preview' }, c.last_message ? (c.last_message.direction === 'outbound' ? t('list.you') : '') + c.last_message.body : c.topic || ''), stateBadge(c))))));
+  if (!S.list.length) ul.replaceChildren(h('li', { class: 'empty pad' }, t(S.view === 'queues' ? 'list.none_queues' : S.view === 'ai' ? 'list.none_ai' : 'list.none')));
+  $('#more').replaceChildren(S.next ? h('button', { onclick: () => loadList(true) }, t('list.more')) : '');
 }
 
 export { inbox, listQuery, listSeq, loadList, matchesView, renderList, upsertListItem };
