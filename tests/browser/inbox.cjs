@@ -552,6 +552,14 @@ async function languages(browser) {
     await screenshot(page, code);
   }
   await page.locator('#side-actions h3', { hasText: '担当' }).waitFor();
+  await page.locator('#send', { hasText: '送信' }).waitFor();
+  // Every language has every entry English has (the catalogue as the browser loads it).
+  const gaps = await page.evaluate(async () => {
+    const { CATALOGUE } = await import('/assets/i18n.js');
+    const english = Object.keys(CATALOGUE.en);
+    return Object.entries(CATALOGUE).flatMap(([code, words]) => english.filter((k) => !(k in words)).map((k) => `${code}: ${k}`));
+  });
+  if (gaps.length) throw new Error('untranslated: ' + gaps.join(', '));
 }
 
 // Every screen at a desktop's 1280×720 and a phone's 390×844: a screenshot of each, and axe-core's check

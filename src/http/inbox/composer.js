@@ -4,6 +4,8 @@
 
 import { S, numberOf } from './state.js';
 import { $, fmtTime, h } from './dom.js';
+// `tr`: the catalogue's `t`, named so that it is not taken for the many templates called `t` here.
+import { t as tr } from './i18n.js';
 import { api } from './api.js';
 import { putItem, refreshCurrent } from './thread.js';
 import { act } from './actions.js';
@@ -18,18 +20,18 @@ function renderComposer(focus) {
   const prevText = $('#message') ? $('#message').value : '';
   const problem = h('p', { class: 'problem', id: 'composer-problem', role: 'alert' });
   const modeButton = (m, label) => h('button', { 'aria-pressed': String(S.mode === m), 'data-mode': m, onclick: () => { S.mode = m; renderComposer(true); } }, label);
-  const modes = h('div', { class: 'modes' }, modeButton('reply', 'Reply'), modeButton('note', 'Private note'),
-    h('span', { class: 'muted hint' }, S.mode === 'note' ? 'Only your team sees notes.' : 'Enter sends · Shift+Enter: new line · / for saved replies'));
+  const modes = h('div', { class: 'modes' }, modeButton('reply', tr('composer.reply')), modeButton('note', tr('composer.note')),
+    h('span', { class: 'muted hint' }, tr(S.mode === 'note' ? 'composer.note_hint' : 'composer.hint')));
   box.className = 'composer' + (S.mode === 'note' ? ' note' : '');
   if (c.status === 'resolved' && S.mode === 'reply') {
-    box.replaceChildren(modes, h('p', { class: 'why' }, 'This conversation is resolved. Reopen it to write again (or the customer\'s next message starts a new one).'),
-      h('button', { onclick: () => act('reopen') }, 'Reopen'), problem);
+    box.replaceChildren(modes, h('p', { class: 'why' }, tr('composer.resolved')),
+      h('button', { onclick: () => act('reopen') }, tr('side.reopen')), problem);
     return;
   }
   if (S.mode === 'reply' && !c.window_open) {
     const why = c.last_inbound_at
-      ? `The customer last wrote ${fmtTime(c.last_inbound_at)}: more than 24 hours ago, so WhatsApp allows only an approved template until they write again.`
-      : 'The customer has not written yet, so WhatsApp allows only an approved template.';
+      ? tr('composer.window_closed', { time: fmtTime(c.last_inbound_at) })
+      : tr('composer.never_wrote');
     box.replaceChildren(modes, h('p', { class: 'why', id: 'window-why' }, why),
       templatePicker(async (t, vars) => {
         await api('POST', `/conversations/${c.id}/messages`, { template: { id: t.id, variables: vars } })
@@ -37,7 +39,7 @@ function renderComposer(focus) {
       }, problem), problem);
     return;
   }
-  const text = h('textarea', { id: 'message', 'aria-label': S.mode === 'note' ? 'Private note' : 'Reply', placeholder: S.mode === 'note' ? 'Write a note for your team…' : 'Write a reply…', value: prevText });
+  const text = h('textarea', { id: 'message', 'aria-label': tr(S.mode === 'note' ? 'composer.note' : 'composer.reply'), placeholder: tr(S.mode === 'note' ? 'composer.note_placeholder' : 'composer.placeholder'), value: prevText });
   const canned = h('ul', { class: 'canned hidden', role: 'listbox', id: 'canned' });
   let choices = [], chosen = 0;
   const showCanned = () => {
@@ -54,7 +56,7 @@ function renderComposer(focus) {
   const send = async () => {
     const body = text.value.trim();
     problem.textContent = '';
-    if (!body && !S.attachments.length) { problem.textContent = S.mode === 'note' ? 'Write the note first.' : 'Write a message or attach a file first.'; return; }
+    if (!body && !S.attachments.length) { problem.textContent = tr(S.mode === 'note' ? 'composer.empty_note' : 'composer.empty'); return; }
     sendButton.disabled = true;
     try {
       if (S.mode === 'note') {
@@ -82,7 +84,7 @@ function renderComposer(focus) {
     }
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
   });
-  const sendButton = h('button', { class: 'primary', id: 'send', onclick: send }, S.mode === 'note' ? 'Add note' : 'Send');
+  const sendButton = h('button', { class: 'primary', id: 'send', onclick: send }, tr(S.mode === 'note' ? 'composer.add_note' : 'composer.send'));
   const chips = h('div', { class: 'chips', id: 'attachments' }, S.attachments.map((a) => h('span', { class: 'chip' }, a.filename)));
   const n = numberOf(c.number_id);
   const mayAttach = S.mode === 'reply' && (!n || n.agents_may_send_attachments);
@@ -107,15 +109,15 @@ function renderComposer(focus) {
         panel.classList.add('hidden'); toggle.setAttribute('aria-expanded', 'false');
       }, problem, isInteractive));
     }
-  } }, 'Buttons or list…');
+  } }, tr('composer.interactive'));
   // The customer's message this reply answers, chosen with "Reply" on it in the thread.
   const quoting = h('div', { id: 'quoting', class: 'quoting' });
   if (S.mode === 'reply' && S.quote && S.quote.conversation_id === c.id) {
-    quoting.append(h('span', { class: 'quote' }, 'Replying to: ' + (S.quote.body || 'a message').slice(0, 120)),
-      h('button', { type: 'button', 'aria-label': 'Do not reply to that message', onclick: () => { S.quote = null; quoting.replaceChildren(); text.focus(); } }, '×'));
+    quoting.append(h('span', { class: 'quote' }, tr('composer.replying_to', { text: (S.quote.body || '…').slice(0, 120) })),
+      h('button', { type: 'button', 'aria-label': tr('composer.not_replying'), onclick: () => { S.quote = null; quoting.replaceChildren(); text.focus(); } }, '×'));
   }
   box.replaceChildren(modes, canned, quoting, text, h('div', { class: 'actions' },
-    mayAttach && [file, h('label', { for: 'file', class: 'chip attach', tabindex: '0', onkeydown: (e) => { if (e.key === 'Enter') file.click(); } }, 'Attach files')],
+    mayAttach && [file, h('label', { for: 'file', class: 'chip attach', tabindex: '0', onkeydown: (e) => { if (e.key === 'Enter') file.click(); } }, tr('composer.attach'))],
     interactive && toggle, chips, h('span', { class: 'spacer' }), sendButton), panel, problem);
   if (focus) text.focus();
 }
@@ -130,20 +132,20 @@ const isApproved = (t) => t.approval_status === 'approved' && !!t.content_sid;
 function templatePicker(send, problem, usableIf = isApproved) {
   const usable = S.templates.filter(usableIf);
   let chosen = null;
-  const search = h('input', { type: 'search', id: 'template-search', placeholder: 'Search templates by name, text or tag', 'aria-label': 'Search templates' });
-  const list = h('ul', { class: 'choices', id: 'template-list', 'aria-label': 'Templates' });
-  const fill = h('div', { class: 'fill', id: 'template-fill' }, h('p', { class: 'muted' }, usable.length ? 'Choose a template.' : 'No approved templates yet: an admin can sync them from Twilio (Admin → Templates).'));
+  const search = h('input', { type: 'search', id: 'template-search', placeholder: tr('templates.search'), 'aria-label': tr('templates.search_label') });
+  const list = h('ul', { class: 'choices', id: 'template-list', 'aria-label': tr('templates.list') });
+  const fill = h('div', { class: 'fill', id: 'template-fill' }, h('p', { class: 'muted' }, tr(usable.length ? 'templates.choose' : 'templates.none')));
   const draw = () => {
     const term = search.value.trim().toLowerCase();
     const shown = usable.filter((t) => !term || t.name.toLowerCase().includes(term) || t.body.toLowerCase().includes(term) || (t.tags || []).some((g) => g.toLowerCase().includes(term)));
     list.replaceChildren(...shown.map((t) => h('li', {}, h('button', { type: 'button', 'data-template': t.name, 'aria-pressed': String(chosen === t), onclick: () => { chosen = t; draw(); drawFill(); } },
       h('strong', {}, t.name), ' ', h('span', { class: 'muted' }, t.language)))));
-    if (!shown.length) list.replaceChildren(h('li', { class: 'muted pad-s' }, 'No template matches.'));
+    if (!shown.length) list.replaceChildren(h('li', { class: 'muted pad-s' }, tr('templates.no_match')));
   };
   const drawFill = () => {
     const t = chosen;
     const inputs = [];
-    for (let i = 1; i <= t.variable_count; i++) inputs.push(h('input', { 'data-var': String(i), 'aria-label': `Variable ${i}`, placeholder: `{{${i}}}`, oninput: preview }));
+    for (let i = 1; i <= t.variable_count; i++) inputs.push(h('input', { 'data-var': String(i), 'aria-label': tr('templates.variable', { n: i }), placeholder: `{{${i}}}`, oninput: preview }));
     const box = h('div', { class: 'preview-box', id: 'template-preview' });
     const buttons = (t.buttons || []).map((b) => h('span', { class: 'chip' }, b.title));
     function preview() {
@@ -154,13 +156,13 @@ function templatePicker(send, problem, usableIf = isApproved) {
       problem.textContent = '';
       const vars = {}; inputs.forEach((inp, i) => { vars[String(i + 1)] = inp.value; });
       const empty = inputs.findIndex((inp) => !inp.value.trim());
-      if (empty >= 0) { problem.textContent = `Fill in variable ${empty + 1} first.`; inputs[empty].focus(); return; }
+      if (empty >= 0) { problem.textContent = tr('templates.fill', { n: empty + 1 }); inputs[empty].focus(); return; }
       go.disabled = true;
       try { await send(t, vars); inputs.forEach((inp) => { inp.value = ''; }); preview(); }
-      catch (x) { problem.textContent = x.message; if (x.details && x.details.conversation_id) problem.append(' ', h('a', { href: '#/inbox/' + x.details.conversation_id, id: 'open-existing' }, 'Open the open conversation')); }
+      catch (x) { problem.textContent = x.message; if (x.details && x.details.conversation_id) problem.append(' ', h('a', { href: '#/inbox/' + x.details.conversation_id, id: 'open-existing' }, tr('templates.open_existing'))); }
       finally { go.disabled = false; }
-    } }, 'Send template');
-    fill.replaceChildren(h('div', { class: 'vars' }, inputs.map((inp, i) => [h('label', {}, `Variable {{${i + 1}}}`), inp])), box, h('div', { class: 'gap-top-s' }, go));
+    } }, tr('templates.send'));
+    fill.replaceChildren(h('div', { class: 'vars' }, inputs.map((inp, i) => [h('label', {}, tr('templates.variable', { n: `{{${i + 1}}}` })), inp])), box, h('div', { class: 'gap-top-s' }, go));
     preview();
   };
   search.addEventListener('input', draw);
