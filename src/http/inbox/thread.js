@@ -7,6 +7,7 @@ import { api } from './api.js';
 import { matchesView, renderList, upsertListItem } from './list.js';
 import { renderComposer } from './composer.js';
 import { renderSide } from './actions.js';
+import { t } from './i18n.js';
 
 async function openConversation(id, again) {
   if (!again) {
@@ -58,7 +59,7 @@ function earlierButton(id, cursor) {
       box.scrollTop += box.scrollHeight - height; // what the agent was reading stays where it was
       if (page.next_cursor) earlierButton(id, page.next_cursor);
     } catch (x) { b.disabled = false; toast(x.message, true); }
-  } }, 'Earlier messages');
+  } }, t('thread.earlier'));
   b.dataset.at = '0';
   box.prepend(b);
 }
@@ -110,7 +111,8 @@ function putItems(entries, keepTop) {
   }
   if (atBottom || mineSent) box.scrollTop = box.scrollHeight;
 }
-const STATUS = { queued: 'Queued', accepted: 'Queued', sending: 'Sending', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Failed', undelivered: 'Not delivered', received: '' };
+// Delivery statuses in words (the catalogue's `delivery.*`); `received` needs none.
+const STATUS = ['queued', 'accepted', 'sending', 'sent', 'delivered', 'read', 'failed', 'undelivered'];
 function renderItem(item) {
   if (item.kind === 'note') {
     const n = item.n;
@@ -148,14 +150,14 @@ function renderItem(item) {
     m.direction === 'inbound' && m.button_text && h('div', { class: 'by' }, 'Chose “' + m.button_text + '”'),
     m.message_type === 'reaction' && h('div', { class: 'by' }, 'Reacted to a message'),
     context, media, place, m.body,
-    h('div', { class: 'foot' }, fmtTime(m.created_at), m.direction === 'outbound' && [' · ', h('span', { class: failed ? 'failed status' : 'status' }, STATUS[m.status] || m.status)],
+    h('div', { class: 'foot' }, fmtTime(m.created_at), m.direction === 'outbound' && [' · ', h('span', { class: failed ? 'failed status' : 'status' }, STATUS.includes(m.status) ? t('delivery.' + m.status) : m.status === 'received' ? '' : m.status)],
       failed && h('div', { class: 'failed' }, (m.error_message || 'WhatsApp did not deliver it') + (m.error_code ? ` (error ${m.error_code})` : '')),
-      failed && !m.retried_by && h('button', { class: 'retry', 'data-retry': m.id, onclick: (e) => retry(m, e.target) }, 'Retry'),
-      failed && m.retried_by && h('div', { class: 'muted' }, 'Sent again'),
-      m.retry_of && h('div', { class: 'muted' }, 'A new attempt at a failed message'),
+      failed && !m.retried_by && h('button', { class: 'retry', 'data-retry': m.id, onclick: (e) => retry(m, e.target) }, t('thread.retry')),
+      failed && m.retried_by && h('div', { class: 'muted' }, t('thread.sent_again')),
+      m.retry_of && h('div', { class: 'muted' }, t('thread.new_attempt')),
       m.direction === 'inbound' && h('button', { class: 'link reply-to', 'data-reply': m.id, onclick: () => {
         S.quote = m; S.mode = 'reply'; renderComposer(true);
-      } }, 'Reply')));
+      } }, t('composer.reply'))));
 }
 // A contact card (vCard) the customer shared: its names and numbers, read from the file, with the download.
 function vcard(url, download) {
@@ -215,22 +217,23 @@ function renderHead() {
   if (!c || !head) return;
   const n = numberOf(c.number_id);
   head.replaceChildren(
-    h('div', {}, h('a', { class: 'back', href: '#/inbox' }, '← Conversations'), avatar(contactName(c)), h('div', { class: 'who' }, h('h2', { id: 'contact-name' }, contactName(c)),
+    h('div', {}, h('a', { class: 'back', href: '#/inbox' }, t('head.back')), avatar(contactName(c)), h('div', { class: 'who' }, h('h2', { id: 'contact-name' }, contactName(c)),
       h('div', { class: 'meta' }, c.contact.phone && h('span', {}, h('span', { id: 'contact-phone' }, c.contact.phone), ' ',
-        h('button', { class: 'copy', 'aria-label': 'Copy the number', onclick: () => copy(c.contact.phone) }, 'Copy')),
-      h('span', {}, 'via ', n ? `${n.channel_name} · ${n.name} ${n.e164}` : c.number),
-      h('span', {}, c.queue_id ? 'Queue: ' + queueName(c.queue_id) : 'No queue'),
-      h('span', { id: 'assignee' }, c.assignee_id && c.routing_state === 'assigned' ? 'Assigned to ' + (c.assignee_id === S.me.id ? 'you' : agentName(c.assignee_id)) : stateWords(c)),
-      c.topic && h('span', {}, 'Topic: ' + c.topic)))),
+        h('button', { class: 'copy', 'aria-label': t('head.copy_number'), onclick: () => copy(c.contact.phone) }, t('head.copy'))),
+      h('span', {}, t('head.via', { number: n ? `${n.channel_name} · ${n.name} ${n.e164}` : c.number })),
+      h('span', {}, c.queue_id ? t('head.queue', { queue: queueName(c.queue_id) }) : t('head.no_queue')),
+      h('span', { id: 'assignee' }, c.assignee_id && c.routing_state === 'assigned' ? (c.assignee_id === S.me.id ? t('head.assigned_you') : t('head.assigned_to', { name: agentName(c.assignee_id) })) : stateWords(c)),
+      c.topic && h('span', {}, t('head.topic', { topic: c.topic }))))),
     h('span', { class: 'spacer' }),
     windowChip(c));
 }
-const stateWords = (c) => c.status === 'resolved' ? 'Resolved' : c.status === 'snoozed' && c.routing_state !== 'assigned' ? 'Snoozed' : c.routing_state === 'waiting' ? 'Waiting' : c.routing_state === 'unowned' ? 'Unowned: claim it to answer' : c.routing_state === 'ai' ? 'With the AI agent' : c.routing_state === 'blocked' ? 'Contact blocked: offered to nobody' : c.routing_state === 'notified' ? 'Notified: routed when the customer replies' : 'Being routed';
+const stateWords = (c) => t(c.status === 'resolved' ? 'status.resolved' : c.status === 'snoozed' && c.routing_state !== 'assigned' ? 'status.snoozed'
+  : ['waiting', 'unowned', 'ai', 'blocked', 'notified'].includes(c.routing_state) ? 'state.' + c.routing_state : 'state.routing');
 function windowChip(c) {
-  if (!c.window_expires_at) return h('span', { class: 'window closed', id: 'window' }, 'No 24-hour window: templates only');
+  if (!c.window_expires_at) return h('span', { class: 'window closed', id: 'window' }, t('window.none'));
   const left = (new Date(c.window_expires_at) - Date.now()) / 1000;
-  return left > 0 ? h('span', { class: 'window', id: 'window' }, 'Window: ' + fmtDuration(left) + ' left')
-    : h('span', { class: 'window closed', id: 'window' }, 'Window closed: templates only');
+  return left > 0 ? h('span', { class: 'window', id: 'window' }, t('window.left', { time: fmtDuration(left) }))
+    : h('span', { class: 'window closed', id: 'window' }, t('window.closed'));
 }
 setInterval(() => { if (S.current && $('#window')) { const w = $('#window'); const open = S.current.window_open; w.replaceWith(windowChip(S.current));
   if (open && S.current.window_expires_at && new Date(S.current.window_expires_at) <= Date.now()) { S.current.window_open = false; renderComposer(false); } } }, 30000);
