@@ -123,52 +123,6 @@ pub async fn send_quietly(
     Ok(message_id)
 }
 
-/// Sends a failed message again: a new message with the same content (its text and files, or its template and
-/// values), linked to the original (`retry_of`), under today's rules (the window, the template's approval, the
-/// files' uploads not expired). Only an outbound message that failed or was not delivered, and only once: the
-/// original's row is locked, so two people clicking Retry at once make one new send, and the second is told which
-/// message already retried it.
-#[tracing::instrument(skip_all, fields(conversation = %conversation, message = %message))]
-pub async fn retry(
-    conn: &mut PgConnection,
-    outbox: Outbox,
-    caller: &Caller,
-    conversation: Uuid,
-    message: Uuid,
-) -> Result<MessageView, SendError> {
-    let m = outbound::lock_for_retry(conn, conversation, message).await?.ok_or(Refusal::MessageNotFound)?;
-    if m.direction != "outbound" || !matches!(m.status.as_str(), "failed" | "undelivered") {
-        return Err(Refusal::NotRetryable { status: m.status }.into());
-    }
-    if let Some(retry) = m.retried_by {
-        return Err(Refusal::AlreadyRetried { retry }.into());
-    }
-    if m.lost_files > 0 {
-        return Err(Refusal::invalid("message_id", "this message's files are no longer kept: send them again").into());
-    }
-    let template = match m.content_variables {
-        _ if m.template_id.is_none() => None,
-        vars => {
-            let variables: BTreeMap<String, String> = vars
-                .map(serde_json::from_value)
-                .transpose()
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
-                .unwrap_or_default();
-            Some(TemplateUse { id: m.template_id.expect("checked above"), variables })
-        }
-    };
-    let draft = match template {
-        Some(t) => Draft { template: Some(t), ..Draft::default() },
-        None => Draft { body: m.body, attachments: m.upload_ids, ..Draft::default() },
-    };
-    let new = send_quietly(conn, outbox, caller, conversation, draft).await?;
-    outbound::link_retry(conn, new, message).await?;
-    let view = store::messages::view(conn, new)
-        .await?
-        .ok_or_else(|| sqlx::Error::Protocol("a message inserted in this transaction is not found".into()))?;
-    Ok(view)
-}
-
 /// An automation's text message for a conversation.
 #[derive(Debug, Clone)]
 pub struct AutomatedText {
@@ -339,14 +293,7 @@ pub async fn queue_template(
     automated: automation::Author,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
-    let parts = Parts {
-        text: &message.text,
-        template: Some(message),
-        attachments: &[],
-        automated: Some(automated),
-        quote: None,
-    };
-    queue(conn, outbox, caller, id, conversation_id, account_id, parts).await?;
+    queue(conn, outbox, caller, id, conversation_id, account_id, Parts::template(message, Some(automated))).await?;
     Ok(id)
 }
 
@@ -364,13 +311,7 @@ pub async fn queue_templates(
     let rows: Vec<_> = messages
         .iter()
         .map(|&(id, conversation_id, message)| {
-            let parts = Parts {
-                text: &message.text,
-                template: Some(message),
-                attachments: &[],
-                automated: Some(automated),
-                quote: None,
-            };
+            let parts = Parts::template(message, Some(automated));
             row(outbox, caller, id, conversation_id, account_id, parts, automation.as_ref())
         })
         .collect();
@@ -385,6 +326,13 @@ struct Parts<'a> {
     automated: Option<automation::Author>,
     /// The customer's message it answers.
     quote: Option<Uuid>,
+}
+
+impl<'a> Parts<'a> {
+    /// A template message on its own (what automations, notifications and new conversations send).
+    fn template(message: &'a TemplateMessage, automated: Option<automation::Author>) -> Self {
+        Self { text: &message.text, template: Some(message), attachments: &[], automated, quote: None }
+    }
 }
 
 /// An automated message's author as stored (`messages.automation`).
@@ -574,7 +522,7 @@ async fn write_start(
     if !tag_ids.is_empty() {
         conversations::set_tags(conn, id, tag_ids).await?;
     }
-    let parts = Parts { text: &message.text, template: Some(message), attachments: &[], automated: None, quote: None };
+    let parts = Parts::template(message, None);
     queue(conn, outbox, caller, Uuid::now_v7(), id, account_id, parts).await?;
     let conversation = conversations::find(conn, id, Visibility::All)
         .await?

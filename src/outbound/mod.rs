@@ -1,10 +1,12 @@
 //! The business's side of a conversation: the rules for what may be sent (the 24-hour window, templates,
 //! attachments), composing and queueing a message or a new conversation (the one path every sender takes), the
-//! durable sender that hands messages to Twilio, and their delivery status as Twilio reports it.
+//! durable sender that hands messages to Twilio, their delivery status as Twilio reports it, and sending a failed
+//! message again.
 
 pub mod compose;
 pub mod limits;
 pub mod policy;
 pub mod recorder;
+pub mod retry;
 pub mod sender;
 pub mod status;

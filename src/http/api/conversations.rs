@@ -415,7 +415,7 @@ async fn retry_message(
 ) -> AppResult<(StatusCode, Json<MessageView>)> {
     let mut tx = state.pool.begin().await?;
     require_visible(&mut tx, &who, id).await?;
-    let view = compose::retry(&mut tx, outbox(&state), &who.caller(), id, message_id).await?;
+    let view = crate::outbound::retry::retry(&mut tx, outbox(&state), &who.caller(), id, message_id).await?;
     tx.commit().await?;
     state.jobs_wake.kick();
     Ok((StatusCode::ACCEPTED, Json(view)))
