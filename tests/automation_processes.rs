@@ -70,6 +70,40 @@ fn serve(
         .unwrap()
 }
 
+/// Three `serve` processes on the database the in-process app set up (which is stopped first); `sends(i)`: whether
+/// process `i` runs the job worker.
+struct Fleet {
+    pool: sqlx::PgPool,
+    servers: Servers,
+    bases: Vec<String>,
+    client: reqwest::Client,
+    _data_dir: tempfile::TempDir,
+}
+
+async fn three_processes(app: TestApp, twilio: &MockServer, sends: impl Fn(usize) -> bool) -> Fleet {
+    let database_url =
+        app.settings.database.url.as_ref().map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned()).unwrap();
+    let TestApp { data_dir, shutdown, server, .. } = app;
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let log = data_dir.path().join("serve.log");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let servers = Servers(
+        ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| serve(&database_url, data_dir.path(), *p, &twilio.uri(), &log, sends(i)))
+            .collect(),
+    );
+    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let client = reqwest::Client::new();
+    for base in &bases {
+        wait_ready(&client, base).await;
+    }
+    Fleet { pool, servers, bases, client, _data_dir: data_dir }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -136,30 +170,10 @@ async fn three_processes_and_a_sigkill_send_every_automated_message_exactly_once
         .api(&admin, Method::PUT, &format!("/automation/numbers/{number}"), Some(json!({"out_of_hours_text": CLOSED})))
         .await;
     assert_eq!(s, 200, "{v}");
-    let database_url =
-        app.settings.database.url.as_ref().map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned()).unwrap();
-    let TestApp { data_dir, shutdown, server, .. } = app;
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
-    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
-
-    let log = data_dir.path().join("serve.log");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     // The process that is killed stores messages and runs the automation engine, but sends nothing: a process
     // killed between Twilio's answer and the commit of its SID sends that message a second time, the one gap of
     // the sender (README, "Crash safety"; tests/crash_safety.rs), which is not what this test is about.
-    let mut servers = Servers(
-        ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| serve(&database_url, data_dir.path(), *p, &twilio.uri(), &log, i > 0))
-            .collect(),
-    );
-    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
-    let client = reqwest::Client::new();
-    for base in &bases {
-        wait_ready(&client, base).await;
-    }
+    let Fleet { pool, mut servers, bases, client, _data_dir } = three_processes(app, &twilio, |i| i > 0).await;
 
     // Each customer writes twice (the second message in the same closed period); process 0 is killed meanwhile.
     let write_all = |range: std::ops::Range<usize>, live: Vec<String>| {
@@ -286,21 +300,7 @@ async fn three_processes_auto_resolve_each_silent_conversation_once_with_one_clo
     let (s, v) = app.api(&admin, Method::PUT, &format!("/automation/numbers/{number}"), Some(body)).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["auto_resolve_after_minutes"], 60);
-    let database_url =
-        app.settings.database.url.as_ref().map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned()).unwrap();
-    let TestApp { data_dir, shutdown, server, .. } = app;
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
-    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
-    let log = data_dir.path().join("serve.log");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let _servers =
-        Servers(ports.iter().map(|p| serve(&database_url, data_dir.path(), *p, &twilio.uri(), &log, true)).collect());
-    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
-    let client = reqwest::Client::new();
-    for base in &bases {
-        wait_ready(&client, base).await;
-    }
+    let Fleet { pool, servers: _servers, bases, client, _data_dir } = three_processes(app, &twilio, |_| true).await;
     for i in 0..SILENT {
         write(&client, &bases, i, channel, 1000 + i, &new_sid("SM"), "Thanks, that was all.").await;
     }

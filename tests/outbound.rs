@@ -750,7 +750,7 @@ async fn retrying_a_failed_message_sends_it_once_more_linked_to_the_original_how
 async fn an_agents_reply_can_quote_a_message_of_its_conversation_only() {
     let twilio = MockServer::start().await;
     answer(&twilio, Created, u64::MAX).await;
-    let (app, channel, admin, c) = conversation_sending_to(&twilio).await;
+    let (app, _, admin, c) = conversation_sending_to(&twilio).await;
     let (_, page) = app.api(&admin, Method::GET, &format!("/conversations/{c}/messages"), None).await;
     let inbound = page["items"][0]["id"].as_str().unwrap().to_owned();
     let (status, m) = send(&app, &admin, c, json!({"body": "Yes, that one", "reply_to_message_id": inbound})).await;
@@ -772,5 +772,4 @@ async fn an_agents_reply_can_quote_a_message_of_its_conversation_only() {
         assert_eq!((status, e["error"]["details"]["field"].as_str()), (422, Some("reply_to_message_id")), "{e}");
     }
     assert_eq!(outbound_count(&app).await, before);
-    let _ = channel;
 }

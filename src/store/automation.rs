@@ -403,7 +403,6 @@ pub async fn lock_idle(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<
              SELECT GREATEST((SELECT m.created_at FROM messages m WHERE m.conversation_id = c.id
                               ORDER BY m.created_at DESC LIMIT 1), c.updated_at) AS silent_since) l
          WHERE c.status IN ('open', 'pending') AND c.routing_state <> 'unrouted' AND s.minutes IS NOT NULL
-           AND (qa.auto_resolve_after_minutes IS NOT NULL OR na.auto_resolve_after_minutes IS NOT NULL)
            AND l.silent_since < now() - make_interval(mins => s.minutes)
          ORDER BY l.silent_since LIMIT $1
          FOR UPDATE OF c SKIP LOCKED",

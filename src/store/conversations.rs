@@ -278,15 +278,7 @@ pub async fn counts(pool: &PgPool, user: Option<Uuid>, who: Visibility) -> sqlx:
         )
         .push_bind(user)
         .push(" WHERE c.status IN ('open', 'pending')");
-    if let Visibility::Agent(agent) = who {
-        q.push(" AND (c.assignee_id = ")
-            .push_bind(agent)
-            .push(" OR c.queue_id IN (SELECT queue_id FROM queue_members WHERE user_id = ")
-            .push_bind(agent)
-            .push(") OR c.number_id IN (SELECT number_id FROM number_members WHERE user_id = ")
-            .push_bind(agent)
-            .push("))");
-    }
+    who.push(&mut q);
     q.push(") x");
     q.build_query_as().fetch_one(pool).await
 }

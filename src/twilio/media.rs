@@ -8,7 +8,8 @@
 //! the configured size limit; the key holds the file only once it is complete.
 //!
 //! What may be fetched at all (a signed webhook's `MediaUrl` is still only what the sender wrote): the first
-//! request goes only to the configured Twilio API origin; a redirect is followed only to a host whose every
+//! request goes only to the configured Twilio API origin (or, with the built-in sandbox on, to this server, where
+//! the sandbox serves its customers' media as Twilio would: `MediaFetcher::with_sandbox`); a redirect is followed only to a host whose every
 //! address is public (not loopback, private, link-local, the cloud metadata address, …), checked after DNS
 //! resolution and then connected to at exactly the addresses checked, so a name that resolves differently a
 //! moment later cannot reach the inside. `media.allow_private_redirects` lifts the redirect rule for setups whose

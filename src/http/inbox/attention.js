@@ -15,7 +15,6 @@ async function refreshCounts() {
   if (!S.me) return;
   let c;
   try { c = await api('GET', '/conversations/counts'); } catch { return; }
-  S.counts = c;
   for (const b of document.querySelectorAll('[data-view]')) {
     const n = c[VIEW_COUNT[b.dataset.view]];
     let badge = b.querySelector('.count');
@@ -61,7 +60,6 @@ function notifyAgent(title, body, id) {
     const n = new Notification(title, { body, tag: id });
     n.onclick = () => { window.focus(); location.hash = '#/inbox/' + id; n.close(); };
   }
-  S.alerts = (S.alerts || 0) + 1;
 }
 // Who held each conversation when the page last heard of it: a change to "you" is a new assignment.
 const held = new Map();

@@ -33,7 +33,8 @@ async function renderContact(force) {
       const at = line.indexOf(':');
       if (at < 1) { problem.textContent = `“${line}” is not name: value`; return; }
       const v = line.slice(at + 1).trim();
-      attrs[line.slice(0, at).trim()] = /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v === 'true' ? true : v === 'false' ? false : v;
+      // As the CSV import reads a cell (domain/contact.rs): plain numbers and true/false; "007" stays text.
+      attrs[line.slice(0, at).trim()] = /^-?(0|[1-9]\d*)(\.\d+)?$/.test(v) ? Number(v) : v === 'true' ? true : v === 'false' ? false : v;
     }
     try {
       await api('PATCH', '/contacts/' + id, { language: language.value.trim() || null, attributes: attrs,

@@ -6,7 +6,7 @@ const S = {
   dir: { numbers: [], queues: [], agents: [] }, tags: [], templates: [], canned: [],
   view: 'mine', filters: { status: 'unresolved', number_id: '', tag_id: '', q: '' },
   list: [], next: null, current: null, thread: new Map(), mode: 'reply', attachments: [],
-  ws: null, retry: 0, page: null, aiAgents: null, counts: null, alerts: 0, quote: null,
+  ws: null, retry: 0, page: null, aiAgents: null, quote: null,
 };
 const isSup = () => S.role === 'supervisor' || S.role === 'admin';
 const isAdmin = () => S.role === 'admin';
