@@ -166,6 +166,31 @@ async fn an_agent_starts_a_conversation_once_and_is_pointed_to_the_open_one() {
 }
 
 #[tokio::test]
+async fn a_conversation_is_started_at_a_priority_level_or_number_but_not_both() {
+    let d = desk().await;
+    let template = d.template().await;
+    let body = |to: &str, priority: Value| {
+        let mut b = json!({"number_id": d.number, "to": to, "template": {"id": template, "variables": {"1": "A-1", "2": "Friday"}}});
+        b.as_object_mut().unwrap().extend(priority.as_object().unwrap().clone());
+        b
+    };
+    let (s, e) = d
+        .call(
+            Method::POST,
+            "/conversations",
+            Some(body("+31612345670", json!({"priority": 5, "priority_level": "low"}))),
+        )
+        .await;
+    assert_eq!((s, e["error"]["details"]["field"].as_str()), (422, Some("priority_level")), "{e}");
+    assert_eq!(d.app.count("conversations").await, 0, "a refused start stores nothing");
+    let (s, c) =
+        d.call(Method::POST, "/conversations", Some(body("+31612345671", json!({"priority_level": "urgent"})))).await;
+    assert_eq!((s, c["priority"].as_i64(), c["priority_level"].as_str()), (201, Some(300), Some("urgent")), "{c}");
+    let (s, c) = d.call(Method::POST, "/conversations", Some(body("+31612345672", json!({})))).await;
+    assert_eq!((s, c["priority"].as_i64(), c["priority_level"].as_str()), (201, Some(0), Some("normal")), "{c}");
+}
+
+#[tokio::test]
 async fn status_moves_between_open_and_pending_but_not_to_resolved() {
     let d = desk().await;
     let c = d.customer_writes("+31600000006", "hi").await;

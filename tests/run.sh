@@ -80,6 +80,12 @@ if [ ! -x /usr/bin/chromium ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
 fi
+# A Japanese font, so that the screenshots of the inbox in Japanese show its words rather than empty boxes.
+if ! fc-list :lang=ja 2>/dev/null | grep -q .; then
+  log "no Japanese font; installing one (apt-get install fonts-ipafont-gothic)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq fonts-ipafont-gothic >/dev/null
+fi
 browser_dir="$root/target/test-browser"
 if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ] || [ ! -f "$browser_dir/node_modules/axe-core/axe.min.js" ]; then
   log "installing playwright-core and axe-core into $browser_dir"

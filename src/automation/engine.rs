@@ -254,7 +254,7 @@ impl Engine {
             if let Err(r) = answer {
                 let e = AppError::from(r);
                 let rule = t.author.rule_id;
-                let data = json!({ "automation": t.author.kind, "rule_id": rule, "reason": e.to_string() });
+                let data = skipped(t.author.kind, rule, &e);
                 let actor = super::caller(rule).actor;
                 timeline::record_event(conn, t.conversation_id, "automation_skipped", &actor, data).await?;
                 tracing::info!(conversation = %t.conversation_id, kind = t.author.kind.as_str(), reason = %e, "automation skipped");
@@ -305,7 +305,7 @@ impl Engine {
             }
         };
         if let Some(e) = refused {
-            let data = json!({ "automation": step.kind, "rule_id": step.rule_id, "reason": e.to_string() });
+            let data = skipped(step.kind, step.rule_id, &e);
             timeline::record_event(conn, id, "automation_skipped", &caller.actor, data).await?;
             tracing::info!(conversation = %id, kind = step.kind.as_str(), reason = %e, "automation skipped");
         }
@@ -370,7 +370,7 @@ impl Engine {
                     sent += 1;
                 }
                 Err(SendError::Refused(r)) => {
-                    let data = json!({ "automation": Kind::WaitingNotice, "reason": AppError::from(r).to_string() });
+                    let data = skipped(Kind::WaitingNotice, None, &AppError::from(r));
                     let actor = super::caller(None).actor;
                     timeline::record_event(&mut tx, w.conversation_id, "automation_skipped", &actor, data).await?;
                     tx.commit().await?;
@@ -416,8 +416,7 @@ impl Engine {
                     match self.say(&mut tx, c.conversation_id, &Say::Text(render(text, &names)), author).await {
                         Ok(_) => sent = true,
                         Err(SendError::Refused(r)) => {
-                            let why =
-                                json!({ "automation": Kind::AutoResolve, "reason": AppError::from(r).to_string() });
+                            let why = skipped(Kind::AutoResolve, None, &AppError::from(r));
                             timeline::record_event(&mut tx, c.conversation_id, "automation_skipped", &actor, why)
                                 .await?;
                         }
@@ -441,6 +440,12 @@ impl Engine {
 }
 
 /// A refused action is reported like a refused message; a database error ends the transaction.
+/// What the timeline records when an automation's message was refused: which automation (and rule), the refusal in
+/// words, and its code (which the inbox shows in the agent's language).
+fn skipped(kind: Kind, rule_id: Option<Uuid>, refusal: &AppError) -> serde_json::Value {
+    json!({ "automation": kind, "rule_id": rule_id, "reason": refusal.to_string(), "code": refusal.code() })
+}
+
 fn action(r: Result<(), ActionError>) -> sqlx::Result<Option<AppError>> {
     match r {
         Ok(()) => Ok(None),

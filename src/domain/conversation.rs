@@ -90,6 +90,14 @@ impl PriorityLevel {
     }
 }
 
+/// The priority a request asks for: a number or a level, not both (`None`: it asks for none).
+pub fn requested_priority(priority: Option<i32>, level: Option<PriorityLevel>) -> Result<Option<i32>, &'static str> {
+    match (priority, level) {
+        (Some(_), Some(_)) => Err("give priority or priority_level, not both"),
+        (p, level) => Ok(p.or(level.map(PriorityLevel::priority))),
+    }
+}
+
 /// A priority within [`PRIORITY`], or why not.
 pub fn check_priority(priority: i32) -> Result<i32, &'static str> {
     if PRIORITY.contains(&priority) {
@@ -230,6 +238,14 @@ mod tests {
             assert_eq!(PriorityLevel::of(level.priority()), level);
             assert!(PRIORITY.contains(&level.priority()));
         }
+    }
+
+    #[test]
+    fn a_request_asks_for_a_priority_by_number_or_by_level_but_not_both() {
+        assert_eq!(requested_priority(Some(42), None), Ok(Some(42)));
+        assert_eq!(requested_priority(None, Some(PriorityLevel::Urgent)), Ok(Some(300)));
+        assert_eq!(requested_priority(None, None), Ok(None));
+        assert!(requested_priority(Some(42), Some(PriorityLevel::Low)).is_err());
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! answer the page (the script reads the rest of the address); assets are revalidated by their content hash.
 //!
 //! The modules, each with one job: `app.js` (entry: log in, frame, routes), `state.js`, `dom.js`, `api.js`,
-//! `live.js`, `list.js`, `thread.js`, `composer.js`, `actions.js`, `attention.js`, `i18n.js` (the message catalogue), `contact.js`, `contacts.js` (loaded when opened), `new.js`, `supervisor.js`, `admin.js`.
+//! `live.js`, `list.js`, `thread.js`, `composer.js`, `actions.js`, `attention.js`, `i18n.js` (the catalogue's
+//! mechanics), `lang-en.js` … `lang-ja.js` (its words, one module per language: English with the first load,
+//! another when a person chooses it), `contact.js`, `contacts.js` (loaded when opened), `new.js`,
+//! `supervisor.js`, `admin.js`.
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -29,6 +32,11 @@ const FILES: &[(&str, &str)] = &[
     ("actions.js", include_str!("inbox/actions.js")),
     ("attention.js", include_str!("inbox/attention.js")),
     ("i18n.js", include_str!("inbox/i18n.js")),
+    ("lang-en.js", include_str!("inbox/lang-en.js")),
+    ("lang-es.js", include_str!("inbox/lang-es.js")),
+    ("lang-pt.js", include_str!("inbox/lang-pt.js")),
+    ("lang-nl.js", include_str!("inbox/lang-nl.js")),
+    ("lang-ja.js", include_str!("inbox/lang-ja.js")),
     ("contact.js", include_str!("inbox/contact.js")),
     ("contacts.js", include_str!("inbox/contacts.js")),
     ("new.js", include_str!("inbox/new.js")),

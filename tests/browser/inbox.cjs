@@ -361,7 +361,7 @@ async function adminScreens(browser) {
   await page.locator('#try-result').filter({ hasText: 'Monday to Friday, 9 to 5.' }).waitFor();
   await page.fill('#try-messages', 'quiero hablar con una persona');
   await page.click('#try-run');
-  await page.locator('#try-result').filter({ hasText: 'Hands over (customer asked)' }).waitFor();
+  await page.locator('#try-result').filter({ hasText: 'Hands over (the customer asked for a person)' }).waitFor();
   await screenshot(page, 'admin-ai-agents');
   // Supervisors watch the AI agents' conversations in a view of their own (none is with an AI agent here).
   await page.click('a[href="#/inbox"]');
@@ -387,7 +387,7 @@ async function adminScreens(browser) {
   await page.fill('#f-day_monday', '09:00-12:30, 13:30-17:30');
   await page.fill('#f-holidays', '2026-12-25 Christmas');
   await page.click('#admin-save');
-  await page.locator('#admin-table tr', { hasText: 'Office' }).filter({ hasText: 'mon 09:00-12:30, 13:30-17:30' }).waitFor();
+  await page.locator('#admin-table tr', { hasText: 'Office' }).filter({ hasText: 'Mon 09:00-12:30, 13:30-17:30' }).waitFor();
   for (const tab of ['templates', 'queues', 'canned', 'tags']) {
     await adminTab(page, tab);
     await screenshot(page, 'admin-' + tab);
@@ -538,6 +538,7 @@ async function languages(browser) {
   const { page } = await logIn(browser, 0);
   await page.goto(`${BASE}/inbox#/inbox/${env('CONVERSATION_ID')}`);
   await page.locator('#side-actions h3', { hasText: 'Ownership' }).waitFor();
+  await page.click('#me');
   await page.selectOption('#ui-language', 'es');
   await page.locator('nav a', { hasText: 'Bandeja' }).waitFor();
   await page.locator('[data-view="mine"]', { hasText: 'Mías' }).waitFor();
@@ -547,6 +548,7 @@ async function languages(browser) {
   await page.locator('nav a', { hasText: 'Nueva conversación' }).waitFor();
   if ((await page.getAttribute('html', 'lang')) !== 'es') throw new Error('the page does not say it is in Spanish');
   for (const [code, inbox] of [['pt', 'Caixa de entrada'], ['nl', 'Inbox'], ['ja', '受信箱']]) {
+    await page.click('#me');
     await page.selectOption('#ui-language', code);
     await page.locator('nav a', { hasText: inbox }).first().waitFor();
     await screenshot(page, code);
@@ -555,11 +557,70 @@ async function languages(browser) {
   await page.locator('#send', { hasText: '送信' }).waitFor();
   // Every language has every entry English has (the catalogue as the browser loads it).
   const gaps = await page.evaluate(async () => {
-    const { CATALOGUE } = await import('/assets/i18n.js');
-    const english = Object.keys(CATALOGUE.en);
-    return Object.entries(CATALOGUE).flatMap(([code, words]) => english.filter((k) => !(k in words)).map((k) => `${code}: ${k}`));
+    const all = {};
+    for (const code of ['en', 'es', 'pt', 'nl', 'ja']) all[code] = (await import(`/assets/lang-${code}.js`)).default;
+    const english = Object.keys(all.en);
+    return Object.entries(all).flatMap(([code, words]) => english.filter((k) => !(k in words)).map((k) => `${code}: ${k}`));
   });
-  if (gaps.length) throw new Error('untranslated: ' + gaps.join(', '));
+  if (gaps.length) throw new Error(`${gaps.length} untranslated, such as: ` + gaps.slice(0, 20).join(', '));
+
+  // An admin in Japanese sees no English on any screen: headings, labels, buttons, table heads, choices and
+  // explanations (the data, such as names, stays as it is).
+  const admin = (await logIn(browser, 2)).page;
+  await admin.click('#me');
+  await admin.selectOption('#ui-language', 'ja');
+  await admin.locator('nav a', { hasText: '受信箱' }).first().waitFor();
+  const screens = [['inbox', '#items'], [`inbox/${env('CONVERSATION_ID')}`, '#contact-panel h3'], ['new', '#to'], ['contacts', '#contacts-rows tr'],
+    ['supervisor', '#queues-table'], ...['channels', 'templates', 'agents', 'queues', 'hours', 'rules', 'ai', 'autoreplies', 'canned', 'webhooks', 'tags']
+      .map((tab) => [`admin/${tab}`, `nav.tabs a.active[href="#/admin/${tab}"]`])];
+  for (const [screen, ready] of screens) {
+    await admin.goto(`${BASE}/inbox#/${screen}`);
+    await admin.locator(ready).first().waitFor();
+    await admin.waitForTimeout(200);
+    if (screen === 'admin/channels') { await admin.locator('[data-number-settings]').first().click(); await admin.locator('#number-form').waitFor(); }
+    if (screen === 'admin/rules') { await admin.click('#add-condition'); await admin.selectOption('#cond-type-0', 'contact_attribute'); }
+    await admin.click('#me');
+    const english = await admin.evaluate(async () => {
+      // Words the data may bring (names of people, customers, queues, numbers, tags, templates, AI agents) and proper names.
+      const data = await Promise.all(['/directory', '/contacts?limit=200', '/tags?limit=200', '/templates?limit=200', '/ai-agents?limit=200', '/canned-responses?limit=200', '/business-hours?limit=200']
+        .map((p) => fetch('/api/v1' + p).then((r) => r.text())));
+      // CSV column names, the colour format, an HTTP header (api-key) and the keyboard's key names are literal
+      // identifiers, not English.
+      const allowed = new Set((data.join(' ') + ' Switchboard WhatsApp Twilio Account SID Auth Token URL URLs CSV IANA API OpenAI Content HX Europe Amsterdam'
+        + ' phone name language tags attributes rrggbb key Enter Shift Esc')
+        .match(/[A-Za-z]{3,}/g).map((w) => w.toLowerCase()));
+      const skip = (el) => el.closest('#items, td, code, #ui-time-zone, #ui-language, .brand, [hidden], .hidden');
+      const texts = [];
+      for (const el of document.querySelectorAll('h1, h2, h3, th, label, button, legend, nav a, option, optgroup, p, dt, span.muted, .event')) {
+        if (skip(el) || !el.getClientRects().length && el.tagName !== 'OPTION' && el.tagName !== 'OPTGROUP') continue;
+        const own = el.tagName === 'OPTGROUP' ? el.label : [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join(' ');
+        for (const attr of ['aria-label', 'placeholder', 'title']) if (el.getAttribute(attr)) texts.push(el.getAttribute(attr));
+        texts.push(own);
+      }
+      for (const el of document.querySelectorAll('input[placeholder], textarea[placeholder], select[aria-label], input[aria-label], textarea[aria-label]')) {
+        if (!skip(el)) texts.push(el.getAttribute('placeholder') || '', el.getAttribute('aria-label') || '');
+      }
+      // Addresses, e-mails, {{placeholders}} and the API's event names (message.received) are written as they are
+      // in every language.
+      const words = (x) => x.replace(/https?:\/\/\S+|\S+@\S+|\{\{\w+\}\}|\b[a-z_]+\.[a-z_]+\b/g, ' ').match(/[A-Za-z]{3,}/g) || [];
+      return texts.filter((x) => words(x).some((w) => !allowed.has(w.toLowerCase())));
+    });
+    await admin.click('#me');
+    if (english.length) throw new Error(`English left on ${screen} in Japanese: ` + [...new Set(english)].slice(0, 12).join(' | '));
+  }
+  await screenshot(admin, 'ja-admin');
+
+  // Times follow the person's time zone: in Tokyo, "until tomorrow 9:00" is midnight UTC.
+  await admin.goto(`${BASE}/inbox#/inbox/${env('CONVERSATION_ID')}`);
+  await admin.locator('#snooze').waitFor();
+  await admin.click('#me');
+  await admin.selectOption('#ui-time-zone', 'Asia/Tokyo');
+  await admin.locator('#snooze').waitFor();
+  await admin.selectOption('#snooze', 'tomorrow');
+  await admin.locator('#snoozed', { hasText: '09:00' }).waitFor();
+  const until = await admin.evaluate(async (id) => (await (await fetch('/api/v1/conversations/' + id)).json()).snoozed_until, env('CONVERSATION_ID'));
+  if (!/T00:00:00(\.0+)?Z$/.test(until)) throw new Error(`snoozed until ${until}, not 09:00 in Tokyo`);
+  await screenshot(admin, 'ja-tokyo-snoozed');
 }
 
 // Every screen at a desktop's 1280×720 and a phone's 390×844: a screenshot of each, and axe-core's check

@@ -249,12 +249,8 @@ async fn update(
     ApiJson(body): ApiJson<ConversationChanges>,
 ) -> AppResult<Json<Conversation>> {
     let (_, view) = act!(state, who, id, |tx, c| {
-        let priority = match (body.priority, body.priority_level) {
-            (Some(_), Some(_)) => {
-                return Err(AppError::invalid_field("priority_level", "give priority or priority_level, not both"))
-            }
-            (p, level) => p.or(level.map(|l| l.priority())),
-        };
+        let priority = crate::domain::conversation::requested_priority(body.priority, body.priority_level)
+            .map_err(|m| AppError::invalid_field("priority_level", m))?;
         if let Some(p) = priority {
             actions::set_priority(&mut tx, &c, id, p).await?;
         }

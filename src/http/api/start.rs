@@ -6,6 +6,7 @@
 use super::conversations::{outbox, Conversation};
 use super::ApiJson;
 use crate::auth::Principal;
+use crate::domain::conversation::{requested_priority, PriorityLevel};
 use crate::domain::E164;
 use crate::error::{AppError, AppResult};
 use crate::outbound::compose::{self, NewConversationDraft, Recipient, TemplateUse};
@@ -38,8 +39,9 @@ struct NewConversationRequest {
     #[serde(default)]
     tag_ids: Vec<Uuid>,
     /// -1000 to 1000 (default 0).
-    #[serde(default)]
-    priority: i32,
+    priority: Option<i32>,
+    /// `urgent`, `high`, `normal` or `low`: sets the priority to 300, 100, 0 or -100 (not with `priority`).
+    priority_level: Option<PriorityLevel>,
     /// The queue it belongs to. The agent who starts it holds it; started by an API token, it is routed.
     queue_id: Option<Uuid>,
 }
@@ -66,7 +68,9 @@ async fn start(
         template: req.template,
         topic: req.topic,
         tag_ids: req.tag_ids,
-        priority: req.priority,
+        priority: requested_priority(req.priority, req.priority_level)
+            .map_err(|m| AppError::invalid_field("priority_level", m))?
+            .unwrap_or(0),
         queue_id: req.queue_id,
     };
     let mut tx = state.pool.begin().await?;

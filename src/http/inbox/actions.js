@@ -7,7 +7,7 @@ import { matchesView, upsertListItem } from './list.js';
 import { refreshEvents, renderHead, stateWords } from './thread.js';
 import { renderComposer } from './composer.js';
 import { renderContact } from './contact.js';
-import { t } from './i18n.js';
+import { t, wallClock, zonedWeekday } from './i18n.js';
 
 async function act(path, body, method) {
   const c = S.current, problem = $('#side-problem');
@@ -26,14 +26,10 @@ const PRIORITY = ['urgent', 'high', 'normal', 'low'];
 
 // When a snooze choice ends, in the agent's own time zone (null: at the customer's next message).
 function snoozeUntil(choice) {
-  const at = new Date();
   if (choice === 'reply') return null;
-  if (choice === '1h') return new Date(at.getTime() + 3600e3).toISOString();
-  if (choice === 'tomorrow' || choice === 'monday') {
-    const days = choice === 'tomorrow' ? 1 : ((8 - at.getDay()) % 7) || 7;
-    at.setDate(at.getDate() + days); at.setHours(9, 0, 0, 0);
-    return at.toISOString();
-  }
+  if (choice === '1h') return new Date(Date.now() + 3600e3).toISOString();
+  if (choice === 'tomorrow') return wallClock(1, 9, 0).toISOString();
+  if (choice === 'monday') return wallClock(((8 - zonedWeekday()) % 7) || 7, 9, 0).toISOString();
   return undefined;
 }
 function renderSide() {
@@ -42,7 +38,7 @@ function renderSide() {
   // The actions are drawn again when the conversation changes; the contact panel below them only for another contact.
   let side = $('#side-actions'), panel = $('#contact-panel');
   if (!side || !panel) {
-    side = h('div', { id: 'side-actions' }); panel = h('section', { id: 'contact-panel', class: 'contact-panel', 'aria-label': 'Contact' });
+    side = h('div', { id: 'side-actions' }); panel = h('section', { id: 'contact-panel', class: 'contact-panel', 'aria-label': t('contact.title') });
     frame.replaceChildren(side, panel);
   }
   renderContact();
@@ -50,7 +46,9 @@ function renderSide() {
   if (side.dataset.shape === shape) return;
   side.dataset.shape = shape;
   const mine = c.routing_state === 'assigned' && c.assignee_id === S.me.id;
-  const agentOptions = S.dir.agents.map((a) => h('option', { value: a.id }, `${a.name || a.email} (${a.presence})`));
+  // Agents grouped by presence (online first), so that a name is never cut short by what follows it.
+  const agentOptions = ['online', 'away', 'offline'].map((p) => [p, S.dir.agents.filter((a) => (a.presence || 'offline') === p)]).filter(([, list]) => list.length)
+    .map(([p, list]) => h('optgroup', { label: t('presence.' + p) }, list.map((a) => h('option', { value: a.id }, a.name || a.email))));
   const assignTo = h('select', { 'aria-label': t('side.assign_to'), id: 'assign-agent' }, agentOptions);
   const transferTo = h('select', { 'aria-label': t('side.transfer_to'), id: 'transfer-target' },
     h('optgroup', { label: t('side.queues') }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
@@ -60,7 +58,7 @@ function renderSide() {
   const resolved = c.status === 'resolved';
   side.replaceChildren(h('div', {},
     h('h3', {}, t('side.ownership')),
-    h('p', {}, c.routing_state === 'assigned' ? (mine ? t('side.yours') : t('side.held_by', { name: agentName(c.assignee_id) })) : stateWords(c) + '.'),
+    h('p', {}, c.routing_state === 'assigned' ? (mine ? t('side.yours') : t('side.held_by', { name: agentName(c.assignee_id) })) : stateWords(c)),
     !resolved && !mine && ['waiting', 'unowned', 'assigned'].includes(c.routing_state) && (c.routing_state !== 'assigned' || isSup()) &&
       h('button', { class: 'primary', id: 'claim', onclick: () => act('claim') }, t('side.claim')),
     !resolved && isSup() && c.routing_state === 'ai' && h('button', { class: 'primary', id: 'take-over', onclick: () => act('handover', { note: t('side.taken_over') }) }, t('side.take_over')),
@@ -85,10 +83,10 @@ function renderSide() {
     h('h3', {}, t('side.priority')),
     h('div', { class: 'line' }, priority),
     h('h3', {}, t('side.tags')),
-    h('div', { class: 'tags' }, S.tags.length ? S.tags.map((t) => h('label', {}, h('input', { type: 'checkbox', checked: c.tag_ids.includes(t.id), 'data-tag': t.name, onchange: () => {
+    h('div', { class: 'tags' }, S.tags.length ? S.tags.map((tag) => h('label', {}, h('input', { type: 'checkbox', checked: c.tag_ids.includes(tag.id), 'data-tag': tag.name, onchange: () => {
       const ids = [...side.querySelectorAll('[data-tag-id]:checked')].map((x) => x.dataset.tagId);
       act('tags', { tag_ids: ids }, 'PUT');
-    }, 'data-tag-id': t.id }), ' ', t.name)) : h('p', { class: 'muted' }, t('side.no_tags'))),
+    }, 'data-tag-id': tag.id }), ' ', tag.name)) : h('p', { class: 'muted' }, t('side.no_tags'))),
     h('p', { class: 'problem error', id: 'side-problem', role: 'alert' })));
 }
 

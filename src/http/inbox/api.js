@@ -1,15 +1,20 @@
 // The JSON API at /api/v1: every request carries the CSRF token; errors become ApiError with the server's code,
-// message and details.
+// message and details. The server explains in English; in another language the catalogue's words for the code
+// (`error.<code>`) are shown, with the field at fault and, where the code alone says too little, the server's
+// explanation (`{detail}`).
 
 import { S } from './state.js';
+import { current, has, t } from './i18n.js';
 
 let sessionEnded = () => {};
 // What to do when the server says the session is over (the page shows the login again).
 function onSessionEnded(fn) { sessionEnded = fn; }
 class ApiError extends Error {
   constructor(status, e) {
-    super((e && e.message) || `The server answered ${status}.`);
-    this.status = status; this.code = e && e.code; this.details = (e && e.details) || {};
+    const details = (e && e.details) || {};
+    const said = (e && e.message) || t('error.status', { status });
+    super(e && e.code && current() !== 'en' && has('error.' + e.code) ? t('error.' + e.code, { field: details.field || '', detail: said }) : said);
+    this.status = status; this.code = e && e.code; this.details = details;
   }
 }
 async function api(method, path, body) {
@@ -20,11 +25,11 @@ async function api(method, path, body) {
   else if (body !== undefined) { opt.headers['content-type'] = 'application/json'; opt.body = JSON.stringify(body); }
   let r;
   try { r = await fetch('/api/v1' + path, opt); }
-  catch { throw new ApiError(0, { message: 'The server cannot be reached: check the connection. Nothing was saved.' }); }
+  catch { throw new ApiError(0, { message: t('error.unreachable') }); }
   if (r.status === 204) return null;
   const data = await r.json().catch(() => null);
   if (!r.ok) {
-    if (r.status === 401 && S.me && path !== '/auth/login') { S.me = null; sessionEnded('Your session ended: log in again.'); }
+    if (r.status === 401 && S.me && path !== '/auth/login') { S.me = null; sessionEnded(t('error.session_ended')); }
     throw new ApiError(r.status, data && data.error);
   }
   return data;

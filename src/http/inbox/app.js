@@ -2,7 +2,7 @@
 // the frame, and the routes (#/inbox, #/new, #/contacts, #/supervisor, #/admin).
 
 import { S, isSup } from './state.js';
-import { $, h, toast } from './dom.js';
+import { $, fmtTime, h, toast } from './dom.js';
 import { api, onSessionEnded } from './api.js';
 import { closeLive, connectLive } from './live.js';
 import { inbox } from './list.js';
@@ -59,7 +59,7 @@ async function start() {
   if (me.must_change_password) { S.csrf = me.csrf_token || S.csrf; return showPasswordChange(); }
   if (!me.user) { $('#app').replaceChildren(h('p', { class: 'boot' }, t('login.people'))); return; }
   S.me = me.user; S.role = me.role; S.csrf = me.csrf_token;
-  choose(S.me.ui_language, S.me.time_zone);
+  await choose(S.me.ui_language, S.me.time_zone);
   await loadReference();
   frame();
   connectLive();
@@ -86,19 +86,35 @@ function frame() {
       h('nav', { 'aria-label': t('nav.main') }, link('#/inbox', t('nav.inbox')), link('#/new', t('nav.new')), link('#/contacts', t('nav.contacts')),
         isSup() && link('#/supervisor', t('nav.supervisor')), isSup() && link('#/admin', t('nav.admin'))),
       h('span', { class: 'spacer' }), h('span', { id: 'conn', class: 'conn', role: 'status' }), alertsToggle(),
-      h('span', {}, dot, S.me.name || S.me.email), presence, languagePicker(),
+      h('span', {}, dot, preferences()), presence,
       h('button', { id: 'logout', onclick: async () => { try { await api('POST', '/auth/logout'); } catch { /* gone anyway */ } S.me = null; showLogin(t('login.out')); } }, t('nav.logout'))),
     h('main', { id: 'main' }));
 }
 
-// The inbox's language for this person, kept with their account (so it follows them to any browser).
-function languagePicker() {
-  return h('select', { id: 'ui-language', 'aria-label': t('nav.language'), value: current(), onchange: async (e) => {
+// The person's name opens their preferences: the inbox's language and the time zone its times are shown in
+// (empty: the browser's), kept with their account so they follow them to any browser.
+function preferences() {
+  const panel = h('div', { id: 'prefs', class: 'prefs hidden', role: 'group', 'aria-label': t('prefs.title') });
+  const button = h('button', { id: 'me', class: 'me', 'aria-expanded': 'false', 'aria-controls': 'prefs', onclick: () => {
+    const open = panel.classList.toggle('hidden') === false;
+    button.setAttribute('aria-expanded', String(open));
+    if (open) language.focus();
+  } }, S.me.name || S.me.email);
+  const save = async (changes) => {
     try {
-      S.me = await api('PUT', '/agents/me/preferences', { ui_language: e.target.value, time_zone: S.me.time_zone || null });
-      choose(S.me.ui_language, S.me.time_zone); S.page = null; S.current = null; frame(); route();
-    } catch (x) { toast(x.message, true); e.target.value = current(); }
-  } }, Object.entries(LANGUAGES).map(([code, name]) => h('option', { value: code, lang: code }, name)));
+      S.me = await api('PUT', '/agents/me/preferences', { ui_language: S.me.ui_language || null, time_zone: S.me.time_zone || null, ...changes });
+      await choose(S.me.ui_language, S.me.time_zone); S.page = null; S.current = null; frame(); route();
+    } catch (x) { toast(x.message, true); language.value = current(); zoneSelect.value = S.me.time_zone || ''; }
+  };
+  const language = h('select', { id: 'ui-language', value: current(), onchange: (e) => save({ ui_language: e.target.value }) },
+    Object.entries(LANGUAGES).map(([code, name]) => h('option', { value: code, lang: code }, name)));
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  if (S.me.time_zone && !zones.includes(S.me.time_zone)) zones.unshift(S.me.time_zone);
+  const zoneSelect = h('select', { id: 'ui-time-zone', value: S.me.time_zone || '', onchange: (e) => save({ time_zone: e.target.value || null }) },
+    h('option', { value: '' }, t('prefs.browser_zone', { zone: Intl.DateTimeFormat().resolvedOptions().timeZone })), zones.map((z) => h('option', { value: z }, z)));
+  panel.append(h('label', { for: 'ui-language' }, t('nav.language')), language, h('label', { for: 'ui-time-zone' }, t('prefs.time_zone')), zoneSelect,
+    h('p', { class: 'muted' }, t('prefs.now', { time: fmtTime(new Date().toISOString()) })));
+  return h('span', { class: 'me-wrap' }, button, panel);
 }
 
 function route() {
@@ -116,5 +132,4 @@ function route() {
 
 onSessionEnded(showLogin);
 window.addEventListener('hashchange', route);
-choose();
-start();
+choose().then(start);

@@ -3,7 +3,7 @@
 // (switchable; the browser asks for permission once, when it is switched on), and keyboard shortcuts with a
 // `?` overlay that lists them.
 
-import { S } from './state.js';
+import { S, contactName } from './state.js';
 import { $, debounce, h } from './dom.js';
 import { api } from './api.js';
 import { t } from './i18n.js';
@@ -70,7 +70,7 @@ function noticeChange(kind, c) {
   const mine = c.routing_state === 'assigned' && c.assignee_id === S.me.id;
   const before = held.get(c.id);
   held.set(c.id, mine ? S.me.id : c.assignee_id);
-  const name = c.contact.name || c.contact.phone || 'A customer';
+  const name = contactName(c);
   if (mine && before !== S.me.id && kind === 'conversation') notifyAgent(t('alerts.assigned', { name }), c.last_message ? c.last_message.body : '', c.id);
   else if (mine && kind === 'message' && c.unread && c.last_message && c.last_message.direction === 'inbound'
     && (document.visibilityState !== 'visible' || !S.current || S.current.id !== c.id)) notifyAgent(name, c.last_message.body, c.id);

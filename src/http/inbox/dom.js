@@ -1,6 +1,6 @@
 // Building the page: `h()` makes elements (no HTML strings, so no injection), toasts, timers and time formats.
 
-import { timeFormat } from './i18n.js';
+import { t, timeFormat } from './i18n.js';
 
 function h(tag, props, ...kids) {
   const el = document.createElement(tag);
@@ -35,11 +35,12 @@ const fmtTime = (iso) => {
 const fmtDuration = (secs) => {
   secs = Math.max(0, Math.round(secs));
   const h_ = Math.floor(secs / 3600), m = Math.floor((secs % 3600) / 60);
-  return h_ ? `${h_}h ${m}m` : m ? `${m}m` : `${secs}s`;
+  return h_ ? t('time.hours', { h: h_, m }) : m ? t('time.minutes', { m }) : t('time.seconds', { s: secs });
 };
 async function copy(text) {
-  try { await navigator.clipboard.writeText(text); toast('Copied ' + text); }
-  catch { const i = h('textarea', { value: text }); document.body.append(i); i.select(); document.execCommand('copy'); i.remove(); toast('Copied ' + text); }
+  try { await navigator.clipboard.writeText(text); }
+  catch { const i = h('textarea', { value: text }); document.body.append(i); i.select(); document.execCommand('copy'); i.remove(); }
+  toast(t('common.copied', { text }));
 }
 
 // A person's initials in a circle, its colour picked from their name (so it stays the same everywhere).

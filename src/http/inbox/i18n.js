@@ -1,295 +1,33 @@
 // The inbox's words, from one catalogue: English, Spanish, Portuguese, Dutch and Japanese (the seeds' languages),
-// chosen per person (their `ui_language`, else the browser's language, else English). `t(key, values)` fills
-// `{name}` placeholders; a key a language lacks falls back to English, and a key English lacks is shown as is
-// (so a missing entry is visible, not blank). Dates and times use the same language and the person's time zone.
+// one module per language (lang-XX.js), chosen per person (their `ui_language`, else the browser's language, else
+// English). Only English (the fallback) comes with the first load; another language is fetched when chosen.
+// `t(key, values)` fills `{name}` placeholders; a key a language lacks falls back to English, and a key English
+// lacks is shown as is (so a missing entry is visible, not blank). Dates and times use the same language and the
+// person's time zone.
+
+import en from './lang-en.js';
 
 const LANGUAGES = { en: 'English', es: 'Español', pt: 'Português', nl: 'Nederlands', ja: '日本語' };
-
-const CATALOGUE = {
-  en: {
-    'thread.earlier': 'Earlier messages', 'thread.retry': 'Retry', 'thread.sent_again': 'Sent again', 'thread.new_attempt': 'A new attempt at a failed message',
-    'delivery.queued': 'Queued', 'delivery.accepted': 'Queued', 'delivery.sending': 'Sending', 'delivery.sent': 'Sent', 'delivery.delivered': 'Delivered',
-    'delivery.read': 'Read', 'delivery.failed': 'Failed', 'delivery.undelivered': 'Not delivered',
-    'head.back': '← Conversations', 'head.copy': 'Copy', 'head.copy_number': 'Copy the number', 'head.via': 'via {number}', 'head.queue': 'Queue: {queue}',
-    'head.no_queue': 'No queue', 'head.assigned_you': 'Assigned to you', 'head.assigned_to': 'Assigned to {name}', 'head.topic': 'Topic: {topic}',
-    'state.waiting': 'Waiting', 'state.unowned': 'Unowned: claim it to answer', 'state.ai': 'With the AI agent', 'state.blocked': 'Contact blocked: offered to nobody',
-    'state.notified': 'Notified: routed when the customer replies', 'state.routing': 'Being routed',
-    'window.none': 'No 24-hour window: templates only', 'window.left': 'Window: {time} left', 'window.closed': 'Window closed: templates only',
-    'composer.reply': 'Reply', 'composer.note': 'Private note', 'composer.note_hint': 'Only your team sees notes.',
-    'composer.hint': 'Enter sends · Shift+Enter: new line · / for saved replies',
-    'composer.resolved': 'This conversation is resolved. Reopen it to write again (or the customer’s next message starts a new one).',
-    'composer.window_closed': 'The customer last wrote {time}: more than 24 hours ago, so WhatsApp allows only an approved template until they write again.',
-    'composer.never_wrote': 'The customer has not written yet, so WhatsApp allows only an approved template.',
-    'composer.placeholder': 'Write a reply…', 'composer.note_placeholder': 'Write a note for your team…',
-    'composer.empty': 'Write a message or attach a file first.', 'composer.empty_note': 'Write the note first.',
-    'composer.send': 'Send', 'composer.add_note': 'Add note', 'composer.interactive': 'Buttons or list…',
-    'composer.replying_to': 'Replying to: {text}', 'composer.not_replying': 'Do not reply to that message', 'composer.attach': 'Attach files',
-    'templates.search': 'Search templates by name, text or tag', 'templates.search_label': 'Search templates', 'templates.list': 'Templates',
-    'templates.choose': 'Choose a template.', 'templates.none': 'No approved templates yet: an admin can sync them from Twilio (Admin → Templates).',
-    'templates.no_match': 'No template matches.', 'templates.variable': 'Variable {n}', 'templates.fill': 'Fill in variable {n} first.',
-    'templates.open_existing': 'Open the open conversation', 'templates.send': 'Send template',
-    'login.email': 'E-mail', 'login.password': 'Password', 'login.submit': 'Log in',
-    'login.choose': 'Choose your password', 'login.first': 'This is your first login: replace the one-time password with one only you know.',
-    'login.one_time': 'One-time password', 'login.new': 'New password', 'login.again': 'New password again',
-    'login.save': 'Save and continue', 'login.mismatch': 'The two new passwords are not the same.',
-    'login.out': 'You are logged out.', 'login.people': 'The inbox is for people: log in with your e-mail.',
-    'nav.main': 'Main', 'nav.inbox': 'Inbox', 'nav.new': 'New conversation', 'nav.contacts': 'Contacts',
-    'nav.supervisor': 'Supervisor', 'nav.admin': 'Admin', 'nav.logout': 'Log out', 'nav.language': 'Language',
-    'presence.label': 'Your presence', 'presence.online': 'Online', 'presence.away': 'Away', 'presence.offline': 'Offline',
-    'view.group': 'Views', 'view.mine': 'Mine', 'view.queues': 'Queues', 'view.ai': 'AI agent', 'view.all': 'All',
-    'view.count': '{n} conversations',
-    'filter.search': 'Search name, number or message text', 'filter.search_label': 'Search', 'filter.status': 'Status',
-    'filter.number': 'Number', 'filter.tag': 'Tag', 'filter.all_numbers': 'All numbers', 'filter.all_tags': 'All tags',
-    'status.unresolved': 'Open & pending', 'status.open': 'Open', 'status.pending': 'Pending', 'status.snoozed': 'Snoozed',
-    'status.resolved': 'Resolved', 'status.any': 'Any status',
-    'list.choose': 'Choose a conversation.', 'list.waiting': 'Waiting', 'list.unowned': 'Unowned', 'list.mine': 'Mine',
-    'list.routing': 'Routing…', 'list.you': 'You: ', 'list.unread': ', unread', 'list.none_queues': 'Nobody is waiting in your queues.',
-    'list.none_ai': 'No conversation is with an AI agent.', 'list.none': 'No conversations here.', 'list.more': 'Load more',
-    'priority.urgent': 'Urgent', 'priority.high': 'High', 'priority.normal': 'Normal', 'priority.low': 'Low',
-    'alerts.on': 'Alerts on', 'alerts.off': 'Alerts off', 'alerts.title': 'Desktop notifications and a sound for your conversations',
-    'alerts.assigned': 'Assigned to you: {name}',
-    'keys.title': 'Keyboard shortcuts', 'keys.close': 'Close', 'keys.next': 'Next conversation', 'keys.previous': 'Previous conversation',
-    'keys.reply': 'Reply', 'keys.note': 'Private note', 'keys.resolve': 'Resolve', 'keys.search': 'Search', 'keys.help': 'This list',
-    'keys.escape': 'Close this list',
-    'side.ownership': 'Ownership', 'side.yours': 'You hold it.', 'side.held_by': 'Held by {name}.', 'side.claim': 'Claim',
-    'side.take_over': 'Take over from the AI agent', 'side.taken_over': 'Taken over from the AI agent', 'side.assign_to': 'Agent to assign', 'side.assign': 'Assign',
-    'side.transfer_to': 'Transfer to', 'side.transfer': 'Transfer', 'side.queues': 'Queues', 'side.agents': 'Agents',
-    'side.status': 'Status', 'side.snoozed_until': 'Snoozed until {time} or the customer’s next message.',
-    'side.snoozed_reply': 'Snoozed until the customer’s next message.', 'side.wake': 'Wake now', 'side.reopen': 'Reopen',
-    'side.resolve': 'Resolve', 'side.snooze': 'Snooze', 'side.snooze_choose': 'Snooze…', 'side.snooze_again': 'Snooze again…',
-    'side.snooze_reply': 'Until the customer replies', 'side.snooze_hour': 'For an hour', 'side.snooze_tomorrow': 'Until tomorrow 9:00',
-    'side.snooze_monday': 'Until Monday 9:00', 'side.priority': 'Priority', 'side.tags': 'Tags', 'side.no_tags': 'No tags defined yet.',
-  },
-  es: {
-    'thread.earlier': 'Mensajes anteriores', 'thread.retry': 'Reintentar', 'thread.sent_again': 'Enviado de nuevo', 'thread.new_attempt': 'Nuevo intento de un mensaje fallido',
-    'delivery.queued': 'En cola', 'delivery.accepted': 'En cola', 'delivery.sending': 'Enviando', 'delivery.sent': 'Enviado', 'delivery.delivered': 'Entregado',
-    'delivery.read': 'Leído', 'delivery.failed': 'Fallido', 'delivery.undelivered': 'No entregado',
-    'head.back': '← Conversaciones', 'head.copy': 'Copiar', 'head.copy_number': 'Copiar el número', 'head.via': 'por {number}', 'head.queue': 'Cola: {queue}',
-    'head.no_queue': 'Sin cola', 'head.assigned_you': 'Asignada a ti', 'head.assigned_to': 'Asignada a {name}', 'head.topic': 'Tema: {topic}',
-    'state.waiting': 'En espera', 'state.unowned': 'Sin responsable: tómala para responder', 'state.ai': 'Con el agente de IA', 'state.blocked': 'Contacto bloqueado: no se ofrece a nadie',
-    'state.notified': 'Notificada: se asigna cuando el cliente responda', 'state.routing': 'Asignándose',
-    'window.none': 'Sin ventana de 24 horas: solo plantillas', 'window.left': 'Ventana: quedan {time}', 'window.closed': 'Ventana cerrada: solo plantillas',
-    'composer.reply': 'Responder', 'composer.note': 'Nota privada', 'composer.note_hint': 'Solo tu equipo ve las notas.',
-    'composer.hint': 'Intro envía · Mayús+Intro: nueva línea · / para respuestas guardadas',
-    'composer.resolved': 'Esta conversación está resuelta. Reábrela para volver a escribir (o el próximo mensaje del cliente abrirá una nueva).',
-    'composer.window_closed': 'El cliente escribió por última vez {time}: hace más de 24 horas, así que WhatsApp solo permite una plantilla aprobada hasta que vuelva a escribir.',
-    'composer.never_wrote': 'El cliente aún no ha escrito, así que WhatsApp solo permite una plantilla aprobada.',
-    'composer.placeholder': 'Escribe una respuesta…', 'composer.note_placeholder': 'Escribe una nota para tu equipo…',
-    'composer.empty': 'Escribe un mensaje o adjunta un archivo primero.', 'composer.empty_note': 'Escribe la nota primero.',
-    'composer.send': 'Enviar', 'composer.add_note': 'Añadir nota', 'composer.interactive': 'Botones o lista…',
-    'composer.replying_to': 'Respondiendo a: {text}', 'composer.not_replying': 'No responder a ese mensaje', 'composer.attach': 'Adjuntar archivos',
-    'templates.search': 'Buscar plantillas por nombre, texto o etiqueta', 'templates.search_label': 'Buscar plantillas', 'templates.list': 'Plantillas',
-    'templates.choose': 'Elige una plantilla.', 'templates.none': 'Aún no hay plantillas aprobadas: un administrador puede sincronizarlas desde Twilio (Administración → Plantillas).',
-    'templates.no_match': 'Ninguna plantilla coincide.', 'templates.variable': 'Variable {n}', 'templates.fill': 'Completa primero la variable {n}.',
-    'templates.open_existing': 'Abrir la conversación abierta', 'templates.send': 'Enviar plantilla',
-    'login.email': 'Correo electrónico', 'login.password': 'Contraseña', 'login.submit': 'Entrar',
-    'login.choose': 'Elige tu contraseña', 'login.first': 'Es tu primer acceso: cambia la contraseña de un solo uso por una que solo tú conozcas.',
-    'login.one_time': 'Contraseña de un solo uso', 'login.new': 'Contraseña nueva', 'login.again': 'Repite la contraseña nueva',
-    'login.save': 'Guardar y continuar', 'login.mismatch': 'Las dos contraseñas nuevas no coinciden.',
-    'login.out': 'Has cerrado la sesión.', 'login.people': 'La bandeja es para personas: entra con tu correo electrónico.',
-    'nav.main': 'Principal', 'nav.inbox': 'Bandeja', 'nav.new': 'Nueva conversación', 'nav.contacts': 'Contactos',
-    'nav.supervisor': 'Supervisión', 'nav.admin': 'Administración', 'nav.logout': 'Salir', 'nav.language': 'Idioma',
-    'presence.label': 'Tu disponibilidad', 'presence.online': 'Disponible', 'presence.away': 'Ausente', 'presence.offline': 'Desconectado',
-    'view.group': 'Vistas', 'view.mine': 'Mías', 'view.queues': 'Colas', 'view.ai': 'Agente de IA', 'view.all': 'Todas',
-    'view.count': '{n} conversaciones',
-    'filter.search': 'Buscar nombre, número o texto', 'filter.search_label': 'Buscar', 'filter.status': 'Estado',
-    'filter.number': 'Número', 'filter.tag': 'Etiqueta', 'filter.all_numbers': 'Todos los números', 'filter.all_tags': 'Todas las etiquetas',
-    'status.unresolved': 'Abiertas y pendientes', 'status.open': 'Abierta', 'status.pending': 'Pendiente', 'status.snoozed': 'Pospuesta',
-    'status.resolved': 'Resuelta', 'status.any': 'Cualquier estado',
-    'list.choose': 'Elige una conversación.', 'list.waiting': 'En espera', 'list.unowned': 'Sin responsable', 'list.mine': 'Mía',
-    'list.routing': 'Asignando…', 'list.you': 'Tú: ', 'list.unread': ', sin leer', 'list.none_queues': 'Nadie espera en tus colas.',
-    'list.none_ai': 'Ninguna conversación está con un agente de IA.', 'list.none': 'No hay conversaciones aquí.', 'list.more': 'Cargar más',
-    'priority.urgent': 'Urgente', 'priority.high': 'Alta', 'priority.normal': 'Normal', 'priority.low': 'Baja',
-    'alerts.on': 'Avisos activados', 'alerts.off': 'Avisos desactivados', 'alerts.title': 'Notificaciones de escritorio y un sonido para tus conversaciones',
-    'alerts.assigned': 'Asignada a ti: {name}',
-    'keys.title': 'Atajos de teclado', 'keys.close': 'Cerrar', 'keys.next': 'Conversación siguiente', 'keys.previous': 'Conversación anterior',
-    'keys.reply': 'Responder', 'keys.note': 'Nota privada', 'keys.resolve': 'Resolver', 'keys.search': 'Buscar', 'keys.help': 'Esta lista',
-    'keys.escape': 'Cerrar esta lista',
-    'side.ownership': 'Responsable', 'side.yours': 'La llevas tú.', 'side.held_by': 'La lleva {name}.', 'side.claim': 'Tomar',
-    'side.take_over': 'Tomar del agente de IA', 'side.taken_over': 'Tomada del agente de IA', 'side.assign_to': 'Agente a asignar', 'side.assign': 'Asignar',
-    'side.transfer_to': 'Transferir a', 'side.transfer': 'Transferir', 'side.queues': 'Colas', 'side.agents': 'Agentes',
-    'side.status': 'Estado', 'side.snoozed_until': 'Pospuesta hasta {time} o el próximo mensaje del cliente.',
-    'side.snoozed_reply': 'Pospuesta hasta el próximo mensaje del cliente.', 'side.wake': 'Reactivar ahora', 'side.reopen': 'Reabrir',
-    'side.resolve': 'Resolver', 'side.snooze': 'Posponer', 'side.snooze_choose': 'Posponer…', 'side.snooze_again': 'Posponer de nuevo…',
-    'side.snooze_reply': 'Hasta que el cliente responda', 'side.snooze_hour': 'Una hora', 'side.snooze_tomorrow': 'Hasta mañana a las 9:00',
-    'side.snooze_monday': 'Hasta el lunes a las 9:00', 'side.priority': 'Prioridad', 'side.tags': 'Etiquetas', 'side.no_tags': 'Aún no hay etiquetas.',
-  },
-  pt: {
-    'thread.earlier': 'Mensagens anteriores', 'thread.retry': 'Tentar de novo', 'thread.sent_again': 'Enviada de novo', 'thread.new_attempt': 'Nova tentativa de uma mensagem que falhou',
-    'delivery.queued': 'Na fila', 'delivery.accepted': 'Na fila', 'delivery.sending': 'Enviando', 'delivery.sent': 'Enviada', 'delivery.delivered': 'Entregue',
-    'delivery.read': 'Lida', 'delivery.failed': 'Falhou', 'delivery.undelivered': 'Não entregue',
-    'head.back': '← Conversas', 'head.copy': 'Copiar', 'head.copy_number': 'Copiar o número', 'head.via': 'por {number}', 'head.queue': 'Fila: {queue}',
-    'head.no_queue': 'Sem fila', 'head.assigned_you': 'Atribuída a você', 'head.assigned_to': 'Atribuída a {name}', 'head.topic': 'Assunto: {topic}',
-    'state.waiting': 'Aguardando', 'state.unowned': 'Sem responsável: assuma para responder', 'state.ai': 'Com o agente de IA', 'state.blocked': 'Contato bloqueado: oferecida a ninguém',
-    'state.notified': 'Notificada: distribuída quando o cliente responder', 'state.routing': 'Sendo distribuída',
-    'window.none': 'Sem janela de 24 horas: só modelos', 'window.left': 'Janela: restam {time}', 'window.closed': 'Janela fechada: só modelos',
-    'composer.reply': 'Responder', 'composer.note': 'Nota privada', 'composer.note_hint': 'Só sua equipe vê as notas.',
-    'composer.hint': 'Enter envia · Shift+Enter: nova linha · / para respostas salvas',
-    'composer.resolved': 'Esta conversa está resolvida. Reabra para escrever de novo (ou a próxima mensagem do cliente abre uma nova).',
-    'composer.window_closed': 'O cliente escreveu pela última vez {time}: há mais de 24 horas, então o WhatsApp só permite um modelo aprovado até ele escrever de novo.',
-    'composer.never_wrote': 'O cliente ainda não escreveu, então o WhatsApp só permite um modelo aprovado.',
-    'composer.placeholder': 'Escreva uma resposta…', 'composer.note_placeholder': 'Escreva uma nota para sua equipe…',
-    'composer.empty': 'Escreva uma mensagem ou anexe um arquivo primeiro.', 'composer.empty_note': 'Escreva a nota primeiro.',
-    'composer.send': 'Enviar', 'composer.add_note': 'Adicionar nota', 'composer.interactive': 'Botões ou lista…',
-    'composer.replying_to': 'Respondendo a: {text}', 'composer.not_replying': 'Não responder a essa mensagem', 'composer.attach': 'Anexar arquivos',
-    'templates.search': 'Buscar modelos por nome, texto ou etiqueta', 'templates.search_label': 'Buscar modelos', 'templates.list': 'Modelos',
-    'templates.choose': 'Escolha um modelo.', 'templates.none': 'Ainda não há modelos aprovados: um administrador pode sincronizá-los do Twilio (Administração → Modelos).',
-    'templates.no_match': 'Nenhum modelo corresponde.', 'templates.variable': 'Variável {n}', 'templates.fill': 'Preencha primeiro a variável {n}.',
-    'templates.open_existing': 'Abrir a conversa aberta', 'templates.send': 'Enviar modelo',
-    'login.email': 'E-mail', 'login.password': 'Senha', 'login.submit': 'Entrar',
-    'login.choose': 'Escolha sua senha', 'login.first': 'Este é seu primeiro acesso: troque a senha de uso único por uma que só você conheça.',
-    'login.one_time': 'Senha de uso único', 'login.new': 'Nova senha', 'login.again': 'Repita a nova senha',
-    'login.save': 'Salvar e continuar', 'login.mismatch': 'As duas novas senhas não são iguais.',
-    'login.out': 'Você saiu.', 'login.people': 'A caixa de entrada é para pessoas: entre com seu e-mail.',
-    'nav.main': 'Principal', 'nav.inbox': 'Caixa de entrada', 'nav.new': 'Nova conversa', 'nav.contacts': 'Contatos',
-    'nav.supervisor': 'Supervisão', 'nav.admin': 'Administração', 'nav.logout': 'Sair', 'nav.language': 'Idioma',
-    'presence.label': 'Sua disponibilidade', 'presence.online': 'Disponível', 'presence.away': 'Ausente', 'presence.offline': 'Desconectado',
-    'view.group': 'Visões', 'view.mine': 'Minhas', 'view.queues': 'Filas', 'view.ai': 'Agente de IA', 'view.all': 'Todas',
-    'view.count': '{n} conversas',
-    'filter.search': 'Buscar nome, número ou texto', 'filter.search_label': 'Buscar', 'filter.status': 'Status',
-    'filter.number': 'Número', 'filter.tag': 'Etiqueta', 'filter.all_numbers': 'Todos os números', 'filter.all_tags': 'Todas as etiquetas',
-    'status.unresolved': 'Abertas e pendentes', 'status.open': 'Aberta', 'status.pending': 'Pendente', 'status.snoozed': 'Adiada',
-    'status.resolved': 'Resolvida', 'status.any': 'Qualquer status',
-    'list.choose': 'Escolha uma conversa.', 'list.waiting': 'Aguardando', 'list.unowned': 'Sem responsável', 'list.mine': 'Minha',
-    'list.routing': 'Distribuindo…', 'list.you': 'Você: ', 'list.unread': ', não lida', 'list.none_queues': 'Ninguém aguarda nas suas filas.',
-    'list.none_ai': 'Nenhuma conversa está com um agente de IA.', 'list.none': 'Nenhuma conversa aqui.', 'list.more': 'Carregar mais',
-    'priority.urgent': 'Urgente', 'priority.high': 'Alta', 'priority.normal': 'Normal', 'priority.low': 'Baixa',
-    'alerts.on': 'Alertas ligados', 'alerts.off': 'Alertas desligados', 'alerts.title': 'Notificações na área de trabalho e um som para suas conversas',
-    'alerts.assigned': 'Atribuída a você: {name}',
-    'keys.title': 'Atalhos de teclado', 'keys.close': 'Fechar', 'keys.next': 'Próxima conversa', 'keys.previous': 'Conversa anterior',
-    'keys.reply': 'Responder', 'keys.note': 'Nota privada', 'keys.resolve': 'Resolver', 'keys.search': 'Buscar', 'keys.help': 'Esta lista',
-    'keys.escape': 'Fechar esta lista',
-    'side.ownership': 'Responsável', 'side.yours': 'Está com você.', 'side.held_by': 'Está com {name}.', 'side.claim': 'Assumir',
-    'side.take_over': 'Assumir do agente de IA', 'side.taken_over': 'Assumida do agente de IA', 'side.assign_to': 'Agente a atribuir', 'side.assign': 'Atribuir',
-    'side.transfer_to': 'Transferir para', 'side.transfer': 'Transferir', 'side.queues': 'Filas', 'side.agents': 'Agentes',
-    'side.status': 'Status', 'side.snoozed_until': 'Adiada até {time} ou a próxima mensagem do cliente.',
-    'side.snoozed_reply': 'Adiada até a próxima mensagem do cliente.', 'side.wake': 'Reativar agora', 'side.reopen': 'Reabrir',
-    'side.resolve': 'Resolver', 'side.snooze': 'Adiar', 'side.snooze_choose': 'Adiar…', 'side.snooze_again': 'Adiar de novo…',
-    'side.snooze_reply': 'Até o cliente responder', 'side.snooze_hour': 'Por uma hora', 'side.snooze_tomorrow': 'Até amanhã às 9:00',
-    'side.snooze_monday': 'Até segunda às 9:00', 'side.priority': 'Prioridade', 'side.tags': 'Etiquetas', 'side.no_tags': 'Nenhuma etiqueta ainda.',
-  },
-  nl: {
-    'thread.earlier': 'Eerdere berichten', 'thread.retry': 'Opnieuw proberen', 'thread.sent_again': 'Opnieuw verstuurd', 'thread.new_attempt': 'Een nieuwe poging voor een mislukt bericht',
-    'delivery.queued': 'In de wachtrij', 'delivery.accepted': 'In de wachtrij', 'delivery.sending': 'Wordt verstuurd', 'delivery.sent': 'Verstuurd', 'delivery.delivered': 'Afgeleverd',
-    'delivery.read': 'Gelezen', 'delivery.failed': 'Mislukt', 'delivery.undelivered': 'Niet afgeleverd',
-    'head.back': '← Gesprekken', 'head.copy': 'Kopiëren', 'head.copy_number': 'Het nummer kopiëren', 'head.via': 'via {number}', 'head.queue': 'Wachtrij: {queue}',
-    'head.no_queue': 'Geen wachtrij', 'head.assigned_you': 'Aan jou toegewezen', 'head.assigned_to': 'Toegewezen aan {name}', 'head.topic': 'Onderwerp: {topic}',
-    'state.waiting': 'Wacht', 'state.unowned': 'Zonder eigenaar: pak het op om te antwoorden', 'state.ai': 'Bij de AI-agent', 'state.blocked': 'Contact geblokkeerd: aan niemand aangeboden',
-    'state.notified': 'Gemeld: wordt toegewezen als de klant antwoordt', 'state.routing': 'Wordt toegewezen',
-    'window.none': 'Geen 24-uursvenster: alleen sjablonen', 'window.left': 'Venster: nog {time}', 'window.closed': 'Venster gesloten: alleen sjablonen',
-    'composer.reply': 'Antwoorden', 'composer.note': 'Privénotitie', 'composer.note_hint': 'Alleen je team ziet notities.',
-    'composer.hint': 'Enter verstuurt · Shift+Enter: nieuwe regel · / voor opgeslagen antwoorden',
-    'composer.resolved': 'Dit gesprek is afgehandeld. Heropen het om weer te schrijven (of het volgende bericht van de klant start een nieuw gesprek).',
-    'composer.window_closed': 'De klant schreef voor het laatst {time}: meer dan 24 uur geleden, dus WhatsApp staat alleen een goedgekeurde sjabloon toe tot de klant weer schrijft.',
-    'composer.never_wrote': 'De klant heeft nog niet geschreven, dus WhatsApp staat alleen een goedgekeurde sjabloon toe.',
-    'composer.placeholder': 'Schrijf een antwoord…', 'composer.note_placeholder': 'Schrijf een notitie voor je team…',
-    'composer.empty': 'Schrijf eerst een bericht of voeg een bestand toe.', 'composer.empty_note': 'Schrijf eerst de notitie.',
-    'composer.send': 'Versturen', 'composer.add_note': 'Notitie toevoegen', 'composer.interactive': 'Knoppen of lijst…',
-    'composer.replying_to': 'Antwoord op: {text}', 'composer.not_replying': 'Niet op dat bericht antwoorden', 'composer.attach': 'Bestanden toevoegen',
-    'templates.search': 'Zoek sjablonen op naam, tekst of label', 'templates.search_label': 'Sjablonen zoeken', 'templates.list': 'Sjablonen',
-    'templates.choose': 'Kies een sjabloon.', 'templates.none': 'Nog geen goedgekeurde sjablonen: een beheerder kan ze uit Twilio ophalen (Beheer → Sjablonen).',
-    'templates.no_match': 'Geen sjabloon gevonden.', 'templates.variable': 'Variabele {n}', 'templates.fill': 'Vul eerst variabele {n} in.',
-    'templates.open_existing': 'Het open gesprek openen', 'templates.send': 'Sjabloon versturen',
-    'login.email': 'E-mailadres', 'login.password': 'Wachtwoord', 'login.submit': 'Inloggen',
-    'login.choose': 'Kies je wachtwoord', 'login.first': 'Je logt voor het eerst in: vervang het eenmalige wachtwoord door een dat alleen jij kent.',
-    'login.one_time': 'Eenmalig wachtwoord', 'login.new': 'Nieuw wachtwoord', 'login.again': 'Nieuw wachtwoord nogmaals',
-    'login.save': 'Opslaan en verder', 'login.mismatch': 'De twee nieuwe wachtwoorden zijn niet gelijk.',
-    'login.out': 'Je bent uitgelogd.', 'login.people': 'De inbox is voor mensen: log in met je e-mailadres.',
-    'nav.main': 'Hoofdmenu', 'nav.inbox': 'Inbox', 'nav.new': 'Nieuw gesprek', 'nav.contacts': 'Contacten',
-    'nav.supervisor': 'Supervisor', 'nav.admin': 'Beheer', 'nav.logout': 'Uitloggen', 'nav.language': 'Taal',
-    'presence.label': 'Je beschikbaarheid', 'presence.online': 'Online', 'presence.away': 'Afwezig', 'presence.offline': 'Offline',
-    'view.group': 'Weergaven', 'view.mine': 'Mijn', 'view.queues': 'Wachtrijen', 'view.ai': 'AI-agent', 'view.all': 'Alle',
-    'view.count': '{n} gesprekken',
-    'filter.search': 'Zoek naam, nummer of berichttekst', 'filter.search_label': 'Zoeken', 'filter.status': 'Status',
-    'filter.number': 'Nummer', 'filter.tag': 'Label', 'filter.all_numbers': 'Alle nummers', 'filter.all_tags': 'Alle labels',
-    'status.unresolved': 'Open en in afwachting', 'status.open': 'Open', 'status.pending': 'In afwachting', 'status.snoozed': 'Gesnoozed',
-    'status.resolved': 'Afgehandeld', 'status.any': 'Elke status',
-    'list.choose': 'Kies een gesprek.', 'list.waiting': 'Wacht', 'list.unowned': 'Zonder eigenaar', 'list.mine': 'Van mij',
-    'list.routing': 'Wordt toegewezen…', 'list.you': 'Jij: ', 'list.unread': ', ongelezen', 'list.none_queues': 'Niemand wacht in je wachtrijen.',
-    'list.none_ai': 'Geen gesprek is bij een AI-agent.', 'list.none': 'Hier zijn geen gesprekken.', 'list.more': 'Meer laden',
-    'priority.urgent': 'Urgent', 'priority.high': 'Hoog', 'priority.normal': 'Normaal', 'priority.low': 'Laag',
-    'alerts.on': 'Meldingen aan', 'alerts.off': 'Meldingen uit', 'alerts.title': 'Bureaubladmeldingen en een geluid voor je gesprekken',
-    'alerts.assigned': 'Aan jou toegewezen: {name}',
-    'keys.title': 'Sneltoetsen', 'keys.close': 'Sluiten', 'keys.next': 'Volgend gesprek', 'keys.previous': 'Vorig gesprek',
-    'keys.reply': 'Antwoorden', 'keys.note': 'Privénotitie', 'keys.resolve': 'Afhandelen', 'keys.search': 'Zoeken', 'keys.help': 'Deze lijst',
-    'keys.escape': 'Deze lijst sluiten',
-    'side.ownership': 'Eigenaar', 'side.yours': 'Jij hebt het.', 'side.held_by': '{name} heeft het.', 'side.claim': 'Oppakken',
-    'side.take_over': 'Overnemen van de AI-agent', 'side.taken_over': 'Overgenomen van de AI-agent', 'side.assign_to': 'Toe te wijzen agent', 'side.assign': 'Toewijzen',
-    'side.transfer_to': 'Doorsturen naar', 'side.transfer': 'Doorsturen', 'side.queues': 'Wachtrijen', 'side.agents': 'Agents',
-    'side.status': 'Status', 'side.snoozed_until': 'Gesnoozed tot {time} of het volgende bericht van de klant.',
-    'side.snoozed_reply': 'Gesnoozed tot het volgende bericht van de klant.', 'side.wake': 'Nu wekken', 'side.reopen': 'Heropenen',
-    'side.resolve': 'Afhandelen', 'side.snooze': 'Snoozen', 'side.snooze_choose': 'Snoozen…', 'side.snooze_again': 'Opnieuw snoozen…',
-    'side.snooze_reply': 'Tot de klant antwoordt', 'side.snooze_hour': 'Een uur', 'side.snooze_tomorrow': 'Tot morgen 9:00',
-    'side.snooze_monday': 'Tot maandag 9:00', 'side.priority': 'Prioriteit', 'side.tags': 'Labels', 'side.no_tags': 'Nog geen labels.',
-  },
-  ja: {
-    'thread.earlier': '以前のメッセージ', 'thread.retry': '再送', 'thread.sent_again': '再送済み', 'thread.new_attempt': '失敗したメッセージの再送',
-    'delivery.queued': '送信待ち', 'delivery.accepted': '送信待ち', 'delivery.sending': '送信中', 'delivery.sent': '送信済み', 'delivery.delivered': '配信済み',
-    'delivery.read': '既読', 'delivery.failed': '失敗', 'delivery.undelivered': '未配信',
-    'head.back': '← 会話一覧', 'head.copy': 'コピー', 'head.copy_number': '番号をコピー', 'head.via': '{number} 経由', 'head.queue': 'キュー: {queue}',
-    'head.no_queue': 'キューなし', 'head.assigned_you': 'あなたに割り当て', 'head.assigned_to': '{name}さんに割り当て', 'head.topic': '件名: {topic}',
-    'state.waiting': '待機中', 'state.unowned': '担当者なし: 担当すると返信できます', 'state.ai': 'AIエージェントが対応中', 'state.blocked': 'ブロックした連絡先: 誰にも割り当てません',
-    'state.notified': '通知済み: お客様が返信すると割り当てます', 'state.routing': '割り当て中',
-    'window.none': '24時間枠なし: テンプレートのみ', 'window.left': '残り {time}', 'window.closed': '24時間枠終了: テンプレートのみ',
-    'composer.reply': '返信', 'composer.note': '非公開メモ', 'composer.note_hint': 'メモはチームだけが見られます。',
-    'composer.hint': 'Enterで送信 · Shift+Enterで改行 · / で定型文',
-    'composer.resolved': 'この会話は解決済みです。再開すると書き込めます（お客様の次のメッセージで新しい会話が始まります）。',
-    'composer.window_closed': 'お客様の最後のメッセージは{time}で、24時間以上前です。お客様が再び書き込むまで、WhatsAppでは承認済みテンプレートしか送れません。',
-    'composer.never_wrote': 'お客様はまだ書き込んでいないため、WhatsAppでは承認済みテンプレートしか送れません。',
-    'composer.placeholder': '返信を書く…', 'composer.note_placeholder': 'チーム向けのメモを書く…',
-    'composer.empty': '先にメッセージを書くか、ファイルを添付してください。', 'composer.empty_note': '先にメモを書いてください。',
-    'composer.send': '送信', 'composer.add_note': 'メモを追加', 'composer.interactive': 'ボタンまたはリスト…',
-    'composer.replying_to': '返信先: {text}', 'composer.not_replying': 'このメッセージへの返信をやめる', 'composer.attach': 'ファイルを添付',
-    'templates.search': '名前・本文・タグでテンプレートを検索', 'templates.search_label': 'テンプレートを検索', 'templates.list': 'テンプレート',
-    'templates.choose': 'テンプレートを選んでください。', 'templates.none': '承認済みのテンプレートはまだありません。管理者がTwilioから同期できます（管理 → テンプレート）。',
-    'templates.no_match': '一致するテンプレートはありません。', 'templates.variable': '変数 {n}', 'templates.fill': '先に変数 {n} を入力してください。',
-    'templates.open_existing': '開いている会話を開く', 'templates.send': 'テンプレートを送信',
-    'login.email': 'メールアドレス', 'login.password': 'パスワード', 'login.submit': 'ログイン',
-    'login.choose': 'パスワードを設定', 'login.first': '初回ログインです。一時パスワードを、あなただけが知るパスワードに変更してください。',
-    'login.one_time': '一時パスワード', 'login.new': '新しいパスワード', 'login.again': '新しいパスワード（確認）',
-    'login.save': '保存して続ける', 'login.mismatch': '新しいパスワードが一致しません。',
-    'login.out': 'ログアウトしました。', 'login.people': '受信箱は担当者用です。メールアドレスでログインしてください。',
-    'nav.main': 'メイン', 'nav.inbox': '受信箱', 'nav.new': '新しい会話', 'nav.contacts': '連絡先',
-    'nav.supervisor': 'スーパーバイザー', 'nav.admin': '管理', 'nav.logout': 'ログアウト', 'nav.language': '言語',
-    'presence.label': 'あなたの状態', 'presence.online': '対応可能', 'presence.away': '離席中', 'presence.offline': 'オフライン',
-    'view.group': '表示', 'view.mine': '自分', 'view.queues': 'キュー', 'view.ai': 'AIエージェント', 'view.all': 'すべて',
-    'view.count': '{n}件の会話',
-    'filter.search': '名前・番号・メッセージを検索', 'filter.search_label': '検索', 'filter.status': 'ステータス',
-    'filter.number': '番号', 'filter.tag': 'タグ', 'filter.all_numbers': 'すべての番号', 'filter.all_tags': 'すべてのタグ',
-    'status.unresolved': '未対応と保留', 'status.open': '未対応', 'status.pending': '保留', 'status.snoozed': 'スヌーズ中',
-    'status.resolved': '解決済み', 'status.any': 'すべてのステータス',
-    'list.choose': '会話を選んでください。', 'list.waiting': '待機中', 'list.unowned': '担当者なし', 'list.mine': '自分',
-    'list.routing': '割り当て中…', 'list.you': 'あなた: ', 'list.unread': '、未読', 'list.none_queues': 'あなたのキューで待っている人はいません。',
-    'list.none_ai': 'AIエージェントが対応中の会話はありません。', 'list.none': 'ここに会話はありません。', 'list.more': 'さらに読み込む',
-    'priority.urgent': '緊急', 'priority.high': '高', 'priority.normal': '通常', 'priority.low': '低',
-    'alerts.on': '通知オン', 'alerts.off': '通知オフ', 'alerts.title': 'あなたの会話のデスクトップ通知と通知音',
-    'alerts.assigned': 'あなたに割り当て: {name}',
-    'keys.title': 'キーボードショートカット', 'keys.close': '閉じる', 'keys.next': '次の会話', 'keys.previous': '前の会話',
-    'keys.reply': '返信', 'keys.note': '非公開メモ', 'keys.resolve': '解決', 'keys.search': '検索', 'keys.help': 'この一覧',
-    'keys.escape': 'この一覧を閉じる',
-    'side.ownership': '担当', 'side.yours': 'あなたが担当しています。', 'side.held_by': '{name}さんが担当しています。', 'side.claim': '担当する',
-    'side.take_over': 'AIエージェントから引き継ぐ', 'side.taken_over': 'AIエージェントから引き継ぎました', 'side.assign_to': '割り当てる担当者', 'side.assign': '割り当て',
-    'side.transfer_to': '転送先', 'side.transfer': '転送', 'side.queues': 'キュー', 'side.agents': '担当者',
-    'side.status': 'ステータス', 'side.snoozed_until': '{time}まで、またはお客様の次のメッセージまでスヌーズ中です。',
-    'side.snoozed_reply': 'お客様の次のメッセージまでスヌーズ中です。', 'side.wake': '今すぐ再開', 'side.reopen': '再開する',
-    'side.resolve': '解決', 'side.snooze': 'スヌーズ', 'side.snooze_choose': 'スヌーズ…', 'side.snooze_again': 'もう一度スヌーズ…',
-    'side.snooze_reply': 'お客様が返信するまで', 'side.snooze_hour': '1時間', 'side.snooze_tomorrow': '明日の9:00まで',
-    'side.snooze_monday': '月曜日の9:00まで', 'side.priority': '優先度', 'side.tags': 'タグ', 'side.no_tags': 'タグはまだありません。',
-  },
-};
+const loaded = { en };
 
 let language = 'en';
 let timeZone;
 
-// The person's choice, else the browser's language when the inbox speaks it, else English.
-function choose(preferred, zone) {
+// The person's choice, else the browser's language when the inbox speaks it, else English; its words are
+// fetched once. A language that cannot be fetched leaves the inbox in English rather than blank.
+async function choose(preferred, zone) {
   const browser = (navigator.language || 'en').slice(0, 2).toLowerCase();
-  language = CATALOGUE[preferred] ? preferred : CATALOGUE[browser] ? browser : 'en';
+  let wanted = LANGUAGES[preferred] ? preferred : LANGUAGES[browser] ? browser : 'en';
+  if (!loaded[wanted]) {
+    try { loaded[wanted] = (await import(`./lang-${wanted}.js`)).default; } catch { wanted = 'en'; }
+  }
+  language = wanted;
   timeZone = zone || undefined;
   document.documentElement.lang = language;
 }
+const has = (key) => key in loaded[language] || key in en;
 function t(key, values) {
-  const text = (CATALOGUE[language] && CATALOGUE[language][key]) || CATALOGUE.en[key] || key;
+  const text = loaded[language][key] || en[key] || key;
   return values ? text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m)) : text;
 }
 const current = () => language;
@@ -297,4 +35,23 @@ const current = () => language;
 const timeFormat = (options) => new Intl.DateTimeFormat(language, { ...options, timeZone });
 const zone = () => timeZone;
 
-export { CATALOGUE, LANGUAGES, choose, current, t, timeFormat, zone };
+// A moment's calendar and clock in the person's time zone.
+function zoned(at) {
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
+    hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(at);
+  const p = Object.fromEntries(parts.filter((x) => x.type !== 'literal').map((x) => [x.type, Number(x.value)]));
+  return { ...p, utc: Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) };
+}
+// The moment it is `hour:minute` in the person's time zone, `days` days after today there. The wanted wall-clock
+// time is read as if it were UTC and moved back by the zone's offset; the offset is looked up a second time at the
+// result, so a daylight-saving change in between is taken into account.
+function wallClock(days, hour, minute) {
+  const today = zoned(new Date());
+  const wanted = Date.UTC(today.year, today.month - 1, today.day + days, hour, minute);
+  const offset = (at) => zoned(new Date(at)).utc - Math.floor(at / 1000) * 1000;
+  return new Date(wanted - offset(wanted - offset(wanted)));
+}
+// Today's day of the week in the person's time zone (0 is Sunday).
+const zonedWeekday = () => { const p = zoned(new Date()); return new Date(Date.UTC(p.year, p.month - 1, p.day)).getUTCDay(); };
+
+export { LANGUAGES, choose, current, has, t, timeFormat, wallClock, zone, zonedWeekday };

@@ -37,12 +37,12 @@ function inbox(id) {
         oninput: debounce((e) => { f.q = e.target.value; loadList(); }, 250) }),
       sel('status', t('filter.status'), [['unresolved', t('status.unresolved')], ['open', t('status.open')], ['pending', t('status.pending')], ['snoozed', t('status.snoozed')], ['resolved', t('status.resolved')], ['', t('status.any')]]),
       sel('number_id', t('filter.number'), [['', t('filter.all_numbers')], ...S.dir.numbers.map((n) => [n.id, n.name + ' ' + n.e164])]),
-      sel('tag_id', t('filter.tag'), [['', t('filter.all_tags')], ...S.tags.map((t) => [t.id, t.name])]));
+      sel('tag_id', t('filter.tag'), [['', t('filter.all_tags')], ...S.tags.map((tag) => [tag.id, tag.name])]));
     $('#main').replaceChildren(
-      h('section', { class: 'list', 'aria-label': 'Conversations' }, views, filters,
+      h('section', { class: 'list', 'aria-label': t('list.conversations') }, views, filters,
         h('ul', { class: 'items', id: 'items' }), h('div', { class: 'more', id: 'more' })),
-      h('section', { class: 'conversation', id: 'conversation', 'aria-label': 'Conversation' }),
-      h('aside', { class: 'side', id: 'side', 'aria-label': 'Details and actions' }));
+      h('section', { class: 'conversation', id: 'conversation', 'aria-label': t('list.conversation') }),
+      h('aside', { class: 'side', id: 'side', 'aria-label': t('list.details') }));
     loadList(); refreshCounts();
   }
   $('#main').classList.toggle('has-current', !!id);

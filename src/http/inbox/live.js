@@ -10,11 +10,12 @@ import { renderComposer } from './composer.js';
 import { renderSide } from './actions.js';
 import { supervisorRefresh } from './supervisor.js';
 import { noticeChange, refreshCounts, refreshCountsSoon } from './attention.js';
+import { t } from './i18n.js';
 
 function closeLive() { if (S.ws) { const ws = S.ws; S.ws = null; ws.close(); } }
 function setConn(live) {
   const el = $('#conn');
-  if (el) el.textContent = live ? '' : 'Reconnecting… changes will appear when the connection is back';
+  if (el) el.textContent = live ? '' : t('live.reconnecting');
 }
 function connectLive() {
   const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/live');

@@ -4,63 +4,64 @@ import { S, isSup } from './state.js';
 import { $, debounce, h, toast } from './dom.js';
 import { ApiError, api, qs } from './api.js';
 import { templatePicker } from './composer.js';
+import { t } from './i18n.js';
 
 function newConversation() {
   S.page = 'new'; S.current = null;
   const mine = S.dir.numbers.filter((n) => n.served || isSup());
   let contact = null;
   const problem = h('p', { class: 'problem error', id: 'new-problem', role: 'alert' });
-  const from = h('select', { id: 'from', 'aria-label': 'From number' }, mine.map((n) => h('option', { value: n.id }, `${n.name} ${n.e164} (${n.channel_name})`)));
-  const to = h('input', { id: 'to', placeholder: '+31612345678, or a name to search', autocomplete: 'off', 'aria-describedby': 'to-check' });
-  const check = h('div', { id: 'to-check', class: 'muted', role: 'status' }, 'A number in international format, or search your contacts.');
+  const from = h('select', { id: 'from', 'aria-label': t('new.from_number') }, mine.map((n) => h('option', { value: n.id }, `${n.name} ${n.e164} (${n.channel_name})`)));
+  const to = h('input', { id: 'to', placeholder: t('new.to_placeholder'), autocomplete: 'off', 'aria-describedby': 'to-check' });
+  const check = h('div', { id: 'to-check', class: 'muted', role: 'status' }, t('new.to_help'));
   const matches = h('ul', { id: 'contact-matches', class: 'choices matches' });
   const validate = (v) => {
-    if (!v.startsWith('+')) return 'Start with + and the country code, for example +14155550100.';
+    if (!v.startsWith('+')) return t('new.plus');
     const d = v.slice(1);
-    if (!/^\d*$/.test(d)) return 'Only digits after the + (no spaces, dashes or letters).';
-    if (d.startsWith('0')) return 'A country code never starts with 0.';
-    if (d.length < 7) return 'Too short: international numbers have at least 7 digits.';
-    if (d.length > 15) return 'Too long: international numbers have at most 15 digits.';
+    if (!/^\d*$/.test(d)) return t('new.digits');
+    if (d.startsWith('0')) return t('new.zero');
+    if (d.length < 7) return t('new.short');
+    if (d.length > 15) return t('new.long');
     return null;
   };
   const search = debounce(async (term) => {
     try {
       const r = await api('GET', '/contacts?' + qs({ q: term, limit: 8 }));
       matches.replaceChildren(...r.items.map((k) => h('li', {}, h('button', { type: 'button', onclick: () => {
-        contact = k; to.value = k.phone || ''; check.className = 'ok'; check.textContent = `✓ ${k.name || 'Contact'} ${k.phone || ''}`; matches.replaceChildren();
-      } }, `${k.name || 'Unnamed'} · ${k.phone || 'no number'}`))));
+        contact = k; to.value = k.phone || ''; check.className = 'ok'; check.textContent = `✓ ${k.name || t('contact.title')} ${k.phone || ''}`; matches.replaceChildren();
+      } }, `${k.name || t('new.unnamed')} · ${k.phone || k.bsuid || t('new.no_number')}`))));
     } catch { /* searching is a convenience */ }
   }, 250);
   to.addEventListener('input', () => {
     contact = null;
     const v = to.value.trim().replace(/[\s()-]/g, '');
-    if (!v) { check.className = 'muted'; check.textContent = 'A number in international format, or search your contacts.'; matches.replaceChildren(); return; }
-    if (/^[+\d]/.test(v)) { const bad = validate(v); check.className = bad ? 'error' : 'ok'; check.textContent = bad || '✓ A valid number'; }
-    else { check.className = 'muted'; check.textContent = 'Searching contacts…'; }
+    if (!v) { check.className = 'muted'; check.textContent = t('new.to_help'); matches.replaceChildren(); return; }
+    if (/^[+\d]/.test(v)) { const bad = validate(v); check.className = bad ? 'error' : 'ok'; check.textContent = bad || t('new.valid'); }
+    else { check.className = 'muted'; check.textContent = t('new.searching'); }
     search(to.value.trim());
   });
   const topic = h('input', { id: 'topic', maxlength: '200' });
-  const priority = h('input', { id: 'new-priority', type: 'number', value: '0', min: '-1000', max: '1000' });
-  const queue = h('select', { id: 'queue' }, h('option', { value: '' }, 'No queue'), S.dir.queues.map((q) => h('option', { value: q.id }, q.name)));
+  const priority = h('select', { id: 'new-priority', value: 'normal' }, ['urgent', 'high', 'normal', 'low'].map((v) => h('option', { value: v }, t('priority.' + v))));
+  const queue = h('select', { id: 'queue' }, h('option', { value: '' }, t('head.no_queue')), S.dir.queues.map((q) => h('option', { value: q.id }, q.name)));
   const tags = h('div', {}, S.tags.map((t) => h('label', { class: 'tag-choice' }, h('input', { type: 'checkbox', value: t.id }), ' ', t.name)));
-  const picker = templatePicker(async (t, vars) => {
+  const picker = templatePicker(async (template, vars) => {
     const v = to.value.trim().replace(/[\s()-]/g, '');
-    if (!contact && validate(v)) throw new ApiError(422, { message: 'To: ' + validate(v) });
-    const body = { number_id: from.value, template: { id: t.id, variables: vars }, topic: topic.value.trim() || undefined,
-      priority: Number(priority.value) || 0, queue_id: queue.value || undefined,
+    if (!contact && validate(v)) throw new ApiError(422, { message: t('new.to') + ': ' + validate(v) });
+    const body = { number_id: from.value, template: { id: template.id, variables: vars }, topic: topic.value.trim() || undefined,
+      priority_level: priority.value, queue_id: queue.value || undefined,
       tag_ids: [...tags.querySelectorAll('input:checked')].map((i) => i.value) };
     if (contact) body.contact_id = contact.id; else body.to = v;
     const c = await api('POST', '/conversations', body);
-    toast('Conversation started');
+    toast(t('new.started'));
     location.hash = '#/inbox/' + c.id;
   }, problem);
-  $('#main').replaceChildren(h('div', { class: 'page' }, h('h1', {}, 'New conversation'),
+  $('#main').replaceChildren(h('div', { class: 'page' }, h('h1', {}, t('nav.new')),
     mine.length ? h('div', { class: 'form' },
-      h('div', { class: 'grid2' }, h('div', {}, h('label', { for: 'from' }, 'From'), from), h('div', {}, h('label', { for: 'to' }, 'To'), to, check, matches)),
-      h('label', {}, 'Opening template (WhatsApp lets a business write first only with an approved template)'), picker,
-      h('div', { class: 'grid2' }, h('div', {}, h('label', { for: 'topic' }, 'Topic'), topic), h('div', {}, h('label', { for: 'queue' }, 'Queue'), queue),
-        h('div', {}, h('label', { for: 'new-priority' }, 'Priority'), priority), h('div', {}, h('label', {}, 'Tags'), tags)),
-      problem) : h('p', { class: 'notice' }, 'You serve no WhatsApp number yet: an admin adds you to one under Admin → Agents.')));
+      h('div', { class: 'grid2' }, h('div', {}, h('label', { for: 'from' }, t('new.from')), from), h('div', {}, h('label', { for: 'to' }, t('new.to')), to, check, matches)),
+      h('label', {}, t('new.template')), picker,
+      h('div', { class: 'grid2' }, h('div', {}, h('label', { for: 'topic' }, t('new.topic')), topic), h('div', {}, h('label', { for: 'queue' }, t('sup.queue')), queue),
+        h('div', {}, h('label', { for: 'new-priority' }, t('side.priority')), priority), h('div', {}, h('label', {}, t('side.tags')), tags)),
+      problem) : h('p', { class: 'notice' }, t('new.no_numbers'))));
   to.focus();
 }
 

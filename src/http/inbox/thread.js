@@ -7,13 +7,13 @@ import { api } from './api.js';
 import { matchesView, renderList, upsertListItem } from './list.js';
 import { renderComposer } from './composer.js';
 import { renderSide } from './actions.js';
-import { t } from './i18n.js';
+import { current, has, t } from './i18n.js';
 
 async function openConversation(id, again) {
   if (!again) {
     S.thread = new Map(); S.mode = 'reply'; S.attachments = [];
     $('#conversation').replaceChildren(h('header', { class: 'head', id: 'head' }),
-      h('div', { class: 'thread', id: 'thread', tabindex: '0', 'aria-label': 'Messages', role: 'log' }),
+      h('div', { class: 'thread', id: 'thread', tabindex: '0', 'aria-label': t('thread.messages'), role: 'log' }),
       h('div', { class: 'composer', id: 'composer' }));
   }
   // The conversation and its thread are asked for together: the thread does not wait for the header.
@@ -116,42 +116,43 @@ const STATUS = ['queued', 'accepted', 'sending', 'sent', 'delivered', 'read', 'f
 function renderItem(item) {
   if (item.kind === 'note') {
     const n = item.n;
-    return h('div', { class: 'msg note', 'data-note': n.id }, h('div', { class: 'by' }, 'Private note · ' + n.author_label), n.body, h('div', { class: 'foot' }, fmtTime(n.created_at)));
+    return h('div', { class: 'msg note', 'data-note': n.id }, h('div', { class: 'by' }, t('thread.note_by', { name: n.author_label })), n.body, h('div', { class: 'foot' }, fmtTime(n.created_at)));
   }
   if (item.kind === 'event') return h('div', { class: 'event' }, describeEvent(item.e), ' · ', fmtTime(item.e.created_at));
   const m = item.m;
   const failed = m.status === 'failed' || m.status === 'undelivered';
   const media = (m.attachments || []).map((a) => {
     const url = '/api/v1/attachments/' + a.id;
-    if (a.download_state === 'refused') return h('div', { class: 'muted' }, 'A file this number does not accept (not downloaded).');
-    if (a.download_state !== 'downloaded') return h('div', { class: 'muted' }, a.download_state === 'pending' ? 'Fetching a file…' : 'A file could not be fetched from Twilio.');
+    if (a.download_state === 'refused') return h('div', { class: 'muted' }, t('thread.file_refused'));
+    if (a.download_state !== 'downloaded') return h('div', { class: 'muted' }, t(a.download_state === 'pending' ? 'thread.file_pending' : 'thread.file_failed'));
     const type = a.content_type || '';
-    const download = h('a', { href: url, download: a.filename || 'file' }, 'Download ' + (a.filename || type || 'file') + (a.size_bytes ? ` (${Math.ceil(a.size_bytes / 1024)} KB)` : ''));
-    if (type.startsWith('image/')) return h('a', { href: url, target: '_blank', rel: 'noopener' }, h('img', { class: 'media', src: url, alt: a.filename || 'image', width: '240', height: '180', loading: 'lazy' }));
-    if (type.startsWith('audio/')) return h('div', { class: 'media' }, h('audio', { controls: '', preload: 'metadata', src: url, 'aria-label': 'Voice message' }), download);
+    const name = a.filename || type || t('thread.file');
+    const download = h('a', { href: url, download: a.filename || 'file' }, a.size_bytes ? t('thread.download_size', { name, kb: Math.ceil(a.size_bytes / 1024) }) : t('thread.download', { name }));
+    if (type.startsWith('image/')) return h('a', { href: url, target: '_blank', rel: 'noopener' }, h('img', { class: 'media', src: url, alt: a.filename || t('thread.image'), width: '240', height: '180', loading: 'lazy' }));
+    if (type.startsWith('audio/')) return h('div', { class: 'media' }, h('audio', { controls: '', preload: 'metadata', src: url, 'aria-label': t('thread.voice') }), download);
     if (type.startsWith('video/')) return h('div', { class: 'media' }, h('video', { controls: '', preload: 'metadata', src: url, width: '240' }), download);
     if (/^text\/(x-)?vcard/.test(type)) return vcard(url, download);
     return download;
   });
   const context = [
-    m.forwarded && h('div', { class: 'by forwarded' }, m.frequently_forwarded ? 'Forwarded many times' : 'Forwarded'),
-    m.referral && h('div', { class: 'referral' }, 'From an ad' + (m.referral.headline ? ': ' + m.referral.headline : ''),
-      m.referral.source_url && [' · ', h('a', { href: m.referral.source_url, target: '_blank', rel: 'noopener noreferrer' }, 'open the ad')]),
+    m.forwarded && h('div', { class: 'by forwarded' }, t(m.frequently_forwarded ? 'thread.forwarded_many' : 'thread.forwarded')),
+    m.referral && h('div', { class: 'referral' }, m.referral.headline ? t('thread.from_ad_headline', { headline: m.referral.headline }) : t('thread.from_ad'),
+      m.referral.source_url && [' · ', h('a', { href: m.referral.source_url, target: '_blank', rel: 'noopener noreferrer' }, t('thread.open_ad'))]),
     m.reply_to && h('a', { class: 'quote', href: '#', 'data-quote': m.reply_to.message_id || '',
       onclick: (e) => { e.preventDefault(); const q = m.reply_to.message_id && document.querySelector(`[data-message="${m.reply_to.message_id}"]`); if (q) { q.scrollIntoView({ block: 'center' }); q.classList.add('flash'); setTimeout(() => q.classList.remove('flash'), 1200); } } },
-      m.reply_to.body || 'An earlier message'),
+      m.reply_to.body || t('thread.earlier_message')),
   ];
   const place = m.location && h('a', { class: 'location', target: '_blank', rel: 'noopener noreferrer',
     href: `https://www.openstreetmap.org/?mlat=${m.location.latitude}&mlon=${m.location.longitude}#map=17/${m.location.latitude}/${m.location.longitude}` },
-    'Location: ' + (m.location.label || `${m.location.latitude}, ${m.location.longitude}`) + (m.location.address ? ' — ' + m.location.address : ''));
+    t('thread.location', { place: (m.location.label || `${m.location.latitude}, ${m.location.longitude}`) + (m.location.address ? ' — ' + m.location.address : '') }));
   return h('div', { class: 'msg ' + m.direction, 'data-message': m.id, 'data-status': m.status },
-    m.direction === 'outbound' && h('div', { class: 'by' }, (m.template_id ? 'Template · ' : '') + (m.author_user_id ? agentName(m.author_user_id) : m.author_label || 'Switchboard')
-      + (m.automation ? ' · ' + (AUTOMATION[m.automation.kind] || m.automation.kind) : '')),
-    m.direction === 'inbound' && m.button_text && h('div', { class: 'by' }, 'Chose “' + m.button_text + '”'),
-    m.message_type === 'reaction' && h('div', { class: 'by' }, 'Reacted to a message'),
+    m.direction === 'outbound' && h('div', { class: 'by' }, (m.template_id ? t('thread.template') + ' · ' : '') + (m.author_user_id ? agentName(m.author_user_id) : m.author_label || 'Switchboard')
+      + (m.automation ? ' · ' + (has('automation.' + m.automation.kind) ? t('automation.' + m.automation.kind) : m.automation.kind) : '')),
+    m.direction === 'inbound' && m.button_text && h('div', { class: 'by' }, t('thread.chose', { text: m.button_text })),
+    m.message_type === 'reaction' && h('div', { class: 'by' }, t('thread.reacted')),
     context, media, place, m.body,
     h('div', { class: 'foot' }, fmtTime(m.created_at), m.direction === 'outbound' && [' · ', h('span', { class: failed ? 'failed status' : 'status' }, STATUS.includes(m.status) ? t('delivery.' + m.status) : m.status === 'received' ? '' : m.status)],
-      failed && h('div', { class: 'failed' }, (m.error_message || 'WhatsApp did not deliver it') + (m.error_code ? ` (error ${m.error_code})` : '')),
+      failed && h('div', { class: 'failed' }, (m.error_message || t('thread.not_delivered')) + (m.error_code ? ' ' + t('thread.error_code', { code: m.error_code }) : '')),
       failed && !m.retried_by && h('button', { class: 'retry', 'data-retry': m.id, onclick: (e) => retry(m, e.target) }, t('thread.retry')),
       failed && m.retried_by && h('div', { class: 'muted' }, t('thread.sent_again')),
       m.retry_of && h('div', { class: 'muted' }, t('thread.new_attempt')),
@@ -161,7 +162,7 @@ function renderItem(item) {
 }
 // A contact card (vCard) the customer shared: its names and numbers, read from the file, with the download.
 function vcard(url, download) {
-  const box = h('div', { class: 'vcard' }, h('div', { class: 'by' }, 'Contact card'), download);
+  const box = h('div', { class: 'vcard' }, h('div', { class: 'by' }, t('thread.vcard')), download);
   fetch(url, { credentials: 'same-origin' }).then((r) => (r.ok ? r.text() : '')).then((text) => {
     // Folded lines (a line break then a space) continue the line before.
     const lines = text.replace(/\r?\n[ \t]/g, '').split(/\r?\n/);
@@ -175,7 +176,7 @@ function vcard(url, download) {
       if (name === 'FN') p.name = value(line);
       if (name === 'TEL') p.phones.push(value(line));
     }
-    if (people.length) box.insertBefore(h('ul', { class: 'plain' }, people.map((p) => h('li', {}, [p.name || 'A contact', ...p.phones].join(' · ')))), download);
+    if (people.length) box.insertBefore(h('ul', { class: 'plain' }, people.map((p) => h('li', {}, [p.name || t('thread.vcard_person'), ...p.phones].join(' · ')))), download);
   }).catch(() => {});
   return box;
 }
@@ -188,28 +189,34 @@ async function retry(m, button) {
     putItem('m:' + sent.id, { kind: 'message', at: sent.created_at, m: sent });
   } catch (x) { button.disabled = false; toast(x.message, true); }
 }
-const AUTOMATION = { greeting: 'greeting', out_of_hours: 'out of hours', attachments_refused: 'files not accepted',
-  rule: 'auto reply', waiting_notice: 'waiting notice', csat: 'satisfaction survey', ai_agent: 'AI agent', auto_resolve: 'closing message',
-  opt_in: 'opt-in confirmation', notification: 'notification' };
+// A timeline event in words (the catalogue's `event.*`): who did it, to whom, why. An event the catalogue does not
+// know yet is shown by its kind.
+const reasonWords = (group, code) => !code ? '' : has(`${group}.${code}`) ? t(`${group}.${code}`) : String(code).replace(/_/g, ' ');
 function describeEvent(e) {
   const d = e.data || {};
-  const who = e.actor_type === 'system' ? '' : ' by ' + (e.actor_type === 'user' && e.actor_id ? agentName(e.actor_id) : e.actor_label || 'someone');
-  const to = d.agent_id ? ' to ' + agentName(d.agent_id) : d.queue_id ? ' to ' + queueName(d.queue_id) : '';
-  const words = { started: 'Started' + (d.topic ? ` (“${d.topic}”)` : ''), routed: 'Routed', queued: 'Waiting in ' + (d.queue_id ? queueName(d.queue_id) : 'a queue'),
-    assigned: 'Assigned' + to, claimed: 'Claimed', transferred: 'Transferred' + to, unassigned: 'Returned to the queue',
-    resolved: 'Resolved', reopened: 'Reopened', overflowed: 'Overflowed' + to, handed_over: 'Handed over' + to + (d.reason ? ` (${d.reason.replace(/_/g, ' ')})` : ''),
-    ai_agent: 'With the AI agent',
-    priority_changed: `Priority ${d.from} → ${d.to}`, status_changed: `Status ${d.from} → ${d.to}`,
-    csat_sent: 'Satisfaction survey sent', csat_rated: `Rated ${d.rating} of 5` + (d.comment ? ` (“${d.comment}”)` : ''),
-    csat_commented: 'Added a comment to the rating', csat_skipped: 'Satisfaction survey not sent: ' + (d.reason || '').replace(/_/g, ' '),
-    automation_rule_fired: `Auto reply “${d.rule_name || ''}” fired`,
-    automation_skipped: `An automation did not send (${(d.automation || '').replace(/_/g, ' ')}): ${d.reason || ''}`,
-    contact_blocked: 'Contact blocked', contact_unblocked: 'Contact unblocked', blocked: 'Offered to nobody: the contact is blocked',
-    snoozed: 'Snoozed' + (d.until ? ' until ' + fmtTime(d.until) : ' until the customer replies'),
-    unsnoozed: d.reason === 'time' ? 'Snooze ended' : 'Woken by the customer’s message',
-    auto_resolved: `Resolved after ${fmtDuration((d.after_minutes || 0) * 60)} of silence`,
-    acceptance_timeout: `Not answered by ${agentName(d.agent_id)} in time: back to the queue` + (d.agent_set_away ? ` (${agentName(d.agent_id)} set away after ${d.misses_in_a_row} misses)` : '') };
-  return (words[e.kind] || e.kind.replace(/_/g, ' ')) + who;
+  const by = e.actor_type === 'system' ? '' : ' ' + t('event.by', { name: e.actor_type === 'user' && e.actor_id ? agentName(e.actor_id) : e.actor_label || t('event.someone') });
+  const to = d.agent_id ? ' ' + t('event.to', { name: agentName(d.agent_id) }) : d.queue_id ? ' ' + t('event.to', { name: queueName(d.queue_id) }) : '';
+  const quoted = (text) => (text ? ` (“${text}”)` : '');
+  const said = {
+    started: () => t('event.started') + quoted(d.topic),
+    queued: () => t('event.queued', { queue: d.queue_id ? queueName(d.queue_id) : t('common.a_queue') }),
+    assigned: () => t('event.assigned') + to, transferred: () => t('event.transferred') + to, overflowed: () => t('event.overflowed') + to,
+    handed_over: () => t('event.handed_over') + to + (d.reason ? ` (${reasonWords('handover', d.reason)})` : ''),
+    priority_changed: () => t('event.priority_changed', { from: d.from, to: d.to }),
+    status_changed: () => t('event.status_changed', { from: t('status.' + d.from), to: t('status.' + d.to) }),
+    csat_rated: () => t('event.csat_rated', { rating: d.rating }) + quoted(d.comment),
+    csat_skipped: () => t('event.csat_skipped', { reason: reasonWords('csat_skip', d.reason) }),
+    automation_rule_fired: () => t('event.automation_rule_fired', { name: d.rule_name || '' }),
+    automation_skipped: () => t('event.automation_skipped', { automation: reasonWords('automation', d.automation),
+      reason: d.code && has('error.' + d.code) && current() !== 'en' ? t('error.' + d.code, { field: '', detail: d.reason || '' }) : d.reason || '' }),
+    snoozed: () => d.until ? t('event.snoozed_until', { time: fmtTime(d.until) }) : t('event.snoozed_reply'),
+    unsnoozed: () => t(d.reason === 'time' ? 'event.snooze_ended' : 'event.woken'),
+    auto_resolved: () => t('event.auto_resolved', { time: fmtDuration((d.after_minutes || 0) * 60) }),
+    acceptance_timeout: () => t('event.acceptance_timeout', { name: agentName(d.agent_id) })
+      + (d.agent_set_away ? ' ' + t('event.set_away', { name: agentName(d.agent_id), n: d.misses_in_a_row }) : ''),
+  };
+  const words = said[e.kind] ? said[e.kind]() : has('event.' + e.kind) ? t('event.' + e.kind) : e.kind.replace(/_/g, ' ');
+  return words + by;
 }
 
 function renderHead() {
