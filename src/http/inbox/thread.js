@@ -18,7 +18,7 @@ async function openConversation(id, again) {
   }
   // The conversation and its thread are asked for together: the thread does not wait for the header.
   S.opening = id;
-  const thread = Promise.all([refreshMessages(id, 100), refreshNotes(id), refreshEvents(id)]);
+  const thread = Promise.all([refreshMessages(id, 50), refreshNotes(id), refreshEvents(id)]);
   let c;
   try { c = await api('GET', '/conversations/' + id); }
   catch (x) { $('#conversation').replaceChildren(h('p', { class: 'empty error' }, x.message)); return; }
@@ -41,7 +41,7 @@ async function refreshMessages(id, limit) {
     if (!showing(id)) return;
     putItems(page.items.map((m) => ['m:' + m.id, { kind: 'message', at: m.created_at, m }]));
     // The first look at a conversation shows its latest messages; older ones come a page at a time, on request.
-    if (limit >= 100 && page.next_cursor) earlierButton(id, page.next_cursor);
+    if (limit >= 50 && page.next_cursor) earlierButton(id, page.next_cursor);
   } catch (x) { toast(x.message, true); }
 }
 function earlierButton(id, cursor) {
