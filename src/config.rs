@@ -31,6 +31,7 @@ pub struct Settings {
     pub ai: AiSettings,
     pub notifications: NotificationSettings,
     pub webhooks: WebhookSettings,
+    pub reports: ReportSettings,
     pub log: LogSettings,
 }
 
@@ -272,6 +273,13 @@ pub struct WebhookSettings {
     pub poll_ms: u64,
     pub retry_base_ms: u64,
     pub lease_secs: i64,
+}
+
+/// Reports (src/reports): how often each process brings them up to date.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    pub refresh_secs: u64,
 }
 
 /// Agentless notifications and consent.

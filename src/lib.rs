@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod refs;
+pub mod reports;
 pub mod routing;
 pub mod sandbox;
 pub mod secrets;
@@ -57,6 +58,8 @@ pub struct Application {
     ai_scanner: Option<ai::reply::Scanner>,
     /// Runs where the job worker runs.
     webhooks: Option<webhooks::Deliverer>,
+    /// Runs where the job worker runs.
+    reporter: Option<reports::job::Reporter>,
     shutdown: CancellationToken,
     bootstrap_admin: Option<BootstrapAdmin>,
 }
@@ -252,6 +255,10 @@ impl Application {
             }),
             false => None,
         };
+        let reporter = settings.jobs.enabled.then(|| reports::job::Reporter {
+            pool: pool.clone(),
+            refresh: Duration::from_secs(settings.reports.refresh_secs.max(1)),
+        });
         let shutdown = CancellationToken::new();
         let state = AppState {
             live: live::Hub::start(pool.clone(), shutdown.clone()),
@@ -298,6 +305,7 @@ impl Application {
             automation,
             ai_scanner,
             webhooks,
+            reporter,
             shutdown,
             bootstrap_admin,
         })
@@ -339,6 +347,7 @@ impl Application {
             automation,
             ai_scanner,
             webhooks,
+            reporter,
             shutdown,
             ..
         } = self;
@@ -348,6 +357,7 @@ impl Application {
         let automation = automation.map(|a| tokio::spawn(a.run(shutdown.clone())));
         let ai_scanner = ai_scanner.map(|s| tokio::spawn(s.run(shutdown.clone())));
         let webhooks = webhooks.map(|w| tokio::spawn(w.run(shutdown.clone())));
+        let reporter = reporter.map(|r| tokio::spawn(r.run(shutdown.clone())));
         let sweeper = sweeper::Sweeper {
             pool: state.pool.clone(),
             storage: state.storage.clone(),
@@ -388,6 +398,9 @@ impl Application {
         }
         if let Some(w) = webhooks {
             let _ = w.await;
+        }
+        if let Some(r) = reporter {
+            let _ = r.await;
         }
         let _ = sweeper.await;
         if let Some(m) = metrics {

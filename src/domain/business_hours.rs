@@ -201,6 +201,41 @@ impl Hours {
         None
     }
 
+    /// How many seconds of `[from, to)` the schedule is open: what a report's business-hours variant of a
+    /// duration counts. Each range is placed on its local date (overnight ranges run into the next day, `24:00`
+    /// is the next midnight), so an hour that a daylight-saving change removes is not counted and one it adds is
+    /// counted twice, as on the wall. 0 when `to` is not after `from`.
+    pub fn open_seconds(&self, from: Timestamp, to: Timestamp) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        let instant = |date: Date, minutes: u32| -> Option<Timestamp> {
+            let (date, minutes) =
+                if minutes >= 1440 { (date.tomorrow().ok()?, minutes - 1440) } else { (date, minutes) };
+            let time = Time::new((minutes / 60) as i8, (minutes % 60) as i8, 0, 0).ok()?;
+            Some(date.to_datetime(time).to_zoned(self.tz.clone()).ok()?.timestamp())
+        };
+        let last = to.to_zoned(self.tz.clone()).date();
+        // From the day before: an overnight range that opened then may still run.
+        let Ok(mut date) = from.to_zoned(self.tz.clone()).date().yesterday() else { return 0 };
+        let mut total = 0;
+        while date <= last {
+            if !self.holidays.contains(&date) {
+                for &(open, close) in &self.days[Day::of(date.weekday()) as usize] {
+                    let close = if close > open { close } else { close + 1440 };
+                    let (Some(a), Some(b)) = (instant(date, open), instant(date, close)) else { continue };
+                    let (a, b) = (a.max(from), b.min(to));
+                    if b > a {
+                        total += b.as_second() - a.as_second();
+                    }
+                }
+            }
+            let Ok(next) = date.tomorrow() else { break };
+            date = next;
+        }
+        total
+    }
+
     /// For tests and callers that hold a wall-clock time: open at this local date and time?
     pub fn is_open_local(&self, date: Date, time: Time) -> Option<bool> {
         let zoned = date.to_datetime(time).to_zoned(self.tz.clone()).ok()?;
@@ -227,6 +262,33 @@ mod tests {
 
     fn instant(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn open_seconds_count_only_the_open_hours_between_two_instants() {
+        let weekdays = [(Day::Monday, "09:00", "17:00"), (Day::Tuesday, "09:00", "17:00")];
+        let h = schedule("Europe/Amsterdam", &weekdays, &[]).check().unwrap();
+        // Monday 2026-11-23, 16:00 to Tuesday 10:00 local (UTC+1): one hour on Monday, one on Tuesday.
+        assert_eq!(h.open_seconds(instant("2026-11-23T15:00:00Z"), instant("2026-11-24T09:00:00Z")), 7200);
+        // Wholly inside, wholly outside, and backwards.
+        assert_eq!(h.open_seconds(instant("2026-11-23T09:00:00Z"), instant("2026-11-23T09:30:00Z")), 1800);
+        assert_eq!(h.open_seconds(instant("2026-11-23T17:00:00Z"), instant("2026-11-24T07:00:00Z")), 0);
+        assert_eq!(h.open_seconds(instant("2026-11-24T09:00:00Z"), instant("2026-11-23T09:00:00Z")), 0);
+        // A whole week: two days of eight hours.
+        assert_eq!(h.open_seconds(instant("2026-11-22T00:00:00Z"), instant("2026-11-29T00:00:00Z")), 16 * 3600);
+    }
+
+    #[test]
+    fn open_seconds_follow_overnight_ranges_holidays_and_the_clock_change() {
+        let nights = [(Day::Saturday, "22:00", "06:00")];
+        let h = schedule("Europe/Amsterdam", &nights, &[]).check().unwrap();
+        // The night of Saturday 2027-03-27 loses an hour to summer time: 22:00–06:00 is seven hours long.
+        assert_eq!(h.open_seconds(instant("2027-03-27T00:00:00Z"), instant("2027-03-29T00:00:00Z")), 7 * 3600);
+        // An ordinary Saturday night is eight, counted from the Sunday morning it runs into too.
+        assert_eq!(h.open_seconds(instant("2026-11-29T00:00:00Z"), instant("2026-11-29T12:00:00Z")), 5 * 3600);
+        let holiday =
+            schedule("Europe/Amsterdam", &[(Day::Friday, "00:00", "24:00")], &["2026-12-25"]).check().unwrap();
+        assert_eq!(holiday.open_seconds(instant("2026-12-20T00:00:00Z"), instant("2027-01-02T00:00:00Z")), 86400);
     }
 
     #[test]

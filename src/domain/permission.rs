@@ -63,6 +63,7 @@ permissions! {
     TagRead = "tag:read", Agent, "Read tags";
     TemplateRead = "template:read", Agent, "Read WhatsApp templates and preview them";
     CsatRead = "csat:read", Agent, "Read satisfaction surveys (agents: their own conversations')";
+    ReportRead = "report:read", Agent, "Read reports (agents: their own figures)";
     ContactOptinRead = "contact:optin:read", Agent, "Read a contact's opt-ins and opt-outs";
     ContactOptinWrite = "contact:optin:write", Supervisor,
         "Record a contact's opt-in or opt-out, and import opt-ins from CSV";

@@ -34,6 +34,7 @@ pub mod ordered;
 pub mod outbound;
 pub mod queues;
 pub mod reach;
+pub mod reports;
 pub mod routing;
 pub mod sandbox;
 pub mod statuses;

@@ -30,6 +30,7 @@ mod page;
 pub mod permissions;
 mod presence;
 mod queues;
+mod reports;
 mod routing;
 mod start;
 mod tags;
@@ -88,6 +89,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(automation::router())
                 .merge(ai_agents::router())
                 .merge(csat::router())
+                .merge(reports::router())
                 .merge(uploads::router(state)),
         )
         .split_for_parts();

@@ -90,6 +90,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("PUT", "/agents/me/preferences", P(PresenceWrite)),
     ("GET", "/directory", P(DirectoryRead)),
     ("GET", "/csat", P(CsatRead)),
+    ("GET", "/reports/summary", P(ReportRead)),
     // People and queues.
     ("GET", "/agents", P(AgentRead)),
     ("POST", "/agents", P(AgentManage)),

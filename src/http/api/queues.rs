@@ -65,6 +65,11 @@ struct NewQueue {
     /// 1 to 100, with an acceptance timeout: after this many misses in a row (reset when the agent sends a
     /// message or sets their presence), the agent is set away.
     acceptance_misses_to_away: Option<i32>,
+    /// 1 to 10,080: a first response within this many minutes meets the queue's service level (counted in its
+    /// business hours when it has them); reports give the share met and list the breaches.
+    sla_first_response_minutes: Option<i32>,
+    /// 1 to 8,760: a resolution within this many hours meets the queue's service level.
+    sla_resolution_hours: Option<i32>,
     /// The agents in the queue.
     member_ids: Option<Vec<Uuid>>,
 }
@@ -107,6 +112,12 @@ struct QueueChanges {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i32>)]
     acceptance_misses_to_away: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>)]
+    sla_first_response_minutes: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>)]
+    sla_resolution_hours: Option<Option<i32>>,
     /// Replaces the members.
     member_ids: Option<Vec<Uuid>>,
 }
@@ -212,6 +223,18 @@ async fn check(conn: &mut sqlx::PgConnection, mut s: QueueSettings, this: Option
         }
         _ => {}
     }
+    if s.sla_first_response_minutes.is_some_and(|m| !(1..=10_080).contains(&m)) {
+        return Err(AppError::invalid_field(
+            "sla_first_response_minutes",
+            "sla_first_response_minutes must be from 1 to 10080 (a week)",
+        ));
+    }
+    if s.sla_resolution_hours.is_some_and(|h| !(1..=8760).contains(&h)) {
+        return Err(AppError::invalid_field(
+            "sla_resolution_hours",
+            "sla_resolution_hours must be from 1 to 8760 (a year)",
+        ));
+    }
     s.required_skills = check_words("required_skills", &s.required_skills)?;
     Ok(s)
 }
@@ -310,6 +333,8 @@ async fn create(
         prefer_last_agent: body.prefer_last_agent.unwrap_or(false),
         acceptance_timeout_minutes: body.acceptance_timeout_minutes,
         acceptance_misses_to_away: body.acceptance_misses_to_away,
+        sla_first_response_minutes: body.sla_first_response_minutes,
+        sla_resolution_hours: body.sla_resolution_hours,
     };
     let mut tx = state.pool.begin().await?;
     let settings = check(&mut tx, settings, None).await?;
@@ -361,6 +386,8 @@ async fn update(
         prefer_last_agent: c.prefer_last_agent.unwrap_or(b.prefer_last_agent),
         acceptance_timeout_minutes: c.acceptance_timeout_minutes.unwrap_or(b.acceptance_timeout_minutes),
         acceptance_misses_to_away: c.acceptance_misses_to_away.unwrap_or(b.acceptance_misses_to_away),
+        sla_first_response_minutes: c.sla_first_response_minutes.unwrap_or(b.sla_first_response_minutes),
+        sla_resolution_hours: c.sla_resolution_hours.unwrap_or(b.sla_resolution_hours),
     };
     let settings = check(&mut tx, settings, Some(id)).await?;
     store::queues::update(&mut tx, id, &settings).await.map_err(taken)?;

@@ -1,0 +1,442 @@
+//! Reports' SQL: what the reports job reads to rebuild a conversation's facts and writes back, the folding of the
+//! message counts, and the summary's aggregations (src/reports/ holds the rules).
+
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The conversations whose facts must be rebuilt, up to `limit`, taken from the list in this transaction (rows
+/// another process holds are skipped; a change committed meanwhile lists the conversation again).
+pub async fn claim_dirty(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "DELETE FROM report_dirty WHERE conversation_id IN
+             (SELECT conversation_id FROM report_dirty FOR UPDATE SKIP LOCKED LIMIT $1)
+         RETURNING conversation_id",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Debug, FromRow)]
+pub struct Head {
+    pub id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub number_id: Uuid,
+    pub channel_id: Uuid,
+    pub number_hours_id: Option<Uuid>,
+}
+
+pub async fn heads(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Head>> {
+    sqlx::query_as(
+        "SELECT c.id, c.created_at, c.number_id, n.channel_id, n.business_hours_id AS number_hours_id
+         FROM conversations c JOIN whatsapp_numbers n ON n.id = c.number_id WHERE c.id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// What happened in the conversations, in the order it happened: timeline events, the customers' messages and
+/// the messages people wrote, surveys sent and rated. `kind` is the event's kind, or `customer`, `person`,
+/// `survey_sent`, `survey_rated`.
+#[derive(Debug, FromRow)]
+pub struct Happening {
+    pub conversation_id: Uuid,
+    pub at: OffsetDateTime,
+    pub kind: String,
+    pub actor_type: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub data: Option<Json<Value>>,
+    pub rating: Option<i16>,
+}
+
+pub async fn happenings(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Happening>> {
+    sqlx::query_as(
+        "SELECT conversation_id, at, kind, actor_type, actor_id, data, rating FROM (
+             SELECT conversation_id, created_at AS at, 1 AS source, id AS seq, kind, actor_type, actor_id, data,
+                    NULL::smallint AS rating
+             FROM conversation_events WHERE conversation_id = ANY($1)
+             UNION ALL
+             SELECT conversation_id, created_at, 0, 0, CASE WHEN direction = 'inbound' THEN 'customer' ELSE 'person' END,
+                    NULL, author_user_id, NULL, NULL
+             FROM messages WHERE conversation_id = ANY($1) AND (direction = 'inbound' OR author_user_id IS NOT NULL)
+             UNION ALL
+             SELECT conversation_id, created_at, 2, 0, 'survey_sent', NULL, NULL, NULL, NULL
+             FROM csat_surveys WHERE conversation_id = ANY($1) AND state <> 'skipped'
+             UNION ALL
+             SELECT conversation_id, rated_at, 2, 1, 'survey_rated', NULL, NULL, NULL, rating
+             FROM csat_surveys WHERE conversation_id = ANY($1) AND rating IS NOT NULL AND rated_at IS NOT NULL
+         ) h ORDER BY conversation_id, at, source, seq",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// A schedule and a queue's SLA targets, as the facts are measured against them.
+#[derive(Debug, FromRow)]
+pub struct QueueRules {
+    pub id: Uuid,
+    pub sla_first_response_minutes: Option<i32>,
+    pub sla_resolution_hours: Option<i32>,
+    pub business_hours_id: Option<Uuid>,
+}
+
+pub async fn queue_rules(conn: &mut PgConnection) -> sqlx::Result<Vec<QueueRules>> {
+    sqlx::query_as("SELECT id, sla_first_response_minutes, sla_resolution_hours, business_hours_id FROM queues")
+        .fetch_all(conn)
+        .await
+}
+
+/// One fact, as stored.
+#[derive(Debug)]
+pub struct NewFact {
+    pub conversation_id: Uuid,
+    pub metric: &'static str,
+    pub at: OffsetDateTime,
+    pub number_id: Uuid,
+    pub channel_id: Uuid,
+    pub queue_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+    pub secs: Option<i64>,
+    pub business_secs: Option<i64>,
+    pub value: Option<i16>,
+    pub reason: Option<String>,
+    pub sla_met: Option<bool>,
+}
+
+/// Replaces the facts of these conversations with `facts`.
+pub async fn replace_facts(conn: &mut PgConnection, ids: &[Uuid], facts: &[NewFact]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM report_facts WHERE conversation_id = ANY($1)").bind(ids).execute(&mut *conn).await?;
+    for chunk in facts.chunks(1000) {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO report_facts (conversation_id, metric, at, number_id, channel_id, queue_id, agent_id, secs,
+                                       business_secs, value, reason, sla_met) ",
+        );
+        q.push_values(chunk, |mut row, f| {
+            row.push_bind(f.conversation_id)
+                .push_bind(f.metric)
+                .push_bind(f.at)
+                .push_bind(f.number_id)
+                .push_bind(f.channel_id)
+                .push_bind(f.queue_id)
+                .push_bind(f.agent_id)
+                .push_bind(f.secs)
+                .push_bind(f.business_secs)
+                .push_bind(f.value)
+                .push_bind(&f.reason)
+                .push_bind(f.sla_met);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Folds the message counts written since the last fold into the 15-minute totals; the rows folded are gone in
+/// the same transaction, so two processes folding at once count each once.
+pub async fn fold_message_counts(pool: &PgPool) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "WITH d AS (DELETE FROM report_message_deltas RETURNING *)
+         INSERT INTO report_message_counts (bucket, number_id, queue_id, agent_id, author, n)
+         SELECT bucket, number_id, queue_id, agent_id, author, sum(n) FROM d GROUP BY 1, 2, 3, 4, 5
+         ON CONFLICT (bucket, number_id, queue_id, agent_id, author)
+         DO UPDATE SET n = report_message_counts.n + EXCLUDED.n",
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Whether facts or counts are still waiting to be brought up to date (tests wait for none).
+pub async fn pending(pool: &PgPool) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM report_dirty) OR EXISTS (SELECT 1 FROM report_message_deltas)")
+        .fetch_one(pool)
+        .await
+}
+
+/// What a summary is taken over: the period, the day's time zone, filters (already limited to what the caller
+/// may see) and the grouping.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub tz: String,
+    pub number_id: Option<Uuid>,
+    pub channel_id: Option<Uuid>,
+    pub queue_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+    pub tag_id: Option<Uuid>,
+    pub group: Group,
+}
+
+/// What a summary's rows are: one row per value of this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    None,
+    Agent,
+    Queue,
+    Number,
+    Channel,
+    Tag,
+    Day,
+    Hour,
+    Weekday,
+}
+
+impl Group {
+    /// The row's key as SQL over a table aliased `f` with `at` or `bucket` as `time` (a fixed expression per
+    /// group: nothing the caller sends becomes SQL).
+    fn key(self, time: &str) -> String {
+        match self {
+            Self::None => "'all'".into(),
+            Self::Agent => "f.agent_id::text".into(),
+            Self::Queue => "f.queue_id::text".into(),
+            Self::Number => "f.number_id::text".into(),
+            Self::Channel => "f.channel_id::text".into(),
+            Self::Tag => "t.tag_id::text".into(),
+            Self::Day => format!("to_char({time} AT TIME ZONE $3, 'YYYY-MM-DD')"),
+            Self::Hour => format!("to_char({time} AT TIME ZONE $3, 'HH24')"),
+            Self::Weekday => format!("extract(isodow FROM {time} AT TIME ZONE $3)::int::text"),
+        }
+    }
+}
+
+/// The fact-based figures of one row of a summary.
+#[derive(Debug, Default, FromRow)]
+pub struct FactRow {
+    pub key: Option<String>,
+    pub created: i64,
+    pub resolved: i64,
+    pub reopened: i64,
+    pub frt_n: i64,
+    pub frt_avg: Option<f64>,
+    pub frt_p50: Option<f64>,
+    pub frt_p90: Option<f64>,
+    pub frt_b_avg: Option<f64>,
+    pub frt_b_p50: Option<f64>,
+    pub frt_b_p90: Option<f64>,
+    pub res_n: i64,
+    pub res_avg: Option<f64>,
+    pub res_p50: Option<f64>,
+    pub res_p90: Option<f64>,
+    pub res_b_avg: Option<f64>,
+    pub res_b_p50: Option<f64>,
+    pub res_b_p90: Option<f64>,
+    pub wait_n: i64,
+    pub wait_avg: Option<f64>,
+    pub wait_p50: Option<f64>,
+    pub wait_p90: Option<f64>,
+    pub wait_b_avg: Option<f64>,
+    pub wait_b_p50: Option<f64>,
+    pub wait_b_p90: Option<f64>,
+    pub handle_n: i64,
+    pub handle_avg: Option<f64>,
+    pub handle_p50: Option<f64>,
+    pub handle_p90: Option<f64>,
+    pub handle_b_avg: Option<f64>,
+    pub handle_b_p50: Option<f64>,
+    pub handle_b_p90: Option<f64>,
+    pub unanswered: i64,
+    pub ai_resolved: i64,
+    pub handovers: i64,
+    pub csat_sent: i64,
+    pub csat_rated: i64,
+    pub csat_avg: Option<f64>,
+    pub csat_satisfied: i64,
+    pub sla_frt_n: i64,
+    pub sla_frt_met: i64,
+    pub sla_res_n: i64,
+    pub sla_res_met: i64,
+}
+
+const DURATIONS: [(&str, &str); 4] =
+    [("frt", "first_response"), ("res", "resolution"), ("wait", "queue_wait"), ("handle", "handle")];
+
+fn push_filters(q: &mut QueryBuilder<'_, Postgres>, s: &Scope) {
+    q.push(" AND ($4::uuid IS NULL OR f.number_id = $4) AND ($5::uuid IS NULL OR f.channel_id = $5)");
+    q.push(" AND ($6::uuid IS NULL OR f.queue_id = $6) AND ($7::uuid IS NULL OR f.agent_id = $7)");
+    if s.tag_id.is_some() {
+        q.push(
+            " AND EXISTS (SELECT 1 FROM conversation_tags ct WHERE ct.conversation_id = f.conversation_id \
+             AND ct.tag_id = $8)",
+        );
+    }
+}
+
+pub async fn fact_rows(pool: &PgPool, s: &Scope) -> sqlx::Result<Vec<FactRow>> {
+    let mut sql = format!("SELECT {} AS key", s.group.key("f.at"));
+    sql.push_str(
+        ", count(*) FILTER (WHERE metric = 'created') AS created
+         , count(*) FILTER (WHERE metric = 'resolved') AS resolved
+         , count(*) FILTER (WHERE metric = 'reopened') AS reopened",
+    );
+    for (short, metric) in DURATIONS {
+        let w = format!("FILTER (WHERE metric = '{metric}')");
+        sql.push_str(&format!(
+            ", count(*) {w} AS {short}_n, avg(secs) {w}::float8 AS {short}_avg
+             , percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) {w} AS {short}_p50
+             , percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) {w} AS {short}_p90
+             , avg(business_secs) {w}::float8 AS {short}_b_avg
+             , percentile_cont(0.5) WITHIN GROUP (ORDER BY business_secs) {w} AS {short}_b_p50
+             , percentile_cont(0.9) WITHIN GROUP (ORDER BY business_secs) {w} AS {short}_b_p90"
+        ));
+    }
+    sql.push_str(
+        ", count(*) FILTER (WHERE metric = 'unanswered') AS unanswered
+         , count(*) FILTER (WHERE metric = 'ai_resolved') AS ai_resolved
+         , count(*) FILTER (WHERE metric = 'handover') AS handovers
+         , count(*) FILTER (WHERE metric = 'csat_sent') AS csat_sent
+         , count(*) FILTER (WHERE metric = 'csat_rated') AS csat_rated
+         , avg(value) FILTER (WHERE metric = 'csat_rated')::float8 AS csat_avg
+         , count(*) FILTER (WHERE metric = 'csat_rated' AND value >= 4) AS csat_satisfied
+         , count(*) FILTER (WHERE metric IN ('first_response', 'unanswered') AND sla_met IS NOT NULL) AS sla_frt_n
+         , count(*) FILTER (WHERE metric IN ('first_response', 'unanswered') AND sla_met) AS sla_frt_met
+         , count(*) FILTER (WHERE metric = 'resolution' AND sla_met IS NOT NULL) AS sla_res_n
+         , count(*) FILTER (WHERE metric = 'resolution' AND sla_met) AS sla_res_met
+         FROM report_facts f",
+    );
+    if s.group == Group::Tag {
+        sql.push_str(" LEFT JOIN conversation_tags t ON t.conversation_id = f.conversation_id");
+    }
+    sql.push_str(" WHERE f.at >= $1 AND f.at < $2 AND $3::text IS NOT NULL");
+    let mut q = QueryBuilder::new(sql);
+    push_filters(&mut q, s);
+    q.push(" GROUP BY 1 ORDER BY 1");
+    let q = q.build_query_as::<FactRow>();
+    bind_scope(q, s).fetch_all(pool).await
+}
+
+/// Hand-overs per row and reason.
+pub async fn handovers(pool: &PgPool, s: &Scope) -> sqlx::Result<Vec<(Option<String>, Option<String>, i64)>> {
+    let mut sql = format!("SELECT {} AS key, f.reason, count(*) FROM report_facts f", s.group.key("f.at"));
+    if s.group == Group::Tag {
+        sql.push_str(" LEFT JOIN conversation_tags t ON t.conversation_id = f.conversation_id");
+    }
+    sql.push_str(" WHERE f.metric = 'handover' AND f.at >= $1 AND f.at < $2 AND $3::text IS NOT NULL");
+    let mut q = QueryBuilder::new(sql);
+    push_filters(&mut q, s);
+    q.push(" GROUP BY 1, 2 ORDER BY 1, 2");
+    let q = q.build_query_as::<(Option<String>, Option<String>, i64)>();
+    bind_scope(q, s).fetch_all(pool).await
+}
+
+/// The SLA breaches in the period (first responses or resolutions over their queue's target, and customers
+/// never answered), newest first, at most `limit`.
+#[derive(Debug, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct Breach {
+    pub conversation_id: Uuid,
+    /// `first_response`, `unanswered` or `resolution`.
+    pub metric: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub queue_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+    pub secs: Option<i64>,
+    pub business_secs: Option<i64>,
+}
+
+pub async fn breaches(pool: &PgPool, s: &Scope, limit: i64) -> sqlx::Result<Vec<Breach>> {
+    let mut q = QueryBuilder::new(
+        "SELECT f.conversation_id, f.metric, f.at, f.queue_id, f.agent_id, f.secs, f.business_secs
+         FROM report_facts f WHERE f.sla_met = false AND f.at >= $1 AND f.at < $2 AND $3::text IS NOT NULL",
+    );
+    push_filters(&mut q, s);
+    q.push(" ORDER BY f.at DESC LIMIT ");
+    q.push(limit.to_string());
+    let q = q.build_query_as::<Breach>();
+    bind_scope(q, s).fetch_all(pool).await
+}
+
+/// Message volumes per row: by author.
+#[derive(Debug, Default, FromRow)]
+pub struct MessageRow {
+    pub key: Option<String>,
+    pub customer: i64,
+    pub agent: i64,
+    pub ai: i64,
+    pub automation: i64,
+    pub notification: i64,
+    pub api: i64,
+}
+
+/// `None` when the grouping or a filter is by tag: the counts are not kept per conversation.
+pub async fn message_rows(pool: &PgPool, s: &Scope) -> sqlx::Result<Option<Vec<MessageRow>>> {
+    if s.group == Group::Tag || s.tag_id.is_some() {
+        return Ok(None);
+    }
+    let mut sql = format!("SELECT {} AS key", s.group.key("f.bucket"));
+    for author in ["customer", "agent", "ai", "automation", "notification", "api"] {
+        sql.push_str(&format!(", coalesce(sum(n) FILTER (WHERE author = '{author}'), 0)::int8 AS {author}"));
+    }
+    sql.push_str(
+        " FROM (SELECT m.*, n.channel_id FROM report_message_counts m JOIN whatsapp_numbers n ON n.id = m.number_id) f
+          WHERE f.bucket >= $1 AND f.bucket < $2 AND $3::text IS NOT NULL",
+    );
+    let mut q = QueryBuilder::new(sql);
+    push_filters(&mut q, s);
+    q.push(" GROUP BY 1 ORDER BY 1");
+    let q = q.build_query_as::<MessageRow>();
+    Ok(Some(bind_scope(q, s).fetch_all(pool).await?))
+}
+
+/// Seconds each agent spent online and away within the period (from their presence changes).
+pub async fn presence(pool: &PgPool, s: &Scope) -> sqlx::Result<Vec<(Uuid, String, f64)>> {
+    sqlx::query_as(
+        "WITH log AS (
+             SELECT user_id, presence, at, lead(at) OVER (PARTITION BY user_id ORDER BY at, id) AS until
+             FROM presence_log WHERE at < $2 AND ($3::uuid IS NULL OR user_id = $3))
+         SELECT user_id, presence,
+                sum(extract(epoch FROM least(coalesce(until, now()), $2) - greatest(at, $1)))::float8
+         FROM log WHERE coalesce(until, now()) > $1 AND presence <> 'offline' AND least(coalesce(until, now()), $2) > greatest(at, $1)
+         GROUP BY 1, 2",
+    )
+    .bind(s.from)
+    .bind(s.to)
+    .bind(s.agent_id)
+    .fetch_all(pool)
+    .await
+}
+
+fn bind_scope<'q, O>(
+    q: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    s: &'q Scope,
+) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+    let q =
+        q.bind(s.from).bind(s.to).bind(&s.tz).bind(s.number_id).bind(s.channel_id).bind(s.queue_id).bind(s.agent_id);
+    if s.tag_id.is_some() {
+        q.bind(s.tag_id)
+    } else {
+        q
+    }
+}
+
+/// Every business-hours schedule, to measure facts against.
+pub async fn schedules(conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, crate::domain::business_hours::Schedule)>> {
+    let rows: Vec<(Uuid, String, Json<Value>, Json<Value>)> =
+        sqlx::query_as("SELECT id, time_zone, weekly, holidays FROM business_hours").fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, time_zone, weekly, holidays)| {
+            let weekly = serde_json::from_value(weekly.0).ok()?;
+            let holidays = serde_json::from_value(holidays.0).ok()?;
+            Some((id, crate::domain::business_hours::Schedule { time_zone, weekly, holidays }))
+        })
+        .collect())
+}
+
+/// The names of everything a summary's rows may be: agents, queues, numbers, channels and tags.
+pub async fn names(pool: &PgPool) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT id, coalesce(nullif(name, ''), email) FROM users
+         UNION ALL SELECT id, name FROM queues
+         UNION ALL SELECT id, name || ' ' || e164 FROM whatsapp_numbers
+         UNION ALL SELECT id, name FROM channels
+         UNION ALL SELECT id, name FROM tags",
+    )
+    .fetch_all(pool)
+    .await
+}
