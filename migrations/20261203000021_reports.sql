@@ -4,7 +4,8 @@
 --   queue, a CSAT answer, …), at the moment of its end event. They are derived from the conversation's timeline
 --   by src/reports/facts.rs and rebuilt whole whenever the timeline changes, so late events (a reopen, a transfer
 --   recorded after the hour closed) correct them.
--- * report_dirty: the conversations whose facts must be rebuilt; triggers add them, the reports job empties it.
+-- * report_dirty: the conversations whose facts must be rebuilt; triggers append them (no key: a writer never
+--   waits for another, whatever conversations each names and in whatever order), the reports job empties it.
 -- * report_message_counts: messages per 15 minutes (every time zone's day and hour boundaries fall on a 15-minute
 --   boundary), number, queue, agent and author. A statement trigger appends one row per group to
 --   report_message_deltas (append-only: no row two writers contend for); the reports job folds them in.
@@ -37,13 +38,12 @@ CREATE INDEX report_facts_metric_at_idx ON report_facts (metric, at);
 CREATE INDEX report_facts_conversation_idx ON report_facts (conversation_id);
 
 CREATE TABLE report_dirty (
-    conversation_id uuid PRIMARY KEY
+    conversation_id uuid NOT NULL
 );
 
 CREATE FUNCTION report_events_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO report_dirty (conversation_id) SELECT DISTINCT conversation_id FROM new_rows
-        ON CONFLICT DO NOTHING;
+    INSERT INTO report_dirty (conversation_id) SELECT DISTINCT conversation_id FROM new_rows;
     RETURN NULL;
 END $$;
 CREATE TRIGGER conversation_events_report AFTER INSERT ON conversation_events
@@ -97,8 +97,7 @@ BEGIN
     FROM new_rows m JOIN conversations c ON c.id = m.conversation_id
     GROUP BY 1, 2, 3, 4, 5;
     INSERT INTO report_dirty (conversation_id)
-    SELECT DISTINCT conversation_id FROM new_rows WHERE author_user_id IS NOT NULL
-        ON CONFLICT DO NOTHING;
+    SELECT DISTINCT conversation_id FROM new_rows WHERE author_user_id IS NOT NULL;
     RETURN NULL;
 END $$;
 CREATE TRIGGER messages_report AFTER INSERT ON messages

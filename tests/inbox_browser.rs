@@ -488,3 +488,49 @@ async fn an_agent_chooses_the_inbox_language_and_it_stays_with_their_account() {
         floor.app.api(&floor.token, Method::PUT, "/agents/me/preferences", Some(json!({"ui_language": "fr"}))).await;
     assert_eq!(status, 422, "an API token has no inbox: {e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_screen_shows_the_weeks_figures_with_a_point_per_day() {
+    let floor = floor().await;
+    // Three conversations in Support on Monday, Tuesday and Thursday of a fixed week, each resolved after half an
+    // hour, written into the database as they would have happened.
+    let pool = &floor.app.pool;
+    for (i, day) in ["2027-03-22", "2027-03-23", "2027-03-25"].iter().enumerate() {
+        let (contact, conversation) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        sqlx::query("INSERT INTO contacts (id, phone_e164, profile_name) VALUES ($1, $2, 'Report customer')")
+            .bind(contact)
+            .bind(format!("+1555019{i:04}"))
+            .execute(pool)
+            .await
+            .unwrap();
+        let at = format!("{day}T09:00:00Z");
+        sqlx::query(
+            "INSERT INTO conversations (id, channel_id, number_id, contact_id, status, created_at, resolved_at, queue_id)
+             SELECT $1, n.channel_id, n.id, $2, 'resolved', $3::timestamptz, $3::timestamptz + interval '30 minutes',
+                    (SELECT id FROM queues WHERE name = 'Support')
+             FROM whatsapp_numbers n LIMIT 1",
+        )
+        .bind(conversation)
+        .bind(contact)
+        .bind(&at)
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO conversation_events (conversation_id, kind, actor_type, data, created_at)
+             SELECT $1, 'queued', 'system', jsonb_build_object('queue_id', c.queue_id), $2::timestamptz
+             FROM conversations c WHERE c.id = $1
+             UNION ALL SELECT $1, 'resolved', 'system', '{}', $2::timestamptz + interval '30 minutes'",
+        )
+        .bind(conversation)
+        .bind(&at)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    switchboard::reports::job::Reporter { pool: pool.clone(), refresh: std::time::Duration::from_secs(1) }
+        .catch_up()
+        .await
+        .unwrap();
+    floor.run("reports", "+15550100015", &[]).await;
+}

@@ -385,6 +385,51 @@ async fn by_day_the_days_are_the_requested_time_zones() {
 }
 
 #[tokio::test]
+async fn a_series_has_one_point_per_day_of_the_period_with_the_days_figures() {
+    let f = fixture().await;
+    let series = |q: String| {
+        let app = &f.app;
+        let admin = f.admin.clone();
+        async move {
+            let (status, v) = app.api(&admin, Method::GET, &format!("/reports/timeseries?{q}"), None).await;
+            assert_eq!(status, 200, "{v}");
+            v["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["key"].as_str().unwrap().to_owned(), p["value"].clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let new = series(format!("{WEEK}&tz=Europe/Amsterdam&metric=conversations_new")).await;
+    let days: Vec<&str> = new.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        days,
+        [
+            "2027-03-22",
+            "2027-03-23",
+            "2027-03-24",
+            "2027-03-25",
+            "2027-03-26",
+            "2027-03-27",
+            "2027-03-28",
+            "2027-03-29"
+        ]
+    );
+    let values: Vec<f64> = new.iter().map(|(_, v)| v.as_f64().unwrap()).collect();
+    assert_eq!(values, [1.0, 1.0, 0.0, 2.0, 1.0, 0.0, 0.0, 0.0], "days without a conversation are 0");
+    // A time is absent where nothing was measured; Monday the 29th has both of conversation 2's first responses.
+    let frt = series(format!("{WEEK}&tz=Europe/Amsterdam&metric=first_response_median_secs")).await;
+    assert_eq!(frt[2].1, Value::Null);
+    assert_eq!(frt[7].1, json!(114630.0));
+    // Per week: the Monday that starts it.
+    let weekly = series(format!("{WEEK}&tz=Europe/Amsterdam&metric=conversations_resolved&interval=week")).await;
+    assert_eq!(weekly, [("2027-03-22".to_owned(), json!(4.0)), ("2027-03-29".to_owned(), json!(2.0))]);
+    let (status, e) = f.app.api(&f.admin, Method::GET, "/reports/timeseries?metric=label", None).await;
+    assert_eq!((status, e["error"]["details"]["field"].as_str()), (422, Some("metric")));
+}
+
+#[tokio::test]
 async fn the_csv_has_the_same_figures_under_stable_column_names() {
     let f = fixture().await;
     let r = f

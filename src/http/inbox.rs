@@ -5,8 +5,8 @@
 //! The modules, each with one job: `app.js` (entry: log in, frame, routes), `state.js`, `dom.js`, `api.js`,
 //! `live.js`, `list.js`, `thread.js`, `composer.js`, `actions.js`, `attention.js`, `i18n.js` (the catalogue's
 //! mechanics), `lang-en.js` … `lang-ja.js` (its words, one module per language: English with the first load,
-//! another when a person chooses it), `contact.js`, `contacts.js` (loaded when opened), `new.js`,
-//! `supervisor.js`, `admin.js`.
+//! another when a person chooses it), `contact.js`, `contacts.js` and `reports.js` (each loaded when its screen
+//! opens), `new.js`, `supervisor.js`, `admin.js`.
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -39,6 +39,7 @@ const FILES: &[(&str, &str)] = &[
     ("lang-ja.js", include_str!("inbox/lang-ja.js")),
     ("contact.js", include_str!("inbox/contact.js")),
     ("contacts.js", include_str!("inbox/contacts.js")),
+    ("reports.js", include_str!("inbox/reports.js")),
     ("new.js", include_str!("inbox/new.js")),
     ("supervisor.js", include_str!("inbox/supervisor.js")),
     ("admin.js", include_str!("inbox/admin.js")),

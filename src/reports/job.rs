@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Conversations rebuilt per transaction.
+/// Entries of the list taken per transaction.
 const BATCH: i64 = 200;
 
 pub struct Reporter {
@@ -39,16 +39,16 @@ impl Reporter {
         }
     }
 
-    /// Folds the message counts and rebuilds every listed conversation's facts; how many conversations.
+    /// Folds the message counts and rebuilds every listed conversation's facts; how many rebuilds.
     pub async fn catch_up(&self) -> anyhow::Result<usize> {
         db::fold_message_counts(&self.pool).await?;
         let mut rebuilt = 0;
         loop {
             let n = self.rebuild_batch().await?;
-            rebuilt += n;
-            if n < BATCH as usize {
+            if n == 0 {
                 return Ok(rebuilt);
             }
+            rebuilt += n;
         }
     }
 

@@ -7,18 +7,32 @@ use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The conversations whose facts must be rebuilt, up to `limit`, taken from the list in this transaction (rows
-/// another process holds are skipped; a change committed meanwhile lists the conversation again).
+/// The conversations whose facts must be rebuilt: up to `limit` entries taken off the list in this transaction
+/// (entries another process holds are skipped; a change committed meanwhile lists the conversation again), each
+/// conversation once, in order, and locked for this transaction against another process rebuilding it at the
+/// same time (locks taken in id order, so two rebuilds never wait for each other in a circle).
 pub async fn claim_dirty(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
-        "DELETE FROM report_dirty WHERE conversation_id IN
-             (SELECT conversation_id FROM report_dirty FOR UPDATE SKIP LOCKED LIMIT $1)
-         RETURNING conversation_id",
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "WITH taken AS (
+             DELETE FROM report_dirty WHERE ctid IN (SELECT ctid FROM report_dirty FOR UPDATE SKIP LOCKED LIMIT $1)
+             RETURNING conversation_id)
+         SELECT DISTINCT conversation_id FROM taken ORDER BY 1",
     )
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($2, hashtext(id::text)) FROM (SELECT unnest($1::uuid[]) AS id ORDER BY 1) ids",
+    )
+    .bind(&ids)
+    .bind(REBUILD_LOCKS)
+    .execute(&mut *conn)
+    .await?;
+    Ok(ids)
 }
+
+/// The advisory-lock class of a conversation's rebuild (the second key is the conversation's hash).
+const REBUILD_LOCKS: i32 = 0x5245_5054; // "REPT"
 
 #[derive(Debug, FromRow)]
 pub struct Head {
@@ -170,6 +184,37 @@ pub struct Scope {
     pub agent_id: Option<Uuid>,
     pub tag_id: Option<Uuid>,
     pub group: Group,
+    /// Rows per time bucket instead (a series): overrides `group`.
+    pub bucket: Option<Interval>,
+}
+
+impl Scope {
+    fn key(&self, time: &str) -> String {
+        match self.bucket {
+            Some(b) => b.key(time),
+            None => self.group.key(time),
+        }
+    }
+}
+
+/// A series' time buckets, keyed by their start in the summary's time zone: `YYYY-MM-DDTHH:00`, the day, or the
+/// Monday that starts the (ISO) week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    Hour,
+    Day,
+    Week,
+}
+
+impl Interval {
+    fn key(self, time: &str) -> String {
+        match self {
+            Self::Hour => format!("to_char({time} AT TIME ZONE $3, 'YYYY-MM-DD\"T\"HH24:00')"),
+            Self::Day => format!("to_char({time} AT TIME ZONE $3, 'YYYY-MM-DD')"),
+            Self::Week => format!("to_char(date_trunc('week', {time} AT TIME ZONE $3), 'YYYY-MM-DD')"),
+        }
+    }
 }
 
 /// What a summary's rows are: one row per value of this.
@@ -268,7 +313,7 @@ fn push_filters(q: &mut QueryBuilder<'_, Postgres>, s: &Scope) {
 }
 
 pub async fn fact_rows(pool: &PgPool, s: &Scope) -> sqlx::Result<Vec<FactRow>> {
-    let mut sql = format!("SELECT {} AS key", s.group.key("f.at"));
+    let mut sql = format!("SELECT {} AS key", s.key("f.at"));
     sql.push_str(
         ", count(*) FILTER (WHERE metric = 'created') AS created
          , count(*) FILTER (WHERE metric = 'resolved') AS resolved
@@ -312,7 +357,7 @@ pub async fn fact_rows(pool: &PgPool, s: &Scope) -> sqlx::Result<Vec<FactRow>> {
 
 /// Hand-overs per row and reason.
 pub async fn handovers(pool: &PgPool, s: &Scope) -> sqlx::Result<Vec<(Option<String>, Option<String>, i64)>> {
-    let mut sql = format!("SELECT {} AS key, f.reason, count(*) FROM report_facts f", s.group.key("f.at"));
+    let mut sql = format!("SELECT {} AS key, f.reason, count(*) FROM report_facts f", s.key("f.at"));
     if s.group == Group::Tag {
         sql.push_str(" LEFT JOIN conversation_tags t ON t.conversation_id = f.conversation_id");
     }
@@ -368,7 +413,7 @@ pub async fn message_rows(pool: &PgPool, s: &Scope) -> sqlx::Result<Option<Vec<M
     if s.group == Group::Tag || s.tag_id.is_some() {
         return Ok(None);
     }
-    let mut sql = format!("SELECT {} AS key", s.group.key("f.bucket"));
+    let mut sql = format!("SELECT {} AS key", s.key("f.bucket"));
     for author in ["customer", "agent", "ai", "automation", "notification", "api"] {
         sql.push_str(&format!(", coalesce(sum(n) FILTER (WHERE author = '{author}'), 0)::int8 AS {author}"));
     }

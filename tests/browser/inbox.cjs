@@ -512,6 +512,9 @@ async function longConversation(browser) {
   const times = [];
   for (let round = 0; round < 5; round += 1) {
     await page.goto(`${BASE}/inbox#/inbox`);
+    // The list is shown again (the page has handled the address change) before the next click: otherwise the
+    // late "back to the list" can land after the click and close the conversation being opened.
+    await page.locator('#conversation .empty').waitFor();
     await row.waitFor();
     // (Again each round: a navigation may have loaded the page anew.)
     await page.evaluate(() => {
@@ -580,6 +583,7 @@ async function languages(browser) {
   await admin.selectOption('#ui-language', 'ja');
   await admin.locator('nav a', { hasText: '受信箱' }).first().waitFor();
   const screens = [['inbox', '#items'], [`inbox/${env('CONVERSATION_ID')}`, '#contact-panel h3'], ['new', '#to'], ['contacts', '#contacts-rows tr'],
+    ['reports', '#rep-line-chart'],
     ['supervisor', '#queues-table'], ...['channels', 'templates', 'agents', 'queues', 'hours', 'rules', 'ai', 'autoreplies', 'canned', 'webhooks', 'tags']
       .map((tab) => [`admin/${tab}`, `nav.tabs a.active[href="#/admin/${tab}"]`])];
   for (const [screen, ready] of screens) {
@@ -596,7 +600,7 @@ async function languages(browser) {
       // CSV column names, the colour format, an HTTP header (api-key) and the keyboard's key names are literal
       // identifiers, not English.
       const allowed = new Set((data.join(' ') + ' Switchboard WhatsApp Twilio Account SID Auth Token URL URLs CSV IANA API OpenAI Content HX Europe Amsterdam'
-        + ' phone name language tags attributes rrggbb key Enter Shift Esc')
+        + ' phone name language tags attributes rrggbb key Enter Shift Esc SLA CSAT')
         .match(/[A-Za-z]{3,}/g).map((w) => w.toLowerCase()));
       const skip = (el) => el.closest('#items, td, code, #ui-time-zone, #ui-language, .brand, [hidden], .hidden');
       const texts = [];
@@ -696,9 +700,32 @@ async function accessibility(browser) {
   if (!/Switchboard/.test(title)) throw new Error(`title: ${title}`);
 }
 
+// The Reports screen on a fixture week (22–28 March 2027): the totals, a line chart with a point per day, the table
+// per queue, the CSV link; screenshots at both widths and axe's check.
+async function reportsScreen(browser) {
+  const { page } = await logIn(browser, 2);
+  await page.goto(`${BASE}/inbox#/reports?from=2027-03-22&to=2027-03-28&group_by=queue`);
+  await page.locator('#rep-new strong', { hasText: /^3$/ }).waitFor();
+  await page.locator('#rep-resolved strong', { hasText: /^3$/ }).waitFor();
+  await page.locator('#rep-resolution strong', { hasText: '30m' }).waitFor();
+  const points = await page.locator('#rep-line-chart circle').count();
+  if (points !== 7) throw new Error(`the chart has ${points} points, not one per day of the week`);
+  const perDay = await page.locator('#rep-series tbody tr').allInnerTexts();
+  if (perDay.length !== 7 || !/2027-03-25\s+1/.test(perDay[3])) throw new Error(`per day: ${JSON.stringify(perDay)}`);
+  await page.locator('#rep-rows tbody tr', { hasText: 'Support' }).filter({ hasText: '3' }).waitFor();
+  if ((await page.locator('#rep-bar-chart rect').count()) < 1) throw new Error('no bar per queue');
+  // Another figure over time, chosen in its menu: drawn again with the same days.
+  await page.selectOption('#rep-line', 'resolution_median_secs');
+  await page.locator('#rep-series th', { hasText: 'Resolution (median)' }).waitFor();
+  await page.click('#rep-csv');
+  const csv = await page.getAttribute('#rep-csv', 'href');
+  if (!/format=csv/.test(csv) || !/group_by=queue/.test(csv)) throw new Error(`CSV link: ${csv}`);
+  await everyScreen(page, 'reports', () => page.locator('#rep-line-chart').waitFor());
+}
+
 const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
   two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments, lifecycle, contacts: contactsScreen,
-  accessibility, long_conversation: longConversation, languages };
+  accessibility, long_conversation: longConversation, languages, reports: reportsScreen };
 
 (async () => {
   const browser = await launch();

@@ -91,6 +91,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/directory", P(DirectoryRead)),
     ("GET", "/csat", P(CsatRead)),
     ("GET", "/reports/summary", P(ReportRead)),
+    ("GET", "/reports/timeseries", P(ReportRead)),
     // People and queues.
     ("GET", "/agents", P(AgentRead)),
     ("POST", "/agents", P(AgentManage)),

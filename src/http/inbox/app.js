@@ -1,5 +1,5 @@
 // Switchboard's agent inbox, the entry module. Plain JavaScript modules, no dependencies, no build step: log in,
-// the frame, and the routes (#/inbox, #/new, #/contacts, #/supervisor, #/admin).
+// the frame, and the routes (#/inbox, #/new, #/contacts, #/reports, #/supervisor, #/admin).
 
 import { S, isSup } from './state.js';
 import { $, fmtTime, h, toast } from './dom.js';
@@ -83,7 +83,7 @@ function frame() {
   const link = (href, text) => h('a', { href, 'data-nav': href }, text);
   $('#app').replaceChildren(
     h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Switchboard'),
-      h('nav', { 'aria-label': t('nav.main') }, link('#/inbox', t('nav.inbox')), link('#/new', t('nav.new')), link('#/contacts', t('nav.contacts')),
+      h('nav', { 'aria-label': t('nav.main') }, link('#/inbox', t('nav.inbox')), link('#/new', t('nav.new')), link('#/contacts', t('nav.contacts')), link('#/reports', t('nav.reports')),
         isSup() && link('#/supervisor', t('nav.supervisor')), isSup() && link('#/admin', t('nav.admin'))),
       h('span', { class: 'spacer' }), h('span', { id: 'conn', class: 'conn', role: 'status' }), alertsToggle(),
       h('span', {}, dot, preferences()), presence,
@@ -119,13 +119,14 @@ function preferences() {
 
 function route() {
   if (!S.me) return;
-  const parts = (location.hash || '#/inbox').slice(2).split('/');
+  const parts = (location.hash || '#/inbox').slice(2).split('?')[0].split('/');
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.getAttribute('data-nav') === '#/' + parts[0]);
   clearInterval(S.pageTimer);
   if (parts[0] === 'new') return newConversation();
   if (parts[0] === 'supervisor' && isSup()) return supervisor();
   // Its own module, fetched the first time the screen opens (the inbox's first load stays small).
   if (parts[0] === 'contacts') return import('./contacts.js').then((m) => m.contacts()).catch((x) => toast(x.message, true));
+  if (parts[0] === 'reports') return import('./reports.js').then((m) => m.reports()).catch((x) => toast(x.message, true));
   if (parts[0] === 'admin' && isSup()) return admin(parts[1] || 'channels');
   inbox(parts[1] || null);
 }
