@@ -40,6 +40,8 @@ CREATE INDEX report_facts_conversation_idx ON report_facts (conversation_id);
 CREATE TABLE report_dirty (
     conversation_id uuid NOT NULL
 );
+-- Not unique: a claim removes a conversation's other entries by it.
+CREATE INDEX report_dirty_conversation_idx ON report_dirty (conversation_id);
 
 CREATE FUNCTION report_events_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -21,6 +21,14 @@ pub async fn claim_dirty(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Ve
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
+    // The same conversations' other entries too (one rebuild covers them), skipping any another process holds.
+    sqlx::query(
+        "DELETE FROM report_dirty WHERE ctid IN
+             (SELECT ctid FROM report_dirty WHERE conversation_id = ANY($1) FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(&ids)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "SELECT pg_advisory_xact_lock($2, hashtext(id::text)) FROM (SELECT unnest($1::uuid[]) AS id ORDER BY 1) ids",
     )
