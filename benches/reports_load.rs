@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use switchboard::config::Settings;
 use switchboard::reports::job::Reporter;
-use switchboard::reports::summary;
+use switchboard::reports::{series, summary};
 use switchboard::store::reports::{Group, Interval, Scope};
 use time::macros::datetime;
 
@@ -196,7 +196,7 @@ fn main() -> anyhow::Result<()> {
             let mut times = Vec::new();
             for _ in 0..runs {
                 let t = Instant::now();
-                let s = summary::series(&pool, &whole, &tz, metric, Interval::Day).await?;
+                let s = series::series(&pool, &whole, &tz, metric, Interval::Day).await?;
                 times.push(t.elapsed().as_secs_f64() * 1000.0);
                 assert!(s.points.len() >= 365);
             }

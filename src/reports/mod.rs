@@ -4,10 +4,11 @@
 //! (migrations/20261203000021_reports.sql): triggers list the conversations whose timeline changed and append
 //! message counts; the reports job ([`job::Reporter`], in every process) rebuilds those conversations' facts from
 //! their timelines ([`facts::derive`]) and folds the counts into 15-minute totals. The summary
-//! ([`summary`]) aggregates facts and totals for a period in a time zone.
+//! ([`summary`]) aggregates facts and totals for a period in a time zone; [`series`] gives one figure over time.
 
 pub mod facts;
 pub mod job;
+pub mod series;
 pub mod summary;
 
 use jiff::Timestamp;

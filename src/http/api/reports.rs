@@ -9,7 +9,8 @@ use crate::auth::Principal;
 use crate::domain::{Invalid, Role};
 use crate::error::{AppError, AppResult};
 use crate::reports::offset;
-use crate::reports::summary::{self, Series, Summary};
+use crate::reports::series::{self, Series};
+use crate::reports::summary::{self, Summary};
 use crate::state::AppState;
 use crate::store::reports::{self as db, Group, Interval, Scope};
 use axum::extract::State;
@@ -82,6 +83,22 @@ struct Asked<'a> {
     tag_id: Option<Uuid>,
 }
 
+/// The period, zone and filters of either query (both have the same fields for them).
+macro_rules! asked {
+    ($q:expr) => {
+        Asked {
+            from: $q.from.as_deref(),
+            to: $q.to.as_deref(),
+            tz: $q.tz.as_deref(),
+            number_id: $q.number_id,
+            channel_id: $q.channel_id,
+            queue_id: $q.queue_id,
+            agent_id: $q.agent_id,
+            tag_id: $q.tag_id,
+        }
+    };
+}
+
 fn scope(who: &Principal, a: Asked<'_>, group: Group) -> AppResult<(Scope, TimeZone)> {
     let tz_name = a.tz.unwrap_or("UTC").to_owned();
     let tz = TimeZone::get(&tz_name).map_err(|_| {
@@ -144,17 +161,7 @@ async fn summary_report(
     ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> AppResult<Response> {
     let csv = wants_csv(q.format.as_deref(), &headers)?;
-    let asked = Asked {
-        from: q.from.as_deref(),
-        to: q.to.as_deref(),
-        tz: q.tz.as_deref(),
-        number_id: q.number_id,
-        channel_id: q.channel_id,
-        queue_id: q.queue_id,
-        agent_id: q.agent_id,
-        tag_id: q.tag_id,
-    };
-    let (scope, _) = scope(&who, asked, q.group_by.unwrap_or(Group::None))?;
+    let (scope, _) = scope(&who, asked!(q), q.group_by.unwrap_or(Group::None))?;
     let names = db::names(&state.pool).await?.into_iter().collect();
     let report = summary::summary(&state.pool, &scope, &names).await?;
     if csv {
@@ -174,27 +181,17 @@ async fn timeseries(
     ApiQuery(q): ApiQuery<SeriesQuery>,
 ) -> AppResult<Response> {
     let csv = wants_csv(q.format.as_deref(), &headers)?;
-    if !summary::is_metric(&q.metric) {
+    if !series::is_metric(&q.metric) {
         return Err(Invalid::new("metric", "metric is a column of the summary's CSV, such as conversations_new").into());
     }
     let interval = q.interval.unwrap_or(Interval::Day);
-    let asked = Asked {
-        from: q.from.as_deref(),
-        to: q.to.as_deref(),
-        tz: q.tz.as_deref(),
-        number_id: q.number_id,
-        channel_id: q.channel_id,
-        queue_id: q.queue_id,
-        agent_id: q.agent_id,
-        tag_id: q.tag_id,
-    };
-    let (scope, tz) = scope(&who, asked, Group::None)?;
+    let (scope, tz) = scope(&who, asked!(q), Group::None)?;
     if interval == Interval::Hour && (scope.to - scope.from).whole_days() > 31 {
         return Err(Invalid::new("interval", "an hourly series covers at most 31 days").into());
     }
-    let series = summary::series(&state.pool, &scope, &tz, &q.metric, interval).await?;
+    let series = series::series(&state.pool, &scope, &tz, &q.metric, interval).await?;
     if csv {
-        return csv_response("timeseries", summary::series_csv(&series));
+        return csv_response("timeseries", series::series_csv(&series));
     }
     Ok(Json(series).into_response())
 }
