@@ -118,8 +118,19 @@ export SWITCHBOARD_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgr
 log "PostgreSQL ($pg_bin) for the tests on 127.0.0.1:$port"
 
 # --- The tests -----------------------------------------------------------------------------------------------
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@" || status=$?
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@" || status=$?
 fi
+if [ "$status" -ne 0 ]; then
+  # What the machine and the test PostgreSQL looked like at the end, for a failure seen only elsewhere (a CI run).
+  log "tests failed (exit $status); the test PostgreSQL is $("${run_as[@]}" "$pg_bin/pg_ctl" -D "$pgdata/data" status >/dev/null 2>&1 && echo running || echo NOT running)"
+  df -h "$pgdata" "$root/target" /dev/shm 2>/dev/null | sed 's/^/[tests\/run.sh] /' >&2 || true
+  free -m 2>/dev/null | sed 's/^/[tests\/run.sh] /' >&2 || true
+  log "the last lines of the test PostgreSQL's log other than routine ones:"
+  grep -v -e 'could not receive data from client' -e 'duplicate key value' -e '^\s' -e 'STATEMENT:' -e 'DETAIL:' \
+    "$pgdata/server.log" 2>/dev/null | tail -n 60 | sed 's/^/[postgres] /' >&2 || true
+fi
+exit "$status"

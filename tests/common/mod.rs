@@ -26,14 +26,43 @@ pub fn admin_database_url() -> String {
     )
 }
 
-/// Creates an empty database and returns its URL.
+/// Creates an empty database and returns its URL. It is dropped when the test process exits (see
+/// [`drop_test_databases`]).
 pub async fn fresh_database() -> String {
     let admin = admin_database_url();
     let name = format!("sb_test_{}", Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    CREATED.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
+    DROP_AT_EXIT.call_once(|| {
+        // SAFETY: registers a plain function with the C library; it runs once, when the process exits.
+        unsafe { libc::atexit(drop_test_databases) };
+    });
     let base = admin.rsplit_once('/').expect("URL with a database").0;
     format!("{base}/{name}")
+}
+
+/// The databases this process created, dropped when it exits.
+static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static DROP_AT_EXIT: std::sync::Once = std::sync::Once::new();
+
+/// Drops this process's test databases (nextest runs each test in its own process; `cargo test`, each test file),
+/// so that a whole run keeps one test's worth of databases on disk rather than four hundred. Runs on its own
+/// thread and runtime, since the test's runtime is gone by now; a failure leaves the database behind, nothing more.
+extern "C" fn drop_test_databases() {
+    let names = std::mem::take(&mut *CREATED.lock().unwrap_or_else(|e| e.into_inner()));
+    let Ok(admin) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL") else { return };
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        runtime.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+            for name in names {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+            }
+            Some(())
+        })
+    })
+    .join();
 }
 
 pub struct TestApp {
