@@ -18,6 +18,10 @@
 //! hands over and queues the send). The job worker runs, sending to a local stand-in for Twilio; the run says
 //! how long the AI replies need after the load to catch up.
 //!
+//! `BENCH_REPORTS=1` compares, in `BENCH_ROUNDS` (3) interleaved rounds on one number, ingest with the reports'
+//! triggers turned off (`ALTER TABLE … DISABLE TRIGGER`) and on with the reports job running, so that what keeping
+//! the reports costs ingest is printed side by side.
+//!
 //! `BENCH_WAITS=1` samples `pg_stat_activity` every 20 ms during each measured round and prints what the busy
 //! PostgreSQL connections were doing: their wait event (a lock, WAL, I/O, or none = on the CPU) and the
 //! statement, as shares of the samples. It tells a round that waits on locks from one that lacks CPU.
@@ -87,6 +91,7 @@ fn main() -> anyhow::Result<()> {
     let pool_size = settings.database.max_connections;
     switchboard::telemetry::init(&settings.log);
     let automation = ai || std::env::var("BENCH_AUTOMATION").is_ok_and(|v| v != "0");
+    let reports = std::env::var("BENCH_REPORTS").is_ok_and(|v| v != "0");
     let (port, channels, pool, shutdown, server) = server_rt.block_on(async {
         let app = switchboard::Application::build(settings).await?;
         let pool = app.state().pool.clone();
@@ -119,15 +124,25 @@ fn main() -> anyhow::Result<()> {
 
     let client_rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("sb-loadgen").enable_all().build()?;
-    let second = if ai { "the built-in AI agent" } else { "greeting + 100 auto-reply rules" };
-    let targets: Vec<(&str, String, &str)> = [("no automations", PLAIN), (second, AUTOMATED)]
-        .iter()
-        .zip(&channels)
-        .map(|((label, number), channel)| {
-            (*label, format!("http://127.0.0.1:{port}/webhooks/twilio/{channel}/messages"), *number)
-        })
-        .collect();
-    let rounds = if automation { env_or("BENCH_ROUNDS", 3) } else { 1 };
+    let (first, second) = match (ai, reports) {
+        (true, _) => ("no automations", "the built-in AI agent"),
+        (false, true) => ("report triggers off", "report triggers on, reports job running"),
+        (false, false) => ("no automations", "greeting + 100 auto-reply rules"),
+    };
+    let targets: Vec<(&str, String, &str)> = if reports {
+        let url = format!("http://127.0.0.1:{port}/webhooks/twilio/{}/messages", channels[0]);
+        vec![(first, url.clone(), PLAIN), (second, url, PLAIN)]
+    } else {
+        [(first, PLAIN), (second, AUTOMATED)]
+            .iter()
+            .zip(&channels)
+            .map(|((label, number), channel)| {
+                (*label, format!("http://127.0.0.1:{port}/webhooks/twilio/{channel}/messages"), *number)
+            })
+            .collect()
+    };
+    let compare = automation || reports;
+    let rounds = if compare { env_or("BENCH_ROUNDS", 3) } else { 1 };
     let waits = std::env::var("BENCH_WAITS").is_ok_and(|v| v != "0");
     println!("inbound webhook load — {label}");
     println!("  connections          {concurrency} HTTP, {pool_size} PostgreSQL");
@@ -142,6 +157,7 @@ fn main() -> anyhow::Result<()> {
         for t in order {
             let (what, url, to) = &targets[t];
             let prefix = format!("{round}{t}");
+            let reporter = reports.then(|| server_rt.block_on(report_triggers(&pool, t == 1))).transpose()?.flatten();
             let sampler = waits.then(|| server_rt.spawn(sample_waits(pool.clone(), Duration::from_secs(seconds + 2))));
             let report = client_rt.block_on(load(
                 std::slice::from_ref(url),
@@ -151,11 +167,14 @@ fn main() -> anyhow::Result<()> {
                 Duration::from_secs(2),
                 Duration::from_secs(seconds),
             ))?;
+            if let Some(reporter) = reporter {
+                reporter.cancel();
+            }
             let rate = report.unique_measured as f64 / report.elapsed.as_secs_f64();
             figures[t].push(rate);
             unique_total += report.unique_total;
             let h = &report.latency;
-            if automation {
+            if compare {
                 println!("  round {} · {what}", round + 1);
             }
             println!("  measured for         {:.1} s (after a 2 s warm-up)", report.elapsed.as_secs_f64());
@@ -242,7 +261,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    if automation {
+    if compare {
         let median = |v: &[f64]| {
             let mut v = v.to_vec();
             v.sort_by(f64::total_cmp);
@@ -250,7 +269,7 @@ fn main() -> anyhow::Result<()> {
         };
         let (plain, automated) = (median(&figures[0]), median(&figures[1]));
         println!(
-            "  median committed/s   no automations {plain:.0} · {second} {automated:.0} ({:+.1} %)",
+            "  median committed/s   {first} {plain:.0} · {second} {automated:.0} ({:+.1} %)",
             (automated / plain - 1.0) * 100.0
         );
     }
@@ -357,4 +376,25 @@ fn print_waits((seen, samples): (std::collections::HashMap<(String, String), u64
     for ((wait, query), n) in rows.iter().take(10) {
         println!("    {:>5.1} %  {wait:<28} {query}", **n as f64 * 100.0 / busy.max(1) as f64);
     }
+}
+
+/// Turns the reports' triggers on (and starts the reports job, as a server runs it; the token stops it) or off.
+async fn report_triggers(pool: &sqlx::PgPool, on: bool) -> anyhow::Result<Option<tokio_util::sync::CancellationToken>> {
+    let verb = if on { "ENABLE" } else { "DISABLE" };
+    for (table, trigger) in [
+        ("messages", "messages_report"),
+        ("conversation_events", "conversation_events_report"),
+        ("csat_surveys", "csat_surveys_report_insert"),
+        ("csat_surveys", "csat_surveys_report_update"),
+        ("users", "users_presence_log"),
+    ] {
+        sqlx::query(&format!("ALTER TABLE {table} {verb} TRIGGER {trigger}")).execute(pool).await?;
+    }
+    if !on {
+        return Ok(None);
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let reporter = switchboard::reports::job::Reporter { pool: pool.clone(), refresh: Duration::from_secs(5) };
+    tokio::spawn(reporter.run(stop.clone()));
+    Ok(Some(stop))
 }

@@ -8,7 +8,8 @@
 //! them (the library's functions, without HTTP).
 //!
 //! Run: `cargo bench --bench reports_load` (embedded PostgreSQL with its durable defaults) or with
-//! `SWITCHBOARD_BENCH_DATABASE_URL=postgres://…/postgres`.
+//! `SWITCHBOARD_BENCH_DATABASE_URL=postgres://…/postgres`. `BENCH_REUSE_DATABASE=postgres://…/sb_bench_…` measures
+//! the queries again on a database an earlier run filled (it is migrated first; nothing is written).
 
 mod common;
 
@@ -25,22 +26,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-async fn year(pool: &PgPool, conversations: i64) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO twilio_accounts (id, account_sid, auth_token)
-         VALUES (gen_random_uuid(), 'AC0123456789abcdef0123456789abcdef', '\\x00')",
-    )
-    .execute(pool)
-    .await?;
-    sqlx::query(
-        "INSERT INTO channels (id, name, account_id, sending_mode)
-         SELECT gen_random_uuid(), 'Bench', id, 'sender' FROM twilio_accounts",
-    )
-    .execute(pool)
-    .await?;
+async fn year(pool: &PgPool, data_dir: &std::path::Path, conversations: i64) -> anyhow::Result<()> {
+    common::channel(pool, data_dir, "Number 1", "+31200000001").await?;
     sqlx::query(
         "INSERT INTO whatsapp_numbers (id, channel_id, name, e164)
-         SELECT gen_random_uuid(), c.id, 'Number ' || i, '+3120000000' || i FROM channels c, generate_series(1, 5) i",
+         SELECT gen_random_uuid(), c.id, 'Number ' || i, '+3120000000' || i FROM channels c, generate_series(2, 5) i",
     )
     .execute(pool)
     .await?;
@@ -128,6 +118,22 @@ async fn year(pool: &PgPool, conversations: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the year and lets the reports job build its facts, printing how long each took.
+async fn fill(pool: &PgPool, data_dir: &std::path::Path, conversations: i64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    year(pool, data_dir, conversations).await?;
+    println!("written (with the report triggers) in {:.1} s", started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let rebuilt = Reporter { pool: pool.clone(), refresh: Duration::from_secs(5) }.catch_up().await?;
+    let took = started.elapsed().as_secs_f64();
+    let facts: i64 = sqlx::query_scalar("SELECT count(*) FROM report_facts").fetch_one(pool).await?;
+    println!(
+        "reports job: {rebuilt} conversations' facts ({facts} facts) built and the counts folded in {took:.1} s ({:.0} conversations/s)",
+        rebuilt as f64 / took
+    );
+    Ok(())
+}
+
 fn percentiles(mut ms: Vec<f64>) -> String {
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
@@ -144,7 +150,17 @@ fn main() -> anyhow::Result<()> {
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        let (database_url, mut embedded, label) = common::database(dir.path()).await?;
+        let reuse = std::env::var("BENCH_REUSE_DATABASE").ok();
+        let (database_url, mut embedded, label) = match &reuse {
+            Some(url) => (url.clone(), None, "a database filled by an earlier run".to_owned()),
+            None => common::database(dir.path()).await?,
+        };
+        // A fixed master key, so that a later run with BENCH_REUSE_DATABASE reads the channel's credentials.
+        std::fs::create_dir_all(dir.path().join("data"))?;
+        std::fs::write(
+            dir.path().join("data").join(switchboard::secrets::KEY_FILE),
+            "cmVwb3J0cy1iZW5jaC1tYXN0ZXIta2V5LTMyLWJ5dGU=\n",
+        )?;
         let env = vec![
             ("SWITCHBOARD__DATABASE__URL".to_owned(), database_url.clone()),
             ("SWITCHBOARD__DATA_DIR".to_owned(), dir.path().join("data").display().to_string()),
@@ -155,20 +171,11 @@ fn main() -> anyhow::Result<()> {
         let app = switchboard::Application::build(settings).await?;
         let pool = app.state().pool.clone();
         println!("reports load on {label}: {conversations} conversations, {} messages, over 2026", conversations * 10);
-        let started = Instant::now();
-        year(&pool, conversations).await?;
-        println!("written (with the report triggers) in {:.1} s", started.elapsed().as_secs_f64());
-        let started = Instant::now();
-        let rebuilt = Reporter { pool: pool.clone(), refresh: Duration::from_secs(5) }.catch_up().await?;
-        let took = started.elapsed().as_secs_f64();
-        let facts: i64 = sqlx::query_scalar("SELECT count(*) FROM report_facts").fetch_one(&pool).await?;
-        println!(
-            "reports job: {rebuilt} conversations' facts ({facts} facts) built and the counts folded in {took:.1} s ({:.0} conversations/s)",
-            rebuilt as f64 / took
-        );
+        if reuse.is_none() {
+            fill(&pool, &dir.path().join("data"), conversations).await?;
+        }
         sqlx::query("ANALYZE").execute(&pool).await?;
-        let names: HashMap<uuid::Uuid, String> =
-            switchboard::store::reports::names(&pool).await?.into_iter().collect();
+        let names: HashMap<uuid::Uuid, String> = switchboard::store::reports::names(&pool).await?.into_iter().collect();
         let scope = |from, to, group| Scope {
             from,
             to,

@@ -57,6 +57,9 @@ pub struct HttpSettings {
 pub struct DatabaseSettings {
     #[serde(deserialize_with = "optional_secret")]
     pub url: Option<SecretString>,
+    /// A read-only replica's URL for reports (empty: they read from `url`).
+    #[serde(deserialize_with = "optional_secret")]
+    pub read_url: Option<SecretString>,
     pub max_connections: u32,
     #[serde(deserialize_with = "optional_path")]
     pub postgres_bin_dir: Option<PathBuf>,

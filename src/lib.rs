@@ -264,6 +264,7 @@ impl Application {
             live: live::Hub::start(pool.clone(), shutdown.clone()),
             pool: pool.clone(),
             side_pool: database.side_pool.clone(),
+            report_pool: database.report_pool.clone(),
             public_base_url,
             inbound: ingest::writer::InboundWriter::start(
                 pool.clone(),

@@ -10,6 +10,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Short transactions beside a request's own (see `database::Database::side_pool`).
     pub side_pool: PgPool,
+    /// What reports read (see `database::Database::report_pool`).
+    pub report_pool: PgPool,
     pub settings: Arc<Settings>,
     pub channels: ChannelDirectory,
     /// Encrypts secrets before they are stored.

@@ -6,7 +6,8 @@
 mod common;
 
 use common::nodes::{free_port, Node, Shared};
-use common::{eventually, inbound_text, post_signed_to, set, spawn_app, wait_ready, TestApp};
+use common::replica::Replica;
+use common::{eventually, inbound_text, post_signed_to, set, spawn_app, spawn_app_with, wait_ready, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -124,7 +125,11 @@ async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
 }
 
 async fn fixture() -> Fixture {
-    let app = spawn_app().await;
+    fixture_with(|_| {}).await
+}
+
+async fn fixture_with(tweak: impl FnOnce(&mut Vec<(String, String)>)) -> Fixture {
+    let app = spawn_app_with(tweak).await;
     let admin = app.api_token("admin").await;
     let (_, n1) = app.create_channel_and_number().await;
     let (_, n2) = app.create_channel_and_number().await;
@@ -540,4 +545,99 @@ async fn three_processes_keep_the_reports_counting_each_message_and_conversation
     assert_eq!(again["total"]["messages"], totals["messages"]);
     assert_eq!(again["total"]["conversations"], totals["conversations"]);
     drop(nodes);
+}
+
+#[tokio::test]
+async fn with_a_read_url_reports_read_from_the_replica_and_show_what_it_has_replayed() {
+    let port = free_port();
+    let f = fixture_with(|env| {
+        let primary = env.iter().find(|(k, _)| k == "SWITCHBOARD__DATABASE__URL").unwrap().1.clone();
+        let mut replica = url::Url::parse(&primary).unwrap();
+        replica.set_port(Some(port)).unwrap();
+        env.push(("SWITCHBOARD__DATABASE__READ_URL".into(), replica.to_string()));
+    })
+    .await;
+    // A real streaming replica of the test cluster, copied after the fixture was written.
+    let replica = Replica::start(port).await;
+    let primary_url =
+        f.app.settings.database.url.as_ref().map(secrecy::ExposeSecret::expose_secret).unwrap().to_owned();
+    let standby = sqlx::PgPool::connect(&replica.url_for(&primary_url)).await.expect("connect to the replica");
+    let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&standby).await.unwrap();
+    assert!(in_recovery, "the replica is a standby");
+    let new = |s: Value| s["total"]["conversations"]["new"].as_i64().unwrap();
+    let query = format!("{WEEK}&tz=Europe/Amsterdam");
+    assert_eq!(new(f.summary(&query).await), 5);
+    // With the replica's replay paused, a sixth conversation on the primary is not in the reports yet.
+    sqlx::query("SELECT pg_wal_replay_pause()").execute(&standby).await.unwrap();
+    let number: Uuid =
+        sqlx::query_scalar("SELECT id FROM whatsapp_numbers LIMIT 1").fetch_one(&f.app.pool).await.unwrap();
+    conversation(
+        &f,
+        number,
+        Some(f.q2.as_str()),
+        "2027-03-24T10:00:00Z",
+        &[H::Msg("2027-03-24T10:00:00Z", "in"), H::Event("2027-03-24T10:20:00Z", "resolved", json!({}))],
+    )
+    .await;
+    Reporter { pool: f.app.pool.clone(), refresh: Duration::from_secs(1) }.catch_up().await.unwrap();
+    let on_primary: i64 = sqlx::query_scalar("SELECT count(*) FROM report_facts WHERE metric = 'created'")
+        .fetch_one(&f.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(on_primary, 6);
+    assert_eq!(new(f.summary(&query).await), 5, "the report reads the replica, which has not replayed it");
+    // Once replayed, it is.
+    sqlx::query("SELECT pg_wal_replay_resume()").execute(&standby).await.unwrap();
+    eventually(30, "the replica to replay the sixth conversation", || async {
+        (new(f.summary(&query).await) == 6).then_some(())
+    })
+    .await;
+    standby.close().await;
+}
+
+#[tokio::test]
+async fn by_tag_number_hour_and_weekday_each_conversation_counts_in_its_groups_and_once_in_the_total() {
+    let f = fixture().await;
+    let vip = post(&f.app, &f.admin, "/tags", json!({"name": "VIP"})).await["id"].as_str().unwrap().to_owned();
+    let billing = post(&f.app, &f.admin, "/tags", json!({"name": "Billing"})).await["id"].as_str().unwrap().to_owned();
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM conversations ORDER BY created_at").fetch_all(&f.app.pool).await.unwrap();
+    // Monday's conversation is VIP; Tuesday's (the AI hand-over) is VIP and Billing.
+    for (conversation, tag) in [(ids[0], &vip), (ids[1], &vip), (ids[1], &billing)] {
+        sqlx::query("INSERT INTO conversation_tags (conversation_id, tag_id) VALUES ($1, $2::uuid)")
+            .bind(conversation)
+            .bind(tag)
+            .execute(&f.app.pool)
+            .await
+            .unwrap();
+    }
+    let new = |s: &Value, key: Option<&str>| row(s, key)["conversations"]["new"].as_i64().unwrap();
+    let by_tag = f.summary(&format!("{WEEK}&tz=Europe/Amsterdam&group_by=tag")).await;
+    assert_eq!((new(&by_tag, Some(&vip)), new(&by_tag, Some(&billing)), new(&by_tag, None)), (2, 1, 3));
+    assert_eq!(row(&by_tag, Some(&vip))["label"], "VIP");
+    assert_eq!(by_tag["total"]["conversations"]["new"], 5, "a conversation with two tags counts once in the total");
+    assert!(row(&by_tag, Some(&vip))["messages"].is_null(), "message counts are not kept per tag");
+    assert_eq!(by_tag["total"]["messages"]["received"], 6, "but the total has them");
+    // Created on Monday 09:00, Tuesday 11:00, Thursday 00:30 (Wednesday 23:30 in UTC), Thursday 10:00 and Friday
+    // 16:30, Amsterdam time.
+    let by_weekday = f.summary(&format!("{WEEK}&tz=Europe/Amsterdam&group_by=weekday")).await;
+    let weekdays: Vec<(String, i64)> = by_weekday["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["label"].as_str().unwrap().to_owned(), r["conversations"]["new"].as_i64().unwrap()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(weekdays, [("Monday".into(), 1), ("Tuesday".into(), 1), ("Thursday".into(), 2), ("Friday".into(), 1)]);
+    let by_hour = f.summary(&format!("{WEEK}&tz=Europe/Amsterdam&group_by=hour")).await;
+    for hour in ["00", "09", "10", "11", "16"] {
+        assert_eq!(new(&by_hour, Some(hour)), 1, "hour {hour}");
+    }
+    assert_eq!(by_hour["total"]["conversations"]["new"], 5);
+    let by_number = f.summary(&format!("{WEEK}&tz=Europe/Amsterdam&group_by=number")).await;
+    let mut per_number: Vec<i64> =
+        by_number["rows"].as_array().unwrap().iter().map(|r| r["conversations"]["new"].as_i64().unwrap()).collect();
+    per_number.sort();
+    assert_eq!(per_number, [2, 3]);
+    assert_eq!(by_number["total"]["messages"]["received"], 6);
 }

@@ -22,6 +22,8 @@ pub struct Database {
     /// reservation): a request holding a connection of `pool` never waits for another of `pool`, which under
     /// load could leave every request holding one and waiting for a second.
     pub side_pool: PgPool,
+    /// What reports read: `database.read_url` (a replica) when set, else `pool`.
+    pub report_pool: PgPool,
     embedded: Option<EmbeddedPostgres>,
 }
 
@@ -51,7 +53,17 @@ impl Database {
             .max_connections(SIDE_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
             .connect_lazy_with(pool.connect_options().as_ref().clone());
-        Ok(Self { pool, side_pool, embedded })
+        let report_pool = match &settings.database.read_url {
+            Some(url) => PgPoolOptions::new()
+                .max_connections(REPORT_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_lazy_with(
+                    PgConnectOptions::from_str(url.expose_secret())
+                        .context("database.read_url (SWITCHBOARD__DATABASE__READ_URL) is not a valid PostgreSQL URL")?,
+                ),
+            None => pool.clone(),
+        };
+        Ok(Self { pool, side_pool, report_pool, embedded })
     }
 
     /// Applies every migration not yet applied.
@@ -62,6 +74,7 @@ impl Database {
     /// Closes the pool, then stops the embedded cluster if this process started it.
     pub async fn close(mut self) -> anyhow::Result<()> {
         self.side_pool.close().await;
+        self.report_pool.close().await;
         self.pool.close().await;
         if let Some(pg) = self.embedded.as_mut() {
             pg.stop().await?;
@@ -72,6 +85,8 @@ impl Database {
 
 /// Connections of [`Database::side_pool`].
 const SIDE_CONNECTIONS: u32 = 4;
+/// Connections to `database.read_url`: reports are few and a supervisor's at a time.
+const REPORT_CONNECTIONS: u32 = 4;
 
 /// Why the server is not ready, if it is not: the database unreachable, or migrations missing.
 pub async fn readiness(pool: &PgPool) -> Result<(), String> {

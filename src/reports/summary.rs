@@ -3,13 +3,14 @@
 //! ("Reports"). The same rows as CSV, with stable column names.
 
 use crate::domain::Invalid;
-use crate::store::reports::{self as db, Breach, FactRow, Group, MessageRow, Scope};
+use crate::store::reports::{self as db, Breach, FactRow, Group, Interval, MessageRow, Reads, Scope};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -82,7 +83,7 @@ pub struct Summary {
     pub breaches: Vec<Breach>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Row {
     /// The group's value: an id, a day (`YYYY-MM-DD`), an hour (`00`–`23`), a weekday (`1` Monday … `7`); `all`
     /// for the total; absent for "none" (no agent, no queue, no tag).
@@ -103,7 +104,7 @@ pub struct Row {
     pub presence: Option<PresenceTime>,
 }
 
-#[derive(Debug, Default, Serialize, ToSchema)]
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
 pub struct Conversations {
     pub new: i64,
     pub resolved: i64,
@@ -112,7 +113,7 @@ pub struct Conversations {
     pub unanswered: i64,
 }
 
-#[derive(Debug, Default, Serialize, ToSchema)]
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
 pub struct Messages {
     pub received: i64,
     pub sent_by_agents: i64,
@@ -122,7 +123,7 @@ pub struct Messages {
     pub sent_by_api: i64,
 }
 
-#[derive(Debug, Default, Serialize, ToSchema)]
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
 pub struct Durations {
     pub count: i64,
     pub average_secs: Option<f64>,
@@ -132,14 +133,14 @@ pub struct Durations {
     pub business: BusinessDurations,
 }
 
-#[derive(Debug, Default, Serialize, ToSchema)]
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
 pub struct BusinessDurations {
     pub average_secs: Option<f64>,
     pub median_secs: Option<f64>,
     pub p90_secs: Option<f64>,
 }
 
-#[derive(Debug, Default, Serialize, ToSchema)]
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
 pub struct AiFigures {
     /// Resolved while with an AI agent, no person having written in that cycle.
     pub resolved_without_person: i64,
@@ -147,7 +148,7 @@ pub struct AiFigures {
     pub handovers_by_reason: BTreeMap<String, i64>,
 }
 
-#[derive(Debug, Default, Serialize, ToSchema)]
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
 pub struct Csat {
     pub surveys_sent: i64,
     pub responses: i64,
@@ -158,7 +159,7 @@ pub struct Csat {
     pub response_rate: Option<f64>,
 }
 
-#[derive(Debug, Default, Serialize, ToSchema)]
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
 pub struct SlaFigures {
     /// First responses (and customers never answered) in queues with a first-response target.
     pub first_response_measured: i64,
@@ -169,7 +170,7 @@ pub struct SlaFigures {
     pub resolution_met_share: Option<f64>,
 }
 
-#[derive(Debug, Default, Serialize, ToSchema)]
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
 pub struct PresenceTime {
     pub online_secs: f64,
     pub away_secs: f64,
@@ -188,7 +189,7 @@ fn share(part: i64, whole: i64) -> Option<f64> {
 
 fn row(key: Option<String>, f: &FactRow, m: Option<&MessageRow>, reasons: BTreeMap<String, i64>) -> Row {
     let secs = |v| rounded(v, 1);
-    let durations = |n, avg, p50, p90, b_avg, b_p50, b_p90| Durations {
+    let durations = |(n, avg, p50, p90, b_avg, b_p50, b_p90): db::DurationFigures| Durations {
         count: n,
         average_secs: secs(avg),
         median_secs: secs(p50),
@@ -212,18 +213,10 @@ fn row(key: Option<String>, f: &FactRow, m: Option<&MessageRow>, reasons: BTreeM
             sent_as_notifications: m.notification,
             sent_by_api: m.api,
         }),
-        first_response: durations(f.frt_n, f.frt_avg, f.frt_p50, f.frt_p90, f.frt_b_avg, f.frt_b_p50, f.frt_b_p90),
-        resolution: durations(f.res_n, f.res_avg, f.res_p50, f.res_p90, f.res_b_avg, f.res_b_p50, f.res_b_p90),
-        queue_wait: durations(f.wait_n, f.wait_avg, f.wait_p50, f.wait_p90, f.wait_b_avg, f.wait_b_p50, f.wait_b_p90),
-        handle: durations(
-            f.handle_n,
-            f.handle_avg,
-            f.handle_p50,
-            f.handle_p90,
-            f.handle_b_avg,
-            f.handle_b_p50,
-            f.handle_b_p90,
-        ),
+        first_response: durations(f.first_response),
+        resolution: durations(f.resolution),
+        queue_wait: durations(f.queue_wait),
+        handle: durations(f.handle),
         ai: AiFigures { resolved_without_person: f.ai_resolved, handovers: f.handovers, handovers_by_reason: reasons },
         csat: Csat {
             surveys_sent: f.csat_sent,
@@ -244,37 +237,107 @@ fn row(key: Option<String>, f: &FactRow, m: Option<&MessageRow>, reasons: BTreeM
     }
 }
 
-/// The rows of one grouping (keys in order; a key present only in the message counts still gets a row).
-pub(super) async fn rows(pool: &PgPool, scope: &Scope) -> sqlx::Result<Vec<Row>> {
-    let facts = db::fact_rows(pool, scope).await?;
-    let messages = db::message_rows(pool, scope).await?;
-    let mut reasons: HashMap<Option<String>, BTreeMap<String, i64>> = HashMap::new();
-    for (key, reason, n) in db::handovers(pool, scope).await? {
-        reasons.entry(key).or_default().insert(reason.unwrap_or_else(|| "unknown".into()), n);
+/// Which figures a query computes: every one (a summary), or one column's (a series).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Figures {
+    All,
+    /// A column computed from these facts only.
+    Facts(&'static [&'static str]),
+    /// A column of the message counts.
+    Messages,
+}
+
+/// The rows of one grouping (keys in order; a key present only in the message counts still gets a row) and, when
+/// `with_total`, their total, computed in the same pass.
+pub(super) async fn rows(
+    pool: &PgPool,
+    scope: &Scope,
+    figures: Figures,
+    with_total: bool,
+) -> sqlx::Result<(Vec<Row>, Option<Row>)> {
+    // Time buckets (a series, or days) by their bounds in the time zone, computed here (see `Scope::key`).
+    let interval = scope.bucket.or((scope.group == Group::Day).then_some(Interval::Day));
+    let buckets = match interval {
+        Some(interval) => {
+            let tz = TimeZone::get(&scope.tz).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+            super::series::buckets(super::instant(scope.from), super::instant(scope.to), &tz, interval)
+        }
+        None => Vec::new(),
+    };
+    let bounds: Vec<OffsetDateTime> = buckets.iter().map(|(at, _)| super::offset(*at)).collect();
+    let all = Reads { metrics: None, bounds: interval.map(|_| bounds.as_slice()), total: with_total };
+    let (facts, messages, handovers) = match figures {
+        Figures::All => (
+            db::fact_rows(pool, scope, all).await?,
+            db::message_rows(pool, scope, all).await?,
+            db::handovers(pool, scope, all).await?,
+        ),
+        Figures::Facts(metrics) => {
+            (db::fact_rows(pool, scope, Reads { metrics: Some(metrics), ..all }).await?, None, Vec::new())
+        }
+        Figures::Messages => (Vec::new(), db::message_rows(pool, scope, all).await?, Vec::new()),
+    };
+    // A bucket's number (1 for the first) becomes its key.
+    let key_of = |key: Option<String>| match interval {
+        Some(_) => key.map(|n| {
+            n.parse::<usize>().ok().and_then(|n| buckets.get(n.checked_sub(1)?)).map_or(n, |(_, k)| k.clone())
+        }),
+        None => key,
+    };
+    let facts: Vec<FactRow> = facts.into_iter().map(|f| FactRow { key: key_of(f.key), ..f }).collect();
+    let messages: Option<Vec<MessageRow>> =
+        messages.map(|m| m.into_iter().map(|m| MessageRow { key: key_of(m.key), ..m }).collect());
+    let handovers: Vec<_> = handovers.into_iter().map(|(k, t, r, n)| (key_of(k), t, r, n)).collect();
+    let mut reasons: HashMap<(Option<String>, bool), BTreeMap<String, i64>> = HashMap::new();
+    for (key, total, reason, n) in handovers {
+        reasons.entry((key, total)).or_default().insert(reason.unwrap_or_else(|| "unknown".into()), n);
     }
-    let mut keys: Vec<Option<String>> = facts.iter().map(|f| f.key.clone()).collect();
+    let mut keys: Vec<(bool, Option<String>)> = facts.iter().map(|f| (f.total, f.key.clone())).collect();
     if let Some(m) = &messages {
-        keys.extend(m.iter().map(|m| m.key.clone()));
+        keys.extend(m.iter().map(|m| (m.total, m.key.clone())));
+    }
+    if with_total {
+        keys.push((true, None));
     }
     keys.sort();
     keys.dedup();
     let empty_facts = FactRow::default();
     let empty_messages = MessageRow::default();
-    Ok(keys
-        .into_iter()
-        .map(|key| {
-            let f = facts.iter().find(|f| f.key == key).unwrap_or(&empty_facts);
-            let m = messages.as_ref().map(|m| m.iter().find(|m| m.key == key).unwrap_or(&empty_messages));
-            row(key.clone(), f, m, reasons.remove(&key).unwrap_or_default())
-        })
-        .collect())
+    let mut total = None;
+    let mut grouped = Vec::new();
+    for (is_total, key) in keys {
+        let f = facts.iter().find(|f| f.total == is_total && f.key == key).unwrap_or(&empty_facts);
+        let m = messages
+            .as_ref()
+            .map(|m| m.iter().find(|m| m.total == is_total && m.key == key).unwrap_or(&empty_messages));
+        let reasons = reasons.remove(&(key.clone(), is_total)).unwrap_or_default();
+        if is_total {
+            total = Some(row(Some("all".into()), f, m, reasons));
+        } else {
+            grouped.push(row(key, f, m, reasons));
+        }
+    }
+    Ok((grouped, total))
 }
 
 /// The summary: grouped rows, the total, the breaches. `names` labels ids (agents, queues, numbers, channels,
 /// tags).
 pub async fn summary(pool: &PgPool, scope: &Scope, names: &HashMap<Uuid, String>) -> sqlx::Result<Summary> {
-    let mut grouped = rows(pool, scope).await?;
-    let total = rows(pool, &Scope { group: Group::None, ..scope.clone() }).await?.pop();
+    // One pass gives the groups and their total, except by tag (a conversation in two tags counts once in the
+    // total) and without groups (the one row is the total).
+    let (mut grouped, total) = match scope.group {
+        Group::None => {
+            let (all, _) = rows(pool, scope, Figures::All, false).await?;
+            let total = all.first().cloned();
+            (all, total)
+        }
+        Group::Tag => {
+            let (grouped, _) = rows(pool, scope, Figures::All, false).await?;
+            let (mut all, _) = rows(pool, &Scope { group: Group::None, ..scope.clone() }, Figures::All, false).await?;
+            (grouped, all.pop())
+        }
+        _ => rows(pool, scope, Figures::All, true).await?,
+    };
     let total = total
         .unwrap_or_else(|| row(Some("all".into()), &FactRow::default(), Some(&MessageRow::default()), BTreeMap::new()));
     if scope.group == Group::Agent {

@@ -197,7 +197,13 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn key(&self, time: &str) -> String {
+    /// The row's key as SQL: with bounds (`$8`, the starts of the period's days, hours or weeks in its time
+    /// zone), the number of the bucket `time` falls in, 1 for the first; a binary search per row, cheaper than
+    /// converting every row's time to the time zone.
+    fn key(&self, time: &str, bounded: bool) -> String {
+        if bounded {
+            return format!("width_bucket({time}, $8::timestamptz[])::text");
+        }
         match self.bucket {
             Some(b) => b.key(time),
             None => self.group.key(time),
@@ -258,41 +264,22 @@ impl Group {
     }
 }
 
+/// A duration's figures: count, average, median, 90th percentile, and the same three in business hours.
+pub type DurationFigures = (i64, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+
 /// The fact-based figures of one row of a summary.
-#[derive(Debug, Default, FromRow)]
+#[derive(Debug, Default)]
 pub struct FactRow {
     pub key: Option<String>,
+    /// The total of every group (see [`Reads::total`]), not a group.
+    pub total: bool,
     pub created: i64,
     pub resolved: i64,
     pub reopened: i64,
-    pub frt_n: i64,
-    pub frt_avg: Option<f64>,
-    pub frt_p50: Option<f64>,
-    pub frt_p90: Option<f64>,
-    pub frt_b_avg: Option<f64>,
-    pub frt_b_p50: Option<f64>,
-    pub frt_b_p90: Option<f64>,
-    pub res_n: i64,
-    pub res_avg: Option<f64>,
-    pub res_p50: Option<f64>,
-    pub res_p90: Option<f64>,
-    pub res_b_avg: Option<f64>,
-    pub res_b_p50: Option<f64>,
-    pub res_b_p90: Option<f64>,
-    pub wait_n: i64,
-    pub wait_avg: Option<f64>,
-    pub wait_p50: Option<f64>,
-    pub wait_p90: Option<f64>,
-    pub wait_b_avg: Option<f64>,
-    pub wait_b_p50: Option<f64>,
-    pub wait_b_p90: Option<f64>,
-    pub handle_n: i64,
-    pub handle_avg: Option<f64>,
-    pub handle_p50: Option<f64>,
-    pub handle_p90: Option<f64>,
-    pub handle_b_avg: Option<f64>,
-    pub handle_b_p50: Option<f64>,
-    pub handle_b_p90: Option<f64>,
+    pub first_response: DurationFigures,
+    pub resolution: DurationFigures,
+    pub queue_wait: DurationFigures,
+    pub handle: DurationFigures,
     pub unanswered: i64,
     pub ai_resolved: i64,
     pub handovers: i64,
@@ -306,51 +293,81 @@ pub struct FactRow {
     pub sla_res_met: i64,
 }
 
-const DURATIONS: [(&str, &str); 4] =
-    [("frt", "first_response"), ("res", "resolution"), ("wait", "queue_wait"), ("handle", "handle")];
-
 fn push_filters(q: &mut QueryBuilder<'_, Postgres>, s: &Scope) {
     q.push(" AND ($4::uuid IS NULL OR f.number_id = $4) AND ($5::uuid IS NULL OR f.channel_id = $5)");
     q.push(" AND ($6::uuid IS NULL OR f.queue_id = $6) AND ($7::uuid IS NULL OR f.agent_id = $7)");
+    q.push(" AND $8::timestamptz[] IS NOT NULL");
     if s.tag_id.is_some() {
         q.push(
             " AND EXISTS (SELECT 1 FROM conversation_tags ct WHERE ct.conversation_id = f.conversation_id \
-             AND ct.tag_id = $8)",
+             AND ct.tag_id = $9)",
         );
     }
 }
 
-pub async fn fact_rows(pool: &PgPool, s: &Scope) -> sqlx::Result<Vec<FactRow>> {
-    let mut sql = format!("SELECT {} AS key", s.key("f.at"));
-    sql.push_str(
-        ", count(*) FILTER (WHERE metric = 'created') AS created
-         , count(*) FILTER (WHERE metric = 'resolved') AS resolved
-         , count(*) FILTER (WHERE metric = 'reopened') AS reopened",
-    );
-    for (short, metric) in DURATIONS {
-        let w = format!("FILTER (WHERE metric = '{metric}')");
-        sql.push_str(&format!(
-            ", count(*) {w} AS {short}_n, avg(secs) {w}::float8 AS {short}_avg
-             , percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) {w} AS {short}_p50
-             , percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) {w} AS {short}_p90
-             , avg(business_secs) {w}::float8 AS {short}_b_avg
-             , percentile_cont(0.5) WITHIN GROUP (ORDER BY business_secs) {w} AS {short}_b_p50
-             , percentile_cont(0.9) WITHIN GROUP (ORDER BY business_secs) {w} AS {short}_b_p90"
-        ));
+/// What one query reads for a summary or a series.
+#[derive(Debug, Clone, Copy)]
+pub struct Reads<'a> {
+    /// Only the facts of these metrics (a series shows one figure); `None`: all of them.
+    pub metrics: Option<&'static [&'static str]>,
+    /// Rows per time bucket by these bounds (see [`Scope::key`]), keyed by the bucket's number.
+    pub bounds: Option<&'a [OffsetDateTime]>,
+    /// The total of every group as well, in the same pass (`GROUPING SETS`): a row whose `total` is true. Not for
+    /// a grouping by tag, where a conversation with two tags is in two groups but must count once in the total.
+    pub total: bool,
+}
+
+/// The key's SQL (`key` and `total`, the first two columns) and how the rows are grouped: by the key, and by
+/// `also` too when given (the query's third column).
+fn grouping(s: &Scope, time: &str, reads: Reads<'_>, also: Option<&str>) -> (String, String) {
+    let key = s.key(time, reads.bounds.is_some());
+    match (reads.total, also) {
+        (true, None) => {
+            (format!("{key} AS key, grouping({key}) = 1 AS total"), format!(" GROUP BY GROUPING SETS (({key}), ())"))
+        }
+        (true, Some(c)) => (
+            format!("{key} AS key, grouping({key}) = 1 AS total"),
+            format!(" GROUP BY GROUPING SETS (({key}, {c}), ({c}))"),
+        ),
+        (false, None) => (format!("{key} AS key, false AS total"), " GROUP BY 1".to_owned()),
+        (false, Some(_)) => (format!("{key} AS key, false AS total"), " GROUP BY 1, 3".to_owned()),
     }
-    sql.push_str(
-        ", count(*) FILTER (WHERE metric = 'unanswered') AS unanswered
-         , count(*) FILTER (WHERE metric = 'ai_resolved') AS ai_resolved
-         , count(*) FILTER (WHERE metric = 'handover') AS handovers
-         , count(*) FILTER (WHERE metric = 'csat_sent') AS csat_sent
-         , count(*) FILTER (WHERE metric = 'csat_rated') AS csat_rated
-         , avg(value) FILTER (WHERE metric = 'csat_rated')::float8 AS csat_avg
-         , count(*) FILTER (WHERE metric = 'csat_rated' AND value >= 4) AS csat_satisfied
-         , count(*) FILTER (WHERE metric IN ('first_response', 'unanswered') AND sla_met IS NOT NULL) AS sla_frt_n
-         , count(*) FILTER (WHERE metric IN ('first_response', 'unanswered') AND sla_met) AS sla_frt_met
-         , count(*) FILTER (WHERE metric = 'resolution' AND sla_met IS NOT NULL) AS sla_res_n
-         , count(*) FILTER (WHERE metric = 'resolution' AND sla_met) AS sla_res_met
-         FROM report_facts f",
+}
+
+/// One metric's figures in one row: what the database aggregates, before [`fact_rows`] puts a row's metrics side
+/// by side.
+#[derive(Debug, FromRow)]
+struct MetricFigures {
+    key: Option<String>,
+    total: bool,
+    metric: String,
+    n: i64,
+    avg: Option<f64>,
+    p50: Option<f64>,
+    p90: Option<f64>,
+    b_avg: Option<f64>,
+    b_p50: Option<f64>,
+    b_p90: Option<f64>,
+    value_avg: Option<f64>,
+    value_high: i64,
+    sla_n: i64,
+    sla_met: i64,
+}
+
+/// The fact-based figures per row. The database groups by row and metric, so each aggregate runs over its own
+/// metric's facts with no per-metric filter; percentiles sort only the facts that have a duration.
+pub async fn fact_rows(pool: &PgPool, s: &Scope, reads: Reads<'_>) -> sqlx::Result<Vec<FactRow>> {
+    let (key, group_by) = grouping(s, "f.at", reads, Some("f.metric"));
+    let mut sql = format!(
+        "SELECT {key}, f.metric, count(*) AS n, avg(secs)::float8 AS avg,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) FILTER (WHERE secs IS NOT NULL) AS p50,
+                percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) FILTER (WHERE secs IS NOT NULL) AS p90,
+                avg(business_secs)::float8 AS b_avg,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY business_secs) FILTER (WHERE business_secs IS NOT NULL) AS b_p50,
+                percentile_cont(0.9) WITHIN GROUP (ORDER BY business_secs) FILTER (WHERE business_secs IS NOT NULL) AS b_p90,
+                avg(value)::float8 AS value_avg, count(*) FILTER (WHERE value >= 4) AS value_high,
+                count(sla_met) AS sla_n, count(*) FILTER (WHERE sla_met) AS sla_met
+         FROM report_facts f"
     );
     if s.group == Group::Tag {
         sql.push_str(" LEFT JOIN conversation_tags t ON t.conversation_id = f.conversation_id");
@@ -358,23 +375,75 @@ pub async fn fact_rows(pool: &PgPool, s: &Scope) -> sqlx::Result<Vec<FactRow>> {
     sql.push_str(" WHERE f.at >= $1 AND f.at < $2 AND $3::text IS NOT NULL");
     let mut q = QueryBuilder::new(sql);
     push_filters(&mut q, s);
-    q.push(" GROUP BY 1 ORDER BY 1");
-    let q = q.build_query_as::<FactRow>();
-    bind_scope(q, s).fetch_all(pool).await
+    if let Some(metrics) = reads.metrics {
+        // Fixed names from the code, never from the caller.
+        q.push(format!(" AND f.metric IN ('{}')", metrics.join("', '")));
+    }
+    q.push(group_by);
+    let q = q.build_query_as::<MetricFigures>();
+    let figures = bind_scope(q, s, reads.bounds.unwrap_or_default()).fetch_all(pool).await?;
+    let mut rows: Vec<FactRow> = Vec::new();
+    for m in figures {
+        let i = match rows.iter().position(|r| r.key == m.key && r.total == m.total) {
+            Some(i) => i,
+            None => {
+                rows.push(FactRow { key: m.key.clone(), total: m.total, ..FactRow::default() });
+                rows.len() - 1
+            }
+        };
+        let r = &mut rows[i];
+        let durations = (m.n, m.avg, m.p50, m.p90, m.b_avg, m.b_p50, m.b_p90);
+        match m.metric.as_str() {
+            "created" => r.created = m.n,
+            "resolved" => r.resolved = m.n,
+            "reopened" => r.reopened = m.n,
+            "unanswered" => r.unanswered = m.n,
+            "ai_resolved" => r.ai_resolved = m.n,
+            "handover" => r.handovers = m.n,
+            "csat_sent" => r.csat_sent = m.n,
+            "csat_rated" => {
+                r.csat_rated = m.n;
+                r.csat_avg = m.value_avg;
+                r.csat_satisfied = m.value_high;
+            }
+            "first_response" => r.first_response = durations,
+            "resolution" => r.resolution = durations,
+            "queue_wait" => r.queue_wait = durations,
+            "handle" => r.handle = durations,
+            _ => {}
+        }
+        match m.metric.as_str() {
+            "first_response" | "unanswered" => {
+                r.sla_frt_n += m.sla_n;
+                r.sla_frt_met += m.sla_met;
+            }
+            "resolution" => {
+                r.sla_res_n = m.sla_n;
+                r.sla_res_met = m.sla_met;
+            }
+            _ => {}
+        }
+    }
+    Ok(rows)
 }
 
 /// Hand-overs per row and reason.
-pub async fn handovers(pool: &PgPool, s: &Scope) -> sqlx::Result<Vec<(Option<String>, Option<String>, i64)>> {
-    let mut sql = format!("SELECT {} AS key, f.reason, count(*) FROM report_facts f", s.key("f.at"));
+pub async fn handovers(
+    pool: &PgPool,
+    s: &Scope,
+    reads: Reads<'_>,
+) -> sqlx::Result<Vec<(Option<String>, bool, Option<String>, i64)>> {
+    let (key, group_by) = grouping(s, "f.at", reads, Some("f.reason"));
+    let mut sql = format!("SELECT {key}, f.reason, count(*) FROM report_facts f");
     if s.group == Group::Tag {
         sql.push_str(" LEFT JOIN conversation_tags t ON t.conversation_id = f.conversation_id");
     }
     sql.push_str(" WHERE f.metric = 'handover' AND f.at >= $1 AND f.at < $2 AND $3::text IS NOT NULL");
     let mut q = QueryBuilder::new(sql);
     push_filters(&mut q, s);
-    q.push(" GROUP BY 1, 2 ORDER BY 1, 2");
-    let q = q.build_query_as::<(Option<String>, Option<String>, i64)>();
-    bind_scope(q, s).fetch_all(pool).await
+    q.push(group_by);
+    let q = q.build_query_as::<(Option<String>, bool, Option<String>, i64)>();
+    bind_scope(q, s, reads.bounds.unwrap_or_default()).fetch_all(pool).await
 }
 
 /// The SLA breaches in the period (first responses or resolutions over their queue's target, and customers
@@ -401,13 +470,14 @@ pub async fn breaches(pool: &PgPool, s: &Scope, limit: i64) -> sqlx::Result<Vec<
     q.push(" ORDER BY f.at DESC LIMIT ");
     q.push(limit.to_string());
     let q = q.build_query_as::<Breach>();
-    bind_scope(q, s).fetch_all(pool).await
+    bind_scope(q, s, &[]).fetch_all(pool).await
 }
 
 /// Message volumes per row: by author.
 #[derive(Debug, Default, FromRow)]
 pub struct MessageRow {
     pub key: Option<String>,
+    pub total: bool,
     pub customer: i64,
     pub agent: i64,
     pub ai: i64,
@@ -417,23 +487,29 @@ pub struct MessageRow {
 }
 
 /// `None` when the grouping or a filter is by tag: the counts are not kept per conversation.
-pub async fn message_rows(pool: &PgPool, s: &Scope) -> sqlx::Result<Option<Vec<MessageRow>>> {
+pub async fn message_rows(pool: &PgPool, s: &Scope, reads: Reads<'_>) -> sqlx::Result<Option<Vec<MessageRow>>> {
     if s.group == Group::Tag || s.tag_id.is_some() {
         return Ok(None);
     }
-    let mut sql = format!("SELECT {} AS key", s.key("f.bucket"));
+    let (key, group_by) = grouping(s, "f.bucket", reads, None);
+    let mut sql = format!("SELECT {key}");
     for author in ["customer", "agent", "ai", "automation", "notification", "api"] {
         sql.push_str(&format!(", coalesce(sum(n) FILTER (WHERE author = '{author}'), 0)::int8 AS {author}"));
     }
-    sql.push_str(
-        " FROM (SELECT m.*, n.channel_id FROM report_message_counts m JOIN whatsapp_numbers n ON n.id = m.number_id) f
-          WHERE f.bucket >= $1 AND f.bucket < $2 AND $3::text IS NOT NULL",
-    );
+    // The counts are kept per number: the channel is looked up only when asked for.
+    if s.group == Group::Channel || s.channel_id.is_some() {
+        sql.push_str(
+            " FROM (SELECT m.*, n.channel_id FROM report_message_counts m JOIN whatsapp_numbers n ON n.id = m.number_id) f",
+        );
+    } else {
+        sql.push_str(" FROM (SELECT m.*, NULL::uuid AS channel_id FROM report_message_counts m) f");
+    }
+    sql.push_str(" WHERE f.bucket >= $1 AND f.bucket < $2 AND $3::text IS NOT NULL");
     let mut q = QueryBuilder::new(sql);
     push_filters(&mut q, s);
-    q.push(" GROUP BY 1 ORDER BY 1");
+    q.push(group_by);
     let q = q.build_query_as::<MessageRow>();
-    Ok(Some(bind_scope(q, s).fetch_all(pool).await?))
+    Ok(Some(bind_scope(q, s, reads.bounds.unwrap_or_default()).fetch_all(pool).await?))
 }
 
 /// Seconds each agent spent online and away within the period (from their presence changes).
@@ -454,12 +530,15 @@ pub async fn presence(pool: &PgPool, s: &Scope) -> sqlx::Result<Vec<(Uuid, Strin
     .await
 }
 
+/// Binds `$1`–`$9`: the period, the time zone, the filters, the bucket bounds (empty when unused) and the tag.
 fn bind_scope<'q, O>(
     q: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
     s: &'q Scope,
+    bounds: &'q [OffsetDateTime],
 ) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
     let q =
         q.bind(s.from).bind(s.to).bind(&s.tz).bind(s.number_id).bind(s.channel_id).bind(s.queue_id).bind(s.agent_id);
+    let q = q.bind(bounds);
     if s.tag_id.is_some() {
         q.bind(s.tag_id)
     } else {

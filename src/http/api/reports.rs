@@ -162,8 +162,8 @@ async fn summary_report(
 ) -> AppResult<Response> {
     let csv = wants_csv(q.format.as_deref(), &headers)?;
     let (scope, _) = scope(&who, asked!(q), q.group_by.unwrap_or(Group::None))?;
-    let names = db::names(&state.pool).await?.into_iter().collect();
-    let report = summary::summary(&state.pool, &scope, &names).await?;
+    let names = db::names(&state.report_pool).await?.into_iter().collect();
+    let report = summary::summary(&state.report_pool, &scope, &names).await?;
     if csv {
         return csv_response("summary", summary::csv(&report));
     }
@@ -189,7 +189,7 @@ async fn timeseries(
     if interval == Interval::Hour && (scope.to - scope.from).whole_days() > 31 {
         return Err(Invalid::new("interval", "an hourly series covers at most 31 days").into());
     }
-    let series = series::series(&state.pool, &scope, &tz, &q.metric, interval).await?;
+    let series = series::series(&state.report_pool, &scope, &tz, &q.metric, interval).await?;
     if csv {
         return csv_response("timeseries", series::series_csv(&series));
     }
