@@ -202,7 +202,7 @@ impl Scope {
     /// converting every row's time to the time zone.
     fn key(&self, time: &str, bounded: bool) -> String {
         if bounded {
-            return format!("width_bucket({time}, $8::timestamptz[])::text");
+            return format!("width_bucket({time}, $8::timestamptz[])");
         }
         match self.bucket {
             Some(b) => b.key(time),
@@ -248,18 +248,19 @@ pub enum Group {
 
 impl Group {
     /// The row's key as SQL over a table aliased `f` with `at` or `bucket` as `time` (a fixed expression per
-    /// group: nothing the caller sends becomes SQL).
+    /// group: nothing the caller sends becomes SQL), grouped as it is (a uuid or a number sorts faster than its
+    /// text) and read as text.
     fn key(self, time: &str) -> String {
         match self {
             Self::None => "'all'".into(),
-            Self::Agent => "f.agent_id::text".into(),
-            Self::Queue => "f.queue_id::text".into(),
-            Self::Number => "f.number_id::text".into(),
-            Self::Channel => "f.channel_id::text".into(),
-            Self::Tag => "t.tag_id::text".into(),
+            Self::Agent => "f.agent_id".into(),
+            Self::Queue => "f.queue_id".into(),
+            Self::Number => "f.number_id".into(),
+            Self::Channel => "f.channel_id".into(),
+            Self::Tag => "t.tag_id".into(),
             Self::Day => format!("to_char({time} AT TIME ZONE $3, 'YYYY-MM-DD')"),
             Self::Hour => format!("to_char({time} AT TIME ZONE $3, 'HH24')"),
-            Self::Weekday => format!("extract(isodow FROM {time} AT TIME ZONE $3)::int::text"),
+            Self::Weekday => format!("extract(isodow FROM {time} AT TIME ZONE $3)::int"),
         }
     }
 }
@@ -321,16 +322,19 @@ pub struct Reads<'a> {
 /// `also` too when given (the query's third column).
 fn grouping(s: &Scope, time: &str, reads: Reads<'_>, also: Option<&str>) -> (String, String) {
     let key = s.key(time, reads.bounds.is_some());
+    // A constant (no grouping) is grouped by its position: PostgreSQL refuses a constant in GROUP BY.
+    let by = if key.starts_with('\'') { "1".to_owned() } else { key.clone() };
     match (reads.total, also) {
-        (true, None) => {
-            (format!("{key} AS key, grouping({key}) = 1 AS total"), format!(" GROUP BY GROUPING SETS (({key}), ())"))
-        }
+        (true, None) => (
+            format!("({key})::text AS key, grouping({key}) = 1 AS total"),
+            format!(" GROUP BY GROUPING SETS (({key}), ())"),
+        ),
         (true, Some(c)) => (
-            format!("{key} AS key, grouping({key}) = 1 AS total"),
+            format!("({key})::text AS key, grouping({key}) = 1 AS total"),
             format!(" GROUP BY GROUPING SETS (({key}, {c}), ({c}))"),
         ),
-        (false, None) => (format!("{key} AS key, false AS total"), " GROUP BY 1".to_owned()),
-        (false, Some(_)) => (format!("{key} AS key, false AS total"), " GROUP BY 1, 3".to_owned()),
+        (false, None) => (format!("({key})::text AS key, false AS total"), format!(" GROUP BY {by}")),
+        (false, Some(c)) => (format!("({key})::text AS key, false AS total"), format!(" GROUP BY {by}, {c}")),
     }
 }
 
@@ -358,16 +362,31 @@ struct MetricFigures {
 /// metric's facts with no per-metric filter; percentiles sort only the facts that have a duration.
 pub async fn fact_rows(pool: &PgPool, s: &Scope, reads: Reads<'_>) -> sqlx::Result<Vec<FactRow>> {
     let (key, group_by) = grouping(s, "f.at", reads, Some("f.metric"));
+    // A column no metric read has is a constant: without durations nothing is sorted for percentiles (and the
+    // database can group by hashing); with counts only, the index on (metric, at) answers alone.
+    let reads_any = |these: &[&str]| reads.metrics.is_none_or(|m| m.iter().any(|x| these.contains(x)));
+    let durations = reads_any(&["first_response", "resolution", "queue_wait", "handle"]);
+    let rated = reads_any(&["csat_rated"]);
+    let sla = reads_any(&["first_response", "unanswered", "resolution"]);
+    let or = |read: bool, sql: String, empty: &str| if read { sql } else { empty.to_owned() };
+    let percentile = |q: &str, column: &str| {
+        let sql = format!("percentile_cont({q}) WITHIN GROUP (ORDER BY {column}) FILTER (WHERE {column} IS NOT NULL)");
+        or(durations, sql, "NULL::float8")
+    };
     let mut sql = format!(
-        "SELECT {key}, f.metric, count(*) AS n, avg(secs)::float8 AS avg,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) FILTER (WHERE secs IS NOT NULL) AS p50,
-                percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) FILTER (WHERE secs IS NOT NULL) AS p90,
-                avg(business_secs)::float8 AS b_avg,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY business_secs) FILTER (WHERE business_secs IS NOT NULL) AS b_p50,
-                percentile_cont(0.9) WITHIN GROUP (ORDER BY business_secs) FILTER (WHERE business_secs IS NOT NULL) AS b_p90,
-                avg(value)::float8 AS value_avg, count(*) FILTER (WHERE value >= 4) AS value_high,
-                count(sla_met) AS sla_n, count(*) FILTER (WHERE sla_met) AS sla_met
-         FROM report_facts f"
+        "SELECT {key}, f.metric, count(*) AS n, {} AS avg, {} AS p50, {} AS p90, {} AS b_avg, {} AS b_p50,
+                {} AS b_p90, {} AS value_avg, {} AS value_high, {} AS sla_n, {} AS sla_met
+         FROM report_facts f",
+        or(durations, "avg(secs)::float8".into(), "NULL::float8"),
+        percentile("0.5", "secs"),
+        percentile("0.9", "secs"),
+        or(durations, "avg(business_secs)::float8".into(), "NULL::float8"),
+        percentile("0.5", "business_secs"),
+        percentile("0.9", "business_secs"),
+        or(rated, "avg(value)::float8".into(), "NULL::float8"),
+        or(rated, "count(*) FILTER (WHERE value >= 4)".into(), "0::int8"),
+        or(sla, "count(sla_met)".into(), "0::int8"),
+        or(sla, "count(*) FILTER (WHERE sla_met)".into(), "0::int8"),
     );
     if s.group == Group::Tag {
         sql.push_str(" LEFT JOIN conversation_tags t ON t.conversation_id = f.conversation_id");
