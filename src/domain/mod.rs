@@ -8,6 +8,7 @@ pub mod ai;
 pub mod automation;
 pub mod business_hours;
 pub mod business_profile;
+pub mod call_permission;
 pub mod cidr;
 pub mod contact;
 pub mod conversation;

@@ -628,6 +628,8 @@ async function languages(browser) {
   await admin.locator('#snooze').waitFor();
   await admin.click('#me');
   await admin.selectOption('#ui-time-zone', 'Asia/Tokyo');
+  // Saved and applied once the page is drawn again (the preferences panel closes): only then is "tomorrow" Tokyo's.
+  await admin.locator('#prefs').waitFor({ state: 'hidden' });
   await admin.locator('#snooze').waitFor();
   await admin.selectOption('#snooze', 'tomorrow');
   await admin.locator('#snoozed', { hasText: '09:00' }).waitFor();
