@@ -167,8 +167,10 @@ fn main() -> anyhow::Result<()> {
                 Duration::from_secs(2),
                 Duration::from_secs(seconds),
             ))?;
-            if let Some(reporter) = reporter {
-                reporter.cancel();
+            if let Some((stop, job)) = reporter {
+                // Stopped and finished before the next round, which it would otherwise run into.
+                stop.cancel();
+                server_rt.block_on(job)?;
             }
             let rate = report.unique_measured as f64 / report.elapsed.as_secs_f64();
             figures[t].push(rate);
@@ -378,8 +380,12 @@ fn print_waits((seen, samples): (std::collections::HashMap<(String, String), u64
     }
 }
 
-/// Turns the reports' triggers on (and starts the reports job, as a server runs it; the token stops it) or off.
-async fn report_triggers(pool: &sqlx::PgPool, on: bool) -> anyhow::Result<Option<tokio_util::sync::CancellationToken>> {
+/// Turns the reports' triggers on (and starts the reports job, as a server runs it: the token stops it, the handle
+/// says when it has) or off.
+async fn report_triggers(
+    pool: &sqlx::PgPool,
+    on: bool,
+) -> anyhow::Result<Option<(tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>)>> {
     let verb = if on { "ENABLE" } else { "DISABLE" };
     for (table, trigger) in [
         ("messages", "messages_report"),
@@ -395,6 +401,6 @@ async fn report_triggers(pool: &sqlx::PgPool, on: bool) -> anyhow::Result<Option
     }
     let stop = tokio_util::sync::CancellationToken::new();
     let reporter = switchboard::reports::job::Reporter { pool: pool.clone(), refresh: Duration::from_secs(5) };
-    tokio::spawn(reporter.run(stop.clone()));
-    Ok(Some(stop))
+    let job = tokio::spawn(reporter.run(stop.clone()));
+    Ok(Some((stop, job)))
 }

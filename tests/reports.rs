@@ -552,16 +552,15 @@ async fn with_a_read_url_reports_read_from_the_replica_and_show_what_it_has_repl
     let port = free_port();
     let f = fixture_with(|env| {
         let primary = env.iter().find(|(k, _)| k == "SWITCHBOARD__DATABASE__URL").unwrap().1.clone();
-        let mut replica = url::Url::parse(&primary).unwrap();
-        replica.set_port(Some(port)).unwrap();
-        env.push(("SWITCHBOARD__DATABASE__READ_URL".into(), replica.to_string()));
+        env.push(("SWITCHBOARD__DATABASE__READ_URL".into(), Replica::url(port, &primary)));
     })
     .await;
     // A real streaming replica of the test cluster, copied after the fixture was written.
     let replica = Replica::start(port).await;
     let primary_url =
         f.app.settings.database.url.as_ref().map(secrecy::ExposeSecret::expose_secret).unwrap().to_owned();
-    let standby = sqlx::PgPool::connect(&replica.url_for(&primary_url)).await.expect("connect to the replica");
+    let standby =
+        sqlx::PgPool::connect(&Replica::url(replica.port, &primary_url)).await.expect("connect to the replica");
     let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&standby).await.unwrap();
     assert!(in_recovery, "the replica is a standby");
     let new = |s: Value| s["total"]["conversations"]["new"].as_i64().unwrap();

@@ -3,7 +3,7 @@
 //! ("Reports"). The same rows as CSV, with stable column names.
 
 use crate::domain::Invalid;
-use crate::store::reports::{self as db, Breach, FactRow, Group, Interval, MessageRow, Reads, Scope};
+use crate::store::reports::{self as db, Breach, FactRow, Group, MessageRow, Reads, Scope};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -255,8 +255,8 @@ pub(super) async fn rows(
     figures: Figures,
     with_total: bool,
 ) -> sqlx::Result<(Vec<Row>, Option<Row>)> {
-    // Time buckets (a series, or days) by their bounds in the time zone, computed here (see `Scope::key`).
-    let interval = scope.bucket.or((scope.group == Group::Day).then_some(Interval::Day));
+    // Time buckets (a series, or days) by their starts in the time zone, computed here.
+    let interval = scope.by_bucket();
     let buckets = match interval {
         Some(interval) => {
             let tz = TimeZone::get(&scope.tz).map_err(|e| sqlx::Error::Configuration(e.into()))?;
@@ -265,7 +265,7 @@ pub(super) async fn rows(
         None => Vec::new(),
     };
     let bounds: Vec<OffsetDateTime> = buckets.iter().map(|(at, _)| super::offset(*at)).collect();
-    let all = Reads { metrics: None, bounds: interval.map(|_| bounds.as_slice()), total: with_total };
+    let all = Reads { metrics: None, bounds: &bounds, total: with_total };
     let (facts, messages, handovers) = match figures {
         Figures::All => (
             db::fact_rows(pool, scope, all).await?,
@@ -303,13 +303,14 @@ pub(super) async fn rows(
     keys.dedup();
     let empty_facts = FactRow::default();
     let empty_messages = MessageRow::default();
+    let facts: HashMap<(bool, &Option<String>), &FactRow> = facts.iter().map(|f| ((f.total, &f.key), f)).collect();
+    let messages: Option<HashMap<(bool, &Option<String>), &MessageRow>> =
+        messages.as_ref().map(|m| m.iter().map(|m| ((m.total, &m.key), m)).collect());
     let mut total = None;
     let mut grouped = Vec::new();
     for (is_total, key) in keys {
-        let f = facts.iter().find(|f| f.total == is_total && f.key == key).unwrap_or(&empty_facts);
-        let m = messages
-            .as_ref()
-            .map(|m| m.iter().find(|m| m.total == is_total && m.key == key).unwrap_or(&empty_messages));
+        let f = facts.get(&(is_total, &key)).copied().unwrap_or(&empty_facts);
+        let m = messages.as_ref().map(|m| m.get(&(is_total, &key)).copied().unwrap_or(&empty_messages));
         let reasons = reasons.remove(&(key.clone(), is_total)).unwrap_or_default();
         if is_total {
             total = Some(row(Some("all".into()), f, m, reasons));

@@ -4,6 +4,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -197,18 +198,24 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// The row's key as SQL: with bounds (`$8`, the starts of the period's days, hours or weeks in its time
-    /// zone), the number of the bucket `time` falls in, 1 for the first; a binary search per row, cheaper than
-    /// converting every row's time to the time zone.
-    fn key(&self, time: &str, bounded: bool) -> String {
-        if bounded {
-            return format!("width_bucket({time}, $8::timestamptz[])");
-        }
+    /// The row's key as SQL: a series' bucket, else the group's.
+    fn key(&self, time: &str) -> String {
         match self.bucket {
-            Some(b) => b.key(time),
+            Some(_) => bucket_number(time),
             None => self.group.key(time),
         }
     }
+
+    /// Whether rows are time buckets (a series, or days), found by [`Reads::bounds`].
+    pub fn by_bucket(&self) -> Option<Interval> {
+        self.bucket.or((self.group == Group::Day).then_some(Interval::Day))
+    }
+}
+
+/// The number of the bucket `time` falls in (1 for the first), from `$8`, the starts of the period's days, hours
+/// or weeks in its time zone: a binary search per row, cheaper than converting every row's time to the zone.
+fn bucket_number(time: &str) -> String {
+    format!("width_bucket({time}, $8::timestamptz[])")
 }
 
 /// A series' time buckets, keyed by their start in the summary's time zone: `YYYY-MM-DDTHH:00`, the day, or the
@@ -219,16 +226,6 @@ pub enum Interval {
     Hour,
     Day,
     Week,
-}
-
-impl Interval {
-    fn key(self, time: &str) -> String {
-        match self {
-            Self::Hour => format!("to_char({time} AT TIME ZONE $3, 'YYYY-MM-DD\"T\"HH24:00')"),
-            Self::Day => format!("to_char({time} AT TIME ZONE $3, 'YYYY-MM-DD')"),
-            Self::Week => format!("to_char(date_trunc('week', {time} AT TIME ZONE $3), 'YYYY-MM-DD')"),
-        }
-    }
 }
 
 /// What a summary's rows are: one row per value of this.
@@ -258,7 +255,7 @@ impl Group {
             Self::Number => "f.number_id".into(),
             Self::Channel => "f.channel_id".into(),
             Self::Tag => "t.tag_id".into(),
-            Self::Day => format!("to_char({time} AT TIME ZONE $3, 'YYYY-MM-DD')"),
+            Self::Day => bucket_number(time),
             Self::Hour => format!("to_char({time} AT TIME ZONE $3, 'HH24')"),
             Self::Weekday => format!("extract(isodow FROM {time} AT TIME ZONE $3)::int"),
         }
@@ -311,8 +308,9 @@ fn push_filters(q: &mut QueryBuilder<'_, Postgres>, s: &Scope) {
 pub struct Reads<'a> {
     /// Only the facts of these metrics (a series shows one figure); `None`: all of them.
     pub metrics: Option<&'static [&'static str]>,
-    /// Rows per time bucket by these bounds (see [`Scope::key`]), keyed by the bucket's number.
-    pub bounds: Option<&'a [OffsetDateTime]>,
+    /// The starts of the time buckets when rows are buckets ([`Scope::by_bucket`]; empty otherwise), which are
+    /// then keyed by the bucket's number.
+    pub bounds: &'a [OffsetDateTime],
     /// The total of every group as well, in the same pass (`GROUPING SETS`): a row whose `total` is true. Not for
     /// a grouping by tag, where a conversation with two tags is in two groups but must count once in the total.
     pub total: bool,
@@ -321,7 +319,7 @@ pub struct Reads<'a> {
 /// The key's SQL (`key` and `total`, the first two columns) and how the rows are grouped: by the key, and by
 /// `also` too when given (the query's third column).
 fn grouping(s: &Scope, time: &str, reads: Reads<'_>, also: Option<&str>) -> (String, String) {
-    let key = s.key(time, reads.bounds.is_some());
+    let key = s.key(time);
     // A constant (no grouping) is grouped by its position: PostgreSQL refuses a constant in GROUP BY.
     let by = if key.starts_with('\'') { "1".to_owned() } else { key.clone() };
     match (reads.total, also) {
@@ -400,16 +398,14 @@ pub async fn fact_rows(pool: &PgPool, s: &Scope, reads: Reads<'_>) -> sqlx::Resu
     }
     q.push(group_by);
     let q = q.build_query_as::<MetricFigures>();
-    let figures = bind_scope(q, s, reads.bounds.unwrap_or_default()).fetch_all(pool).await?;
+    let figures = bind_scope(q, s, reads.bounds).fetch_all(pool).await?;
     let mut rows: Vec<FactRow> = Vec::new();
+    let mut index: HashMap<(Option<String>, bool), usize> = HashMap::new();
     for m in figures {
-        let i = match rows.iter().position(|r| r.key == m.key && r.total == m.total) {
-            Some(i) => i,
-            None => {
-                rows.push(FactRow { key: m.key.clone(), total: m.total, ..FactRow::default() });
-                rows.len() - 1
-            }
-        };
+        let i = *index.entry((m.key.clone(), m.total)).or_insert_with(|| {
+            rows.push(FactRow { key: m.key.clone(), total: m.total, ..FactRow::default() });
+            rows.len() - 1
+        });
         let r = &mut rows[i];
         let durations = (m.n, m.avg, m.p50, m.p90, m.b_avg, m.b_p50, m.b_p90);
         match m.metric.as_str() {
@@ -462,7 +458,7 @@ pub async fn handovers(
     push_filters(&mut q, s);
     q.push(group_by);
     let q = q.build_query_as::<(Option<String>, bool, Option<String>, i64)>();
-    bind_scope(q, s, reads.bounds.unwrap_or_default()).fetch_all(pool).await
+    bind_scope(q, s, reads.bounds).fetch_all(pool).await
 }
 
 /// The SLA breaches in the period (first responses or resolutions over their queue's target, and customers
@@ -528,7 +524,7 @@ pub async fn message_rows(pool: &PgPool, s: &Scope, reads: Reads<'_>) -> sqlx::R
     push_filters(&mut q, s);
     q.push(group_by);
     let q = q.build_query_as::<MessageRow>();
-    Ok(Some(bind_scope(q, s, reads.bounds.unwrap_or_default()).fetch_all(pool).await?))
+    Ok(Some(bind_scope(q, s, reads.bounds).fetch_all(pool).await?))
 }
 
 /// Seconds each agent spent online and away within the period (from their presence changes).

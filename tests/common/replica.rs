@@ -69,10 +69,11 @@ impl Replica {
         Self { port, bin, dir }
     }
 
-    /// The replica's URL for the primary's database `url`.
-    pub fn url_for(&self, url: &str) -> String {
+    /// The URL of the primary's database `url` on a replica listening on `port` (known before the replica
+    /// starts, so that a server can be told where to read).
+    pub fn url(port: u16, url: &str) -> String {
         let mut u = url::Url::parse(url).expect("a database URL");
-        u.set_port(Some(self.port)).unwrap();
+        u.set_port(Some(port)).unwrap();
         u.to_string()
     }
 }
