@@ -7,6 +7,7 @@ pub mod address;
 pub mod ai;
 pub mod automation;
 pub mod business_hours;
+pub mod call_waiting;
 pub mod business_profile;
 pub mod call_permission;
 pub mod cidr;

@@ -1,7 +1,10 @@
 //! The vocabulary of routing that is stored as well as decided on: a rule's conditions and target, and a queue
 //! member as selection sees them. The decisions themselves are in `routing`; the SQL in `store::routing`.
 
+use super::conversation::text_enum;
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -16,20 +19,26 @@ pub enum CommunicationType {
     Call,
 }
 
-impl CommunicationType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Message => "message",
-            Self::Call => "call",
-        }
-    }
+text_enum!(CommunicationType { Message => "message", Call => "call" });
 
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "message" => Some(Self::Message),
-            "call" => Some(Self::Call),
-            _ => None,
-        }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Serves {
+    #[default]
+    Messages,
+    Calls,
+    Both,
+}
+
+text_enum!(Serves { Messages => "messages", Calls => "calls", Both => "both" });
+
+impl Serves {
+    /// Whether a conversation of this type may be placed in the queue.
+    pub fn takes(self, kind: CommunicationType) -> bool {
+        matches!(
+            (self, kind),
+            (Self::Both, _) | (Self::Messages, CommunicationType::Message) | (Self::Calls, CommunicationType::Call)
+        )
     }
 }
 
@@ -112,4 +121,31 @@ pub struct Candidate {
     pub last_assigned_at: Option<OffsetDateTime>,
     /// The agent's last turn in this queue (round robin).
     pub turn_at: Option<OffsetDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_calls_queue_takes_calls_only_and_a_messages_queue_chats_only() {
+        assert!(Serves::Calls.takes(CommunicationType::Call));
+        assert!(!Serves::Calls.takes(CommunicationType::Message));
+        assert!(Serves::Messages.takes(CommunicationType::Message));
+        assert!(!Serves::Messages.takes(CommunicationType::Call));
+    }
+
+    #[test]
+    fn a_queue_serving_both_shares_its_agents_between_calls_and_chats() {
+        assert!(Serves::Both.takes(CommunicationType::Call));
+        assert!(Serves::Both.takes(CommunicationType::Message));
+    }
+
+    #[test]
+    fn the_stored_words_read_back() {
+        for s in [Serves::Messages, Serves::Calls, Serves::Both] {
+            assert_eq!(s.as_str().parse::<Serves>(), Ok(s));
+        }
+        assert!("call".parse::<Serves>().is_err());
+    }
 }

@@ -38,6 +38,11 @@ pub enum Refusal {
     NotYourConversation,
     /// The action is a supervisor's (the reason says which and what to do instead).
     SupervisorOnly(&'static str),
+    /// The queue receives the other communication type (a call sent to a `messages` queue, a chat to a `calls`
+    /// queue).
+    QueueServesOther {
+        serves: crate::domain::routing::Serves,
+    },
     /// The customer has another open conversation on the number.
     AlreadyOpen {
         other: Option<Uuid>,
@@ -127,6 +132,11 @@ impl From<ActionError> for AppError {
                 "the customer has another open conversation on this number",
             )
             .with_details(json!({ "conversation_id": other })),
+            Refusal::QueueServesOther { serves } => AppError::unprocessable(
+                "queue_serves_other_communication_type",
+                format!("the queue receives {} only; this conversation cannot be placed in it", serves.as_str()),
+            )
+            .with_field("queue_id"),
             Refusal::Invalid { field, message } => AppError::invalid_field(&field, message),
             Refusal::UnknownReference { field, message } => {
                 AppError::unprocessable("unknown_reference", message).with_field(&field)
@@ -138,6 +148,16 @@ impl From<ActionError> for AppError {
 /// The conversation, locked. Visibility has been checked by the caller.
 async fn lock(conn: &mut PgConnection, id: Uuid) -> ActionResult<Routable> {
     Ok(db::lock_routable(conn, id).await?.ok_or(Refusal::NotFound)?)
+}
+
+/// A queue only receives the communication types it serves.
+fn fits(cfg: &RoutingConfig, r: &Routable, to: Option<Target>) -> Result<(), Refusal> {
+    match to {
+        Some(Target::Queue(q)) if !cfg.serves(q).takes(r.communication_type) => {
+            Err(Refusal::QueueServesOther { serves: cfg.serves(q) })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn open_only(status: ConversationStatus) -> Result<(), Refusal> {
@@ -249,6 +269,7 @@ pub async fn transfer(
     let r = lock(conn, id).await?;
     open_only(r.status)?;
     holder_or_supervisor(caller, &r)?;
+    fits(cfg, &r, Some(to))?;
     let transferred =
         json!({"from_agent_id": r.assignee_id, "from_queue_id": r.queue_id, "to": place::target_json(to)});
     let mut events = vec![("transferred", transferred)];
@@ -321,6 +342,7 @@ pub async fn handover(
     if r.routing_state != RoutingState::Ai {
         return Err(Refusal::NotWithAiAgent.into());
     }
+    fits(cfg, &r, to)?;
     let handed_over = ("handed_over", json!({ "to": to.map(place::target_json), "note": note, "reason": reason }));
     let mut members = Members::default();
     match to {

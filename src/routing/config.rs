@@ -2,7 +2,7 @@
 //! reloaded when `routing_config.version` moves (a trigger moves it on any change to those tables, whichever
 //! process made it), so a decision costs no configuration queries.
 
-use super::rules::{NumberRouting, Rule, Target};
+use super::rules::{NumberRouting, Rule, Serves, Target};
 use super::select::Strategy;
 use crate::domain::business_hours::{Hours, Schedule};
 use crate::store::routing as db;
@@ -18,6 +18,8 @@ pub struct QueueConfig {
     pub name: String,
     pub strategy: Strategy,
     pub priority: i32,
+    /// Calls, messages or both.
+    pub serves: Serves,
     pub business_hours_id: Option<Uuid>,
     /// Out of hours with `route`: where conversations go instead of waiting.
     pub outside_hours_target: Option<Target>,
@@ -57,6 +59,12 @@ impl RoutingConfig {
         own.chain(self.rules.iter().filter(|r| r.channel_id.is_none())).collect()
     }
 
+    /// What the queue receives (an unknown or deleted queue: both, so that the deletion, not the type, is
+    /// what the placement reports).
+    pub fn serves(&self, id: Uuid) -> Serves {
+        self.queue(id).map_or(Serves::Both, |q| q.serves)
+    }
+
     pub fn queue(&self, id: Uuid) -> Option<&QueueConfig> {
         self.queues.get(&id).filter(|q| !q.deleted)
     }
@@ -89,6 +97,7 @@ impl RoutingConfig {
                     name: q.name,
                     strategy: Strategy::parse(&q.strategy),
                     priority: q.priority,
+                    serves: q.communication_type.parse().unwrap_or_default(),
                     business_hours_id: q.business_hours_id,
                     outside_hours_target: if q.outside_hours == "route" {
                         target(q.outside_hours_queue_id, q.outside_hours_agent_id)

@@ -3,7 +3,7 @@
 
 use super::config::{QueueConfig, RoutingConfig};
 use super::hours_open;
-use super::rules::{self, CommunicationType, Decision, Env, Facts, NumberRouting, Target, Via};
+use super::rules::{self, Decision, Env, Facts, NumberRouting, Target, Via};
 use super::select::{self, Candidate, Requirements, Strategy};
 use crate::store::audit::Actor;
 use crate::store::routing::{self as db, Placement, Routable};
@@ -181,7 +181,7 @@ pub fn facts(r: &Routable, cfg: &RoutingConfig) -> Facts {
     Facts {
         channel_id: r.channel_id,
         number_id: r.number_id,
-        communication_type: CommunicationType::parse(&r.communication_type).unwrap_or_default(),
+        communication_type: r.communication_type,
         language: r.language.clone(),
         text: r.first_text.clone().unwrap_or_default(),
         button_payload: r.first_button_payload.clone().filter(|p| !p.is_empty()),
@@ -209,7 +209,7 @@ pub async fn route(
     let env = Env { now: Timestamp::now(), hours: &cfg.hours };
     let number: NumberRouting = cfg.numbers.get(&r.number_id).map(|n| n.routing).unwrap_or_default();
     let rules = cfg.rules_for(r.channel_id);
-    let (Decision { target, via }, _) = rules::decide(&rules, &facts(r, cfg), number, r.ai_done, &env, false);
+    let (Decision { target, via }, _) = rules::decide(&rules, &facts(r, cfg), number, r.ai_done, &|q| cfg.serves(q), &env, false);
     let rule = if let Via::Rule(id) = via { Some(id) } else { None };
     let via_name = match via {
         Via::Rule(_) => "rule",

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use crate::domain::routing::{CommunicationType, Condition, CustomerKind, Target};
+pub use crate::domain::routing::{CommunicationType, Condition, CustomerKind, Serves, Target};
 
 /// A condition that cannot be used, with the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,18 +309,34 @@ pub struct NumberRouting {
     pub default_queue_id: Option<Uuid>,
 }
 
+/// Why a target cannot take this conversation: a queue serving the other communication type (a `calls` queue
+/// receives calls only, a `messages` queue chats only), or an AI agent for a call (it answers in writing).
+fn unfit(target: Target, kind: CommunicationType, serves: &dyn Fn(Uuid) -> Serves) -> Option<String> {
+    match target {
+        Target::Queue(q) if !serves(q).takes(kind) => {
+            Some(format!("the queue serves {} only; this conversation is a {}", serves(q).as_str(), kind.as_str()))
+        }
+        Target::AiAgent(_) if kind == CommunicationType::Call => Some("an AI agent does not take calls".to_owned()),
+        _ => None,
+    }
+}
+
 /// The order of assignment. `rules` are the rules that apply to the conversation's channel, in order (channel
 /// rules first, then global ones). `skip_ai`: the AI agent has handed the conversation over, so neither a rule
-/// targeting it nor the AI step applies. With `explain`, every rule is evaluated and reported; without, the
-/// first match stops the search (the router's fast path).
+/// targeting it nor the AI step applies. `serves` says what each queue receives: a matching rule (or default
+/// queue) whose queue serves the other communication type is passed over, and a call never goes to an AI agent.
+/// With `explain`, every rule is evaluated and reported; without, the first match stops the search (the
+/// router's fast path).
 pub fn decide(
     rules: &[&Rule],
     facts: &Facts,
     number: NumberRouting,
     skip_ai: bool,
+    serves: &dyn Fn(Uuid) -> Serves,
     env: &Env<'_>,
     explain: bool,
 ) -> (Decision, Vec<RuleResult>) {
+    let kind = facts.communication_type;
     let text_lower = facts.text.to_lowercase();
     let mut decision = None;
     let mut report = Vec::new();
@@ -337,6 +353,8 @@ pub fn decide(
             note = Some("an earlier rule decided".to_owned());
         } else if matched && skip_ai && matches!(rule.target, Target::AiAgent(_)) {
             note = Some("the AI agent has handed this conversation over; its rules no longer apply".to_owned());
+        } else if let Some(why) = unfit(rule.target, kind, serves).filter(|_| matched) {
+            note = Some(why);
         } else if matched {
             decided = true;
             decision = Some(Decision { target: Some(rule.target), via: Via::Rule(rule.id) });
@@ -352,9 +370,10 @@ pub fn decide(
             });
         }
     }
-    let decision = decision.unwrap_or(if let Some(ai) = number.ai_agent.filter(|_| !skip_ai) {
+    let fits = |t: Target| unfit(t, kind, serves).is_none();
+    let decision = decision.unwrap_or(if let Some(ai) = number.ai_agent.filter(|a| !skip_ai && fits(Target::AiAgent(*a))) {
         Decision { target: Some(Target::AiAgent(ai)), via: Via::AiAgent }
-    } else if let Some(q) = number.default_queue_id {
+    } else if let Some(q) = number.default_queue_id.filter(|q| fits(Target::Queue(*q))) {
         Decision { target: Some(Target::Queue(q)), via: Via::DefaultQueue }
     } else {
         Decision { target: None, via: Via::Nothing }
@@ -391,6 +410,12 @@ mod tests {
     fn env<'a>(hours: &'a HashMap<Uuid, Hours>, at: &str) -> Env<'a> {
         Env { now: at.parse().unwrap(), hours }
     }
+
+    /// Every queue serves messages and calls alike.
+    fn both_types(_: Uuid) -> Serves {
+        Serves::Both
+    }
+    const BOTH: fn(Uuid) -> Serves = both_types;
 
     /// No schedules at all: every business-hours condition sees "open".
     static NO_HOURS: std::sync::LazyLock<HashMap<Uuid, Hours>> = std::sync::LazyLock::new(HashMap::new);
@@ -492,12 +517,12 @@ mod tests {
         let r2 = rule(vec![], Target::Queue(q2));
         let facts = Facts { text: "refund please".into(), ..Facts::default() };
         let e = no_hours();
-        let (d, report) = decide(&[&r1, &r2], &facts, NumberRouting::default(), false, &e, true);
+        let (d, report) = decide(&[&r1, &r2], &facts, NumberRouting::default(), false, &BOTH, &e, true);
         assert_eq!(d, Decision { target: Some(Target::Queue(q1)), via: Via::Rule(r1.id) });
         assert!(report[0].decided && report[1].matched && !report[1].decided);
         assert_eq!(report[1].note.as_deref(), Some("an earlier rule decided"));
         // The other order: the catch-all decides.
-        let (d, _) = decide(&[&r2, &r1], &facts, NumberRouting::default(), false, &e, false);
+        let (d, _) = decide(&[&r2, &r1], &facts, NumberRouting::default(), false, &BOTH, &e, false);
         assert_eq!(d.via, Via::Rule(r2.id));
     }
 
@@ -508,22 +533,62 @@ mod tests {
         let facts = Facts::default();
         let e = no_hours();
         let both = NumberRouting { ai_agent: Some(ai), default_queue_id: Some(q) };
-        assert_eq!(decide(&[&never], &facts, both, false, &e, false).0.target, Some(Target::AiAgent(ai)));
+        assert_eq!(decide(&[&never], &facts, both, false, &BOTH, &e, false).0.target, Some(Target::AiAgent(ai)));
         // Handed over: the AI agent is skipped, also as a rule's target.
         let to_ai = rule(vec![], Target::AiAgent(Uuid::new_v4()));
-        let (d, report) = decide(&[&to_ai], &facts, both, true, &e, true);
+        let (d, report) = decide(&[&to_ai], &facts, both, true, &BOTH, &e, true);
         assert_eq!(d, Decision { target: Some(Target::Queue(q)), via: Via::DefaultQueue });
         assert!(report[0].matched && !report[0].decided);
         let none = NumberRouting::default();
-        assert_eq!(decide(&[], &facts, none, false, &e, false).0.via, Via::Nothing);
+        assert_eq!(decide(&[], &facts, none, false, &BOTH, &e, false).0.via, Via::Nothing);
     }
 
     #[test]
     fn a_disabled_rule_never_decides() {
         let mut r = rule(vec![], Target::AiAgent(Uuid::new_v4()));
         r.enabled = false;
-        let (d, report) = decide(&[&r], &Facts::default(), NumberRouting::default(), false, &no_hours(), true);
+        let (d, report) = decide(&[&r], &Facts::default(), NumberRouting::default(), false, &BOTH, &no_hours(), true);
         assert_eq!(d.via, Via::Nothing);
         assert!(!report[0].matched);
+    }
+
+    #[test]
+    fn a_rule_whose_queue_serves_the_other_communication_type_is_passed_over() {
+        let (calls, chats) = (Uuid::new_v4(), Uuid::new_v4());
+        let serves = move |q: Uuid| if q == calls { Serves::Calls } else { Serves::Messages };
+        let to_calls = rule(vec![], Target::Queue(calls));
+        let to_chats = rule(vec![], Target::Queue(chats));
+        let e = no_hours();
+        let message = Facts::default();
+        let call = Facts { communication_type: CommunicationType::Call, ..Facts::default() };
+        let (d, report) = decide(&[&to_calls, &to_chats], &message, NumberRouting::default(), false, &serves, &e, true);
+        assert_eq!(d.via, Via::Rule(to_chats.id));
+        assert!(report[0].matched && !report[0].decided);
+        assert_eq!(report[0].note.as_deref(), Some("the queue serves calls only; this conversation is a message"));
+        let (d, _) = decide(&[&to_chats, &to_calls], &call, NumberRouting::default(), false, &serves, &e, false);
+        assert_eq!(d.via, Via::Rule(to_calls.id));
+    }
+
+    #[test]
+    fn a_default_queue_serving_the_other_communication_type_leaves_the_conversation_unowned() {
+        let calls = Uuid::new_v4();
+        let serves = move |_: Uuid| Serves::Calls;
+        let number = NumberRouting { ai_agent: None, default_queue_id: Some(calls) };
+        let (d, _) = decide(&[], &Facts::default(), number, false, &serves, &no_hours(), false);
+        assert_eq!(d, Decision { target: None, via: Via::Nothing });
+        let call = Facts { communication_type: CommunicationType::Call, ..Facts::default() };
+        let (d, _) = decide(&[], &call, number, false, &serves, &no_hours(), false);
+        assert_eq!(d, Decision { target: Some(Target::Queue(calls)), via: Via::DefaultQueue });
+    }
+
+    #[test]
+    fn a_call_never_goes_to_an_ai_agent() {
+        let (q, ai) = (Uuid::new_v4(), Uuid::new_v4());
+        let number = NumberRouting { ai_agent: Some(ai), default_queue_id: Some(q) };
+        let to_ai = rule(vec![], Target::AiAgent(ai));
+        let call = Facts { communication_type: CommunicationType::Call, ..Facts::default() };
+        let (d, report) = decide(&[&to_ai], &call, number, false, &BOTH, &no_hours(), true);
+        assert_eq!(d, Decision { target: Some(Target::Queue(q)), via: Via::DefaultQueue });
+        assert_eq!(report[0].note.as_deref(), Some("an AI agent does not take calls"));
     }
 }

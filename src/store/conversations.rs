@@ -25,7 +25,7 @@ pub struct ConversationRow {
     pub snoozed_until: Option<OffsetDateTime>,
     pub routing_state: RoutingState,
     pub started_by: StartedBy,
-    pub communication_type: String,
+    pub communication_type: crate::domain::routing::CommunicationType,
     pub priority: i32,
     pub queue_id: Option<Uuid>,
     pub assignee_id: Option<Uuid>,

@@ -5,6 +5,7 @@ pub mod errors;
 pub mod media;
 pub mod rest;
 pub mod signature;
+pub mod twiml;
 pub mod webhook;
 
 use secrecy::SecretString;

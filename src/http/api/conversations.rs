@@ -77,7 +77,7 @@ pub struct Conversation {
     /// `customer`, `business` (an agent or token, with a template) or `notification`.
     started_by: crate::domain::conversation::StartedBy,
     /// `message` or `call`.
-    communication_type: String,
+    communication_type: crate::domain::routing::CommunicationType,
     /// -1000 to 1000; higher is offered first.
     priority: i32,
     /// The priority's band as people name it: `urgent` (300 and above), `high` (100–299), `normal`, `low`

@@ -21,7 +21,7 @@ pub struct Routable {
     pub channel_id: Uuid,
     pub number_id: Uuid,
     pub contact_id: Uuid,
-    pub communication_type: String,
+    pub communication_type: crate::domain::routing::CommunicationType,
     /// `open`, `pending` or `resolved`.
     pub status: ConversationStatus,
     pub routing_state: RoutingState,

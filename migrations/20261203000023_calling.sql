@@ -1,0 +1,36 @@
+-- WhatsApp Business Calling (issue 22): numbers that take calls, each queue's waiting strategy, and the calls
+-- themselves (src/calling/, src/store/calls.rs).
+
+-- Only a number whose sender has calling enabled at Twilio (a TwiML voice application) offers calls.
+ALTER TABLE whatsapp_numbers ADD COLUMN supports_calling boolean NOT NULL DEFAULT false;
+
+-- What a caller hears while the call waits in the queue (domain::call_waiting::WaitingStrategy); NULL: the
+-- built-in default, so a caller never hears silence.
+ALTER TABLE queues ADD COLUMN waiting_strategy jsonb;
+
+-- One WhatsApp call. Its conversation is the customer's open conversation on the number (or a new one of
+-- communication type `call`); the call is routed on its own (a calls queue, an agent), so a chat held by one
+-- agent can bring a call that another takes.
+CREATE TABLE calls (
+    id              uuid PRIMARY KEY,
+    call_sid        text NOT NULL UNIQUE,
+    channel_id      uuid NOT NULL REFERENCES channels (id),
+    number_id       uuid NOT NULL REFERENCES whatsapp_numbers (id),
+    contact_id      uuid NOT NULL REFERENCES contacts (id),
+    conversation_id uuid NOT NULL REFERENCES conversations (id),
+    direction       text NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    -- waiting: in a queue, hearing its waiting strategy; connected: with an agent; ended: see `outcome`.
+    state           text NOT NULL CHECK (state IN ('waiting', 'connected', 'ended')),
+    -- answered, missed (the maximum wait passed, or the caller hung up while waiting), closed (out of hours),
+    -- no_agent (nobody to route it to), failed.
+    outcome         text CHECK (outcome IN ('answered', 'missed', 'closed', 'no_agent', 'failed')),
+    queue_id        uuid REFERENCES queues (id),
+    agent_id        uuid REFERENCES users (id),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    answered_at     timestamptz,
+    ended_at        timestamptz,
+    CHECK ((state = 'ended') = (outcome IS NOT NULL AND ended_at IS NOT NULL))
+);
+-- A waiting call's place in its queue.
+CREATE INDEX calls_waiting_idx ON calls (queue_id, created_at) WHERE state = 'waiting';
+CREATE INDEX calls_conversation_idx ON calls (conversation_id, created_at);
