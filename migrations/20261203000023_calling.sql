@@ -22,8 +22,8 @@ CREATE TABLE calls (
     -- waiting: in a queue, hearing its waiting strategy; connected: with an agent; ended: see `outcome`.
     state           text NOT NULL CHECK (state IN ('waiting', 'connected', 'ended')),
     -- answered, missed (the maximum wait passed, or the caller hung up while waiting), closed (out of hours),
-    -- no_agent (nobody to route it to), failed.
-    outcome         text CHECK (outcome IN ('answered', 'missed', 'closed', 'no_agent', 'failed')),
+    -- failed.
+    outcome         text CHECK (outcome IN ('answered', 'missed', 'closed', 'failed')),
     queue_id        uuid REFERENCES queues (id),
     agent_id        uuid REFERENCES users (id),
     created_at      timestamptz NOT NULL DEFAULT now(),
@@ -34,3 +34,5 @@ CREATE TABLE calls (
 -- A waiting call's place in its queue.
 CREATE INDEX calls_waiting_idx ON calls (queue_id, created_at) WHERE state = 'waiting';
 CREATE INDEX calls_conversation_idx ON calls (conversation_id, created_at);
+-- The wait (in seconds) at which the caller was last told their position; announced again a minute later.
+ALTER TABLE calls ADD COLUMN position_said_at integer;

@@ -67,10 +67,15 @@ pub fn webhook_urls(public_base_url: &str, channel: Uuid) -> WebhookUrls {
     }
 }
 
-/// The voice webhook for WhatsApp calling, to paste on the sender's TwiML Voice Application. Announced with
-/// the channel so that it can be configured once; calls are answered from the calling release on.
+/// The voice webhook for WhatsApp calling, to paste as the Voice URL of the sender's TwiML Voice Application;
+/// the wait and queue-leaving URLs the calls' TwiML names are under it (`/voice/wait`, `/voice/left`).
 pub fn voice_webhook_url(public_base_url: &str, channel: Uuid) -> String {
     format!("{}/webhooks/twilio/{channel}/voice", public_base_url.trim_end_matches('/'))
+}
+
+/// The voice status callback, to paste as the TwiML Voice Application's Status Callback URL: how a call ended.
+pub fn voice_status_webhook_url(public_base_url: &str, channel: Uuid) -> String {
+    format!("{}/status", voice_webhook_url(public_base_url, channel))
 }
 
 /// A channel to create, already checked.

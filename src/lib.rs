@@ -7,6 +7,7 @@
 pub mod ai;
 pub mod auth;
 pub mod automation;
+pub mod calling;
 pub mod channels;
 pub mod config;
 pub mod database;

@@ -39,6 +39,8 @@ pub struct HttpLabels {
 pub enum WebhookKind {
     Message,
     Status,
+    /// The voice webhooks of WhatsApp calls (arrival, wait, leaving the queue, status).
+    Voice,
 }
 
 impl EncodeLabelValue for WebhookKind {
@@ -46,6 +48,7 @@ impl EncodeLabelValue for WebhookKind {
         out.write_str(match self {
             Self::Message => "message",
             Self::Status => "status",
+            Self::Voice => "voice",
         })
     }
 }

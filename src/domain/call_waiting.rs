@@ -271,9 +271,13 @@ mod tests {
     #[test]
     fn a_strategy_is_checked_field_by_field() {
         let bad = |s: WaitingStrategy| s.check("waiting_strategy").unwrap_err().field;
-        let http = WaitingStrategy { hold_music_url: Some("http://x.example/a.mp3".parse().unwrap()), ..Default::default() };
+        let http =
+            WaitingStrategy { hold_music_url: Some("http://x.example/a.mp3".parse().unwrap()), ..Default::default() };
         assert_eq!(bad(http), "waiting_strategy.hold_music_url");
-        assert_eq!(bad(WaitingStrategy { max_wait_secs: Some(10), ..Default::default() }), "waiting_strategy.max_wait_secs");
+        assert_eq!(
+            bad(WaitingStrategy { max_wait_secs: Some(10), ..Default::default() }),
+            "waiting_strategy.max_wait_secs"
+        );
         let long = WaitingStrategy { greeting: Some("a".repeat(1001)), ..Default::default() };
         assert_eq!(bad(long), "waiting_strategy.greeting");
         let blank = WaitingStrategy { greeting: Some("  ".into()), ..Default::default() }.check("w").unwrap();

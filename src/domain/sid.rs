@@ -53,6 +53,12 @@ sid_type!(
     &["MG"]
 );
 
+sid_type!(
+    /// A call (`CA…`), a WhatsApp call among them.
+    CallSid,
+    &["CA"]
+);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("must be {} followed by 32 hexadecimal digits", .expected.join(" or "))]
 pub struct SidError {

@@ -1,4 +1,6 @@
-//! Twilio's webhooks: `POST /webhooks/twilio/{channel}/messages` and `/status`.
+//! Twilio's webhooks: `POST /webhooks/twilio/{channel}/messages` and `/status`, and for WhatsApp calls `/voice`
+//! (a call arrives), `/voice/wait` (what a waiting caller hears next), `/voice/left` (the caller left the
+//! queue) and `/voice/status` (how the call ended); the voice ones answer TwiML.
 //!
 //! A handler only ever sees a [`TwilioRequest`], which exists only once the channel was found and the
 //! signature checked out, so no handler can forget to check. The checks run in this order: unknown channel 404,
@@ -6,7 +8,7 @@
 //! signature 403, deleted channel 410. Nothing is stored before all of them pass.
 
 use crate::channels::ChannelConfig;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::metrics::WebhookKind;
 use crate::state::AppState;
 use crate::twilio::signature::{self, SignedBody};
@@ -14,7 +16,7 @@ use crate::twilio::webhook::Form;
 use crate::twilio::EMPTY_TWIML;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{RequestPartsExt, Router};
 use secrecy::ExposeSecret;
@@ -25,6 +27,55 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/webhooks/twilio/{channel}/messages", post(receive_message))
         .route("/webhooks/twilio/{channel}/status", post(receive_status))
+        .route("/webhooks/twilio/{channel}/voice", post(call_arrives))
+        .route("/webhooks/twilio/{channel}/voice/wait", post(call_waits))
+        .route("/webhooks/twilio/{channel}/voice/left", post(call_left_queue))
+        .route("/webhooks/twilio/{channel}/voice/status", post(call_status))
+}
+
+async fn call_arrives(State(state): State<AppState>, request: Result<TwilioRequest, AppError>) -> AppResult<Response> {
+    let answer = async {
+        let r = request?;
+        crate::calling::inbound::arrive(&state, &r.channel, &r.form).await
+    };
+    voice(answer.await)
+}
+
+async fn call_waits(State(state): State<AppState>, request: Result<TwilioRequest, AppError>) -> AppResult<Response> {
+    let answer = async {
+        let r = request?;
+        crate::calling::inbound::wait(&state, &r.channel, &r.form).await
+    };
+    voice(answer.await)
+}
+
+async fn call_left_queue(
+    State(state): State<AppState>,
+    request: Result<TwilioRequest, AppError>,
+) -> AppResult<Response> {
+    let answer = async {
+        let r = request?;
+        crate::calling::inbound::left(&state, &r.channel, &r.form).await
+    };
+    voice(answer.await)
+}
+
+async fn call_status(State(state): State<AppState>, request: Result<TwilioRequest, AppError>) -> AppResult<Response> {
+    let answer = async {
+        let r = request?;
+        crate::calling::inbound::status(&state, &r.channel, &r.form).await.map(|()| EMPTY_TWIML.to_owned())
+    };
+    voice(answer.await)
+}
+
+/// Counts a voice webhook and answers its TwiML.
+fn voice(answer: AppResult<String>) -> AppResult<Response> {
+    let result = match &answer {
+        Ok(_) => "accepted",
+        Err(e) => e.code(),
+    };
+    crate::metrics::get().webhook(WebhookKind::Voice, result);
+    answer.map(|xml| (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response())
 }
 
 async fn receive_message(

@@ -209,7 +209,8 @@ pub async fn route(
     let env = Env { now: Timestamp::now(), hours: &cfg.hours };
     let number: NumberRouting = cfg.numbers.get(&r.number_id).map(|n| n.routing).unwrap_or_default();
     let rules = cfg.rules_for(r.channel_id);
-    let (Decision { target, via }, _) = rules::decide(&rules, &facts(r, cfg), number, r.ai_done, &|q| cfg.serves(q), &env, false);
+    let (Decision { target, via }, _) =
+        rules::decide(&rules, &facts(r, cfg), number, r.ai_done, &|q| cfg.serves(q), &env, false);
     let rule = if let Via::Rule(id) = via { Some(id) } else { None };
     let via_name = match via {
         Via::Rule(_) => "rule",

@@ -371,13 +371,14 @@ pub fn decide(
         }
     }
     let fits = |t: Target| unfit(t, kind, serves).is_none();
-    let decision = decision.unwrap_or(if let Some(ai) = number.ai_agent.filter(|a| !skip_ai && fits(Target::AiAgent(*a))) {
-        Decision { target: Some(Target::AiAgent(ai)), via: Via::AiAgent }
-    } else if let Some(q) = number.default_queue_id.filter(|q| fits(Target::Queue(*q))) {
-        Decision { target: Some(Target::Queue(q)), via: Via::DefaultQueue }
-    } else {
-        Decision { target: None, via: Via::Nothing }
-    });
+    let decision =
+        decision.unwrap_or(if let Some(ai) = number.ai_agent.filter(|a| !skip_ai && fits(Target::AiAgent(*a))) {
+            Decision { target: Some(Target::AiAgent(ai)), via: Via::AiAgent }
+        } else if let Some(q) = number.default_queue_id.filter(|q| fits(Target::Queue(*q))) {
+            Decision { target: Some(Target::Queue(q)), via: Via::DefaultQueue }
+        } else {
+            Decision { target: None, via: Via::Nothing }
+        });
     (decision, report)
 }
 

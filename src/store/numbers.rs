@@ -33,7 +33,7 @@ const COLUMNS: &str =
     greeting_text, csat_enabled, ai_agent_id, profile, default_queue_id, business_hours_id,
     ARRAY(SELECT m.user_id FROM number_members m WHERE m.number_id = whatsapp_numbers.id ORDER BY m.added_at, m.user_id)
         AS member_ids,
-    messaging_tier,
+    messaging_tier, supports_calling,
     messaging_used(whatsapp_numbers.id) AS messaging_used,
     created_at, deleted_at";
 
@@ -56,11 +56,14 @@ pub struct NumberSettings {
     /// `tier_10k`, `tier_100k` or `unlimited`: unique customers reached by business-initiated messages in a
     /// rolling 24 hours.
     pub messaging_tier: crate::domain::opt_in::Tier,
+    /// The number's WhatsApp sender takes calls (a TwiML voice application at Twilio pointing at the
+    /// channel's voice URL); only such a number offers calls.
+    pub supports_calling: bool,
 }
 
 type NumberQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Number, sqlx::postgres::PgArguments>;
 
-/// Binds the settings as the next eleven parameters, in the order of the fields of [`NumberSettings`].
+/// Binds the settings as the next twelve parameters, in the order of the fields of [`NumberSettings`].
 trait BindSettings<'q> {
     fn bind_settings(self, s: &'q NumberSettings) -> Self;
 }
@@ -78,6 +81,7 @@ impl<'q> BindSettings<'q> for NumberQuery<'q> {
             .bind(s.default_queue_id)
             .bind(s.business_hours_id)
             .bind(s.messaging_tier)
+            .bind(s.supports_calling)
     }
 }
 
@@ -85,8 +89,8 @@ pub async fn insert(conn: &mut PgConnection, channel_id: Uuid, e164: &str, s: &N
     sqlx::query_as(&format!(
         "INSERT INTO whatsapp_numbers (id, channel_id, e164, name, language, customers_may_send_attachments,
                 agents_may_send_attachments, greeting_text, csat_enabled, ai_agent_id, profile,
-                default_queue_id, business_hours_id, messaging_tier)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+                default_queue_id, business_hours_id, messaging_tier, supports_calling)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind(channel_id)
@@ -101,7 +105,7 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, s: &NumberSettings) -> sq
         "UPDATE whatsapp_numbers SET name = $2, language = $3, customers_may_send_attachments = $4,
                 agents_may_send_attachments = $5, greeting_text = $6, csat_enabled = $7, ai_agent_id = $8,
                 profile = $9, default_queue_id = $10, business_hours_id = $11, messaging_tier = $12,
-                updated_at = now()
+                supports_calling = $13, updated_at = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)

@@ -56,12 +56,15 @@ pub struct QueueSettings {
     pub sla_first_response_minutes: Option<i32>,
     /// The service-level target for a resolution, in hours (business hours where the queue has them).
     pub sla_resolution_hours: Option<i32>,
+    /// What a caller hears while waiting in the queue; null: the built-in default (never silence).
+    #[sqlx(json(nullable))]
+    pub waiting_strategy: Option<crate::domain::call_waiting::WaitingStrategy>,
 }
 
 const COLUMNS: &str = "id, name, description, strategy, priority, communication_type, business_hours_id, outside_hours,
     outside_hours_queue_id, outside_hours_agent_id, overflow_after_secs, overflow_queue_id, overflow_agent_id,
     required_skills, match_language, prefer_last_agent, acceptance_timeout_minutes, acceptance_misses_to_away,
-    sla_first_response_minutes, sla_resolution_hours,
+    sla_first_response_minutes, sla_resolution_hours, waiting_strategy,
     ARRAY(SELECT m.user_id FROM queue_members m WHERE m.queue_id = queues.id ORDER BY m.added_at, m.user_id) AS member_ids,
     created_at, updated_at, deleted_at";
 
@@ -69,7 +72,7 @@ const SET: &str = "name = $2, description = $3, strategy = $4, priority = $5, co
     business_hours_id = $7, outside_hours = $8, outside_hours_queue_id = $9, outside_hours_agent_id = $10,
     overflow_after_secs = $11, overflow_queue_id = $12, overflow_agent_id = $13, required_skills = $14,
     match_language = $15, prefer_last_agent = $16, acceptance_timeout_minutes = $17, acceptance_misses_to_away = $18,
-    sla_first_response_minutes = $19, sla_resolution_hours = $20";
+    sla_first_response_minutes = $19, sla_resolution_hours = $20, waiting_strategy = $21";
 
 fn bind_settings<'q>(
     q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -94,6 +97,7 @@ fn bind_settings<'q>(
         .bind(s.acceptance_misses_to_away)
         .bind(s.sla_first_response_minutes)
         .bind(s.sla_resolution_hours)
+        .bind(s.waiting_strategy.as_ref().map(sqlx::types::Json))
 }
 
 /// Inserts a queue (members are set separately) and returns its id.
@@ -102,8 +106,8 @@ pub async fn insert(conn: &mut PgConnection, s: &QueueSettings) -> sqlx::Result<
     let sql = "INSERT INTO queues (id, name, description, strategy, priority, communication_type, business_hours_id,
             outside_hours, outside_hours_queue_id, outside_hours_agent_id, overflow_after_secs, overflow_queue_id,
             overflow_agent_id, required_skills, match_language, prefer_last_agent, acceptance_timeout_minutes,
-            acceptance_misses_to_away, sla_first_response_minutes, sla_resolution_hours)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+            acceptance_misses_to_away, sla_first_response_minutes, sla_resolution_hours, waiting_strategy)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
     bind_settings(sqlx::query(sql).bind(id), s).execute(conn).await?;
     Ok(id)
 }

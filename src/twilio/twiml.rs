@@ -9,13 +9,24 @@ use quick_xml::Writer;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verb {
     /// Text spoken in `language` (a Twilio voice language such as `pt-BR`, see [`say_language`]).
-    Say { text: String, language: Option<&'static str> },
+    Say {
+        text: String,
+        language: Option<&'static str>,
+    },
     /// An audio file, played once.
-    Play { url: String },
-    Pause { secs: u32 },
+    Play {
+        url: String,
+    },
+    Pause {
+        secs: u32,
+    },
     /// Puts the caller in a Twilio queue named `name`. Twilio asks `wait_url` what to play while they wait
     /// (and again when that ends), and `action` once they leave the queue.
-    Enqueue { name: String, wait_url: String, action: String },
+    Enqueue {
+        name: String,
+        wait_url: String,
+        action: String,
+    },
     /// From a wait URL: the caller leaves the queue (Twilio then asks the `<Enqueue>`'s action).
     Leave,
     Hangup,
@@ -42,7 +53,9 @@ pub fn render(verbs: &[Verb]) -> String {
                         w.create_element("Play").write_text_content(text_event(url))?;
                     }
                     Verb::Pause { secs } => {
-                        w.create_element("Pause").with_attribute(("length", secs.to_string().as_str())).write_empty()?;
+                        w.create_element("Pause")
+                            .with_attribute(("length", secs.to_string().as_str()))
+                            .write_empty()?;
                     }
                     Verb::Enqueue { name, wait_url, action } => {
                         w.create_element("Enqueue")
@@ -134,9 +147,9 @@ mod tests {
     #[test]
     fn empty_verbs_are_self_closing() {
         let xml = render(&[Verb::Pause { secs: 20 }, Verb::Leave, Verb::Hangup, Verb::Reject]);
-        assert!(xml.ends_with(
-            "<Response><Pause length=\"20\"/><Leave/><Hangup/><Reject reason=\"rejected\"/></Response>"
-        ));
+        assert!(
+            xml.ends_with("<Response><Pause length=\"20\"/><Leave/><Hangup/><Reject reason=\"rejected\"/></Response>")
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! what Switchboard acts on and refuse what it cannot act on, each refusal with a reason a person can read.
 
 use crate::domain::address::AddressError;
+use crate::domain::sid::CallSid;
 use crate::domain::{AccountSid, MessageSid, MessageStatus, MessagingServiceSid, WhatsAppAddress};
 use serde_json::{Map, Value};
 
@@ -346,6 +347,52 @@ impl TryFrom<&Form> for StatusCallback {
             raw_status,
             error_code,
             error_message: form.non_empty("ErrorMessage").map(str::to_owned),
+        })
+    }
+}
+
+/// A voice webhook about a WhatsApp call: the call arriving, its wait in a queue, its leaving the queue, or its
+/// status. Twilio's parameter names are read here only.
+#[derive(Debug, Clone)]
+pub struct VoiceCall {
+    pub call_sid: CallSid,
+    pub account_sid: AccountSid,
+    /// The customer (inbound) or the business (outbound).
+    pub from: WhatsAppAddress,
+    pub to: WhatsAppAddress,
+    /// `CallStatus`: `queued`, `ringing`, `in-progress`, `completed`, `busy`, `failed`, `no-answer`, `canceled`.
+    pub status: String,
+    /// Seconds in the Twilio queue (`QueueTime`, on the wait URL and the `<Enqueue>` action).
+    pub queue_time: Option<u32>,
+    /// Why the caller left the queue (`QueueResult`: `bridged`, `hangup`, `leave`, `error`, …).
+    pub queue_result: Option<String>,
+    /// The call's length in seconds (`CallDuration`, on the final status).
+    pub duration: Option<u32>,
+}
+
+impl TryFrom<&Form> for VoiceCall {
+    type Error = WebhookError;
+
+    fn try_from(form: &Form) -> Result<Self, Self::Error> {
+        let address = |name: &'static str| {
+            WhatsAppAddress::parse(required(form, name)?).map_err(|source| WebhookError::Address { name, source })
+        };
+        let seconds = |name: &'static str| match form.non_empty(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| WebhookError::Invalid { name, reason: "must be a whole number of seconds".into() }),
+        };
+        Ok(Self {
+            call_sid: parse_sid(form, "CallSid", CallSid::parse)?,
+            account_sid: parse_sid(form, "AccountSid", AccountSid::parse)?,
+            from: address("From")?,
+            to: address("To")?,
+            status: form.non_empty("CallStatus").unwrap_or("").to_owned(),
+            queue_time: seconds("QueueTime")?,
+            queue_result: form.non_empty("QueueResult").map(str::to_owned),
+            duration: seconds("CallDuration")?,
         })
     }
 }

@@ -57,7 +57,10 @@ struct CreateChannel {
 struct Webhooks {
     messages: String,
     status: String,
+    /// The Voice URL of the sender's TwiML voice application (WhatsApp calling).
     voice: String,
+    /// Its Status Callback URL.
+    voice_status: String,
 }
 
 /// A channel with its webhook URLs. Secrets show only as set or not set.
@@ -93,6 +96,7 @@ fn with_webhooks(state: &AppState, view: &ChannelView) -> ChannelOut {
             messages: urls.messages,
             status: urls.status,
             voice: channels::voice_webhook_url(&state.public_base_url, view.id),
+            voice_status: channels::voice_status_webhook_url(&state.public_base_url, view.id),
         },
     }
 }

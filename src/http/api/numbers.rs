@@ -62,6 +62,9 @@ struct Changes {
     /// WhatsApp's messaging limit tier for business-initiated messages (`tier_250`, `tier_1k`, `tier_10k`,
     /// `tier_100k`, `unlimited`), as WhatsApp assigned it to the business.
     messaging_tier: Option<crate::domain::opt_in::Tier>,
+    /// The number's WhatsApp sender takes calls: set at Twilio a TwiML voice application whose Voice URL is the
+    /// channel's voice webhook (`webhooks.voice`). Off by default; a number without it refuses calls.
+    supports_calling: Option<bool>,
 }
 
 /// Applies `changes` to `current`, checking every value it sets (references to queues, business hours and
@@ -125,6 +128,7 @@ async fn apply(
         changes.agents_may_send_attachments.unwrap_or(current.agents_may_send_attachments);
     current.csat_enabled = changes.csat_enabled.unwrap_or(current.csat_enabled);
     current.messaging_tier = changes.messaging_tier.unwrap_or(current.messaging_tier);
+    current.supports_calling = changes.supports_calling.unwrap_or(current.supports_calling);
     if let Some(ai) = changes.ai_agent_id {
         if let Some(id) = ai {
             refs::ai_agent(conn, id, "ai_agent_id").await?;
@@ -187,6 +191,7 @@ async fn add(
         default_queue_id: None,
         business_hours_id: None,
         messaging_tier: crate::domain::opt_in::Tier::Tier250,
+        supports_calling: false,
     };
     let mut tx = state.pool.begin().await?;
     live_channel(&mut tx, channel).await?;

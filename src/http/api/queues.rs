@@ -6,6 +6,7 @@ use super::business_hours::in_use;
 use super::validate::check_words;
 use super::{audit_change, check_name, double_option, ApiJson, ApiPath, List, ListFilters, ListParams, Page};
 use crate::auth::Principal;
+use crate::domain::call_waiting::WaitingStrategy;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult, UniqueConflict};
 use crate::refs;
@@ -70,6 +71,10 @@ struct NewQueue {
     sla_first_response_minutes: Option<i32>,
     /// 1 to 8,760: a resolution within this many hours meets the queue's service level.
     sla_resolution_hours: Option<i32>,
+    /// For calls: what the caller hears while waiting (greeting, hold music, waiting message, position
+    /// announcements, maximum wait and its message, the message out of hours). Left out: the built-in
+    /// strategy in the number's language, so a caller never hears silence.
+    waiting_strategy: Option<WaitingStrategy>,
     /// The agents in the queue.
     member_ids: Option<Vec<Uuid>>,
 }
@@ -118,6 +123,10 @@ struct QueueChanges {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i32>)]
     sla_resolution_hours: Option<Option<i32>>,
+    /// `null`: back to the built-in strategy.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<WaitingStrategy>)]
+    waiting_strategy: Option<Option<WaitingStrategy>>,
     /// Replaces the members.
     member_ids: Option<Vec<Uuid>>,
 }
@@ -145,6 +154,7 @@ async fn check(conn: &mut sqlx::PgConnection, mut s: QueueSettings, this: Option
     if let Some(id) = s.business_hours_id {
         refs::business_hours(conn, id, "business_hours_id").await?;
     }
+    s.waiting_strategy = s.waiting_strategy.map(|w| w.check("waiting_strategy")).transpose()?;
     let targets = |q: Option<Uuid>, a: Option<Uuid>| q.is_some() as u8 + a.is_some() as u8;
     match s.outside_hours.as_str() {
         "wait" if targets(s.outside_hours_queue_id, s.outside_hours_agent_id) != 0 => {
@@ -335,6 +345,7 @@ async fn create(
         acceptance_misses_to_away: body.acceptance_misses_to_away,
         sla_first_response_minutes: body.sla_first_response_minutes,
         sla_resolution_hours: body.sla_resolution_hours,
+        waiting_strategy: body.waiting_strategy,
     };
     let mut tx = state.pool.begin().await?;
     let settings = check(&mut tx, settings, None).await?;
@@ -388,6 +399,7 @@ async fn update(
         acceptance_misses_to_away: c.acceptance_misses_to_away.unwrap_or(b.acceptance_misses_to_away),
         sla_first_response_minutes: c.sla_first_response_minutes.unwrap_or(b.sla_first_response_minutes),
         sla_resolution_hours: c.sla_resolution_hours.unwrap_or(b.sla_resolution_hours),
+        waiting_strategy: c.waiting_strategy.unwrap_or(b.waiting_strategy),
     };
     let settings = check(&mut tx, settings, Some(id)).await?;
     store::queues::update(&mut tx, id, &settings).await.map_err(taken)?;

@@ -381,7 +381,8 @@ async fn explain(
     };
     let env = Env { now, hours: &cfg.hours };
     let rules_in_order = cfg.rules_for(number.channel_id);
-    let (decision, report) = rules::decide(&rules_in_order, &facts, number.routing, body.after_handover, &|q| cfg.serves(q), &env, true);
+    let (decision, report) =
+        rules::decide(&rules_in_order, &facts, number.routing, body.after_handover, &|q| cfg.serves(q), &env, true);
     let rule = match decision.via {
         Via::Rule(id) => cfg.rules.iter().find(|r| r.id == id),
         _ => None,

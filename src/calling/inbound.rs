@@ -1,0 +1,331 @@
+//! A customer's call to the business: arrival, waiting, leaving the queue, and the final status.
+//!
+//! Guarantees: a caller never hears silence (a queue without a waiting strategy has the built-in one); a
+//! webhook Twilio repeats records nothing twice (the call's SID is unique, and an ended call stays ended); a
+//! call that nobody took leaves a `call_missed` entry on its conversation, which then waits in the call's queue
+//! for someone to call back.
+
+use crate::channels::ChannelConfig;
+use crate::domain::call::{CallState, Direction, Outcome};
+use crate::domain::call_waiting::{self, Arrival, Hold, WaitingStrategy, PAUSE_SECS};
+use crate::domain::routing::CommunicationType;
+use crate::domain::{mask, WhatsAppAddress};
+use crate::error::{AppError, AppResult};
+use crate::routing::config::RoutingConfig;
+use crate::routing::hours_open;
+use crate::routing::place;
+use crate::routing::rules::{self, Decision, Env, NumberRouting, Target};
+use crate::state::AppState;
+use crate::store::calls::{self, Call, NewCall};
+use crate::store::routing::{self as db, Placement};
+use crate::twilio::twiml::{self, say_language, Verb};
+use crate::twilio::webhook::{Form, VoiceCall};
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Where a call waits, once routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// In this queue, open now.
+    Queue(Uuid),
+    /// For this agent (a rule named them).
+    Agent(Uuid),
+    /// For the number's agents: no rule and no default queue took it.
+    Number,
+    /// The queue (or, without one, the number) is closed now and routes nowhere else.
+    Closed(Option<Uuid>),
+}
+
+impl Destination {
+    fn queue(self) -> Option<Uuid> {
+        match self {
+            Self::Queue(q) | Self::Closed(Some(q)) => Some(q),
+            _ => None,
+        }
+    }
+}
+
+/// Follows a routing decision for a call to where it waits: a closed queue passes it to its out-of-hours
+/// target (a few hops at most) or closes; without a queue, the number's business hours decide.
+pub fn destination(cfg: &RoutingConfig, number: Uuid, mut target: Option<Target>, now: Timestamp) -> Destination {
+    let number_hours = cfg.numbers.get(&number).and_then(|n| n.business_hours_id);
+    let number_open = || hours_open(&cfg.hours, number_hours, now);
+    for _ in 0..4 {
+        match target {
+            Some(Target::Queue(id)) => {
+                let Some(q) = cfg.queue(id) else { break };
+                if hours_open(&cfg.hours, q.business_hours_id, now) {
+                    return Destination::Queue(id);
+                }
+                match q.outside_hours_target {
+                    Some(next) => target = Some(next),
+                    None => return Destination::Closed(Some(id)),
+                }
+            }
+            Some(Target::Agent(a)) if number_open() => return Destination::Agent(a),
+            _ => break,
+        }
+    }
+    if number_open() {
+        Destination::Number
+    } else {
+        Destination::Closed(None)
+    }
+}
+
+/// The voice webhook: a call arrives. Answers the TwiML the caller hears first.
+#[tracing::instrument(skip_all, fields(channel = %channel.id, call_sid))]
+pub async fn arrive(state: &AppState, channel: &ChannelConfig, form: &Form) -> AppResult<String> {
+    let call = voice_call(channel, form)?;
+    tracing::Span::current().record("call_sid", call.call_sid.as_str());
+    let (WhatsAppAddress::Phone(customer), WhatsAppAddress::Phone(business)) = (&call.from, &call.to) else {
+        return Err(AppError::unprocessable(
+            "invalid_address",
+            "a WhatsApp call comes from the customer's number to the business's number",
+        ));
+    };
+    let Some(number) = channel.number(business) else {
+        return Err(AppError::unprocessable(
+            "unknown_number",
+            format!("the To number {business} is not a WhatsApp number of this channel: add it to the channel"),
+        ));
+    };
+    let mut tx = state.pool.begin().await?;
+    let calling = calls::calling_number(&mut tx, number.id).await?;
+    let Some(calling) = calling.filter(|n| n.supports_calling) else {
+        tracing::info!(number = %number.id, "call to a number that does not take calls refused");
+        return Ok(twiml::render(&[Verb::Reject]));
+    };
+    let language = calling.language.as_deref();
+    let cfg = state.routing.get(&mut tx).await?;
+    let contact = crate::store::contacts::find_or_create(&mut tx, customer.as_str()).await?;
+    let (conversation, new) = calls::conversation_for_call(&mut tx, channel.id, number.id, contact).await?;
+    let routable = db::lock_routable(&mut tx, conversation).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let now = Timestamp::now();
+    let target = if routable.blocked {
+        None
+    } else {
+        let mut facts = place::facts(&routable, &cfg);
+        facts.communication_type = CommunicationType::Call;
+        let env = Env { now, hours: &cfg.hours };
+        let routing: NumberRouting = cfg.numbers.get(&number.id).map(|n| n.routing).unwrap_or_default();
+        let (Decision { target, .. }, _) =
+            rules::decide(&cfg.rules_for(channel.id), &facts, routing, true, &|q| cfg.serves(q), &env, false);
+        target
+    };
+    let to = destination(&cfg, number.id, target, now);
+    let strategy = calls::waiting_strategy(&mut tx, to.queue()).await?.unwrap_or_default();
+    let open = !matches!(to, Destination::Closed(_));
+    let (state_now, outcome) =
+        if open { (CallState::Waiting, None) } else { (CallState::Ended, Some(Outcome::Closed)) };
+    let agent = if let Destination::Agent(a) = to { Some(a) } else { None };
+    let new_call = NewCall {
+        call_sid: call.call_sid.as_str(),
+        channel_id: channel.id,
+        number_id: number.id,
+        contact_id: contact,
+        conversation_id: conversation,
+        direction: Direction::Inbound,
+        state: state_now,
+        outcome,
+        queue_id: to.queue(),
+        agent_id: agent,
+    };
+    let Some(recorded) = calls::insert(&mut tx, &new_call).await? else {
+        // Twilio asked again about a call already recorded: answer as the call stands.
+        let existing = calls::lock_by_sid(&mut tx, channel.id, call.call_sid.as_str()).await?;
+        tx.rollback().await?;
+        return Ok(match existing {
+            Some(c) if c.state == CallState::Waiting => twiml::render(&enqueue(state, channel.id, &c, None)),
+            _ => twiml::render(&[Verb::Hangup]),
+        });
+    };
+    let actor = crate::routing::system_actor();
+    let event =
+        json!({"call_id": recorded.id, "direction": Direction::Inbound, "queue_id": to.queue(), "agent_id": agent});
+    let mut events: place::Events = vec![("call_incoming", event)];
+    if !open {
+        events.push(("call_missed", json!({"call_id": recorded.id, "reason": "closed", "queue_id": to.queue()})));
+    }
+    if new && !routable.blocked {
+        // A conversation the call started waits where the call waits: the agent who takes the call holds it,
+        // and a missed call leaves it there for someone to call back.
+        let placement = match to {
+            Destination::Queue(q) | Destination::Closed(Some(q)) => Placement::Waiting { queue: Some(q), agent: None },
+            Destination::Agent(a) => Placement::Waiting { queue: None, agent: Some(a) },
+            Destination::Number | Destination::Closed(None) => Placement::Unowned,
+        };
+        place::settle(&mut tx, conversation, placement, None, &actor, events).await?;
+    } else {
+        for (kind, data) in events {
+            crate::store::routing::record_event(&mut tx, conversation, kind, &actor, data).await?;
+        }
+    }
+    tx.commit().await?;
+    tracing::info!(call = %recorded.id, %conversation, from = %mask::phone(customer.as_str()), ?to, "call arrived");
+    let say = |text: String| Verb::Say { text, language: say_language(language) };
+    Ok(match call_waiting::arrival(&strategy, language, open) {
+        Arrival::Wait { greeting } => twiml::render(&enqueue(state, channel.id, &recorded, Some(say(greeting)))),
+        Arrival::Closed { message } => twiml::render(&[say(message), Verb::Hangup]),
+    })
+}
+
+/// The greeting (if any) and `<Enqueue>` into the call's own Twilio queue, from which the agent who takes it
+/// dequeues exactly this caller.
+fn enqueue(state: &AppState, channel: Uuid, call: &Call, greeting: Option<Verb>) -> Vec<Verb> {
+    let base = crate::channels::voice_webhook_url(&state.public_base_url, channel);
+    let mut verbs: Vec<Verb> = greeting.into_iter().collect();
+    verbs.push(Verb::Enqueue {
+        name: twilio_queue_name(call.id),
+        wait_url: format!("{base}/wait"),
+        action: format!("{base}/left"),
+    });
+    verbs
+}
+
+/// The Twilio queue a call waits in: one per call (Twilio creates it on `<Enqueue>`).
+pub fn twilio_queue_name(call: Uuid) -> String {
+    format!("call-{call}")
+}
+
+/// The wait URL: what a waiting caller hears next, or that they leave the queue (the maximum wait passed).
+#[tracing::instrument(skip_all, fields(channel = %channel.id, call_sid))]
+pub async fn wait(state: &AppState, channel: &ChannelConfig, form: &Form) -> AppResult<String> {
+    let call = voice_call(channel, form)?;
+    tracing::Span::current().record("call_sid", call.call_sid.as_str());
+    let mut tx = state.pool.begin().await?;
+    let Some(c) = calls::lock_by_sid(&mut tx, channel.id, call.call_sid.as_str()).await? else {
+        return Err(unknown_call());
+    };
+    if c.state != CallState::Waiting {
+        return Ok(twiml::render(&[Verb::Leave]));
+    }
+    let language = calls::calling_number(&mut tx, c.number_id).await?.and_then(|n| n.language);
+    let strategy: WaitingStrategy = calls::waiting_strategy(&mut tx, c.queue_id).await?.unwrap_or_default();
+    let waited = call.queue_time.unwrap_or_else(|| waited_secs(&c));
+    let position = calls::position(&mut tx, &c).await?;
+    let said_at = c.position_said_at.map(|s| s.max(0) as u32);
+    let hold = call_waiting::hold(&strategy, language.as_deref(), waited, Some(position as u32), said_at);
+    let say = |text: String| Verb::Say { text, language: say_language(language.as_deref()) };
+    let verbs = match hold {
+        Hold::GiveUp { .. } => vec![Verb::Leave],
+        Hold::On { announcement, message, music } => {
+            let mut verbs = Vec::new();
+            if let Some(a) = announcement {
+                calls::position_said(&mut tx, c.id, waited).await?;
+                verbs.push(say(a));
+            }
+            verbs.push(say(message));
+            verbs.push(match music {
+                Some(url) => Verb::Play { url: url.to_string() },
+                None => Verb::Pause { secs: PAUSE_SECS },
+            });
+            verbs
+        }
+    };
+    tx.commit().await?;
+    Ok(twiml::render(&verbs))
+}
+
+/// The `<Enqueue>`'s action: the caller left the queue. Taken by an agent (`bridged`): nothing more to say.
+/// The maximum wait passed (`leave`): its message, and the call ends as missed. The caller hung up while
+/// waiting (`hangup`): missed. Either way the conversation keeps a `call_missed` entry.
+#[tracing::instrument(skip_all, fields(channel = %channel.id, call_sid))]
+pub async fn left(state: &AppState, channel: &ChannelConfig, form: &Form) -> AppResult<String> {
+    let call = voice_call(channel, form)?;
+    tracing::Span::current().record("call_sid", call.call_sid.as_str());
+    let result = call.queue_result.as_deref().unwrap_or("");
+    let mut tx = state.pool.begin().await?;
+    let Some(c) = calls::lock_by_sid(&mut tx, channel.id, call.call_sid.as_str()).await? else {
+        return Err(unknown_call());
+    };
+    if matches!(result, "bridged" | "bridging-in-process") {
+        tx.commit().await?;
+        return Ok(twiml::render(&[]));
+    }
+    let waited = call.queue_time.unwrap_or_else(|| waited_secs(&c));
+    let reason = if result == "leave" { "max_wait" } else { "hung_up" };
+    missed(&mut tx, &c, reason, waited).await?;
+    let language = calls::calling_number(&mut tx, c.number_id).await?.and_then(|n| n.language);
+    let strategy = calls::waiting_strategy(&mut tx, c.queue_id).await?.unwrap_or_default();
+    tx.commit().await?;
+    if result != "leave" {
+        return Ok(twiml::render(&[Verb::Hangup]));
+    }
+    let message = match call_waiting::hold(&strategy, language.as_deref(), u32::MAX, None, None) {
+        Hold::GiveUp { message } => message,
+        Hold::On { message, .. } => message,
+    };
+    Ok(twiml::render(&[Verb::Say { text: message, language: say_language(language.as_deref()) }, Verb::Hangup]))
+}
+
+/// The status callback: how the call ended. A call still waiting when it ends was missed.
+#[tracing::instrument(skip_all, fields(channel = %channel.id, call_sid))]
+pub async fn status(state: &AppState, channel: &ChannelConfig, form: &Form) -> AppResult<()> {
+    let call = voice_call(channel, form)?;
+    tracing::Span::current().record("call_sid", call.call_sid.as_str());
+    let ended = matches!(call.status.as_str(), "completed" | "busy" | "failed" | "no-answer" | "canceled");
+    if !ended {
+        return Ok(());
+    }
+    let mut tx = state.pool.begin().await?;
+    let Some(c) = calls::lock_by_sid(&mut tx, channel.id, call.call_sid.as_str()).await? else {
+        // A call this server never answered (another application's): nothing to record.
+        return Ok(());
+    };
+    match c.state {
+        CallState::Ended => {}
+        CallState::Waiting if call.status == "failed" => {
+            calls::end(&mut tx, c.id, Outcome::Failed).await?;
+        }
+        CallState::Waiting => missed(&mut tx, &c, "hung_up", waited_secs(&c)).await?,
+        CallState::Connected => {
+            calls::end(&mut tx, c.id, Outcome::Answered).await?;
+            let data = json!({"call_id": c.id, "agent_id": c.agent_id, "duration_secs": call.duration});
+            crate::store::routing::record_event(
+                &mut tx,
+                c.conversation_id,
+                "call_ended",
+                &crate::routing::system_actor(),
+                data,
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends a waiting call as missed, with its timeline entry; the conversation stays (or is put back) in the
+/// call's queue for someone to call back.
+async fn missed(conn: &mut PgConnection, c: &Call, reason: &str, waited: u32) -> sqlx::Result<()> {
+    if !calls::end(conn, c.id, Outcome::Missed).await? {
+        return Ok(());
+    }
+    let data = json!({"call_id": c.id, "reason": reason, "waited_secs": waited, "queue_id": c.queue_id});
+    crate::store::routing::record_event(conn, c.conversation_id, "call_missed", &crate::routing::system_actor(), data)
+        .await
+}
+
+fn waited_secs(c: &Call) -> u32 {
+    (time::OffsetDateTime::now_utc() - c.created_at).whole_seconds().clamp(0, u32::MAX as i64) as u32
+}
+
+fn unknown_call() -> AppError {
+    AppError::client(StatusCode::NOT_FOUND, "call_not_found", "no call with this CallSid arrived on this channel")
+}
+
+/// The webhook's call, from the channel's own account.
+fn voice_call(channel: &ChannelConfig, form: &Form) -> AppResult<VoiceCall> {
+    let call = VoiceCall::try_from(form).map_err(|e| AppError::bad_request(e.code(), e.to_string()))?;
+    if call.account_sid != channel.account_sid {
+        return Err(AppError::forbidden(
+            "account_mismatch",
+            "the AccountSid of this request is not the account of this channel",
+        ));
+    }
+    Ok(call)
+}

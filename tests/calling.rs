@@ -1,0 +1,412 @@
+//! WhatsApp calls through the running server (issue 22): signed voice webhooks answered with TwiML (read back as
+//! XML), the queue's waiting strategy, out of hours, a number without calling, missed calls, and a queue's
+//! communication type honoured for calls and messages alike.
+
+mod common;
+
+use common::*;
+use quick_xml::events::Event;
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+struct Center {
+    app: TestApp,
+    admin: String,
+    channel: Uuid,
+    number: Uuid,
+}
+
+async fn center() -> Center {
+    let app = spawn_app_with(|env| {
+        env.push(("SWITCHBOARD__ROUTING__POLL_MS".into(), "100".into()));
+    })
+    .await;
+    let admin = app.api_token("admin").await;
+    let (channel, number) = app.create_channel_and_number().await;
+    let c = Center { app, admin, channel, number };
+    c.number_settings(json!({"supports_calling": true, "language": "pt-BR"})).await;
+    c
+}
+
+/// One TwiML verb as read back: its name, attributes and text.
+#[derive(Debug, Clone, PartialEq)]
+struct Verb {
+    name: String,
+    attrs: Vec<(String, String)>,
+    text: String,
+}
+
+impl Verb {
+    fn attr(&self, name: &str) -> &str {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} on {self:?}"))
+    }
+}
+
+/// Reads a TwiML answer as XML: one `<Response>` whose children are the verbs (not nested).
+fn verbs(xml: &str) -> Vec<Verb> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out: Vec<Verb> = Vec::new();
+    let mut depth = 0;
+    let mut roots = 0;
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("not XML ({e}): {xml}")) {
+            Event::Start(e) if depth == 0 => {
+                assert_eq!(e.name().as_ref(), b"Response", "{xml}");
+                roots += 1;
+                depth = 1;
+            }
+            Event::Empty(e) if depth == 0 => {
+                assert_eq!(e.name().as_ref(), b"Response", "{xml}");
+                roots += 1;
+            }
+            Event::Start(e) => {
+                assert_eq!(depth, 1, "verbs are not nested here: {xml}");
+                out.push(verb(&e));
+                depth = 2;
+            }
+            Event::Empty(e) => {
+                assert_eq!(depth, 1, "verbs are not nested here: {xml}");
+                out.push(verb(&e));
+            }
+            Event::Text(t) if depth == 2 => out.last_mut().unwrap().text.push_str(&t.xml_content().unwrap()),
+            Event::GeneralRef(r) if depth == 2 => {
+                let c = match &*r {
+                    b"amp" => "&",
+                    b"lt" => "<",
+                    b"gt" => ">",
+                    b"quot" => "\"",
+                    b"apos" => "'",
+                    other => panic!("entity {other:?}"),
+                };
+                out.last_mut().unwrap().text.push_str(c);
+            }
+            Event::End(_) => depth -= 1,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(roots, 1, "one <Response>: {xml}");
+    out
+}
+
+fn verb(e: &quick_xml::events::BytesStart<'_>) -> Verb {
+    Verb {
+        name: String::from_utf8(e.name().as_ref().to_vec()).unwrap(),
+        attrs: e
+            .attributes()
+            .map(|a| {
+                let a = a.unwrap();
+                (String::from_utf8(a.key.as_ref().to_vec()).unwrap(), a.unescape_value().unwrap().into_owned())
+            })
+            .collect(),
+        text: String::new(),
+    }
+}
+
+fn names(v: &[Verb]) -> Vec<&str> {
+    v.iter().map(|v| v.name.as_str()).collect()
+}
+
+fn id(v: &Value) -> Uuid {
+    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).parse().unwrap()
+}
+
+/// Twilio's parameters for a WhatsApp call from `from` to the business number.
+fn call_params(call_sid: &str, from: &str, status: &str) -> Vec<(String, String)> {
+    params(&[
+        ("CallSid", call_sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", &format!("whatsapp:{from}")),
+        ("To", &format!("whatsapp:{BUSINESS_NUMBER}")),
+        ("CallStatus", status),
+        ("Direction", "inbound"),
+        ("ApiVersion", "2010-04-01"),
+    ])
+}
+
+impl Center {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.app.api(&self.admin, method, path, body).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.call(Method::POST, path, Some(body)).await;
+        assert!(status == 201 || status == 200, "POST {path}: {status} {v}");
+        v
+    }
+
+    async fn number_settings(&self, body: Value) {
+        let path = format!("/channels/{}/numbers/{}", self.channel, self.number);
+        let (status, v) = self.call(Method::PATCH, &path, Some(body)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+
+    fn voice_url(&self, tail: &str) -> String {
+        format!("{}/webhooks/twilio/{}/voice{tail}", self.app.address, self.channel)
+    }
+
+    /// Posts a signed voice webhook to `/voice{tail}`; answers the TwiML's verbs.
+    async fn voice(&self, tail: &str, p: &[(String, String)]) -> Vec<Verb> {
+        let r = self.app.post_signed(&self.voice_url(tail), p).await;
+        assert_eq!(r.status(), 200, "{tail}");
+        assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+        verbs(&r.text().await.unwrap())
+    }
+
+    async fn call_row(&self, call_sid: &str) -> (String, Option<String>, Option<Uuid>, Uuid) {
+        sqlx::query_as("SELECT state, outcome, queue_id, conversation_id FROM calls WHERE call_sid = $1")
+            .bind(call_sid)
+            .fetch_one(&self.app.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn events(&self, conversation: Uuid) -> Vec<Value> {
+        let (status, v) = self.call(Method::GET, &format!("/conversations/{conversation}/events"), None).await;
+        assert_eq!(status, 200, "{v}");
+        v.as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn an_arriving_call_hears_its_queues_greeting_and_waits_in_the_calls_queue() {
+    let c = center().await;
+    let strategy = json!({"greeting": "Olá! Já vamos atender.", "announce_position": true, "max_wait_secs": 60,
+        "hold_music_url": "https://music.example.com/hold.mp3"});
+    let calls = id(&c
+        .post("/queues", json!({"name": "Calls", "communication_type": "calls", "waiting_strategy": strategy}))
+        .await);
+    let chats = id(&c.post("/queues", json!({"name": "Chats"})).await);
+    c.post(
+        "/routing/rules",
+        json!({"name": "Calls", "conditions": [{"type": "communication_type", "value": "call"}],
+        "target": {"type": "queue", "queue_id": calls}}),
+    )
+    .await;
+    c.number_settings(json!({"default_queue_id": chats})).await;
+
+    let sid = new_sid("CA");
+    let v = c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    assert_eq!(names(&v), ["Say", "Enqueue"]);
+    assert_eq!(v[0].text, "Olá! Já vamos atender.");
+    assert_eq!(v[0].attr("language"), "pt-BR", "spoken in the number's language");
+    assert_eq!(v[1].attr("waitUrl"), c.voice_url("/wait"));
+    assert_eq!(v[1].attr("action"), c.voice_url("/left"));
+    let (state, outcome, queue, conversation) = c.call_row(&sid).await;
+    assert_eq!((state.as_str(), outcome, queue), ("waiting", None, Some(calls)));
+    assert_eq!(
+        v[1].text,
+        format!(
+            "call-{}",
+            sqlx::query_scalar::<_, Uuid>("SELECT id FROM calls WHERE call_sid = $1")
+                .bind(&sid)
+                .fetch_one(&c.app.pool)
+                .await
+                .unwrap()
+        )
+    );
+
+    // The conversation the call started waits in the calls queue; its timeline says a call came in.
+    let (_, conv) = c.call(Method::GET, &format!("/conversations/{conversation}"), None).await;
+    assert_eq!(conv["communication_type"], "call");
+    assert_eq!(conv["queue_id"], calls.to_string());
+    assert!(c.events(conversation).await.iter().any(|e| e["kind"] == "call_incoming"));
+
+    // Waiting: the position first, then the music; the position is not said again within the minute.
+    let mut wait = call_params(&sid, CUSTOMER, "in-progress");
+    set(&mut wait, "QueueTime", "5");
+    let v = c.voice("/wait", &wait).await;
+    assert_eq!(names(&v), ["Say", "Say", "Play"]);
+    assert_eq!(v[0].text, "Sua posição na fila é 1.");
+    assert_eq!(v[2].text, "https://music.example.com/hold.mp3");
+    set(&mut wait, "QueueTime", "30");
+    assert_eq!(names(&c.voice("/wait", &wait).await), ["Say", "Play"]);
+
+    // Twilio asking again about the same call records nothing twice.
+    let again = c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    assert_eq!(names(&again), ["Enqueue"]);
+    assert_eq!(c.app.count("calls").await, 1);
+}
+
+#[tokio::test]
+async fn without_a_strategy_a_caller_is_never_left_in_silence() {
+    let c = center().await;
+    c.number_settings(json!({"language": null})).await;
+    let sid = new_sid("CA");
+    // No queue, no rule, no strategy anywhere: the built-in greeting and waiting message, in English.
+    let v = c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    assert_eq!(names(&v), ["Say", "Enqueue"]);
+    assert!(v[0].text.starts_with("Thank you for calling"), "{v:?}");
+    let mut wait = call_params(&sid, CUSTOMER, "in-progress");
+    set(&mut wait, "QueueTime", "1");
+    let v = c.voice("/wait", &wait).await;
+    assert_eq!(names(&v), ["Say", "Pause"]);
+    assert!(!v[0].text.is_empty());
+    assert_eq!(v[1].attr("length"), "20");
+}
+
+#[tokio::test]
+async fn out_of_hours_the_caller_hears_the_closed_message_and_the_call_is_missed() {
+    let c = center().await;
+    let never =
+        id(&c.post("/business-hours", json!({"name": "Never", "time_zone": "Europe/Amsterdam", "weekly": {}})).await);
+    let q = id(&c
+        .post(
+            "/queues",
+            json!({"name": "Calls", "communication_type": "both", "business_hours_id": never,
+            "waiting_strategy": {"closed_message": "Estamos fechados."}}),
+        )
+        .await);
+    c.number_settings(json!({"default_queue_id": q})).await;
+    let sid = new_sid("CA");
+    let v = c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    assert_eq!(names(&v), ["Say", "Hangup"]);
+    assert_eq!(v[0].text, "Estamos fechados.");
+    let (state, outcome, _, conversation) = c.call_row(&sid).await;
+    assert_eq!((state.as_str(), outcome.as_deref()), ("ended", Some("closed")));
+    let missed = c.events(conversation).await.into_iter().find(|e| e["kind"] == "call_missed").expect("a missed call");
+    assert_eq!(missed["data"]["reason"], "closed");
+    // The conversation waits in the queue for someone to call back.
+    let (_, conv) = c.call(Method::GET, &format!("/conversations/{conversation}"), None).await;
+    assert_eq!(
+        (conv["routing_state"].as_str(), conv["queue_id"].as_str()),
+        (Some("waiting"), Some(q.to_string().as_str()))
+    );
+}
+
+#[tokio::test]
+async fn at_the_maximum_wait_the_caller_leaves_with_its_message_and_the_call_is_missed() {
+    let c = center().await;
+    let q = id(&c
+        .post(
+            "/queues",
+            json!({"name": "Calls", "communication_type": "calls",
+            "waiting_strategy": {"max_wait_secs": 30, "max_wait_message": "Ligamos de volta."}}),
+        )
+        .await);
+    c.number_settings(json!({"default_queue_id": q})).await;
+    let sid = new_sid("CA");
+    c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    let mut wait = call_params(&sid, CUSTOMER, "in-progress");
+    set(&mut wait, "QueueTime", "31");
+    assert_eq!(names(&c.voice("/wait", &wait).await), ["Leave"]);
+    set(&mut wait, "QueueResult", "leave");
+    let v = c.voice("/left", &wait).await;
+    assert_eq!(names(&v), ["Say", "Hangup"]);
+    assert_eq!(v[0].text, "Ligamos de volta.");
+    let (state, outcome, _, conversation) = c.call_row(&sid).await;
+    assert_eq!((state.as_str(), outcome.as_deref()), ("ended", Some("missed")));
+    // The final status repeats nothing: one missed-call entry.
+    let r = c.app.post_signed(&c.voice_url("/status"), &call_params(&sid, CUSTOMER, "completed")).await;
+    assert_eq!(r.status(), 200);
+    let missed: Vec<Value> = c.events(conversation).await.into_iter().filter(|e| e["kind"] == "call_missed").collect();
+    assert_eq!(missed.len(), 1, "{missed:?}");
+    assert_eq!(
+        (missed[0]["data"]["reason"].as_str(), missed[0]["data"]["waited_secs"].as_u64()),
+        (Some("max_wait"), Some(31))
+    );
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_while_waiting_is_a_missed_call() {
+    let c = center().await;
+    let sid = new_sid("CA");
+    c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    let r = c.app.post_signed(&c.voice_url("/status"), &call_params(&sid, CUSTOMER, "completed")).await;
+    assert_eq!(r.status(), 200);
+    let (state, outcome, _, conversation) = c.call_row(&sid).await;
+    assert_eq!((state.as_str(), outcome.as_deref()), ("ended", Some("missed")));
+    let missed = c.events(conversation).await.into_iter().find(|e| e["kind"] == "call_missed").unwrap();
+    assert_eq!(missed["data"]["reason"], "hung_up");
+}
+
+#[tokio::test]
+async fn a_number_without_calling_rejects_calls_and_records_nothing() {
+    let c = center().await;
+    c.number_settings(json!({"supports_calling": false})).await;
+    let v = c.voice("", &call_params(&new_sid("CA"), CUSTOMER, "ringing")).await;
+    assert_eq!(names(&v), ["Reject"]);
+    assert_eq!(c.app.count("calls").await, 0);
+    assert_eq!(c.app.count("conversations").await, 0);
+}
+
+#[tokio::test]
+async fn voice_webhooks_are_signature_checked_like_every_webhook() {
+    let c = center().await;
+    let p = call_params(&new_sid("CA"), CUSTOMER, "ringing");
+    for tail in ["", "/wait", "/left", "/status"] {
+        let r = c.app.post_with_signature(&c.voice_url(tail), &p, Some("d3JvbmcgZ3Vlc3M=")).await;
+        assert_eq!(r.status(), 403, "{tail}");
+        let r = c.app.post_with_signature(&c.voice_url(tail), &p, None).await;
+        assert_eq!(r.status(), 403, "{tail}");
+    }
+    let mut bad = p.clone();
+    set(&mut bad, "CallSid", "SM0123");
+    let r = c.app.post_signed(&c.voice_url(""), &bad).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(c.app.count("calls").await, 0);
+}
+
+#[tokio::test]
+async fn a_queues_communication_type_is_honoured_for_messages_too() {
+    let c = center().await;
+    let calls = id(&c.post("/queues", json!({"name": "Calls", "communication_type": "calls"})).await);
+    let chats = id(&c.post("/queues", json!({"name": "Chats", "communication_type": "messages"})).await);
+    // A catch-all to the calls queue first: a message passes it over, to the next rule.
+    c.post("/routing/rules", json!({"name": "Everything to calls", "target": {"type": "queue", "queue_id": calls}}))
+        .await;
+    c.post("/routing/rules", json!({"name": "Chats", "target": {"type": "queue", "queue_id": chats}})).await;
+    let r = c.app.post_signed(&c.app.messages_url(c.channel), &inbound_text(&new_sid("SM"), "hello")).await;
+    assert_eq!(r.status(), 200);
+    let conversation: Uuid = eventually(10, "the router to place the conversation", || async {
+        sqlx::query_scalar("SELECT id FROM conversations WHERE routing_state <> 'unrouted'")
+            .fetch_optional(&c.app.pool)
+            .await
+            .unwrap()
+    })
+    .await;
+    let (_, conv) = c.call(Method::GET, &format!("/conversations/{conversation}"), None).await;
+    assert_eq!(conv["queue_id"], chats.to_string());
+    // Explain says why the first rule did not decide.
+    let (_, e) = c.call(Method::POST, "/routing/explain", Some(json!({"number_id": c.number, "text": "x"}))).await;
+    assert_eq!(e["rules"][0]["note"], "the queue serves calls only; this conversation is a message", "{e}");
+    // A transfer to the calls queue is refused, and the conversation stays where it was.
+    let (status, err) = c
+        .call(Method::POST, &format!("/conversations/{conversation}/transfer"), Some(json!({"queue_id": calls})))
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["code"], "queue_serves_other_communication_type");
+    assert_eq!(err["error"]["details"]["field"], "queue_id");
+    let (_, conv) = c.call(Method::GET, &format!("/conversations/{conversation}"), None).await;
+    assert_eq!(conv["queue_id"], chats.to_string());
+
+    // A call from the same customer joins the conversation but is routed as a call: to the calls queue.
+    let sid = new_sid("CA");
+    c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    let (_, _, queue, joined) = c.call_row(&sid).await;
+    assert_eq!((queue, joined), (Some(calls), conversation));
+}
+
+#[tokio::test]
+async fn a_waiting_strategy_is_checked_field_by_field() {
+    let c = center().await;
+    for (strategy, field) in [
+        (json!({"hold_music_url": "http://music.example.com/a.mp3"}), "waiting_strategy.hold_music_url"),
+        (json!({"max_wait_secs": 5}), "waiting_strategy.max_wait_secs"),
+        (json!({"greeting": "x".repeat(1001)}), "waiting_strategy.greeting"),
+    ] {
+        let (status, err) =
+            c.call(Method::POST, "/queues", Some(json!({"name": "Q", "waiting_strategy": strategy}))).await;
+        assert_eq!(status, 422, "{err}");
+        assert_eq!(err["error"]["details"]["field"], field, "{err}");
+    }
+    let (status, err) =
+        c.call(Method::POST, "/queues", Some(json!({"name": "Q", "waiting_strategy": {"music": "x"}}))).await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(c.app.count("queues").await, 0);
+}
