@@ -36,3 +36,26 @@ CREATE INDEX calls_waiting_idx ON calls (queue_id, created_at) WHERE state = 'wa
 CREATE INDEX calls_conversation_idx ON calls (conversation_id, created_at);
 -- The wait (in seconds) at which the caller was last told their position; announced again a minute later.
 ALTER TABLE calls ADD COLUMN position_said_at integer;
+
+-- Offering: a waiting call rings one agent at a time (`offered_to` since `offered_at`); one who declines or lets
+-- it ring past `calling.ring_timeout_secs` is passed over and the next eligible agent is tried.
+ALTER TABLE calls
+    ADD COLUMN offered_to  uuid REFERENCES users (id),
+    ADD COLUMN offered_at  timestamptz,
+    ADD COLUMN passed_over uuid[] NOT NULL DEFAULT '{}',
+    ADD CONSTRAINT calls_offer_check CHECK ((offered_to IS NULL) = (offered_at IS NULL)),
+    ADD CONSTRAINT calls_offer_waiting_check CHECK (offered_to IS NULL OR state = 'waiting');
+CREATE INDEX calls_offer_idx ON calls (coalesce(offered_at, created_at)) WHERE state = 'waiting';
+
+-- The live feed tells the inboxes about calls: the agent it rings (or who has it) sees it as theirs, the
+-- queue's and number's agents as their queue's.
+CREATE FUNCTION live_call() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO live_events (payload) VALUES (json_build_object(
+        'kind', 'call', 'c', NEW.conversation_id, 'id', NEW.id, 'n', NEW.number_id, 'q', NEW.queue_id,
+        'a', coalesce(NEW.offered_to, NEW.agent_id),
+        'pa', CASE WHEN TG_OP = 'UPDATE' THEN coalesce(OLD.offered_to, OLD.agent_id) END)::text);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER calls_live AFTER INSERT OR UPDATE OF state, offered_to, agent_id ON calls
+    FOR EACH ROW EXECUTE FUNCTION live_call();

@@ -245,6 +245,8 @@ pub struct RoutingSettings {
     pub agent_wait_secs: u64,
     /// How often the automation engine looks for conversations silent long enough to be auto-resolved.
     pub idle_scan_secs: u64,
+    /// A call rings an agent this long before it is passed on to the next.
+    pub call_ring_timeout_secs: u64,
 }
 
 /// How AI agents answer (src/ai): where they run, how long they wait for a customer's burst to end, and how hard
@@ -379,6 +381,9 @@ impl Settings {
         }
         if !(1000..=600_000).contains(&self.ai.model_request_timeout_ms) {
             return bad("ai.model_request_timeout_ms", "must be between 1000 and 600000");
+        }
+        if !(5..=300).contains(&self.routing.call_ring_timeout_secs) {
+            return bad("routing.call_ring_timeout_secs", "must be between 5 and 300");
         }
         if self.ai.debounce_ms > 60_000 {
             return bad("ai.debounce_ms", "must be at most 60000");

@@ -55,6 +55,7 @@ pub struct Application {
     database: Database,
     worker: Option<jobs::Worker>,
     router: Option<routing::router::Router>,
+    offerer: Option<calling::offer::Offerer>,
     automation: Option<automation::engine::Engine>,
     ai_scanner: Option<ai::reply::Scanner>,
     /// Runs where the job worker runs.
@@ -224,6 +225,15 @@ impl Application {
                 router_wake.clone(),
             )
         });
+        let call_wake = Arc::new(tokio::sync::Notify::new());
+        // Calls ring agents where conversations are routed.
+        let offerer = settings.routing.enabled.then(|| calling::offer::Offerer {
+            pool: pool.clone(),
+            cache: routing_config.clone(),
+            ring_timeout_secs: settings.routing.call_ring_timeout_secs,
+            poll: Duration::from_millis(settings.routing.poll_ms.max(10)).min(Duration::from_secs(1)),
+            wake: call_wake.clone(),
+        });
         let automation_cache = automation::config::AutomationCache::new(
             routing_config.clone(),
             domain::opt_in::OwnWords {
@@ -288,6 +298,7 @@ impl Application {
             instance,
             routing: routing_config,
             router_wake,
+            call_wake,
             automation: automation_cache,
             automation_wake,
             jobs_wake,
@@ -304,6 +315,7 @@ impl Application {
             database,
             worker,
             router,
+            offerer,
             automation,
             ai_scanner,
             webhooks,
@@ -346,6 +358,7 @@ impl Application {
             database,
             worker,
             router,
+            offerer,
             automation,
             ai_scanner,
             webhooks,
@@ -356,6 +369,7 @@ impl Application {
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let worker = worker.map(|w| tokio::spawn(w.run(shutdown.clone())));
         let router = router.map(|r| tokio::spawn(r.run(shutdown.clone())));
+        let offerer = offerer.map(|o| tokio::spawn(o.run(shutdown.clone())));
         let automation = automation.map(|a| tokio::spawn(a.run(shutdown.clone())));
         let ai_scanner = ai_scanner.map(|s| tokio::spawn(s.run(shutdown.clone())));
         let webhooks = webhooks.map(|w| tokio::spawn(w.run(shutdown.clone())));
@@ -394,6 +408,9 @@ impl Application {
         }
         if let Some(a) = automation {
             let _ = a.await;
+        }
+        if let Some(o) = offerer {
+            let _ = o.await;
         }
         if let Some(s) = ai_scanner {
             let _ = s.await;

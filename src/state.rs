@@ -32,6 +32,8 @@ pub struct AppState {
     pub routing: crate::routing::config::ConfigCache,
     /// Wakes this process's router (a new conversation was stored here).
     pub router_wake: Arc<tokio::sync::Notify>,
+    /// Wakes this process's call offering (a call arrived or was declined here).
+    pub call_wake: Arc<tokio::sync::Notify>,
     /// What automations read, cached.
     pub automation: crate::automation::config::AutomationCache,
     /// Wakes this process's automation engine (a message on a number with automations was stored here).

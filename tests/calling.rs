@@ -29,12 +29,13 @@ async fn center() -> Center {
     c
 }
 
-/// One TwiML verb as read back: its name, attributes and text.
+/// One TwiML verb (or noun) as read back: its name, attributes, text and the nouns inside it.
 #[derive(Debug, Clone, PartialEq)]
 struct Verb {
     name: String,
     attrs: Vec<(String, String)>,
     text: String,
+    inner: Vec<Verb>,
 }
 
 impl Verb {
@@ -47,34 +48,33 @@ impl Verb {
     }
 }
 
-/// Reads a TwiML answer as XML: one `<Response>` whose children are the verbs (not nested).
+/// Reads a TwiML answer as XML: one `<Response>` whose children are the verbs.
 fn verbs(xml: &str) -> Vec<Verb> {
     let mut reader = quick_xml::Reader::from_str(xml);
-    let mut out: Vec<Verb> = Vec::new();
-    let mut depth = 0;
-    let mut roots = 0;
+    // The open elements, the `<Response>` first.
+    let mut open: Vec<Verb> = Vec::new();
+    let mut response = None;
+    let close = |open: &mut Vec<Verb>, response: &mut Option<Verb>| {
+        let done = open.pop().unwrap();
+        match open.last_mut() {
+            Some(parent) => parent.inner.push(done),
+            None => {
+                assert!(response.is_none(), "one <Response>: {xml}");
+                assert_eq!(done.name, "Response", "{xml}");
+                *response = Some(done);
+            }
+        }
+    };
     loop {
         match reader.read_event().unwrap_or_else(|e| panic!("not XML ({e}): {xml}")) {
-            Event::Start(e) if depth == 0 => {
-                assert_eq!(e.name().as_ref(), b"Response", "{xml}");
-                roots += 1;
-                depth = 1;
-            }
-            Event::Empty(e) if depth == 0 => {
-                assert_eq!(e.name().as_ref(), b"Response", "{xml}");
-                roots += 1;
-            }
-            Event::Start(e) => {
-                assert_eq!(depth, 1, "verbs are not nested here: {xml}");
-                out.push(verb(&e));
-                depth = 2;
-            }
+            Event::Start(e) => open.push(verb(&e)),
             Event::Empty(e) => {
-                assert_eq!(depth, 1, "verbs are not nested here: {xml}");
-                out.push(verb(&e));
+                open.push(verb(&e));
+                close(&mut open, &mut response);
             }
-            Event::Text(t) if depth == 2 => out.last_mut().unwrap().text.push_str(&t.xml_content().unwrap()),
-            Event::GeneralRef(r) if depth == 2 => {
+            Event::End(_) => close(&mut open, &mut response),
+            Event::Text(t) if !open.is_empty() => open.last_mut().unwrap().text.push_str(&t.xml_content().unwrap()),
+            Event::GeneralRef(r) if !open.is_empty() => {
                 let c = match &*r {
                     b"amp" => "&",
                     b"lt" => "<",
@@ -83,15 +83,14 @@ fn verbs(xml: &str) -> Vec<Verb> {
                     b"apos" => "'",
                     other => panic!("entity {other:?}"),
                 };
-                out.last_mut().unwrap().text.push_str(c);
+                open.last_mut().unwrap().text.push_str(c);
             }
-            Event::End(_) => depth -= 1,
             Event::Eof => break,
             _ => {}
         }
     }
-    assert_eq!(roots, 1, "one <Response>: {xml}");
-    out
+    assert!(open.is_empty(), "unclosed elements: {xml}");
+    response.unwrap_or_else(|| panic!("no <Response>: {xml}")).inner
 }
 
 fn verb(e: &quick_xml::events::BytesStart<'_>) -> Verb {
@@ -105,6 +104,7 @@ fn verb(e: &quick_xml::events::BytesStart<'_>) -> Verb {
             })
             .collect(),
         text: String::new(),
+        inner: Vec::new(),
     }
 }
 
@@ -409,4 +409,112 @@ async fn a_waiting_strategy_is_checked_field_by_field() {
         c.call(Method::POST, "/queues", Some(json!({"name": "Q", "waiting_strategy": {"music": "x"}}))).await;
     assert_eq!(status, 422, "{err}");
     assert_eq!(c.app.count("queues").await, 0);
+}
+
+const PASSWORD: &str = "an agent's password 0123";
+
+impl Center {
+    async fn online_agent(&self, email: &str) -> (Uuid, Session) {
+        let body = json!({"email": email, "name": email, "role": "agent", "password": PASSWORD, "capacity": 3});
+        let agent = id(&self.post("/agents", body).await);
+        let (status, v) =
+            self.call(Method::PUT, &format!("/agents/{agent}/presence"), Some(json!({"presence": "online"}))).await;
+        assert_eq!(status, 200, "{v}");
+        let session = self.app.session(email, &[PASSWORD], "the agent's own password 0123", agent).await;
+        (agent, session)
+    }
+
+    async fn rings(&self, call: Uuid, other_than: Option<Uuid>) -> Uuid {
+        eventually(20, "the call to ring an agent", || async {
+            let rung: Option<Uuid> = sqlx::query_scalar("SELECT offered_to FROM calls WHERE id = $1")
+                .bind(call)
+                .fetch_one(&self.app.pool)
+                .await
+                .unwrap();
+            rung.filter(|a| Some(*a) != other_than)
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_call_rings_one_agent_at_a_time_and_is_passed_on_when_declined_or_left_ringing() {
+    let app = spawn_app_with(|env| {
+        env.push(("SWITCHBOARD__ROUTING__POLL_MS".into(), "100".into()));
+        env.push(("SWITCHBOARD__ROUTING__CALL_RING_TIMEOUT_SECS".into(), "5".into()));
+    })
+    .await;
+    let admin = app.api_token("admin").await;
+    let (channel, number) = app.create_channel_and_number().await;
+    let c = Center { app, admin, channel, number };
+    c.number_settings(json!({"supports_calling": true})).await;
+    let (ana, ana_s) = c.online_agent("ana@example.com").await;
+    let (bo, bo_s) = c.online_agent("bo@example.com").await;
+    let q =
+        id(&c.post("/queues", json!({"name": "Calls", "communication_type": "calls", "member_ids": [ana, bo]})).await);
+    c.number_settings(json!({"default_queue_id": q})).await;
+    let sessions = |a: Uuid| if a == ana { &ana_s } else { &bo_s };
+
+    let sid = new_sid("CA");
+    c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    let call: Uuid =
+        sqlx::query_scalar("SELECT id FROM calls WHERE call_sid = $1").bind(&sid).fetch_one(&c.app.pool).await.unwrap();
+    let first = c.rings(call, None).await;
+    let second = if first == ana { bo } else { ana };
+
+    // What the pop-up shows, to the agent it rings.
+    let (status, v) = sessions(first).call(Method::GET, &format!("/calls/{call}"), None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["direction"].as_str(), v["channel_type"].as_str()), (Some("inbound"), Some("whatsapp")));
+    assert_eq!((v["customer_phone"].as_str(), v["queue_name"].as_str()), (Some(CUSTOMER), Some("Calls")));
+    // Only the agent it rings answers it.
+    let (status, err) = sessions(second).call(Method::POST, &format!("/calls/{call}/accept"), None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("call_not_ringing_you")));
+
+    // Declined: it rings the other agent. Left ringing: back to the first, as everyone was tried.
+    let (status, _) = sessions(first).call(Method::POST, &format!("/calls/{call}/decline"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(c.rings(call, Some(first)).await, second);
+    assert_eq!(c.rings(call, Some(second)).await, first);
+
+    let (status, v) = sessions(first).call(Method::POST, &format!("/calls/{call}/accept"), None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["state"].as_str(), v["agent_id"].as_str()), (Some("connected"), Some(first.to_string().as_str())));
+    let (_, _, _, conversation) = c.call_row(&sid).await;
+    let (_, conv) = c.call(Method::GET, &format!("/conversations/{conversation}"), None).await;
+    assert_eq!(conv["assignee_id"], first.to_string(), "the agent who took the call holds its conversation");
+
+    // The agent's browser joins the caller in the call's Twilio queue; nobody else's can.
+    let mut leg = params(&[
+        ("CallSid", &new_sid("CA")),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", &format!("client:{first}")),
+        ("CallStatus", "ringing"),
+        ("call", &call.to_string()),
+    ]);
+    let v = c.voice("", &leg).await;
+    assert_eq!(names(&v), ["Dial"]);
+    assert_eq!((names(&v[0].inner), v[0].inner[0].text.clone()), (vec!["Queue"], format!("call-{call}")));
+    set(&mut leg, "From", &format!("client:{second}"));
+    assert_eq!(names(&c.voice("", &leg).await), ["Say", "Hangup"]);
+
+    // Bridged, then hung up: the call ended answered, with its duration in the timeline.
+    let mut left = call_params(&sid, CUSTOMER, "in-progress");
+    set(&mut left, "QueueResult", "bridged");
+    assert!(c.voice("/left", &left).await.is_empty());
+    let mut done = call_params(&sid, CUSTOMER, "completed");
+    set(&mut done, "CallDuration", "42");
+    assert_eq!(c.app.post_signed(&c.voice_url("/status"), &done).await.status(), 200);
+    let (state, outcome, _, _) = c.call_row(&sid).await;
+    assert_eq!((state.as_str(), outcome.as_deref()), ("ended", Some("answered")));
+    let kinds: Vec<String> =
+        c.events(conversation).await.iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+    for kind in ["call_incoming", "call_declined", "call_not_answered", "call_answered", "call_ended"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    let ended = c.events(conversation).await.into_iter().find(|e| e["kind"] == "call_ended").unwrap();
+    assert_eq!(
+        (ended["data"]["duration_secs"].as_u64(), ended["data"]["agent_id"].as_str()),
+        (Some(42), Some(first.to_string().as_str()))
+    );
 }

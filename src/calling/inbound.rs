@@ -19,7 +19,7 @@ use crate::state::AppState;
 use crate::store::calls::{self, Call, NewCall};
 use crate::store::routing::{self as db, Placement};
 use crate::twilio::twiml::{self, say_language, Verb};
-use crate::twilio::webhook::{Form, VoiceCall};
+use crate::twilio::webhook::{Form, Party, VoiceCall};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde_json::json;
@@ -81,7 +81,12 @@ pub fn destination(cfg: &RoutingConfig, number: Uuid, mut target: Option<Target>
 pub async fn arrive(state: &AppState, channel: &ChannelConfig, form: &Form) -> AppResult<String> {
     let call = voice_call(channel, form)?;
     tracing::Span::current().record("call_sid", call.call_sid.as_str());
-    let (WhatsAppAddress::Phone(customer), WhatsAppAddress::Phone(business)) = (&call.from, &call.to) else {
+    if let Party::Client(identity) = &call.from {
+        return agent_leg(state, channel, identity, form).await;
+    }
+    let (Party::WhatsApp(WhatsAppAddress::Phone(customer)), Some(WhatsAppAddress::Phone(business))) =
+        (&call.from, &call.to)
+    else {
         return Err(AppError::unprocessable(
             "invalid_address",
             "a WhatsApp call comes from the customer's number to the business's number",
@@ -165,11 +170,35 @@ pub async fn arrive(state: &AppState, channel: &ChannelConfig, form: &Form) -> A
         }
     }
     tx.commit().await?;
+    state.call_wake.notify_one();
     tracing::info!(call = %recorded.id, %conversation, from = %mask::phone(customer.as_str()), ?to, "call arrived");
     let say = |text: String| Verb::Say { text, language: say_language(language) };
     Ok(match call_waiting::arrival(&strategy, language, open) {
         Arrival::Wait { greeting } => twiml::render(&enqueue(state, channel.id, &recorded, Some(say(greeting)))),
         Arrival::Closed { message } => twiml::render(&[say(message), Verb::Hangup]),
+    })
+}
+
+/// An agent's browser joins the call they accepted (the Voice SDK's `connect` with the call's id as the `call`
+/// parameter): connected to the caller waiting in the call's Twilio queue. Any other call, or another agent's,
+/// hears that it cannot be joined.
+async fn agent_leg(state: &AppState, channel: &ChannelConfig, identity: &str, form: &Form) -> AppResult<String> {
+    let agent = identity.parse::<Uuid>().ok();
+    let call_id = form.non_empty("call").and_then(|c| c.parse::<Uuid>().ok());
+    let mut conn = state.pool.acquire().await?;
+    let call = match call_id {
+        Some(id) => calls::find_on(&mut conn, channel.id, id).await?,
+        None => None,
+    };
+    Ok(match call {
+        Some(c) if c.state == CallState::Connected && c.agent_id.is_some() && c.agent_id == agent => {
+            twiml::render(&[Verb::DialQueue { name: twilio_queue_name(c.id) }])
+        }
+        _ => {
+            tracing::warn!(identity, "an agent's browser asked to join a call that is not theirs");
+            let text = "This call cannot be joined: it is not connected to you.".to_owned();
+            twiml::render(&[Verb::Say { text, language: None }, Verb::Hangup])
+        }
     })
 }
 

@@ -7,4 +7,6 @@
 //! `<Enqueue>`'s action once the caller leaves the queue; the status callback says how the call ended. Each
 //! step is one short transaction on the call's row, so any process may answer any of them.
 
+pub mod answer;
 pub mod inbound;
+pub mod offer;

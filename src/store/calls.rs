@@ -28,12 +28,19 @@ pub struct Call {
     pub answered_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub ended_at: Option<OffsetDateTime>,
+    /// The agent the call rings now, and since when.
+    pub offered_to: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub offered_at: Option<OffsetDateTime>,
     #[serde(skip)]
     pub position_said_at: Option<i32>,
+    /// Agents who declined it or let it ring out (tried again only once everyone else was).
+    #[serde(skip)]
+    pub passed_over: Vec<Uuid>,
 }
 
 const COLUMNS: &str = "id, call_sid, channel_id, number_id, contact_id, conversation_id, direction, state, outcome,
-    queue_id, agent_id, created_at, answered_at, ended_at, position_said_at";
+    queue_id, agent_id, created_at, answered_at, ended_at, offered_to, offered_at, position_said_at, passed_over";
 
 /// What a number says about calls: whether it takes them, and the language its callers hear.
 #[derive(Debug, Clone, FromRow)]
@@ -122,6 +129,15 @@ pub async fn lock_by_sid(conn: &mut PgConnection, channel: Uuid, sid: &str) -> s
         .await
 }
 
+/// The call on the channel, if it exists.
+pub async fn find_on(conn: &mut PgConnection, channel: Uuid, id: Uuid) -> sqlx::Result<Option<Call>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM calls WHERE id = $1 AND channel_id = $2"))
+        .bind(id)
+        .bind(channel)
+        .fetch_optional(conn)
+        .await
+}
+
 /// The call's place among the waiting calls for the same queue (or, without a queue, the same agent or
 /// number): 1 is next.
 pub async fn position(conn: &mut PgConnection, call: &Call) -> sqlx::Result<i64> {
@@ -178,4 +194,91 @@ pub async fn of_conversation(conn: &mut PgConnection, conversation: Uuid) -> sql
         .bind(conversation)
         .fetch_all(conn)
         .await
+}
+
+/// Waiting calls that ring nobody, or whose agent let them ring past `ring_timeout_secs`, oldest first, locked
+/// (others' locked calls are skipped: another process is offering them).
+pub async fn due_offers(conn: &mut PgConnection, ring_timeout_secs: u64, limit: i64) -> sqlx::Result<Vec<Call>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM calls
+         WHERE state = 'waiting' AND (offered_to IS NULL OR offered_at <= now() - make_interval(secs => $1))
+         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(ring_timeout_secs as f64)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Agents a call rings now or who are on one: not offered another.
+pub async fn busy_agents(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT offered_to FROM calls WHERE state = 'waiting' AND offered_to IS NOT NULL
+         UNION SELECT agent_id FROM calls WHERE state = 'connected' AND agent_id IS NOT NULL",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Rings `agent` (or nobody) for the call, with the agents passed over so far.
+pub async fn offer(conn: &mut PgConnection, id: Uuid, agent: Option<Uuid>, passed_over: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE calls SET offered_to = $2, offered_at = CASE WHEN $2::uuid IS NULL THEN NULL ELSE now() END,
+                passed_over = $3
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(agent)
+    .bind(passed_over)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The call, locked for the caller's transaction.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Call>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM calls WHERE id = $1 FOR UPDATE")).bind(id).fetch_optional(conn).await
+}
+
+/// The agent took the call: connected with them.
+pub async fn connect(conn: &mut PgConnection, id: Uuid, agent: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE calls SET state = 'connected', agent_id = $2, answered_at = now(), offered_to = NULL,
+                offered_at = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(agent)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A call as the agent's pop-up shows it: which way, the channel, the customer's name and number, the queue.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = CallView)]
+pub struct CallView {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub call: Call,
+    pub customer_name: Option<String>,
+    pub customer_phone: Option<String>,
+    pub queue_name: Option<String>,
+    pub number_name: String,
+    /// Always `whatsapp`.
+    pub channel_type: String,
+}
+
+pub async fn view(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<CallView>> {
+    let columns: String = COLUMNS.split(',').map(|c| format!("x.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    sqlx::query_as(&format!(
+        "SELECT {columns}, k.profile_name AS customer_name, k.phone_e164 AS customer_phone, q.name AS queue_name,
+                n.name AS number_name, 'whatsapp' AS channel_type
+         FROM calls x JOIN contacts k ON k.id = x.contact_id JOIN whatsapp_numbers n ON n.id = x.number_id
+              LEFT JOIN queues q ON q.id = x.queue_id
+         WHERE x.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }

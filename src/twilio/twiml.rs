@@ -27,6 +27,10 @@ pub enum Verb {
         wait_url: String,
         action: String,
     },
+    /// Connects this leg to the caller waiting in the Twilio queue `name` (`<Dial><Queue>`).
+    DialQueue {
+        name: String,
+    },
     /// From a wait URL: the caller leaves the queue (Twilio then asks the `<Enqueue>`'s action).
     Leave,
     Hangup,
@@ -66,6 +70,12 @@ pub fn render(verbs: &[Verb]) -> String {
                                 ("method", "POST"),
                             ])
                             .write_text_content(text_event(name))?;
+                    }
+                    Verb::DialQueue { name } => {
+                        w.create_element("Dial").write_inner_content(|w| {
+                            w.create_element("Queue").write_text_content(text_event(name))?;
+                            Ok(())
+                        })?;
                     }
                     Verb::Leave => {
                         w.create_element("Leave").write_empty()?;
@@ -146,6 +156,8 @@ mod tests {
 
     #[test]
     fn empty_verbs_are_self_closing() {
+        let xml = render(&[Verb::DialQueue { name: "call-1".into() }]);
+        assert!(xml.ends_with("<Response><Dial><Queue>call-1</Queue></Dial></Response>"), "{xml}");
         let xml = render(&[Verb::Pause { secs: 20 }, Verb::Leave, Verb::Hangup, Verb::Reject]);
         assert!(
             xml.ends_with("<Response><Pause length=\"20\"/><Leave/><Hangup/><Reject reason=\"rejected\"/></Response>")

@@ -357,9 +357,10 @@ impl TryFrom<&Form> for StatusCallback {
 pub struct VoiceCall {
     pub call_sid: CallSid,
     pub account_sid: AccountSid,
-    /// The customer (inbound) or the business (outbound).
-    pub from: WhatsAppAddress,
-    pub to: WhatsAppAddress,
+    /// The customer (inbound), or an agent's browser joining a call (`client:` and their identity).
+    pub from: Party,
+    /// The business's number (absent on an agent's browser leg).
+    pub to: Option<WhatsAppAddress>,
     /// `CallStatus`: `queued`, `ringing`, `in-progress`, `completed`, `busy`, `failed`, `no-answer`, `canceled`.
     pub status: String,
     /// Seconds in the Twilio queue (`QueueTime`, on the wait URL and the `<Enqueue>` action).
@@ -370,12 +371,29 @@ pub struct VoiceCall {
     pub duration: Option<u32>,
 }
 
+/// Who is on the calling end of a voice webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Party {
+    WhatsApp(WhatsAppAddress),
+    /// A Twilio Voice SDK device, by the identity in its access token.
+    Client(String),
+}
+
 impl TryFrom<&Form> for VoiceCall {
     type Error = WebhookError;
 
     fn try_from(form: &Form) -> Result<Self, Self::Error> {
-        let address = |name: &'static str| {
-            WhatsAppAddress::parse(required(form, name)?).map_err(|source| WebhookError::Address { name, source })
+        let address = |name: &'static str, text: &str| {
+            WhatsAppAddress::parse(text).map_err(|source| WebhookError::Address { name, source })
+        };
+        let from = match required(form, "From")? {
+            client if client.starts_with("client:") => Party::Client(client["client:".len()..].to_owned()),
+            other => Party::WhatsApp(address("From", other)?),
+        };
+        let to = match (&from, form.non_empty("To")) {
+            (_, Some(to)) if !to.starts_with("client:") => Some(address("To", to)?),
+            (Party::Client(_), _) => None,
+            (Party::WhatsApp(_), _) => return Err(WebhookError::Missing("To")),
         };
         let seconds = |name: &'static str| match form.non_empty(name) {
             None => Ok(None),
@@ -387,8 +405,8 @@ impl TryFrom<&Form> for VoiceCall {
         Ok(Self {
             call_sid: parse_sid(form, "CallSid", CallSid::parse)?,
             account_sid: parse_sid(form, "AccountSid", AccountSid::parse)?,
-            from: address("From")?,
-            to: address("To")?,
+            from,
+            to,
             status: form.non_empty("CallStatus").unwrap_or("").to_owned(),
             queue_time: seconds("QueueTime")?,
             queue_result: form.non_empty("QueueResult").map(str::to_owned),

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod automation;
 mod business_hours;
+mod calls;
 mod canned_responses;
 mod channels;
 mod contacts;
@@ -80,6 +81,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .merge(directory::router())
                 .merge(assignment::router())
                 .merge(presence::router())
+                .merge(calls::router())
                 .merge(live::router())
                 .merge(contacts::router())
                 .merge(opt_ins::router())

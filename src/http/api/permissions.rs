@@ -58,6 +58,10 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("POST", "/conversations/{id}/transfer", P(ConversationAssign)),
     ("POST", "/conversations/{id}/unassign", P(ConversationAssign)),
     ("POST", "/conversations/{id}/handover", P(ConversationAssign)),
+    // Calls.
+    ("GET", "/calls/{id}", P(ConversationRead)),
+    ("POST", "/calls/{id}/accept", P(ConversationAssign)),
+    ("POST", "/calls/{id}/decline", P(ConversationAssign)),
     ("GET", "/attachments/{id}", P(ConversationRead)),
     ("DELETE", "/attachments/{id}", P(AttachmentErase)),
     ("POST", "/uploads", P(ConversationMessageCreate)),

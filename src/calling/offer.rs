@@ -1,0 +1,186 @@
+//! Ringing agents: every waiting call rings one agent at a time, chosen by its queue's own selection rules
+//! (strategy, skills, presence, capacity: a call's conversation counts once the agent takes it). An agent who
+//! declines, or lets it ring past `routing.call_ring_timeout_secs`, is passed over and the next is rung; once
+//! everyone eligible was passed over, the round starts again, until the call is taken or its maximum wait
+//! ends it. Runs in every process that routes; the calls it works on are locked with `SKIP LOCKED`, so two
+//! processes never ring two agents for one call.
+
+use crate::domain::routing::Candidate;
+use crate::routing::config::{ConfigCache, QueueConfig};
+use crate::routing::select::{self, Requirements};
+use crate::store::calls::{self, Call};
+use crate::store::routing as db;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Calls looked at per pass.
+const BATCH: i64 = 50;
+
+/// The agent to ring next in `q`: the first in the queue's selection order who is neither `passed_over` for
+/// this call nor `busy` (rung by or on another call). When every eligible agent was passed over, the round
+/// starts again (`true`: the passed-over list is to be cleared).
+pub fn next_agent(
+    q: &QueueConfig,
+    members: &[Candidate],
+    passed_over: &[Uuid],
+    busy: &HashSet<Uuid>,
+) -> (Option<Uuid>, bool) {
+    let req = Requirements { skills: &q.required_skills, language: None, preferred: None };
+    let ranked = select::rank(q.strategy, members, &req);
+    let free = |id: &Uuid| !busy.contains(id);
+    if let Some(id) = ranked.iter().map(|&i| members[i].id).find(|id| free(id) && !passed_over.contains(id)) {
+        return (Some(id), false);
+    }
+    match ranked.iter().map(|&i| members[i].id).find(free) {
+        Some(again) => (Some(again), true),
+        None => (None, false),
+    }
+}
+
+pub struct Offerer {
+    pub pool: PgPool,
+    pub cache: ConfigCache,
+    pub ring_timeout_secs: u64,
+    pub poll: Duration,
+    /// Signalled when a call arrives or is declined here (other processes find it on their next poll).
+    pub wake: Arc<Notify>,
+}
+
+impl Offerer {
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            if let Err(e) = self.pass().await {
+                tracing::warn!(error = %e, "offering calls failed; tried again on the next poll");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+            }
+        }
+    }
+
+    /// Rings the next agent for every call that rings nobody or rang too long.
+    pub async fn pass(&self) -> sqlx::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let due = calls::due_offers(&mut tx, self.ring_timeout_secs, BATCH).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let cfg = self.cache.get(&mut tx).await?;
+        let mut busy: HashSet<Uuid> = calls::busy_agents(&mut tx).await?.into_iter().collect();
+        for call in &due {
+            let mut passed = call.passed_over.clone();
+            if let Some(agent) = call.offered_to {
+                // It rang out: the agent is passed over, and free for other calls again.
+                passed.push(agent);
+                busy.remove(&agent);
+                let data = json!({"call_id": call.id, "agent_id": agent});
+                db::record_event(
+                    &mut tx,
+                    call.conversation_id,
+                    "call_not_answered",
+                    &crate::routing::system_actor(),
+                    data,
+                )
+                .await?;
+            }
+            let next = choose(&mut tx, &cfg, call, &mut passed, &busy).await?;
+            if let Some(agent) = next {
+                busy.insert(agent);
+                tracing::info!(call = %call.id, %agent, "call rings an agent");
+            }
+            calls::offer(&mut tx, call.id, next, &passed).await?;
+        }
+        tx.commit().await?;
+        Ok(due.len())
+    }
+}
+
+/// Who rings next: for a queue, its selection; for a call meant for one agent, that agent while they are free
+/// and have not passed on it; otherwise nobody (the number's agents see it waiting).
+async fn choose(
+    conn: &mut PgConnection,
+    cfg: &crate::routing::config::RoutingConfig,
+    call: &Call,
+    passed: &mut Vec<Uuid>,
+    busy: &HashSet<Uuid>,
+) -> sqlx::Result<Option<Uuid>> {
+    if let Some(q) = call.queue_id.and_then(|q| cfg.queue(q)) {
+        let members = db::candidates(conn, q.id).await?;
+        let (next, again) = next_agent(q, &members, passed, busy);
+        if again {
+            passed.clear();
+        }
+        return Ok(next);
+    }
+    Ok(call.agent_id.filter(|a| !passed.contains(a) && !busy.contains(a)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::select::Strategy;
+
+    fn queue() -> QueueConfig {
+        QueueConfig {
+            id: Uuid::new_v4(),
+            name: "Calls".into(),
+            strategy: Strategy::LeastLoaded,
+            priority: 0,
+            serves: crate::domain::routing::Serves::Calls,
+            business_hours_id: None,
+            outside_hours_target: None,
+            overflow_after: None,
+            overflow_target: None,
+            required_skills: vec![],
+            match_language: false,
+            prefer_last_agent: false,
+            acceptance_timeout: None,
+            misses_to_away: None,
+            deleted: false,
+        }
+    }
+
+    fn agent(load: i32) -> Candidate {
+        Candidate {
+            id: Uuid::new_v4(),
+            available: true,
+            capacity: 3,
+            load,
+            skills: vec![],
+            languages: vec![],
+            last_assigned_at: None,
+            turn_at: None,
+        }
+    }
+
+    #[test]
+    fn a_call_rings_the_queues_choice_first() {
+        let (busy_one, idle) = (agent(2), agent(0));
+        let members = [busy_one.clone(), idle.clone()];
+        assert_eq!(next_agent(&queue(), &members, &[], &HashSet::new()), (Some(idle.id), false));
+    }
+
+    #[test]
+    fn an_agent_who_passed_on_the_call_is_rung_only_after_everyone_else() {
+        let (a, b) = (agent(0), agent(1));
+        let members = [a.clone(), b.clone()];
+        assert_eq!(next_agent(&queue(), &members, &[a.id], &HashSet::new()), (Some(b.id), false));
+        assert_eq!(next_agent(&queue(), &members, &[a.id, b.id], &HashSet::new()), (Some(a.id), true));
+    }
+
+    #[test]
+    fn an_agent_on_another_call_or_at_capacity_or_offline_is_not_rung() {
+        let (on_call, full, mut away) = (agent(0), agent(3), agent(0));
+        away.available = false;
+        let members = [on_call.clone(), full, away];
+        assert_eq!(next_agent(&queue(), &members, &[], &HashSet::from([on_call.id])), (None, false));
+    }
+}

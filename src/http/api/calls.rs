@@ -1,0 +1,68 @@
+//! WhatsApp calls as agents meet them: `GET /calls/{id}` (what the pop-up shows), `POST /calls/{id}/accept` and
+//! `POST /calls/{id}/decline` (only the agent the call rings). The rules are in `calling::answer`.
+
+use super::ApiPath;
+use crate::auth::Principal;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::calls::{self, CallView};
+use crate::store::conversations;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read)).routes(routes!(accept)).routes(routes!(decline))
+}
+
+fn not_found() -> AppError {
+    AppError::not_found("call_not_found", "no call with this id that you can see")
+}
+
+/// The call, if `who` may see it: it rings them or they took it, or they may see its conversation.
+async fn visible(conn: &mut sqlx::PgConnection, who: &Principal, id: Uuid) -> AppResult<CallView> {
+    let view = calls::view(conn, id).await?.ok_or_else(not_found)?;
+    let mine = who.user_id.is_some() && (view.call.offered_to == who.user_id || view.call.agent_id == who.user_id);
+    if mine || conversations::visible(conn, view.call.conversation_id, who.caller().visibility()).await? {
+        Ok(view)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// One call: its direction, state and outcome, the channel, the customer's name and number, the queue, and the
+/// agent it rings or who took it.
+#[utoipa::path(get, path = "/calls/{id}", tag = "calls", params(("id" = Uuid, Path)),
+    responses((status = 200, body = CallView)))]
+async fn read(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> AppResult<Json<CallView>> {
+    Ok(Json(visible(&mut *state.pool.acquire().await?, &who, id).await?))
+}
+
+/// Takes the call that rings you: it connects to you (your browser then joins it with the Voice SDK, passing the
+/// call's id as the `call` parameter), and you hold its conversation unless someone already does. 409
+/// `call_not_ringing_you` once it rings someone else or ended.
+#[utoipa::path(post, path = "/calls/{id}/accept", tag = "calls", params(("id" = Uuid, Path)),
+    responses((status = 200, body = CallView)))]
+async fn accept(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<CallView>> {
+    let mut tx = state.pool.begin().await?;
+    crate::calling::answer::accept(&mut tx, &who.caller(), id).await?;
+    tx.commit().await?;
+    Ok(Json(visible(&mut *state.pool.acquire().await?, &who, id).await?))
+}
+
+/// Passes on the call that rings you: it rings the next agent at once.
+#[utoipa::path(post, path = "/calls/{id}/decline", tag = "calls", params(("id" = Uuid, Path)),
+    responses((status = 204)))]
+async fn decline(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> AppResult<StatusCode> {
+    let mut tx = state.pool.begin().await?;
+    crate::calling::answer::decline(&mut tx, &who.caller(), id).await?;
+    tx.commit().await?;
+    state.call_wake.notify_one();
+    Ok(StatusCode::NO_CONTENT)
+}
