@@ -59,3 +59,7 @@ BEGIN
 END $$;
 CREATE TRIGGER calls_live AFTER INSERT OR UPDATE OF state, offered_to, agent_id ON calls
     FOR EACH ROW EXECUTE FUNCTION live_call();
+
+-- The TwiML voice application agents' browsers call through (the Voice SDK's outgoing grant); with the account's
+-- API key it is what GET /voice/token needs.
+ALTER TABLE channels ADD COLUMN voice_application_sid text CHECK (voice_application_sid ~ '^AP[0-9a-fA-F]{32}$');

@@ -518,3 +518,63 @@ async fn a_waiting_call_rings_one_agent_at_a_time_and_is_passed_on_when_declined
         (Some(42), Some(first.to_string().as_str()))
     );
 }
+
+#[tokio::test]
+async fn an_agents_browser_gets_a_short_lived_voice_token_for_a_channel_set_up_for_calls() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let app = spawn_app().await;
+    let admin = app.api_token("admin").await;
+    let secret = "the API key's secret";
+    let (status, ch) = app
+        .api(
+            &admin,
+            Method::POST,
+            "/channels",
+            Some(json!({"name": "Calls", "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN, "api_key_sid": "SK0123456789abcdef0123456789abcdef", "api_key_secret": secret,
+            "numbers": [{"name": "Line", "e164": BUSINESS_NUMBER}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{ch}");
+    let channel = id(&ch);
+    let number = ch["numbers"][0]["id"].as_str().unwrap().to_owned();
+    let c = Center { app, admin, channel, number: number.parse().unwrap() };
+    c.number_settings(json!({"supports_calling": true})).await;
+    let (agent, session) = c.online_agent("ana@example.com").await;
+
+    // Without the TwiML voice application: refused, naming what is missing.
+    let (status, err) = session.call(Method::GET, "/voice/token", None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("voice_not_configured")), "{err}");
+    assert_eq!(err["error"]["details"]["missing"], json!(["voice_application_sid"]));
+    let path = format!("/channels/{channel}");
+    let (status, err) = c.call(Method::PATCH, &path, Some(json!({"voice_application_sid": "SK0123"}))).await;
+    assert_eq!((status, err["error"]["details"]["field"].as_str()), (422, Some("voice_application_sid")));
+    let app_sid = "AP0123456789abcdef0123456789abcdef";
+    let (status, v) = c.call(Method::PATCH, &path, Some(json!({"voice_application_sid": app_sid}))).await;
+    assert_eq!((status, v["voice_application_sid"].as_str()), (200, Some(app_sid)), "{v}");
+
+    let (status, t) = session.call(Method::GET, "/voice/token", None).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(
+        (t["identity"].as_str(), t["channel_id"].as_str()),
+        (Some(agent.to_string().as_str()), Some(channel.to_string().as_str()))
+    );
+    let token = t["token"].as_str().unwrap();
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(signed.as_bytes());
+    mac.verify_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).expect("signed with the channel's API key secret");
+    let payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(signed.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(payload["grants"]["identity"], agent.to_string());
+    assert_eq!(payload["grants"]["voice"]["outgoing"]["application_sid"], app_sid);
+    assert_eq!(payload["sub"], ACCOUNT_SID);
+    let lifetime = payload["exp"].as_i64().unwrap() - payload["iat"].as_i64().unwrap();
+    assert_eq!(lifetime, 3600, "short-lived");
+
+    // An API token is nobody's agent.
+    let (status, err) = c.call(Method::GET, "/voice/token", None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (422, Some("not_an_agent")));
+}

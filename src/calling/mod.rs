@@ -10,3 +10,4 @@
 pub mod answer;
 pub mod inbound;
 pub mod offer;
+pub mod token;

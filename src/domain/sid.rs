@@ -59,6 +59,12 @@ sid_type!(
     &["CA"]
 );
 
+sid_type!(
+    /// A TwiML application (`AP…`): where calls from agents' browsers go.
+    ApplicationSid,
+    &["AP"]
+);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("must be {} followed by 32 hexadecimal digits", .expected.join(" or "))]
 pub struct SidError {

@@ -189,6 +189,8 @@ pub struct ChannelView {
     pub secondary_auth_token_set: bool,
     pub api_key_sid: Option<String>,
     pub api_key_secret_set: bool,
+    /// The TwiML voice application (`AP…`) agents' browsers call through, for WhatsApp calling.
+    pub voice_application_sid: Option<String>,
     /// The channel's WhatsApp numbers: `{id, name, e164}`.
     #[sqlx(json)]
     #[schema(value_type = Vec<Object>)]
@@ -201,7 +203,8 @@ pub struct ChannelView {
 
 const VIEW: &str = "SELECT c.id, c.name, a.account_sid, c.sending_mode, c.messaging_service_sid,
         a.auth_token IS NOT NULL AS auth_token_set, a.secondary_auth_token IS NOT NULL AS secondary_auth_token_set,
-        a.api_key_sid, a.api_key_secret IS NOT NULL AS api_key_secret_set, c.created_at, c.deleted_at,
+        a.api_key_sid, a.api_key_secret IS NOT NULL AS api_key_secret_set, c.voice_application_sid, c.created_at,
+        c.deleted_at,
         COALESCE((SELECT jsonb_agg(jsonb_build_object('id', n.id, 'name', n.name, 'e164', n.e164) ORDER BY n.created_at)
                   FROM whatsapp_numbers n WHERE n.channel_id = c.id AND n.deleted_at IS NULL), '[]') AS numbers
      FROM channels c JOIN twilio_accounts a ON a.id = c.account_id";
@@ -234,6 +237,42 @@ pub async fn rename(conn: &mut PgConnection, id: Uuid, name: &str) -> sqlx::Resu
         .execute(conn)
         .await?;
     Ok(())
+}
+
+pub async fn set_voice_application(conn: &mut PgConnection, id: Uuid, sid: Option<&str>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE channels SET voice_application_sid = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(sid)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// What minting a voice token for the channel takes: its account, API key (secret sealed) and voice application.
+#[derive(Debug, Clone, FromRow)]
+pub struct VoiceCredentials {
+    pub channel_id: Uuid,
+    pub account_sid: String,
+    pub api_key_sid: Option<String>,
+    pub api_key_secret: Option<Vec<u8>>,
+    pub voice_application_sid: Option<String>,
+}
+
+/// The voice credentials of the channel, or (without one) of every live channel with a number that takes calls.
+pub async fn voice_credentials(conn: &mut PgConnection, channel: Option<Uuid>) -> sqlx::Result<Vec<VoiceCredentials>> {
+    sqlx::query_as(
+        "SELECT c.id AS channel_id, a.account_sid, a.api_key_sid, a.api_key_secret, c.voice_application_sid
+         FROM channels c JOIN twilio_accounts a ON a.id = c.account_id
+         WHERE c.deleted_at IS NULL
+           AND CASE WHEN $1::uuid IS NULL
+                    THEN EXISTS (SELECT 1 FROM whatsapp_numbers n
+                                 WHERE n.channel_id = c.id AND n.supports_calling AND n.deleted_at IS NULL)
+                    ELSE c.id = $1 END
+         ORDER BY c.created_at, c.id",
+    )
+    .bind(channel)
+    .fetch_all(conn)
+    .await
 }
 
 /// Marks the channel deleted: it receives nothing new, its conversations and messages stay.

@@ -1,6 +1,7 @@
 //! Everything that speaks Twilio's wire format: webhook signatures, webhook forms, error codes, TwiML and media
 //! downloads. Nothing outside this module knows how Twilio spells a parameter.
 
+pub mod access_token;
 pub mod errors;
 pub mod media;
 pub mod rest;

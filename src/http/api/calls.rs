@@ -1,8 +1,10 @@
 //! WhatsApp calls as agents meet them: `GET /calls/{id}` (what the pop-up shows), `POST /calls/{id}/accept` and
-//! `POST /calls/{id}/decline` (only the agent the call rings). The rules are in `calling::answer`.
+//! `POST /calls/{id}/decline` (only the agent the call rings), and `GET /voice/token` (what the agent's browser
+//! answers calls with). The rules are in `calling::answer` and `calling::token`.
 
 use super::ApiPath;
 use crate::auth::Principal;
+use crate::calling::token::VoiceToken;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::calls::{self, CallView};
@@ -14,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(read)).routes(routes!(accept)).routes(routes!(decline))
+    OpenApiRouter::new().routes(routes!(read)).routes(routes!(accept)).routes(routes!(decline)).routes(routes!(token))
 }
 
 fn not_found() -> AppError {
@@ -65,4 +67,52 @@ async fn decline(State(state): State<AppState>, who: Principal, ApiPath(id): Api
     tx.commit().await?;
     state.call_wake.notify_one();
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct TokenFor {
+    /// The channel whose calls the browser answers; may be left out when one channel takes calls.
+    channel_id: Option<Uuid>,
+}
+
+/// A short-lived (one hour) Twilio access token for the Voice JavaScript SDK: the identity is your agent id,
+/// incoming calls are allowed, outgoing ones go through the channel's TwiML voice application. Needs the
+/// channel's API key and `voice_application_sid` (409 `voice_not_configured` names what is missing).
+#[utoipa::path(get, path = "/voice/token", tag = "calls", params(TokenFor),
+    responses((status = 200, body = VoiceToken)))]
+async fn token(
+    State(state): State<AppState>,
+    who: Principal,
+    super::ApiQuery(q): super::ApiQuery<TokenFor>,
+) -> AppResult<Json<VoiceToken>> {
+    use crate::calling::token::Refusal;
+    let me = who
+        .user_id
+        .ok_or_else(|| AppError::unprocessable("not_an_agent", "an API token is nobody's agent and answers no call"))?;
+    let mut conn = state.pool.acquire().await?;
+    match crate::calling::token::mint(&mut conn, &state.secrets, me, q.channel_id).await? {
+        Ok(t) => Ok(Json(t)),
+        Err(Refusal::UnknownChannel) => {
+            Err(AppError::unprocessable("unknown_reference", "channel_id: there is no such channel, or it was deleted")
+                .with_field("channel_id"))
+        }
+        Err(Refusal::NoCallingChannel) => {
+            Err(AppError::conflict("voice_not_configured", "no channel has a number that takes calls"))
+        }
+        Err(Refusal::ChooseChannel) => Err(AppError::invalid_field(
+            "channel_id",
+            "several channels take calls: name the one whose calls this browser answers",
+        )),
+        Err(Refusal::NotConfigured(missing)) => Err(AppError::conflict(
+            "voice_not_configured",
+            format!("the channel needs {} to mint voice tokens", missing.join(" and ")),
+        )
+        .with_details(serde_json::json!({ "missing": missing }))),
+        Err(Refusal::Sealed) => Err(AppError::conflict(
+            "secret_unreadable",
+            "the channel's API key secret cannot be opened with this server's master key",
+        )),
+    }
 }

@@ -215,6 +215,11 @@ async fn read(
 #[serde(deny_unknown_fields)]
 struct UpdateChannel {
     name: Option<String>,
+    /// The TwiML voice application (`AP…`) agents' browsers call through (WhatsApp calling; with the
+    /// channel's API key it lets agents answer in the browser); `null` removes it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<String>)]
+    voice_application_sid: Option<Option<String>>,
 }
 
 /// Renames a channel. Admins.
@@ -234,6 +239,16 @@ async fn update(
             return Err(AppError::invalid_field("name", "name must be 1 to 200 characters"));
         }
         store::channels::rename(&mut tx, id, name).await?;
+    }
+    if let Some(sid) = body.voice_application_sid {
+        let sid =
+            match sid {
+                Some(s) => Some(crate::domain::sid::ApplicationSid::parse(s.trim()).map_err(|e| {
+                    AppError::invalid_field("voice_application_sid", format!("voice_application_sid {e}"))
+                })?),
+                None => None,
+            };
+        store::channels::set_voice_application(&mut tx, id, sid.as_ref().map(|s| s.as_str())).await?;
     }
     let after = view_in(&mut tx, id).await?;
     audit(&mut tx, &who, "channel.updated", &before, &after).await?;

@@ -62,6 +62,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/calls/{id}", P(ConversationRead)),
     ("POST", "/calls/{id}/accept", P(ConversationAssign)),
     ("POST", "/calls/{id}/decline", P(ConversationAssign)),
+    ("GET", "/voice/token", P(ConversationAssign)),
     ("GET", "/attachments/{id}", P(ConversationRead)),
     ("DELETE", "/attachments/{id}", P(AttachmentErase)),
     ("POST", "/uploads", P(ConversationMessageCreate)),

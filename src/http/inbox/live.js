@@ -59,7 +59,7 @@ async function onChange(e) {
   if (c && isCurrent && S.current && S.current.id === id) {
     if (e.kind === 'message' && c.unread && document.visibilityState === 'visible') { c.unread = false; markRead(id); }
     S.current = c; renderHead(); renderSide(); renderComposer(false);
-    if (e.kind === 'conversation') refreshEvents(id);
+    if (e.kind === 'conversation' || e.kind === 'call') refreshEvents(id);
   }
   upsertListItem(id, c && matchesView(c) ? c : null);
 }

@@ -212,6 +212,12 @@ function describeEvent(e) {
     snoozed: () => d.until ? t('event.snoozed_until', { time: fmtTime(d.until) }) : t('event.snoozed_reply'),
     unsnoozed: () => t(d.reason === 'time' ? 'event.snooze_ended' : 'event.woken'),
     auto_resolved: () => t('event.auto_resolved', { time: fmtDuration((d.after_minutes || 0) * 60) }),
+    call_incoming: () => t('event.call_incoming') + to,
+    call_missed: () => t('event.call_missed_' + (d.reason || 'hung_up'), { time: fmtDuration(d.waited_secs || 0) }),
+    call_declined: () => t('event.call_declined', { name: agentName(d.agent_id) }),
+    call_not_answered: () => t('event.call_not_answered', { name: agentName(d.agent_id) }),
+    call_answered: () => t('event.call_answered', { name: agentName(d.agent_id) }),
+    call_ended: () => t('event.call_ended', { time: fmtDuration(d.duration_secs || 0) }),
     acceptance_timeout: () => t('event.acceptance_timeout', { name: agentName(d.agent_id) })
       + (d.agent_set_away ? ' ' + t('event.set_away', { name: agentName(d.agent_id), n: d.misses_in_a_row }) : ''),
   };
