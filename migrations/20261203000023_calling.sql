@@ -57,8 +57,11 @@ BEGIN
         'pa', CASE WHEN TG_OP = 'UPDATE' THEN coalesce(OLD.offered_to, OLD.agent_id) END)::text);
     RETURN NULL;
 END $$;
-CREATE TRIGGER calls_live AFTER INSERT OR UPDATE OF state, offered_to, agent_id ON calls
-    FOR EACH ROW EXECUTE FUNCTION live_call();
+CREATE TRIGGER calls_live_insert AFTER INSERT ON calls FOR EACH ROW EXECUTE FUNCTION live_call();
+CREATE TRIGGER calls_live_update AFTER UPDATE ON calls
+    FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.offered_to IS DISTINCT FROM NEW.offered_to
+                       OR OLD.agent_id IS DISTINCT FROM NEW.agent_id)
+    EXECUTE FUNCTION live_call();
 
 -- The TwiML voice application agents' browsers call through (the Voice SDK's outgoing grant); with the account's
 -- API key it is what GET /voice/token needs.

@@ -578,3 +578,16 @@ async fn an_agents_browser_gets_a_short_lived_voice_token_for_a_channel_set_up_f
     let (status, err) = c.call(Method::GET, "/voice/token", None).await;
     assert_eq!((status, err["error"]["code"].as_str()), (422, Some("not_an_agent")));
 }
+
+#[tokio::test]
+async fn a_blocked_contacts_call_is_rejected_and_records_nothing() {
+    let c = center().await;
+    let r = c.app.post_signed(&c.app.messages_url(c.channel), &inbound_text(&new_sid("SM"), "hi")).await;
+    assert_eq!(r.status(), 200);
+    let contact: Uuid = sqlx::query_scalar("SELECT id FROM contacts").fetch_one(&c.app.pool).await.unwrap();
+    let (status, v) = c.call(Method::POST, &format!("/contacts/{contact}/block"), None).await;
+    assert_eq!(status, 200, "{v}");
+    let v = c.voice("", &call_params(&new_sid("CA"), CUSTOMER, "ringing")).await;
+    assert_eq!(names(&v), ["Reject"]);
+    assert_eq!(c.app.count("calls").await, 0);
+}

@@ -26,6 +26,9 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+/// The pause a caller hears while the agent who accepted their call is joining it.
+const JOINING_PAUSE_SECS: u32 = 2;
+
 /// Where a call waits, once routed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
@@ -109,10 +112,14 @@ pub async fn arrive(state: &AppState, channel: &ChannelConfig, form: &Form) -> A
     let contact = crate::store::contacts::find_or_create(&mut tx, customer.as_str()).await?;
     let (conversation, new) = calls::conversation_for_call(&mut tx, channel.id, number.id, contact).await?;
     let routable = db::lock_routable(&mut tx, conversation).await?.ok_or(sqlx::Error::RowNotFound)?;
+    if routable.blocked {
+        // A blocked contact's call is not taken (their messages are stored, but offered to nobody).
+        tx.rollback().await?;
+        tracing::info!(number = %number.id, "call from a blocked contact refused");
+        return Ok(twiml::render(&[Verb::Reject]));
+    }
     let now = Timestamp::now();
-    let target = if routable.blocked {
-        None
-    } else {
+    let target = {
         let mut facts = place::facts(&routable, &cfg);
         facts.communication_type = CommunicationType::Call;
         let env = Env { now, hours: &cfg.hours };
@@ -155,7 +162,7 @@ pub async fn arrive(state: &AppState, channel: &ChannelConfig, form: &Form) -> A
     if !open {
         events.push(("call_missed", json!({"call_id": recorded.id, "reason": "closed", "queue_id": to.queue()})));
     }
-    if new && !routable.blocked {
+    if new {
         // A conversation the call started waits where the call waits: the agent who takes the call holds it,
         // and a missed call leaves it there for someone to call back.
         let placement = match to {
@@ -229,8 +236,11 @@ pub async fn wait(state: &AppState, channel: &ChannelConfig, form: &Form) -> App
     let Some(c) = calls::lock_by_sid(&mut tx, channel.id, call.call_sid.as_str()).await? else {
         return Err(unknown_call());
     };
-    if c.state != CallState::Waiting {
-        return Ok(twiml::render(&[Verb::Leave]));
+    match c.state {
+        CallState::Waiting => {}
+        // An agent accepted it and their browser is joining: the caller holds on in silence a moment longer.
+        CallState::Connected => return Ok(twiml::render(&[Verb::Pause { secs: JOINING_PAUSE_SECS }])),
+        CallState::Ended => return Ok(twiml::render(&[Verb::Leave])),
     }
     let language = calls::calling_number(&mut tx, c.number_id).await?.and_then(|n| n.language);
     let strategy: WaitingStrategy = calls::waiting_strategy(&mut tx, c.queue_id).await?.unwrap_or_default();

@@ -96,7 +96,9 @@ impl Offerer {
                 busy.insert(agent);
                 tracing::info!(call = %call.id, %agent, "call rings an agent");
             }
-            calls::offer(&mut tx, call.id, next, &passed).await?;
+            if next.is_some() || call.offered_to.is_some() || passed != call.passed_over {
+                calls::offer(&mut tx, call.id, next, &passed).await?;
+            }
         }
         tx.commit().await?;
         Ok(due.len())
