@@ -294,10 +294,7 @@ pub async fn left(state: &AppState, channel: &ChannelConfig, form: &Form) -> App
     if result != "leave" {
         return Ok(twiml::render(&[Verb::Hangup]));
     }
-    let message = match call_waiting::hold(&strategy, language.as_deref(), u32::MAX, None, None) {
-        Hold::GiveUp { message } => message,
-        Hold::On { message, .. } => message,
-    };
+    let message = call_waiting::max_wait_message(&strategy, language.as_deref());
     Ok(twiml::render(&[Verb::Say { text: message, language: say_language(language.as_deref()) }, Verb::Hangup]))
 }
 

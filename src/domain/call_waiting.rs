@@ -167,6 +167,11 @@ pub fn arrival(strategy: &WaitingStrategy, language: Option<&str>, open: bool) -
     }
 }
 
+/// What a caller hears once the maximum wait has passed.
+pub fn max_wait_message(strategy: &WaitingStrategy, language: Option<&str>) -> String {
+    strategy.max_wait_message.clone().unwrap_or_else(|| phrases(language).max_wait.to_owned())
+}
+
 /// One turn of waiting: what the caller hears next, or that the wait is over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hold {
@@ -188,7 +193,7 @@ pub fn hold(
 ) -> Hold {
     let p = phrases(language);
     if waited_secs >= strategy.max_wait_secs() {
-        return Hold::GiveUp { message: strategy.max_wait_message.clone().unwrap_or_else(|| p.max_wait.to_owned()) };
+        return Hold::GiveUp { message: max_wait_message(strategy, language) };
     }
     let due = announced_at.is_none_or(|at| waited_secs >= at.saturating_add(ANNOUNCE_EVERY_SECS));
     let announcement = position

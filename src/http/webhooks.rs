@@ -70,11 +70,7 @@ async fn call_status(State(state): State<AppState>, request: Result<TwilioReques
 
 /// Counts a voice webhook and answers its TwiML.
 fn voice(answer: AppResult<String>) -> AppResult<Response> {
-    let result = match &answer {
-        Ok(_) => "accepted",
-        Err(e) => e.code(),
-    };
-    crate::metrics::get().webhook(WebhookKind::Voice, result);
+    count(WebhookKind::Voice, &answer);
     answer.map(|xml| (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response())
 }
 
@@ -102,12 +98,17 @@ async fn receive_status(
 
 /// Counts the webhook as accepted or refused by its error code, and answers it.
 fn counted<T>(kind: WebhookKind, answer: Result<T, AppError>) -> Result<impl IntoResponse, AppError> {
-    let result = match &answer {
+    count(kind, &answer);
+    answer.map(|_| twiml())
+}
+
+/// Counts a webhook as accepted, or refused by its error code.
+fn count<T>(kind: WebhookKind, answer: &AppResult<T>) {
+    let result = match answer {
         Ok(_) => "accepted",
         Err(e) => e.code(),
     };
     crate::metrics::get().webhook(kind, result);
-    answer.map(|_| twiml())
 }
 
 fn twiml() -> impl IntoResponse {

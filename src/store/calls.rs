@@ -57,31 +57,35 @@ pub async fn calling_number(conn: &mut PgConnection, number: Uuid) -> sqlx::Resu
 }
 
 /// The customer's open conversation on the number, or a new one of communication type `call` (then `true`):
-/// a call joins the conversation the customer already has, as a message would.
+/// a call joins the conversation the customer already has, as a message would. (The open conversation the
+/// insert met may be resolved before it is read: then the insert is tried again.)
 pub async fn conversation_for_call(
     conn: &mut PgConnection,
     channel: Uuid,
     number: Uuid,
     contact: Uuid,
 ) -> sqlx::Result<(Uuid, bool)> {
-    let inserted: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO conversations (id, channel_id, number_id, contact_id, communication_type, routing_state,
-                                    updated_at, started_by, status)
-         VALUES ($1, $2, $3, $4, 'call', 'unrouted', now(), 'customer', 'open')
-         ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO NOTHING
-         RETURNING id",
-    )
-    .bind(Uuid::now_v7())
-    .bind(channel)
-    .bind(number)
-    .bind(contact)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(id) = inserted {
-        return Ok((id, true));
+    loop {
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO conversations (id, channel_id, number_id, contact_id, communication_type, routing_state,
+                                        updated_at, started_by, status)
+             VALUES ($1, $2, $3, $4, 'call', 'unrouted', now(), 'customer', 'open')
+             ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO NOTHING
+             RETURNING id",
+        )
+        .bind(Uuid::now_v7())
+        .bind(channel)
+        .bind(number)
+        .bind(contact)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = inserted {
+            return Ok((id, true));
+        }
+        if let Some(open) = super::conversations::open_for(conn, number, contact).await? {
+            return Ok((open, false));
+        }
     }
-    let open = super::conversations::open_for(conn, number, contact).await?;
-    Ok((open.expect("the insert met the customer's open conversation"), false))
 }
 
 pub struct NewCall<'a> {
