@@ -591,3 +591,22 @@ async fn a_blocked_contacts_call_is_rejected_and_records_nothing() {
     assert_eq!(names(&v), ["Reject"]);
     assert_eq!(c.app.count("calls").await, 0);
 }
+
+#[tokio::test]
+async fn a_customers_call_wakes_their_snoozed_conversation() {
+    let c = center().await;
+    let r = c.app.post_signed(&c.app.messages_url(c.channel), &inbound_text(&new_sid("SM"), "hi")).await;
+    assert_eq!(r.status(), 200);
+    let conversation: Uuid = sqlx::query_scalar("SELECT id FROM conversations").fetch_one(&c.app.pool).await.unwrap();
+    let (status, v) = c.call(Method::POST, &format!("/conversations/{conversation}/snooze"), Some(json!({}))).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "snoozed");
+    let sid = new_sid("CA");
+    c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    let (_, _, _, joined) = c.call_row(&sid).await;
+    assert_eq!(joined, conversation);
+    let (_, v) = c.call(Method::GET, &format!("/conversations/{conversation}"), None).await;
+    assert_eq!(v["status"], "open");
+    let woken = c.events(conversation).await.into_iter().find(|e| e["kind"] == "unsnoozed").expect("woken");
+    assert_eq!(woken["data"]["reason"], "customer_call");
+}

@@ -22,16 +22,18 @@ use uuid::Uuid;
 /// Calls looked at per pass.
 const BATCH: i64 = 50;
 
-/// The agent to ring next in `q`: the first in the queue's selection order who is neither `passed_over` for
-/// this call nor `busy` (rung by or on another call). When every eligible agent was passed over, the round
-/// starts again (`true`: the passed-over list is to be cleared).
+/// The agent to ring next in `q` for a caller speaking `language`: the first in the queue's selection order who
+/// is neither `passed_over` for this call nor `busy` (rung by or on another call). When every eligible agent
+/// was passed over, the round starts again (`true`: the passed-over list is to be cleared).
 pub fn next_agent(
     q: &QueueConfig,
     members: &[Candidate],
+    language: Option<&str>,
     passed_over: &[Uuid],
     busy: &HashSet<Uuid>,
 ) -> (Option<Uuid>, bool) {
-    let req = Requirements { skills: &q.required_skills, language: None, preferred: None };
+    let language = if q.match_language { language } else { None };
+    let req = Requirements { skills: &q.required_skills, language, preferred: None };
     let ranked = select::rank(q.strategy, members, &req);
     let free = |id: &Uuid| !busy.contains(id);
     if let Some(id) = ranked.iter().map(|&i| members[i].id).find(|id| free(id) && !passed_over.contains(id)) {
@@ -116,7 +118,8 @@ async fn choose(
 ) -> sqlx::Result<Option<Uuid>> {
     if let Some(q) = call.queue_id.and_then(|q| cfg.queue(q)) {
         let members = db::candidates(conn, q.id).await?;
-        let (next, again) = next_agent(q, &members, passed, busy);
+        let language = if q.match_language { calls::caller_language(conn, call).await? } else { None };
+        let (next, again) = next_agent(q, &members, language.as_deref(), passed, busy);
         if again {
             passed.clear();
         }
@@ -167,15 +170,15 @@ mod tests {
     fn a_call_rings_the_queues_choice_first() {
         let (busy_one, idle) = (agent(2), agent(0));
         let members = [busy_one.clone(), idle.clone()];
-        assert_eq!(next_agent(&queue(), &members, &[], &HashSet::new()), (Some(idle.id), false));
+        assert_eq!(next_agent(&queue(), &members, None, &[], &HashSet::new()), (Some(idle.id), false));
     }
 
     #[test]
     fn an_agent_who_passed_on_the_call_is_rung_only_after_everyone_else() {
         let (a, b) = (agent(0), agent(1));
         let members = [a.clone(), b.clone()];
-        assert_eq!(next_agent(&queue(), &members, &[a.id], &HashSet::new()), (Some(b.id), false));
-        assert_eq!(next_agent(&queue(), &members, &[a.id, b.id], &HashSet::new()), (Some(a.id), true));
+        assert_eq!(next_agent(&queue(), &members, None, &[a.id], &HashSet::new()), (Some(b.id), false));
+        assert_eq!(next_agent(&queue(), &members, None, &[a.id, b.id], &HashSet::new()), (Some(a.id), true));
     }
 
     #[test]
@@ -183,6 +186,20 @@ mod tests {
         let (on_call, full, mut away) = (agent(0), agent(3), agent(0));
         away.available = false;
         let members = [on_call.clone(), full, away];
-        assert_eq!(next_agent(&queue(), &members, &[], &HashSet::from([on_call.id])), (None, false));
+        assert_eq!(next_agent(&queue(), &members, None, &[], &HashSet::from([on_call.id])), (None, false));
+    }
+
+    #[test]
+    fn a_queue_that_matches_languages_rings_only_agents_who_speak_the_callers() {
+        let (mut dutch, english) = (agent(1), agent(0));
+        dutch.languages = vec!["nl".into()];
+        let members = [dutch.clone(), english];
+        let matching = QueueConfig { match_language: true, ..queue() };
+        assert_eq!(next_agent(&matching, &members, Some("nl-BE"), &[], &HashSet::new()), (Some(dutch.id), false));
+        assert_eq!(next_agent(&matching, &members, Some("ja"), &[], &HashSet::new()), (None, false));
+        assert!(
+            next_agent(&queue(), &members, Some("ja"), &[], &HashSet::new()).0.is_some(),
+            "a queue that does not match rings anyone"
+        );
     }
 }

@@ -83,9 +83,42 @@ pub async fn conversation_for_call(
             return Ok((id, true));
         }
         if let Some(open) = super::conversations::open_for(conn, number, contact).await? {
+            wake(conn, open).await?;
             return Ok((open, false));
         }
     }
+}
+
+/// The customer's call wakes their snoozed conversation, as their message would (with its `unsnoozed` event).
+async fn wake(conn: &mut PgConnection, conversation: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH snoozed AS (
+             SELECT id, snoozed_until FROM conversations WHERE id = $1 AND status = 'snoozed' FOR UPDATE
+         ), woken AS (
+             UPDATE conversations c SET status = 'open', snoozed_until = NULL, updated_at = now()
+             FROM snoozed WHERE c.id = snoozed.id RETURNING c.id, snoozed.snoozed_until
+         )
+         INSERT INTO conversation_events (conversation_id, kind, actor_type, actor_label, data)
+         SELECT id, 'unsnoozed', 'system', 'lifecycle', jsonb_build_object('reason', 'customer_call', 'until', snoozed_until)
+         FROM woken",
+    )
+    .bind(conversation)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The language the customer speaks (theirs when known, else the number's): what a queue that matches
+/// languages compares.
+pub async fn caller_language(conn: &mut PgConnection, call: &Call) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(k.language, n.language) FROM contacts k, whatsapp_numbers n WHERE k.id = $1 AND n.id = $2",
+    )
+    .bind(call.contact_id)
+    .bind(call.number_id)
+    .fetch_optional(conn)
+    .await
+    .map(Option::flatten)
 }
 
 pub struct NewCall<'a> {

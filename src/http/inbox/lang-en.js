@@ -279,6 +279,7 @@ export default {
   'event.call_not_answered': 'Call not answered by {name}',
   'event.call_answered': 'Call answered by {name}',
   'event.call_ended': 'Call ended after {time}',
+  'event.woken_by_call': 'Woken by the customer’s call',
 
   'handover.customer_asked': 'the customer asked for a person',
   'handover.model_handover': 'the model handed over',

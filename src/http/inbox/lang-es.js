@@ -278,6 +278,7 @@ export default {
   'event.call_not_answered': 'Llamada no contestada por {name}',
   'event.call_answered': 'Llamada contestada por {name}',
   'event.call_ended': 'Llamada finalizada tras {time}',
+  'event.woken_by_call': 'Reactivada por la llamada del cliente',
 
   'handover.customer_asked': 'el cliente pidió una persona',
   'handover.model_handover': 'el modelo la traspasó',

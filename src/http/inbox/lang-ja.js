@@ -278,6 +278,7 @@ export default {
   'event.call_not_answered': '{name}が通話に応答しませんでした',
   'event.call_answered': '{name}が通話に応答しました',
   'event.call_ended': '通話終了（{time}）',
+  'event.woken_by_call': 'お客様からの着信で再開しました',
 
   'handover.customer_asked': 'お客様が人との対応を希望',
   'handover.model_handover': 'モデルが引き継ぎを判断',

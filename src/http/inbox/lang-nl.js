@@ -278,6 +278,7 @@ export default {
   'event.call_not_answered': 'Oproep niet beantwoord door {name}',
   'event.call_answered': 'Oproep beantwoord door {name}',
   'event.call_ended': 'Oproep beëindigd na {time}',
+  'event.woken_by_call': 'Gewekt door de oproep van de klant',
 
   'handover.customer_asked': 'de klant vroeg om een mens',
   'handover.model_handover': 'het model droeg over',

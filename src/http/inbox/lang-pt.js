@@ -278,6 +278,7 @@ export default {
   'event.call_not_answered': 'Chamada não atendida por {name}',
   'event.call_answered': 'Chamada atendida por {name}',
   'event.call_ended': 'Chamada encerrada após {time}',
+  'event.woken_by_call': 'Reativada pela chamada do cliente',
 
   'handover.customer_asked': 'o cliente pediu uma pessoa',
   'handover.model_handover': 'o modelo a repassou',

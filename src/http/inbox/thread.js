@@ -210,7 +210,7 @@ function describeEvent(e) {
     automation_skipped: () => t('event.automation_skipped', { automation: reasonWords('automation', d.automation),
       reason: d.code && has('error.' + d.code) && current() !== 'en' ? t('error.' + d.code, { field: '', detail: d.reason || '' }) : d.reason || '' }),
     snoozed: () => d.until ? t('event.snoozed_until', { time: fmtTime(d.until) }) : t('event.snoozed_reply'),
-    unsnoozed: () => t(d.reason === 'time' ? 'event.snooze_ended' : 'event.woken'),
+    unsnoozed: () => t(d.reason === 'time' ? 'event.snooze_ended' : d.reason === 'customer_call' ? 'event.woken_by_call' : 'event.woken'),
     auto_resolved: () => t('event.auto_resolved', { time: fmtDuration((d.after_minutes || 0) * 60) }),
     call_incoming: () => t('event.call_incoming') + to,
     call_missed: () => t('event.call_missed_' + (d.reason || 'hung_up'), { time: fmtDuration(d.waited_secs || 0) }),
