@@ -610,3 +610,18 @@ async fn a_customers_call_wakes_their_snoozed_conversation() {
     let woken = c.events(conversation).await.into_iter().find(|e| e["kind"] == "unsnoozed").expect("woken");
     assert_eq!(woken["data"]["reason"], "customer_call");
 }
+
+#[tokio::test]
+async fn a_call_permission_template_keeps_its_voice_call_request_element_and_actions_are_checked() {
+    let c = center().await;
+    let t = c
+        .post("/templates", json!({"name": "call_permission", "language": "pt_BR", "body": "Podemos ligar para você?",
+            "content_type": "twilio/call-to-action", "buttons": [{"title": "Permitir", "action": "VOICE_CALL_REQUEST"}]}))
+        .await;
+    assert_eq!(t["buttons"][0]["action"], "VOICE_CALL_REQUEST");
+    let (status, err) = c
+        .call(Method::POST, "/templates", Some(json!({"name": "x", "language": "en", "body": "x",
+            "content_type": "twilio/call-to-action", "buttons": [{"title": "Call", "action": "CALL_ME"}]})))
+        .await;
+    assert_eq!((status, err["error"]["details"]["field"].as_str()), (422, Some("buttons[0].action")), "{err}");
+}

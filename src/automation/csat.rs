@@ -201,6 +201,7 @@ impl SurveyTask {
                         description: None,
                         url: None,
                         phone: None,
+                        action: None,
                     })
                     .collect(),
             ),

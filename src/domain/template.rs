@@ -81,6 +81,19 @@ pub struct Button {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// A call-to-action button's kind, as Twilio's Content API names it ([`ACTIONS`]): `VOICE_CALL_REQUEST`
+    /// asks the customer for permission to call them, `VOICE_CALL` lets them call the business.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+/// The Content API's call-to-action action types.
+pub const ACTIONS: &[&str] = &["URL", "PHONE_NUMBER", "COPY_CODE", "VOICE_CALL", "VOICE_CALL_REQUEST"];
+
+/// Whether a template is a WhatsApp call-permission request: a call-to-action content with the
+/// `VOICE_CALL_REQUEST` element (seed 001: only such a template may ask a customer for permission to call).
+pub fn is_call_permission_request(content_type: &str, buttons: &[Button]) -> bool {
+    content_type == "twilio/call-to-action" && buttons.iter().any(|b| b.action.as_deref() == Some("VOICE_CALL_REQUEST"))
 }
 
 /// Content types WhatsApp lets a business send without template approval inside the 24-hour window.
@@ -103,6 +116,22 @@ mod tests {
         assert!(variable_count("Hi {{name}}").unwrap_err().contains("not a variable"));
         assert!(variable_count("Hi {{1").unwrap_err().contains("not closed"));
         assert!(variable_count("{{0}}").is_err());
+    }
+
+    #[test]
+    fn only_a_call_to_action_with_the_voice_call_request_element_asks_for_call_permission() {
+        let button = |action: Option<&str>| Button {
+            title: "Allow calls".into(),
+            id: None,
+            description: None,
+            url: None,
+            phone: None,
+            action: action.map(str::to_owned),
+        };
+        assert!(is_call_permission_request("twilio/call-to-action", &[button(Some("VOICE_CALL_REQUEST"))]));
+        assert!(!is_call_permission_request("twilio/call-to-action", &[button(Some("VOICE_CALL"))]));
+        assert!(!is_call_permission_request("twilio/call-to-action", &[button(None)]));
+        assert!(!is_call_permission_request("twilio/quick-reply", &[button(Some("VOICE_CALL_REQUEST"))]));
     }
 
     #[test]

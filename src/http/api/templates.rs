@@ -147,6 +147,12 @@ fn check_buttons(buttons: &[Button]) -> AppResult<()> {
         if b.id.as_ref().is_some_and(|id| id.trim().is_empty() || id.chars().count() > 200) {
             return Err(AppError::invalid_field(&format!("buttons[{i}].id"), "an id is 1 to 200 characters"));
         }
+        if b.action.as_ref().is_some_and(|a| !template::ACTIONS.contains(&a.as_str())) {
+            return Err(AppError::invalid_field(
+                &format!("buttons[{i}].action"),
+                format!("an action is one of {}", template::ACTIONS.join(", ")),
+            ));
+        }
     }
     Ok(())
 }
@@ -499,6 +505,7 @@ fn content_kind(types: &serde_json::Value) -> (String, Vec<Button>) {
                                 description: None,
                                 url: text(b, "url"),
                                 phone: text(b, "phone"),
+                                action: text(b, "type").filter(|t| template::ACTIONS.contains(&t.as_str())),
                             })
                         })
                         .collect()
@@ -515,6 +522,7 @@ fn content_kind(types: &serde_json::Value) -> (String, Vec<Button>) {
                                 description: text(b, "description"),
                                 url: None,
                                 phone: None,
+                                action: None,
                             })
                         })
                         .collect()
@@ -569,5 +577,17 @@ mod tests {
         assert_eq!(s.approval_status, "unsubmitted");
         assert_eq!(s.name, "order_update");
         assert!(super::from_twilio(&content(serde_json::json!({"twilio/location": {"latitude": 1}})), None).is_err());
+    }
+
+    #[test]
+    fn a_call_permission_request_from_twilio_keeps_its_action_type() {
+        let types = serde_json::json!({"twilio/call-to-action": {"body": "May we call you?", "actions": [
+            {"type": "VOICE_CALL_REQUEST", "title": "Allow calls"},
+            {"type": "SOMETHING_NEW", "title": "Other"}]}});
+        let s = super::from_twilio(&content(types), None).unwrap();
+        assert_eq!(s.content_type, "twilio/call-to-action");
+        assert_eq!(s.buttons.0[0].action.as_deref(), Some("VOICE_CALL_REQUEST"));
+        assert_eq!(s.buttons.0[1].action, None, "an action type this version does not know is not kept");
+        assert!(crate::domain::template::is_call_permission_request(&s.content_type, &s.buttons.0));
     }
 }
