@@ -620,8 +620,12 @@ async fn a_call_permission_template_keeps_its_voice_call_request_element_and_act
         .await;
     assert_eq!(t["buttons"][0]["action"], "VOICE_CALL_REQUEST");
     let (status, err) = c
-        .call(Method::POST, "/templates", Some(json!({"name": "x", "language": "en", "body": "x",
-            "content_type": "twilio/call-to-action", "buttons": [{"title": "Call", "action": "CALL_ME"}]})))
+        .call(
+            Method::POST,
+            "/templates",
+            Some(json!({"name": "x", "language": "en", "body": "x",
+            "content_type": "twilio/call-to-action", "buttons": [{"title": "Call", "action": "CALL_ME"}]})),
+        )
         .await;
     assert_eq!((status, err["error"]["details"]["field"].as_str()), (422, Some("buttons[0].action")), "{err}");
 }

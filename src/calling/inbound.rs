@@ -79,6 +79,19 @@ pub fn destination(cfg: &RoutingConfig, number: Uuid, mut target: Option<Target>
     }
 }
 
+/// Where a call from the customer of `r` (their conversation, locked) goes: the order of assignment as for a
+/// call (rules, then the default queue, honouring what queues serve; never an AI agent), then business hours.
+fn route(cfg: &RoutingConfig, r: &crate::store::routing::Routable, now: Timestamp) -> Destination {
+    let mut facts = place::facts(r, cfg);
+    facts.communication_type = CommunicationType::Call;
+    let env = Env { now, hours: &cfg.hours };
+    let routing: NumberRouting = cfg.numbers.get(&r.number_id).map(|n| n.routing).unwrap_or_default();
+    let rules = cfg.rules_for(r.channel_id);
+    let (Decision { target, .. }, _) =
+        rules::decide(&rules, &facts, routing, r.ai_done, &|q| cfg.serves(q), &env, false);
+    destination(cfg, r.number_id, target, now)
+}
+
 /// The voice webhook: a call arrives. Answers the TwiML the caller hears first.
 #[tracing::instrument(skip_all, fields(channel = %channel.id, call_sid))]
 pub async fn arrive(state: &AppState, channel: &ChannelConfig, form: &Form) -> AppResult<String> {
@@ -118,17 +131,7 @@ pub async fn arrive(state: &AppState, channel: &ChannelConfig, form: &Form) -> A
         tracing::info!(number = %number.id, "call from a blocked contact refused");
         return Ok(twiml::render(&[Verb::Reject]));
     }
-    let now = Timestamp::now();
-    let target = {
-        let mut facts = place::facts(&routable, &cfg);
-        facts.communication_type = CommunicationType::Call;
-        let env = Env { now, hours: &cfg.hours };
-        let routing: NumberRouting = cfg.numbers.get(&number.id).map(|n| n.routing).unwrap_or_default();
-        let (Decision { target, .. }, _) =
-            rules::decide(&cfg.rules_for(channel.id), &facts, routing, true, &|q| cfg.serves(q), &env, false);
-        target
-    };
-    let to = destination(&cfg, number.id, target, now);
+    let to = route(&cfg, &routable, Timestamp::now());
     let strategy = calls::waiting_strategy(&mut tx, to.queue()).await?.unwrap_or_default();
     let open = !matches!(to, Destination::Closed(_));
     let (state_now, outcome) =
