@@ -512,6 +512,14 @@ async fn a_waiting_call_rings_one_agent_at_a_time_and_is_passed_on_when_declined
     for kind in ["call_incoming", "call_declined", "call_not_answered", "call_answered", "call_ended"] {
         assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
     }
+    let (status, list) = sessions(first).call(Method::GET, &format!("/conversations/{conversation}/calls"), None).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (list[0]["outcome"].as_str(), list[0]["agent_id"].as_str()),
+        (Some("answered"), Some(first.to_string().as_str()))
+    );
+    assert!(list[0]["answered_at"].is_string() && list[0]["ended_at"].is_string());
     let ended = c.events(conversation).await.into_iter().find(|e| e["kind"] == "call_ended").unwrap();
     assert_eq!(
         (ended["data"]["duration_secs"].as_u64(), ended["data"]["agent_id"].as_str()),

@@ -42,6 +42,9 @@ pub struct Call {
 const COLUMNS: &str = "id, call_sid, channel_id, number_id, contact_id, conversation_id, direction, state, outcome,
     queue_id, agent_id, created_at, answered_at, ended_at, offered_to, offered_at, position_said_at, passed_over";
 
+/// The most calls a conversation's list shows.
+pub const MAX_LISTED: i64 = 500;
+
 /// What a number says about calls: whether it takes them, and the language its callers hear.
 #[derive(Debug, Clone, FromRow)]
 pub struct CallingNumber {
@@ -225,9 +228,12 @@ pub async fn waiting_strategy(conn: &mut PgConnection, queue: Option<Uuid>) -> s
     Ok(row.flatten().map(|j| j.0))
 }
 
-/// The conversation's calls, oldest first.
+/// The conversation's calls, oldest first (the latest [`MAX_LISTED`]).
 pub async fn of_conversation(conn: &mut PgConnection, conversation: Uuid) -> sqlx::Result<Vec<Call>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM calls WHERE conversation_id = $1 ORDER BY created_at"))
+    sqlx::query_as(&format!(
+        "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE conversation_id = $1 ORDER BY created_at DESC LIMIT {MAX_LISTED})
+         latest ORDER BY created_at"
+    ))
         .bind(conversation)
         .fetch_all(conn)
         .await

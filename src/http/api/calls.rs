@@ -7,7 +7,7 @@ use crate::auth::Principal;
 use crate::calling::token::VoiceToken;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::store::calls::{self, CallView};
+use crate::store::calls::{self, Call, CallView};
 use crate::store::conversations;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,7 +16,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(read)).routes(routes!(accept)).routes(routes!(decline)).routes(routes!(token))
+    OpenApiRouter::new()
+        .routes(routes!(read))
+        .routes(routes!(accept))
+        .routes(routes!(decline))
+        .routes(routes!(token))
+        .routes(routes!(of_conversation))
 }
 
 fn not_found() -> AppError {
@@ -40,6 +45,20 @@ async fn visible(conn: &mut sqlx::PgConnection, who: &Principal, id: Uuid) -> Ap
     responses((status = 200, body = CallView)))]
 async fn read(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> AppResult<Json<CallView>> {
     Ok(Json(visible(&mut *state.pool.acquire().await?, &who, id).await?))
+}
+
+/// A conversation's calls, oldest first (its latest 500): direction, state and outcome, the queue, the agent
+/// who took it, and when it came in, was answered and ended.
+#[utoipa::path(get, path = "/conversations/{id}/calls", tag = "calls", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<Call>)))]
+async fn of_conversation(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<Vec<Call>>> {
+    let mut conn = state.pool.acquire().await?;
+    super::conversations::require_visible(&mut conn, &who, id).await?;
+    Ok(Json(calls::of_conversation(&mut conn, id).await?))
 }
 
 /// Takes the call that rings you: it connects to you (your browser then joins it with the Voice SDK, passing the

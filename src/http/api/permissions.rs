@@ -60,6 +60,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("POST", "/conversations/{id}/handover", P(ConversationAssign)),
     // Calls.
     ("GET", "/calls/{id}", P(ConversationRead)),
+    ("GET", "/conversations/{id}/calls", P(ConversationRead)),
     ("POST", "/calls/{id}/accept", P(ConversationAssign)),
     ("POST", "/calls/{id}/decline", P(ConversationAssign)),
     ("GET", "/voice/token", P(ConversationAssign)),
