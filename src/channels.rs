@@ -30,6 +30,10 @@ pub struct Number {
     pub e164: E164,
     pub accepts_media: bool,
     pub csat: bool,
+    /// Takes WhatsApp calls.
+    pub supports_calling: bool,
+    /// The language its callers hear.
+    pub language: Option<String>,
 }
 
 /// A channel as the webhook path needs it, credentials decrypted.
@@ -49,6 +53,10 @@ pub struct ChannelConfig {
 impl ChannelConfig {
     pub fn number(&self, e164: &E164) -> Option<&Number> {
         self.numbers.iter().find(|n| &n.e164 == e164)
+    }
+
+    pub fn number_by_id(&self, id: Uuid) -> Option<&Number> {
+        self.numbers.iter().find(|n| n.id == id)
     }
 }
 
@@ -321,6 +329,8 @@ impl ChannelDirectory {
                     e164: E164::parse(&n.e164).context("stored number")?,
                     accepts_media: n.customers_may_send_attachments,
                     csat: n.csat_enabled,
+                    supports_calling: n.supports_calling,
+                    language: n.language,
                 })
             })
             .collect::<anyhow::Result<_>>()?;

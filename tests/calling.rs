@@ -146,6 +146,12 @@ impl Center {
         assert_eq!(status, 200, "{v}");
     }
 
+    /// The customer writes `text` to the number.
+    async fn customer_writes(&self, text: &str) {
+        let r = self.app.post_signed(&self.app.messages_url(self.channel), &inbound_text(&new_sid("SM"), text)).await;
+        assert_eq!(r.status(), 200);
+    }
+
     fn voice_url(&self, tail: &str) -> String {
         format!("{}/webhooks/twilio/{}/voice{tail}", self.app.address, self.channel)
     }
@@ -361,8 +367,7 @@ async fn a_queues_communication_type_is_honoured_for_messages_too() {
     c.post("/routing/rules", json!({"name": "Everything to calls", "target": {"type": "queue", "queue_id": calls}}))
         .await;
     c.post("/routing/rules", json!({"name": "Chats", "target": {"type": "queue", "queue_id": chats}})).await;
-    let r = c.app.post_signed(&c.app.messages_url(c.channel), &inbound_text(&new_sid("SM"), "hello")).await;
-    assert_eq!(r.status(), 200);
+    c.customer_writes("hello").await;
     let conversation: Uuid = eventually(10, "the router to place the conversation", || async {
         sqlx::query_scalar("SELECT id FROM conversations WHERE routing_state <> 'unrouted'")
             .fetch_optional(&c.app.pool)
@@ -590,8 +595,7 @@ async fn an_agents_browser_gets_a_short_lived_voice_token_for_a_channel_set_up_f
 #[tokio::test]
 async fn a_blocked_contacts_call_is_rejected_and_records_nothing() {
     let c = center().await;
-    let r = c.app.post_signed(&c.app.messages_url(c.channel), &inbound_text(&new_sid("SM"), "hi")).await;
-    assert_eq!(r.status(), 200);
+    c.customer_writes("hi").await;
     let contact: Uuid = sqlx::query_scalar("SELECT id FROM contacts").fetch_one(&c.app.pool).await.unwrap();
     let (status, v) = c.call(Method::POST, &format!("/contacts/{contact}/block"), None).await;
     assert_eq!(status, 200, "{v}");
@@ -603,8 +607,7 @@ async fn a_blocked_contacts_call_is_rejected_and_records_nothing() {
 #[tokio::test]
 async fn a_customers_call_wakes_their_snoozed_conversation() {
     let c = center().await;
-    let r = c.app.post_signed(&c.app.messages_url(c.channel), &inbound_text(&new_sid("SM"), "hi")).await;
-    assert_eq!(r.status(), 200);
+    c.customer_writes("hi").await;
     let conversation: Uuid = sqlx::query_scalar("SELECT id FROM conversations").fetch_one(&c.app.pool).await.unwrap();
     let (status, v) = c.call(Method::POST, &format!("/conversations/{conversation}/snooze"), Some(json!({}))).await;
     assert_eq!(status, 200, "{v}");

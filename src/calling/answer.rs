@@ -71,7 +71,7 @@ async fn ringing_me(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Resul
 
 /// The agent takes the call: connected with them; their browser then joins the caller (the voice webhook
 /// answers its leg with the call's Twilio queue).
-pub async fn accept(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<Call, AnswerError> {
+pub async fn accept(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<(), AnswerError> {
     let (call, me) = ringing_me(conn, caller, id).await?;
     calls::connect(conn, call.id, me).await?;
     let routable = db::lock_routable(conn, call.conversation_id).await?.ok_or(sqlx::Error::RowNotFound)?;
@@ -88,7 +88,7 @@ pub async fn accept(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Resul
             db::record_event(conn, call.conversation_id, kind, &caller.actor, data).await?;
         }
     }
-    Ok(calls::lock(conn, id).await?.ok_or(Refusal::NotFound)?)
+    Ok(())
 }
 
 /// The agent passes on the call: it rings the next agent.

@@ -7,7 +7,7 @@
 
 use crate::channels::ChannelConfig;
 use crate::domain::call::{CallState, Direction, Outcome};
-use crate::domain::call_waiting::{self, Arrival, Hold, WaitingStrategy, PAUSE_SECS};
+use crate::domain::call_waiting::{self, Arrival, Hold, PAUSE_SECS};
 use crate::domain::routing::CommunicationType;
 use crate::domain::{mask, WhatsAppAddress};
 use crate::error::{AppError, AppResult};
@@ -19,7 +19,7 @@ use crate::state::AppState;
 use crate::store::calls::{self, Call, NewCall};
 use crate::store::routing::{self as db, Placement};
 use crate::twilio::twiml::{self, say_language, Verb};
-use crate::twilio::webhook::{Form, Party, VoiceCall};
+use crate::twilio::webhook::{CallStatus, Form, Party, QueueResult, VoiceCall};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde_json::json;
@@ -114,13 +114,12 @@ pub async fn arrive(state: &AppState, channel: &ChannelConfig, form: &Form) -> A
             format!("the To number {business} is not a WhatsApp number of this channel: add it to the channel"),
         ));
     };
-    let mut tx = state.pool.begin().await?;
-    let calling = calls::calling_number(&mut tx, number.id).await?;
-    let Some(calling) = calling.filter(|n| n.supports_calling) else {
+    if !number.supports_calling {
         tracing::info!(number = %number.id, "call to a number that does not take calls refused");
         return Ok(twiml::render(&[Verb::Reject]));
-    };
-    let language = calling.language.as_deref();
+    }
+    let language = number.language.as_deref();
+    let mut tx = state.pool.begin().await?;
     let cfg = state.routing.get(&mut tx).await?;
     let contact = crate::store::contacts::find_or_create(&mut tx, customer.as_str()).await?;
     let (conversation, new) = calls::conversation_for_call(&mut tx, channel.id, number.id, contact).await?;
@@ -132,7 +131,7 @@ pub async fn arrive(state: &AppState, channel: &ChannelConfig, form: &Form) -> A
         return Ok(twiml::render(&[Verb::Reject]));
     }
     let to = route(&cfg, &routable, Timestamp::now());
-    let strategy = calls::waiting_strategy(&mut tx, to.queue()).await?.unwrap_or_default();
+    let strategy = cfg.waiting_strategy(to.queue());
     let open = !matches!(to, Destination::Closed(_));
     let (state_now, outcome) =
         if open { (CallState::Waiting, None) } else { (CallState::Ended, Some(Outcome::Closed)) };
@@ -245,13 +244,13 @@ pub async fn wait(state: &AppState, channel: &ChannelConfig, form: &Form) -> App
         CallState::Connected => return Ok(twiml::render(&[Verb::Pause { secs: JOINING_PAUSE_SECS }])),
         CallState::Ended => return Ok(twiml::render(&[Verb::Leave])),
     }
-    let language = calls::calling_number(&mut tx, c.number_id).await?.and_then(|n| n.language);
-    let strategy: WaitingStrategy = calls::waiting_strategy(&mut tx, c.queue_id).await?.unwrap_or_default();
+    let language = caller_language(channel, &c);
+    let strategy = state.routing.get(&mut tx).await?.waiting_strategy(c.queue_id);
     let waited = call.queue_time.unwrap_or_else(|| waited_secs(&c));
     let position = calls::position(&mut tx, &c).await?;
     let said_at = c.position_said_at.map(|s| s.max(0) as u32);
-    let hold = call_waiting::hold(&strategy, language.as_deref(), waited, Some(position as u32), said_at);
-    let say = |text: String| Verb::Say { text, language: say_language(language.as_deref()) };
+    let hold = call_waiting::hold(&strategy, language, waited, Some(position as u32), said_at);
+    let say = |text: String| Verb::Say { text, language: say_language(language) };
     let verbs = match hold {
         Hold::GiveUp { .. } => vec![Verb::Leave],
         Hold::On { announcement, message, music } => {
@@ -279,26 +278,27 @@ pub async fn wait(state: &AppState, channel: &ChannelConfig, form: &Form) -> App
 pub async fn left(state: &AppState, channel: &ChannelConfig, form: &Form) -> AppResult<String> {
     let call = voice_call(channel, form)?;
     tracing::Span::current().record("call_sid", call.call_sid.as_str());
-    let result = call.queue_result.as_deref().unwrap_or("");
     let mut tx = state.pool.begin().await?;
     let Some(c) = calls::lock_by_sid(&mut tx, channel.id, call.call_sid.as_str()).await? else {
         return Err(unknown_call());
     };
-    if matches!(result, "bridged" | "bridging-in-process") {
+    let left = call.queue_result.unwrap_or(QueueResult::Gone);
+    if left == QueueResult::Bridged {
         tx.commit().await?;
         return Ok(twiml::render(&[]));
     }
     let waited = call.queue_time.unwrap_or_else(|| waited_secs(&c));
-    let reason = if result == "leave" { "max_wait" } else { "hung_up" };
+    let reason = if left == QueueResult::Left { "max_wait" } else { "hung_up" };
     missed(&mut tx, &c, reason, waited).await?;
-    let language = calls::calling_number(&mut tx, c.number_id).await?.and_then(|n| n.language);
-    let strategy = calls::waiting_strategy(&mut tx, c.queue_id).await?.unwrap_or_default();
-    tx.commit().await?;
-    if result != "leave" {
+    if left != QueueResult::Left {
+        tx.commit().await?;
         return Ok(twiml::render(&[Verb::Hangup]));
     }
-    let message = call_waiting::max_wait_message(&strategy, language.as_deref());
-    Ok(twiml::render(&[Verb::Say { text: message, language: say_language(language.as_deref()) }, Verb::Hangup]))
+    let strategy = state.routing.get(&mut tx).await?.waiting_strategy(c.queue_id);
+    tx.commit().await?;
+    let language = caller_language(channel, &c);
+    let message = call_waiting::max_wait_message(&strategy, language);
+    Ok(twiml::render(&[Verb::Say { text: message, language: say_language(language) }, Verb::Hangup]))
 }
 
 /// The status callback: how the call ended. A call still waiting when it ends was missed.
@@ -306,8 +306,7 @@ pub async fn left(state: &AppState, channel: &ChannelConfig, form: &Form) -> App
 pub async fn status(state: &AppState, channel: &ChannelConfig, form: &Form) -> AppResult<()> {
     let call = voice_call(channel, form)?;
     tracing::Span::current().record("call_sid", call.call_sid.as_str());
-    let ended = matches!(call.status.as_str(), "completed" | "busy" | "failed" | "no-answer" | "canceled");
-    if !ended {
+    if call.status == CallStatus::Going {
         return Ok(());
     }
     let mut tx = state.pool.begin().await?;
@@ -317,21 +316,14 @@ pub async fn status(state: &AppState, channel: &ChannelConfig, form: &Form) -> A
     };
     match c.state {
         CallState::Ended => {}
-        CallState::Waiting if call.status == "failed" => {
+        CallState::Waiting if call.status == CallStatus::Failed => {
             calls::end(&mut tx, c.id, Outcome::Failed).await?;
         }
         CallState::Waiting => missed(&mut tx, &c, "hung_up", waited_secs(&c)).await?,
         CallState::Connected => {
             calls::end(&mut tx, c.id, Outcome::Answered).await?;
             let data = json!({"call_id": c.id, "agent_id": c.agent_id, "duration_secs": call.duration});
-            crate::store::routing::record_event(
-                &mut tx,
-                c.conversation_id,
-                "call_ended",
-                &crate::routing::system_actor(),
-                data,
-            )
-            .await?;
+            super::record(&mut tx, &c, "call_ended", data).await?;
         }
     }
     tx.commit().await?;
@@ -345,8 +337,12 @@ async fn missed(conn: &mut PgConnection, c: &Call, reason: &str, waited: u32) ->
         return Ok(());
     }
     let data = json!({"call_id": c.id, "reason": reason, "waited_secs": waited, "queue_id": c.queue_id});
-    crate::store::routing::record_event(conn, c.conversation_id, "call_missed", &crate::routing::system_actor(), data)
-        .await
+    super::record(conn, c, "call_missed", data).await
+}
+
+/// The language the call's caller hears: its number's.
+fn caller_language<'c>(channel: &'c ChannelConfig, c: &Call) -> Option<&'c str> {
+    channel.number_by_id(c.number_id).and_then(|n| n.language.as_deref())
 }
 
 fn waited_secs(c: &Call) -> u32 {

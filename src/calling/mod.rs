@@ -11,3 +11,11 @@ pub mod answer;
 pub mod inbound;
 pub mod offer;
 pub mod token;
+
+use crate::store::calls::Call;
+use sqlx::PgConnection;
+
+/// A system event on the call's conversation's timeline.
+async fn record(conn: &mut PgConnection, c: &Call, kind: &str, data: serde_json::Value) -> sqlx::Result<()> {
+    crate::store::routing::record_event(conn, c.conversation_id, kind, &crate::routing::system_actor(), data).await
+}

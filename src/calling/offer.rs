@@ -12,7 +12,7 @@ use crate::store::calls::{self, Call};
 use crate::store::routing as db;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -77,6 +77,8 @@ impl Offerer {
         }
         let cfg = self.cache.get(&mut tx).await?;
         let mut busy: HashSet<Uuid> = calls::busy_agents(&mut tx).await?.into_iter().collect();
+        // Each queue's members are read once per pass (ringing takes no capacity, so they do not change in it).
+        let mut members = HashMap::new();
         for call in &due {
             let mut passed = call.passed_over.clone();
             if let Some(agent) = call.offered_to {
@@ -84,16 +86,9 @@ impl Offerer {
                 passed.push(agent);
                 busy.remove(&agent);
                 let data = json!({"call_id": call.id, "agent_id": agent});
-                db::record_event(
-                    &mut tx,
-                    call.conversation_id,
-                    "call_not_answered",
-                    &crate::routing::system_actor(),
-                    data,
-                )
-                .await?;
+                super::record(&mut tx, call, "call_not_answered", data).await?;
             }
-            let next = choose(&mut tx, &cfg, call, &mut passed, &busy).await?;
+            let next = choose(&mut tx, &cfg, &mut members, call, &mut passed, &busy).await?;
             if let Some(agent) = next {
                 busy.insert(agent);
                 tracing::info!(call = %call.id, %agent, "call rings an agent");
@@ -112,14 +107,17 @@ impl Offerer {
 async fn choose(
     conn: &mut PgConnection,
     cfg: &crate::routing::config::RoutingConfig,
+    members: &mut HashMap<Uuid, Vec<Candidate>>,
     call: &Call,
     passed: &mut Vec<Uuid>,
     busy: &HashSet<Uuid>,
 ) -> sqlx::Result<Option<Uuid>> {
     if let Some(q) = call.queue_id.and_then(|q| cfg.queue(q)) {
-        let members = db::candidates(conn, q.id).await?;
+        if let std::collections::hash_map::Entry::Vacant(slot) = members.entry(q.id) {
+            slot.insert(db::candidates(conn, q.id).await?);
+        }
         let language = if q.match_language { calls::caller_language(conn, call).await? } else { None };
-        let (next, again) = next_agent(q, &members, language.as_deref(), passed, busy);
+        let (next, again) = next_agent(q, &members[&q.id], language.as_deref(), passed, busy);
         if again {
             passed.clear();
         }
@@ -149,6 +147,7 @@ mod tests {
             prefer_last_agent: false,
             acceptance_timeout: None,
             misses_to_away: None,
+            waiting_strategy: Default::default(),
             deleted: false,
         }
     }

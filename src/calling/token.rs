@@ -49,15 +49,10 @@ pub async fn mint(
         (1, _) => found.into_iter().next().expect("one"),
         _ => return Ok(Err(Refusal::ChooseChannel)),
     };
-    let mut missing = Vec::new();
-    if c.api_key_sid.is_none() || c.api_key_secret.is_none() {
-        missing.push("api_key");
-    }
-    if c.voice_application_sid.is_none() {
-        missing.push("voice_application_sid");
-    }
     let (Some(key_sid), Some(sealed), Some(app)) = (&c.api_key_sid, &c.api_key_secret, &c.voice_application_sid) else {
-        return Ok(Err(Refusal::NotConfigured(missing)));
+        let lacks_key = c.api_key_sid.is_none() || c.api_key_secret.is_none();
+        let missing = [(lacks_key, "api_key"), (c.voice_application_sid.is_none(), "voice_application_sid")];
+        return Ok(Err(Refusal::NotConfigured(missing.into_iter().filter(|m| m.0).map(|m| m.1).collect())));
     };
     let Ok(secret) = secrets.decrypt(sealed) else { return Ok(Err(Refusal::Sealed)) };
     let identity = agent.to_string();

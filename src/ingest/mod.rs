@@ -93,9 +93,10 @@ async fn resolve_number(state: &AppState, channel: &ChannelConfig, message: &Inb
             let id = crate::store::channels::register_number(&state.pool, channel.id, message.to.as_str()).await?;
             state.channels.invalidate(channel.id);
             tracing::info!(number = %mask::phone(message.to.as_str()), "new sender of the Messaging Service added to the channel");
-            // A new number has the defaults: media accepted, no CSAT.
+            // A new number has the defaults: media accepted, no CSAT, no calls.
             let name = message.to.as_str().to_owned();
-            Ok(Number { id, name, e164: message.to.clone(), accepts_media: true, csat: false })
+            let e164 = message.to.clone();
+            Ok(Number { id, name, e164, accepts_media: true, csat: false, supports_calling: false, language: None })
         }
         (SendingMode::MessagingService(_), Some(_)) => Err(AppError::unprocessable(
             "messaging_service_mismatch",

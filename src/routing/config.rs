@@ -32,6 +32,8 @@ pub struct QueueConfig {
     pub acceptance_timeout: Option<Duration>,
     /// That many misses in a row set the agent away.
     pub misses_to_away: Option<i32>,
+    /// What a caller hears while a call waits here (the built-in default when the queue has none).
+    pub waiting_strategy: crate::domain::call_waiting::WaitingStrategy,
     pub deleted: bool,
 }
 
@@ -63,6 +65,11 @@ impl RoutingConfig {
     /// what the placement reports).
     pub fn serves(&self, id: Uuid) -> Serves {
         self.queue(id).map_or(Serves::Both, |q| q.serves)
+    }
+
+    /// What a caller waiting in the queue hears (the built-in default without a queue or a strategy of its own).
+    pub fn waiting_strategy(&self, queue: Option<Uuid>) -> crate::domain::call_waiting::WaitingStrategy {
+        queue.and_then(|q| self.queue(q)).map(|q| q.waiting_strategy.clone()).unwrap_or_default()
     }
 
     pub fn queue(&self, id: Uuid) -> Option<&QueueConfig> {
@@ -111,6 +118,7 @@ impl RoutingConfig {
                     prefer_last_agent: q.prefer_last_agent,
                     acceptance_timeout: q.acceptance_timeout_minutes.map(|m| Duration::from_secs(60 * m.max(1) as u64)),
                     misses_to_away: q.acceptance_misses_to_away,
+                    waiting_strategy: q.waiting_strategy.unwrap_or_default(),
                     deleted: queue.deleted_at.is_some(),
                 };
                 (queue.id, config)

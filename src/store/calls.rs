@@ -1,8 +1,6 @@
 //! WhatsApp calls: their rows, their place in a queue, and the conversation a call belongs to.
 
 use crate::domain::call::{CallState, Direction, Outcome};
-use crate::domain::call_waiting::WaitingStrategy;
-use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -44,20 +42,6 @@ const COLUMNS: &str = "id, call_sid, channel_id, number_id, contact_id, conversa
 
 /// The most calls a conversation's list shows.
 pub const MAX_LISTED: i64 = 500;
-
-/// What a number says about calls: whether it takes them, and the language its callers hear.
-#[derive(Debug, Clone, FromRow)]
-pub struct CallingNumber {
-    pub supports_calling: bool,
-    pub language: Option<String>,
-}
-
-pub async fn calling_number(conn: &mut PgConnection, number: Uuid) -> sqlx::Result<Option<CallingNumber>> {
-    sqlx::query_as("SELECT supports_calling, language FROM whatsapp_numbers WHERE id = $1 AND deleted_at IS NULL")
-        .bind(number)
-        .fetch_optional(conn)
-        .await
-}
 
 /// The customer's open conversation on the number, or a new one of communication type `call` (then `true`):
 /// a call joins the conversation the customer already has, as a message would. (The open conversation the
@@ -217,17 +201,6 @@ pub async fn end(conn: &mut PgConnection, id: Uuid, outcome: Outcome) -> sqlx::R
     Ok(done.rows_affected() == 1)
 }
 
-/// The waiting strategy of the call's queue (`None` without a queue or a strategy of its own).
-pub async fn waiting_strategy(conn: &mut PgConnection, queue: Option<Uuid>) -> sqlx::Result<Option<WaitingStrategy>> {
-    let Some(queue) = queue else { return Ok(None) };
-    let row: Option<Option<Json<WaitingStrategy>>> =
-        sqlx::query_scalar("SELECT waiting_strategy FROM queues WHERE id = $1")
-            .bind(queue)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.flatten().map(|j| j.0))
-}
-
 /// The conversation's calls, oldest first (the latest [`MAX_LISTED`]).
 pub async fn of_conversation(conn: &mut PgConnection, conversation: Uuid) -> sqlx::Result<Vec<Call>> {
     sqlx::query_as(&format!(
@@ -313,14 +286,13 @@ pub struct CallView {
 }
 
 pub async fn view(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<CallView>> {
-    let columns: String = COLUMNS.split(',').map(|c| format!("x.{}", c.trim())).collect::<Vec<_>>().join(", ");
-    sqlx::query_as(&format!(
-        "SELECT {columns}, k.profile_name AS customer_name, k.phone_e164 AS customer_phone, q.name AS queue_name,
+    sqlx::query_as(
+        "SELECT x.*, k.profile_name AS customer_name, k.phone_e164 AS customer_phone, q.name AS queue_name,
                 n.name AS number_name, 'whatsapp' AS channel_type
          FROM calls x JOIN contacts k ON k.id = x.contact_id JOIN whatsapp_numbers n ON n.id = x.number_id
               LEFT JOIN queues q ON q.id = x.queue_id
-         WHERE x.id = $1"
-    ))
+         WHERE x.id = $1",
+    )
     .bind(id)
     .fetch_optional(conn)
     .await

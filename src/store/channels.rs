@@ -29,6 +29,8 @@ pub struct NumberRecord {
     pub e164: String,
     pub customers_may_send_attachments: bool,
     pub csat_enabled: bool,
+    pub supports_calling: bool,
+    pub language: Option<String>,
 }
 
 /// A channel as listed to people: no secrets.
@@ -151,8 +153,8 @@ pub async fn find(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<(ChannelRecord
         return Ok(None);
     };
     let numbers = sqlx::query_as(
-        "SELECT id, channel_id, name, e164, customers_may_send_attachments, csat_enabled FROM whatsapp_numbers
-         WHERE channel_id = $1 AND deleted_at IS NULL ORDER BY created_at",
+        "SELECT id, channel_id, name, e164, customers_may_send_attachments, csat_enabled, supports_calling, language
+         FROM whatsapp_numbers WHERE channel_id = $1 AND deleted_at IS NULL ORDER BY created_at",
     )
     .bind(id)
     .fetch_all(pool)

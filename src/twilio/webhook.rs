@@ -361,14 +361,55 @@ pub struct VoiceCall {
     pub from: Party,
     /// The business's number (absent on an agent's browser leg).
     pub to: Option<WhatsAppAddress>,
-    /// `CallStatus`: `queued`, `ringing`, `in-progress`, `completed`, `busy`, `failed`, `no-answer`, `canceled`.
-    pub status: String,
+    pub status: CallStatus,
     /// Seconds in the Twilio queue (`QueueTime`, on the wait URL and the `<Enqueue>` action).
     pub queue_time: Option<u32>,
-    /// Why the caller left the queue (`QueueResult`: `bridged`, `hangup`, `leave`, `error`, …).
-    pub queue_result: Option<String>,
+    /// Why the caller left the queue (on the `<Enqueue>` action).
+    pub queue_result: Option<QueueResult>,
     /// The call's length in seconds (`CallDuration`, on the final status).
     pub duration: Option<u32>,
+}
+
+/// Where a call is, as Twilio's `CallStatus` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallStatus {
+    /// `queued`, `ringing`, `in-progress`, or a status this version does not know.
+    Going,
+    /// `completed`, `busy`, `no-answer`, `canceled`: over.
+    Over,
+    /// `failed`: Twilio could not place or keep it.
+    Failed,
+}
+
+impl CallStatus {
+    fn parse(s: &str) -> Self {
+        match s {
+            "completed" | "busy" | "no-answer" | "canceled" => Self::Over,
+            "failed" => Self::Failed,
+            _ => Self::Going,
+        }
+    }
+}
+
+/// Why a caller left a Twilio queue (`QueueResult`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueResult {
+    /// `bridged`, `bridging-in-process`: connected to whoever dequeued them.
+    Bridged,
+    /// `leave`: the wait URL answered `<Leave>`.
+    Left,
+    /// `hangup`, or Twilio could not keep them waiting (`error`, `system-error`, `queue-full`, `redirected`).
+    Gone,
+}
+
+impl QueueResult {
+    fn parse(s: &str) -> Self {
+        match s {
+            "bridged" | "bridging-in-process" => Self::Bridged,
+            "leave" => Self::Left,
+            _ => Self::Gone,
+        }
+    }
 }
 
 /// Who is on the calling end of a voice webhook.
@@ -407,9 +448,9 @@ impl TryFrom<&Form> for VoiceCall {
             account_sid: parse_sid(form, "AccountSid", AccountSid::parse)?,
             from,
             to,
-            status: form.non_empty("CallStatus").unwrap_or("").to_owned(),
+            status: CallStatus::parse(form.non_empty("CallStatus").unwrap_or("")),
             queue_time: seconds("QueueTime")?,
-            queue_result: form.non_empty("QueueResult").map(str::to_owned),
+            queue_result: form.non_empty("QueueResult").map(QueueResult::parse),
             duration: seconds("CallDuration")?,
         })
     }
