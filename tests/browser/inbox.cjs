@@ -511,21 +511,27 @@ async function longConversation(browser) {
   // the time up to those steps).
   const times = [];
   for (let round = 0; round < 5; round += 1) {
-    await page.goto(`${BASE}/inbox#/inbox`);
-    // The list is shown again (the page has handled the address change) before the next click: otherwise the
-    // late "back to the list" can land after the click and close the conversation being opened.
-    await page.locator('#conversation .empty').waitFor();
-    await row.waitFor();
-    // (Again each round: a navigation may have loaded the page anew.)
-    await page.evaluate(() => {
-      window.openStarted = undefined;
-      if (!window.timingClicks) { window.timingClicks = true; document.addEventListener('click', (e) => { window.openStarted = e.timeStamp; }, true); }
-    });
-    await row.click();
-    const took = await page.waitForFunction(() => {
-      const latest = [...document.querySelectorAll('#thread .msg.outbound')].some((el) => el.textContent.includes('message number 1000'));
-      return latest && document.querySelector('#earlier') && window.openStarted !== undefined ? Math.max(1, performance.now() - window.openStarted) : 0;
-    }, null, { polling: 'raf' });
+    let took = null;
+    // A round in which the conversation does not open is run again (at most three tries): a click right after
+    // going back to the list is sometimes lost while the list reloads (about one run in eight here; not found
+    // yet which step). The time measured is the one of the try that opened.
+    for (let attempt = 1; !took; attempt += 1) {
+      await page.goto(`${BASE}/inbox#/inbox`);
+      // The list is shown again (the page has handled the address change) before the next click: otherwise the
+      // late "back to the list" can land after the click and close the conversation being opened.
+      await page.locator('#conversation .empty').waitFor();
+      await row.waitFor();
+      // (Again each round: a navigation may have loaded the page anew.)
+      await page.evaluate(() => {
+        window.openStarted = undefined;
+        if (!window.timingClicks) { window.timingClicks = true; document.addEventListener('click', (e) => { window.openStarted = e.timeStamp; }, true); }
+      });
+      await row.click();
+      took = await page.waitForFunction(() => {
+        const latest = [...document.querySelectorAll('#thread .msg.outbound')].some((el) => el.textContent.includes('message number 1000'));
+        return latest && document.querySelector('#earlier') && window.openStarted !== undefined ? Math.max(1, performance.now() - window.openStarted) : 0;
+      }, null, { polling: 'raf', timeout: 10000 }).catch((e) => { if (attempt >= 3) throw e; return null; });
+    }
     times.push(Math.round(await took.jsonValue()));
   }
   times.sort((a, b) => a - b);
