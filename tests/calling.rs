@@ -640,3 +640,210 @@ async fn a_call_permission_template_keeps_its_voice_call_request_element_and_act
         .await;
     assert_eq!((status, err["error"]["details"]["field"].as_str()), (422, Some("buttons[0].action")), "{err}");
 }
+
+/// A template that asks for permission to call (`VOICE_CALL_REQUEST`), approved and at Twilio.
+async fn call_permission_template(c: &Center) -> Uuid {
+    id(&c
+        .post(
+            "/templates",
+            json!({"name": "may_we_call", "language": "en", "body": "May we call you about your order?",
+            "content_type": "twilio/call-to-action", "content_sid": "HX0123456789abcdef0123456789abcdef",
+            "approval_status": "approved", "buttons": [{"title": "Allow calls", "action": "VOICE_CALL_REQUEST"}]}),
+        )
+        .await)
+}
+
+async fn plain_template(c: &Center) -> Uuid {
+    id(&c
+        .post(
+            "/templates",
+            json!({"name": "order_update", "language": "en", "body": "Your order shipped",
+            "content_sid": "HXfedcba9876543210fedcba9876543210", "approval_status": "approved"}),
+        )
+        .await)
+}
+
+const PLACED_CALL_SID: &str = "CA0123456789abcdef0123456789abcdef";
+
+#[tokio::test]
+async fn calling_a_customer_needs_their_yes_to_a_request_sent_within_whatsapps_limits() {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"/Messages\.json$"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": new_sid("SM"), "status": "queued"})))
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"/Calls\.json$"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": PLACED_CALL_SID, "status": "queued"})))
+        .mount(&twilio)
+        .await;
+    let uri = twilio.uri();
+    let app = spawn_app_with(move |env| {
+        for (k, v) in [
+            ("SWITCHBOARD__JOBS__ENABLED", "true"),
+            ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
+            ("SWITCHBOARD__ROUTING__POLL_MS", "100"),
+            ("SWITCHBOARD__OUTBOUND__RATE_PER_SENDER", "0"),
+            ("SWITCHBOARD__TWILIO__API_BASE_URL", uri.as_str()),
+        ] {
+            env.push((k.into(), v.into()));
+        }
+    })
+    .await;
+    let admin = app.api_token("admin").await;
+    let (channel, number) = app.create_channel_and_number().await;
+    let c = Center { app, admin, channel, number };
+    c.number_settings(json!({"supports_calling": true})).await;
+    let (ana, ana_s) = c.online_agent("ana@example.com").await;
+    let q = id(&c.post("/queues", json!({"name": "Sales", "member_ids": [ana]})).await);
+    c.number_settings(json!({"default_queue_id": q})).await;
+    let request = call_permission_template(&c).await;
+    c.customer_writes("Hello, about my order").await;
+    let conversation: Uuid = eventually(20, "the conversation to reach Ana's queue", || async {
+        sqlx::query_scalar("SELECT id FROM conversations WHERE queue_id IS NOT NULL")
+            .fetch_optional(&c.app.pool)
+            .await
+            .unwrap()
+    })
+    .await;
+    let permission = || async {
+        let (s, v) = ana_s.call(Method::GET, &format!("/conversations/{conversation}/call-permission"), None).await;
+        assert_eq!(s, 200, "{v}");
+        v
+    };
+    let calls_path = format!("/conversations/{conversation}/calls");
+    let place = || ana_s.call(Method::POST, &calls_path, None);
+
+    // Never asked: no call, but a request may go.
+    let (s, err) = place().await;
+    assert_eq!((s, err["error"]["code"].as_str()), (422, Some("call_permission_missing")), "{err}");
+    let p = permission().await;
+    assert_eq!((p["may_request"].as_bool(), p["may_call"].as_bool()), (Some(true), Some(false)), "{p}");
+    assert_eq!(p["call_refusal"], "call_permission_missing");
+
+    // The request goes as the template message; a second within 24 hours is refused with when it is possible.
+    let send = json!({"template": {"id": request}});
+    let messages = format!("/conversations/{conversation}/messages");
+    let (s, v) = ana_s.call(Method::POST, &messages, Some(send.clone())).await;
+    assert_eq!(s, 202, "{v}");
+    let p = permission().await;
+    assert_eq!((p["pending"].as_bool(), p["may_request"].as_bool()), (Some(true), Some(false)), "{p}");
+    let next = p["next_request_at"].as_str().expect("when the next request is possible").to_owned();
+    let (s, err) = ana_s.call(Method::POST, &messages, Some(send)).await;
+    assert_eq!((s, err["error"]["code"].as_str()), (422, Some("call_permission_request_limited")), "{err}");
+    assert_eq!(err["error"]["details"]["next_request_at"], next.as_str());
+    let requested_at: time::OffsetDateTime =
+        sqlx::query_scalar("SELECT created_at FROM call_permission_requests").fetch_one(&c.app.pool).await.unwrap();
+    let next_at = time::OffsetDateTime::parse(&next, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(next_at, requested_at + time::Duration::hours(24), "one request per 24 hours");
+    assert_eq!(c.app.count("call_permission_requests").await, 1, "the refused one is not recorded");
+
+    // The customer says yes: the Call button is enabled for 7 days.
+    c.customer_writes("Yes").await;
+    let p = eventually(20, "the customer's yes to be recorded", || async {
+        let p = permission().await;
+        p["may_call"].as_bool().unwrap().then_some(p)
+    })
+    .await;
+    let until = time::OffsetDateTime::parse(
+        p["permitted_until"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let days = (until - time::OffsetDateTime::now_utc()).whole_hours();
+    assert!((167..=168).contains(&days), "a yes lasts 7 days: {p}");
+    assert!(c.events(conversation).await.iter().any(|e| e["kind"] == "call_permission_granted"));
+
+    // Calling: Twilio rings the agent's browser, whose TwiML dials the customer on WhatsApp from the sender.
+    let (s, call) = place().await;
+    assert_eq!(s, 201, "{call}");
+    assert_eq!((call["state"].as_str(), call["direction"].as_str()), (Some("dialing"), Some("outbound")));
+    assert_eq!(call["customer_phone"], CUSTOMER);
+    let placed = twilio.received_requests().await.unwrap();
+    let request = placed.iter().find(|r| r.url.path().ends_with("/Calls.json")).expect("a Calls request");
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&request.body).into_owned().collect();
+    assert_eq!(form["To"], format!("client:{ana}"));
+    assert_eq!(form["From"], BUSINESS_NUMBER);
+    assert_eq!(form["StatusCallback"], c.voice_url("/status"));
+    let dial = verbs(&form["Twiml"]);
+    assert_eq!(names(&dial), ["Dial"]);
+    assert_eq!(dial[0].attr("callerId"), format!("whatsapp:{BUSINESS_NUMBER}"));
+    assert_eq!(dial[0].attr("action"), c.voice_url("/dialed"));
+    assert_eq!(names(&dial[0].inner), ["WhatsApp"]);
+    assert_eq!(dial[0].inner[0].text, CUSTOMER);
+    assert_eq!(dial[0].inner[0].attr("statusCallback"), c.voice_url("/reached"));
+    let (s, busy) = place().await;
+    assert_eq!((s, busy["error"]["code"].as_str()), (409, Some("agent_on_call")), "{busy}");
+
+    // The customer answers, they talk, the call ends: answered, and any connected call resets the request limits.
+    let leg = params(&[
+        ("CallSid", &new_sid("CA")),
+        ("ParentCallSid", PLACED_CALL_SID),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", &format!("whatsapp:{BUSINESS_NUMBER}")),
+        ("To", &format!("whatsapp:{CUSTOMER}")),
+        ("CallStatus", "in-progress"),
+    ]);
+    c.voice("/reached", &leg).await;
+    let row = || async {
+        sqlx::query_as::<_, (String, Option<String>)>("SELECT state, outcome FROM calls WHERE call_sid = $1")
+            .bind(PLACED_CALL_SID)
+            .fetch_one(&c.app.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(row().await, ("connected".to_owned(), None));
+    let dialed = params(&[
+        ("CallSid", PLACED_CALL_SID),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", BUSINESS_NUMBER),
+        ("To", &format!("client:{ana}")),
+        ("CallStatus", "in-progress"),
+        ("DialCallStatus", "completed"),
+        ("DialCallDuration", "42"),
+    ]);
+    assert_eq!(names(&c.voice("/dialed", &dialed).await), ["Hangup"]);
+    assert_eq!(row().await, ("ended".to_owned(), Some("answered".to_owned())));
+    let kinds: Vec<String> =
+        c.events(conversation).await.iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+    let at = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("no {k} in {kinds:?}"));
+    assert!(at("call_permission_requested") < at("call_permission_granted"));
+    assert!(at("call_outgoing") < at("call_answered") && at("call_answered") < at("call_ended"), "{kinds:?}");
+    let ended = c.events(conversation).await.into_iter().find(|e| e["kind"] == "call_ended").unwrap();
+    assert_eq!(ended["data"]["duration_secs"], 42);
+    assert_eq!(permission().await["may_request"], true, "a connected call resets the request limits");
+}
+
+#[tokio::test]
+async fn a_conversation_started_to_call_opens_with_a_call_permission_request_from_a_calling_number() {
+    let c = center().await;
+    let request = call_permission_template(&c).await;
+    let plain = plain_template(&c).await;
+    let start = |template: Uuid, to: &str| json!({"number_id": c.number, "to": to, "template": {"id": template}, "communication_type": "call"});
+    let (s, err) = c.call(Method::POST, "/conversations", Some(start(plain, CUSTOMER))).await;
+    assert_eq!((s, err["error"]["code"].as_str()), (422, Some("template_not_call_permission")), "{err}");
+    assert_eq!(err["error"]["details"]["field"], "template.id");
+
+    c.number_settings(json!({"supports_calling": false})).await;
+    let (s, err) = c.call(Method::POST, "/conversations", Some(start(request, CUSTOMER))).await;
+    assert_eq!((s, err["error"]["code"].as_str()), (422, Some("number_does_not_call")), "{err}");
+    c.number_settings(json!({"supports_calling": true})).await;
+
+    let conversation = c.post("/conversations", start(request, CUSTOMER)).await;
+    assert_eq!(conversation["communication_type"], "call");
+    let events = c.events(id(&conversation)).await;
+    assert!(events.iter().any(|e| e["kind"] == "call_permission_requested"), "{events:?}");
+    let (s, err) = c.call(Method::POST, "/conversations", Some(start(request, CUSTOMER))).await;
+    assert_eq!((s, err["error"]["code"].as_str()), (409, Some("conversation_exists")), "{err}");
+
+    // A notification cannot carry one (its limits are the conversation's), and an API token places no call.
+    let body = json!({"number_id": c.number, "to": "+5215500000001", "template": {"id": request}});
+    let (s, err) = c.call(Method::POST, "/notifications", Some(body)).await;
+    assert_eq!((s, err["error"]["details"]["field"].as_str()), (422, Some("template")), "{err}");
+    let (s, err) = c.call(Method::POST, &format!("/conversations/{}/calls", id(&conversation)), None).await;
+    assert_eq!((s, err["error"]["code"].as_str()), (422, Some("not_an_agent")), "{err}");
+}

@@ -116,6 +116,29 @@ async fn every_outbound_request_shape_is_accepted_by_twilios_own_description() {
             .unwrap_or_else(|e| panic!("{name}: Prism refused the request: {e}"));
         assert!(accepted.sid.starts_with("SM"), "{name}: {accepted:?}");
     }
+    // A call to an agent's browser whose TwiML dials the customer on WhatsApp (the inbox's Call button).
+    let twiml = switchboard::twilio::twiml::render(&[switchboard::twilio::twiml::Verb::DialWhatsApp {
+        caller_id: "whatsapp:+14155238886".into(),
+        to: "+5215512345678".into(),
+        action: "https://cc.example.com/webhooks/twilio/0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e5f/voice/dialed".into(),
+        status_callback: "https://cc.example.com/webhooks/twilio/0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e5f/voice/reached"
+            .into(),
+    }]);
+    let call = switchboard::twilio::rest::OutboundCall {
+        to: "client:0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e60",
+        from: "+14155238886",
+        twiml: &twiml,
+        status_callback: "https://cc.example.com/webhooks/twilio/0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e5f/voice/status",
+        timeout_secs: 20,
+    };
+    let placed = client
+        .create_call(false, common::ACCOUNT_SID, &auth(), &call)
+        .await
+        .unwrap_or_else(|e| panic!("call: Prism refused the request: {e}"));
+    assert!(placed.sid.starts_with("CA"), "{placed:?}");
+    let no_to = switchboard::twilio::rest::OutboundCall { to: "", ..call.clone() };
+    let refused = client.create_call(false, "not-an-account", &auth(), &no_to).await.unwrap_err();
+    assert!(refused.to_string().contains("422"), "{refused}");
     // And Prism does refuse what the description forbids, so the acceptances above mean something.
     let broken = OutboundMessage { to: "", ..text.clone() };
     let refused = client.send_message(false, "not-an-account", &auth(), &broken).await.unwrap_err();

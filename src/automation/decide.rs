@@ -1,10 +1,11 @@
-//! What the automations do about one inbound message, as a pure decision: the refused-media reply, the
-//! greeting, the out-of-hours message, then the actions of the auto-reply rules that fire. Each step carries
+//! What the automations do about one inbound message, as a pure decision: a STOP or START keyword, a yes or
+//! no to a call-permission request, the refused-media reply, the greeting, the out-of-hours message, then the actions of the auto-reply rules that fire. Each step carries
 //! its exactly-once key; the engine claims the key and carries the step out.
 
 use super::config::{AutomationConfig, NumberAutomation};
 use super::rules;
 use crate::domain::automation::{render, Action, Kind, Look, Placeholders};
+use crate::domain::call_permission;
 use crate::domain::opt_in::{self, OptInState};
 use crate::domain::routing::Target;
 use crate::routing::rules::{Env, Facts};
@@ -35,6 +36,12 @@ pub enum Does {
         state: OptInState,
         message_id: Uuid,
         text: String,
+    },
+    /// The customer wrote yes or no (`granted`) alone or tapped a button saying it: their answer to a
+    /// call-permission request, recorded if the business asked them.
+    CallPermissionAnswer {
+        message_id: Uuid,
+        granted: bool,
     },
 }
 
@@ -71,6 +78,10 @@ pub fn decide(cfg: &AutomationConfig, m: &Inbound<'_>, facts: &Facts, now: Times
         let does = Does::OptIn { state: k.state, message_id: m.message_id, text };
         steps.push(Step { kind: Kind::OptIn, key: m.message_id.to_string(), rule_id: None, does });
         return steps;
+    }
+    if let Some(granted) = call_permission::reply(facts.button_payload.as_deref(), &facts.text) {
+        let does = Does::CallPermissionAnswer { message_id: m.message_id, granted };
+        steps.push(Step { kind: Kind::CallPermission, key: m.message_id.to_string(), rule_id: None, does });
     }
     let Some(number) = cfg.numbers.get(&m.number_id) else { return steps };
     let names =
@@ -255,6 +266,19 @@ mod tests {
 
     const MONDAY_NOON: &str = "2026-11-23T11:00:00Z";
     const MONDAY_EVENING: &str = "2026-11-23T19:00:00Z";
+
+    #[test]
+    fn a_yes_or_no_alone_is_read_as_an_answer_to_a_call_permission_request() {
+        let (cfg, fired) = (config(), HashMap::new());
+        let facts = Facts { text: "Sí".into(), ..Facts::default() };
+        let steps = decide(&cfg, &inbound(&fired), &facts, MONDAY_NOON.parse().unwrap());
+        let answer = steps.iter().find(|s| s.kind == Kind::CallPermission).expect("an answer step");
+        assert_eq!(answer.does, Does::CallPermissionAnswer { message_id: Uuid::from_u128(9), granted: true });
+        assert_eq!(answer.key, Uuid::from_u128(9).to_string(), "once per message");
+        let facts = Facts { text: "Sí, claro, a las 5".into(), ..Facts::default() };
+        let steps = decide(&cfg, &inbound(&fired), &facts, MONDAY_NOON.parse().unwrap());
+        assert!(!kinds(&steps).contains(&Kind::CallPermission), "a sentence is not an answer");
+    }
 
     #[test]
     fn the_greeting_names_the_customer_and_the_number_until_a_person_replies() {

@@ -194,7 +194,7 @@ impl Engine {
         if p.contact_blocked {
             // A blocked contact is answered by nothing, but their STOP or START is still recorded and confirmed:
             // consent is theirs to change whatever we think of them.
-            steps.retain(|s| matches!(s.does, Does::OptIn { .. }));
+            steps.retain(|s| matches!(s.does, Does::OptIn { .. } | Does::CallPermissionAnswer { .. }));
         }
         let only_text = steps.iter().all(|s| matches!(s.does, Does::Say(Say::Text(_))));
         if !only_text {
@@ -277,6 +277,10 @@ impl Engine {
         }
         let caller = super::caller(step.rule_id);
         let refused = match &step.does {
+            Does::CallPermissionAnswer { message_id, granted } => {
+                crate::calling::permission::answered(conn, id, *message_id, *granted).await?;
+                None
+            }
             Does::Say(say) => {
                 let author = Author { kind: step.kind, rule_id: step.rule_id, ai_agent_id: None };
                 match self.say(conn, id, say, author).await {

@@ -242,7 +242,8 @@ pub async fn wait(state: &AppState, channel: &ChannelConfig, form: &Form) -> App
         CallState::Waiting => {}
         // An agent accepted it and their browser is joining: the caller holds on in silence a moment longer.
         CallState::Connected => return Ok(twiml::render(&[Verb::Pause { secs: JOINING_PAUSE_SECS }])),
-        CallState::Ended => return Ok(twiml::render(&[Verb::Leave])),
+        // A call the business placed never waits in a queue.
+        CallState::Ended | CallState::Dialing => return Ok(twiml::render(&[Verb::Leave])),
     }
     let language = caller_language(channel, &c);
     let strategy = state.routing.get(&mut tx).await?.waiting_strategy(c.queue_id);
@@ -320,6 +321,14 @@ pub async fn status(state: &AppState, channel: &ChannelConfig, form: &Form) -> A
             calls::end(&mut tx, c.id, Outcome::Failed).await?;
         }
         CallState::Waiting => missed(&mut tx, &c, "hung_up", waited_secs(&c)).await?,
+        // The agent's leg of a call the business placed ended before the customer was reached (the `<Dial>`'s
+        // action ends it first when they were): the agent did not answer, or Twilio could not place it.
+        CallState::Dialing => {
+            if calls::end(&mut tx, c.id, Outcome::Failed).await? {
+                let data = json!({"call_id": c.id, "agent_id": c.agent_id, "reason": "agent_leg_ended"});
+                super::record(&mut tx, &c, "call_failed", data).await?;
+            }
+        }
         CallState::Connected => {
             calls::end(&mut tx, c.id, Outcome::Answered).await?;
             let data = json!({"call_id": c.id, "agent_id": c.agent_id, "duration_secs": call.duration});
@@ -349,12 +358,12 @@ fn waited_secs(c: &Call) -> u32 {
     (time::OffsetDateTime::now_utc() - c.created_at).whole_seconds().clamp(0, u32::MAX as i64) as u32
 }
 
-fn unknown_call() -> AppError {
+pub(super) fn unknown_call() -> AppError {
     AppError::client(StatusCode::NOT_FOUND, "call_not_found", "no call with this CallSid arrived on this channel")
 }
 
 /// The webhook's call, from the channel's own account.
-fn voice_call(channel: &ChannelConfig, form: &Form) -> AppResult<VoiceCall> {
+pub(super) fn voice_call(channel: &ChannelConfig, form: &Form) -> AppResult<VoiceCall> {
     let call = VoiceCall::try_from(form).map_err(|e| AppError::bad_request(e.code(), e.to_string()))?;
     if call.account_sid != channel.account_sid {
         return Err(AppError::forbidden(

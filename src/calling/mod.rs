@@ -10,6 +10,8 @@
 pub mod answer;
 pub mod inbound;
 pub mod offer;
+pub mod outbound;
+pub mod permission;
 pub mod token;
 
 use crate::store::calls::Call;

@@ -27,6 +27,8 @@ pub enum Kind {
     Notification,
     /// The closing message of a conversation resolved after its number's or queue's time of silence.
     AutoResolve,
+    /// The customer's yes or no to a call-permission request, recorded (nothing is sent).
+    CallPermission,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Self::OptIn => "opt_in",
             Self::Notification => "notification",
             Self::AutoResolve => "auto_resolve",
+            Self::CallPermission => "call_permission",
         }
     }
 }

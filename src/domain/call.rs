@@ -24,13 +24,15 @@ text_enum!(Direction { Inbound => "inbound", Outbound => "outbound" });
 pub enum CallState {
     /// In a queue (or waiting for its agent), hearing the waiting strategy.
     Waiting,
+    /// Placed by the business: the agent's leg, then the customer's phone, rings.
+    Dialing,
     /// With an agent.
     Connected,
     /// Over; the outcome says how.
     Ended,
 }
 
-text_enum!(CallState { Waiting => "waiting", Connected => "connected", Ended => "ended" });
+text_enum!(CallState { Waiting => "waiting", Dialing => "dialing", Connected => "connected", Ended => "ended" });
 
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -38,7 +40,8 @@ text_enum!(CallState { Waiting => "waiting", Connected => "connected", Ended => 
 pub enum Outcome {
     /// An agent took it.
     Answered,
-    /// Nobody took it: the maximum wait passed, or the caller hung up while waiting. Someone calls back.
+    /// Nobody took it: the maximum wait passed, or the caller hung up while waiting (someone calls back); or,
+    /// placed by the business, the customer did not answer or declined.
     Missed,
     /// Out of the queue's business hours.
     Closed,

@@ -168,6 +168,34 @@ pub fn may_call(history: &[Happening], now: OffsetDateTime, calls_per_day: u32) 
     Ok(())
 }
 
+/// Words a customer answers a call-permission request with, as WhatsApp's buttons send them (`accept` /
+/// `reject`, Meta's `call_permission_reply`) or as they type them (seed 001: "はい" or "いいえ"), in the
+/// languages the inbox speaks. Compared lowercased, trimmed of spaces and punctuation.
+const YES: &[&str] = &["yes", "y", "accept", "allow", "allow calls", "sí", "si", "sim", "ja", "はい"];
+const NO: &[&str] =
+    &["no", "n", "reject", "decline", "don't allow", "dont allow", "não", "nao", "nee", "nein", "いいえ"];
+
+/// The customer's answer in a message (`Some(true)`: yes), read from the button they tapped or else the text
+/// they wrote alone; `None` when the message is not an answer. Only a message in reply to a request counts:
+/// the caller checks that one was sent.
+pub fn reply(button_payload: Option<&str>, text: &str) -> Option<bool> {
+    let word = |s: &str| {
+        let s = s.trim().trim_matches(|c: char| c.is_ascii_punctuation() || "。！？、".contains(c)).trim();
+        let lower = s.to_lowercase();
+        if YES.contains(&lower.as_str()) {
+            Some(true)
+        } else if NO.contains(&lower.as_str()) {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    match button_payload.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(payload) => word(payload).or_else(|| word(text)),
+        None => word(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +206,19 @@ mod tests {
 
     fn h(hours: i64) -> OffsetDateTime {
         T0 + Duration::hours(hours)
+    }
+
+    #[test]
+    fn a_reply_is_yes_or_no_from_the_button_or_the_word_alone() {
+        assert_eq!(reply(Some("accept"), "Allow"), Some(true));
+        assert_eq!(reply(Some("reject"), "Don't allow"), Some(false));
+        assert_eq!(reply(None, " Sí! "), Some(true));
+        assert_eq!(reply(None, "はい"), Some(true));
+        assert_eq!(reply(None, "いいえ。"), Some(false));
+        assert_eq!(reply(None, "NO"), Some(false));
+        assert_eq!(reply(Some("order_42"), "yes"), Some(true), "an unknown payload falls back to the text");
+        assert_eq!(reply(None, "yes, but call after 5"), None, "only a word alone is an answer");
+        assert_eq!(reply(None, ""), None);
     }
 
     #[test]

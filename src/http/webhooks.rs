@@ -1,6 +1,7 @@
 //! Twilio's webhooks: `POST /webhooks/twilio/{channel}/messages` and `/status`, and for WhatsApp calls `/voice`
 //! (a call arrives), `/voice/wait` (what a waiting caller hears next), `/voice/left` (the caller left the
-//! queue) and `/voice/status` (how the call ended); the voice ones answer TwiML.
+//! queue), `/voice/status` (how the call ended), and for calls the business places `/voice/reached` (the
+//! customer answered) and `/voice/dialed` (the call with them ended); the voice ones answer TwiML.
 //!
 //! A handler only ever sees a [`TwilioRequest`], which exists only once the channel was found and the
 //! signature checked out, so no handler can forget to check. The checks run in this order: unknown channel 404,
@@ -31,6 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/twilio/{channel}/voice/wait", post(call_waits))
         .route("/webhooks/twilio/{channel}/voice/left", post(call_left_queue))
         .route("/webhooks/twilio/{channel}/voice/status", post(call_status))
+        .route("/webhooks/twilio/{channel}/voice/reached", post(customer_answered))
+        .route("/webhooks/twilio/{channel}/voice/dialed", post(dial_ended))
 }
 
 async fn call_arrives(State(state): State<AppState>, request: Result<TwilioRequest, AppError>) -> AppResult<Response> {
@@ -64,6 +67,25 @@ async fn call_status(State(state): State<AppState>, request: Result<TwilioReques
     let answer = async {
         let r = request?;
         crate::calling::inbound::status(&state, &r.channel, &r.form).await.map(|()| EMPTY_TWIML.to_owned())
+    };
+    voice(answer.await)
+}
+
+async fn customer_answered(
+    State(state): State<AppState>,
+    request: Result<TwilioRequest, AppError>,
+) -> AppResult<Response> {
+    let answer = async {
+        let r = request?;
+        crate::calling::outbound::reached(&state, &r.channel, &r.form).await.map(|()| EMPTY_TWIML.to_owned())
+    };
+    voice(answer.await)
+}
+
+async fn dial_ended(State(state): State<AppState>, request: Result<TwilioRequest, AppError>) -> AppResult<Response> {
+    let answer = async {
+        let r = request?;
+        crate::calling::outbound::dialed(&state, &r.channel, &r.form).await
     };
     voice(answer.await)
 }

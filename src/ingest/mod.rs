@@ -78,6 +78,11 @@ fn look(state: &AppState, channel: &ChannelConfig, number: &Number, message: &In
         ..Default::default()
     };
     let refused_media = !number.accepts_media && !message.media.is_empty();
+    let answer = crate::domain::call_permission::reply(message.button_payload.as_deref(), &message.body);
+    if number.supports_calling && answer.is_some() {
+        // Perhaps a yes or no to a call-permission request: the engine records it if one was sent.
+        return (Look::Always, cfg.version);
+    }
     (crate::automation::decide::look(&cfg, number.id, &facts, refused_media, jiff::Timestamp::now()), cfg.version)
 }
 

@@ -17,6 +17,7 @@ use crate::auth::Caller;
 use crate::domain::automation::{Author, Kind};
 use crate::domain::conversation::{self, StartedBy};
 use crate::domain::opt_in::{self, OptInState};
+use crate::domain::routing::CommunicationType;
 use crate::domain::{RoutingState, E164};
 use crate::outbound::compose::{self, Outbox, TemplateMessage, MAX_TOPIC_CHARS};
 use crate::outbound::limits::{self, Reservation};
@@ -114,6 +115,14 @@ pub async fn check(conn: &mut PgConnection, common: Common) -> Result<Checked, S
     };
     // A notification writes first: only an approved template, whatever the customer's window.
     compose::sendable(&template, false)?;
+    if compose::asks_call_permission(&template) {
+        // Its limits are per customer and checked in the conversation it goes into: the inbox's way.
+        return Err(Refusal::invalid(
+            "template",
+            "a call-permission request is not a notification: send it in the customer's conversation, or start one to call them",
+        )
+        .into());
+    }
     Ok(Checked {
         number_id: common.number_id,
         channel_id,
@@ -281,6 +290,7 @@ async fn write(
             queue_id: checked.queue_id,
             assignee_id: None,
             started_by: StartedBy::Notification,
+            communication_type: CommunicationType::Message,
         })
         .collect();
     let inserted: HashSet<Uuid> = conversations::insert_many(conn, &new).await?.into_iter().collect();

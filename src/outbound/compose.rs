@@ -10,7 +10,9 @@
 use super::limits::{self, Reservation};
 use super::policy::{self, Refusal, SendError};
 use crate::auth::Caller;
+use crate::calling::permission;
 use crate::domain::conversation::StartedBy;
+use crate::domain::routing::CommunicationType;
 use crate::domain::{automation, conversation, opt_in, template, window, ConversationStatus, E164};
 use crate::refs;
 use crate::store::conversations::{self, ConversationRow, NewConversation, Visibility};
@@ -105,6 +107,12 @@ pub async fn send_quietly(
             None
         }
     };
+    let asks = template.as_ref().is_some_and(|t| t.asks_call_permission);
+    if asks {
+        permission::admit_request(conn, target.number_id, target.contact_id, target.supports_calling)
+            .await?
+            .map_err(Refusal::from)?;
+    }
     let text = template.as_ref().map_or(draft.body.as_str(), |m| m.text.as_str());
     let message_id = Uuid::now_v7();
     let parts = Parts {
@@ -115,6 +123,16 @@ pub async fn send_quietly(
         quote: draft.quote,
     };
     queue(conn, outbox, caller, message_id, id, target.account_id, parts).await?;
+    if asks {
+        let request = store::call_permissions::NewRequest {
+            number_id: target.number_id,
+            contact_id: target.contact_id,
+            conversation_id: id,
+            message_id,
+            requested_by: caller.user_id,
+        };
+        permission::requested(conn, &request).await?;
+    }
     if let (Some(agent), None) = (caller.user_id, draft.automated) {
         // An agent who answers is there: their missed acceptances in a row start over.
         db::answered(conn, agent).await?;
@@ -243,6 +261,13 @@ pub struct TemplateMessage {
     pub content_sid: Option<String>,
     /// `{"1": "Ana", …}`, as Twilio's `ContentVariables`.
     pub variables: serde_json::Value,
+    /// A call-permission request: WhatsApp's request limits apply, and it is recorded as a request.
+    pub asks_call_permission: bool,
+}
+
+/// Whether the template asks the customer for permission to call (its VOICE_CALL_REQUEST element).
+pub fn asks_call_permission(tpl: &store::templates::Template) -> bool {
+    template::is_call_permission_request(&tpl.settings.content_type, &tpl.settings.buttons)
 }
 
 /// `window_open`: inside the 24-hour window, interactive content needs no approval.
@@ -278,6 +303,7 @@ pub fn fill(
         template_id: tpl.id,
         content_sid: tpl.settings.content_sid.clone(),
         variables: serde_json::Value::Object(vars),
+        asks_call_permission: asks_call_permission(tpl),
     })
 }
 
@@ -403,6 +429,9 @@ pub struct NewConversationDraft {
     pub tag_ids: Vec<Uuid>,
     pub priority: i32,
     pub queue_id: Option<Uuid>,
+    /// `call`: the business means to call the customer, so the opening template must be a call-permission
+    /// request (seed 001's "+ → communication type: call").
+    pub communication_type: CommunicationType,
 }
 
 /// A conversation [`start`] opened.
@@ -468,6 +497,13 @@ pub async fn start(
     }
     // A conversation started by the business has no window yet: only an approved template opens it.
     let message = template_message(conn, &draft.template, false).await?;
+    if draft.communication_type == CommunicationType::Call && !message.asks_call_permission {
+        return Err(Refusal::NotCallPermissionTemplate.into());
+    }
+    if message.asks_call_permission {
+        let calls = store::numbers::supports_calling(conn, draft.number_id).await?;
+        permission::admit_request(conn, draft.number_id, contact_id, calls).await?.map_err(Refusal::from)?;
+    }
     // Business-initiated whatever the customer's last window: it counts towards the number's limit.
     let reservation = limits::reserve_one(pool, conn, draft.number_id, contact_id).await?;
     match write_start(conn, outbox, caller, &draft, topic, &tag_ids, channel_id, account_id, contact_id, &message).await
@@ -509,6 +545,7 @@ async fn write_start(
         queue_id: draft.queue_id,
         assignee_id: assignee,
         started_by: StartedBy::Business,
+        communication_type: draft.communication_type,
     };
     if !conversations::insert(conn, &new).await? {
         // Another request started one between the check and the insert.
@@ -523,7 +560,18 @@ async fn write_start(
         conversations::set_tags(conn, id, tag_ids).await?;
     }
     let parts = Parts::template(message, None);
-    queue(conn, outbox, caller, Uuid::now_v7(), id, account_id, parts).await?;
+    let message_id = Uuid::now_v7();
+    queue(conn, outbox, caller, message_id, id, account_id, parts).await?;
+    if message.asks_call_permission {
+        let request = store::call_permissions::NewRequest {
+            number_id: draft.number_id,
+            contact_id,
+            conversation_id: id,
+            message_id,
+            requested_by: caller.user_id,
+        };
+        permission::requested(conn, &request).await?;
+    }
     let conversation = conversations::find(conn, id, Visibility::All)
         .await?
         .ok_or_else(|| sqlx::Error::Protocol("a conversation inserted in this transaction is not found".into()))?;

@@ -77,6 +77,21 @@ pub enum Refusal {
     AlreadyRetried {
         retry: Uuid,
     },
+    /// A call-permission request (or a call button) from a number that does not take calls.
+    NumberDoesNotCall,
+    /// WhatsApp's call-permission rules forbid it now.
+    CallPermission(crate::domain::call_permission::Refusal),
+    /// A conversation started to call the customer must open with a call-permission template.
+    NotCallPermissionTemplate,
+}
+
+impl From<crate::calling::permission::Refused> for Refusal {
+    fn from(r: crate::calling::permission::Refused) -> Self {
+        match r {
+            crate::calling::permission::Refused::NumberDoesNotCall => Self::NumberDoesNotCall,
+            crate::calling::permission::Refused::Rule(rule) => Self::CallPermission(rule),
+        }
+    }
 }
 
 impl Refusal {
@@ -227,7 +242,39 @@ impl From<Refusal> for AppError {
                 "this message was already sent again: retry the new attempt if it failed too",
             )
             .with_details(json!({ "message_id": retry })),
+            Refusal::NumberDoesNotCall => AppError::unprocessable(
+                "number_does_not_call",
+                "this conversation's WhatsApp number does not take calls: an admin turns on supports_calling for a number whose sender has calling enabled at Twilio",
+            ),
+            Refusal::CallPermission(rule) => call_permission_error(rule),
+            Refusal::NotCallPermissionTemplate => AppError::unprocessable(
+                "template_not_call_permission",
+                "this template has no call-permission request (a call-to-action button of type VOICE_CALL_REQUEST): only such a template can ask a customer for permission to call",
+            )
+            .with_field("template.id"),
         }
+    }
+}
+
+/// A call-permission rule's refusal, with when it would be allowed where the rules say.
+fn call_permission_error(rule: crate::domain::call_permission::Refusal) -> AppError {
+    use crate::domain::call_permission::Refusal as Rule;
+    let at = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    match rule {
+        Rule::RequestLimited { next } => AppError::unprocessable(
+            rule.code(),
+            format!("WhatsApp allows one call-permission request per 24 hours and two per 7 days (until a call connects): the next is possible at {}", at(next)),
+        )
+        .with_details(json!({ "next_request_at": at(next) })),
+        Rule::PermissionMissing => AppError::unprocessable(
+            rule.code(),
+            "the customer has not allowed calls (or the permission expired after 7 days, or was revoked after unanswered calls): send a call-permission request first",
+        ),
+        Rule::CallLimitReached { next } => AppError::unprocessable(
+            rule.code(),
+            format!("the calls allowed with this customer in 24 hours were made: the next is possible at {}", at(next)),
+        )
+        .with_details(json!({ "next_call_at": at(next) })),
     }
 }
 

@@ -8,7 +8,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct Call {
     pub id: Uuid,
-    pub call_sid: String,
+    /// Twilio's CallSid (`CA…`); none yet for a call the business is placing until Twilio took it.
+    pub call_sid: Option<String>,
     pub channel_id: Uuid,
     pub number_id: Uuid,
     pub contact_id: Uuid,
@@ -226,11 +227,104 @@ pub async fn due_offers(conn: &mut PgConnection, ring_timeout_secs: u64, limit: 
     .await
 }
 
+/// Whether the agent is on a call, placing one, or one rings them.
+pub async fn agent_busy(conn: &mut PgConnection, agent: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM calls WHERE state = 'waiting' AND offered_to = $1)
+             OR EXISTS (SELECT 1 FROM calls WHERE state IN ('connected', 'dialing') AND agent_id = $1)",
+    )
+    .bind(agent)
+    .fetch_one(conn)
+    .await
+}
+
+/// What placing a call to a conversation's customer needs, with the Twilio account to place it from.
+#[derive(Debug, Clone, FromRow)]
+pub struct DialTarget {
+    pub channel_id: Uuid,
+    pub number_id: Uuid,
+    pub contact_id: Uuid,
+    pub queue_id: Option<Uuid>,
+    pub supports_calling: bool,
+    /// The business's number (E.164).
+    pub business: String,
+    /// The customer's number; none for a customer WhatsApp shows only by their user id.
+    pub customer: Option<String>,
+    /// The conversation's channel or number was deleted.
+    pub deleted: bool,
+    #[sqlx(flatten)]
+    pub account: super::channels::AccountRecord,
+}
+
+/// The conversation's [`DialTarget`], if `who` may see it; the conversation is share-locked.
+pub async fn dial_target(
+    conn: &mut PgConnection,
+    conversation: Uuid,
+    who: super::conversations::Visibility,
+) -> sqlx::Result<Option<DialTarget>> {
+    let mut q = sqlx::QueryBuilder::new(
+        "SELECT c.channel_id, c.number_id, c.contact_id, c.queue_id, n.supports_calling, n.e164 AS business,
+                k.phone_e164 AS customer, (n.deleted_at IS NOT NULL OR ch.deleted_at IS NOT NULL) AS deleted,
+                a.account_sid, a.auth_token, a.api_key_sid, a.api_key_secret, a.sandbox
+         FROM conversations c
+         JOIN whatsapp_numbers n ON n.id = c.number_id
+         JOIN channels ch ON ch.id = c.channel_id
+         JOIN twilio_accounts a ON a.id = ch.account_id
+         JOIN contacts k ON k.id = c.contact_id
+         WHERE c.id = ",
+    );
+    q.push_bind(conversation);
+    who.push(&mut q);
+    q.push(" FOR KEY SHARE OF c");
+    q.build_query_as().fetch_optional(conn).await
+}
+
+/// A call the business places, `dialing` with its agent and no CallSid yet.
+pub async fn insert_outbound(
+    conn: &mut PgConnection,
+    id: Uuid,
+    conversation: Uuid,
+    t: &DialTarget,
+    agent: Uuid,
+) -> sqlx::Result<Call> {
+    sqlx::query_as(&format!(
+        "INSERT INTO calls (id, channel_id, number_id, contact_id, conversation_id, direction, state, queue_id,
+                            agent_id)
+         VALUES ($1, $2, $3, $4, $5, 'outbound', 'dialing', $6, $7)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(t.channel_id)
+    .bind(t.number_id)
+    .bind(t.contact_id)
+    .bind(conversation)
+    .bind(t.queue_id)
+    .bind(agent)
+    .fetch_one(conn)
+    .await
+}
+
+/// Twilio took the call: its CallSid.
+pub async fn set_sid(conn: &mut PgConnection, id: Uuid, sid: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE calls SET call_sid = $2 WHERE id = $1").bind(id).bind(sid).execute(conn).await?;
+    Ok(())
+}
+
+/// The customer answered a call the business placed.
+pub async fn reached(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE calls SET state = 'connected', answered_at = now() WHERE id = $1 AND state = 'dialing'")
+            .bind(id)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Agents a call rings now or who are on one: not offered another.
 pub async fn busy_agents(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar(
         "SELECT offered_to FROM calls WHERE state = 'waiting' AND offered_to IS NOT NULL
-         UNION SELECT agent_id FROM calls WHERE state = 'connected' AND agent_id IS NOT NULL",
+         UNION SELECT agent_id FROM calls WHERE state IN ('connected', 'dialing') AND agent_id IS NOT NULL",
     )
     .fetch_all(conn)
     .await

@@ -3,6 +3,7 @@
 
 use super::listing::{Keyed, Listing, UUID_ID};
 use crate::domain::conversation::StartedBy;
+use crate::domain::routing::CommunicationType;
 use crate::domain::{ConversationStatus, RoutingState};
 use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -183,6 +184,10 @@ pub async fn list(
 #[derive(Debug, Clone, FromRow)]
 pub struct SendTarget {
     pub account_id: Uuid,
+    pub number_id: Uuid,
+    pub contact_id: Uuid,
+    /// The number takes WhatsApp calls (a call-permission request may be sent from it).
+    pub supports_calling: bool,
     pub status: ConversationStatus,
     pub last_inbound_at: Option<OffsetDateTime>,
     pub db_now: OffsetDateTime,
@@ -192,7 +197,7 @@ pub struct SendTarget {
 }
 
 /// What [`SendTarget`] reads (and the conversation's id), for one conversation or many.
-const SEND_TARGET: &str = "SELECT c.id, ch.account_id, c.status, c.last_inbound_at, now() AS db_now,
+const SEND_TARGET: &str = "SELECT c.id, ch.account_id, c.number_id, c.contact_id, n.supports_calling, c.status, c.last_inbound_at, now() AS db_now,
         n.agents_may_send_attachments, n.deleted_at IS NOT NULL AS number_deleted,
         ch.deleted_at IS NOT NULL AS channel_deleted
     FROM conversations c
@@ -338,6 +343,8 @@ pub struct NewConversation<'a> {
     pub assignee_id: Option<Uuid>,
     /// A notification's conversation waits for the customer's reply (`notified`, pending) before it is routed.
     pub started_by: StartedBy,
+    /// `call`: started to call the customer (routed by the routes and queues for calls).
+    pub communication_type: CommunicationType,
 }
 
 /// The conversation the customer already has open on the number, if any.
@@ -361,15 +368,16 @@ pub async fn insert_many(conn: &mut PgConnection, rows: &[NewConversation<'_>]) 
     }
     sqlx::query_scalar(
         "INSERT INTO conversations (id, channel_id, number_id, contact_id, topic, priority, queue_id, assignee_id,
-                                    routing_state, assigned_at, updated_at, started_by, status)
+                                    routing_state, assigned_at, updated_at, started_by, status, communication_type)
          SELECT c.id, c.channel_id, c.number_id, c.contact_id, c.topic, c.priority, c.queue_id, c.assignee_id,
                 CASE WHEN c.assignee_id IS NOT NULL THEN 'assigned' WHEN c.started_by = 'notification' THEN 'notified'
                      ELSE 'unrouted' END,
                 CASE WHEN c.assignee_id IS NULL THEN NULL ELSE now() END, now(), c.started_by,
-                CASE WHEN c.started_by = 'notification' THEN 'pending' ELSE 'open' END
+                CASE WHEN c.started_by = 'notification' THEN 'pending' ELSE 'open' END, c.communication_type
          FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int4[], $7::uuid[], $8::uuid[],
-                     $9::text[])
-              AS c(id, channel_id, number_id, contact_id, topic, priority, queue_id, assignee_id, started_by)
+                     $9::text[], $10::text[])
+              AS c(id, channel_id, number_id, contact_id, topic, priority, queue_id, assignee_id, started_by,
+                   communication_type)
          ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO NOTHING
          RETURNING id",
     )
@@ -382,6 +390,7 @@ pub async fn insert_many(conn: &mut PgConnection, rows: &[NewConversation<'_>]) 
     .bind(column(rows, |c| c.queue_id))
     .bind(column(rows, |c| c.assignee_id))
     .bind(column(rows, |c| c.started_by.as_str()))
+    .bind(column(rows, |c| c.communication_type.as_str()))
     .fetch_all(conn)
     .await
 }
@@ -389,12 +398,12 @@ pub async fn insert_many(conn: &mut PgConnection, rows: &[NewConversation<'_>]) 
 pub async fn insert(conn: &mut PgConnection, c: &NewConversation<'_>) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO conversations (id, channel_id, number_id, contact_id, topic, priority, queue_id, assignee_id,
-                                    routing_state, assigned_at, updated_at, started_by, status)
+                                    routing_state, assigned_at, updated_at, started_by, status, communication_type)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
                  CASE WHEN $8::uuid IS NOT NULL THEN 'assigned' WHEN $9 = 'notification' THEN 'notified'
                       ELSE 'unrouted' END,
                  CASE WHEN $8::uuid IS NULL THEN NULL ELSE now() END, now(), $9,
-                 CASE WHEN $9 = 'notification' THEN 'pending' ELSE 'open' END)
+                 CASE WHEN $9 = 'notification' THEN 'pending' ELSE 'open' END, $10)
          ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO NOTHING",
     )
     .bind(c.id)
@@ -406,6 +415,7 @@ pub async fn insert(conn: &mut PgConnection, c: &NewConversation<'_>) -> sqlx::R
     .bind(c.queue_id)
     .bind(c.assignee_id)
     .bind(c.started_by)
+    .bind(c.communication_type)
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)

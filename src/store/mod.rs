@@ -9,6 +9,7 @@ pub mod attachments;
 pub mod audit;
 pub mod automation;
 pub mod business_hours;
+pub mod call_permissions;
 pub mod calls;
 pub mod canned_responses;
 pub mod channels;

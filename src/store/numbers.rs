@@ -166,6 +166,14 @@ pub async fn sending(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<(
     .await
 }
 
+/// Whether the number takes WhatsApp calls.
+pub async fn supports_calling(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT coalesce((SELECT supports_calling FROM whatsapp_numbers WHERE id = $1), false)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
 /// Whether the agent serves the number (is one of its members).
 pub async fn serves(conn: &mut PgConnection, user: Uuid, number: Uuid) -> sqlx::Result<bool> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM number_members WHERE user_id = $1 AND number_id = $2)")

@@ -1,5 +1,5 @@
-//! Twilio's REST API as Switchboard uses it: checking credentials, sending messages (`Messages.json`), and
-//! reading templates from the Content API.
+//! Twilio's REST API as Switchboard uses it: checking credentials, sending messages (`Messages.json`), placing
+//! calls (`Calls.json`), and reading templates from the Content API.
 //!
 //! Errors come back as `{"code": 20003, "message": "Authenticate", "more_info": …, "status": 401}` (newer APIs
 //! answer RFC 9457 problem documents with `code` and `detail`); the code is the stable key. The same client talks
@@ -109,6 +109,41 @@ impl OutboundMessage<'_> {
     }
 }
 
+/// One `POST /2010-04-01/Accounts/{sid}/Calls.json`: a call to an agent's leg whose TwiML then dials the
+/// customer (`<Dial><WhatsApp>`), so the agent is on the line before the customer's phone rings.
+#[derive(Debug, Clone)]
+pub struct OutboundCall<'a> {
+    /// The agent's leg: `client:<identity>` (their browser) or a phone number.
+    pub to: &'a str,
+    /// The caller id the agent sees: the business's number.
+    pub from: &'a str,
+    /// What Twilio runs once the agent answers.
+    pub twiml: &'a str,
+    /// Where Twilio says the agent's leg ended.
+    pub status_callback: &'a str,
+    /// How long the agent's leg rings, in seconds.
+    pub timeout_secs: u32,
+}
+
+impl OutboundCall<'_> {
+    pub fn form(&self) -> String {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("To", self.to)
+            .append_pair("From", self.from)
+            .append_pair("Twiml", self.twiml)
+            .append_pair("StatusCallback", self.status_callback)
+            .append_pair("StatusCallbackMethod", "POST")
+            .append_pair("Timeout", &self.timeout_secs.to_string());
+        form.finish()
+    }
+}
+
+/// Twilio took the call: its SID (`CA…`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CallAccepted {
+    pub sid: String,
+}
+
 /// Twilio took the message: its SID and the status it reported (`queued`, or `accepted` for a Messaging Service).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Accepted {
@@ -211,6 +246,24 @@ impl RestClient {
             .body(message.form());
         let response = success(self.send(request, auth).await?).await?;
         response.json::<Accepted>().await.map_err(|e| RestError::BadResponse(e.without_url().to_string()))
+    }
+
+    /// Places one call.
+    pub async fn create_call(
+        &self,
+        sandbox: bool,
+        account: &str,
+        auth: &BasicAuth,
+        call: &OutboundCall<'_>,
+    ) -> Result<CallAccepted, RestError> {
+        let url = join(self.api(sandbox), &format!("/2010-04-01/Accounts/{account}/Calls.json"))?;
+        let request = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(call.form());
+        let response = success(self.send(request, auth).await?).await?;
+        response.json::<CallAccepted>().await.map_err(|e| RestError::BadResponse(e.without_url().to_string()))
     }
 
     /// Every content resource of the account, following `meta.next_page_url` (on the configured host only: the

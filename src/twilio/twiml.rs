@@ -1,5 +1,5 @@
 //! TwiML for WhatsApp calls: the verbs Switchboard answers a voice webhook with, written as Twilio spells them
-//! (`<Say>`, `<Play>`, `<Pause>`, `<Enqueue>`, `<Leave>`, `<Hangup>`, `<Reject>`), by an XML writer so that
+//! (`<Say>`, `<Play>`, `<Pause>`, `<Enqueue>`, `<Dial>`, `<Leave>`, `<Hangup>`, `<Reject>`), by an XML writer so that
 //! text and URLs are always escaped.
 
 use quick_xml::events::{BytesDecl, Event};
@@ -30,6 +30,16 @@ pub enum Verb {
     /// Connects this leg to the caller waiting in the Twilio queue `name` (`<Dial><Queue>`).
     DialQueue {
         name: String,
+    },
+    /// Calls a customer on WhatsApp from the business's sender (`<Dial callerId="whatsapp:+…"><WhatsApp>`):
+    /// Twilio posts `status_callback` when they answer and the `<Dial>`'s `action` when the call with them ends.
+    DialWhatsApp {
+        /// The business's sender, `whatsapp:+…`.
+        caller_id: String,
+        /// The customer, E.164.
+        to: String,
+        action: String,
+        status_callback: String,
     },
     /// From a wait URL: the caller leaves the queue (Twilio then asks the `<Enqueue>`'s action).
     Leave,
@@ -76,6 +86,24 @@ pub fn render(verbs: &[Verb]) -> String {
                             w.create_element("Queue").write_text_content(text_event(name))?;
                             Ok(())
                         })?;
+                    }
+                    Verb::DialWhatsApp { caller_id, to, action, status_callback } => {
+                        w.create_element("Dial")
+                            .with_attributes([
+                                ("callerId", caller_id.as_str()),
+                                ("action", action.as_str()),
+                                ("method", "POST"),
+                            ])
+                            .write_inner_content(|w| {
+                                w.create_element("WhatsApp")
+                                    .with_attributes([
+                                        ("statusCallback", status_callback.as_str()),
+                                        ("statusCallbackEvent", "answered"),
+                                        ("statusCallbackMethod", "POST"),
+                                    ])
+                                    .write_text_content(text_event(to))?;
+                                Ok(())
+                            })?;
                     }
                     Verb::Leave => {
                         w.create_element("Leave").write_empty()?;
@@ -161,6 +189,24 @@ mod tests {
         let xml = render(&[Verb::Pause { secs: 20 }, Verb::Leave, Verb::Hangup, Verb::Reject]);
         assert!(
             xml.ends_with("<Response><Pause length=\"20\"/><Leave/><Hangup/><Reject reason=\"rejected\"/></Response>")
+        );
+    }
+
+    #[test]
+    fn a_business_call_dials_the_customer_on_whatsapp_from_the_sender() {
+        let xml = render(&[Verb::DialWhatsApp {
+            caller_id: "whatsapp:+558551234567".into(),
+            to: "+555551234567".into(),
+            action: "https://sb.example/dialed".into(),
+            status_callback: "https://sb.example/reached".into(),
+        }]);
+        assert!(
+            xml.ends_with(
+                "<Response><Dial callerId=\"whatsapp:+558551234567\" action=\"https://sb.example/dialed\" method=\"POST\">\
+                 <WhatsApp statusCallback=\"https://sb.example/reached\" statusCallbackEvent=\"answered\" \
+                 statusCallbackMethod=\"POST\">+555551234567</WhatsApp></Dial></Response>"
+            ),
+            "{xml}"
         );
     }
 

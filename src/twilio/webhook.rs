@@ -368,6 +368,33 @@ pub struct VoiceCall {
     pub queue_result: Option<QueueResult>,
     /// The call's length in seconds (`CallDuration`, on the final status).
     pub duration: Option<u32>,
+    /// On a dialled leg's status callback (`<WhatsApp statusCallback>`): the call that dialled it.
+    pub parent_call_sid: Option<CallSid>,
+    /// On a `<Dial>`'s action: how the dialled leg ended (`DialCallStatus`) and how long it talked
+    /// (`DialCallDuration`).
+    pub dial: Option<DialStatus>,
+    pub dial_duration: Option<u32>,
+}
+
+/// How the leg a `<Dial>` called ended, as Twilio's `DialCallStatus` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialStatus {
+    /// `completed` or `answered`: it was answered.
+    Answered,
+    /// `busy` or `no-answer`: the person called did not take it (declined, or let it ring out).
+    Unanswered,
+    /// `failed` or `canceled`: Twilio could not place it, or it was cancelled before an answer.
+    Failed,
+}
+
+impl DialStatus {
+    fn parse(s: &str) -> Self {
+        match s {
+            "completed" | "answered" => Self::Answered,
+            "busy" | "no-answer" => Self::Unanswered,
+            _ => Self::Failed,
+        }
+    }
 }
 
 /// Where a call is, as Twilio's `CallStatus` says.
@@ -416,6 +443,8 @@ impl QueueResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Party {
     WhatsApp(WhatsAppAddress),
+    /// A plain phone number: the caller id of a call Switchboard placed to an agent's leg.
+    Phone(crate::domain::E164),
     /// A Twilio Voice SDK device, by the identity in its access token.
     Client(String),
 }
@@ -429,11 +458,15 @@ impl TryFrom<&Form> for VoiceCall {
         };
         let from = match required(form, "From")? {
             client if client.starts_with("client:") => Party::Client(client["client:".len()..].to_owned()),
+            phone if phone.starts_with('+') => Party::Phone(
+                crate::domain::E164::parse(phone)
+                    .map_err(|e| WebhookError::Invalid { name: "From", reason: e.to_string() })?,
+            ),
             other => Party::WhatsApp(address("From", other)?),
         };
         let to = match (&from, form.non_empty("To")) {
             (_, Some(to)) if !to.starts_with("client:") => Some(address("To", to)?),
-            (Party::Client(_), _) => None,
+            (Party::Client(_) | Party::Phone(_), _) => None,
             (Party::WhatsApp(_), _) => return Err(WebhookError::Missing("To")),
         };
         let seconds = |name: &'static str| match form.non_empty(name) {
@@ -452,6 +485,12 @@ impl TryFrom<&Form> for VoiceCall {
             queue_time: seconds("QueueTime")?,
             queue_result: form.non_empty("QueueResult").map(QueueResult::parse),
             duration: seconds("CallDuration")?,
+            parent_call_sid: match form.non_empty("ParentCallSid") {
+                Some(_) => Some(parse_sid(form, "ParentCallSid", CallSid::parse)?),
+                None => None,
+            },
+            dial: form.non_empty("DialCallStatus").map(DialStatus::parse),
+            dial_duration: seconds("DialCallDuration")?,
         })
     }
 }
@@ -540,6 +579,40 @@ mod tests {
         p.push(("NumMedia", "2"));
         p.push(("MediaUrl0", "https://x/y"));
         assert!(InboundMessage::try_from(&form(&p)).unwrap_err().to_string().contains("MediaUrl1 is missing"));
+    }
+
+    #[test]
+    fn a_dialled_legs_callbacks_carry_its_parent_and_how_the_dial_ended() {
+        const CA: &str = "CA0123456789abcdef0123456789abcdef";
+        const PARENT: &str = "CAfedcba9876543210fedcba9876543210";
+        let leg = VoiceCall::try_from(&form(&[
+            ("CallSid", CA),
+            ("ParentCallSid", PARENT),
+            ("AccountSid", AC),
+            ("From", "whatsapp:+14155238886"),
+            ("To", "whatsapp:+14155550100"),
+            ("CallStatus", "in-progress"),
+        ]))
+        .unwrap();
+        assert_eq!(leg.parent_call_sid.as_ref().map(|s| s.as_str()), Some(PARENT));
+        let action = |status: &str| {
+            VoiceCall::try_from(&form(&[
+                ("CallSid", PARENT),
+                ("AccountSid", AC),
+                ("From", "+14155238886"),
+                ("To", "client:agent-1"),
+                ("CallStatus", "in-progress"),
+                ("DialCallStatus", status),
+                ("DialCallDuration", "42"),
+            ]))
+            .unwrap()
+        };
+        let done = action("completed");
+        assert_eq!((done.dial, done.dial_duration, done.to), (Some(DialStatus::Answered), Some(42), None));
+        assert!(matches!(done.from, Party::Phone(_)), "the agent leg's caller id is a plain number");
+        assert_eq!(action("no-answer").dial, Some(DialStatus::Unanswered));
+        assert_eq!(action("busy").dial, Some(DialStatus::Unanswered));
+        assert_eq!(action("canceled").dial, Some(DialStatus::Failed));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! WhatsApp calls as agents meet them: `GET /calls/{id}` (what the pop-up shows), `POST /calls/{id}/accept` and
 //! `POST /calls/{id}/decline` (only the agent the call rings), and `GET /voice/token` (what the agent's browser
-//! answers calls with). The rules are in `calling::answer` and `calling::token`.
+//! answers calls with); and calling a customer: `POST /conversations/{id}/calls` and where their permission
+//! stands, `GET /conversations/{id}/call-permission`. The rules are in `calling::answer`, `calling::token`,
+//! `calling::outbound` and `calling::permission`.
 
 use super::ApiPath;
 use crate::auth::Principal;
+use crate::calling::permission::PermissionView;
 use crate::calling::token::VoiceToken;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -21,7 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accept))
         .routes(routes!(decline))
         .routes(routes!(token))
-        .routes(routes!(of_conversation))
+        .routes(routes!(of_conversation, place))
+        .routes(routes!(permission))
 }
 
 fn not_found() -> AppError {
@@ -59,6 +63,40 @@ async fn of_conversation(
     let mut conn = state.pool.acquire().await?;
     super::conversations::require_visible(&mut conn, &who, id).await?;
     Ok(Json(calls::of_conversation(&mut conn, id).await?))
+}
+
+/// Calls the conversation's customer (the inbox's Call button): Twilio rings your browser, then, once you
+/// answer, the customer on WhatsApp. 201 with the call, `dialing`. Refused with 422 `call_permission_missing`
+/// unless the customer allowed calls (in the last 7 days), `call_limit_reached` (with `details.next_call_at`)
+/// after the calls allowed in 24 hours, `number_does_not_call` on a number without calling; 409 `agent_on_call`
+/// while you are on another call.
+#[utoipa::path(post, path = "/conversations/{id}/calls", tag = "calls", params(("id" = Uuid, Path)),
+    responses((status = 201, body = CallView)))]
+async fn place(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<(StatusCode, Json<CallView>)> {
+    let call = crate::calling::outbound::place(&state, &who.caller(), id).await?;
+    Ok((StatusCode::CREATED, Json(call)))
+}
+
+/// Where calling the conversation's customer stands: whether a call-permission request may be sent (and when
+/// the next one may, if not), whether one is pending, until when the customer allows calls, whether a call may
+/// be placed now. What the inbox's "Request call" and "Call" buttons show.
+#[utoipa::path(get, path = "/conversations/{id}/call-permission", tag = "calls", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PermissionView)))]
+async fn permission(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<PermissionView>> {
+    let mut conn = state.pool.acquire().await?;
+    let t = calls::dial_target(&mut conn, id, who.caller().visibility()).await?.ok_or_else(|| {
+        AppError::not_found("conversation_not_found", "no conversation with this id that you can see")
+    })?;
+    let per_day = state.settings.routing.calls_per_day;
+    Ok(Json(crate::calling::permission::view(&mut conn, t.number_id, t.contact_id, t.supports_calling, per_day).await?))
 }
 
 /// Takes the call that rings you: it connects to you (your browser then joins it with the Voice SDK, passing the

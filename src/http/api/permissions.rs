@@ -61,6 +61,8 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     // Calls.
     ("GET", "/calls/{id}", P(ConversationRead)),
     ("GET", "/conversations/{id}/calls", P(ConversationRead)),
+    ("POST", "/conversations/{id}/calls", P(ConversationMessageCreate)),
+    ("GET", "/conversations/{id}/call-permission", P(ConversationRead)),
     ("POST", "/calls/{id}/accept", P(ConversationAssign)),
     ("POST", "/calls/{id}/decline", P(ConversationAssign)),
     ("GET", "/voice/token", P(ConversationAssign)),

@@ -1,12 +1,14 @@
 //! `POST /conversations`: an agent (or an API token) starts a conversation with a customer, opening with an
 //! approved template (the business may write first only with one). A customer has at most one open
 //! conversation per number: if there is one, the answer is 409 `conversation_exists` naming it, so the agent
-//! continues there instead of starting a duplicate. The rules are in `outbound::compose::start`.
+//! continues there instead of starting a duplicate. Started to call the customer (`communication_type: call`),
+//! it opens with a call-permission request. The rules are in `outbound::compose::start`.
 
 use super::conversations::{outbox, Conversation};
 use super::ApiJson;
 use crate::auth::Principal;
 use crate::domain::conversation::{requested_priority, PriorityLevel};
+use crate::domain::routing::CommunicationType;
 use crate::domain::E164;
 use crate::error::{AppError, AppResult};
 use crate::outbound::compose::{self, NewConversationDraft, Recipient, TemplateUse};
@@ -44,6 +46,11 @@ struct NewConversationRequest {
     priority_level: Option<PriorityLevel>,
     /// The queue it belongs to. The agent who starts it holds it; started by an API token, it is routed.
     queue_id: Option<Uuid>,
+    /// `call` to call the customer: the template must then be a call-permission request (422
+    /// `template_not_call_permission` otherwise), sent under WhatsApp's request limits (422
+    /// `call_permission_request_limited` with `details.next_request_at`). Default `message`.
+    #[serde(default)]
+    communication_type: CommunicationType,
 }
 
 /// Starts a conversation with a template message: 201 with the conversation (its message is queued). 409
@@ -72,6 +79,7 @@ async fn start(
             .map_err(|m| AppError::invalid_field("priority_level", m))?
             .unwrap_or(0),
         queue_id: req.queue_id,
+        communication_type: req.communication_type,
     };
     let mut tx = state.pool.begin().await?;
     let started = compose::start(&state.side_pool, &mut tx, outbox(&state), &who.caller(), draft).await?;
