@@ -847,3 +847,86 @@ async fn a_conversation_started_to_call_opens_with_a_call_permission_request_fro
     let (s, err) = c.call(Method::POST, &format!("/conversations/{}/calls", id(&conversation)), None).await;
     assert_eq!((s, err["error"]["code"].as_str()), (422, Some("not_an_agent")), "{err}");
 }
+
+#[tokio::test]
+async fn a_call_button_message_goes_only_inside_the_window_from_a_calling_number_and_its_call_rings_the_sender() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Content"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "HX00112233445566778899aabbccddeeff"})))
+        .mount(&twilio)
+        .await;
+    let uri = twilio.uri();
+    let app = spawn_app_with(move |env| {
+        for (k, v) in
+            [("SWITCHBOARD__ROUTING__POLL_MS", "100"), ("SWITCHBOARD__TWILIO__CONTENT_BASE_URL", uri.as_str())]
+        {
+            env.push((k.into(), v.into()));
+        }
+    })
+    .await;
+    let admin = app.api_token("admin").await;
+    let (channel, number) = app.create_channel_and_number().await;
+    let c = Center { app, admin, channel, number };
+    let (ana, ana_s) = c.online_agent("ana@example.com").await;
+    let (bo, _) = c.online_agent("bo@example.com").await;
+    let q =
+        id(&c.post("/queues", json!({"name": "Support", "communication_type": "both", "member_ids": [ana, bo]})).await);
+    c.number_settings(json!({"default_queue_id": q})).await;
+    c.customer_writes("Can someone call me?").await;
+    let conversation: Uuid = eventually(20, "the conversation to reach the queue", || async {
+        sqlx::query_scalar("SELECT id FROM conversations WHERE queue_id IS NOT NULL")
+            .fetch_optional(&c.app.pool)
+            .await
+            .unwrap()
+    })
+    .await;
+    let messages = format!("/conversations/{conversation}/messages");
+    let button = json!({"body": "Tap to talk to us", "call_button": {"label": "Call us"}});
+
+    // Not from a number without calling; a label longer than WhatsApp's is refused by field.
+    let (s, err) = ana_s.call(Method::POST, &messages, Some(button.clone())).await;
+    assert_eq!((s, err["error"]["code"].as_str()), (422, Some("number_does_not_call")), "{err}");
+    c.number_settings(json!({"supports_calling": true})).await;
+    let long = json!({"body": "Tap", "call_button": {"label": "Call our friendly team now"}});
+    let (s, err) = ana_s.call(Method::POST, &messages, Some(long)).await;
+    assert_eq!((s, err["error"]["details"]["field"].as_str()), (422, Some("call_button.label")), "{err}");
+
+    // Inside the window: the content is made once at Twilio (a call-to-action with a VOICE_CALL action).
+    for _ in 0..2 {
+        let (s, m) = ana_s.call(Method::POST, &messages, Some(button.clone())).await;
+        assert_eq!(s, 202, "{m}");
+        assert_eq!(m["body"], "Tap to talk to us");
+    }
+    let made = twilio.received_requests().await.unwrap();
+    assert_eq!(made.len(), 1, "the same words reuse the content");
+    let content: Value = serde_json::from_slice(&made[0].body).unwrap();
+    assert_eq!(
+        content["types"]["twilio/call-to-action"],
+        json!({"body": "Tap to talk to us", "actions": [{"type": "VOICE_CALL", "title": "Call us"}]})
+    );
+
+    // The customer's call from the button rings Ana, who sent it, before the queue's choice.
+    let sid = new_sid("CA");
+    c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    let call: Uuid =
+        sqlx::query_scalar("SELECT id FROM calls WHERE call_sid = $1").bind(&sid).fetch_one(&c.app.pool).await.unwrap();
+    let meant_for: Option<Uuid> =
+        sqlx::query_scalar("SELECT agent_id FROM calls WHERE id = $1").bind(call).fetch_one(&c.app.pool).await.unwrap();
+    assert_eq!(meant_for, Some(ana), "the call is meant for the button's sender");
+    assert_eq!(c.rings(call, None).await, ana);
+    let (s, v) = ana_s.call(Method::POST, &format!("/calls/{call}/decline"), None).await;
+    assert_eq!(s, 204, "{v}");
+    assert_eq!(c.rings(call, Some(ana)).await, bo, "declined, it falls back to the queue");
+
+    // Outside the window it is refused.
+    sqlx::query("UPDATE conversations SET last_inbound_at = now() - interval '25 hours' WHERE id = $1")
+        .bind(conversation)
+        .execute(&c.app.pool)
+        .await
+        .unwrap();
+    let (s, err) = ana_s.call(Method::POST, &messages, Some(button)).await;
+    assert_eq!((s, err["error"]["code"].as_str()), (422, Some("session_window_closed")), "{err}");
+}

@@ -135,7 +135,9 @@ pub async fn arrive(state: &AppState, channel: &ChannelConfig, form: &Form) -> A
     let open = !matches!(to, Destination::Closed(_));
     let (state_now, outcome) =
         if open { (CallState::Waiting, None) } else { (CallState::Ended, Some(Outcome::Closed)) };
-    let agent = if let Destination::Agent(a) = to { Some(a) } else { None };
+    // A call from the call button an agent sent rings that agent first (then the queue's agents).
+    let button = if open { calls::button_sender(&mut tx, conversation).await? } else { None };
+    let agent = if let Destination::Agent(a) = to { Some(a) } else { button };
     let new_call = NewCall {
         call_sid: call.call_sid.as_str(),
         channel_id: channel.id,

@@ -8,6 +8,7 @@
 //! step is one short transaction on the call's row, so any process may answer any of them.
 
 pub mod answer;
+pub mod button;
 pub mod inbound;
 pub mod offer;
 pub mod outbound;

@@ -102,8 +102,9 @@ impl Offerer {
     }
 }
 
-/// Who rings next: for a queue, its selection; for a call meant for one agent, that agent while they are free
-/// and have not passed on it; otherwise nobody (the number's agents see it waiting).
+/// Who rings next: a call meant for one agent (a rule named them, or they sent the call button it came from)
+/// rings them first while they are free and have not passed on it; then, for a queue, its selection; otherwise
+/// nobody (the number's agents see it waiting).
 async fn choose(
     conn: &mut PgConnection,
     cfg: &crate::routing::config::RoutingConfig,
@@ -112,6 +113,10 @@ async fn choose(
     passed: &mut Vec<Uuid>,
     busy: &HashSet<Uuid>,
 ) -> sqlx::Result<Option<Uuid>> {
+    let named = call.agent_id.filter(|a| !passed.contains(a) && !busy.contains(a));
+    if named.is_some() {
+        return Ok(named);
+    }
     if let Some(q) = call.queue_id.and_then(|q| cfg.queue(q)) {
         if let std::collections::hash_map::Entry::Vacant(slot) = members.entry(q.id) {
             slot.insert(db::candidates(conn, q.id).await?);
@@ -123,7 +128,7 @@ async fn choose(
         }
         return Ok(next);
     }
-    Ok(call.agent_id.filter(|a| !passed.contains(a) && !busy.contains(a)))
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -96,6 +96,11 @@ pub fn is_call_permission_request(content_type: &str, buttons: &[Button]) -> boo
     content_type == "twilio/call-to-action" && buttons.iter().any(|b| b.action.as_deref() == Some("VOICE_CALL_REQUEST"))
 }
 
+/// Whether a template carries a call button (`VOICE_CALL`): the customer taps it to call the business.
+pub fn has_call_button(buttons: &[Button]) -> bool {
+    buttons.iter().any(|b| b.action.as_deref() == Some("VOICE_CALL"))
+}
+
 /// Content types WhatsApp lets a business send without template approval inside the 24-hour window.
 pub const INTERACTIVE: &[&str] = &["twilio/quick-reply", "twilio/list-picker", "twilio/call-to-action", "twilio/card"];
 

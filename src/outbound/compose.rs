@@ -107,6 +107,9 @@ pub async fn send_quietly(
             None
         }
     };
+    if template.as_ref().is_some_and(|t| t.call_button) {
+        call_button_allowed(&target)?;
+    }
     let asks = template.as_ref().is_some_and(|t| t.asks_call_permission);
     if asks {
         permission::admit_request(conn, target.number_id, target.contact_id, target.supports_calling)
@@ -187,6 +190,26 @@ pub async fn send_texts(
     Ok(answers)
 }
 
+/// A message with a call button goes only into an open 24-hour window, from a number that takes calls (seed
+/// 001's interactive call button).
+fn call_button_allowed(target: &conversations::SendTarget) -> Result<(), Refusal> {
+    policy::session_message(target.last_inbound_at, target.db_now)?;
+    if !target.supports_calling {
+        return Err(Refusal::NumberDoesNotCall);
+    }
+    Ok(())
+}
+
+/// Whether `caller` may send a call-button message into the conversation now (checked again when it is sent):
+/// answers the conversation's number, so the button's content can be made before the message is queued.
+pub async fn check_call_button(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<Uuid, SendError> {
+    let target =
+        conversations::send_target(conn, id, caller.visibility()).await?.ok_or(Refusal::ConversationNotFound)?;
+    admit(&target, None)?;
+    call_button_allowed(&target)?;
+    Ok(target.number_id)
+}
+
 /// Whether the conversation takes messages at all: its channel and number still exist, and it is not resolved
 /// (a CSAT survey goes into the conversation its resolve just closed).
 fn admit(target: &conversations::SendTarget, automated: Option<automation::Author>) -> Result<(), Refusal> {
@@ -263,6 +286,8 @@ pub struct TemplateMessage {
     pub variables: serde_json::Value,
     /// A call-permission request: WhatsApp's request limits apply, and it is recorded as a request.
     pub asks_call_permission: bool,
+    /// It carries a call button (a `VOICE_CALL` action): only inside the window, from a number that takes calls.
+    pub call_button: bool,
 }
 
 /// Whether the template asks the customer for permission to call (its VOICE_CALL_REQUEST element).
@@ -304,6 +329,7 @@ pub fn fill(
         content_sid: tpl.settings.content_sid.clone(),
         variables: serde_json::Value::Object(vars),
         asks_call_permission: asks_call_permission(tpl),
+        call_button: template::has_call_button(&tpl.settings.buttons),
     })
 }
 

@@ -85,10 +85,11 @@ pub struct Content {
     /// The WhatsApp approval status; a created content was never submitted (`unsubmitted`).
     pub status: String,
     pub rejection_reason: String,
-    /// `twilio/text`, `twilio/quick-reply` or `twilio/list-picker`.
+    /// `twilio/text`, `twilio/quick-reply`, `twilio/list-picker` or `twilio/call-to-action`.
     pub kind: String,
     pub body: String,
-    /// `(title, id)`: quick-reply buttons or list items; the id comes back as `ButtonPayload` or `ListId`.
+    /// `(title, id)`: quick-reply buttons or list items, the id coming back as `ButtonPayload` or `ListId`; or
+    /// call-to-action buttons as `(title, action type)`.
     pub buttons: Vec<(String, String)>,
     pub created: bool,
 }
@@ -140,7 +141,8 @@ fn created(r: store::SandboxContent) -> Content {
     }
 }
 
-/// What `POST /v1/Content` may create here: a text, quick-reply or list-picker content, with a new SID.
+/// What `POST /v1/Content` may create here: a text, quick-reply, list-picker or call-to-action content, with a
+/// new SID.
 pub fn parse_create(body: &Value) -> Result<store::SandboxContent, String> {
     let language = body["language"].as_str().filter(|l| !l.is_empty()).ok_or("language is required")?;
     let name = body["friendly_name"].as_str().unwrap_or_default();
@@ -163,9 +165,18 @@ pub fn parse_create(body: &Value) -> Result<store::SandboxContent, String> {
         "twilio/text" => Vec::new(),
         "twilio/quick-reply" => pairs(&t["actions"], "title"),
         "twilio/list-picker" => pairs(&t["items"], "item"),
+        // `(title, action type)`: the sandbox's phone shows the button; a VOICE_CALL one calls the business.
+        "twilio/call-to-action" => t["actions"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|b| Some((b["title"].as_str()?.to_owned(), b["type"].as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default(),
         other => {
             return Err(format!(
-                "the sandbox creates twilio/text, twilio/quick-reply and twilio/list-picker, not {other}"
+                "the sandbox creates twilio/text, twilio/quick-reply, twilio/list-picker and twilio/call-to-action, not {other}"
             ))
         }
     };
@@ -215,6 +226,11 @@ pub fn resource(account_sid: &str, c: &Content, base: &str) -> Value {
         "twilio/list-picker" => {
             let items: Vec<Value> = c.buttons.iter().map(|(title, id)| json!({ "item": title, "id": id })).collect();
             json!({ "twilio/list-picker": { "body": c.body, "button": "Choose", "items": items } })
+        }
+        "twilio/call-to-action" => {
+            let actions: Vec<Value> =
+                c.buttons.iter().map(|(title, kind)| json!({ "type": kind, "title": title })).collect();
+            json!({ "twilio/call-to-action": { "body": c.body, "actions": actions } })
         }
         _ => json!({ "twilio/text": { "body": c.body } }),
     };

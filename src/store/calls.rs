@@ -320,6 +320,22 @@ pub async fn reached(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// The agent who sent the conversation's latest call-button message within the last 24 hours, if they are
+/// online: a call from that button rings them first.
+pub async fn button_sender(conn: &mut PgConnection, conversation: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT u.id FROM messages m
+         JOIN templates t ON t.id = m.template_id
+         JOIN users u ON u.id = m.author_user_id
+         WHERE m.conversation_id = $1 AND m.direction = 'outbound' AND m.created_at > now() - interval '24 hours'
+           AND t.buttons @> '[{\"action\": \"VOICE_CALL\"}]' AND u.presence = 'online'
+         ORDER BY m.created_at DESC LIMIT 1",
+    )
+    .bind(conversation)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Agents a call rings now or who are on one: not offered another.
 pub async fn busy_agents(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar(

@@ -377,6 +377,16 @@ struct SendMessage {
     /// A message of this conversation that this one answers: the thread shows it quoted. Twilio's Messages API
     /// takes no reply context for WhatsApp, so the customer sees the text alone.
     reply_to_message_id: Option<Uuid>,
+    /// Sends `body` with a button that lets the customer call the business from the chat (WhatsApp's call button):
+    /// only inside the 24-hour window, from a number that takes calls; not with attachments or a template.
+    call_button: Option<CallButton>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CallButton {
+    /// What the button says (at most 20 characters), such as "Call us".
+    label: String,
 }
 
 /// Queues a message: 202 with the message (`queued`); its status then moves as Twilio reports. With an
@@ -389,6 +399,17 @@ async fn send_message(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<SendMessage>,
 ) -> AppResult<(StatusCode, Json<MessageView>)> {
+    if let Some(button) = req.call_button {
+        if !req.attachments.is_empty() || req.template.is_some() || req.reply_to_message_id.is_some() {
+            return Err(AppError::invalid_field(
+                "call_button",
+                "a call-button message is its text and button alone: no attachments, template or quoted message",
+            ));
+        }
+        let body = req.body.unwrap_or_default();
+        let view = crate::calling::button::send(&state, &who.caller(), id, &body, &button.label).await?;
+        return Ok((StatusCode::ACCEPTED, Json(view)));
+    }
     let draft = Draft {
         body: req.body.unwrap_or_default(),
         attachments: req.attachments,
