@@ -295,6 +295,7 @@ impl Application {
             channels: channels::ChannelDirectory::new(pool, secrets.clone(), channels::ChannelDirectory::DEFAULT_TTL),
             secrets,
             sandbox_http,
+            sandbox_calls: Default::default(),
             instance,
             routing: routing_config,
             router_wake,

@@ -26,6 +26,8 @@ pub struct AppState {
     pub public_base_url: Arc<str>,
     /// The built-in sandbox's client for the webhooks it posts to this server.
     pub sandbox_http: reqwest::Client,
+    /// The built-in sandbox's WhatsApp calls in this process.
+    pub sandbox_calls: crate::sandbox::voice::Calls,
     /// This process's name among those sharing the database.
     pub instance: Arc<str>,
     /// Routing rules, queues, numbers and schedules as routing decisions read them.

@@ -930,3 +930,130 @@ async fn a_call_button_message_goes_only_inside_the_window_from_a_calling_number
     let (s, err) = ana_s.call(Method::POST, &messages, Some(button)).await;
     assert_eq!((s, err["error"]["code"].as_str()), (422, Some("session_window_closed")), "{err}");
 }
+
+/// The sandbox's stand-in for the Voice SDK in an agent's browser: `/sandbox/voice{path}` with their session.
+async fn device(s: &Session, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut r = s.client.request(method, format!("{}/sandbox/voice{path}", s.base)).header("X-CSRF-Token", &s.csrf);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_sandbox_plays_twilio_for_calls_both_ways() {
+    let app = spawn_app_with(|env| {
+        for (k, v) in [
+            ("SWITCHBOARD__SANDBOX__ENABLED", "true"),
+            ("SWITCHBOARD__SANDBOX__STATUS_DELAY_MS", "50"),
+            ("SWITCHBOARD__JOBS__ENABLED", "true"),
+            ("SWITCHBOARD__JOBS__POLL_INTERVAL_MS", "100"),
+            ("SWITCHBOARD__ROUTING__POLL_MS", "100"),
+        ] {
+            env.push((k.into(), v.into()));
+        }
+    })
+    .await;
+    let admin = app.api_token("admin").await;
+    let (channel, number): (Uuid, Uuid) =
+        sqlx::query_as("SELECT channel_id, id FROM whatsapp_numbers").fetch_one(&app.pool).await.unwrap();
+    let c = Center { app, admin, channel, number };
+    c.number_settings(json!({"supports_calling": true})).await;
+    let (ana, ana_s) = c.online_agent("ana@example.com").await;
+    let q = id(&c.post("/queues", json!({"name": "Calls", "communication_type": "both", "member_ids": [ana]})).await);
+    c.number_settings(json!({"default_queue_id": q})).await;
+    let phone = |path: &str| format!("{}/sandbox/api/calls{path}", c.app.address);
+    let calls_of = || async {
+        let url = format!("{}?customer=%2B5215512345678&business=%2B14155238886", phone(""));
+        c.app.client.get(url).send().await.unwrap().json::<Vec<Value>>().await.unwrap()
+    };
+
+    // The customer calls: the sandbox posts the signed voice webhook and plays the built-in waiting strategy.
+    let r = c
+        .app
+        .client
+        .post(phone(""))
+        .json(&json!({"customer": CUSTOMER, "business": BUSINESS_NUMBER}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let sid = r.json::<Value>().await.unwrap()["sid"].as_str().unwrap().to_owned();
+    let waiting = eventually(20, "the caller to wait in the queue", || async {
+        calls_of().await.into_iter().find(|x| x["sid"] == sid.as_str() && x["status"] == "queued")
+    })
+    .await;
+    assert!(waiting["heard"][0].as_str().unwrap().starts_with("Thank you for calling"), "{waiting}");
+    let call: Uuid =
+        sqlx::query_scalar("SELECT id FROM calls WHERE call_sid = $1").bind(&sid).fetch_one(&c.app.pool).await.unwrap();
+
+    // It rings Ana; she accepts and her browser joins: the two are bridged.
+    assert_eq!(c.rings(call, None).await, ana);
+    let (s, v) = ana_s.call(Method::POST, &format!("/calls/{call}/accept"), None).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = device(&ana_s, Method::POST, "/join", Some(json!({"channel_id": channel, "call": call}))).await;
+    assert_eq!((s, v["sid"].as_str()), (200, Some(sid.as_str())), "{v}");
+    eventually(20, "the caller to talk with Ana", || async {
+        calls_of().await.into_iter().find(|x| x["sid"] == sid.as_str() && x["status"] == "in-progress")
+    })
+    .await;
+
+    // Ana hangs up: Twilio's queue action and status callback end the call as answered.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, v) = device(&ana_s, Method::POST, &format!("/calls/{sid}/hangup"), None).await;
+    assert_eq!(s, 204, "{v}");
+    let (state, outcome, _, conversation) = eventually(20, "the call to end", || async {
+        let row = c.call_row(&sid).await;
+        (row.0 == "ended").then_some(row)
+    })
+    .await;
+    assert_eq!((state.as_str(), outcome.as_deref()), ("ended", Some("answered")));
+    let ended = c.events(conversation).await.into_iter().find(|e| e["kind"] == "call_ended").expect("call_ended");
+    assert!(ended["data"]["duration_secs"].as_u64().unwrap() >= 1, "{ended}");
+
+    // The business calls back, with the customer's permission: Ana's browser rings, she answers, then the
+    // customer's phone; the customer answers and hangs up.
+    for (table, extra) in [("call_permission_requests", ""), ("call_permission_answers", ", granted")] {
+        let sql = format!(
+            "INSERT INTO {table} (id, number_id, contact_id, conversation_id, message_id{extra})
+             SELECT gen_random_uuid(), number_id, contact_id, id, gen_random_uuid(){} FROM conversations WHERE id = $1",
+            if extra.is_empty() { "" } else { ", true" }
+        );
+        sqlx::query(&sql).bind(conversation).execute(&c.app.pool).await.unwrap();
+    }
+    let (s, placed) = ana_s.call(Method::POST, &format!("/conversations/{conversation}/calls"), None).await;
+    assert_eq!(s, 201, "{placed}");
+    let ringing = eventually(20, "Ana's browser to ring", || async {
+        let (_, v) = device(&ana_s, Method::GET, "/calls", None).await;
+        v.as_array().unwrap().first().cloned()
+    })
+    .await;
+    let out_sid = ringing["sid"].as_str().unwrap().to_owned();
+    assert_eq!(ringing["direction"], "outbound");
+    assert_eq!(device(&ana_s, Method::POST, &format!("/calls/{out_sid}/answer"), None).await.0, 204);
+    eventually(20, "the customer's phone to ring", || async {
+        calls_of().await.into_iter().find(|x| x["sid"] == out_sid.as_str() && x["customer_ringing"] == true)
+    })
+    .await;
+    let answer = c.app.client.post(phone(&format!("/{out_sid}/answer"))).send().await.unwrap();
+    assert_eq!(answer.status(), 204);
+    let placed_id = id(&placed);
+    let state_of = || async {
+        sqlx::query_as::<_, (String, Option<String>)>("SELECT state, outcome FROM calls WHERE id = $1")
+            .bind(placed_id)
+            .fetch_one(&c.app.pool)
+            .await
+            .unwrap()
+    };
+    eventually(20, "the customer to be reached", || async { (state_of().await.0 == "connected").then_some(()) }).await;
+    let hangup = c.app.client.post(phone(&format!("/{out_sid}/hangup"))).send().await.unwrap();
+    assert_eq!(hangup.status(), 204);
+    let ended = eventually(20, "the call to end", || async {
+        let s = state_of().await;
+        (s.0 == "ended").then_some(s)
+    })
+    .await;
+    assert_eq!(ended.1.as_deref(), Some("answered"));
+}

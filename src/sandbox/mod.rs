@@ -16,6 +16,7 @@ pub mod content;
 pub mod media;
 mod phone;
 mod rest;
+pub mod voice;
 
 use crate::channels::{self, NewChannel, NewChannelTarget};
 use crate::domain::{AccountSid, E164};
@@ -32,7 +33,31 @@ pub const SANDBOX_NUMBER: &str = "+14155238886";
 
 /// The sandbox's routes: Twilio's REST endpoints and the customer phone page.
 pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new().merge(rest::router()).merge(phone::router(state))
+    Router::new().merge(rest::router()).merge(phone::router(state)).merge(phone::device_router())
+}
+
+/// What the sandbox's calls post webhooks with: the channel's sandbox account and its Auth Token.
+pub async fn voice_twilio(state: &AppState, channel_id: uuid::Uuid) -> crate::error::AppResult<voice::Twilio> {
+    use secrecy::ExposeSecret;
+    let number = store::sandbox::numbers(&state.pool)
+        .await?
+        .into_iter()
+        .find(|n| n.channel_id == channel_id)
+        .ok_or_else(|| crate::error::AppError::invalid_field("channel_id", "this is not a sandbox channel"))?;
+    let token = number
+        .auth_token
+        .as_ref()
+        .map(|sealed| state.secrets.decrypt(sealed))
+        .transpose()
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| anyhow::anyhow!("sandbox account without Auth Token"))?;
+    Ok(voice::Twilio {
+        http: state.sandbox_http.clone(),
+        public_base_url: state.public_base_url.clone(),
+        local_base_url: state.settings.local_base_url().into(),
+        account_sid: number.account_sid,
+        auth_token: token.expose_secret().to_owned(),
+    })
 }
 
 /// A new SID with Twilio's shape: two letters and 32 hex digits.

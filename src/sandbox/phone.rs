@@ -2,7 +2,7 @@
 //! Twilio sends a customer's message — a form signed with the channel's Auth Token, posted to the channel's
 //! real webhook — and it shows the business's replies and templates as the sandbox recorded them.
 
-use super::content;
+use super::{content, voice};
 use crate::domain::E164;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -25,7 +25,136 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sandbox/api/state", get(overview))
         .route("/sandbox/api/messages", get(thread).post(send))
         .route("/sandbox/api/faults", post(faults))
+        .route("/sandbox/api/calls", get(calls_between).post(call_business))
+        .route("/sandbox/api/calls/{sid}/{action}", post(customer_acts))
         .layer(axum::middleware::from_fn_with_state(state.clone(), admins_unless_local))
+}
+
+/// The sandbox's stand-in for Twilio's Voice SDK in an agent's browser (any signed-in agent): join the call
+/// they accepted, see a call from the business ringing their browser, answer, decline or hang up.
+pub fn device_router() -> Router<AppState> {
+    Router::new()
+        .route("/sandbox/voice/join", post(agent_joins))
+        .route("/sandbox/voice/calls", get(agent_calls))
+        .route("/sandbox/voice/calls/{sid}/{action}", post(agent_acts))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneCall {
+    customer: String,
+    business: String,
+}
+
+/// The calls between a customer and a sandbox number (`?customer=+…&business=+…`), newest first.
+async fn calls_between(
+    State(state): State<AppState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> AppResult<Json<Vec<voice::CallInfo>>> {
+    let given = |name: &str| q.get(name).map(String::as_str).unwrap_or("");
+    let customer = parse_number("customer", given("customer"))?;
+    let business = parse_number("business", given("business"))?;
+    Ok(Json(state.sandbox_calls.between(customer.as_str(), business.as_str())))
+}
+
+/// The customer calls the business: Twilio's voice webhook is posted, signed, and its TwiML played.
+async fn call_business(
+    State(state): State<AppState>,
+    c: Result<Json<PhoneCall>, JsonRejection>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    let Json(c) = c.map_err(refused_body)?;
+    let customer = parse_number("customer", &c.customer)?;
+    let business = parse_number("business", &c.business)?;
+    let number = number(&state, &business).await?;
+    if store::is_real_customer(&state.pool, customer.as_str()).await? {
+        return Err(AppError::conflict(
+            "not_a_sandbox_customer",
+            "this number belongs to a customer of a real channel: the sandbox calls only as customers of its own",
+        )
+        .with_field("customer"));
+    }
+    let twilio = super::voice_twilio(&state, number.channel_id).await?;
+    let sid =
+        voice::customer_calls(&state.sandbox_calls, twilio, number.channel_id, customer.as_str(), business.as_str());
+    Ok((StatusCode::CREATED, Json(json!({ "sid": sid }))))
+}
+
+/// The customer hangs up, or answers or declines a call from the business.
+async fn customer_acts(
+    State(state): State<AppState>,
+    axum::extract::Path((sid, action)): axum::extract::Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    let done = match action.as_str() {
+        "hangup" => voice::hang_up(&state.sandbox_calls, &sid),
+        "answer" => voice::customer_answers(&state.sandbox_calls, &sid, true),
+        "decline" => voice::customer_answers(&state.sandbox_calls, &sid, false),
+        _ => return Err(AppError::not_found("not_found", "hangup, answer or decline")),
+    };
+    if done {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::conflict("call_not_active", "no such call, or it is not ringing or is over"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Join {
+    channel_id: uuid::Uuid,
+    call: uuid::Uuid,
+}
+
+fn agent_of(who: &crate::auth::Principal) -> AppResult<uuid::Uuid> {
+    who.user_id.ok_or_else(|| AppError::unprocessable("not_an_agent", "an API token is nobody's agent"))
+}
+
+/// The agent's browser joins the call they accepted: answers the caller's call SID.
+async fn agent_joins(
+    State(state): State<AppState>,
+    who: crate::auth::Principal,
+    j: Result<Json<Join>, JsonRejection>,
+) -> AppResult<Json<serde_json::Value>> {
+    let agent = agent_of(&who)?;
+    let Json(j) = j.map_err(refused_body)?;
+    let twilio = super::voice_twilio(&state, j.channel_id).await?;
+    match voice::agent_joins(&state.sandbox_calls, &twilio, j.channel_id, agent, j.call).await {
+        Ok(sid) => Ok(Json(json!({ "sid": sid }))),
+        Err(why) => Err(AppError::conflict("call_not_joined", why)),
+    }
+}
+
+/// The sandbox calls that are the agent's and not over: a call from the business ringing their browser, the
+/// call they talk on.
+async fn agent_calls(
+    State(state): State<AppState>,
+    who: crate::auth::Principal,
+) -> AppResult<Json<Vec<voice::CallInfo>>> {
+    let agent = agent_of(&who)?;
+    Ok(Json(state.sandbox_calls.of_agent(&agent.to_string())))
+}
+
+/// The agent answers or declines a call ringing their browser, or hangs up the call they talk on.
+async fn agent_acts(
+    State(state): State<AppState>,
+    who: crate::auth::Principal,
+    axum::extract::Path((sid, action)): axum::extract::Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    let agent = agent_of(&who)?.to_string();
+    let mine = state.sandbox_calls.of_agent(&agent).into_iter().any(|c| c.sid == sid);
+    if !mine {
+        return Err(AppError::not_found("call_not_found", "no call of yours with this SID"));
+    }
+    let done = match action.as_str() {
+        "hangup" => voice::hang_up(&state.sandbox_calls, &sid),
+        "answer" => voice::agent_answers(&state.sandbox_calls, &sid, true),
+        "decline" => voice::agent_answers(&state.sandbox_calls, &sid, false),
+        _ => return Err(AppError::not_found("not_found", "hangup, answer or decline")),
+    };
+    if done {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::conflict("call_not_active", "the call is over"))
+    }
 }
 
 /// On this machine's own address (a loopback public URL) the page is open, as on a first run; when the server is

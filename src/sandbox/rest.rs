@@ -1,5 +1,6 @@
 //! The sandbox's Twilio REST endpoints: `GET /2010-04-01/Accounts/{sid}.json`,
-//! `POST /2010-04-01/Accounts/{sid}/Messages.json`, and the Content API's `GET|POST /v1/Content`,
+//! `POST /2010-04-01/Accounts/{sid}/Messages.json`, `POST /2010-04-01/Accounts/{sid}/Calls.json` (played by
+//! `sandbox::voice`), and the Content API's `GET|POST /v1/Content`,
 //! `GET /v1/Content/{sid}` and `GET /v1/Content/{sid}/ApprovalRequests`. Basic auth with a sandbox account's
 //! SID and Auth Token, and Twilio's error bodies (`{"code", "message", "more_info", "status"}`).
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/2010-04-01/Accounts/{file}", get(account))
         .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message))
+        .route("/2010-04-01/Accounts/{account}/Calls.json", post(create_call))
         .route("/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}", get(customer_media))
         .route("/v1/Content", get(list_content).post(create_content))
         .route("/v1/Content/{sid}", get(fetch_content))
@@ -106,6 +108,74 @@ async fn customer_media(
         return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
     }
     ([(axum::http::header::CONTENT_TYPE, super::media::VOICE_NOTE_TYPE)], super::media::voice_note()).into_response()
+}
+
+/// A call the business places: it rings the agent's browser (`To=client:<identity>`), and its TwiML dials the
+/// customer on WhatsApp from a sandbox number (see `sandbox::voice`).
+async fn create_call(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(account_path): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let account_sid = match authenticate(&state, &headers, Some(&account_path)).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let one = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let bad = |code: i64, message: String| twilio_error(StatusCode::BAD_REQUEST, code, message);
+    let (Some(to), Some(from)) = (one("To"), one("From")) else {
+        return bad(21201, "'To' and 'From' are required.".into());
+    };
+    let Some(twiml) = one("Twiml") else {
+        return bad(21205, "The sandbox places calls with a 'Twiml' parameter.".into());
+    };
+    let caller_id = match super::voice::parse(&twiml) {
+        Ok(verbs) => verbs.into_iter().find_map(|v| match v {
+            super::voice::Heard::DialWhatsApp { caller_id, .. } => Some(caller_id),
+            _ => None,
+        }),
+        Err(e) => return bad(12100, format!("Document parse failure: {e}")),
+    };
+    let numbers = match store::numbers(&state.pool).await {
+        Ok(n) => n,
+        Err(e) => return internal(e),
+    };
+    let Some(number) = caller_id
+        .as_deref()
+        .and_then(|c| numbers.iter().find(|n| n.account_sid == account_sid && format!("whatsapp:{}", n.e164) == c))
+    else {
+        return bad(37009, "The callerId is not a WhatsApp sender of this account with a voice application.".into());
+    };
+    let twilio = match super::voice_twilio(&state, number.channel_id).await {
+        Ok(t) => t,
+        Err(e) => return internal(e),
+    };
+    let placed = super::voice::Placed {
+        channel_id: number.channel_id,
+        to: to.clone(),
+        from: from.clone(),
+        twiml,
+        status_callback: one("StatusCallback"),
+    };
+    match super::voice::business_calls(&state.sandbox_calls, twilio, placed) {
+        Ok(sid) => (
+            StatusCode::CREATED,
+            Json(json!({
+                "sid": sid,
+                "account_sid": account_sid,
+                "to": to,
+                "from": from,
+                "status": "queued",
+                "direction": "outbound-api",
+                "api_version": "2010-04-01",
+                "date_created": rfc2822(time::OffsetDateTime::now_utc()),
+            })),
+        )
+            .into_response(),
+        Err(why) => bad(21205, why),
+    }
 }
 
 fn rfc2822(t: time::OffsetDateTime) -> String {
