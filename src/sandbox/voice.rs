@@ -117,7 +117,7 @@ impl Calls {
             .map(|c| c.info.lock().expect("info").clone())
             .filter(|i| i.customer == customer && i.business == business)
             .collect();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|i| std::cmp::Reverse(i.created_at));
         out
     }
 
