@@ -534,3 +534,31 @@ async fn the_reports_screen_shows_the_weeks_figures_with_a_point_per_day() {
         .unwrap();
     floor.run("reports", "+15550100015", &[]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_rings_the_pop_up_is_declined_then_accepted_and_the_thread_shows_it() {
+    let floor = floor().await;
+    let (_, channels) = floor.app.api(&floor.token, Method::GET, "/channels", None).await;
+    let (channel, number) = (&channels["items"][0]["id"], &channels["items"][0]["numbers"][0]["id"]);
+    let path = format!("/channels/{}/numbers/{}", channel.as_str().unwrap(), number.as_str().unwrap());
+    let (s, v) = floor.app.api(&floor.token, Method::PATCH, &path, Some(json!({"supports_calling": true}))).await;
+    assert_eq!(s, 200, "{v}");
+    // The Support queue takes calls as well as chats.
+    let (_, queues) = floor.app.api(&floor.token, Method::GET, "/queues", None).await;
+    let support = queues["items"][0]["id"].as_str().unwrap().to_owned();
+    let (s, v) = floor
+        .app
+        .api(&floor.token, Method::PATCH, &format!("/queues/{support}"), Some(json!({"communication_type": "both"})))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let customer = "+15550100016";
+    floor.run("calls", customer, &[]).await;
+    let id = floor.conversation_of(customer).await;
+    let (state, outcome): (String, Option<String>) =
+        sqlx::query_as("SELECT state, outcome FROM calls WHERE conversation_id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&floor.app.pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), outcome.as_deref()), ("ended", Some("answered")));
+}

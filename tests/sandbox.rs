@@ -100,10 +100,10 @@ async fn templates_sync_from_the_sandbox_content_api_and_go_out_when_the_window_
     let admin = app.api_token("admin").await;
     let (s, report) = app.api(&admin, Method::POST, "/templates/sync", Some(json!({}))).await;
     assert_eq!(s, 200, "{report}");
-    assert_eq!((report["created"].as_u64(), report["updated"].as_u64()), (Some(6), Some(0)), "{report}");
+    assert_eq!((report["created"].as_u64(), report["updated"].as_u64()), (Some(7), Some(0)), "{report}");
     let (_, approved) = app.api(&admin, Method::GET, "/templates?approval_status=approved&sort=name", None).await;
     let names: Vec<&str> = approved["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["appointment_reminder", "order_update", "seguimiento_caso", "welcome_back"]);
+    assert_eq!(names, ["appointment_reminder", "call_permission_request", "order_update", "seguimiento_caso", "welcome_back"]);
     let (_, rejected) = app.api(&admin, Method::GET, "/templates?approval_status=rejected", None).await;
     assert!(rejected["items"][0]["rejection_reason"].as_str().unwrap().contains("ambiguous"));
 

@@ -1,12 +1,12 @@
-//! The agent inbox: one page, its JavaScript modules and its style, embedded in the binary (no build step, no
-//! third-party code), talking to the JSON API and the `/api/v1/live` WebSocket. `/` and every `/inbox…` path
+//! The agent inbox: one page, its JavaScript modules and its style, embedded in the binary (no build step), talking to the JSON API and the `/api/v1/live` WebSocket. `/` and every `/inbox…` path
 //! answer the page (the script reads the rest of the address); assets are revalidated by their content hash.
 //!
 //! The modules, each with one job: `app.js` (entry: log in, frame, routes), `state.js`, `dom.js`, `api.js`,
 //! `live.js`, `list.js`, `thread.js`, `composer.js`, `actions.js`, `attention.js`, `i18n.js` (the catalogue's
 //! mechanics), `lang-en.js` … `lang-ja.js` (its words, one module per language: English with the first load,
 //! another when a person chooses it), `contact.js`, `contacts.js` and `reports.js` (each loaded when its screen
-//! opens), `new.js`, `supervisor.js`, `admin.js`.
+//! opens), `new.js`, `supervisor.js`, `admin.js`, `calls.js` (WhatsApp calls: the pop-up, the call bar, the agent's
+//! side of calls the business places). The one third-party file is Twilio's Voice SDK (see `FILES`).
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -43,11 +43,19 @@ const FILES: &[(&str, &str)] = &[
     ("new.js", include_str!("inbox/new.js")),
     ("supervisor.js", include_str!("inbox/supervisor.js")),
     ("admin.js", include_str!("inbox/admin.js")),
+    ("calls.js", include_str!("inbox/calls.js")),
+    // Twilio's Voice JavaScript SDK, vendored by scripts/vendor-voice-sdk.sh (pinned, hash-checked), with its
+    // licence; loaded only when an agent's browser answers a call of a real Twilio channel.
+    ("twilio-voice.min.js", include_str!("inbox/vendor/twilio-voice.min.js")),
+    ("twilio-voice.LICENSE.md", include_str!("inbox/vendor/twilio-voice.LICENSE.md")),
 ];
 
-/// The page may load only its own script and style, and talk only to its own server.
+/// The page may load only its own script and style, and talk only to its own server; Twilio's Voice SDK (served
+/// from here) also talks to Twilio's voice edge and plays its sounds from Twilio's CDN, and the page may use the
+/// microphone for calls.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-    media-src 'self'; connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+    media-src 'self' https://*.twiliocdn.com; connect-src 'self' wss://*.twilio.com https://*.twilio.com; \
+    font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
@@ -71,8 +79,13 @@ static ASSETS: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
     FILES
         .iter()
         .map(|(name, body)| {
-            let content_type =
-                if name.ends_with(".css") { "text/css; charset=utf-8" } else { "text/javascript; charset=utf-8" };
+            let content_type = if name.ends_with(".css") {
+                "text/css; charset=utf-8"
+            } else if name.ends_with(".md") {
+                "text/plain; charset=utf-8"
+            } else {
+                "text/javascript; charset=utf-8"
+            };
             (*name, Asset { body, content_type, etag: etag(body) })
         })
         .collect()

@@ -14,8 +14,19 @@ pub struct Entry {
     pub status: &'static str,
     pub rejection_reason: &'static str,
     pub body: &'static str,
-    /// Quick-reply buttons `(title, id)`; the id comes back as `ButtonPayload`.
+    /// Quick-reply buttons `(title, id)`, the id coming back as `ButtonPayload`; or call-to-action buttons
+    /// `(title, action type)` when the ids are Twilio's action types (`VOICE_CALL_REQUEST`, …).
     pub buttons: &'static [(&'static str, &'static str)],
+}
+
+impl Entry {
+    fn kind(&self) -> &'static str {
+        match self.buttons.first() {
+            None => "twilio/text",
+            Some((_, id)) if crate::domain::template::ACTIONS.contains(id) => "twilio/call-to-action",
+            Some(_) => "twilio/quick-reply",
+        }
+    }
 }
 
 pub const CATALOGUE: &[Entry] = &[
@@ -45,6 +56,15 @@ pub const CATALOGUE: &[Entry] = &[
         rejection_reason: "",
         body: "Hi {{1}}! We would love to hear from you again. Can we help with anything?",
         buttons: &[("Yes, please", "help_yes"), ("No, thanks", "help_no")],
+    },
+    Entry {
+        name: "call_permission_request",
+        language: "en",
+        category: "UTILITY",
+        status: "approved",
+        rejection_reason: "",
+        body: "Hi {{1}}, may we call you on WhatsApp about your request? You can change your answer at any time.",
+        buttons: &[("Allow calls", "VOICE_CALL_REQUEST")],
     },
     Entry {
         name: "seguimiento_caso",
@@ -104,7 +124,7 @@ impl Content {
             category: e.category.into(),
             status: e.status.into(),
             rejection_reason: e.rejection_reason.into(),
-            kind: if e.buttons.is_empty() { "twilio/text" } else { "twilio/quick-reply" }.into(),
+            kind: e.kind().into(),
             body: e.body.into(),
             buttons: e.buttons.iter().map(|(t, i)| ((*t).to_owned(), (*i).to_owned())).collect(),
             created: false,

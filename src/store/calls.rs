@@ -393,13 +393,16 @@ pub struct CallView {
     pub number_name: String,
     /// Always `whatsapp`.
     pub channel_type: String,
+    /// The channel is the built-in sandbox's: an agent's browser joins through the sandbox, not Twilio's SDK.
+    pub sandbox: bool,
 }
 
 pub async fn view(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<CallView>> {
     sqlx::query_as(
         "SELECT x.*, k.profile_name AS customer_name, k.phone_e164 AS customer_phone, q.name AS queue_name,
-                n.name AS number_name, 'whatsapp' AS channel_type
+                n.name AS number_name, 'whatsapp' AS channel_type, a.sandbox
          FROM calls x JOIN contacts k ON k.id = x.contact_id JOIN whatsapp_numbers n ON n.id = x.number_id
+              JOIN channels ch ON ch.id = x.channel_id JOIN twilio_accounts a ON a.id = ch.account_id
               LEFT JOIN queues q ON q.id = x.queue_id
          WHERE x.id = $1",
     )

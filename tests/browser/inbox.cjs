@@ -731,9 +731,52 @@ async function reportsScreen(browser) {
   await everyScreen(page, 'reports', () => page.locator('#rep-line-chart').waitFor());
 }
 
+// A WhatsApp call through the sandbox: the customer calls, the pop-up rings one agent with the call's fields, a
+// decline passes it to the other, who accepts, talks and hangs up; the thread shows the call and its length.
+async function callsScenario(browser) {
+  const a = await logIn(browser, 0);
+  const b = await logIn(browser, 1);
+  for (const { page } of [a, b]) await page.selectOption('#presence', 'online');
+  const r = await fetch(`${BASE}/sandbox/api/calls`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customer: CUSTOMER, business: BUSINESS }),
+  });
+  if (r.status !== 201) throw new Error(`the sandbox customer could not call: ${r.status} ${await r.text()}`);
+  const rung = await Promise.race([a, b].map((x) => x.page.waitForSelector('#call-popup #call-accept', { timeout: 30000 }).then(() => x)));
+  const other = rung === a ? b : a;
+  const text = async (page, sel) => (await page.locator(sel).textContent()).trim();
+  if (await text(rung.page, '#call-title') !== 'Incoming WhatsApp call') throw new Error('the pop-up does not say it is an incoming call');
+  if (!(await text(rung.page, '#call-channel')).startsWith('WhatsApp')) throw new Error('the pop-up does not name the channel');
+  if (await text(rung.page, '#call-phone') !== CUSTOMER) throw new Error('the pop-up does not show the customer\'s number');
+  if (await text(rung.page, '#call-queue') !== 'Support') throw new Error('the pop-up does not name the queue');
+  await rung.page.locator('#call-copy').waitFor();
+  await screenshot(rung.page, 'call-rings');
+  await accessible(rung.page, 'call pop-up');
+  // Declined: it rings the other agent at once.
+  await rung.page.click('#call-decline');
+  await rung.page.waitForSelector('#call-popup', { state: 'detached' });
+  await other.page.waitForSelector('#call-popup #call-accept', { timeout: 30000 });
+  await other.page.click('#call-accept');
+  await other.page.locator('#call-state', { hasText: 'On the call' }).waitFor({ timeout: 30000 });
+  await screenshot(other.page, 'on-the-call');
+  await other.page.click('#call-mute');
+  await other.page.locator('#call-mute[aria-pressed="true"]').waitFor();
+  await other.page.fill('#call-note', 'Customer asked about the refund by phone');
+  await other.page.click('#call-note-save');
+  await other.page.waitForTimeout(1500);
+  await other.page.click('#call-hangup');
+  await other.page.waitForSelector('#call-popup', { state: 'detached' });
+  // The thread shows the call: who declined, who answered, and how long it lasted.
+  await other.page.click('[data-view="mine"]');
+  await item(other.page, CUSTOMER).click();
+  await other.page.locator('#thread', { hasText: 'Call ended after' }).waitFor({ timeout: 20000 });
+  await other.page.locator('#thread', { hasText: 'Call declined by' }).waitFor();
+  await other.page.locator('#thread', { hasText: 'Customer asked about the refund by phone' }).waitFor();
+  await screenshot(other.page, 'call-in-thread');
+}
+
 const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
   two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments, lifecycle, contacts: contactsScreen,
-  accessibility, long_conversation: longConversation, languages, reports: reportsScreen };
+  accessibility, long_conversation: longConversation, languages, reports: reportsScreen, calls: callsScenario };
 
 (async () => {
   const browser = await launch();

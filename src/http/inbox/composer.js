@@ -110,6 +110,27 @@ function renderComposer(focus) {
       }, problem, isInteractive));
     }
   } }, tr('composer.interactive'));
+  // WhatsApp's call button: a text and a button the customer taps to call (inside the window, on a calling number).
+  const callable = S.mode === 'reply' && n && n.supports_calling;
+  const callPanel = h('div', { class: 'interactive hidden', id: 'call-button-panel' });
+  const callToggle = callable && h('button', { type: 'button', id: 'call-button', 'aria-expanded': 'false', onclick: () => {
+    const open = callPanel.classList.toggle('hidden') === false;
+    callToggle.setAttribute('aria-expanded', String(open));
+    if (open && !callPanel.childElementCount) {
+      const body = h('textarea', { id: 'call-button-text', 'aria-label': tr('call.button_text'), placeholder: tr('call.button_text_placeholder'), maxlength: '1024' });
+      const label = h('input', { id: 'call-button-label', 'aria-label': tr('call.button_label'), placeholder: tr('call.button_label_placeholder'), maxlength: '20' });
+      const go = h('button', { class: 'primary', id: 'call-button-send', onclick: async () => {
+        problem.textContent = '';
+        try {
+          const m = await api('POST', `/conversations/${c.id}/messages`, { body: body.value, call_button: { label: label.value } });
+          putItem('m:' + m.id, { kind: 'message', at: m.created_at, m });
+          body.value = ''; label.value = ''; callPanel.classList.add('hidden'); callToggle.setAttribute('aria-expanded', 'false');
+        } catch (x) { problem.textContent = x.message; }
+      } }, tr('call.button_send'));
+      callPanel.append(h('label', { for: 'call-button-text' }, tr('call.button_text')), body,
+        h('label', { for: 'call-button-label' }, tr('call.button_label')), label, h('div', { class: 'gap-top-s' }, go));
+    }
+  } }, tr('call.button'));
   // The customer's message this reply answers, chosen with "Reply" on it in the thread.
   const quoting = h('div', { id: 'quoting', class: 'quoting' });
   if (S.mode === 'reply' && S.quote && S.quote.conversation_id === c.id) {
@@ -118,7 +139,7 @@ function renderComposer(focus) {
   }
   box.replaceChildren(modes, canned, quoting, text, h('div', { class: 'actions' },
     mayAttach && [file, h('label', { for: 'file', class: 'chip attach', tabindex: '0', onkeydown: (e) => { if (e.key === 'Enter') file.click(); } }, tr('composer.attach'))],
-    interactive && toggle, chips, h('span', { class: 'spacer' }), sendButton), panel, problem);
+    interactive && toggle, callToggle, chips, h('span', { class: 'spacer' }), sendButton), panel, callPanel, problem);
   if (focus) text.focus();
 }
 
@@ -126,6 +147,8 @@ const INTERACTIVE = ['twilio/quick-reply', 'twilio/list-picker', 'twilio/call-to
 // Quick replies, list pickers, call-to-action and cards at Twilio: sendable unapproved while the window is open.
 const isInteractive = (t) => INTERACTIVE.includes(t.content_type) && !!t.content_sid;
 const isApproved = (t) => t.approval_status === 'approved' && !!t.content_sid;
+// A template that asks the customer for permission to call (its VOICE_CALL_REQUEST button).
+const isCallPermission = (t) => isApproved(t) && t.content_type === 'twilio/call-to-action' && (t.buttons || []).some((b) => b.action === 'VOICE_CALL_REQUEST');
 
 // A searchable list of templates (approved ones by default), their variables and a live preview with the
 // content's buttons. `send(template, variables)`.
@@ -170,4 +193,4 @@ function templatePicker(send, problem, usableIf = isApproved) {
   return h('div', {}, search, h('div', { class: 'templates gap-top-s' }, list, fill));
 }
 
-export { renderComposer, templatePicker };
+export { isCallPermission, renderComposer, templatePicker };

@@ -11,6 +11,7 @@ import { renderSide } from './actions.js';
 import { supervisorRefresh } from './supervisor.js';
 import { noticeChange, refreshCounts, refreshCountsSoon } from './attention.js';
 import { t } from './i18n.js';
+import { onCallChange } from './calls.js';
 
 function closeLive() { if (S.ws) { const ws = S.ws; S.ws = null; ws.close(); } }
 function setConn(live) {
@@ -46,6 +47,8 @@ function resync() {
 const refreshListSoon = debounce(() => loadList(), 300);
 const supervisorSoon = debounce(() => supervisorRefresh(), 500);
 async function onChange(e) {
+  // A call may ring you whatever page you are on.
+  if (e.kind === 'call') onCallChange(e.id);
   if (S.page === 'supervisor') supervisorSoon();
   if (S.page !== 'inbox') { refreshCountsSoon(); return; }
   const id = e.conversation_id;

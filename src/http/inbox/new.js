@@ -3,7 +3,7 @@
 import { S, isSup } from './state.js';
 import { $, debounce, h, toast } from './dom.js';
 import { ApiError, api, qs } from './api.js';
-import { templatePicker } from './composer.js';
+import { isCallPermission, templatePicker } from './composer.js';
 import { t } from './i18n.js';
 
 function newConversation() {
@@ -44,21 +44,33 @@ function newConversation() {
   const priority = h('select', { id: 'new-priority', value: 'normal' }, ['urgent', 'high', 'normal', 'low'].map((v) => h('option', { value: v }, t('priority.' + v))));
   const queue = h('select', { id: 'queue' }, h('option', { value: '' }, t('head.no_queue')), S.dir.queues.map((q) => h('option', { value: q.id }, q.name)));
   const tags = h('div', {}, S.tags.map((t) => h('label', { class: 'tag-choice' }, h('input', { type: 'checkbox', value: t.id }), ' ', t.name)));
-  const picker = templatePicker(async (template, vars) => {
+  // The seed's "communication type": a call opens with a call-permission request, from a number that takes calls.
+  const kind = h('select', { id: 'new-type', onchange: () => { drawFrom(); pickerBox.replaceChildren(picker()); typeHint.textContent = kind.value === 'call' ? t('new.call_hint') : ''; } },
+    h('option', { value: 'message' }, t('new.type_message')), h('option', { value: 'call' }, t('new.type_call')));
+  const typeHint = h('p', { class: 'muted', id: 'new-type-hint' });
+  const drawFrom = () => {
+    const usable = kind.value === 'call' ? mine.filter((n) => n.supports_calling) : mine;
+    const was = from.value;
+    from.replaceChildren(...usable.map((n) => h('option', { value: n.id }, `${n.name} ${n.e164} (${n.channel_name})`)));
+    if (usable.some((n) => n.id === was)) from.value = was;
+  };
+  const picker = () => templatePicker(async (template, vars) => {
     const v = to.value.trim().replace(/[\s()-]/g, '');
     if (!contact && validate(v)) throw new ApiError(422, { message: t('new.to') + ': ' + validate(v) });
     const body = { number_id: from.value, template: { id: template.id, variables: vars }, topic: topic.value.trim() || undefined,
-      priority_level: priority.value, queue_id: queue.value || undefined,
+      priority_level: priority.value, queue_id: queue.value || undefined, communication_type: kind.value,
       tag_ids: [...tags.querySelectorAll('input:checked')].map((i) => i.value) };
     if (contact) body.contact_id = contact.id; else body.to = v;
     const c = await api('POST', '/conversations', body);
     toast(t('new.started'));
     location.hash = '#/inbox/' + c.id;
-  }, problem);
+  }, problem, kind.value === 'call' ? isCallPermission : undefined);
+  const pickerBox = h('div', { id: 'new-template-box' }, picker());
   $('#main').replaceChildren(h('div', { class: 'page' }, h('h1', {}, t('nav.new')),
     mine.length ? h('div', { class: 'form' },
       h('div', { class: 'grid2' }, h('div', {}, h('label', { for: 'from' }, t('new.from')), from), h('div', {}, h('label', { for: 'to' }, t('new.to')), to, check, matches)),
-      h('label', {}, t('new.template')), picker,
+      h('div', {}, h('label', { for: 'new-type' }, t('new.type')), kind, typeHint),
+      h('label', {}, t('new.template')), pickerBox,
       h('div', { class: 'grid2' }, h('div', {}, h('label', { for: 'topic' }, t('new.topic')), topic), h('div', {}, h('label', { for: 'queue' }, t('sup.queue')), queue),
         h('div', {}, h('label', { for: 'new-priority' }, t('side.priority')), priority), h('div', {}, h('label', {}, t('side.tags')), tags)),
       problem) : h('p', { class: 'notice' }, t('new.no_numbers'))));

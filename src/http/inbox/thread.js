@@ -5,7 +5,7 @@ import { S, agentName, contactName, numberOf, queueName } from './state.js';
 import { $, avatar, copy, fmtDuration, fmtTime, h, toast } from './dom.js';
 import { api } from './api.js';
 import { matchesView, renderList, upsertListItem } from './list.js';
-import { renderComposer } from './composer.js';
+import { isCallPermission, renderComposer, templatePicker } from './composer.js';
 import { renderSide } from './actions.js';
 import { current, has, t } from './i18n.js';
 
@@ -218,11 +218,19 @@ function describeEvent(e) {
     call_not_answered: () => t('event.call_not_answered', { name: agentName(d.agent_id) }),
     call_answered: () => t('event.call_answered', { name: agentName(d.agent_id) }),
     call_ended: () => t('event.call_ended', { time: fmtDuration(d.duration_secs || 0) }),
+    call_outgoing: () => t('event.call_outgoing', { name: agentName(d.agent_id) }),
+    call_not_answered_by_customer: () => t('event.call_not_answered_by_customer'),
+    call_failed: () => t('event.call_failed'),
+    call_permission_requested: () => t('event.call_permission_requested'),
+    call_permission_granted: () => t('event.call_permission_granted'),
+    call_permission_refused: () => t('event.call_permission_refused'),
     acceptance_timeout: () => t('event.acceptance_timeout', { name: agentName(d.agent_id) })
       + (d.agent_set_away ? ' ' + t('event.set_away', { name: agentName(d.agent_id), n: d.misses_in_a_row }) : ''),
   };
   const words = said[e.kind] ? said[e.kind]() : has('event.' + e.kind) ? t('event.' + e.kind) : e.kind.replace(/_/g, ' ');
-  return words + by;
+  // Words that already name the agent who did it say it once.
+  const named = ['call_declined', 'call_answered', 'call_outgoing'].includes(e.kind) && e.actor_id && e.actor_id === d.agent_id;
+  return words + (named ? '' : by);
 }
 
 function renderHead() {
@@ -238,7 +246,41 @@ function renderHead() {
       h('span', { id: 'assignee' }, c.assignee_id && c.routing_state === 'assigned' ? (c.assignee_id === S.me.id ? t('head.assigned_you') : t('head.assigned_to', { name: agentName(c.assignee_id) })) : stateWords(c)),
       c.topic && h('span', {}, t('head.topic', { topic: c.topic }))))),
     h('span', { class: 'spacer' }),
+    callActions(c),
     windowChip(c));
+}
+
+// Calling the customer (on a number that takes calls): "Request call" sends a call-permission template while
+// WhatsApp's limits allow one; "Call" is enabled while the customer allows calls.
+function callActions(c) {
+  const n = numberOf(c.number_id);
+  const el = h('span', { id: 'call-actions', class: 'call-actions' });
+  if (!n || !n.supports_calling || c.status === 'resolved') return el;
+  api('GET', `/conversations/${c.id}/call-permission`).then((p) => {
+    if (!S.current || S.current.id !== c.id) return;
+    const request = h('button', { id: 'request-call', disabled: !p.may_request, title: p.pending ? t('call.request_pending')
+      : p.next_request_at ? t('call.request_after', { time: fmtTime(p.next_request_at) }) : '', onclick: () => requestCall(c) }, t('call.request'));
+    const call = h('button', { id: 'place-call', class: 'primary', disabled: !p.may_call, title: p.permitted_until ? t('call.allowed_until', { time: fmtTime(p.permitted_until) })
+      : t('call.not_allowed'), onclick: () => import('./calls.js').then((m) => m.placeCall(c.id)).catch((x) => toast(x.message, true)) }, t('call.call'));
+    const said = p.pending ? t('call.request_pending') : p.permitted_until ? t('call.allowed_until', { time: fmtTime(p.permitted_until) }) : '';
+    el.replaceChildren(said && h('span', { class: 'muted', id: 'call-permission' }, said), ' ', request, ' ', call);
+  }).catch(() => {});
+  return el;
+}
+
+// Picks a call-permission template and sends it into the conversation.
+function requestCall(c) {
+  const problem = h('p', { class: 'problem', role: 'alert' });
+  const d = h('dialog', { id: 'request-call-dialog', 'aria-labelledby': 'request-call-title' });
+  const picker = templatePicker(async (tpl, vars) => {
+    const m = await api('POST', `/conversations/${c.id}/messages`, { template: { id: tpl.id, variables: vars } });
+    putItem('m:' + m.id, { kind: 'message', at: m.created_at, m });
+    d.close(); d.remove(); renderHead();
+  }, problem, isCallPermission);
+  d.append(h('h2', { id: 'request-call-title' }, t('call.request_title')), h('p', { class: 'muted' }, t('call.request_hint')), picker, problem,
+    h('div', { class: 'actions' }, h('button', { onclick: () => { d.close(); d.remove(); } }, t('admin.cancel'))));
+  document.body.append(d);
+  d.showModal();
 }
 const stateWords = (c) => t(c.status === 'resolved' ? 'status.resolved' : c.status === 'snoozed' && c.routing_state !== 'assigned' ? 'status.snoozed'
   : ['waiting', 'unowned', 'ai', 'blocked', 'notified'].includes(c.routing_state) ? 'state.' + c.routing_state : 'state.routing');

@@ -1,0 +1,206 @@
+// WhatsApp calls in the inbox: the pop-up that rings when a call is routed to you (inbound or outbound, the
+// channel, the customer's name and number with a copy button, the queue; accept or decline), the call bar while
+// you talk (the time, mute, hang up, a note on the conversation), and the agent's side of calls the business
+// places (the conversation's Call button). The browser joins a call through a "device": Twilio's Voice SDK for a
+// real channel (vendored, loaded on first use, with a token from /voice/token), or the built-in sandbox's stand-in
+// (/sandbox/voice), which plays Twilio's side without audio.
+
+import { S, queueName } from './state.js';
+import { $, copy, fmtDuration, h, toast } from './dom.js';
+import { api } from './api.js';
+import { t } from './i18n.js';
+
+let ringing = null; // the call that rings you: its view
+let active = null; // the call you are on: { view, leg, muted, since, timer }
+
+// --- Devices ---------------------------------------------------------------------------------------------------
+
+// The sandbox's stand-in for the Voice SDK: the same steps, posted to the server, which plays Twilio.
+async function sandbox(method, path, body) {
+  const r = await fetch('/sandbox/voice' + path, { method, credentials: 'same-origin',
+    headers: { 'x-csrf-token': S.csrf, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body && JSON.stringify(body) });
+  const data = r.status === 204 ? null : await r.json().catch(() => null);
+  if (!r.ok) throw new Error((data && data.error && data.error.message) || r.statusText);
+  return data;
+}
+
+// Twilio's Voice SDK (a classic script that sets window.Twilio), loaded once, and one Device per channel.
+const devices = new Map();
+function loadSdk() {
+  if (window.Twilio && window.Twilio.Device) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const s = h('script', { src: '/assets/twilio-voice.min.js' });
+    s.onload = () => resolve(); s.onerror = () => reject(new Error(t('call.sdk_failed')));
+    document.head.append(s);
+  });
+}
+async function twilioDevice(channelId) {
+  if (devices.has(channelId)) return devices.get(channelId);
+  await loadSdk();
+  const token = await api('GET', '/voice/token?channel_id=' + channelId);
+  const device = new window.Twilio.Device(token.token, { closeProtection: true });
+  // A token lasts an hour: a new one before it ends.
+  device.on('tokenWillExpire', async () => { try { device.updateToken((await api('GET', '/voice/token?channel_id=' + channelId)).token); } catch { /* the next call asks again */ } });
+  // A call the business places rings this browser first: you asked for it, so it is answered at once.
+  device.on('incoming', (call) => { if (active && !active.leg) { active.leg = { twilio: call }; call.accept(); watchLeg(call); } else call.reject(); });
+  await device.register();
+  devices.set(channelId, device);
+  return device;
+}
+function watchLeg(call) { call.on('disconnect', () => ended()); call.on('cancel', () => ended()); }
+
+// Joins a call you accepted.
+async function join(view) {
+  if (view.sandbox) return { sandbox: (await sandbox('POST', '/join', { channel_id: view.channel_id, call: view.id })).sid };
+  const device = await twilioDevice(view.channel_id);
+  const call = await device.connect({ params: { call: view.id } });
+  watchLeg(call);
+  return { twilio: call };
+}
+async function hangUp() {
+  if (!active) return;
+  const leg = active.leg;
+  if (leg && leg.sandbox) await sandbox('POST', `/calls/${leg.sandbox}/hangup`).catch(() => {});
+  else if (leg && leg.twilio) leg.twilio.disconnect();
+  ended();
+}
+function mute(on) {
+  if (!active) return;
+  active.muted = on;
+  if (active.leg && active.leg.twilio) active.leg.twilio.mute(on);
+  drawBar();
+}
+
+// --- The ring tone: two short tones, every two seconds, made in the page (no sound file) ------------------------
+
+let tone = null;
+function ring(on) {
+  if (!on) { if (tone) { clearInterval(tone.timer); tone.ctx.close().catch(() => {}); tone = null; } return; }
+  if (tone) return;
+  try {
+    const ctx = new AudioContext();
+    const beep = (at) => {
+      const o = ctx.createOscillator(), g = ctx.createGain();
+      o.frequency.value = 440; g.gain.value = 0.08;
+      o.connect(g).connect(ctx.destination); o.start(ctx.currentTime + at); o.stop(ctx.currentTime + at + 0.35);
+    };
+    const both = () => { beep(0); beep(0.5); };
+    both();
+    tone = { ctx, timer: setInterval(both, 2000) };
+  } catch { /* no audio here: the pop-up still shows */ }
+}
+
+// --- The pop-up and the call bar ----------------------------------------------------------------------------------
+
+function box() {
+  let el = $('#call-popup');
+  if (!el) { el = h('section', { id: 'call-popup', class: 'call-popup', role: 'dialog', 'aria-labelledby': 'call-title', 'aria-live': 'assertive' }); document.body.append(el); }
+  return el;
+}
+function close() { ring(false); const el = $('#call-popup'); if (el) el.remove(); }
+
+function fields(v) {
+  const who = v.customer_name || v.customer_phone || t('call.unknown');
+  return h('dl', { class: 'call-fields' },
+    h('dt', {}, t('call.channel')), h('dd', { id: 'call-channel' }, `WhatsApp · ${v.number_name}`),
+    h('dt', {}, t('call.customer')), h('dd', { id: 'call-customer' }, who),
+    h('dt', {}, t('call.number')), h('dd', {}, h('span', { id: 'call-phone' }, v.customer_phone || '—'), ' ',
+      v.customer_phone && h('button', { id: 'call-copy', class: 'copy', 'aria-label': t('head.copy_number'), onclick: () => copy(v.customer_phone) }, t('head.copy'))),
+    h('dt', {}, t('call.queue')), h('dd', { id: 'call-queue' }, v.queue_name || (v.queue_id ? queueName(v.queue_id) : t('head.no_queue'))));
+}
+
+function drawRinging(v) {
+  const accept = h('button', { class: 'primary', id: 'call-accept', onclick: async () => {
+    accept.disabled = true;
+    try {
+      const view = await api('POST', `/calls/${v.id}/accept`);
+      ringing = null; ring(false);
+      active = { view, leg: null, muted: false, since: Date.now() };
+      drawBar();
+      active.leg = await join(view);
+      drawBar();
+    } catch (x) { toast(x.message, true); if (!active || !active.leg) { active = null; close(); } }
+  } }, t('call.accept'));
+  const decline = h('button', { id: 'call-decline', onclick: async () => {
+    try { await api('POST', `/calls/${v.id}/decline`); } catch (x) { toast(x.message, true); }
+    ringing = null; close();
+  } }, t('call.decline'));
+  box().replaceChildren(h('h2', { id: 'call-title' }, t(v.direction === 'outbound' ? 'call.outgoing' : 'call.incoming')),
+    h('p', { id: 'call-direction', class: 'muted' }, t(v.direction === 'outbound' ? 'call.direction_out' : 'call.direction_in')),
+    fields(v), h('div', { class: 'actions' }, accept, decline));
+  ring(true);
+  accept.focus();
+}
+
+function drawBar() {
+  if (!active) return;
+  const v = active.view;
+  const connected = v.state === 'connected';
+  const status = h('p', { id: 'call-state', role: 'status' }, connected ? t('call.on_call', { time: fmtDuration((Date.now() - active.since) / 1000) })
+    : v.direction === 'outbound' ? t('call.dialing') : t('call.joining'));
+  const note = h('textarea', { id: 'call-note', 'aria-label': t('call.note'), placeholder: t('call.note_placeholder') });
+  const saveNote = h('button', { id: 'call-note-save', onclick: async () => {
+    const body = note.value.trim();
+    if (!body) return;
+    try { await api('POST', `/conversations/${v.conversation_id}/notes`, { body }); note.value = ''; toast(t('call.note_saved')); }
+    catch (x) { toast(x.message, true); }
+  } }, t('call.save_note'));
+  box().replaceChildren(h('h2', { id: 'call-title' }, t(v.direction === 'outbound' ? 'call.outgoing' : 'call.incoming')), status, fields(v),
+    h('div', { class: 'actions' },
+      h('button', { id: 'call-mute', 'aria-pressed': String(active.muted), onclick: () => mute(!active.muted) }, t(active.muted ? 'call.unmute' : 'call.mute')),
+      h('button', { class: 'danger', id: 'call-hangup', onclick: hangUp }, t('call.hang_up')),
+      h('a', { href: '#/inbox/' + v.conversation_id, id: 'call-conversation' }, t('call.open_conversation'))),
+    note, h('div', { class: 'actions' }, saveNote));
+  clearTimeout(active.timer);
+  active.timer = setTimeout(() => { const el = $('#call-state'); if (active && el && active.view.state === 'connected') el.textContent = t('call.on_call', { time: fmtDuration((Date.now() - active.since) / 1000) }); }, 1000);
+}
+
+function ended() {
+  if (!active) return;
+  clearTimeout(active.timer);
+  active = null;
+  close();
+  toast(t('call.ended'));
+}
+
+// --- What the live feed says about calls ------------------------------------------------------------------------
+
+// A call changed: it rings you now, it stopped ringing you, it connected, or it ended.
+async function onCallChange(id) {
+  if (!S.me || !id) return;
+  let v;
+  try { v = await api('GET', '/calls/' + id); } catch { return; }
+  if (active && active.view.id === id) {
+    const was = active.view.state;
+    active.view = v;
+    if (v.state === 'ended') { ended(); return; }
+    if (v.state === 'connected' && was !== 'connected') active.since = Date.now();
+    drawBar();
+    return;
+  }
+  const forMe = v.state === 'waiting' && v.offered_to === S.me.id;
+  if (forMe && !active && (!ringing || ringing.id !== id)) { ringing = v; drawRinging(v); }
+  else if (!forMe && ringing && ringing.id === id) { ringing = null; close(); }
+}
+
+// The conversation's Call button: the business calls its customer; your browser rings first and is answered at
+// once (you asked), then the customer's phone.
+async function placeCall(conversationId) {
+  if (active) { toast(t('call.already'), true); return; }
+  const view = await api('POST', `/conversations/${conversationId}/calls`);
+  active = { view, leg: null, muted: false, since: Date.now() };
+  drawBar();
+  if (view.sandbox) {
+    // The sandbox rings this browser through its stand-in: answered as soon as it rings.
+    for (let i = 0; i < 40 && active && !active.leg; i++) {
+      const mine = await sandbox('GET', '/calls').catch(() => []);
+      const leg = mine.find((c) => c.direction === 'outbound' && c.status === 'ringing');
+      if (leg) { await sandbox('POST', `/calls/${leg.sid}/answer`); if (active) active.leg = { sandbox: leg.sid }; break; }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } else {
+    await twilioDevice(view.channel_id);
+  }
+}
+
+export { onCallChange, placeCall };
