@@ -40,3 +40,7 @@ ALTER TABLE automation_runs DROP CONSTRAINT automation_runs_kind_check;
 ALTER TABLE automation_runs ADD CONSTRAINT automation_runs_kind_check
     CHECK (kind IN ('greeting', 'out_of_hours', 'attachments_refused', 'rule', 'waiting_notice', 'csat', 'opt_in',
                     'auto_resolve', 'call_permission'));
+
+-- An agent put the customer on hold: back in the call's Twilio queue, hearing hold music, until the agent's
+-- browser takes them again (src/calling/during.rs).
+ALTER TABLE calls ADD COLUMN on_hold boolean NOT NULL DEFAULT false;

@@ -942,8 +942,8 @@ async fn device(s: &Session, method: Method, path: &str, body: Option<Value>) ->
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn the_sandbox_plays_twilio_for_calls_both_ways() {
+/// A server with the built-in sandbox, its number taking calls, and Ana in a queue that takes calls and chats.
+async fn sandbox_center() -> (Center, Uuid, Session) {
     let app = spawn_app_with(|env| {
         for (k, v) in [
             ("SWITCHBOARD__SANDBOX__ENABLED", "true"),
@@ -964,27 +964,46 @@ async fn the_sandbox_plays_twilio_for_calls_both_ways() {
     let (ana, ana_s) = c.online_agent("ana@example.com").await;
     let q = id(&c.post("/queues", json!({"name": "Calls", "communication_type": "both", "member_ids": [ana]})).await);
     c.number_settings(json!({"default_queue_id": q})).await;
-    let phone = |path: &str| format!("{}/sandbox/api/calls{path}", c.app.address);
-    let calls_of = || async {
-        let url = format!("{}?customer=%2B5215512345678&business=%2B14155238886", phone(""));
-        c.app.client.get(url).send().await.unwrap().json::<Vec<Value>>().await.unwrap()
-    };
+    (c, ana, ana_s)
+}
 
-    // The customer calls: the sandbox posts the signed voice webhook and plays the built-in waiting strategy.
+/// The sandbox's customer calls the business; answers the call's SID.
+async fn sandbox_customer_calls(c: &Center) -> String {
     let r = c
         .app
         .client
-        .post(phone(""))
+        .post(format!("{}/sandbox/api/calls", c.app.address))
         .json(&json!({"customer": CUSTOMER, "business": BUSINESS_NUMBER}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let sid = r.json::<Value>().await.unwrap()["sid"].as_str().unwrap().to_owned();
-    let waiting = eventually(20, "the caller to wait in the queue", || async {
-        calls_of().await.into_iter().find(|x| x["sid"] == sid.as_str() && x["status"] == "queued")
+    r.json::<Value>().await.unwrap()["sid"].as_str().unwrap().to_owned()
+}
+
+/// The sandbox's calls between the customer and the business, as the phone page reads them.
+async fn sandbox_calls(c: &Center) -> Vec<Value> {
+    let url = format!("{}/sandbox/api/calls?customer=%2B5215512345678&business=%2B14155238886", c.app.address);
+    c.app.client.get(url).send().await.unwrap().json::<Vec<Value>>().await.unwrap()
+}
+
+async fn sandbox_call_is(c: &Center, sid: &str, status: &str) -> Value {
+    eventually(20, &format!("the sandbox call to be {status}"), || async {
+        sandbox_calls(c).await.into_iter().find(|x| x["sid"] == sid && x["status"] == status)
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn the_sandbox_plays_twilio_for_calls_both_ways() {
+    let (c, ana, ana_s) = sandbox_center().await;
+    let channel = c.channel;
+    let phone = |path: &str| format!("{}/sandbox/api/calls{path}", c.app.address);
+    let calls_of = || sandbox_calls(&c);
+
+    // The customer calls: the sandbox posts the signed voice webhook and plays the built-in waiting strategy.
+    let sid = sandbox_customer_calls(&c).await;
+    let waiting = sandbox_call_is(&c, &sid, "queued").await;
     assert!(waiting["heard"][0].as_str().unwrap().starts_with("Thank you for calling"), "{waiting}");
     let call: Uuid =
         sqlx::query_scalar("SELECT id FROM calls WHERE call_sid = $1").bind(&sid).fetch_one(&c.app.pool).await.unwrap();
@@ -995,10 +1014,7 @@ async fn the_sandbox_plays_twilio_for_calls_both_ways() {
     assert_eq!(s, 200, "{v}");
     let (s, v) = device(&ana_s, Method::POST, "/join", Some(json!({"channel_id": channel, "call": call}))).await;
     assert_eq!((s, v["sid"].as_str()), (200, Some(sid.as_str())), "{v}");
-    eventually(20, "the caller to talk with Ana", || async {
-        calls_of().await.into_iter().find(|x| x["sid"] == sid.as_str() && x["status"] == "in-progress")
-    })
-    .await;
+    sandbox_call_is(&c, &sid, "in-progress").await;
 
     // Ana hangs up: Twilio's queue action and status callback end the call as answered.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -1056,4 +1072,63 @@ async fn the_sandbox_plays_twilio_for_calls_both_ways() {
     })
     .await;
     assert_eq!(ended.1.as_deref(), Some("answered"));
+}
+
+#[tokio::test]
+async fn a_held_caller_hears_hold_music_and_a_transfer_rings_the_other_agent() {
+    let (c, ana, ana_s) = sandbox_center().await;
+    let (bo, bo_s) = c.online_agent("bo@example.com").await;
+    let strategy = json!({"hold_music_url": "https://music.example.com/hold.mp3"});
+    let (_, queues) = c.call(Method::GET, "/queues", None).await;
+    let q = queues["items"][0]["id"].as_str().unwrap().to_owned();
+    let (s, v) = c.call(Method::PATCH, &format!("/queues/{q}"), Some(json!({"waiting_strategy": strategy}))).await;
+    assert_eq!(s, 200, "{v}");
+    let sid = sandbox_customer_calls(&c).await;
+    sandbox_call_is(&c, &sid, "queued").await;
+    let call: Uuid =
+        sqlx::query_scalar("SELECT id FROM calls WHERE call_sid = $1").bind(&sid).fetch_one(&c.app.pool).await.unwrap();
+    assert_eq!(c.rings(call, None).await, ana);
+    assert_eq!(ana_s.call(Method::POST, &format!("/calls/{call}/accept"), None).await.0, 200);
+    let join = json!({"channel_id": c.channel, "call": call});
+    assert_eq!(device(&ana_s, Method::POST, "/join", Some(join.clone())).await.0, 200);
+    sandbox_call_is(&c, &sid, "in-progress").await;
+
+    // On hold: the customer goes back to the call's queue and hears the hold music; Ana resumes and rejoins.
+    let (s, v) = ana_s.call(Method::POST, &format!("/calls/{call}/hold"), Some(json!({"on": true}))).await;
+    assert_eq!((s, v["on_hold"].as_bool()), (200, Some(true)), "{v}");
+    let held = eventually(20, "the hold music", || async {
+        sandbox_calls(&c).await.into_iter().find(|x| {
+            x["sid"] == sid.as_str()
+                && x["heard"].as_array().unwrap().iter().any(|h| h.as_str().unwrap().contains("hold.mp3"))
+        })
+    })
+    .await;
+    assert_eq!(held["agent"], Value::Null, "Ana's leg is gone while the customer holds");
+    let (state, outcome, _, conversation) = c.call_row(&sid).await;
+    assert_eq!((state.as_str(), outcome), ("connected", None), "holding is not the end of the call");
+    let (s, v) = ana_s.call(Method::POST, &format!("/calls/{call}/hold"), Some(json!({"on": false}))).await;
+    assert_eq!((s, v["on_hold"].as_bool()), (200, Some(false)), "{v}");
+    assert_eq!(device(&ana_s, Method::POST, "/join", Some(join)).await.0, 200);
+    let back = sandbox_call_is(&c, &sid, "in-progress").await;
+    assert_eq!(back["agent"], ana.to_string());
+
+    // Transferred to Bo: the call rings him, and the conversation goes with it.
+    let (s, v) = ana_s.call(Method::POST, &format!("/calls/{call}/transfer"), Some(json!({"agent_id": bo}))).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("waiting")), "{v}");
+    assert_eq!(c.rings(call, Some(ana)).await, bo);
+    assert_eq!(bo_s.call(Method::POST, &format!("/calls/{call}/accept"), None).await.0, 200);
+    let join = json!({"channel_id": c.channel, "call": call});
+    assert_eq!(device(&bo_s, Method::POST, "/join", Some(join)).await.0, 200);
+    let with_bo = sandbox_call_is(&c, &sid, "in-progress").await;
+    assert_eq!(with_bo["agent"], bo.to_string());
+    let (_, conv) = c.call(Method::GET, &format!("/conversations/{conversation}"), None).await;
+    assert_eq!(conv["assignee_id"], bo.to_string());
+    let kinds: Vec<String> =
+        c.events(conversation).await.iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+    for k in ["call_held", "call_resumed", "call_transferred"] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} in {kinds:?}");
+    }
+    // A transfer of a call that is not in progress is refused.
+    let (s, err) = ana_s.call(Method::POST, &format!("/calls/{call}/hold"), Some(json!({"on": true}))).await;
+    assert_eq!((s, err["error"]["code"].as_str()), (404, Some("call_not_found")), "no longer Ana's: {err}");
 }

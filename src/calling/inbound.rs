@@ -215,7 +215,7 @@ async fn agent_leg(state: &AppState, channel: &ChannelConfig, identity: &str, fo
 
 /// The greeting (if any) and `<Enqueue>` into the call's own Twilio queue, from which the agent who takes it
 /// dequeues exactly this caller.
-fn enqueue(state: &AppState, channel: Uuid, call: &Call, greeting: Option<Verb>) -> Vec<Verb> {
+pub(super) fn enqueue(state: &AppState, channel: Uuid, call: &Call, greeting: Option<Verb>) -> Vec<Verb> {
     let base = crate::channels::voice_webhook_url(&state.public_base_url, channel);
     let mut verbs: Vec<Verb> = greeting.into_iter().collect();
     verbs.push(Verb::Enqueue {
@@ -242,6 +242,24 @@ pub async fn wait(state: &AppState, channel: &ChannelConfig, form: &Form) -> App
     };
     match c.state {
         CallState::Waiting => {}
+        // On hold: the queue's hold music (or its waiting message and a pause) until the agent takes them again.
+        CallState::Connected if c.on_hold => {
+            let strategy = state.routing.get(&mut tx).await?.waiting_strategy(c.queue_id);
+            let language = caller_language(channel, &c);
+            let hold = call_waiting::hold(&strategy, language, 0, None, None);
+            tx.commit().await?;
+            let verbs = match hold {
+                Hold::On { music: Some(url), .. } => vec![Verb::Play { url: url.to_string() }],
+                Hold::On { message, .. } => {
+                    vec![
+                        Verb::Say { text: message, language: say_language(language) },
+                        Verb::Pause { secs: PAUSE_SECS },
+                    ]
+                }
+                Hold::GiveUp { .. } => vec![Verb::Pause { secs: PAUSE_SECS }],
+            };
+            return Ok(twiml::render(&verbs));
+        }
         // An agent accepted it and their browser is joining: the caller holds on in silence a moment longer.
         CallState::Connected => return Ok(twiml::render(&[Verb::Pause { secs: JOINING_PAUSE_SECS }])),
         // A call the business placed never waits in a queue.
@@ -286,7 +304,8 @@ pub async fn left(state: &AppState, channel: &ChannelConfig, form: &Form) -> App
         return Err(unknown_call());
     };
     let left = call.queue_result.unwrap_or(QueueResult::Gone);
-    if left == QueueResult::Bridged {
+    // Taken by an agent, or moved on purpose (on hold, transferred): nothing ends here.
+    if matches!(left, QueueResult::Bridged | QueueResult::Redirected) {
         tx.commit().await?;
         return Ok(twiml::render(&[]));
     }

@@ -9,6 +9,7 @@
 
 pub mod answer;
 pub mod button;
+pub mod during;
 pub mod inbound;
 pub mod offer;
 pub mod outbound;

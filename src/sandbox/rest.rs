@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/2010-04-01/Accounts/{file}", get(account))
         .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message))
         .route("/2010-04-01/Accounts/{account}/Calls.json", post(create_call))
+        .route("/2010-04-01/Accounts/{account}/Calls/{file}", post(update_call))
         .route("/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}", get(customer_media))
         .route("/v1/Content", get(list_content).post(create_content))
         .route("/v1/Content/{sid}", get(fetch_content))
@@ -175,6 +176,30 @@ async fn create_call(
         )
             .into_response(),
         Err(why) => bad(21205, why),
+    }
+}
+
+/// New TwiML for a call in progress (how the business puts a caller on hold or transfers them).
+async fn update_call(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((account_path, file)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authenticate(&state, &headers, Some(&account_path)).await {
+        return r;
+    }
+    let Some(sid) = file.strip_suffix(".json") else {
+        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+    };
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let Some(twiml) = form.iter().find(|(k, _)| k == "Twiml").map(|(_, v)| v.clone()) else {
+        return twilio_error(StatusCode::BAD_REQUEST, 21205, "The sandbox updates calls with a 'Twiml' parameter.");
+    };
+    match super::voice::redirect(&state.sandbox_calls, sid, &twiml) {
+        Ok(true) => Json(json!({ "sid": sid, "account_sid": account_path, "status": "in-progress" })).into_response(),
+        Ok(false) => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+        Err(e) => twilio_error(StatusCode::BAD_REQUEST, 12100, format!("Document parse failure: {e}")),
     }
 }
 

@@ -62,6 +62,8 @@ struct Cell {
     /// Someone hung up, the customer answered or declined, an agent bridged in: the driver looks again.
     change: Notify,
     flags: Mutex<Flags>,
+    /// New TwiML the business gave the call (`Calls/{sid}.json`): played instead of what it was doing.
+    redirect: Mutex<Option<Vec<Heard>>>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -85,6 +87,7 @@ impl Calls {
             queue: Mutex::new(None),
             change: Notify::new(),
             flags: Mutex::new(Flags::default()),
+            redirect: Mutex::new(None),
         });
         let mut all = self.0.lock().expect("calls");
         // Ended calls are kept a while for the page to show; the oldest go first.
@@ -434,6 +437,9 @@ async fn queue(
     let started = std::time::Instant::now();
     let result = loop {
         let f = cell.flags();
+        if cell.redirect.lock().expect("redirect").is_some() {
+            break "redirected";
+        }
         if f.bridged {
             break "bridged";
         }
@@ -477,9 +483,14 @@ async fn queue(
         }
     };
     *cell.queue.lock().expect("queue") = None;
+    let mut result = result;
     if result == "bridged" {
         cell.status("in-progress");
         while !cell.flags().hung_up {
+            if cell.redirect.lock().expect("redirect").is_some() {
+                result = "redirected";
+                break;
+            }
             cell.change.notified().await;
         }
     }
@@ -488,7 +499,26 @@ async fn queue(
     p.push(param("QueueResult", result));
     p.push(param("QueueTime", started.elapsed().as_secs().to_string()));
     let after = t.post(&action, &p).await?;
+    if result == "redirected" {
+        // The agent's leg is gone (on hold, or transferred): the new TwiML plays.
+        cell.flags.lock().expect("flags").bridged = false;
+        cell.info.lock().expect("info").agent = None;
+        return Ok(cell.redirect.lock().expect("redirect").take());
+    }
     Ok((result == "leave").then_some(after))
+}
+
+/// `Calls/{sid}.json` with `Twiml`: the call plays that next. `false`: no such call, or it is over.
+pub fn redirect(calls: &Calls, sid: &str, twiml: &str) -> Result<bool, String> {
+    let verbs = parse(twiml)?;
+    match calls.get(sid) {
+        Some(cell) if !cell.ended() => {
+            *cell.redirect.lock().expect("redirect") = Some(verbs);
+            cell.set(|_| {});
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 /// Ends the call with `status` and posts the status callback (the voice application's), with its length.

@@ -36,10 +36,12 @@ pub struct Call {
     /// Agents who declined it or let it ring out (tried again only once everyone else was).
     #[serde(skip)]
     pub passed_over: Vec<Uuid>,
+    /// The agent put the customer on hold.
+    pub on_hold: bool,
 }
 
 const COLUMNS: &str = "id, call_sid, channel_id, number_id, contact_id, conversation_id, direction, state, outcome,
-    queue_id, agent_id, created_at, answered_at, ended_at, offered_to, offered_at, position_said_at, passed_over";
+    queue_id, agent_id, created_at, answered_at, ended_at, offered_to, offered_at, position_said_at, passed_over, on_hold";
 
 /// The most calls a conversation's list shows.
 pub const MAX_LISTED: i64 = 500;
@@ -307,6 +309,27 @@ pub async fn insert_outbound(
 /// Twilio took the call: its CallSid.
 pub async fn set_sid(conn: &mut PgConnection, id: Uuid, sid: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE calls SET call_sid = $2 WHERE id = $1").bind(id).bind(sid).execute(conn).await?;
+    Ok(())
+}
+
+/// Puts the customer on hold (or takes them off it).
+pub async fn set_hold(conn: &mut PgConnection, id: Uuid, on: bool) -> sqlx::Result<()> {
+    sqlx::query("UPDATE calls SET on_hold = $2 WHERE id = $1").bind(id).bind(on).execute(conn).await?;
+    Ok(())
+}
+
+/// A connected call goes back to waiting, for `queue` and/or `agent` (a transfer): rung afresh.
+pub async fn requeue(conn: &mut PgConnection, id: Uuid, queue: Option<Uuid>, agent: Option<Uuid>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE calls SET state = 'waiting', queue_id = $2, agent_id = $3, offered_to = NULL, offered_at = NULL,
+                passed_over = '{}', on_hold = false, position_said_at = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(queue)
+    .bind(agent)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -13,6 +13,8 @@ pub struct NumberEntry {
     pub agents_may_send_attachments: bool,
     /// The number takes WhatsApp calls (the inbox offers calls and call buttons on it).
     pub supports_calling: bool,
+    /// Its channel is the built-in sandbox's (a browser joins its calls through the sandbox, not Twilio's SDK).
+    pub sandbox: bool,
     /// Whether the caller serves this number (and so may start conversations from it).
     pub served: bool,
 }
@@ -36,8 +38,9 @@ pub struct AgentEntry {
 pub async fn numbers(pool: &PgPool, user: Option<Uuid>) -> sqlx::Result<Vec<NumberEntry>> {
     sqlx::query_as(
         "SELECT n.id, n.channel_id, ch.name AS channel_name, n.name, n.e164, n.agents_may_send_attachments, n.supports_calling,
+                a.sandbox,
                 EXISTS (SELECT 1 FROM number_members m WHERE m.number_id = n.id AND m.user_id = $1) AS served
-         FROM whatsapp_numbers n JOIN channels ch ON ch.id = n.channel_id
+         FROM whatsapp_numbers n JOIN channels ch ON ch.id = n.channel_id JOIN twilio_accounts a ON a.id = ch.account_id
          WHERE n.deleted_at IS NULL AND ch.deleted_at IS NULL ORDER BY lower(ch.name), n.e164",
     )
     .bind(user)

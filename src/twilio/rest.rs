@@ -266,6 +266,26 @@ impl RestClient {
         response.json::<CallAccepted>().await.map_err(|e| RestError::BadResponse(e.without_url().to_string()))
     }
 
+    /// Gives a call in progress new TwiML (`POST /2010-04-01/Accounts/{sid}/Calls/{CallSid}.json` with `Twiml`):
+    /// how a customer is put back into a queue to hold or to be transferred.
+    pub async fn redirect_call(
+        &self,
+        sandbox: bool,
+        account: &str,
+        auth: &BasicAuth,
+        call_sid: &str,
+        twiml: &str,
+    ) -> Result<(), RestError> {
+        let url = join(self.api(sandbox), &format!("/2010-04-01/Accounts/{account}/Calls/{call_sid}.json"))?;
+        let form = form_urlencoded::Serializer::new(String::new()).append_pair("Twiml", twiml).finish();
+        let request = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form);
+        success(self.send(request, auth).await?).await.map(drop)
+    }
+
     /// Every content resource of the account, following `meta.next_page_url` (on the configured host only: the
     /// path and query of the next page are joined onto the base, so credentials never go anywhere else).
     pub async fn list_content(&self, sandbox: bool, auth: &BasicAuth) -> Result<Vec<Content>, RestError> {

@@ -425,7 +425,9 @@ pub enum QueueResult {
     Bridged,
     /// `leave`: the wait URL answered `<Leave>`.
     Left,
-    /// `hangup`, or Twilio could not keep them waiting (`error`, `system-error`, `queue-full`, `redirected`).
+    /// `redirected`: the call was given new TwiML (put on hold, or transferred).
+    Redirected,
+    /// `hangup`, or Twilio could not keep them waiting (`error`, `system-error`, `queue-full`).
     Gone,
 }
 
@@ -434,6 +436,7 @@ impl QueueResult {
         match s {
             "bridged" | "bridging-in-process" => Self::Bridged,
             "leave" => Self::Left,
+            "redirected" => Self::Redirected,
             _ => Self::Gone,
         }
     }

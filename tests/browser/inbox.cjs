@@ -762,12 +762,13 @@ async function callsScenario(browser) {
   await other.page.locator('#call-mute[aria-pressed="true"]').waitFor();
   await other.page.fill('#call-note', 'Customer asked about the refund by phone');
   await other.page.click('#call-note-save');
-  await other.page.waitForTimeout(1500);
+  // The call's conversation opens from the call bar, which stays while the thread shows.
+  await other.page.click('#call-conversation');
+  await other.page.locator('#contact-phone', { hasText: CUSTOMER }).waitFor({ timeout: 20000 });
+  await other.page.waitForTimeout(1000);
   await other.page.click('#call-hangup');
   await other.page.waitForSelector('#call-popup', { state: 'detached' });
   // The thread shows the call: who declined, who answered, and how long it lasted.
-  await other.page.click('[data-view="mine"]');
-  await item(other.page, CUSTOMER).click();
   await other.page.locator('#thread', { hasText: 'Call ended after' }).waitFor({ timeout: 20000 });
   await other.page.locator('#thread', { hasText: 'Call declined by' }).waitFor();
   await other.page.locator('#thread', { hasText: 'Customer asked about the refund by phone' }).waitFor();

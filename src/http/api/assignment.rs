@@ -93,12 +93,12 @@ async fn assign(
 /// Exactly one of `queue_id` and `agent_id`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TransferTo {
-    queue_id: Option<Uuid>,
-    agent_id: Option<Uuid>,
+pub(super) struct TransferTo {
+    pub(super) queue_id: Option<Uuid>,
+    pub(super) agent_id: Option<Uuid>,
 }
 
-fn one_target(queue_id: Option<Uuid>, agent_id: Option<Uuid>) -> AppResult<Option<Target>> {
+pub(super) fn one_target(queue_id: Option<Uuid>, agent_id: Option<Uuid>) -> AppResult<Option<Target>> {
     match (queue_id, agent_id) {
         (Some(q), None) => Ok(Some(Target::Queue(q))),
         (None, Some(a)) => Ok(Some(Target::Agent(a))),

@@ -26,6 +26,44 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(token))
         .routes(routes!(of_conversation, place))
         .routes(routes!(permission))
+        .routes(routes!(hold))
+        .routes(routes!(transfer))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct HoldRequest {
+    /// `true` puts the customer on hold (they hear the queue's hold music); `false` takes them off it, and your
+    /// browser joins the call again.
+    on: bool,
+}
+
+/// Holds or resumes the call you are on. 409 `call_not_connected` unless it is in progress,
+/// `call_cannot_be_moved` for a call the business placed.
+#[utoipa::path(post, path = "/calls/{id}/hold", tag = "calls", params(("id" = Uuid, Path)), request_body = HoldRequest,
+    responses((status = 200, body = CallView)))]
+async fn hold(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    super::ApiJson(body): super::ApiJson<HoldRequest>,
+) -> AppResult<Json<CallView>> {
+    Ok(Json(crate::calling::during::hold(&state, &who.caller(), id, body.on).await?))
+}
+
+/// Transfers the call you are on to a queue (one that takes calls) or an agent: it waits and rings them, and
+/// its conversation goes with it. Exactly one of `queue_id` and `agent_id`.
+#[utoipa::path(post, path = "/calls/{id}/transfer", tag = "calls", params(("id" = Uuid, Path)),
+    request_body = super::assignment::TransferTo, responses((status = 200, body = CallView)))]
+async fn transfer(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    super::ApiJson(body): super::ApiJson<super::assignment::TransferTo>,
+) -> AppResult<Json<CallView>> {
+    let to = super::assignment::one_target(body.queue_id, body.agent_id)?
+        .ok_or_else(|| AppError::unprocessable("invalid_body", "give queue_id or agent_id"))?;
+    Ok(Json(crate::calling::during::transfer(&state, &who.caller(), id, to).await?))
 }
 
 fn not_found() -> AppError {

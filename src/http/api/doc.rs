@@ -185,7 +185,10 @@ mod tests {
                     if let Some(rest) = t.strip_prefix("#[schema(as = ") {
                         renamed = rest.split(')').next().map(str::to_owned);
                     }
-                    let item = t.trim_start_matches("pub ").trim_start_matches("pub(crate) ");
+                    let item = t
+                        .trim_start_matches("pub ")
+                        .trim_start_matches("pub(crate) ")
+                        .trim_start_matches("pub(super) ");
                     if let Some(rest) = item.strip_prefix("struct ").or_else(|| item.strip_prefix("enum ")) {
                         let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                         let name = renamed.take().unwrap_or(name);

@@ -65,6 +65,8 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/conversations/{id}/call-permission", P(ConversationRead)),
     ("POST", "/calls/{id}/accept", P(ConversationAssign)),
     ("POST", "/calls/{id}/decline", P(ConversationAssign)),
+    ("POST", "/calls/{id}/hold", P(ConversationAssign)),
+    ("POST", "/calls/{id}/transfer", P(ConversationAssign)),
     ("GET", "/voice/token", P(ConversationAssign)),
     ("GET", "/attachments/{id}", P(ConversationRead)),
     ("DELETE", "/attachments/{id}", P(AttachmentErase)),

@@ -1,6 +1,6 @@
 // WhatsApp calls in the inbox: the pop-up that rings when a call is routed to you (inbound or outbound, the
 // channel, the customer's name and number with a copy button, the queue; accept or decline), the call bar while
-// you talk (the time, mute, hang up, a note on the conversation), and the agent's side of calls the business
+// you talk (the time, mute, hold, transfer to a queue or an agent, hang up, a note on the conversation), and the agent's side of calls the business
 // places (the conversation's Call button). The browser joins a call through a "device": Twilio's Voice SDK for a
 // real channel (vendored, loaded on first use, with a token from /voice/token), or the built-in sandbox's stand-in
 // (/sandbox/voice), which plays Twilio's side without audio.
@@ -36,8 +36,8 @@ function loadSdk() {
 }
 async function twilioDevice(channelId) {
   if (devices.has(channelId)) return devices.get(channelId);
-  await loadSdk();
   const token = await api('GET', '/voice/token?channel_id=' + channelId);
+  await loadSdk();
   const device = new window.Twilio.Device(token.token, { closeProtection: true });
   // A token lasts an hour: a new one before it ends.
   device.on('tokenWillExpire', async () => { try { device.updateToken((await api('GET', '/voice/token?channel_id=' + channelId)).token); } catch { /* the next call asks again */ } });
@@ -47,7 +47,11 @@ async function twilioDevice(channelId) {
   devices.set(channelId, device);
   return device;
 }
-function watchLeg(call) { call.on('disconnect', () => ended()); call.on('cancel', () => ended()); }
+// The browser's leg ended: the call ended, unless the customer was only put on hold (the leg ends then too).
+function watchLeg(call) {
+  const gone = () => { if (active && (active.view.on_hold || active.moving)) { active.leg = null; return; } ended(); };
+  call.on('disconnect', gone); call.on('cancel', gone);
+}
 
 // Joins a call you accepted.
 async function join(view) {
@@ -63,6 +67,27 @@ async function hangUp() {
   if (leg && leg.sandbox) await sandbox('POST', `/calls/${leg.sandbox}/hangup`).catch(() => {});
   else if (leg && leg.twilio) leg.twilio.disconnect();
   ended();
+}
+// Hold: the customer hears the queue's hold music until you resume, and your browser then joins again.
+async function toggleHold() {
+  if (!active) return;
+  const on = !active.view.on_hold;
+  active.moving = true;
+  try {
+    active.view = await api('POST', `/calls/${active.view.id}/hold`, { on });
+    if (!on) active.leg = await join(active.view);
+  } catch (x) { toast(x.message, true); }
+  if (active) { active.moving = false; drawBar(); }
+}
+// Transfer: the call rings the queue's agents (or the agent) and its conversation goes with it.
+async function transfer(to) {
+  if (!active || !to) return;
+  const [kind, id] = to.split(':');
+  active.moving = true;
+  try {
+    await api('POST', `/calls/${active.view.id}/transfer`, kind === 'q' ? { queue_id: id } : { agent_id: id });
+    active = null; close(); toast(t('call.transferred'));
+  } catch (x) { toast(x.message, true); if (active) { active.moving = false; drawBar(); } }
 }
 function mute(on) {
   if (!active) return;
@@ -136,7 +161,7 @@ function drawBar() {
   if (!active) return;
   const v = active.view;
   const connected = v.state === 'connected';
-  const status = h('p', { id: 'call-state', role: 'status' }, connected ? t('call.on_call', { time: fmtDuration((Date.now() - active.since) / 1000) })
+  const status = h('p', { id: 'call-state', role: 'status' }, v.on_hold ? t('call.on_hold') : connected ? t('call.on_call', { time: fmtDuration((Date.now() - active.since) / 1000) })
     : v.direction === 'outbound' ? t('call.dialing') : t('call.joining'));
   const note = h('textarea', { id: 'call-note', 'aria-label': t('call.note'), placeholder: t('call.note_placeholder') });
   const saveNote = h('button', { id: 'call-note-save', onclick: async () => {
@@ -145,11 +170,17 @@ function drawBar() {
     try { await api('POST', `/conversations/${v.conversation_id}/notes`, { body }); note.value = ''; toast(t('call.note_saved')); }
     catch (x) { toast(x.message, true); }
   } }, t('call.save_note'));
+  const movable = connected && v.direction === 'inbound';
+  const target = h('select', { id: 'call-transfer-to', 'aria-label': t('call.transfer_to') }, h('option', { value: '' }, t('call.transfer_to')),
+    h('optgroup', { label: t('call.queues') }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
+    h('optgroup', { label: t('call.agents') }, S.dir.agents.filter((a) => a.id !== S.me.id).map((a) => h('option', { value: 'a:' + a.id }, a.name))));
   box().replaceChildren(h('h2', { id: 'call-title' }, t(v.direction === 'outbound' ? 'call.outgoing' : 'call.incoming')), status, fields(v),
     h('div', { class: 'actions' },
-      h('button', { id: 'call-mute', 'aria-pressed': String(active.muted), onclick: () => mute(!active.muted) }, t(active.muted ? 'call.unmute' : 'call.mute')),
-      h('button', { class: 'danger', id: 'call-hangup', onclick: hangUp }, t('call.hang_up')),
+      h('button', { id: 'call-mute', 'aria-pressed': String(active.muted), disabled: v.on_hold, onclick: () => mute(!active.muted) }, t(active.muted ? 'call.unmute' : 'call.mute')),
+      movable && h('button', { id: 'call-hold', 'aria-pressed': String(!!v.on_hold), onclick: toggleHold }, t(v.on_hold ? 'call.resume' : 'call.hold')),
+      h('button', { class: 'danger', id: 'call-hangup', disabled: v.on_hold, onclick: hangUp }, t('call.hang_up')),
       h('a', { href: '#/inbox/' + v.conversation_id, id: 'call-conversation' }, t('call.open_conversation'))),
+    movable && !v.on_hold && h('div', { class: 'actions' }, target, h('button', { id: 'call-transfer', onclick: () => transfer(target.value) }, t('call.transfer'))),
     note, h('div', { class: 'actions' }, saveNote));
   clearTimeout(active.timer);
   active.timer = setTimeout(() => { const el = $('#call-state'); if (active && el && active.view.state === 'connected') el.textContent = t('call.on_call', { time: fmtDuration((Date.now() - active.since) / 1000) }); }, 1000);
@@ -185,8 +216,10 @@ async function onCallChange(id) {
 
 // The conversation's Call button: the business calls its customer; your browser rings first and is answered at
 // once (you asked), then the customer's phone.
-async function placeCall(conversationId) {
+async function placeCall(conversationId, channelId, sandboxChannel) {
   if (active) { toast(t('call.already'), true); return; }
+  // A real channel's browser is registered with Twilio before the call rings it; on the sandbox its stand-in rings.
+  if (!sandboxChannel) await twilioDevice(channelId);
   const view = await api('POST', `/conversations/${conversationId}/calls`);
   active = { view, leg: null, muted: false, since: Date.now() };
   drawBar();
@@ -198,8 +231,6 @@ async function placeCall(conversationId) {
       if (leg) { await sandbox('POST', `/calls/${leg.sid}/answer`); if (active) active.leg = { sandbox: leg.sid }; break; }
       await new Promise((r) => setTimeout(r, 500));
     }
-  } else {
-    await twilioDevice(view.channel_id);
   }
 }
 

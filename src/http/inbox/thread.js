@@ -261,7 +261,7 @@ function callActions(c) {
     const request = h('button', { id: 'request-call', disabled: !p.may_request, title: p.pending ? t('call.request_pending')
       : p.next_request_at ? t('call.request_after', { time: fmtTime(p.next_request_at) }) : '', onclick: () => requestCall(c) }, t('call.request'));
     const call = h('button', { id: 'place-call', class: 'primary', disabled: !p.may_call, title: p.permitted_until ? t('call.allowed_until', { time: fmtTime(p.permitted_until) })
-      : t('call.not_allowed'), onclick: () => import('./calls.js').then((m) => m.placeCall(c.id)).catch((x) => toast(x.message, true)) }, t('call.call'));
+      : t('call.not_allowed'), onclick: () => import('./calls.js').then((m) => m.placeCall(c.id, c.channel_id, n.sandbox)).catch((x) => toast(x.message, true)) }, t('call.call'));
     const said = p.pending ? t('call.request_pending') : p.permitted_until ? t('call.allowed_until', { time: fmtTime(p.permitted_until) }) : '';
     el.replaceChildren(said && h('span', { class: 'muted', id: 'call-permission' }, said), ' ', request, ' ', call);
   }).catch(() => {});
