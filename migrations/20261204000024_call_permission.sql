@@ -44,3 +44,8 @@ ALTER TABLE automation_runs ADD CONSTRAINT automation_runs_kind_check
 -- An agent put the customer on hold: back in the call's Twilio queue, hearing hold music, until the agent's
 -- browser takes them again (src/calling/during.rs).
 ALTER TABLE calls ADD COLUMN on_hold boolean NOT NULL DEFAULT false;
+
+-- An agent who accepted a call (or resumed it from hold) must join it from the browser by this time; otherwise
+-- the call goes back to waiting and rings the next agent (routing.call_join_timeout_secs).
+ALTER TABLE calls ADD COLUMN join_by timestamptz;
+CREATE INDEX calls_join_by_idx ON calls (join_by) WHERE join_by IS NOT NULL;

@@ -247,6 +247,9 @@ pub struct RoutingSettings {
     pub idle_scan_secs: u64,
     /// A call rings an agent this long before it is passed on to the next.
     pub call_ring_timeout_secs: u64,
+    /// An agent who accepted a call (or resumed it from hold) must join it from the browser within this time;
+    /// otherwise it rings the next agent.
+    pub call_join_timeout_secs: u64,
     /// Connected calls the business may make to one customer in 24 hours while they allow calls (seed 001 says
     /// 5; Meta has changed the figure since, so it is a setting).
     pub calls_per_day: u32,
@@ -387,6 +390,9 @@ impl Settings {
         }
         if !(5..=300).contains(&self.routing.call_ring_timeout_secs) {
             return bad("routing.call_ring_timeout_secs", "must be between 5 and 300");
+        }
+        if !(5..=300).contains(&self.routing.call_join_timeout_secs) {
+            return bad("routing.call_join_timeout_secs", "must be between 5 and 300");
         }
         if !(1..=1000).contains(&self.routing.calls_per_day) {
             return bad("routing.calls_per_day", "must be between 1 and 1000");

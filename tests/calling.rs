@@ -1132,3 +1132,55 @@ async fn a_held_caller_hears_hold_music_and_a_transfer_rings_the_other_agent() {
     let (s, err) = ana_s.call(Method::POST, &format!("/calls/{call}/hold"), Some(json!({"on": true}))).await;
     assert_eq!((s, err["error"]["code"].as_str()), (404, Some("call_not_found")), "no longer Ana's: {err}");
 }
+
+#[tokio::test]
+async fn an_agent_who_accepts_but_never_joins_is_passed_over_after_the_join_timeout() {
+    let app = spawn_app_with(|env| {
+        env.push(("SWITCHBOARD__ROUTING__POLL_MS".into(), "100".into()));
+        env.push(("SWITCHBOARD__ROUTING__CALL_JOIN_TIMEOUT_SECS".into(), "5".into()));
+    })
+    .await;
+    let admin = app.api_token("admin").await;
+    let (channel, number) = app.create_channel_and_number().await;
+    let c = Center { app, admin, channel, number };
+    c.number_settings(json!({"supports_calling": true})).await;
+    let (ana, ana_s) = c.online_agent("ana@example.com").await;
+    let (bo, bo_s) = c.online_agent("bo@example.com").await;
+    let q =
+        id(&c.post("/queues", json!({"name": "Calls", "communication_type": "calls", "member_ids": [ana, bo]})).await);
+    c.number_settings(json!({"default_queue_id": q})).await;
+    let sessions = |a: Uuid| if a == ana { &ana_s } else { &bo_s };
+    let sid = new_sid("CA");
+    c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+    let call: Uuid =
+        sqlx::query_scalar("SELECT id FROM calls WHERE call_sid = $1").bind(&sid).fetch_one(&c.app.pool).await.unwrap();
+    let first = c.rings(call, None).await;
+    let second = if first == ana { bo } else { ana };
+    assert_eq!(sessions(first).call(Method::POST, &format!("/calls/{call}/accept"), None).await.0, 200);
+    assert_eq!(c.call_row(&sid).await.0, "connected");
+
+    // The first agent's browser never joins: after the join timeout the call rings the other.
+    assert_eq!(c.rings(call, Some(first)).await, second);
+    let (state, _, _, conversation) = c.call_row(&sid).await;
+    assert_eq!(state, "waiting");
+    let missed = c.events(conversation).await.into_iter().find(|e| e["kind"] == "call_not_joined").expect("logged");
+    assert_eq!(missed["data"]["agent_id"], first.to_string());
+
+    // The second accepts and joins (the Voice SDK's leg from client:<agent>): the call stays theirs.
+    assert_eq!(sessions(second).call(Method::POST, &format!("/calls/{call}/accept"), None).await.0, 200);
+    let leg = params(&[
+        ("CallSid", &new_sid("CA")),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", &format!("client:{second}")),
+        ("CallStatus", "ringing"),
+        ("call", &call.to_string()),
+    ]);
+    assert_eq!(names(&c.voice("", &leg).await), ["Dial"]);
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let row: (String, Option<Uuid>) = sqlx::query_as("SELECT state, agent_id FROM calls WHERE id = $1")
+        .bind(call)
+        .fetch_one(&c.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(row, ("connected".to_owned(), Some(second)));
+}

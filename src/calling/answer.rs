@@ -70,10 +70,10 @@ async fn ringing_me(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Resul
 }
 
 /// The agent takes the call: connected with them; their browser then joins the caller (the voice webhook
-/// answers its leg with the call's Twilio queue).
-pub async fn accept(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<(), AnswerError> {
+/// answers its leg with the call's Twilio queue) within `join_secs`, or the call rings the next agent.
+pub async fn accept(conn: &mut PgConnection, caller: &Caller, id: Uuid, join_secs: u64) -> Result<(), AnswerError> {
     let (call, me) = ringing_me(conn, caller, id).await?;
-    calls::connect(conn, call.id, me).await?;
+    calls::connect(conn, call.id, me, join_secs).await?;
     let routable = db::lock_routable(conn, call.conversation_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let mut events = vec![("call_answered", json!({"call_id": call.id, "agent_id": me}))];
     // The agent holds the conversation from now on, when nobody (no agent, no AI agent) holds it and their

@@ -58,7 +58,7 @@ pub async fn hold(state: &AppState, caller: &Caller, id: Uuid, on: bool) -> AppR
     let mut tx = state.pool.begin().await?;
     let c = mine(&mut tx, caller, id).await?;
     if c.on_hold != on {
-        calls::set_hold(&mut tx, id, on).await?;
+        calls::set_hold(&mut tx, id, on, state.settings.routing.call_join_timeout_secs).await?;
         let kind = if on { "call_held" } else { "call_resumed" };
         super::record(&mut tx, &c, kind, json!({"call_id": id, "agent_id": c.agent_id})).await?;
         if on {
@@ -95,7 +95,7 @@ pub async fn transfer(state: &AppState, caller: &Caller, id: Uuid, to: Target) -
         }
     }
     crate::routing::actions::transfer(&mut tx, &cfg, caller, c.conversation_id, to).await?;
-    calls::requeue(&mut tx, id, queue, agent).await?;
+    calls::requeue(&mut tx, id, queue, agent, &[]).await?;
     let data = json!({"call_id": id, "from_agent_id": c.agent_id, "queue_id": queue, "agent_id": agent});
     super::record(&mut tx, &c, "call_transferred", data).await?;
     back_to_queue(state, &c).await?;
@@ -109,4 +109,3 @@ async fn view(state: &AppState, id: Uuid) -> AppResult<CallView> {
         .await?
         .ok_or_else(|| AppError::not_found("call_not_found", "no call with this id"))
 }
-

@@ -203,6 +203,7 @@ async fn agent_leg(state: &AppState, channel: &ChannelConfig, identity: &str, fo
     };
     Ok(match call {
         Some(c) if c.state == CallState::Connected && c.agent_id.is_some() && c.agent_id == agent => {
+            calls::joined(&mut conn, c.id).await?;
             twiml::render(&[Verb::DialQueue { name: twilio_queue_name(c.id) }])
         }
         _ => {

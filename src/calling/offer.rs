@@ -2,7 +2,8 @@
 //! (strategy, skills, presence, capacity: a call's conversation counts once the agent takes it). An agent who
 //! declines, or lets it ring past `routing.call_ring_timeout_secs`, is passed over and the next is rung; once
 //! everyone eligible was passed over, the round starts again, until the call is taken or its maximum wait
-//! ends it. Runs in every process that routes; the calls it works on are locked with `SKIP LOCKED`, so two
+//! ends it. An agent who accepted a call but whose browser did not join it within `routing.call_join_timeout_secs`
+//! is passed over the same way. Runs in every process that routes; the calls it works on are locked with `SKIP LOCKED`, so two
 //! processes never ring two agents for one call.
 
 use crate::domain::routing::Candidate;
@@ -68,11 +69,21 @@ impl Offerer {
         }
     }
 
-    /// Rings the next agent for every call that rings nobody or rang too long.
+    /// Rings the next agent for every call that rings nobody or rang too long, after putting back to waiting
+    /// every call whose agent accepted it but did not join it in time.
     pub async fn pass(&self) -> sqlx::Result<usize> {
         let mut tx = self.pool.begin().await?;
+        for call in calls::unjoined(&mut tx, BATCH).await? {
+            let mut passed = call.passed_over.clone();
+            passed.extend(call.agent_id);
+            calls::requeue(&mut tx, call.id, call.queue_id, None, &passed).await?;
+            let data = json!({"call_id": call.id, "agent_id": call.agent_id});
+            super::record(&mut tx, &call, "call_not_joined", data).await?;
+            tracing::info!(call = %call.id, agent = ?call.agent_id, "the agent did not join the call in time; it rings the next");
+        }
         let due = calls::due_offers(&mut tx, self.ring_timeout_secs, BATCH).await?;
         if due.is_empty() {
+            tx.commit().await?;
             return Ok(0);
         }
         let cfg = self.cache.get(&mut tx).await?;

@@ -38,10 +38,13 @@ pub struct Call {
     pub passed_over: Vec<Uuid>,
     /// The agent put the customer on hold.
     pub on_hold: bool,
+    /// The agent who accepted (or resumed) must join from the browser by then.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub join_by: Option<OffsetDateTime>,
 }
 
 const COLUMNS: &str = "id, call_sid, channel_id, number_id, contact_id, conversation_id, direction, state, outcome,
-    queue_id, agent_id, created_at, answered_at, ended_at, offered_to, offered_at, position_said_at, passed_over, on_hold";
+    queue_id, agent_id, created_at, answered_at, ended_at, offered_to, offered_at, position_said_at, passed_over, on_hold, join_by";
 
 /// The most calls a conversation's list shows.
 pub const MAX_LISTED: i64 = 500;
@@ -312,22 +315,56 @@ pub async fn set_sid(conn: &mut PgConnection, id: Uuid, sid: &str) -> sqlx::Resu
     Ok(())
 }
 
-/// Puts the customer on hold (or takes them off it).
-pub async fn set_hold(conn: &mut PgConnection, id: Uuid, on: bool) -> sqlx::Result<()> {
-    sqlx::query("UPDATE calls SET on_hold = $2 WHERE id = $1").bind(id).bind(on).execute(conn).await?;
+/// Puts the customer on hold, or takes them off it (the agent must then join again within `join_secs`).
+pub async fn set_hold(conn: &mut PgConnection, id: Uuid, on: bool, join_secs: u64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE calls SET on_hold = $2,
+                join_by = CASE WHEN $2 THEN NULL ELSE now() + make_interval(secs => $3) END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(on)
+    .bind(join_secs as f64)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-/// A connected call goes back to waiting, for `queue` and/or `agent` (a transfer): rung afresh.
-pub async fn requeue(conn: &mut PgConnection, id: Uuid, queue: Option<Uuid>, agent: Option<Uuid>) -> sqlx::Result<()> {
+/// The agent's browser joined the call.
+pub async fn joined(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE calls SET join_by = NULL WHERE id = $1").bind(id).execute(conn).await?;
+    Ok(())
+}
+
+/// Connected calls whose agent did not join in time, locked (others' are skipped).
+pub async fn unjoined(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Call>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM calls WHERE join_by < now() AND state = 'connected'
+         ORDER BY join_by LIMIT $1 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// A connected call goes back to waiting, for `queue` and/or `agent` (a transfer, or an agent who never
+/// joined, then `passed_over`): rung afresh.
+pub async fn requeue(
+    conn: &mut PgConnection,
+    id: Uuid,
+    queue: Option<Uuid>,
+    agent: Option<Uuid>,
+    passed_over: &[Uuid],
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE calls SET state = 'waiting', queue_id = $2, agent_id = $3, offered_to = NULL, offered_at = NULL,
-                passed_over = '{}', on_hold = false, position_said_at = NULL
+                passed_over = $4, on_hold = false, position_said_at = NULL, join_by = NULL
          WHERE id = $1",
     )
     .bind(id)
     .bind(queue)
     .bind(agent)
+    .bind(passed_over)
     .execute(conn)
     .await?;
     Ok(())
@@ -389,15 +426,16 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Call
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM calls WHERE id = $1 FOR UPDATE")).bind(id).fetch_optional(conn).await
 }
 
-/// The agent took the call: connected with them.
-pub async fn connect(conn: &mut PgConnection, id: Uuid, agent: Uuid) -> sqlx::Result<()> {
+/// The agent took the call: connected with them, who must join from the browser within `join_secs`.
+pub async fn connect(conn: &mut PgConnection, id: Uuid, agent: Uuid, join_secs: u64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE calls SET state = 'connected', agent_id = $2, answered_at = now(), offered_to = NULL,
-                offered_at = NULL
+                offered_at = NULL, join_by = now() + make_interval(secs => $3)
          WHERE id = $1",
     )
     .bind(id)
     .bind(agent)
+    .bind(join_secs as f64)
     .execute(conn)
     .await?;
     Ok(())

@@ -278,11 +278,8 @@ impl RestClient {
     ) -> Result<(), RestError> {
         let url = join(self.api(sandbox), &format!("/2010-04-01/Accounts/{account}/Calls/{call_sid}.json"))?;
         let form = form_urlencoded::Serializer::new(String::new()).append_pair("Twiml", twiml).finish();
-        let request = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form);
+        let request =
+            self.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(form);
         success(self.send(request, auth).await?).await.map(drop)
     }
 

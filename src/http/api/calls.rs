@@ -148,7 +148,7 @@ async fn accept(
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<Json<CallView>> {
     let mut tx = state.pool.begin().await?;
-    crate::calling::answer::accept(&mut tx, &who.caller(), id).await?;
+    crate::calling::answer::accept(&mut tx, &who.caller(), id, state.settings.routing.call_join_timeout_secs).await?;
     tx.commit().await?;
     Ok(Json(visible(&mut *state.pool.acquire().await?, &who, id).await?))
 }

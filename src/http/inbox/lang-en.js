@@ -797,4 +797,5 @@ export default {
   'event.call_held': 'Call put on hold',
   'event.call_resumed': 'Call resumed',
   'event.call_transferred': 'Call transferred',
+  'event.call_not_joined': '{name} accepted the call but did not join it: passed on',
 };

@@ -796,4 +796,5 @@ export default {
   'event.call_held': 'Llamada puesta en espera',
   'event.call_resumed': 'Llamada reanudada',
   'event.call_transferred': 'Llamada transferida',
+  'event.call_not_joined': '{name} aceptó la llamada pero no se unió: pasó al siguiente',
 };

@@ -796,4 +796,5 @@ export default {
   'event.call_held': 'Gesprek in de wacht gezet',
   'event.call_resumed': 'Gesprek hervat',
   'event.call_transferred': 'Gesprek doorverbonden',
+  'event.call_not_joined': '{name} nam het gesprek aan maar kwam niet aan de lijn: doorgegeven',
 };

@@ -796,4 +796,5 @@ export default {
   'event.call_held': 'Chamada colocada em espera',
   'event.call_resumed': 'Chamada retomada',
   'event.call_transferred': 'Chamada transferida',
+  'event.call_not_joined': '{name} atendeu a chamada mas não entrou nela: passou adiante',
 };

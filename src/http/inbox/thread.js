@@ -219,6 +219,7 @@ function describeEvent(e) {
     call_answered: () => t('event.call_answered', { name: agentName(d.agent_id) }),
     call_ended: () => t('event.call_ended', { time: fmtDuration(d.duration_secs || 0) }),
     call_outgoing: () => t('event.call_outgoing', { name: agentName(d.agent_id) }),
+    call_not_joined: () => t('event.call_not_joined', { name: agentName(d.agent_id) }),
     call_not_answered_by_customer: () => t('event.call_not_answered_by_customer'),
     call_failed: () => t('event.call_failed'),
     call_permission_requested: () => t('event.call_permission_requested'),
