@@ -23,18 +23,21 @@ use uuid::Uuid;
 /// Calls looked at per pass.
 const BATCH: i64 = 50;
 
-/// The agent to ring next in `q` for a caller speaking `language`: the first in the queue's selection order who
-/// is neither `passed_over` for this call nor `busy` (rung by or on another call). When every eligible agent
-/// was passed over, the round starts again (`true`: the passed-over list is to be cleared).
+/// The agent to ring next in `q` for a caller speaking `language`: the first in the queue's selection order (the
+/// customer's last agent first when the queue prefers them) who is neither `passed_over` for this call nor
+/// `busy` (rung by or on another call). When every eligible agent was passed over, the round starts again
+/// (`true`: the passed-over list is to be cleared).
 pub fn next_agent(
     q: &QueueConfig,
     members: &[Candidate],
     language: Option<&str>,
+    last_agent: Option<Uuid>,
     passed_over: &[Uuid],
     busy: &HashSet<Uuid>,
 ) -> (Option<Uuid>, bool) {
     let language = if q.match_language { language } else { None };
-    let req = Requirements { skills: &q.required_skills, language, preferred: None };
+    let preferred = if q.prefer_last_agent { last_agent } else { None };
+    let req = Requirements { skills: &q.required_skills, language, preferred };
     let ranked = select::rank(q.strategy, members, &req);
     let free = |id: &Uuid| !busy.contains(id);
     if let Some(id) = ranked.iter().map(|&i| members[i].id).find(|id| free(id) && !passed_over.contains(id)) {
@@ -133,7 +136,8 @@ async fn choose(
             slot.insert(db::candidates(conn, q.id).await?);
         }
         let language = if q.match_language { calls::caller_language(conn, call).await? } else { None };
-        let (next, again) = next_agent(q, &members[&q.id], language.as_deref(), passed, busy);
+        let last = if q.prefer_last_agent { calls::last_agent(conn, call).await? } else { None };
+        let (next, again) = next_agent(q, &members[&q.id], language.as_deref(), last, passed, busy);
         if again {
             passed.clear();
         }
@@ -182,18 +186,30 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_that_prefers_the_last_agent_rings_them_first() {
+        let (idle, last) = (agent(0), agent(2));
+        let members = [idle.clone(), last.clone()];
+        let preferring = QueueConfig { prefer_last_agent: true, ..queue() };
+        assert_eq!(
+            next_agent(&preferring, &members, None, Some(last.id), &[], &HashSet::new()),
+            (Some(last.id), false)
+        );
+        assert_eq!(next_agent(&queue(), &members, None, Some(last.id), &[], &HashSet::new()), (Some(idle.id), false));
+    }
+
+    #[test]
     fn a_call_rings_the_queues_choice_first() {
         let (busy_one, idle) = (agent(2), agent(0));
         let members = [busy_one.clone(), idle.clone()];
-        assert_eq!(next_agent(&queue(), &members, None, &[], &HashSet::new()), (Some(idle.id), false));
+        assert_eq!(next_agent(&queue(), &members, None, None, &[], &HashSet::new()), (Some(idle.id), false));
     }
 
     #[test]
     fn an_agent_who_passed_on_the_call_is_rung_only_after_everyone_else() {
         let (a, b) = (agent(0), agent(1));
         let members = [a.clone(), b.clone()];
-        assert_eq!(next_agent(&queue(), &members, None, &[a.id], &HashSet::new()), (Some(b.id), false));
-        assert_eq!(next_agent(&queue(), &members, None, &[a.id, b.id], &HashSet::new()), (Some(a.id), true));
+        assert_eq!(next_agent(&queue(), &members, None, None, &[a.id], &HashSet::new()), (Some(b.id), false));
+        assert_eq!(next_agent(&queue(), &members, None, None, &[a.id, b.id], &HashSet::new()), (Some(a.id), true));
     }
 
     #[test]
@@ -201,7 +217,7 @@ mod tests {
         let (on_call, full, mut away) = (agent(0), agent(3), agent(0));
         away.available = false;
         let members = [on_call.clone(), full, away];
-        assert_eq!(next_agent(&queue(), &members, None, &[], &HashSet::from([on_call.id])), (None, false));
+        assert_eq!(next_agent(&queue(), &members, None, None, &[], &HashSet::from([on_call.id])), (None, false));
     }
 
     #[test]
@@ -210,10 +226,10 @@ mod tests {
         dutch.languages = vec!["nl".into()];
         let members = [dutch.clone(), english];
         let matching = QueueConfig { match_language: true, ..queue() };
-        assert_eq!(next_agent(&matching, &members, Some("nl-BE"), &[], &HashSet::new()), (Some(dutch.id), false));
-        assert_eq!(next_agent(&matching, &members, Some("ja"), &[], &HashSet::new()), (None, false));
+        assert_eq!(next_agent(&matching, &members, Some("nl-BE"), None, &[], &HashSet::new()), (Some(dutch.id), false));
+        assert_eq!(next_agent(&matching, &members, Some("ja"), None, &[], &HashSet::new()), (None, false));
         assert!(
-            next_agent(&queue(), &members, Some("ja"), &[], &HashSet::new()).0.is_some(),
+            next_agent(&queue(), &members, Some("ja"), None, &[], &HashSet::new()).0.is_some(),
             "a queue that does not match rings anyone"
         );
     }

@@ -396,6 +396,22 @@ pub async fn button_sender(conn: &mut PgConnection, conversation: Uuid) -> sqlx:
     .await
 }
 
+/// The agent the caller last dealt with: whoever holds the call's conversation, or else held the customer's
+/// latest earlier one.
+pub async fn last_agent(conn: &mut PgConnection, call: &Call) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT coalesce(c.assignee_id,
+                        (SELECT o.assignee_id FROM conversations o
+                          WHERE o.contact_id = c.contact_id AND o.id <> c.id AND o.assignee_id IS NOT NULL
+                          ORDER BY o.created_at DESC LIMIT 1))
+         FROM conversations c WHERE c.id = $1",
+    )
+    .bind(call.conversation_id)
+    .fetch_optional(conn)
+    .await
+    .map(Option::flatten)
+}
+
 /// Agents a call rings now or who are on one: not offered another.
 pub async fn busy_agents(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar(
