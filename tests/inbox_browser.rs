@@ -562,3 +562,26 @@ async fn a_call_rings_the_pop_up_is_declined_then_accepted_and_the_thread_shows_
             .unwrap();
     assert_eq!((state.as_str(), outcome.as_deref()), ("ended", Some("answered")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_conversation_asks_permission_and_after_a_yes_the_agent_calls_the_customer() {
+    let floor = floor().await;
+    let (_, channels) = floor.app.api(&floor.token, Method::GET, "/channels", None).await;
+    let (channel, number) = (&channels["items"][0]["id"], &channels["items"][0]["numbers"][0]["id"]);
+    let path = format!("/channels/{}/numbers/{}", channel.as_str().unwrap(), number.as_str().unwrap());
+    let (s, v) = floor.app.api(&floor.token, Method::PATCH, &path, Some(json!({"supports_calling": true}))).await;
+    assert_eq!(s, 200, "{v}");
+    let customer = "+15550100017";
+    floor.run("call_out", customer, &[]).await;
+    let id = floor.conversation_of(customer).await;
+    let (direction, outcome): (String, Option<String>) =
+        sqlx::query_as("SELECT direction, outcome FROM calls WHERE conversation_id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&floor.app.pool)
+            .await
+            .unwrap();
+    assert_eq!((direction.as_str(), outcome.as_deref()), ("outbound", Some("answered")));
+    let granted: bool =
+        sqlx::query_scalar("SELECT granted FROM call_permission_answers").fetch_one(&floor.app.pool).await.unwrap();
+    assert!(granted, "the customer's tap is recorded as a yes");
+}

@@ -120,6 +120,11 @@ pub async fn list(
 }
 
 /// The contact with this number, created if there is none yet.
+/// The contact with this phone number, if there is one.
+pub async fn id_by_phone(conn: &mut PgConnection, phone_e164: &str) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM contacts WHERE phone_e164 = $1").bind(phone_e164).fetch_optional(conn).await
+}
+
 pub async fn find_or_create(conn: &mut PgConnection, phone_e164: &str) -> sqlx::Result<Uuid> {
     if let Some(id) = sqlx::query_scalar("SELECT id FROM contacts WHERE phone_e164 = $1")
         .bind(phone_e164)

@@ -775,9 +775,58 @@ async function callsScenario(browser) {
   await screenshot(other.page, 'call-in-thread');
 }
 
+// The business calls a customer: a conversation started as a call opens with a call-permission request; the
+// customer allows calls; the Call button rings the agent's browser (the sandbox's stand-in answers), then the
+// customer, who answers; the agent hangs up.
+async function callOut(browser) {
+  const { page } = await logIn(browser, 0);
+  await page.click('a[href="#/new"]');
+  await page.selectOption('#new-type', 'call');
+  await page.locator('#new-type-hint', { hasText: 'call-permission request' }).waitFor();
+  await page.fill('#to', CUSTOMER);
+  await page.locator('#to-check.ok').waitFor();
+  // Only call-permission templates are offered.
+  await page.locator('[data-template="call_permission_request"]').waitFor();
+  if (await page.locator('[data-template="order_update"]').count()) throw new Error('a template without the call-permission element is offered');
+  await page.click('[data-template="call_permission_request"]');
+  await page.fill('[data-var="1"]', 'Ana');
+  await screenshot(page, 'call-request');
+  await page.click('#send-template');
+  await page.waitForURL(/#\/inbox\/[0-9a-f-]{36}$/);
+  await page.locator('#request-call[disabled]').waitFor({ timeout: 15000 });
+  await page.locator('#call-actions[data-state="pending"][title*="no answer yet"]').waitFor();
+  await page.locator('#place-call[disabled]').waitFor();
+  await screenshot(page, 'call-requested');
+  // The customer taps "Allow calls" under the request.
+  const r = await fetch(`${BASE}/sandbox/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ customer: CUSTOMER, business: BUSINESS, body: 'Allow calls', button_payload: 'accept', profile_name: 'Ana Customer' }) });
+  if (r.status !== 201) throw new Error(`the customer could not answer: ${r.status}`);
+  await page.locator('#place-call:not([disabled])').waitFor({ timeout: 20000 });
+  await page.click('#place-call');
+  await page.locator('#call-state', { hasText: 'Calling the customer' }).waitFor({ timeout: 15000 });
+  // The customer's phone rings; they answer.
+  const calls = `${BASE}/sandbox/api/calls?customer=${encodeURIComponent(CUSTOMER)}&business=${encodeURIComponent(BUSINESS)}`;
+  let ringing = null;
+  for (let i = 0; i < 60 && !ringing; i++) {
+    ringing = (await (await fetch(calls)).json()).find((c) => c.customer_ringing);
+    if (!ringing) await page.waitForTimeout(250);
+  }
+  if (!ringing) throw new Error("the customer's phone never rang");
+  await fetch(`${BASE}/sandbox/api/calls/${ringing.sid}/answer`, { method: 'POST' });
+  await page.locator('#call-state', { hasText: 'On the call' }).waitFor({ timeout: 15000 });
+  await screenshot(page, 'calling-out');
+  await page.waitForTimeout(1000);
+  await page.click('#call-hangup');
+  await page.waitForSelector('#call-popup', { state: 'detached' });
+  await page.locator('#thread', { hasText: 'Call ended after' }).waitFor({ timeout: 20000 });
+  await page.locator('#thread', { hasText: 'The customer allowed calls' }).waitFor();
+  await screenshot(page, 'call-out-in-thread');
+}
+
 const SCENARIOS = { reply_and_read: replyAndRead, window_closed: windowClosed, new_conversation: newConversation,
   two_agents: twoAgents, reconnect, admin_screens: adminScreens, attachments, lifecycle, contacts: contactsScreen,
-  accessibility, long_conversation: longConversation, languages, reports: reportsScreen, calls: callsScenario };
+  accessibility, long_conversation: longConversation, languages, reports: reportsScreen, calls: callsScenario,
+  call_out: callOut };
 
 (async () => {
   const browser = await launch();

@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(token))
         .routes(routes!(of_conversation, place))
         .routes(routes!(permission))
+        .routes(routes!(permission_before_start))
         .routes(routes!(hold))
         .routes(routes!(transfer))
 }
@@ -135,6 +136,69 @@ async fn permission(
     })?;
     let per_day = state.settings.routing.calls_per_day;
     Ok(Json(crate::calling::permission::view(&mut conn, t.number_id, t.contact_id, t.supports_calling, per_day).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PermissionFor {
+    /// The business's number.
+    number_id: Uuid,
+    /// The customer: a contact, or a phone number (E.164).
+    contact_id: Option<Uuid>,
+    phone: Option<String>,
+}
+
+/// Where calling stands before a conversation is started.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct PermissionBeforeStart {
+    #[serde(flatten)]
+    permission: PermissionView,
+    /// The customer's open conversation on the number, where a request would go instead of a new one.
+    open_conversation_id: Option<Uuid>,
+}
+
+/// Where calling a customer on a number stands before a conversation is started (the new-conversation dialog's
+/// warnings): a request pending or limited, the permission in force, and the customer's open conversation on the
+/// number. An agent asks about the numbers they serve.
+#[utoipa::path(get, path = "/call-permission", tag = "calls", params(PermissionFor),
+    responses((status = 200, body = PermissionBeforeStart)))]
+async fn permission_before_start(
+    State(state): State<AppState>,
+    who: Principal,
+    super::ApiQuery(q): super::ApiQuery<PermissionFor>,
+) -> AppResult<Json<PermissionBeforeStart>> {
+    let mut conn = state.pool.acquire().await?;
+    let caller = who.caller();
+    let served = match caller.user_id {
+        _ if caller.supervisor => true,
+        Some(me) => crate::store::numbers::serves(&mut conn, me, q.number_id).await?,
+        None => false,
+    };
+    if !served || crate::store::numbers::sending(&mut conn, q.number_id).await?.is_none() {
+        return Err(AppError::unprocessable("unknown_reference", "number_id: no such WhatsApp number of yours")
+            .with_field("number_id"));
+    }
+    let contact = match (q.contact_id, q.phone.as_deref()) {
+        (Some(id), None) => Some(id),
+        (None, Some(phone)) => {
+            let phone = crate::domain::E164::parse(phone.trim())
+                .map_err(|e| AppError::invalid_field("phone", e.to_string()))?;
+            crate::store::contacts::id_by_phone(&mut conn, phone.as_str()).await?
+        }
+        _ => return Err(AppError::invalid_field("contact_id", "give either contact_id or phone")),
+    };
+    let calls = crate::store::numbers::supports_calling(&mut conn, q.number_id).await?;
+    let per_day = state.settings.routing.calls_per_day;
+    // A customer never seen has no history: a request may go.
+    let permission =
+        crate::calling::permission::view(&mut conn, q.number_id, contact.unwrap_or_else(Uuid::nil), calls, per_day)
+            .await?;
+    let open_conversation_id = match contact {
+        Some(c) => conversations::open_for(&mut conn, q.number_id, c).await?,
+        None => None,
+    };
+    Ok(Json(PermissionBeforeStart { permission, open_conversation_id }))
 }
 
 /// Takes the call that rings you: it connects to you (your browser then joins it with the Voice SDK, passing the

@@ -63,6 +63,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/conversations/{id}/calls", P(ConversationRead)),
     ("POST", "/conversations/{id}/calls", P(ConversationMessageCreate)),
     ("GET", "/conversations/{id}/call-permission", P(ConversationRead)),
+    ("GET", "/call-permission", P(ConversationRead)),
     ("POST", "/calls/{id}/accept", P(ConversationAssign)),
     ("POST", "/calls/{id}/decline", P(ConversationAssign)),
     ("POST", "/calls/{id}/hold", P(ConversationAssign)),

@@ -174,21 +174,21 @@ function drawBar() {
   const target = h('select', { id: 'call-transfer-to', 'aria-label': t('call.transfer_to') }, h('option', { value: '' }, t('call.transfer_to')),
     h('optgroup', { label: t('call.queues') }, S.dir.queues.map((q) => h('option', { value: 'q:' + q.id }, q.name))),
     h('optgroup', { label: t('call.agents') }, S.dir.agents.filter((a) => a.id !== S.me.id).map((a) => h('option', { value: 'a:' + a.id }, a.name))));
-  box().replaceChildren(h('h2', { id: 'call-title' }, t(v.direction === 'outbound' ? 'call.outgoing' : 'call.incoming')), status, fields(v),
+  box().replaceChildren(...[h('h2', { id: 'call-title' }, t(v.direction === 'outbound' ? 'call.outgoing' : 'call.incoming')), status, fields(v),
     h('div', { class: 'actions' },
       h('button', { id: 'call-mute', 'aria-pressed': String(active.muted), disabled: v.on_hold, onclick: () => mute(!active.muted) }, t(active.muted ? 'call.unmute' : 'call.mute')),
       movable && h('button', { id: 'call-hold', 'aria-pressed': String(!!v.on_hold), onclick: toggleHold }, t(v.on_hold ? 'call.resume' : 'call.hold')),
       h('button', { class: 'danger', id: 'call-hangup', disabled: v.on_hold, onclick: hangUp }, t('call.hang_up')),
       h('a', { href: '#/inbox/' + v.conversation_id, id: 'call-conversation' }, t('call.open_conversation'))),
     movable && !v.on_hold && h('div', { class: 'actions' }, target, h('button', { id: 'call-transfer', onclick: () => transfer(target.value) }, t('call.transfer'))),
-    note, h('div', { class: 'actions' }, saveNote));
-  clearTimeout(active.timer);
-  active.timer = setTimeout(() => { const el = $('#call-state'); if (active && el && active.view.state === 'connected') el.textContent = t('call.on_call', { time: fmtDuration((Date.now() - active.since) / 1000) }); }, 1000);
+    note, h('div', { class: 'actions' }, saveNote)].filter(Boolean));
+  clearInterval(active.timer);
+  active.timer = setInterval(() => { const el = $('#call-state'); if (active && el && active.view.state === 'connected') el.textContent = t('call.on_call', { time: fmtDuration((Date.now() - active.since) / 1000) }); }, 1000);
 }
 
 function ended() {
   if (!active) return;
-  clearTimeout(active.timer);
+  clearInterval(active.timer);
   active = null;
   close();
   toast(t('call.ended'));

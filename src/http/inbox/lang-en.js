@@ -798,4 +798,5 @@ export default {
   'event.call_resumed': 'Call resumed',
   'event.call_transferred': 'Call transferred',
   'event.call_not_joined': '{name} accepted the call but did not join it: passed on',
+  'new.call_open': 'This customer has an open conversation on this number: request the call there.',
 };

@@ -797,4 +797,5 @@ export default {
   'event.call_resumed': 'Llamada reanudada',
   'event.call_transferred': 'Llamada transferida',
   'event.call_not_joined': '{name} aceptó la llamada pero no se unió: pasó al siguiente',
+  'new.call_open': 'Este cliente tiene una conversación abierta en este número: solicite la llamada allí.',
 };

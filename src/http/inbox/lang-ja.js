@@ -797,4 +797,5 @@ export default {
   'event.call_resumed': '通話を再開しました',
   'event.call_transferred': '通話を転送しました',
   'event.call_not_joined': '{name} は応答しましたが通話に参加しませんでした。次の担当者に回します',
+  'new.call_open': 'このお客様はこの番号で会話中です。その会話から通話をリクエストしてください。',
 };

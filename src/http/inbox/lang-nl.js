@@ -797,4 +797,5 @@ export default {
   'event.call_resumed': 'Gesprek hervat',
   'event.call_transferred': 'Gesprek doorverbonden',
   'event.call_not_joined': '{name} nam het gesprek aan maar kwam niet aan de lijn: doorgegeven',
+  'new.call_open': 'Deze klant heeft een open gesprek op dit nummer: vraag het bellen daar aan.',
 };

@@ -797,4 +797,5 @@ export default {
   'event.call_resumed': 'Chamada retomada',
   'event.call_transferred': 'Chamada transferida',
   'event.call_not_joined': '{name} atendeu a chamada mas não entrou nela: passou adiante',
+  'new.call_open': 'Este cliente tem uma conversa aberta neste número: peça a chamada lá.',
 };

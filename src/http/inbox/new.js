@@ -1,7 +1,7 @@
 // Starting a conversation: from a number you serve, to a checked number or a contact, with an approved template.
 
 import { S, isSup } from './state.js';
-import { $, debounce, h, toast } from './dom.js';
+import { $, debounce, fmtTime, h, toast } from './dom.js';
 import { ApiError, api, qs } from './api.js';
 import { isCallPermission, templatePicker } from './composer.js';
 import { t } from './i18n.js';
@@ -28,7 +28,7 @@ function newConversation() {
     try {
       const r = await api('GET', '/contacts?' + qs({ q: term, limit: 8 }));
       matches.replaceChildren(...r.items.map((k) => h('li', {}, h('button', { type: 'button', onclick: () => {
-        contact = k; to.value = k.phone || ''; check.className = 'ok'; check.textContent = `✓ ${k.name || t('contact.title')} ${k.phone || ''}`; matches.replaceChildren();
+        contact = k; to.value = k.phone || ''; check.className = 'ok'; check.textContent = `✓ ${k.name || t('contact.title')} ${k.phone || ''}`; matches.replaceChildren(); checkCall();
       } }, `${k.name || t('new.unnamed')} · ${k.phone || k.bsuid || t('new.no_number')}`))));
     } catch { /* searching is a convenience */ }
   }, 250);
@@ -39,15 +39,36 @@ function newConversation() {
     if (/^[+\d]/.test(v)) { const bad = validate(v); check.className = bad ? 'error' : 'ok'; check.textContent = bad || t('new.valid'); }
     else { check.className = 'muted'; check.textContent = t('new.searching'); }
     search(to.value.trim());
+    checkCall();
   });
   const topic = h('input', { id: 'topic', maxlength: '200' });
   const priority = h('select', { id: 'new-priority', value: 'normal' }, ['urgent', 'high', 'normal', 'low'].map((v) => h('option', { value: v }, t('priority.' + v))));
   const queue = h('select', { id: 'queue' }, h('option', { value: '' }, t('head.no_queue')), S.dir.queues.map((q) => h('option', { value: q.id }, q.name)));
   const tags = h('div', {}, S.tags.map((t) => h('label', { class: 'tag-choice' }, h('input', { type: 'checkbox', value: t.id }), ' ', t.name)));
   // The seed's "communication type": a call opens with a call-permission request, from a number that takes calls.
-  const kind = h('select', { id: 'new-type', onchange: () => { drawFrom(); pickerBox.replaceChildren(picker()); typeHint.textContent = kind.value === 'call' ? t('new.call_hint') : ''; } },
+  const kind = h('select', { id: 'new-type', onchange: () => { drawFrom(); pickerBox.replaceChildren(picker()); typeHint.textContent = kind.value === 'call' ? t('new.call_hint') : ''; checkCall(); } },
     h('option', { value: 'message' }, t('new.type_message')), h('option', { value: 'call' }, t('new.type_call')));
   const typeHint = h('p', { class: 'muted', id: 'new-type-hint' });
+  // For a call: whether a request is pending or limited, the customer already allows calls, or has an open
+  // conversation on the number (where the request goes instead).
+  const callCheck = h('div', { id: 'call-check', role: 'status' });
+  const checkCall = debounce(async () => {
+    callCheck.replaceChildren();
+    const v = to.value.trim().replace(/[\s()-]/g, '');
+    if (kind.value !== 'call' || !from.value || (!contact && validate(v))) return;
+    try {
+      const p = await api('GET', '/call-permission?' + qs(contact ? { number_id: from.value, contact_id: contact.id } : { number_id: from.value, phone: v }));
+      const said = [];
+      if (p.pending) said.push(t('call.request_pending'));
+      else if (!p.may_request && p.next_request_at) said.push(t('call.request_after', { time: fmtTime(p.next_request_at) }));
+      if (p.permitted_until) said.push(t('call.allowed_until', { time: fmtTime(p.permitted_until) }));
+      if (said.length) callCheck.append(h('p', { class: 'notice', id: 'call-warning' }, said.join(' · ')));
+      if (p.open_conversation_id) {
+        callCheck.append(h('p', { class: 'notice' }, t('new.call_open'), ' ', h('a', { href: '#/inbox/' + p.open_conversation_id, id: 'open-existing-call' }, t('templates.open_existing'))));
+      }
+    } catch { /* the check is a convenience: sending says why it cannot */ }
+  }, 300);
+  from.addEventListener('change', () => checkCall());
   const drawFrom = () => {
     const usable = kind.value === 'call' ? mine.filter((n) => n.supports_calling) : mine;
     const was = from.value;
@@ -69,7 +90,7 @@ function newConversation() {
   $('#main').replaceChildren(h('div', { class: 'page' }, h('h1', {}, t('nav.new')),
     mine.length ? h('div', { class: 'form' },
       h('div', { class: 'grid2' }, h('div', {}, h('label', { for: 'from' }, t('new.from')), from), h('div', {}, h('label', { for: 'to' }, t('new.to')), to, check, matches)),
-      h('div', {}, h('label', { for: 'new-type' }, t('new.type')), kind, typeHint),
+      h('div', {}, h('label', { for: 'new-type' }, t('new.type')), kind, typeHint, callCheck),
       h('label', {}, t('new.template')), pickerBox,
       h('div', { class: 'grid2' }, h('div', {}, h('label', { for: 'topic' }, t('new.topic')), topic), h('div', {}, h('label', { for: 'queue' }, t('sup.queue')), queue),
         h('div', {}, h('label', { for: 'new-priority' }, t('side.priority')), priority), h('div', {}, h('label', {}, t('side.tags')), tags)),

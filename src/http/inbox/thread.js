@@ -263,8 +263,11 @@ function callActions(c) {
       : p.next_request_at ? t('call.request_after', { time: fmtTime(p.next_request_at) }) : '', onclick: () => requestCall(c) }, t('call.request'));
     const call = h('button', { id: 'place-call', class: 'primary', disabled: !p.may_call, title: p.permitted_until ? t('call.allowed_until', { time: fmtTime(p.permitted_until) })
       : t('call.not_allowed'), onclick: () => import('./calls.js').then((m) => m.placeCall(c.id, c.channel_id, n.sandbox)).catch((x) => toast(x.message, true)) }, t('call.call'));
-    const said = p.pending ? t('call.request_pending') : p.permitted_until ? t('call.allowed_until', { time: fmtTime(p.permitted_until) }) : '';
-    el.replaceChildren(said && h('span', { class: 'muted', id: 'call-permission' }, said), ' ', request, ' ', call);
+    // Where it stands, said by the buttons themselves (and their titles) to keep the head on one line.
+    el.replaceChildren(request, ' ', call);
+    el.setAttribute('id', 'call-actions');
+    el.dataset.state = p.pending ? 'pending' : p.may_call ? 'allowed' : 'none';
+    el.title = p.pending ? t('call.request_pending') : p.permitted_until ? t('call.allowed_until', { time: fmtTime(p.permitted_until) }) : '';
   }).catch(() => {});
   return el;
 }
