@@ -1,6 +1,7 @@
 //! What the automations do about one inbound message, as a pure decision: a STOP or START keyword, a yes or
-//! no to a call-permission request, the refused-media reply, the greeting, the out-of-hours message, then the actions of the auto-reply rules that fire. Each step carries
-//! its exactly-once key; the engine claims the key and carries the step out.
+//! no to a call-permission request, the refused-media reply, the greeting, the out-of-hours message, then the
+//! actions of the auto-reply rules that fire. Each step carries its exactly-once key; the engine claims the key
+//! and carries the step out.
 
 use super::config::{AutomationConfig, NumberAutomation};
 use super::rules;

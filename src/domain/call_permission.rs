@@ -171,9 +171,8 @@ pub fn may_call(history: &[Happening], now: OffsetDateTime, calls_per_day: u32) 
 /// Words a customer answers a call-permission request with, as WhatsApp's buttons send them (`accept` /
 /// `reject`, Meta's `call_permission_reply`) or as they type them (seed 001: "はい" or "いいえ"), in the
 /// languages the inbox speaks. Compared lowercased, trimmed of spaces and punctuation.
-const YES: &[&str] = &["yes", "y", "accept", "allow", "allow calls", "sí", "si", "sim", "ja", "はい"];
-const NO: &[&str] =
-    &["no", "n", "reject", "decline", "don't allow", "dont allow", "não", "nao", "nee", "nein", "いいえ"];
+const YES: &[&str] = &["yes", "accept", "allow", "allow calls", "sí", "si", "sim", "ja", "はい"];
+const NO: &[&str] = &["no", "reject", "decline", "don't allow", "dont allow", "não", "nao", "nee", "nein", "いいえ"];
 
 /// The customer's answer in a message (`Some(true)`: yes), read from the button they tapped or else the text
 /// they wrote alone; `None` when the message is not an answer. Only a message in reply to a request counts:
