@@ -49,3 +49,6 @@ ALTER TABLE calls ADD COLUMN on_hold boolean NOT NULL DEFAULT false;
 -- the call goes back to waiting and rings the next agent (routing.call_join_timeout_secs).
 ALTER TABLE calls ADD COLUMN join_by timestamptz;
 CREATE INDEX calls_join_by_idx ON calls (join_by) WHERE join_by IS NOT NULL;
+
+-- An agent who wants no browser audio is reached on this phone number for calls instead (E.164).
+ALTER TABLE users ADD COLUMN call_phone text CHECK (call_phone ~ '^\+[1-9][0-9]{6,14}$');

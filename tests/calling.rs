@@ -1184,3 +1184,24 @@ async fn an_agent_who_accepts_but_never_joins_is_passed_over_after_the_join_time
         .unwrap();
     assert_eq!(row, ("connected".to_owned(), Some(second)));
 }
+
+#[tokio::test]
+async fn an_agent_who_takes_calls_on_a_phone_is_called_there_and_joins_the_caller() {
+    let (c, ana, ana_s) = sandbox_center().await;
+    let (s, v) = c.call(Method::PATCH, &format!("/agents/{ana}"), Some(json!({"call_phone": "0612"}))).await;
+    assert_eq!((s, v["error"]["details"]["field"].as_str()), (422, Some("call_phone")), "{v}");
+    let (s, v) = c.call(Method::PATCH, &format!("/agents/{ana}"), Some(json!({"call_phone": "+31612345678"}))).await;
+    assert_eq!((s, v["call_phone"].as_str()), (200, Some("+31612345678")), "{v}");
+    let sid = sandbox_customer_calls(&c).await;
+    sandbox_call_is(&c, &sid, "queued").await;
+    let call: Uuid =
+        sqlx::query_scalar("SELECT id FROM calls WHERE call_sid = $1").bind(&sid).fetch_one(&c.app.pool).await.unwrap();
+    assert_eq!(c.rings(call, None).await, ana);
+    // Accepting in the inbox: Twilio (here the sandbox) calls Ana's phone, and its answer takes the caller.
+    assert_eq!(ana_s.call(Method::POST, &format!("/calls/{call}/accept"), None).await.0, 200);
+    let talking = sandbox_call_is(&c, &sid, "in-progress").await;
+    assert_eq!(talking["agent"], "+31612345678");
+    let join_by: Option<time::OffsetDateTime> =
+        sqlx::query_scalar("SELECT join_by FROM calls WHERE id = $1").bind(call).fetch_one(&c.app.pool).await.unwrap();
+    assert_eq!(join_by, None, "the phone joined in time");
+}

@@ -127,7 +127,7 @@ async fn every_outbound_request_shape_is_accepted_by_twilios_own_description() {
     let call = switchboard::twilio::rest::OutboundCall {
         to: "client:0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e60",
         from: "+14155238886",
-        twiml: &twiml,
+        instructions: switchboard::twilio::rest::Instructions::Twiml(&twiml),
         status_callback: "https://cc.example.com/webhooks/twilio/0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e5f/voice/status",
         timeout_secs: 20,
     };
@@ -135,6 +135,15 @@ async fn every_outbound_request_shape_is_accepted_by_twilios_own_description() {
         .create_call(false, common::ACCOUNT_SID, &auth(), &call)
         .await
         .unwrap_or_else(|e| panic!("call: Prism refused the request: {e}"));
+    assert!(placed.sid.starts_with("CA"), "{placed:?}");
+    // An agent reached on their phone: Twilio asks the URL what to do once they answer.
+    let url = "https://cc.example.com/webhooks/twilio/0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e5f/voice/phone/0193b2b4-5a6f-7c3d-8e9f-0a1b2c3d4e61";
+    let to_phone = switchboard::twilio::rest::OutboundCall {
+        to: "+31612345678",
+        instructions: switchboard::twilio::rest::Instructions::Url(url),
+        ..call.clone()
+    };
+    let placed = client.create_call(false, common::ACCOUNT_SID, &auth(), &to_phone).await.expect("a call with a Url");
     assert!(placed.sid.starts_with("CA"), "{placed:?}");
     let no_to = switchboard::twilio::rest::OutboundCall { to: "", ..call.clone() };
     let refused = client.create_call(false, "not-an-account", &auth(), &no_to).await.unwrap_err();

@@ -67,6 +67,12 @@ pub async fn hold(state: &AppState, caller: &Caller, id: Uuid, on: bool) -> AppR
         }
     }
     tx.commit().await?;
+    if !on {
+        if let Some(agent) = c.agent_id {
+            // An agent on a phone is called again; a browser joins by itself.
+            super::phone::reach(state, id, agent).await?;
+        }
+    }
     view(state, id).await
 }
 

@@ -214,6 +214,31 @@ async fn agent_leg(state: &AppState, channel: &ChannelConfig, identity: &str, fo
     })
 }
 
+/// An agent's phone picked up (`/voice/phone/{call}`, see `calling::phone`): connected to the caller waiting in
+/// the call's Twilio queue, if the call is connected to the agent whose phone this is.
+#[tracing::instrument(skip_all, fields(channel = %channel.id, call = %call_id))]
+pub async fn agent_phone(state: &AppState, channel: &ChannelConfig, call_id: Uuid, form: &Form) -> AppResult<String> {
+    let leg = voice_call(channel, form)?;
+    let phone = form.non_empty("To").map(|t| t.trim_start_matches("tel:").to_owned());
+    let mut conn = state.pool.acquire().await?;
+    let call = calls::find_on(&mut conn, channel.id, call_id).await?;
+    let owner_phone = match call.as_ref().and_then(|c| c.agent_id) {
+        Some(agent) => calls::agent_phone(&mut conn, agent).await?,
+        None => None,
+    };
+    Ok(match call {
+        Some(c) if c.state == CallState::Connected && owner_phone.is_some() && owner_phone == phone => {
+            calls::joined(&mut conn, c.id).await?;
+            tracing::info!(call_sid = leg.call_sid.as_str(), "the agent's phone joined the call");
+            twiml::render(&[Verb::DialQueue { name: twilio_queue_name(c.id) }])
+        }
+        _ => {
+            let text = "This call cannot be joined: it is not connected to you.".to_owned();
+            twiml::render(&[Verb::Say { text, language: None }, Verb::Hangup])
+        }
+    })
+}
+
 /// The greeting (if any) and `<Enqueue>` into the call's own Twilio queue, from which the agent who takes it
 /// dequeues exactly this caller.
 pub(super) fn enqueue(state: &AppState, channel: Uuid, call: &Call, greeting: Option<Verb>) -> Vec<Verb> {

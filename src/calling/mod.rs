@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod offer;
 pub mod outbound;
 pub mod permission;
+pub mod phone;
 pub mod token;
 
 use crate::store::calls::Call;

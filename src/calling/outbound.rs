@@ -1,7 +1,8 @@
 //! Calling a customer (the inbox's "Call" button, seed 001's outbound call): only with their permission in
 //! force and within the calls allowed in 24 hours (`domain::call_permission`), from a number that takes calls.
 //!
-//! Switchboard asks Twilio for a call to the agent's leg (their browser, by the identity of their voice token)
+//! Switchboard asks Twilio for a call to the agent's leg (their browser, by the identity of their voice token, or
+//! their phone when they take calls on one)
 //! whose TwiML dials the customer on WhatsApp from the business's sender (`<Dial callerId="whatsapp:+…">
 //! <WhatsApp>`), so the agent is on the line before the customer's phone rings. The call is `dialing` until
 //! the customer answers (the `<WhatsApp>`'s status callback: `connected`) and ends when the `<Dial>` does (its
@@ -16,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::outbound::policy::Refusal;
 use crate::state::AppState;
 use crate::store::calls::{self, Call, CallView};
-use crate::twilio::rest::{whatsapp_address, OutboundCall, RestError};
+use crate::twilio::rest::{whatsapp_address, Instructions, OutboundCall, RestError};
 use crate::twilio::twiml::{self, Verb};
 use crate::twilio::webhook::{CallStatus, DialStatus, Form};
 use axum::http::StatusCode;
@@ -64,11 +65,15 @@ pub async fn place(state: &AppState, caller: &Caller, conversation: Uuid) -> App
         action: format!("{base}/dialed"),
         status_callback: format!("{base}/reached"),
     }]);
-    let leg = format!("client:{agent}");
+    // The agent's browser rings, or their phone when they take calls on one.
+    let leg = match super::phone::of_agent(state, agent).await? {
+        Some(phone) => phone,
+        None => format!("client:{agent}"),
+    };
     let request = OutboundCall {
         to: &leg,
         from: &target.business,
-        twiml: &dial,
+        instructions: Instructions::Twiml(&dial),
         status_callback: &format!("{base}/status"),
         timeout_secs: state.settings.routing.call_ring_timeout_secs.min(600) as u32,
     };

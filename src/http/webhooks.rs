@@ -1,7 +1,8 @@
 //! Twilio's webhooks: `POST /webhooks/twilio/{channel}/messages` and `/status`, and for WhatsApp calls `/voice`
 //! (a call arrives), `/voice/wait` (what a waiting caller hears next), `/voice/left` (the caller left the
 //! queue), `/voice/status` (how the call ended), and for calls the business places `/voice/reached` (the
-//! customer answered) and `/voice/dialed` (the call with them ended); the voice ones answer TwiML.
+//! customer answered), `/voice/dialed` (the call with them ended), and `/voice/phone/{call}` (an agent's phone
+//! picked up a call they took); the voice ones answer TwiML.
 //!
 //! A handler only ever sees a [`TwilioRequest`], which exists only once the channel was found and the
 //! signature checked out, so no handler can forget to check. The checks run in this order: unknown channel 404,
@@ -34,6 +35,19 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/twilio/{channel}/voice/status", post(call_status))
         .route("/webhooks/twilio/{channel}/voice/reached", post(customer_answered))
         .route("/webhooks/twilio/{channel}/voice/dialed", post(dial_ended))
+        .route("/webhooks/twilio/{channel}/voice/phone/{call}", post(agent_phone_answers))
+}
+
+async fn agent_phone_answers(
+    State(state): State<AppState>,
+    Path(call): Path<(Uuid, Uuid)>,
+    request: Result<TwilioRequest, AppError>,
+) -> AppResult<Response> {
+    let answer = async {
+        let r = request?;
+        crate::calling::inbound::agent_phone(&state, &r.channel, call.1, &r.form).await
+    };
+    voice(answer.await)
 }
 
 async fn call_arrives(State(state): State<AppState>, request: Result<TwilioRequest, AppError>) -> AppResult<Response> {

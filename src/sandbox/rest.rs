@@ -129,8 +129,25 @@ async fn create_call(
     let (Some(to), Some(from)) = (one("To"), one("From")) else {
         return bad(21201, "'To' and 'From' are required.".into());
     };
+    if let (None, Some(url)) = (one("Twiml"), one("Url")) {
+        // An agent's phone, for a call they took: its number's account posts the URL once it answers.
+        let numbers = match store::numbers(&state.pool).await {
+            Ok(n) => n,
+            Err(e) => return internal(e),
+        };
+        let Some(number) = numbers.iter().find(|n| n.account_sid == account_sid && n.e164 == from) else {
+            return bad(21210, format!("The source phone number {from} is not a number of this account."));
+        };
+        let twilio = match super::voice_twilio(&state, number.channel_id).await {
+            Ok(t) => t,
+            Err(e) => return internal(e),
+        };
+        let sid = super::voice::agent_phone_answers(&state.sandbox_calls, twilio, url, to.clone(), from.clone());
+        let body = json!({"sid": sid, "account_sid": account_sid, "to": to, "from": from, "status": "queued"});
+        return (StatusCode::CREATED, Json(body)).into_response();
+    }
     let Some(twiml) = one("Twiml") else {
-        return bad(21205, "The sandbox places calls with a 'Twiml' parameter.".into());
+        return bad(21205, "The sandbox places calls with a 'Twiml' or a 'Url' parameter.".into());
     };
     let caller_id = match super::voice::parse(&twiml) {
         Ok(verbs) => verbs.into_iter().find_map(|v| match v {

@@ -8,8 +8,10 @@
 //! `<Enqueue>`'s action, `<Hangup>` and `<Reject>` end it, and the status callback says how it ended. An agent's
 //! browser in the sandbox joins a call as the Voice SDK would (the voice webhook from `client:<agent id>`), and
 //! its `<Dial><Queue>` bridges it to the caller. A call the business places (`Calls.json`) rings the agent's
-//! browser; once they answer, its TwiML's `<Dial><WhatsApp>` rings the customer's phone page, which answers or
-//! declines; the `<WhatsApp>`'s status callback and the `<Dial>`'s action follow as Twilio sends them.
+//! browser (or, answered at once, the agent's phone); once they answer, its TwiML's `<Dial><WhatsApp>` rings the
+//! customer's phone page, which answers or declines; the `<WhatsApp>`'s status callback and the `<Dial>`'s action
+//! follow as Twilio sends them. An agent who takes calls on a phone has it answered at once, and the URL Twilio
+//! would ask is asked.
 //!
 //! Calls live in this process's memory (the sandbox is for trying Switchboard out, on one machine).
 
@@ -582,8 +584,11 @@ pub async fn agent_joins(
 /// `Calls.json` in the sandbox: a call the business places rings the agent's browser (`To=client:<agent>`);
 /// once they answer ([`agent_answers`]), its TwiML runs. Answers the new call's SID.
 pub fn business_calls(calls: &Calls, t: Twilio, placed: Placed) -> Result<String, String> {
-    let Some(agent) = placed.to.strip_prefix("client:") else {
-        return Err("the sandbox places calls to an agent's browser (To=client:<identity>)".into());
+    // An agent's browser (`client:<identity>`) rings until they answer; an agent's phone is answered at once.
+    let (agent, phone) = match placed.to.strip_prefix("client:") {
+        Some(identity) => (identity.to_owned(), false),
+        None if placed.to.starts_with('+') => (placed.to.clone(), true),
+        None => return Err("the sandbox places calls to an agent's browser (client:<identity>) or phone (+…)".into()),
     };
     let verbs = parse(&placed.twiml)?;
     let Some(Heard::DialWhatsApp { to, caller_id, action, status_callback }) =
@@ -600,13 +605,16 @@ pub fn business_calls(calls: &Calls, t: Twilio, placed: Placed) -> Result<String
         direction: "outbound",
         status: "ringing",
         heard: Vec::new(),
-        agent: Some(agent.to_owned()),
+        agent: Some(agent),
         customer_ringing: false,
         created_at: OffsetDateTime::now_utc(),
         answered_at: None,
     };
     let sid = info.sid.clone();
     let cell = calls.add(info);
+    if phone {
+        cell.set(|f| f.agent_answered = true);
+    }
     tokio::spawn(async move {
         let dial = Dial { action, status_callback, parent_callback: placed.status_callback, from: placed.from };
         if let Err(e) = run_outbound(&t, &cell, dial).await {
@@ -616,6 +624,39 @@ pub fn business_calls(calls: &Calls, t: Twilio, placed: Placed) -> Result<String
         }
     });
     Ok(sid)
+}
+
+/// `Calls.json` with a `Url` to an agent's phone (an agent who takes calls there accepted one): the sandbox
+/// answers the phone at once, asks the URL, and its `<Dial><Queue>` takes the caller waiting in that queue.
+pub fn agent_phone_answers(calls: &Calls, t: Twilio, url: String, phone: String, from: String) -> String {
+    let sid = super::new_sid("CA");
+    let leg = sid.clone();
+    let calls = calls.clone();
+    tokio::spawn(async move {
+        let p = vec![
+            param("AccountSid", &t.account_sid),
+            param("ApiVersion", "2010-04-01"),
+            param("CallSid", &leg),
+            param("CallStatus", "in-progress"),
+            param("Direction", "outbound-api"),
+            param("From", &from),
+            param("To", &phone),
+        ];
+        match t.post(&url, &p).await {
+            Ok(verbs) => {
+                for verb in verbs {
+                    if let Heard::DialQueue(name) = verb {
+                        if let Some(cell) = calls.queued(&name) {
+                            cell.info.lock().expect("info").agent = Some(phone.clone());
+                            cell.set(|f| f.bridged = true);
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the sandbox could not put an agent's phone on the call"),
+        }
+    });
+    sid
 }
 
 /// What `Calls.json` was asked.

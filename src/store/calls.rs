@@ -412,6 +412,25 @@ pub async fn last_agent(conn: &mut PgConnection, call: &Call) -> sqlx::Result<Op
     .map(Option::flatten)
 }
 
+/// The phone number an agent takes calls on instead of the browser.
+pub async fn agent_phone(conn: &mut PgConnection, agent: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT call_phone FROM users WHERE id = $1")
+        .bind(agent)
+        .fetch_optional(conn)
+        .await
+        .map(Option::flatten)
+}
+
+/// The call, as it is now (not locked).
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Call>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM calls WHERE id = $1")).bind(id).fetch_optional(conn).await
+}
+
+/// A number's E.164.
+pub async fn business_number(conn: &mut PgConnection, number: Uuid) -> sqlx::Result<String> {
+    sqlx::query_scalar("SELECT e164 FROM whatsapp_numbers WHERE id = $1").bind(number).fetch_one(conn).await
+}
+
 /// Agents a call rings now or who are on one: not offered another.
 pub async fn busy_agents(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar(

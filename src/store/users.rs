@@ -34,10 +34,12 @@ pub struct User {
     pub ui_language: Option<String>,
     /// The IANA time zone the inbox shows times in (null: the browser's).
     pub time_zone: Option<String>,
+    /// A phone number (E.164) the agent takes WhatsApp calls on instead of the browser (null: the browser).
+    pub call_phone: Option<String>,
 }
 
 const USER_COLUMNS: &str =
-    "id, email, name, role, must_change_password, active, capacity, skills, languages, presence, load, created_at, last_login_at, deactivated_at, ui_language, time_zone";
+    "id, email, name, role, must_change_password, active, capacity, skills, languages, presence, load, created_at, last_login_at, deactivated_at, ui_language, time_zone, call_phone";
 
 /// A user with the queues and numbers they serve: what `/agents` shows.
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
@@ -51,7 +53,7 @@ pub struct Agent {
 
 const AGENT_COLUMNS: &str =
     "id, email, name, role, must_change_password, active, capacity, skills, languages, presence, load, created_at,
-    last_login_at, deactivated_at, ui_language, time_zone,
+    last_login_at, deactivated_at, ui_language, time_zone, call_phone,
     ARRAY(SELECT m.queue_id FROM queue_members m JOIN queues q ON q.id = m.queue_id
           WHERE m.user_id = users.id AND q.deleted_at IS NULL ORDER BY m.added_at, m.queue_id) AS queue_ids,
     ARRAY(SELECT m.number_id FROM number_members m JOIN whatsapp_numbers n ON n.id = m.number_id
@@ -65,6 +67,7 @@ pub struct AgentSettings {
     pub capacity: i32,
     pub skills: Vec<String>,
     pub languages: Vec<String>,
+    pub call_phone: Option<String>,
 }
 
 pub async fn insert_agent(
@@ -75,8 +78,9 @@ pub async fn insert_agent(
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO users (id, email, name, role, password_hash, must_change_password, capacity, skills, languages)
-         VALUES ($1, $2, $3, $4, $5, true, $6, $7, $8)",
+        "INSERT INTO users (id, email, name, role, password_hash, must_change_password, capacity, skills, languages,
+                            call_phone)
+         VALUES ($1, $2, $3, $4, $5, true, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(email)
@@ -86,6 +90,7 @@ pub async fn insert_agent(
     .bind(s.capacity)
     .bind(&s.skills)
     .bind(&s.languages)
+    .bind(&s.call_phone)
     .execute(conn)
     .await?;
     Ok(id)
@@ -93,7 +98,8 @@ pub async fn insert_agent(
 
 pub async fn update_agent(conn: &mut PgConnection, id: Uuid, s: &AgentSettings) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE users SET name = $2, role = $3, capacity = $4, skills = $5, languages = $6, updated_at = now()
+        "UPDATE users SET name = $2, role = $3, capacity = $4, skills = $5, languages = $6, call_phone = $7,
+                updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -102,6 +108,7 @@ pub async fn update_agent(conn: &mut PgConnection, id: Uuid, s: &AgentSettings) 
     .bind(s.capacity)
     .bind(&s.skills)
     .bind(&s.languages)
+    .bind(&s.call_phone)
     .execute(conn)
     .await?;
     Ok(())

@@ -109,8 +109,8 @@ impl OutboundMessage<'_> {
     }
 }
 
-/// One `POST /2010-04-01/Accounts/{sid}/Calls.json`: a call to an agent's leg whose TwiML then dials the
-/// customer (`<Dial><WhatsApp>`), so the agent is on the line before the customer's phone rings.
+/// One `POST /2010-04-01/Accounts/{sid}/Calls.json`: a call to an agent's leg (their browser, or their phone),
+/// whose TwiML then dials the customer (`<Dial><WhatsApp>`) or takes the caller waiting for them.
 #[derive(Debug, Clone)]
 pub struct OutboundCall<'a> {
     /// The agent's leg: `client:<identity>` (their browser) or a phone number.
@@ -118,20 +118,29 @@ pub struct OutboundCall<'a> {
     /// The caller id the agent sees: the business's number.
     pub from: &'a str,
     /// What Twilio runs once the agent answers.
-    pub twiml: &'a str,
+    pub instructions: Instructions<'a>,
     /// Where Twilio says the agent's leg ended.
     pub status_callback: &'a str,
     /// How long the agent's leg rings, in seconds.
     pub timeout_secs: u32,
 }
 
+/// A call's TwiML, given at once or fetched from a URL once the call is answered.
+#[derive(Debug, Clone, Copy)]
+pub enum Instructions<'a> {
+    Twiml(&'a str),
+    Url(&'a str),
+}
+
 impl OutboundCall<'_> {
     pub fn form(&self) -> String {
         let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("To", self.to)
-            .append_pair("From", self.from)
-            .append_pair("Twiml", self.twiml)
-            .append_pair("StatusCallback", self.status_callback)
+        form.append_pair("To", self.to).append_pair("From", self.from);
+        match self.instructions {
+            Instructions::Twiml(t) => form.append_pair("Twiml", t),
+            Instructions::Url(u) => form.append_pair("Url", u).append_pair("Method", "POST"),
+        };
+        form.append_pair("StatusCallback", self.status_callback)
             .append_pair("StatusCallbackMethod", "POST")
             .append_pair("Timeout", &self.timeout_secs.to_string());
         form.finish()

@@ -468,6 +468,8 @@ impl TryFrom<&Form> for VoiceCall {
             other => Party::WhatsApp(address("From", other)?),
         };
         let to = match (&from, form.non_empty("To")) {
+            // A leg Switchboard placed (to an agent's browser or phone): the business's number is not its `To`.
+            (Party::Client(_) | Party::Phone(_), to) if to.is_none_or(|t| !t.starts_with("whatsapp:")) => None,
             (_, Some(to)) if !to.starts_with("client:") => Some(address("To", to)?),
             (Party::Client(_) | Party::Phone(_), _) => None,
             (Party::WhatsApp(_), _) => return Err(WebhookError::Missing("To")),

@@ -46,6 +46,8 @@ struct NewAgent {
     queue_ids: Vec<Uuid>,
     #[serde(default)]
     number_ids: Vec<Uuid>,
+    /// A phone number (E.164) the agent takes WhatsApp calls on instead of the browser.
+    call_phone: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -64,6 +66,10 @@ struct AgentChanges {
     active: Option<bool>,
     /// Sets a new one-time password the agent must replace at next login; ends their sessions.
     password: Option<String>,
+    /// A phone number (E.164) the agent takes WhatsApp calls on instead of the browser; `null`: the browser.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<String>)]
+    call_phone: Option<Option<String>>,
 }
 
 fn check(mut s: AgentSettings) -> AppResult<AgentSettings> {
@@ -73,6 +79,13 @@ fn check(mut s: AgentSettings) -> AppResult<AgentSettings> {
     }
     s.skills = check_words("skills", &s.skills)?;
     s.languages = check_words("languages", &s.languages)?;
+    if let Some(phone) = s.call_phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        let phone =
+            crate::domain::E164::parse(phone).map_err(|e| AppError::invalid_field("call_phone", e.to_string()))?;
+        s.call_phone = Some(phone.as_str().to_owned());
+    } else {
+        s.call_phone = None;
+    }
     if let Some(bad) = s.languages.iter().find(|l| !language::is_tag(l)) {
         return Err(AppError::invalid_field(
             "languages",
@@ -145,6 +158,7 @@ async fn create(
         capacity: body.capacity.unwrap_or(5),
         skills: body.skills,
         languages: body.languages,
+        call_phone: body.call_phone,
     })?;
     let hash = password::hash(SecretString::from(body.password)).await?;
     let mut tx = state.pool.begin().await?;
@@ -226,6 +240,7 @@ async fn update(
         capacity: c.capacity.unwrap_or(before.user.capacity),
         skills: c.skills.unwrap_or_else(|| before.user.skills.clone()),
         languages: c.languages.unwrap_or_else(|| before.user.languages.clone()),
+        call_phone: c.call_phone.unwrap_or_else(|| before.user.call_phone.clone()),
     })?;
     if let Some(queues) = &c.queue_ids {
         refs::queues(&mut tx, queues, "queue_ids").await?;

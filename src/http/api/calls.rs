@@ -202,7 +202,8 @@ async fn permission_before_start(
 }
 
 /// Takes the call that rings you: it connects to you (your browser then joins it with the Voice SDK, passing the
-/// call's id as the `call` parameter), and you hold its conversation unless someone already does. 409
+/// call's id as the `call` parameter; or, with a `call_phone`, Twilio calls your phone), and you hold its
+/// conversation unless someone already does. 409
 /// `call_not_ringing_you` once it rings someone else or ended.
 #[utoipa::path(post, path = "/calls/{id}/accept", tag = "calls", params(("id" = Uuid, Path)),
     responses((status = 200, body = CallView)))]
@@ -214,6 +215,10 @@ async fn accept(
     let mut tx = state.pool.begin().await?;
     crate::calling::answer::accept(&mut tx, &who.caller(), id, state.settings.routing.call_join_timeout_secs).await?;
     tx.commit().await?;
+    if let Some(me) = who.user_id {
+        // An agent who takes calls on their phone is called there; the browser joins otherwise.
+        crate::calling::phone::reach(&state, id, me).await?;
+    }
     Ok(Json(visible(&mut *state.pool.acquire().await?, &who, id).await?))
 }
 

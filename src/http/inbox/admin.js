@@ -171,9 +171,11 @@ const ADMIN = {
     fields: [['name', 'f.name', 'text', '', (a) => a.name], ['email', 'f.email', 'email', '', (a) => a.email],
       ['password', 'f.password', 'password', '', () => ''],
       ['role', 'f.role', ['agent', 'supervisor', 'admin'], null, (a) => a.role], ['capacity', 'f.capacity', 'number', '', (a) => String(a.capacity)],
-      ['queue_ids', 'col.queues', 'queues', null, (a) => a.queue_ids], ['number_ids', 'col.numbers', 'numbers', null, (a) => a.number_ids]],
+      ['queue_ids', 'col.queues', 'queues', null, (a) => a.queue_ids], ['number_ids', 'col.numbers', 'numbers', null, (a) => a.number_ids],
+      ['call_phone', 'admin.call_phone', 'tel', '+31612345678', (a) => a.call_phone || '']],
     body: (v, editing) => {
-      const b = { name: v.name, role: v.role, capacity: Number(v.capacity) || undefined, queue_ids: v.queue_ids, number_ids: v.number_ids };
+      const b = { name: v.name, role: v.role, capacity: Number(v.capacity) || undefined, queue_ids: v.queue_ids, number_ids: v.number_ids,
+        call_phone: v.call_phone.trim() || (editing ? null : undefined) };
       if (!editing) { b.email = v.email; b.password = v.password; } else if (v.password) b.password = v.password;
       return b;
     } },

@@ -3,7 +3,7 @@
 // you talk (the time, mute, hold, transfer to a queue or an agent, hang up, a note on the conversation), and the agent's side of calls the business
 // places (the conversation's Call button). The browser joins a call through a "device": Twilio's Voice SDK for a
 // real channel (vendored, loaded on first use, with a token from /voice/token), or the built-in sandbox's stand-in
-// (/sandbox/voice), which plays Twilio's side without audio.
+// (/sandbox/voice), which plays Twilio's side without audio. An agent with a call phone is called there instead.
 
 import { S, queueName } from './state.js';
 import { $, copy, fmtDuration, h, toast } from './dom.js';
@@ -75,7 +75,7 @@ async function toggleHold() {
   active.moving = true;
   try {
     active.view = await api('POST', `/calls/${active.view.id}/hold`, { on });
-    if (!on) active.leg = await join(active.view);
+    if (!on) active.leg = S.me.call_phone ? { phone: S.me.call_phone } : await join(active.view);
   } catch (x) { toast(x.message, true); }
   if (active) { active.moving = false; drawBar(); }
 }
@@ -142,7 +142,8 @@ function drawRinging(v) {
       ringing = null; ring(false);
       active = { view, leg: null, muted: false, since: Date.now() };
       drawBar();
-      active.leg = await join(view);
+      // An agent who takes calls on their phone is called there by the server; the browser joins otherwise.
+      active.leg = S.me.call_phone ? { phone: S.me.call_phone } : await join(view);
       drawBar();
     } catch (x) { toast(x.message, true); if (!active || !active.leg) { active = null; close(); } }
   } }, t('call.accept'));
@@ -161,7 +162,10 @@ function drawBar() {
   if (!active) return;
   const v = active.view;
   const connected = v.state === 'connected';
-  const status = h('p', { id: 'call-state', role: 'status' }, v.on_hold ? t('call.on_hold') : connected ? t('call.on_call', { time: fmtDuration((Date.now() - active.since) / 1000) })
+  const onPhone = active.leg && active.leg.phone;
+  const status = h('p', { id: 'call-state', role: 'status' }, v.on_hold ? t('call.on_hold')
+    : onPhone && v.join_by ? t('call.phone_rings', { phone: active.leg.phone })
+    : connected ? t('call.on_call', { time: fmtDuration((Date.now() - active.since) / 1000) })
     : v.direction === 'outbound' ? t('call.dialing') : t('call.joining'));
   const note = h('textarea', { id: 'call-note', 'aria-label': t('call.note'), placeholder: t('call.note_placeholder') });
   const saveNote = h('button', { id: 'call-note-save', onclick: async () => {
@@ -176,9 +180,9 @@ function drawBar() {
     h('optgroup', { label: t('call.agents') }, S.dir.agents.filter((a) => a.id !== S.me.id).map((a) => h('option', { value: 'a:' + a.id }, a.name))));
   box().replaceChildren(...[h('h2', { id: 'call-title' }, t(v.direction === 'outbound' ? 'call.outgoing' : 'call.incoming')), status, fields(v),
     h('div', { class: 'actions' },
-      h('button', { id: 'call-mute', 'aria-pressed': String(active.muted), disabled: v.on_hold, onclick: () => mute(!active.muted) }, t(active.muted ? 'call.unmute' : 'call.mute')),
+      !onPhone && h('button', { id: 'call-mute', 'aria-pressed': String(active.muted), disabled: v.on_hold, onclick: () => mute(!active.muted) }, t(active.muted ? 'call.unmute' : 'call.mute')),
       movable && h('button', { id: 'call-hold', 'aria-pressed': String(!!v.on_hold), onclick: toggleHold }, t(v.on_hold ? 'call.resume' : 'call.hold')),
-      h('button', { class: 'danger', id: 'call-hangup', disabled: v.on_hold, onclick: hangUp }, t('call.hang_up')),
+      !onPhone && h('button', { class: 'danger', id: 'call-hangup', disabled: v.on_hold, onclick: hangUp }, t('call.hang_up')),
       h('a', { href: '#/inbox/' + v.conversation_id, id: 'call-conversation' }, t('call.open_conversation'))),
     movable && !v.on_hold && h('div', { class: 'actions' }, target, h('button', { id: 'call-transfer', onclick: () => transfer(target.value) }, t('call.transfer'))),
     note, h('div', { class: 'actions' }, saveNote)].filter(Boolean));
@@ -218,12 +222,13 @@ async function onCallChange(id) {
 // once (you asked), then the customer's phone.
 async function placeCall(conversationId, channelId, sandboxChannel) {
   if (active) { toast(t('call.already'), true); return; }
-  // A real channel's browser is registered with Twilio before the call rings it; on the sandbox its stand-in rings.
-  if (!sandboxChannel) await twilioDevice(channelId);
+  // A real channel's browser is registered with Twilio before the call rings it; on the sandbox its stand-in rings;
+  // an agent who takes calls on their phone is called there.
+  if (!sandboxChannel && !S.me.call_phone) await twilioDevice(channelId);
   const view = await api('POST', `/conversations/${conversationId}/calls`);
-  active = { view, leg: null, muted: false, since: Date.now() };
+  active = { view, leg: S.me.call_phone ? { phone: S.me.call_phone } : null, muted: false, since: Date.now() };
   drawBar();
-  if (view.sandbox) {
+  if (view.sandbox && !S.me.call_phone) {
     // The sandbox rings this browser through its stand-in: answered as soon as it rings.
     for (let i = 0; i < 40 && active && !active.leg; i++) {
       const mine = await sandbox('GET', '/calls').catch(() => []);

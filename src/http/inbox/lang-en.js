@@ -799,4 +799,6 @@ export default {
   'event.call_transferred': 'Call transferred',
   'event.call_not_joined': '{name} accepted the call but did not join it: passed on',
   'new.call_open': 'This customer has an open conversation on this number: request the call there.',
+  'call.phone_rings': 'Your phone {phone} rings: pick it up to talk',
+  'admin.call_phone': 'Phone for calls (instead of the browser)',
 };

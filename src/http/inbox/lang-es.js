@@ -798,4 +798,6 @@ export default {
   'event.call_transferred': 'Llamada transferida',
   'event.call_not_joined': '{name} aceptó la llamada pero no se unió: pasó al siguiente',
   'new.call_open': 'Este cliente tiene una conversación abierta en este número: solicite la llamada allí.',
+  'call.phone_rings': 'Su teléfono {phone} está sonando: conteste para hablar',
+  'admin.call_phone': 'Teléfono para llamadas (en vez del navegador)',
 };

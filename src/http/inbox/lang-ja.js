@@ -798,4 +798,6 @@ export default {
   'event.call_transferred': '通話を転送しました',
   'event.call_not_joined': '{name} は応答しましたが通話に参加しませんでした。次の担当者に回します',
   'new.call_open': 'このお客様はこの番号で会話中です。その会話から通話をリクエストしてください。',
+  'call.phone_rings': 'お使いの電話 {phone} が鳴っています。応答して通話してください',
+  'admin.call_phone': '通話用の電話番号（ブラウザの代わり）',
 };

@@ -798,4 +798,6 @@ export default {
   'event.call_transferred': 'Gesprek doorverbonden',
   'event.call_not_joined': '{name} nam het gesprek aan maar kwam niet aan de lijn: doorgegeven',
   'new.call_open': 'Deze klant heeft een open gesprek op dit nummer: vraag het bellen daar aan.',
+  'call.phone_rings': 'Uw telefoon {phone} gaat over: neem op om te praten',
+  'admin.call_phone': 'Telefoon voor gesprekken (in plaats van de browser)',
 };

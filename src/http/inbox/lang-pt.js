@@ -798,4 +798,6 @@ export default {
   'event.call_transferred': 'Chamada transferida',
   'event.call_not_joined': '{name} atendeu a chamada mas não entrou nela: passou adiante',
   'new.call_open': 'Este cliente tem uma conversa aberta neste número: peça a chamada lá.',
+  'call.phone_rings': 'Seu telefone {phone} está tocando: atenda para falar',
+  'admin.call_phone': 'Telefone para chamadas (em vez do navegador)',
 };
