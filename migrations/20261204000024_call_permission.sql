@@ -52,3 +52,5 @@ CREATE INDEX calls_join_by_idx ON calls (join_by) WHERE join_by IS NOT NULL;
 
 -- An agent who wants no browser audio is reached on this phone number for calls instead (E.164).
 ALTER TABLE users ADD COLUMN call_phone text CHECK (call_phone ~ '^\+[1-9][0-9]{6,14}$');
+-- Calls being placed, for the sweep that ends one whose request to Twilio never came back.
+CREATE INDEX calls_dialing_idx ON calls (created_at) WHERE state = 'dialing';

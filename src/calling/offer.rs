@@ -22,6 +22,9 @@ use uuid::Uuid;
 
 /// Calls looked at per pass.
 const BATCH: i64 = 50;
+/// A call being placed whose request to Twilio has not come back after this long (the process placing it
+/// stopped in between) is ended as failed, so that it no longer counts its agent as on a call.
+const NEVER_PLACED_SECS: u64 = 120;
 
 /// The agent to ring next in `q` for a caller speaking `language`: the first in the queue's selection order (the
 /// customer's last agent first when the queue prefers them) who is neither `passed_over` for this call nor
@@ -76,6 +79,12 @@ impl Offerer {
     /// every call whose agent accepted it but did not join it in time.
     pub async fn pass(&self) -> sqlx::Result<usize> {
         let mut tx = self.pool.begin().await?;
+        for call in calls::never_placed(&mut tx, NEVER_PLACED_SECS, BATCH).await? {
+            if calls::end(&mut tx, call.id, crate::domain::call::Outcome::Failed).await? {
+                let data = json!({"call_id": call.id, "agent_id": call.agent_id, "reason": "never_placed"});
+                super::record(&mut tx, &call, "call_failed", data).await?;
+            }
+        }
         for call in calls::unjoined(&mut tx, BATCH).await? {
             let mut passed = call.passed_over.clone();
             passed.extend(call.agent_id);

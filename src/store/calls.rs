@@ -336,6 +336,19 @@ pub async fn joined(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Calls the business was placing whose request to Twilio never came back (no CallSid after `secs`), locked.
+pub async fn never_placed(conn: &mut PgConnection, secs: u64, limit: i64) -> sqlx::Result<Vec<Call>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM calls
+         WHERE state = 'dialing' AND call_sid IS NULL AND created_at < now() - make_interval(secs => $1)
+         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(secs as f64)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// Connected calls whose agent did not join in time, locked (others' are skipped).
 pub async fn unjoined(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Call>> {
     sqlx::query_as(&format!(
