@@ -208,7 +208,8 @@ async function onCallChange(id) {
   if (active && active.view.id === id) {
     const was = active.view.state;
     active.view = v;
-    if (v.state === 'ended') { ended(); return; }
+    // Over, or no longer yours (you did not join in time, or it was passed on): the bar closes.
+    if (v.state === 'ended' || (v.state === 'waiting' && v.agent_id !== S.me.id && v.offered_to !== S.me.id)) { ended(); return; }
     if (v.state === 'connected' && was !== 'connected') active.since = Date.now();
     drawBar();
     return;
