@@ -7,6 +7,7 @@ pub mod media;
 pub mod rest;
 pub mod signature;
 pub mod twiml;
+pub mod voice_call;
 pub mod webhook;
 
 use secrecy::SecretString;
