@@ -1,6 +1,10 @@
 //! Typed configuration: `config/default.toml` (compiled in), an optional file, then `SWITCHBOARD__…`
 //! environment variables. Deserialised once at start-up; a wrong value stops start-up with one line that names
 //! the setting. Secrets are held in `SecretString`, whose `Debug` prints `[redacted]`.
+//!
+//! One file on purpose, although it is over 600 lines: every setting's type, its default's place and its range
+//! check stand together, so that adding a setting is one edit here (plus `config/default.toml` and the README's
+//! table) and `validate` sees every section at once. Its length is field declarations and one-line checks.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;

@@ -1,25 +1,21 @@
-//! Where a message is queued for sending: the one home of every sender (an agent or API token through the API
-//! today; automations, the AI agent, the notifications API and calls later).
+//! Where a message is queued for sending: the one home of every sender (agents and API tokens, automations, the
+//! AI agent, the notifications API, call-permission requests and call buttons).
 //!
 //! [`send`] puts a message into a conversation: free text and/or uploaded files while the 24-hour window is
-//! open, or an approved template at any time. [`start`] opens a conversation with a customer by a template. Both
-//! run in the caller's transaction, check every rule of [`policy`] against what the database says now (the
+//! open, or an approved template at any time; [`super::start`] opens a conversation with a customer by a
+//! template, through the same queueing. Both run in the caller's transaction, check every rule of [`policy`] against what the database says now (the
 //! conversation's row is share-locked), and write the message with its send job, so the message is sent exactly
 //! when the transaction commits. A refusal queues nothing and says why ([`Refusal`]).
 
-use super::limits::{self, Reservation};
 use super::policy::{self, Refusal, SendError};
 use crate::auth::Caller;
 use crate::calling::permission;
-use crate::domain::conversation::StartedBy;
-use crate::domain::routing::CommunicationType;
-use crate::domain::{automation, conversation, opt_in, template, window, ConversationStatus, E164};
-use crate::refs;
-use crate::store::conversations::{self, ConversationRow, NewConversation, Visibility};
+use crate::domain::{automation, template, window, ConversationStatus};
+use crate::store::conversations;
 use crate::store::messages::MessageView;
 use crate::store::{self, outbound, routing as db};
 use serde::Deserialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use std::collections::{BTreeMap, HashSet};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -371,7 +367,7 @@ pub async fn queue_templates(
 }
 
 /// What a queued message is made of.
-struct Parts<'a> {
+pub(super) struct Parts<'a> {
     text: &'a str,
     template: Option<&'a TemplateMessage>,
     attachments: &'a [Uuid],
@@ -382,7 +378,7 @@ struct Parts<'a> {
 
 impl<'a> Parts<'a> {
     /// A template message on its own (what automations, notifications and new conversations send).
-    fn template(message: &'a TemplateMessage, automated: Option<automation::Author>) -> Self {
+    pub(super) fn template(message: &'a TemplateMessage, automated: Option<automation::Author>) -> Self {
         Self { text: &message.text, template: Some(message), attachments: &[], automated, quote: None }
     }
 }
@@ -420,7 +416,7 @@ fn row<'a>(
 }
 
 /// The message row (`queued`) and its send job.
-async fn queue(
+pub(super) async fn queue(
     conn: &mut PgConnection,
     outbox: Outbox,
     caller: &Caller,
@@ -432,177 +428,6 @@ async fn queue(
     let automation = author_json(parts.automated);
     outbound::insert(conn, &row(outbox, caller, message_id, conversation_id, account_id, parts, automation.as_ref()))
         .await
-}
-
-/// Who a new conversation is with.
-#[derive(Debug, Clone)]
-pub enum Recipient {
-    /// A phone number: its contact is found or created.
-    Phone(E164),
-    /// A contact that has a phone number.
-    Contact(Uuid),
-}
-
-/// A conversation to open with a customer.
-#[derive(Debug, Clone)]
-pub struct NewConversationDraft {
-    /// The business's number to write from.
-    pub number_id: Uuid,
-    pub to: Recipient,
-    /// The opening message.
-    pub template: TemplateUse,
-    pub topic: Option<String>,
-    pub tag_ids: Vec<Uuid>,
-    pub priority: i32,
-    pub queue_id: Option<Uuid>,
-    /// `call`: the business means to call the customer, so the opening template must be a call-permission
-    /// request (seed 001's "+ → communication type: call").
-    pub communication_type: CommunicationType,
-}
-
-/// A conversation [`start`] opened.
-#[derive(Debug)]
-pub struct Started {
-    pub conversation: ConversationRow,
-    /// Nobody holds it (an API token started it): the routers must be woken once the transaction commits.
-    pub needs_routing: bool,
-    /// The customer's place under the number's messaging limit: give it back if the transaction does not commit.
-    pub reservation: Reservation,
-}
-
-/// Opens a conversation with a template message: the person who starts it holds it; started by an API token, it
-/// is left for the router. A customer has at most one open conversation per number: if there is one, the refusal
-/// names it ([`Refusal::ConversationExists`]), so the caller continues there instead of starting a duplicate.
-#[tracing::instrument(skip_all, fields(number = %draft.number_id))]
-pub async fn start(
-    pool: &PgPool,
-    conn: &mut PgConnection,
-    outbox: Outbox,
-    caller: &Caller,
-    draft: NewConversationDraft,
-) -> Result<Started, SendError> {
-    let topic = draft.topic.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    if topic.is_some_and(|t| t.chars().count() > MAX_TOPIC_CHARS) {
-        return Err(Refusal::invalid("topic", format!("topic is at most {MAX_TOPIC_CHARS} characters")).into());
-    }
-    conversation::check_priority(draft.priority).map_err(|m| Refusal::invalid("priority", m))?;
-    let tag_ids = conversation::tag_ids(draft.tag_ids.clone()).map_err(|m| Refusal::invalid("tag_ids", m))?;
-    let (channel_id, account_id) = store::numbers::sending(conn, draft.number_id)
-        .await?
-        .ok_or_else(|| Refusal::unknown("unknown_reference", "number_id", "no such WhatsApp number"))?;
-    if !caller.supervisor {
-        let serves = match caller.user_id {
-            Some(user) => store::numbers::serves(conn, user, draft.number_id).await?,
-            None => false,
-        };
-        if !serves {
-            return Err(Refusal::NumberNotServed.into());
-        }
-    }
-    if let Some(q) = draft.queue_id {
-        refs::queue(conn, q, "queue_id").await?;
-    }
-    refs::tags(conn, &tag_ids, "tag_ids").await?;
-    let contact_id = match &draft.to {
-        Recipient::Phone(to) => store::contacts::find_or_create(conn, to.as_str()).await?,
-        Recipient::Contact(id) => {
-            let contact = store::contacts::find(conn, *id)
-                .await?
-                .ok_or_else(|| Refusal::unknown("unknown_reference", "contact_id", "no contact with this id"))?;
-            if contact.phone.is_none() {
-                return Err(Refusal::invalid("contact_id", "this contact has no phone number to write to").into());
-            }
-            *id
-        }
-    };
-    if let Some(open) = conversations::open_for(conn, draft.number_id, contact_id).await? {
-        return Err(Refusal::ConversationExists { id: Some(open) }.into());
-    }
-    if !opt_in::agent_may_start(store::opt_ins::current(conn, contact_id, draft.number_id).await?) {
-        return Err(Refusal::OptedOut.into());
-    }
-    // A conversation started by the business has no window yet: only an approved template opens it.
-    let message = template_message(conn, &draft.template, false).await?;
-    if draft.communication_type == CommunicationType::Call && !message.asks_call_permission {
-        return Err(Refusal::NotCallPermissionTemplate.into());
-    }
-    if message.asks_call_permission {
-        let calls = store::numbers::supports_calling(conn, draft.number_id).await?;
-        permission::admit_request(conn, draft.number_id, contact_id, calls).await?.map_err(Refusal::from)?;
-    }
-    // Business-initiated whatever the customer's last window: it counts towards the number's limit.
-    let reservation = limits::reserve_one(pool, conn, draft.number_id, contact_id).await?;
-    match write_start(conn, outbox, caller, &draft, topic, &tag_ids, channel_id, account_id, contact_id, &message).await
-    {
-        Ok(conversation) => {
-            let needs_routing = caller.user_id.is_none();
-            Ok(Started { conversation, needs_routing, reservation })
-        }
-        Err(e) => {
-            reservation.release(pool).await;
-            Err(e)
-        }
-    }
-}
-
-/// The writes of [`start`], once every rule allowed it.
-#[allow(clippy::too_many_arguments)]
-async fn write_start(
-    conn: &mut PgConnection,
-    outbox: Outbox,
-    caller: &Caller,
-    draft: &NewConversationDraft,
-    topic: Option<&str>,
-    tag_ids: &[Uuid],
-    channel_id: Uuid,
-    account_id: Uuid,
-    contact_id: Uuid,
-    message: &TemplateMessage,
-) -> Result<ConversationRow, SendError> {
-    let id = Uuid::now_v7();
-    let assignee = caller.user_id;
-    let new = NewConversation {
-        id,
-        channel_id,
-        number_id: draft.number_id,
-        contact_id,
-        topic,
-        priority: draft.priority,
-        queue_id: draft.queue_id,
-        assignee_id: assignee,
-        started_by: StartedBy::Business,
-        communication_type: draft.communication_type,
-    };
-    if !conversations::insert(conn, &new).await? {
-        // Another request started one between the check and the insert.
-        let open = conversations::open_for(conn, draft.number_id, contact_id).await?;
-        return Err(Refusal::ConversationExists { id: open }.into());
-    }
-    db::record_event(conn, id, "started", &caller.actor, serde_json::json!({ "topic": topic })).await?;
-    if let Some(user) = assignee {
-        db::record_event(conn, id, "assigned", &caller.actor, serde_json::json!({ "agent_id": user })).await?;
-    }
-    if !tag_ids.is_empty() {
-        conversations::set_tags(conn, id, tag_ids).await?;
-    }
-    let parts = Parts::template(message, None);
-    let message_id = Uuid::now_v7();
-    queue(conn, outbox, caller, message_id, id, account_id, parts).await?;
-    if message.asks_call_permission {
-        let request = store::call_permissions::NewRequest {
-            number_id: draft.number_id,
-            contact_id,
-            conversation_id: id,
-            message_id,
-            requested_by: caller.user_id,
-        };
-        permission::requested(conn, &request).await?;
-    }
-    let conversation = conversations::find(conn, id, Visibility::All)
-        .await?
-        .ok_or_else(|| sqlx::Error::Protocol("a conversation inserted in this transaction is not found".into()))?;
-    tracing::info!(conversation = %id, "conversation started");
-    Ok(conversation)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! approved template (the business may write first only with one). A customer has at most one open
 //! conversation per number: if there is one, the answer is 409 `conversation_exists` naming it, so the agent
 //! continues there instead of starting a duplicate. Started to call the customer (`communication_type: call`),
-//! it opens with a call-permission request. The rules are in `outbound::compose::start`.
+//! it opens with a call-permission request. The rules are in `outbound::start`.
 
 use super::conversations::{outbox, Conversation};
 use super::ApiJson;
@@ -11,7 +11,8 @@ use crate::domain::conversation::{requested_priority, PriorityLevel};
 use crate::domain::routing::CommunicationType;
 use crate::domain::E164;
 use crate::error::{AppError, AppResult};
-use crate::outbound::compose::{self, NewConversationDraft, Recipient, TemplateUse};
+use crate::outbound::compose::TemplateUse;
+use crate::outbound::start::{self as starting, NewConversationDraft, Recipient};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -82,7 +83,7 @@ async fn start(
         communication_type: req.communication_type,
     };
     let mut tx = state.pool.begin().await?;
-    let started = compose::start(&state.side_pool, &mut tx, outbox(&state), &who.caller(), draft).await?;
+    let started = starting::start(&state.side_pool, &mut tx, outbox(&state), &who.caller(), draft).await?;
     if let Err(e) = tx.commit().await {
         started.reservation.release(&state.side_pool).await;
         return Err(e.into());
