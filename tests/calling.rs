@@ -429,6 +429,29 @@ impl Center {
         (agent, session)
     }
 
+    /// The customer's conversation, once the router put it in a queue.
+    async fn queued_conversation(&self) -> Uuid {
+        eventually(20, "the conversation to reach its queue", || async {
+            sqlx::query_scalar("SELECT id FROM conversations WHERE queue_id IS NOT NULL")
+                .fetch_optional(&self.app.pool)
+                .await
+                .unwrap()
+        })
+        .await
+    }
+
+    /// The customer calls (a signed voice webhook): the call's SID and id.
+    async fn call_arrives(&self) -> (String, Uuid) {
+        let sid = new_sid("CA");
+        self.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
+        let call = sqlx::query_scalar("SELECT id FROM calls WHERE call_sid = $1")
+            .bind(&sid)
+            .fetch_one(&self.app.pool)
+            .await
+            .unwrap();
+        (sid, call)
+    }
+
     async fn rings(&self, call: Uuid, other_than: Option<Uuid>) -> Uuid {
         eventually(20, "the call to ring an agent", || async {
             let rung: Option<Uuid> = sqlx::query_scalar("SELECT offered_to FROM calls WHERE id = $1")
@@ -442,28 +465,34 @@ impl Center {
     }
 }
 
-#[tokio::test]
-async fn a_waiting_call_rings_one_agent_at_a_time_and_is_passed_on_when_declined_or_left_ringing() {
-    let app = spawn_app_with(|env| {
+/// Ana and Bo, online, in a queue that takes calls and is the number's default, with `timeout_setting` (a
+/// routing timeout) at its shortest, 5 s.
+async fn two_agents(timeout_setting: &str) -> (Center, [(Uuid, Session); 2]) {
+    let setting = timeout_setting.to_owned();
+    let app = spawn_app_with(move |env| {
         env.push(("SWITCHBOARD__ROUTING__POLL_MS".into(), "100".into()));
-        env.push(("SWITCHBOARD__ROUTING__CALL_RING_TIMEOUT_SECS".into(), "5".into()));
+        env.push((setting, "5".into()));
     })
     .await;
     let admin = app.api_token("admin").await;
     let (channel, number) = app.create_channel_and_number().await;
     let c = Center { app, admin, channel, number };
     c.number_settings(json!({"supports_calling": true})).await;
-    let (ana, ana_s) = c.online_agent("ana@example.com").await;
-    let (bo, bo_s) = c.online_agent("bo@example.com").await;
-    let q =
-        id(&c.post("/queues", json!({"name": "Calls", "communication_type": "calls", "member_ids": [ana, bo]})).await);
+    let ana = c.online_agent("ana@example.com").await;
+    let bo = c.online_agent("bo@example.com").await;
+    let q = id(&c
+        .post("/queues", json!({"name": "Calls", "communication_type": "calls", "member_ids": [ana.0, bo.0]}))
+        .await);
     c.number_settings(json!({"default_queue_id": q})).await;
+    (c, [ana, bo])
+}
+
+#[tokio::test]
+async fn a_waiting_call_rings_one_agent_at_a_time_and_is_passed_on_when_declined_or_left_ringing() {
+    let (c, [(ana, ana_s), (bo, bo_s)]) = two_agents("SWITCHBOARD__ROUTING__CALL_RING_TIMEOUT_SECS").await;
     let sessions = |a: Uuid| if a == ana { &ana_s } else { &bo_s };
 
-    let sid = new_sid("CA");
-    c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
-    let call: Uuid =
-        sqlx::query_scalar("SELECT id FROM calls WHERE call_sid = $1").bind(&sid).fetch_one(&c.app.pool).await.unwrap();
+    let (sid, call) = c.call_arrives().await;
     let first = c.rings(call, None).await;
     let second = if first == ana { bo } else { ana };
 
@@ -702,13 +731,7 @@ async fn calling_a_customer_needs_their_yes_to_a_request_sent_within_whatsapps_l
     c.number_settings(json!({"default_queue_id": q})).await;
     let request = call_permission_template(&c).await;
     c.customer_writes("Hello, about my order").await;
-    let conversation: Uuid = eventually(20, "the conversation to reach Ana's queue", || async {
-        sqlx::query_scalar("SELECT id FROM conversations WHERE queue_id IS NOT NULL")
-            .fetch_optional(&c.app.pool)
-            .await
-            .unwrap()
-    })
-    .await;
+    let conversation = c.queued_conversation().await;
     let permission = || async {
         let (s, v) = ana_s.call(Method::GET, &format!("/conversations/{conversation}/call-permission"), None).await;
         assert_eq!(s, 200, "{v}");
@@ -876,13 +899,7 @@ async fn a_call_button_message_goes_only_inside_the_window_from_a_calling_number
         id(&c.post("/queues", json!({"name": "Support", "communication_type": "both", "member_ids": [ana, bo]})).await);
     c.number_settings(json!({"default_queue_id": q})).await;
     c.customer_writes("Can someone call me?").await;
-    let conversation: Uuid = eventually(20, "the conversation to reach the queue", || async {
-        sqlx::query_scalar("SELECT id FROM conversations WHERE queue_id IS NOT NULL")
-            .fetch_optional(&c.app.pool)
-            .await
-            .unwrap()
-    })
-    .await;
+    let conversation = c.queued_conversation().await;
     let messages = format!("/conversations/{conversation}/messages");
     let button = json!({"body": "Tap to talk to us", "call_button": {"label": "Call us"}});
 
@@ -1135,25 +1152,9 @@ async fn a_held_caller_hears_hold_music_and_a_transfer_rings_the_other_agent() {
 
 #[tokio::test]
 async fn an_agent_who_accepts_but_never_joins_is_passed_over_after_the_join_timeout() {
-    let app = spawn_app_with(|env| {
-        env.push(("SWITCHBOARD__ROUTING__POLL_MS".into(), "100".into()));
-        env.push(("SWITCHBOARD__ROUTING__CALL_JOIN_TIMEOUT_SECS".into(), "5".into()));
-    })
-    .await;
-    let admin = app.api_token("admin").await;
-    let (channel, number) = app.create_channel_and_number().await;
-    let c = Center { app, admin, channel, number };
-    c.number_settings(json!({"supports_calling": true})).await;
-    let (ana, ana_s) = c.online_agent("ana@example.com").await;
-    let (bo, bo_s) = c.online_agent("bo@example.com").await;
-    let q =
-        id(&c.post("/queues", json!({"name": "Calls", "communication_type": "calls", "member_ids": [ana, bo]})).await);
-    c.number_settings(json!({"default_queue_id": q})).await;
+    let (c, [(ana, ana_s), (bo, bo_s)]) = two_agents("SWITCHBOARD__ROUTING__CALL_JOIN_TIMEOUT_SECS").await;
     let sessions = |a: Uuid| if a == ana { &ana_s } else { &bo_s };
-    let sid = new_sid("CA");
-    c.voice("", &call_params(&sid, CUSTOMER, "ringing")).await;
-    let call: Uuid =
-        sqlx::query_scalar("SELECT id FROM calls WHERE call_sid = $1").bind(&sid).fetch_one(&c.app.pool).await.unwrap();
+    let (sid, call) = c.call_arrives().await;
     let first = c.rings(call, None).await;
     let second = if first == ana { bo } else { ana };
     assert_eq!(sessions(first).call(Method::POST, &format!("/calls/{call}/accept"), None).await.0, 200);

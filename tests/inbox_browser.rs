@@ -116,6 +116,15 @@ impl Floor {
         .to_string()
     }
 
+    /// The sandbox number takes WhatsApp calls.
+    async fn number_takes_calls(&self) {
+        let (_, channels) = self.app.api(&self.token, Method::GET, "/channels", None).await;
+        let (channel, number) = (&channels["items"][0]["id"], &channels["items"][0]["numbers"][0]["id"]);
+        let path = format!("/channels/{}/numbers/{}", channel.as_str().unwrap(), number.as_str().unwrap());
+        let (s, v) = self.app.api(&self.token, Method::PATCH, &path, Some(json!({"supports_calling": true}))).await;
+        assert_eq!(s, 200, "{v}");
+    }
+
     /// Runs one scenario of `tests/browser/inbox.cjs`; returns its `METRIC` lines.
     async fn run(&self, scenario: &str, customer: &str, extra: &[(&str, String)]) -> Vec<(String, f64)> {
         let root = manifest_dir();
@@ -538,11 +547,7 @@ async fn the_reports_screen_shows_the_weeks_figures_with_a_point_per_day() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_rings_the_pop_up_is_declined_then_accepted_and_the_thread_shows_it() {
     let floor = floor().await;
-    let (_, channels) = floor.app.api(&floor.token, Method::GET, "/channels", None).await;
-    let (channel, number) = (&channels["items"][0]["id"], &channels["items"][0]["numbers"][0]["id"]);
-    let path = format!("/channels/{}/numbers/{}", channel.as_str().unwrap(), number.as_str().unwrap());
-    let (s, v) = floor.app.api(&floor.token, Method::PATCH, &path, Some(json!({"supports_calling": true}))).await;
-    assert_eq!(s, 200, "{v}");
+    floor.number_takes_calls().await;
     // The Support queue takes calls as well as chats.
     let (_, queues) = floor.app.api(&floor.token, Method::GET, "/queues", None).await;
     let support = queues["items"][0]["id"].as_str().unwrap().to_owned();
@@ -566,11 +571,7 @@ async fn a_call_rings_the_pop_up_is_declined_then_accepted_and_the_thread_shows_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_conversation_asks_permission_and_after_a_yes_the_agent_calls_the_customer() {
     let floor = floor().await;
-    let (_, channels) = floor.app.api(&floor.token, Method::GET, "/channels", None).await;
-    let (channel, number) = (&channels["items"][0]["id"], &channels["items"][0]["numbers"][0]["id"]);
-    let path = format!("/channels/{}/numbers/{}", channel.as_str().unwrap(), number.as_str().unwrap());
-    let (s, v) = floor.app.api(&floor.token, Method::PATCH, &path, Some(json!({"supports_calling": true}))).await;
-    assert_eq!(s, 200, "{v}");
+    floor.number_takes_calls().await;
     let customer = "+15550100017";
     floor.run("call_out", customer, &[]).await;
     let id = floor.conversation_of(customer).await;

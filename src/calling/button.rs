@@ -83,14 +83,7 @@ async fn content(state: &AppState, number: Uuid, body: &str, label: &str) -> App
     if let Some(existing) = store::templates::find_by_name(&mut tx, &name, &language).await? {
         return Ok(existing.id);
     }
-    let account = store::channels::sync_accounts(&state.pool, Some(channel_id))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| AppError::conflict("channel_deleted", "the conversation's channel has no Twilio account"))?;
-    let auth = crate::channels::account_credentials(&state.secrets, &account).map_err(|e| {
-        AppError::unprocessable("twilio_credentials_unusable", format!("the channel's credentials cannot be used: {e}"))
-    })?;
+    let (account, auth) = super::twilio_account(state, channel_id).await?;
     let created =
         state.twilio.create_call_button(account.sandbox, &auth, &name, &language, body, label).await.map_err(|e| {
             AppError::client(

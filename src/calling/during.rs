@@ -41,13 +41,7 @@ async fn mine(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> AppResult<C
 async fn back_to_queue(state: &AppState, c: &Call) -> AppResult<()> {
     let Some(sid) = c.call_sid.as_deref() else { return Ok(()) };
     let twiml = crate::twilio::twiml::render(&super::inbound::enqueue(state, c.channel_id, c, None));
-    let account = crate::store::channels::sync_accounts(&state.pool, Some(c.channel_id))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| AppError::conflict("channel_deleted", "the call's channel has no Twilio account"))?;
-    let auth = crate::channels::account_credentials(&state.secrets, &account)
-        .map_err(|e| AppError::unprocessable("twilio_credentials_unusable", e.to_string()))?;
+    let (account, auth) = super::twilio_account(state, c.channel_id).await?;
     state.twilio.redirect_call(account.sandbox, &account.account_sid, &auth, sid, &twiml).await.map_err(|e| {
         AppError::client(StatusCode::BAD_GATEWAY, "twilio_error", format!("Twilio did not move the call: {e}"))
     })

@@ -48,7 +48,8 @@ pub async fn place(state: &AppState, caller: &Caller, conversation: Uuid) -> App
         ));
     };
     let calls_per_day = state.settings.routing.calls_per_day;
-    permission::admit_call(&mut tx, target.number_id, target.contact_id, target.supports_calling, calls_per_day)
+    let ask = permission::Ask::Call { per_day: calls_per_day };
+    permission::admit(&mut tx, target.number_id, target.contact_id, target.supports_calling, ask)
         .await?
         .map_err(Refusal::from)?;
     if calls::agent_busy(&mut tx, agent).await? {
@@ -78,16 +79,13 @@ pub async fn place(state: &AppState, caller: &Caller, conversation: Uuid) -> App
         status_callback: &format!("{base}/status"),
         timeout_secs: state.settings.routing.call_ring_timeout_secs.min(600) as u32,
     };
-    let placed = match crate::channels::account_credentials(&state.secrets, &target.account) {
+    let placed = match super::credentials(state, &target.account) {
         Ok(auth) => state
             .twilio
             .create_call(target.account.sandbox, &target.account.account_sid, &auth, &request)
             .await
             .map_err(|e| refused_by_twilio(&e)),
-        Err(e) => Err(AppError::unprocessable(
-            "twilio_credentials_unusable",
-            format!("the channel's Twilio credentials cannot be used: {e}"),
-        )),
+        Err(e) => Err(e),
     };
     match placed {
         Ok(accepted) => calls::set_sid(&mut *state.pool.acquire().await?, id, &accepted.sid).await?,

@@ -3,7 +3,7 @@
 //! happened.
 //!
 //! A request is a template message with the call-permission element, so it is sent by the one path every
-//! message takes (`outbound::compose`), which asks [`admit_request`] first and calls [`requested`] in the same
+//! message takes (`outbound::compose`), which asks [`admit`] first and calls [`requested`] in the same
 //! transaction: two requests sent at once are serialised on the customer and number, and the second is refused
 //! if the first used up the limit. The customer's yes or no arrives as a message; the automation engine hands it
 //! to [`answered`], exactly once per message.
@@ -24,23 +24,37 @@ pub enum Refused {
     Rule(Refusal),
 }
 
-/// Whether a call-permission request may go to the customer on the number now; on `Ok` the pair stays locked
-/// until the transaction ends, so the request must be recorded ([`requested`]) in it.
-pub async fn admit_request(
+/// What the business means to do with the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// Send a call-permission request (then record it with [`requested`] in the same transaction).
+    Request,
+    /// Call them, with at most `per_day` connected calls in 24 hours.
+    Call { per_day: u32 },
+}
+
+/// Whether the business may do `ask` with the customer on the number now; the pair stays locked until the
+/// transaction ends, so that two asks at once cannot both pass a limit only one may.
+pub async fn admit(
     conn: &mut PgConnection,
     number: Uuid,
     contact: Uuid,
     supports_calling: bool,
+    ask: Ask,
 ) -> sqlx::Result<Result<(), Refused>> {
     if !supports_calling {
         return Ok(Err(Refused::NumberDoesNotCall));
     }
     db::lock_pair(conn, number, contact).await?;
     let (history, now) = db::history(conn, number, contact).await?;
-    Ok(call_permission::may_request(&history, now).map_err(Refused::Rule))
+    let allowed = match ask {
+        Ask::Request => call_permission::may_request(&history, now),
+        Ask::Call { per_day } => call_permission::may_call(&history, now, per_day),
+    };
+    Ok(allowed.map_err(Refused::Rule))
 }
 
-/// Records a request sent in `message_id` (after [`admit_request`] allowed it).
+/// Records a request sent in `message_id` (after [`admit`] allowed it).
 pub async fn requested(conn: &mut PgConnection, r: &db::NewRequest) -> sqlx::Result<()> {
     db::insert_request(conn, r).await?;
     let data = serde_json::json!({ "message_id": r.message_id, "by": r.requested_by });
@@ -52,22 +66,6 @@ pub async fn requested(conn: &mut PgConnection, r: &db::NewRequest) -> sqlx::Res
         data,
     )
     .await
-}
-
-/// Whether the business may call the customer on the number now (the pair locked until the transaction ends).
-pub async fn admit_call(
-    conn: &mut PgConnection,
-    number: Uuid,
-    contact: Uuid,
-    supports_calling: bool,
-    calls_per_day: u32,
-) -> sqlx::Result<Result<(), Refused>> {
-    if !supports_calling {
-        return Ok(Err(Refused::NumberDoesNotCall));
-    }
-    db::lock_pair(conn, number, contact).await?;
-    let (history, now) = db::history(conn, number, contact).await?;
-    Ok(call_permission::may_call(&history, now, calls_per_day).map_err(Refused::Rule))
 }
 
 /// The customer wrote `granted` (yes or no) in `message_id`: recorded, with a timeline entry, when the business
@@ -121,14 +119,18 @@ pub struct PermissionView {
 }
 
 /// [`PermissionView`] for the customer and number.
+/// `contact`: `None` for a customer never seen (no history: a request may go).
 pub async fn view(
     conn: &mut PgConnection,
     number: Uuid,
-    contact: Uuid,
+    contact: Option<Uuid>,
     supports_calling: bool,
     calls_per_day: u32,
 ) -> sqlx::Result<PermissionView> {
-    let (history, now) = db::history(conn, number, contact).await?;
+    let (history, now) = match contact {
+        Some(contact) => db::history(conn, number, contact).await?,
+        None => (Vec::new(), time::OffsetDateTime::now_utc()),
+    };
     let Standing { permitted_until, pending, confirm, .. } = call_permission::standing(&history, now);
     let request = call_permission::may_request(&history, now);
     let call = call_permission::may_call(&history, now, calls_per_day);

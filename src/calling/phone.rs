@@ -17,20 +17,14 @@ pub async fn of_agent(state: &AppState, agent: Uuid) -> AppResult<Option<String>
 
 /// Rings the agent's phone for the call they took; `false` if they take calls in the browser.
 pub async fn reach(state: &AppState, call_id: Uuid, agent: Uuid) -> AppResult<bool> {
-    let Some(phone) = of_agent(state, agent).await? else { return Ok(false) };
     let mut conn = state.pool.acquire().await?;
+    let Some(phone) = calls::agent_phone(&mut conn, agent).await? else { return Ok(false) };
     let c: Call = calls::find(&mut conn, call_id)
         .await?
         .ok_or_else(|| AppError::not_found("call_not_found", "no call with this id"))?;
     let business = calls::business_number(&mut conn, c.number_id).await?;
     drop(conn);
-    let account = crate::store::channels::sync_accounts(&state.pool, Some(c.channel_id))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| AppError::conflict("channel_deleted", "the call's channel has no Twilio account"))?;
-    let auth = crate::channels::account_credentials(&state.secrets, &account)
-        .map_err(|e| AppError::unprocessable("twilio_credentials_unusable", e.to_string()))?;
+    let (account, auth) = super::twilio_account(state, c.channel_id).await?;
     let base = crate::channels::voice_webhook_url(&state.public_base_url, c.channel_id);
     let url = format!("{base}/phone/{}", c.id);
     let request = OutboundCall {

@@ -108,7 +108,7 @@ pub async fn send_quietly(
     }
     let asks = template.as_ref().is_some_and(|t| t.asks_call_permission);
     if asks {
-        permission::admit_request(conn, target.number_id, target.contact_id, target.supports_calling)
+        permission::admit(conn, target.number_id, target.contact_id, target.supports_calling, permission::Ask::Request)
             .await?
             .map_err(Refusal::from)?;
     }

@@ -110,7 +110,9 @@ pub async fn start(
     }
     if message.asks_call_permission {
         let calls = store::numbers::supports_calling(conn, draft.number_id).await?;
-        permission::admit_request(conn, draft.number_id, contact_id, calls).await?.map_err(Refusal::from)?;
+        permission::admit(conn, draft.number_id, contact_id, calls, permission::Ask::Request)
+            .await?
+            .map_err(Refusal::from)?;
     }
     // Business-initiated whatever the customer's last window: it counts towards the number's limit.
     let reservation = limits::reserve_one(pool, conn, draft.number_id, contact_id).await?;

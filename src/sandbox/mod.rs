@@ -36,6 +36,20 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new().merge(rest::router()).merge(phone::router(state)).merge(phone::device_router())
 }
 
+/// The Auth Token of a sandbox number's account: what the sandbox signs the webhooks it posts with.
+pub(crate) fn number_token(
+    state: &AppState,
+    number: &store::sandbox::SandboxNumber,
+) -> crate::error::AppResult<secrecy::SecretString> {
+    Ok(number
+        .auth_token
+        .as_ref()
+        .map(|sealed| state.secrets.decrypt(sealed))
+        .transpose()
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| anyhow::anyhow!("sandbox account without Auth Token"))?)
+}
+
 /// What the sandbox's calls post webhooks with: the channel's sandbox account and its Auth Token.
 pub async fn voice_twilio(state: &AppState, channel_id: uuid::Uuid) -> crate::error::AppResult<voice::Twilio> {
     use secrecy::ExposeSecret;
@@ -44,13 +58,7 @@ pub async fn voice_twilio(state: &AppState, channel_id: uuid::Uuid) -> crate::er
         .into_iter()
         .find(|n| n.channel_id == channel_id)
         .ok_or_else(|| crate::error::AppError::invalid_field("channel_id", "this is not a sandbox channel"))?;
-    let token = number
-        .auth_token
-        .as_ref()
-        .map(|sealed| state.secrets.decrypt(sealed))
-        .transpose()
-        .map_err(anyhow::Error::from)?
-        .ok_or_else(|| anyhow::anyhow!("sandbox account without Auth Token"))?;
+    let token = number_token(state, &number)?;
     Ok(voice::Twilio {
         http: state.sandbox_http.clone(),
         public_base_url: state.public_base_url.clone(),

@@ -303,13 +303,7 @@ async fn send(
         )
         .with_field("customer"));
     }
-    let token = number
-        .auth_token
-        .as_ref()
-        .map(|sealed| state.secrets.decrypt(sealed))
-        .transpose()
-        .map_err(anyhow::Error::from)?
-        .ok_or_else(|| anyhow::anyhow!("sandbox account without Auth Token"))?;
+    let token = super::number_token(&state, &number)?;
     let sid = super::new_sid("SM");
     let from = format!("whatsapp:{}", customer.as_str());
     let to = format!("whatsapp:{}", business.as_str());

@@ -248,12 +248,7 @@ impl RestClient {
         message: &OutboundMessage<'_>,
     ) -> Result<Accepted, RestError> {
         let url = join(self.api(sandbox), &format!("/2010-04-01/Accounts/{account}/Messages.json"))?;
-        let request = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(message.form());
-        let response = success(self.send(request, auth).await?).await?;
+        let response = self.post_form(url, message.form(), auth).await?;
         response.json::<Accepted>().await.map_err(|e| RestError::BadResponse(e.without_url().to_string()))
     }
 
@@ -266,12 +261,7 @@ impl RestClient {
         call: &OutboundCall<'_>,
     ) -> Result<CallAccepted, RestError> {
         let url = join(self.api(sandbox), &format!("/2010-04-01/Accounts/{account}/Calls.json"))?;
-        let request = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(call.form());
-        let response = success(self.send(request, auth).await?).await?;
+        let response = self.post_form(url, call.form(), auth).await?;
         response.json::<CallAccepted>().await.map_err(|e| RestError::BadResponse(e.without_url().to_string()))
     }
 
@@ -287,9 +277,7 @@ impl RestClient {
     ) -> Result<(), RestError> {
         let url = join(self.api(sandbox), &format!("/2010-04-01/Accounts/{account}/Calls/{call_sid}.json"))?;
         let form = form_urlencoded::Serializer::new(String::new()).append_pair("Twiml", twiml).finish();
-        let request =
-            self.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(form);
-        success(self.send(request, auth).await?).await.map(drop)
+        self.post_form(url, form, auth).await.map(drop)
     }
 
     /// Every content resource of the account, following `meta.next_page_url` (on the configured host only: the
@@ -384,6 +372,13 @@ impl RestClient {
         let body: ApprovalRequests =
             response.json().await.map_err(|e| RestError::BadResponse(e.without_url().to_string()))?;
         Ok(body.whatsapp)
+    }
+
+    /// POSTs a form as Twilio's REST API takes it; answers the response if it is a success.
+    async fn post_form(&self, url: Url, form: String, auth: &BasicAuth) -> Result<reqwest::Response, RestError> {
+        let request =
+            self.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(form);
+        success(self.send(request, auth).await?).await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, auth: &BasicAuth) -> Result<reqwest::Response, RestError> {

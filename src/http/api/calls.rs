@@ -135,7 +135,10 @@ async fn permission(
         AppError::not_found("conversation_not_found", "no conversation with this id that you can see")
     })?;
     let per_day = state.settings.routing.calls_per_day;
-    Ok(Json(crate::calling::permission::view(&mut conn, t.number_id, t.contact_id, t.supports_calling, per_day).await?))
+    Ok(Json(
+        crate::calling::permission::view(&mut conn, t.number_id, Some(t.contact_id), t.supports_calling, per_day)
+            .await?,
+    ))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -191,9 +194,7 @@ async fn permission_before_start(
     let calls = crate::store::numbers::supports_calling(&mut conn, q.number_id).await?;
     let per_day = state.settings.routing.calls_per_day;
     // A customer never seen has no history: a request may go.
-    let permission =
-        crate::calling::permission::view(&mut conn, q.number_id, contact.unwrap_or_else(Uuid::nil), calls, per_day)
-            .await?;
+    let permission = crate::calling::permission::view(&mut conn, q.number_id, contact, calls, per_day).await?;
     let open_conversation_id = match contact {
         Some(c) => conversations::open_for(&mut conn, q.number_id, c).await?,
         None => None,
