@@ -78,8 +78,10 @@ fn look(state: &AppState, channel: &ChannelConfig, number: &Number, message: &In
         ..Default::default()
     };
     let refused_media = !number.accepts_media && !message.media.is_empty();
-    let answer = crate::domain::call_permission::reply(message.button_payload.as_deref(), &message.body);
-    if number.supports_calling && answer.is_some() {
+    // Read only on numbers that take calls: most messages never get here.
+    if number.supports_calling
+        && crate::domain::call_permission::reply(message.button_payload.as_deref(), &message.body).is_some()
+    {
         // Perhaps a yes or no to a call-permission request: the engine records it if one was sent.
         return (Look::Always, cfg.version);
     }

@@ -114,7 +114,8 @@ pub async fn asked_recently(conn: &mut PgConnection, number: Uuid, contact: Uuid
     .await
 }
 
-/// Records the customer's answer in `message_id`; `false` if that message was recorded already.
+/// Records the customer's answer in `message_id`, and touches the conversation so that open inboxes hear of it
+/// (its Call button); `false` if that message was recorded already.
 pub async fn insert_answer(
     conn: &mut PgConnection,
     number: Uuid,
@@ -124,8 +125,10 @@ pub async fn insert_answer(
     granted: bool,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO call_permission_answers (id, number_id, contact_id, conversation_id, message_id, granted)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING",
+        "WITH answer AS (
+             INSERT INTO call_permission_answers (id, number_id, contact_id, conversation_id, message_id, granted)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING RETURNING conversation_id)
+         UPDATE conversations SET updated_at = now() WHERE id = (SELECT conversation_id FROM answer)",
     )
     .bind(Uuid::now_v7())
     .bind(number)
