@@ -56,11 +56,35 @@ pub struct Change {
     pub previous_assignee_id: Option<Uuid>,
 }
 
+/// What a connection is told. A change carries its frame, serialised once here for every connection that passes
+/// it on (the connections only filter and write).
 #[derive(Debug, Clone)]
 pub enum Event {
-    Change(Change),
+    Change(Change, Frame),
     /// Events may have been missed: reload.
     Resync,
+}
+
+/// A WebSocket text frame's payload, shared by every connection that sends it: `{"type": "change", "kind",
+/// "conversation_id", "id"}`. Cloning it copies nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame(bytes::Bytes);
+
+impl Frame {
+    pub const RESYNC: &'static str = r#"{"type":"resync"}"#;
+
+    fn of(c: &Change) -> Self {
+        let text = serde_json::json!({
+            "type": "change", "kind": c.kind, "conversation_id": c.conversation_id, "id": c.id,
+        })
+        .to_string();
+        Self(text.into())
+    }
+
+    /// The payload, always UTF-8 JSON.
+    pub fn bytes(&self) -> bytes::Bytes {
+        self.0.clone()
+    }
 }
 
 /// Who a connection belongs to, as far as visibility goes: the same rule as `store::conversations::Visibility`.
@@ -85,17 +109,28 @@ impl Audience {
     }
 }
 
+/// What one read of the table passes on, in order: every subscriber gets the same batch (one wake-up and one
+/// channel read per batch, not per event) and filters it for its agent.
+pub type Batch = Arc<[Event]>;
+
+/// The most events in one batch.
+const MAX_BATCH: usize = 256;
+/// Batches kept for subscribers that have not read them yet. One that falls further behind (about a second of
+/// reads, at 15 ms each) misses what it did not read and is told to [`Event::Resync`], rather than anything
+/// being buffered for it: at most `BACKLOG × MAX_BATCH` events are held for all subscribers together.
+const BACKLOG: usize = 64;
+
 /// This process's one listener and its subscribers.
 #[derive(Clone)]
 pub struct Hub {
-    sender: broadcast::Sender<Arc<Event>>,
+    sender: broadcast::Sender<Batch>,
     stop: CancellationToken,
 }
 
 impl Hub {
     /// Starts listening; stops when `stop` is cancelled.
     pub fn start(pool: PgPool, stop: CancellationToken) -> Self {
-        let (sender, _) = broadcast::channel(4096);
+        let (sender, _) = broadcast::channel(BACKLOG);
         let hub = Self { sender, stop: stop.clone() };
         tokio::spawn(hub.clone().listen(pool, stop));
         hub
@@ -106,7 +141,7 @@ impl Hub {
         self.stop.cancelled()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Batch> {
         self.sender.subscribe()
     }
 
@@ -137,15 +172,21 @@ impl Hub {
                     if failing {
                         // Whatever happened while the table could not be read is unknown: everyone reloads.
                         failing = false;
-                        let _ = self.sender.send(Arc::new(Event::Resync));
+                        let _ = self.sender.send(Arc::new([Event::Resync]));
                     }
-                    for payload in payloads {
-                        match serde_json::from_str::<Change>(&payload) {
-                            Ok(change) => {
-                                let _ = self.sender.send(Arc::new(Event::Change(change)));
-                            }
-                            Err(e) => tracing::warn!(error = %e, payload, "live feed: unreadable event"),
+                    let changes = payloads.iter().filter_map(|payload| match serde_json::from_str::<Change>(payload) {
+                        Ok(change) => {
+                            let frame = Frame::of(&change);
+                            Some(Event::Change(change, frame))
                         }
+                        Err(e) => {
+                            tracing::warn!(error = %e, payload, "live feed: unreadable event");
+                            None
+                        }
+                    });
+                    let changes: Vec<Event> = changes.collect();
+                    for batch in changes.chunks(MAX_BATCH) {
+                        let _ = self.sender.send(batch.into());
                     }
                     cursor = Some(horizon);
                 }
@@ -198,6 +239,16 @@ mod tests {
         assert!(agent.sees(&change(Some(other_queue), None, None, Some(me), other_number)));
         assert!(!agent.sees(&change(Some(other_queue), Some(other), Some(other_queue), None, other_number)));
         assert!(Audience::All.sees(&change(None, None, None, None, other_number)));
+    }
+
+    #[test]
+    fn a_changes_frame_is_what_the_inbox_reads() {
+        let c = change(None, None, None, None, Uuid::now_v7());
+        let frame: serde_json::Value = serde_json::from_slice(&Frame::of(&c).bytes()).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({"type": "change", "kind": "conversation", "conversation_id": c.conversation_id, "id": null})
+        );
     }
 
     #[test]

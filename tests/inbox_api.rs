@@ -302,6 +302,51 @@ async fn the_live_feed_tells_an_agent_about_their_numbers_conversations_and_noth
 }
 
 #[tokio::test]
+async fn a_connection_that_falls_behind_is_told_to_resync_instead_of_being_buffered_for() {
+    let d = desk().await;
+    let c = d.customer_writes("+31600000010", "hi").await;
+    d.agent("behind@example.com", &[d.number]).await;
+    let mut ws = live(&d.app, "behind@example.com", "the agent's own password 99").await;
+    while next_change(&mut ws, Duration::from_millis(300)).await.is_some() {}
+    // More changes in one transaction than the feed holds for its connections (64 batches of 256): they reach
+    // the process at once, and the connection cannot take them all before the oldest are dropped.
+    let burst = 20_000;
+    sqlx::query(
+        "INSERT INTO live_events (payload)
+         SELECT json_build_object('kind', 'note', 'c', $1::uuid, 'id', gen_random_uuid(), 'n', $2::uuid)::text
+         FROM generate_series(1, $3)",
+    )
+    .bind(c)
+    .bind(d.number)
+    .bind(burst)
+    .execute(&d.app.pool)
+    .await
+    .unwrap();
+    // The connection is told to reload (not sent everything it fell behind on).
+    let mut changes = 0;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a resync").unwrap().unwrap();
+        let tokio_tungstenite::tungstenite::Message::Text(t) = frame else { continue };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        match v["type"].as_str() {
+            Some("change") => changes += 1,
+            Some("resync") => break,
+            other => panic!("unexpected frame {other:?}: {v}"),
+        }
+    }
+    assert!(changes < burst, "what it missed is not queued for it ({changes} changes before the resync)");
+    // After the resync the feed goes on: a new change arrives.
+    let (s, note) = d.call(Method::POST, &format!("/conversations/{c}/notes"), Some(json!({"body": "after"}))).await;
+    assert_eq!(s, 201, "{note}");
+    loop {
+        let e = next_change(&mut ws, Duration::from_secs(10)).await.expect("changes after the resync are passed on");
+        if e["id"] == note["id"] {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_change_committed_late_is_passed_on_after_the_earlier_ones_and_never_skipped() {
     let d = desk().await;
     let c = d.customer_writes("+31600000009", "hi").await;

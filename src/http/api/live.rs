@@ -12,20 +12,36 @@
 use crate::auth::{Principal, Via};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
-use crate::live::{Audience, Event};
+use crate::live::{Audience, Event, Frame};
 use crate::state::AppState;
 use crate::store::routing as db;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use futures_util::SinkExt;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(live))
 }
+
+/// A connection's WebSocket buffers. The inbox sends nothing but pongs and close frames, and is sent frames of
+/// about 150 bytes: a few KiB each way, not tungstenite's 128 KiB (a read buffer it allocates up front), which
+/// made each open socket cost about 155 KB.
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 4 * 1024;
+/// What the socket may hold unsent before writes fail (a browser that stopped reading): the connection closes
+/// rather than buffer for it; the inbox reconnects and reloads.
+const MAX_WRITE_BUFFER: usize = 64 * 1024;
+/// The largest frame the inbox may send.
+const MAX_INCOMING: usize = 16 * 1024;
+/// A write that has not finished by then closes the connection, for the same reason.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Batches already waiting that are written before one flush.
+const MAX_BATCHES_PER_FLUSH: usize = 8;
 
 /// How often an agent's queue and number memberships are re-read for filtering.
 const MEMBERSHIP_REFRESH: Duration = Duration::from_secs(10);
@@ -69,6 +85,12 @@ async fn live(
         Via::Token { .. } | Via::OAuth { .. } => None,
     };
     let role = who.role;
+    let upgrade = upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(MAX_INCOMING)
+        .max_frame_size(MAX_INCOMING);
     Ok(upgrade.on_upgrade(move |socket| connection(state, user, everything, (session, role), socket)))
 }
 
@@ -122,25 +144,48 @@ async fn connection(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => open = false,
                 Some(Ok(_)) => {}
             },
-            event = events.recv() => {
-                let text = match event {
-                    Ok(event) => match event.as_ref() {
-                        Event::Change(c) if audience.sees(c) => serde_json::json!({
-                            "type": "change", "kind": c.kind, "conversation_id": c.conversation_id, "id": c.id,
-                        }).to_string(),
-                        Event::Change(_) => continue,
-                        Event::Resync => r#"{"type":"resync"}"#.to_owned(),
-                    },
-                    Err(RecvError::Lagged(_)) => r#"{"type":"resync"}"#.to_owned(),
-                    Err(RecvError::Closed) => break,
-                };
-                open = socket.send(Message::Text(text.into())).await.is_ok();
+            batch = events.recv() => {
+                // This batch and those already waiting behind it, filtered and written, then flushed once.
+                let mut next = Some(batch);
+                let mut taken = 0;
+                let mut written = Ok(());
+                while let (Some(batch), true) = (next.take(), written.is_ok()) {
+                    match batch {
+                        Ok(batch) => {
+                            for event in batch.iter() {
+                                let frame = match event {
+                                    Event::Change(c, frame) if audience.sees(c) => frame.bytes(),
+                                    Event::Change(..) => continue,
+                                    Event::Resync => bytes::Bytes::from_static(Frame::RESYNC.as_bytes()),
+                                };
+                                written = write(&mut socket, frame).await;
+                                if written.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        // Fell behind: the events it missed are gone; the inbox reloads.
+                        Err(RecvError::Lagged(_)) => {
+                            written = write(&mut socket, bytes::Bytes::from_static(Frame::RESYNC.as_bytes())).await;
+                        }
+                        Err(RecvError::Closed) => open = false,
+                    }
+                    taken += 1;
+                    if taken < MAX_BATCHES_PER_FLUSH {
+                        next = match events.try_recv() {
+                            Ok(b) => Some(Ok(b)),
+                            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                            Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => None,
+                        };
+                    }
+                }
+                open = open && written.is_ok() && within(WRITE_TIMEOUT, socket.flush()).await.is_ok();
             }
             _ = refresh.tick() => match self::audience(&state, user, everything).await {
                 Ok(a) => audience = a,
                 Err(e) => tracing::warn!(error = %e, "cannot re-read an agent's memberships"),
             },
-            _ = ping.tick() => open = socket.send(Message::Ping(Vec::new().into())).await.is_ok(),
+            _ = ping.tick() => open = within(WRITE_TIMEOUT, socket.send(Message::Ping(Vec::new().into()))).await.is_ok(),
             _ = state.live.stopping() => {
                 let bye = axum::extract::ws::CloseFrame {
                     code: crate::live::RESTARTING,
@@ -168,5 +213,19 @@ async fn connection(
     }
     if let Err(e) = db::close_connection(&state.pool, id).await {
         tracing::warn!(error = %e, "cannot record a closed live connection; the router closes it when this process stops");
+    }
+}
+
+/// Queues one frame on the socket (written once its buffer fills, or at the flush).
+async fn write(socket: &mut WebSocket, frame: bytes::Bytes) -> Result<(), ()> {
+    let text = axum::extract::ws::Utf8Bytes::try_from(frame).map_err(|_| ())?;
+    within(WRITE_TIMEOUT, socket.feed(Message::Text(text))).await
+}
+
+/// `io` if it finishes in time and without error.
+async fn within<E>(limit: Duration, io: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {
+    match tokio::time::timeout(limit, io).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
     }
 }
