@@ -1,6 +1,8 @@
 //! What the load benchmarks share: the database they run against, and the inbound load generator.
 #![allow(dead_code)]
 
+pub mod external;
+
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
