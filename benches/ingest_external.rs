@@ -22,24 +22,26 @@
 
 mod common;
 
+use common::env_or;
 use common::external::{self as ext, Latency, LoadResult, NUMBER};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--list") {
-        return Ok(());
-    }
-    if let Some(i) = args.iter().position(|a| a == "--loadgen") {
-        return ext::loadgen(&args[i + 1..]);
+    if let Some(done) = ext::as_helper() {
+        return done;
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(run())
+}
+
+/// One round's load: which round (its customers are new), connections, seconds, customers.
+#[derive(Clone, Copy)]
+struct Shape {
+    round: usize,
+    concurrency: usize,
+    seconds: u64,
+    customers: u64,
 }
 
 #[derive(Clone, PartialEq)]
@@ -88,16 +90,14 @@ async fn run() -> anyhow::Result<()> {
         for t in order {
             let target = targets[t].clone();
             let url = ext::fresh_database(&admin_url, &format!("round{round}_{t}")).await?;
+            let shape = Shape { round, concurrency, seconds, customers };
             let r = match &target {
                 Target::Switchboard(_, bin, env) => {
                     let bin = bin.clone().unwrap_or_else(|| ext::server_bin(env!("CARGO_BIN_EXE_switchboard")));
                     let data = dir.path().join(format!("data-{round}-{t}"));
-                    switchboard_round(&bin, env.as_str(), &data, &url, round, concurrency, seconds, customers).await?
+                    switchboard_round(&bin, env.as_str(), &data, &url, shape).await?
                 }
-                Target::Bare => {
-                    bare_round(bare.as_deref().unwrap_or_default(), &url, round, concurrency, seconds, customers)
-                        .await?
-                }
+                Target::Bare => bare_round(bare.as_deref().unwrap_or_default(), &url, shape).await?,
             };
             print_round(round, &target, &r);
             results[t].push(r);
@@ -162,16 +162,12 @@ fn print_round(round: usize, target: &Target, r: &Round) {
     );
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn switchboard_round(
     bin: &str,
     env: &str,
     data: &std::path::Path,
     database_url: &str,
-    round: usize,
-    concurrency: usize,
-    seconds: u64,
-    customers: u64,
+    shape: Shape,
 ) -> anyhow::Result<Round> {
     let port = ext::free_port()?;
     let mut child = ext::switchboard(bin, env, data, database_url, port)?;
@@ -179,7 +175,7 @@ async fn switchboard_round(
     let pool = sqlx::PgPool::connect(database_url).await?;
     let channel = common::channel(&pool, data, "Bench", NUMBER).await?;
     let url = format!("http://127.0.0.1:{port}/webhooks/twilio/{channel}/messages");
-    let run = drive(child.id(), &url, round, concurrency, seconds, customers).await;
+    let run = drive(child.id(), &url, shape).await;
     ext::stop(child)?;
     let (load, cpu) = run?;
     let times: Vec<f64> = sqlx::query_scalar(
@@ -191,14 +187,7 @@ async fn switchboard_round(
     Ok(round_of(times, load, cpu))
 }
 
-async fn bare_round(
-    bin: &str,
-    database_url: &str,
-    round: usize,
-    concurrency: usize,
-    seconds: u64,
-    customers: u64,
-) -> anyhow::Result<Round> {
+async fn bare_round(bin: &str, database_url: &str, shape: Shape) -> anyhow::Result<Round> {
     let port = ext::free_port()?;
     let opts: sqlx::postgres::PgConnectOptions = database_url.parse()?;
     let mut child = Command::new(bin)
@@ -213,7 +202,7 @@ async fn bare_round(
         .spawn()?;
     ext::wait_until_up(port, "/hello", &mut child).await?;
     let url = format!("http://127.0.0.1:{port}/webhook-cte");
-    let run = drive(child.id(), &url, round, concurrency, seconds, customers).await;
+    let run = drive(child.id(), &url, shape).await;
     ext::stop(child)?;
     let (load, cpu) = run?;
     let pool = sqlx::PgPool::connect(database_url).await?;
@@ -246,16 +235,9 @@ fn round_of(times: Vec<f64>, load: LoadResult, cpu: Cpu) -> Round {
 }
 
 /// Runs the load generator process against `url`, measuring the CPU the server, PostgreSQL and the generator use.
-async fn drive(
-    server: u32,
-    url: &str,
-    round: usize,
-    concurrency: usize,
-    seconds: u64,
-    customers: u64,
-) -> anyhow::Result<(LoadResult, Cpu)> {
+async fn drive(server: u32, url: &str, s: Shape) -> anyhow::Result<(LoadResult, Cpu)> {
     let before = CpuSample::take(server)?;
-    let mut generator = ext::spawn_loadgen(url, round, concurrency, seconds, customers)?;
+    let mut generator = ext::spawn_loadgen(url, s.round, s.concurrency, s.seconds, s.customers)?;
     let generator_pid = generator.id().unwrap_or(0);
     // The generator's own CPU: its last reading from /proc before it exits.
     let mut last_generator = 0.0;

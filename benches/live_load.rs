@@ -13,23 +13,16 @@
 
 mod common;
 
+use common::env_or;
 use common::external::{self as ext, NUMBER};
 use futures_util::StreamExt;
 use std::time::{Duration, Instant, SystemTime};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 use uuid::Uuid;
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--list") {
-        return Ok(());
-    }
-    if let Some(i) = args.iter().position(|a| a == "--loadgen") {
-        return ext::loadgen(&args[i + 1..]);
+    if let Some(done) = ext::as_helper() {
+        return done;
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     rt.block_on(run())

@@ -27,6 +27,17 @@ pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<Strin
     Ok(format!("{base}/{db}{query}"))
 }
 
+/// What a benchmark that uses the load generator does first: `--list` (a test runner listing tests: there are
+/// none) and `--loadgen …` (this process is the generator) are handled here. `None`: run the benchmark.
+pub fn as_helper() -> Option<anyhow::Result<()>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return Some(Ok(()));
+    }
+    let i = args.iter().position(|a| a == "--loadgen")?;
+    Some(loadgen(&args[i + 1..]))
+}
+
 /// Switchboard's release binary serving on `port` with its defaults, but for the database, its data directory,
 /// quiet logs, `BENCH_ENV="NAME=value …"` and `more` (the same form).
 pub fn switchboard(

@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 use switchboard::database::embedded::EmbeddedPostgres;
 use switchboard::twilio::signature;
 
+/// An environment variable's value, or `default` when unset or unreadable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// The database for a benchmark: a fresh database in `SWITCHBOARD_BENCH_DATABASE_URL`'s server when set, else
 /// the embedded PostgreSQL in `dir` with its durable defaults (the product's out-of-the-box setup). Returns its
 /// URL, the embedded cluster to stop afterwards (if one was started), and a label for the report.
