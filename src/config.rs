@@ -2,15 +2,17 @@
 //! environment variables. Deserialised once at start-up; a wrong value stops start-up with one line that names
 //! the setting. Secrets are held in `SecretString`, whose `Debug` prints `[redacted]`.
 //!
-//! One file on purpose, although it is over 600 lines: every setting's type, its default's place and its range
-//! check stand together, so that adding a setting is one edit here (plus `config/default.toml` and the README's
-//! table) and `validate` sees every section at once. Its length is field declarations and one-line checks.
+//! Every setting's type and its range check stand together here, so that adding a setting is one edit (plus
+//! `config/default.toml` and the README's table) and `validate` sees every section at once; how an empty value
+//! reads as "not set" is in [`empty`].
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use url::Url;
+
+mod empty;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 const ENV_PREFIX: &str = "SWITCHBOARD";
@@ -43,7 +45,7 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub bind: SocketAddr,
-    #[serde(deserialize_with = "optional_url")]
+    #[serde(deserialize_with = "empty::optional_url")]
     pub public_url: Option<Url>,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
@@ -59,20 +61,20 @@ pub struct HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    #[serde(deserialize_with = "optional_secret")]
+    #[serde(deserialize_with = "empty::optional_secret")]
     pub url: Option<SecretString>,
     /// A read-only replica's URL for reports (empty: they read from `url`).
-    #[serde(deserialize_with = "optional_secret")]
+    #[serde(deserialize_with = "empty::optional_secret")]
     pub read_url: Option<SecretString>,
     pub max_connections: u32,
-    #[serde(deserialize_with = "optional_path")]
+    #[serde(deserialize_with = "empty::optional_path")]
     pub postgres_bin_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSettings {
-    #[serde(deserialize_with = "optional_secret")]
+    #[serde(deserialize_with = "empty::optional_secret")]
     pub master_key: Option<SecretString>,
 }
 
@@ -119,14 +121,14 @@ pub struct StorageSettings {
     /// The bucket's region (`us-east-1` for most S3-compatible servers).
     pub s3_region: String,
     /// An S3-compatible server's address (MinIO, Ceph, R2); empty: AWS S3 itself.
-    #[serde(deserialize_with = "optional_url")]
+    #[serde(deserialize_with = "empty::optional_url")]
     pub s3_endpoint: Option<Url>,
     /// Keys under this prefix, so that one bucket can hold several installations.
     pub s3_prefix: String,
     /// Empty: the `AWS_ACCESS_KEY_ID` environment variable (or the machine's role).
-    #[serde(deserialize_with = "optional_secret")]
+    #[serde(deserialize_with = "empty::optional_secret")]
     pub s3_access_key_id: Option<SecretString>,
-    #[serde(deserialize_with = "optional_secret")]
+    #[serde(deserialize_with = "empty::optional_secret")]
     pub s3_secret_access_key: Option<SecretString>,
 }
 
@@ -143,10 +145,10 @@ pub enum StorageBackend {
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
     /// A separate address that serves `/metrics` alone, without a token (keep it on a private network).
-    #[serde(deserialize_with = "optional_socket")]
+    #[serde(deserialize_with = "empty::optional_socket")]
     pub bind: Option<SocketAddr>,
     /// Serves `/metrics` on `http.bind` too, to requests with `Authorization: Bearer <token>`.
-    #[serde(deserialize_with = "optional_secret")]
+    #[serde(deserialize_with = "empty::optional_secret")]
     pub token: Option<SecretString>,
 }
 
@@ -578,35 +580,6 @@ fn describe(e: config::ConfigError) -> String {
         }
     }
     text
-}
-
-fn optional_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
-    let s = String::deserialize(d)?;
-    if s.trim().is_empty() {
-        return Ok(None);
-    }
-    Url::parse(s.trim()).map(Some).map_err(|e| serde::de::Error::custom(format!("not a URL ({e})")))
-}
-
-fn optional_socket<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
-    let s = String::deserialize(d)?;
-    if s.trim().is_empty() {
-        return Ok(None);
-    }
-    s.trim()
-        .parse()
-        .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("not an address such as 127.0.0.1:9090 ({e})")))
-}
-
-fn optional_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
-    let s = String::deserialize(d)?;
-    Ok((!s.trim().is_empty()).then(|| SecretString::from(s.trim().to_owned())))
-}
-
-fn optional_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
-    let s = String::deserialize(d)?;
-    Ok((!s.trim().is_empty()).then(|| PathBuf::from(s.trim())))
 }
 
 #[cfg(test)]
