@@ -12,6 +12,7 @@
 //! Not NOTIFY: PostgreSQL serialises the commits of every transaction that notifies (a global lock held through
 //! the WAL flush), which took about a fifth of the inbound path's throughput (BENCHMARKS.md).
 
+use axum::extract::ws::Utf8Bytes;
 use serde::Deserialize;
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -65,14 +66,13 @@ pub enum Event {
     Resync,
 }
 
-/// A WebSocket text frame's payload, shared by every connection that sends it: `{"type": "change", "kind",
-/// "conversation_id", "id"}`. Cloning it copies nothing.
+/// A WebSocket text frame, shared by every connection that sends it: `{"type": "change", "kind",
+/// "conversation_id", "id"}`, or `{"type": "resync"}`. Made (and known to be UTF-8) once; cloning it copies
+/// nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame(bytes::Bytes);
+pub struct Frame(Utf8Bytes);
 
 impl Frame {
-    pub const RESYNC: &'static str = r#"{"type":"resync"}"#;
-
     fn of(c: &Change) -> Self {
         let text = serde_json::json!({
             "type": "change", "kind": c.kind, "conversation_id": c.conversation_id, "id": c.id,
@@ -81,8 +81,11 @@ impl Frame {
         Self(text.into())
     }
 
-    /// The payload, always UTF-8 JSON.
-    pub fn bytes(&self) -> bytes::Bytes {
+    pub fn resync() -> Self {
+        Self(Utf8Bytes::from_static(r#"{"type":"resync"}"#))
+    }
+
+    pub fn text(&self) -> Utf8Bytes {
         self.0.clone()
     }
 }
@@ -244,7 +247,7 @@ mod tests {
     #[test]
     fn a_changes_frame_is_what_the_inbox_reads() {
         let c = change(None, None, None, None, Uuid::now_v7());
-        let frame: serde_json::Value = serde_json::from_slice(&Frame::of(&c).bytes()).unwrap();
+        let frame: serde_json::Value = serde_json::from_str(&Frame::of(&c).text()).unwrap();
         assert_eq!(
             frame,
             serde_json::json!({"type": "change", "kind": "conversation", "conversation_id": c.conversation_id, "id": null})

@@ -12,7 +12,7 @@
 use crate::auth::{Principal, Via};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
-use crate::live::{Audience, Event, Frame};
+use crate::live::{Audience, Batch, Event, Frame};
 use crate::state::AppState;
 use crate::store::routing as db;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -20,7 +20,10 @@ use axum::extract::State;
 use axum::response::Response;
 use futures_util::SinkExt;
 use std::time::Duration;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -144,43 +147,7 @@ async fn connection(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => open = false,
                 Some(Ok(_)) => {}
             },
-            batch = events.recv() => {
-                // This batch and those already waiting behind it, filtered and written, then flushed once.
-                let mut next = Some(batch);
-                let mut taken = 0;
-                let mut written = Ok(());
-                while let (Some(batch), true) = (next.take(), written.is_ok()) {
-                    match batch {
-                        Ok(batch) => {
-                            for event in batch.iter() {
-                                let frame = match event {
-                                    Event::Change(c, frame) if audience.sees(c) => frame.bytes(),
-                                    Event::Change(..) => continue,
-                                    Event::Resync => bytes::Bytes::from_static(Frame::RESYNC.as_bytes()),
-                                };
-                                written = write(&mut socket, frame).await;
-                                if written.is_err() {
-                                    break;
-                                }
-                            }
-                        }
-                        // Fell behind: the events it missed are gone; the inbox reloads.
-                        Err(RecvError::Lagged(_)) => {
-                            written = write(&mut socket, bytes::Bytes::from_static(Frame::RESYNC.as_bytes())).await;
-                        }
-                        Err(RecvError::Closed) => open = false,
-                    }
-                    taken += 1;
-                    if taken < MAX_BATCHES_PER_FLUSH {
-                        next = match events.try_recv() {
-                            Ok(b) => Some(Ok(b)),
-                            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
-                            Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => None,
-                        };
-                    }
-                }
-                open = open && written.is_ok() && within(WRITE_TIMEOUT, socket.flush()).await.is_ok();
-            }
+            batch = events.recv() => open = pass_on(&mut socket, &audience, &mut events, batch).await,
             _ = refresh.tick() => match self::audience(&state, user, everything).await {
                 Ok(a) => audience = a,
                 Err(e) => tracing::warn!(error = %e, "cannot re-read an agent's memberships"),
@@ -216,10 +183,48 @@ async fn connection(
     }
 }
 
+/// Writes what `first` and the batches already waiting behind it hold for this audience, then flushes once.
+/// Whether the connection stays open (false: the socket failed or stalled, or the feed ended).
+async fn pass_on(
+    socket: &mut WebSocket,
+    audience: &Audience,
+    events: &mut broadcast::Receiver<Batch>,
+    first: Result<Batch, RecvError>,
+) -> bool {
+    let mut batch = first;
+    for taken in 1.. {
+        let frames: Vec<Frame> = match batch {
+            Ok(batch) => batch
+                .iter()
+                .filter_map(|event| match event {
+                    Event::Change(c, frame) => audience.sees(c).then(|| frame.clone()),
+                    Event::Resync => Some(Frame::resync()),
+                })
+                .collect(),
+            // Fell behind: the events it missed are gone; the inbox reloads.
+            Err(RecvError::Lagged(_)) => vec![Frame::resync()],
+            Err(RecvError::Closed) => return false,
+        };
+        for frame in frames {
+            if write(socket, frame).await.is_err() {
+                return false;
+            }
+        }
+        if taken == MAX_BATCHES_PER_FLUSH {
+            break;
+        }
+        batch = match events.try_recv() {
+            Ok(b) => Ok(b),
+            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+            Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => break,
+        };
+    }
+    within(WRITE_TIMEOUT, socket.flush()).await.is_ok()
+}
+
 /// Queues one frame on the socket (written once its buffer fills, or at the flush).
-async fn write(socket: &mut WebSocket, frame: bytes::Bytes) -> Result<(), ()> {
-    let text = axum::extract::ws::Utf8Bytes::try_from(frame).map_err(|_| ())?;
-    within(WRITE_TIMEOUT, socket.feed(Message::Text(text))).await
+async fn write(socket: &mut WebSocket, frame: Frame) -> Result<(), ()> {
+    within(WRITE_TIMEOUT, socket.feed(Message::Text(frame.text()))).await
 }
 
 /// `io` if it finishes in time and without error.
