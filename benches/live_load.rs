@@ -85,6 +85,7 @@ async fn run() -> anyhow::Result<()> {
         let before: i64 =
             sqlx::query_scalar("SELECT count(*) FROM messages WHERE direction = 'inbound'").fetch_one(&pool).await?;
         let started = Instant::now();
+        let round_start: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8").fetch_one(&pool).await?;
         let generator = ext::spawn_loadgen(&webhook, round, concurrency, seconds, customers)?;
         let output = generator.wait_with_output().await?;
         let load = ext::parse_load(String::from_utf8(output.stdout)?.trim())?;
@@ -130,11 +131,13 @@ async fn run() -> anyhow::Result<()> {
                 seen.iter().take(supervisors).flat_map(|s| s.messages.iter().copied()).collect();
             let ids: Vec<Uuid> = delivered.iter().map(|(id, _)| *id).collect();
             let created: std::collections::HashMap<Uuid, f64> = sqlx::query_as::<_, (Uuid, f64)>(
-                // Customers' messages only: a change to a message of the business (its status moving on) comes
-                // later than its creation by design.
-                "SELECT id, extract(epoch FROM created_at)::float8 FROM messages WHERE id = ANY($1) AND direction = 'inbound'",
+                // This round's customers' messages only: a change to a message of the business (its status moving
+                // on) comes later than its creation by design.
+                "SELECT id, extract(epoch FROM created_at)::float8 FROM messages
+                 WHERE id = ANY($1) AND direction = 'inbound' AND created_at >= to_timestamp($2)",
             )
             .bind(&ids)
+            .bind(round_start)
             .fetch_all(&pool)
             .await?
             .into_iter()
@@ -157,7 +160,7 @@ async fn run() -> anyhow::Result<()> {
             }
             let expected = count as u64 * supervisors as u64;
             println!(
-                "    frames received      {frames} ({resyncs} resyncs); supervisors got {} changes of customers' messages for the round's {expected}",
+                "    frames received      {frames} ({resyncs} resyncs); supervisors got {} changes of the round's {expected} customers' messages",
                 delivered.len()
             );
             println!(
