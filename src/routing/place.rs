@@ -1,5 +1,7 @@
 //! Placing one conversation: deciding its target and taking an agent, inside the caller's transaction (which
-//! holds the conversation's row lock). Used by the router and by the API's manual actions alike.
+//! holds the conversation's row lock). Used by the router and by the API's manual actions alike; the router
+//! plans a whole claimed batch ([`plan`]) and writes the placements that took no agent in one statement
+//! ([`write_all`]).
 
 use super::config::{QueueConfig, RoutingConfig};
 use super::hours_open;
@@ -155,17 +157,48 @@ pub async fn settle(
     placement: Placement,
     rule: Option<Uuid>,
     actor: &Actor,
-    mut events: Events,
+    events: Events,
 ) -> sqlx::Result<()> {
-    events.push(match placement {
-        Placement::Assigned { agent, queue } => ("assigned", json!({"agent_id": agent, "queue_id": queue})),
-        Placement::Waiting { queue: Some(q), .. } => ("queued", json!({"queue_id": q})),
-        Placement::Waiting { agent, .. } => ("waiting_for_agent", json!({"agent_id": agent})),
-        Placement::Ai(ai) => ("ai_agent", json!({"ai_agent_id": ai})),
-        Placement::Unowned => ("unowned", json!({})),
-        Placement::Blocked => ("blocked", json!({})),
-    });
-    db::write_placement(conn, conversation, placement, rule, actor, &events).await
+    write_all(conn, &[Plan::new(conversation, placement, rule, events)], actor).await
+}
+
+/// A conversation's placement as decided (its agent, if any, already taken), not yet written.
+#[derive(Debug)]
+pub struct Plan {
+    pub conversation: Uuid,
+    pub placement: Placement,
+    pub rule: Option<Uuid>,
+    /// What led to the placement, then the placement's own event.
+    events: Events,
+}
+
+impl Plan {
+    fn new(conversation: Uuid, placement: Placement, rule: Option<Uuid>, mut events: Events) -> Self {
+        events.push(match placement {
+            Placement::Assigned { agent, queue } => ("assigned", json!({"agent_id": agent, "queue_id": queue})),
+            Placement::Waiting { queue: Some(q), .. } => ("queued", json!({"queue_id": q})),
+            Placement::Waiting { agent, .. } => ("waiting_for_agent", json!({"agent_id": agent})),
+            Placement::Ai(ai) => ("ai_agent", json!({"ai_agent_id": ai})),
+            Placement::Unowned => ("unowned", json!({})),
+            Placement::Blocked => ("blocked", json!({})),
+        });
+        Self { conversation, placement, rule, events }
+    }
+
+    /// An agent was taken for it: its write must come before the next take (the write raises the agent's load,
+    /// which the next take's capacity guard reads).
+    pub fn took_agent(&self) -> bool {
+        matches!(self.placement, Placement::Assigned { .. })
+    }
+}
+
+/// Writes the plans (one per conversation) with their timeline events, in one statement.
+pub async fn write_all(conn: &mut PgConnection, plans: &[Plan], actor: &Actor) -> sqlx::Result<()> {
+    let settled: Vec<db::Settled<'_>> = plans
+        .iter()
+        .map(|p| db::Settled { conversation: p.conversation, placement: p.placement, rule: p.rule, events: &p.events })
+        .collect();
+    db::write_placements(conn, &settled, actor).await
 }
 
 pub fn target_json(t: Target) -> serde_json::Value {
@@ -200,11 +233,25 @@ pub async fn route(
     members: &mut Members,
     r: &Routable,
     actor: &Actor,
-    mut events: Events,
+    events: Events,
 ) -> sqlx::Result<Placement> {
+    let plan = plan(conn, cfg, members, r, events).await?;
+    write_all(conn, std::slice::from_ref(&plan), actor).await?;
+    Ok(plan.placement)
+}
+
+/// Decides where one conversation (its row locked by the caller) goes and takes its agent, without writing the
+/// placement: the router plans a whole claimed batch and writes the placements that took no agent together with
+/// [`write_all`] ([`Plan::took_agent`]).
+pub async fn plan(
+    conn: &mut PgConnection,
+    cfg: &RoutingConfig,
+    members: &mut Members,
+    r: &Routable,
+    mut events: Events,
+) -> sqlx::Result<Plan> {
     if r.blocked {
-        settle(conn, r.id, Placement::Blocked, None, actor, events).await?;
-        return Ok(Placement::Blocked);
+        return Ok(Plan::new(r.id, Placement::Blocked, None, events));
     }
     let env = Env { now: Timestamp::now(), hours: &cfg.hours };
     let number: NumberRouting = cfg.numbers.get(&r.number_id).map(|n| n.routing).unwrap_or_default();
@@ -223,6 +270,5 @@ pub async fn route(
     let seeker = Seeker { language: r.language.as_deref(), last_agent: r.last_agent_id, exclude: None };
     events.push(("routed", routed));
     let placement = follow(conn, cfg, members, target, seeker, &mut events).await?;
-    settle(conn, r.id, placement, rule, actor, events).await?;
-    Ok(placement)
+    Ok(Plan::new(r.id, placement, rule, events))
 }

@@ -152,9 +152,23 @@ impl Router {
         let cfg = self.cache.at(&mut tx, first.config_version).await.map_err(|e| (None, e))?;
         let mut members = Members::default();
         let actor = system_actor();
+        // Placements that take nobody are written together, in one statement at the end: the rows stay locked (and
+        // an inbound message for one of them waits) for one round trip, not one per conversation. One that took an
+        // agent is written at once, because the next take's capacity guard reads the load its write raises.
+        let mut untaken = Vec::with_capacity(rows.len());
         for r in &rows {
-            place::route(&mut tx, &cfg, &mut members, r, &actor, vec![]).await.map_err(|e| (Some(r.id), e))?;
+            let plan = place::plan(&mut tx, &cfg, &mut members, r, vec![]).await.map_err(|e| (Some(r.id), e))?;
+            if plan.took_agent() {
+                place::write_all(&mut tx, std::slice::from_ref(&plan), &actor).await.map_err(|e| (Some(r.id), e))?;
+            } else {
+                untaken.push(plan);
+            }
         }
+        let lone = match untaken.as_slice() {
+            [only] => Some(only.conversation),
+            _ => None,
+        };
+        place::write_all(&mut tx, &untaken, &actor).await.map_err(|e| (lone, e))?;
         tx.commit().await.map_err(|e| (None, e))?;
         Ok(rows.len())
     }

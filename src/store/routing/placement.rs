@@ -193,48 +193,98 @@ pub async fn write_placement(
     actor: &Actor,
     events: &[(&str, Value)],
 ) -> sqlx::Result<()> {
-    let (state, assignee, queue, waiting_agent) = match p {
-        Placement::Assigned { agent, queue } => (RoutingState::Assigned, Some(agent), queue, None),
-        Placement::Waiting { queue, agent } => (RoutingState::Waiting, None, queue, agent),
-        Placement::Ai(_) => (RoutingState::Ai, None, None, None),
-        Placement::Unowned => (RoutingState::Unowned, None, None, None),
-        Placement::Blocked => (RoutingState::Blocked, None, None, None),
-    };
-    let (kinds, data): (Vec<&str>, Vec<&Value>) = events.iter().map(|(k, d)| (*k, d)).unzip();
+    write_placements(conn, &[Settled { conversation: id, placement: p, rule, events }], actor).await
+}
+
+/// A conversation's placement, ready to be written: the rule that chose it and its timeline events in order.
+#[derive(Debug)]
+pub struct Settled<'a> {
+    pub conversation: Uuid,
+    pub placement: Placement,
+    pub rule: Option<Uuid>,
+    pub events: &'a [(&'a str, Value)],
+}
+
+/// [`write_placement`] for many conversations in one statement (the router writes a claimed batch this way,
+/// so the batch's row locks are held for one round trip instead of one per conversation, and an inbound batch
+/// that touches one of them waits that long only). Each conversation appears once; a placement that took an
+/// agent must be written before the next take (see [`take_agent`]).
+pub async fn write_placements(conn: &mut PgConnection, settled: &[Settled<'_>], actor: &Actor) -> sqlx::Result<()> {
+    if settled.is_empty() {
+        return Ok(());
+    }
+    let n = settled.len();
+    let (mut ids, mut states, mut assignees, mut queues, mut waiting, mut rules, mut ai) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut of, mut kinds, mut data) = (Vec::new(), Vec::new(), Vec::new());
+    for s in settled {
+        let (state, assignee, queue, waiting_agent) = match s.placement {
+            Placement::Assigned { agent, queue } => (RoutingState::Assigned, Some(agent), queue, None),
+            Placement::Waiting { queue, agent } => (RoutingState::Waiting, None, queue, agent),
+            Placement::Ai(_) => (RoutingState::Ai, None, None, None),
+            Placement::Unowned => (RoutingState::Unowned, None, None, None),
+            Placement::Blocked => (RoutingState::Blocked, None, None, None),
+        };
+        ids.push(s.conversation);
+        states.push(state.as_str());
+        assignees.push(assignee);
+        queues.push(queue);
+        waiting.push(waiting_agent);
+        rules.push(s.rule);
+        ai.push(match s.placement {
+            Placement::Ai(agent) => Some(agent),
+            _ => None,
+        });
+        for (kind, d) in s.events {
+            of.push(s.conversation);
+            kinds.push(*kind);
+            data.push(d);
+        }
+    }
     sqlx::query(
-        "WITH placed AS (
-             UPDATE conversations SET routing_state = $2, assignee_id = $3, queue_id = $4, waiting_agent_id = $5,
-                    queued_at = CASE WHEN $2 = 'waiting' THEN now() END,
-                    assigned_at = CASE WHEN $2 = 'assigned' THEN now() ELSE assigned_at END,
-                    status = CASE WHEN $2 = 'ai' THEN 'pending' WHEN status = 'pending' THEN 'open' ELSE status END,
-                    ai_done = ai_done OR (routing_state = 'ai' AND $2 <> 'ai'),
-                    routing_rule_id = COALESCE($6, routing_rule_id), updated_at = now()
-             WHERE id = $1 RETURNING id
+        "WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::uuid[])
+                 AS i(id, state, assignee, queue, waiting_agent, rule, ai_agent)
+         ), placed AS (
+             UPDATE conversations c SET routing_state = i.state, assignee_id = i.assignee, queue_id = i.queue,
+                    waiting_agent_id = i.waiting_agent,
+                    queued_at = CASE WHEN i.state = 'waiting' THEN now() END,
+                    assigned_at = CASE WHEN i.state = 'assigned' THEN now() ELSE c.assigned_at END,
+                    status = CASE WHEN i.state = 'ai' THEN 'pending' WHEN c.status = 'pending' THEN 'open' ELSE c.status END,
+                    ai_done = c.ai_done OR (c.routing_state = 'ai' AND i.state <> 'ai'),
+                    routing_rule_id = COALESCE(i.rule, c.routing_rule_id), updated_at = now()
+             FROM input i WHERE c.id = i.id RETURNING c.id
          ), session AS (
              INSERT INTO ai_sessions (conversation_id, ai_agent_id)
-             SELECT placed.id, $12 FROM placed WHERE $12::uuid IS NOT NULL
+             SELECT i.id, i.ai_agent FROM input i JOIN placed ON placed.id = i.id WHERE i.ai_agent IS NOT NULL
              ON CONFLICT (conversation_id) DO UPDATE SET ai_agent_id = EXCLUDED.ai_agent_id, reply_queued_at = NULL
          )
          INSERT INTO conversation_events (conversation_id, kind, actor_type, actor_id, actor_label, data)
-         SELECT placed.id, e.kind, $9, $10, $11, e.data
-         FROM placed, unnest($7::text[], $8::jsonb[]) WITH ORDINALITY AS e(kind, data, ord)
+         SELECT e.conversation_id, e.kind, $11, $12, $13, e.data
+         FROM unnest($8::uuid[], $9::text[], $10::jsonb[]) WITH ORDINALITY AS e(conversation_id, kind, data, ord)
+         JOIN placed ON placed.id = e.conversation_id
          ORDER BY e.ord",
     )
-    .bind(id)
-    .bind(state)
-    .bind(assignee)
-    .bind(queue)
-    .bind(waiting_agent)
-    .bind(rule)
+    .bind(&ids)
+    .bind(&states)
+    .bind(&assignees)
+    .bind(&queues)
+    .bind(&waiting)
+    .bind(&rules)
+    .bind(&ai)
+    .bind(&of)
     .bind(&kinds)
     .bind(&data)
     .bind(actor.kind)
     .bind(actor.id)
     .bind(&actor.label)
-    .bind(match p {
-        Placement::Ai(agent) => Some(agent),
-        _ => None,
-    })
     .execute(conn)
     .await?;
     Ok(())
