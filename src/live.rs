@@ -3,8 +3,8 @@
 //! Database triggers (migration `inbox`) append every change to a conversation, message or note to the unlogged
 //! table `live_events`, in the transaction that makes it, whichever process or component made it. Each server
 //! process reads the table for its WebSocket subscribers ([`Hub::subscribe`]): every [`POLL`], the rows of
-//! the transactions that finished since the last read (everything below the oldest transaction still running, so
-//! that a transaction that commits late is never skipped), and fans them out; each connection passes on only
+//! the transactions that finished since the last read (by snapshot difference, see `store::live`: a transaction
+//! that commits late is never skipped, and a long one delays only its own rows), and fans them out; each connection passes on only
 //! what its agent may see ([`Audience::sees`]). When reading fails, or a slow connection falls behind,
 //! subscribers are told to [`Event::Resync`]: the inbox then reloads what it shows, which is also how it catches
 //! up after its own connection dropped.
@@ -155,7 +155,7 @@ impl Hub {
         let mut last_read = tokio::time::Instant::now();
         // Where the next read starts; `None` at first and after a failure. It keeps moving while nobody is
         // subscribed (once a second), so that a first subscriber misses nothing from the moment it subscribed.
-        let mut cursor: Option<i64> = None;
+        let mut cursor: Option<String> = None;
         let mut failing = false;
         loop {
             tokio::select! {
@@ -166,12 +166,12 @@ impl Hub {
                 continue;
             }
             last_read = tokio::time::Instant::now();
-            let read = match cursor {
-                None => crate::store::live::horizon(&pool).await.map(|h| (Vec::new(), h)),
-                Some(from) => crate::store::live::read_since(&pool, from).await,
+            let read = match &cursor {
+                None => crate::store::live::snapshot(&pool).await.map(|s| (Vec::new(), s)),
+                Some(since) => crate::store::live::read_since(&pool, since).await,
             };
             match read {
-                Ok((payloads, horizon)) => {
+                Ok((payloads, snapshot)) => {
                     if failing {
                         // Whatever happened while the table could not be read is unknown: everyone reloads.
                         failing = false;
@@ -191,7 +191,7 @@ impl Hub {
                     for batch in changes.chunks(MAX_BATCH) {
                         let _ = self.sender.send(batch.into());
                     }
-                    cursor = Some(horizon);
+                    cursor = Some(snapshot);
                 }
                 Err(e) => {
                     if !failing {

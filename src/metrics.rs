@@ -126,7 +126,6 @@ pub struct Metrics {
     jobs_running: Family<KindLabels, Gauge>,
     queue_waiting: Family<QueueLabels, Gauge>,
     agents_online: Gauge,
-    live_held: FloatGauge,
     oldest_transaction: FloatGauge,
     pool_size: Gauge,
     pool_idle: Gauge,
@@ -196,16 +195,10 @@ impl Metrics {
         );
         let agents_online = Gauge::default();
         registry.register("agents_online", "Agents whose presence is online", agents_online.clone());
-        let live_held = FloatGauge::default();
-        registry.register(
-            "live_feed_held_seconds",
-            "Age of the oldest live event that open inboxes cannot see yet, because an older transaction still runs",
-            live_held.clone(),
-        );
         let oldest_transaction = FloatGauge::default();
         registry.register(
             "database_oldest_transaction_seconds",
-            "Age of the oldest transaction holding a transaction id (it holds the live feed back)",
+            "Age of the oldest transaction holding a transaction id (it holds back the event log's readers and vacuum)",
             oldest_transaction.clone(),
         );
         let pool_size = Gauge::default();
@@ -228,7 +221,6 @@ impl Metrics {
             jobs_running,
             queue_waiting,
             agents_online,
-            live_held,
             oldest_transaction,
             pool_size,
             pool_idle,
@@ -293,7 +285,6 @@ impl Metrics {
             self.queue_waiting.get_or_create(&QueueLabels { queue: queue.clone() }).set(*waiting);
         }
         self.agents_online.set(s.agents_online);
-        self.live_held.set(s.live_held_secs);
         self.oldest_transaction.set(s.oldest_transaction_secs);
     }
 }

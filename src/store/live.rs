@@ -1,24 +1,30 @@
-//! The live feed's table (`live_events`, filled by triggers): read in transaction-id order, one finished stretch
-//! of transactions at a time.
+//! The live feed's table (`live_events`, filled by triggers): read by snapshot difference. Each read passes on
+//! the rows of the transactions that finished since the reader's previous snapshot (those the previous one saw
+//! as running or not yet started, which the current one sees as finished), so a transaction that commits late
+//! is never skipped, and one that runs long (a report's rebuild) holds back nobody's rows but its own. The
+//! table was first read below the oldest running transaction instead, and every long transaction on the
+//! server then delayed every inbox (BENCHMARKS.md, "Live delivery and long transactions").
 
 use sqlx::PgPool;
 
-/// The oldest transaction id still running (or the next to be assigned): every transaction below it has
-/// finished, so its rows are all visible and no more will appear.
-pub async fn horizon(pool: &PgPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetch_one(pool).await
+/// The database's current snapshot (`pg_snapshot` as text): where a reader starts.
+pub async fn snapshot(pool: &PgPool) -> sqlx::Result<String> {
+    sqlx::query_scalar("SELECT pg_current_snapshot()::text").fetch_one(pool).await
 }
 
-/// The payloads written by transactions from `from` (inclusive) up to the current horizon (exclusive), in
-/// transaction order, and that horizon: the next call's `from`.
-pub async fn read_since(pool: &PgPool, from: i64) -> sqlx::Result<(Vec<String>, i64)> {
+/// The payloads written by transactions that `since` (a snapshot from [`snapshot`] or from the previous call)
+/// did not see as finished and the current snapshot does, in transaction order, and the current snapshot: the
+/// next call's `since`.
+pub async fn read_since(pool: &PgPool, since: &str) -> sqlx::Result<(Vec<String>, String)> {
     sqlx::query_as(
-        "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
-         SELECT COALESCE((SELECT array_agg(e.payload ORDER BY e.xid, e.created_at) FROM live_events e, h
-                          WHERE e.xid >= $1::text::xid8 AND e.xid < h.horizon), '{}'),
-                (SELECT horizon::text::bigint FROM h)",
+        "WITH s AS (SELECT pg_current_snapshot() AS now, $1::pg_snapshot AS before)
+         SELECT COALESCE((SELECT array_agg(e.payload ORDER BY e.xid, e.created_at) FROM live_events e, s
+                          WHERE (e.xid >= pg_snapshot_xmax(s.before)
+                                 OR e.xid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot))))
+                            AND pg_visible_in_snapshot(e.xid, s.now)), '{}'),
+                (SELECT now::text FROM s)",
     )
-    .bind(from.to_string())
+    .bind(since)
     .fetch_one(pool)
     .await
 }

@@ -19,7 +19,6 @@ pub struct Snapshot {
     /// Queue name and the conversations waiting in it (every queue, 0 included).
     pub queues: Vec<(String, i64)>,
     pub agents_online: i64,
-    pub live_held_secs: f64,
     pub oldest_transaction_secs: f64,
 }
 
@@ -43,17 +42,13 @@ pub async fn snapshot(pool: &PgPool) -> sqlx::Result<Snapshot> {
     )
     .fetch_all(&mut *tx)
     .await?;
-    // The live feed passes on only what transactions below the oldest one still running wrote (see `live`):
-    // the oldest event above that horizon has been held back this long.
-    let (agents_online, live_held_secs, oldest_transaction_secs): (i64, f64, f64) = sqlx::query_as(
+    let (agents_online, oldest_transaction_secs): (i64, f64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM users WHERE active AND presence = 'online'),
-                COALESCE((SELECT EXTRACT(EPOCH FROM now() - min(created_at)) FROM live_events
-                          WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())), 0)::float8,
                 COALESCE((SELECT EXTRACT(EPOCH FROM now() - min(xact_start)) FROM pg_stat_activity
                           WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()), 0)::float8",
     )
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Snapshot { jobs, queues, agents_online, live_held_secs, oldest_transaction_secs })
+    Ok(Snapshot { jobs, queues, agents_online, oldest_transaction_secs })
 }
