@@ -168,7 +168,14 @@ impl Hub {
             last_read = tokio::time::Instant::now();
             let read = match &cursor {
                 None => crate::store::live::snapshot(&pool).await.map(|s| (Vec::new(), s)),
-                Some(since) => crate::store::live::read_since(&pool, since).await,
+                Some(since) if self.sender.receiver_count() > 0 => crate::store::live::read_since(&pool, since).await,
+                // Nobody is subscribed: the cursor moves on without reading what nobody would be sent (a second's
+                // worth of rows under load). Subscribed after the snapshot, one is owed only what follows it.
+                Some(since) => match crate::store::live::snapshot(&pool).await {
+                    Ok(now) if self.sender.receiver_count() == 0 => Ok((Vec::new(), now)),
+                    Ok(_) => crate::store::live::read_since(&pool, since).await,
+                    Err(e) => Err(e),
+                },
             };
             match read {
                 Ok((payloads, snapshot)) => {
