@@ -247,10 +247,17 @@ async fn hold(
                     // Read as little as possible: this process shares the machine with the server.
                     if text.contains(r#""type":"resync""#) {
                         seen.resyncs += 1;
-                    } else if supervisor && text.contains(r#""kind":"message""#) {
-                        let id = text.split(r#""id":""#).nth(1).and_then(|rest| rest.get(..36)).and_then(|s| s.parse().ok());
-                        if let Some(id) = id {
-                            seen.messages.push((id, at));
+                    } else if supervisor {
+                        // One change, or several in one frame: each an object with its keys in order
+                        // (`conversation_id`, `id`, `kind`, `type`).
+                        for change in text.split(r#"{"conversation_id":"#).skip(1) {
+                            if !change.contains(r#""kind":"message""#) {
+                                continue;
+                            }
+                            let id = change.split(r#""id":""#).nth(1).and_then(|rest| rest.get(..36));
+                            if let Some(id) = id.and_then(|s| s.parse().ok()) {
+                                seen.messages.push((id, at));
+                            }
                         }
                     }
                 }

@@ -4,10 +4,10 @@
 //! table `live_events`, in the transaction that makes it, whichever process or component made it. Each server
 //! process reads the table for its WebSocket subscribers ([`Hub::subscribe`]): every [`POLL`], the rows of
 //! the transactions that finished since the last read (by snapshot difference, see `store::live`: a transaction
-//! that commits late is never skipped, and a long one delays only its own rows), and fans them out; each connection passes on only
-//! what its agent may see ([`Audience::sees`]). When reading fails, or a slow connection falls behind,
-//! subscribers are told to [`Event::Resync`]: the inbox then reloads what it shows, which is also how it catches
-//! up after its own connection dropped.
+//! that commits late is never skipped, and a long one delays only its own rows), and fans them out as one
+//! [`Batch`]; each connection sends what its agent may see of it ([`Audience::sees`]) as one frame. When
+//! reading fails, or a slow connection falls behind, subscribers are told to [`Batch::Resync`]: the inbox then
+//! reloads what it shows, which is also how it catches up after its own connection dropped.
 //!
 //! Not NOTIFY: PostgreSQL serialises the commits of every transaction that notifies (a global lock held through
 //! the WAL flush), which took about a fifth of the inbound path's throughput (BENCHMARKS.md).
@@ -57,18 +57,9 @@ pub struct Change {
     pub previous_assignee_id: Option<Uuid>,
 }
 
-/// What a connection is told. A change carries its frame, serialised once here for every connection that passes
-/// it on (the connections only filter and write).
-#[derive(Debug, Clone)]
-pub enum Event {
-    Change(Change, Frame),
-    /// Events may have been missed: reload.
-    Resync,
-}
-
-/// A WebSocket text frame, shared by every connection that sends it: `{"type": "change", "kind",
-/// "conversation_id", "id"}`, or `{"type": "resync"}`. Made (and known to be UTF-8) once; cloning it copies
-/// nothing.
+/// A WebSocket text frame, shared by every connection that sends it: one change, `{"type": "change", "kind",
+/// "conversation_id", "id"}`; several that arrived together, `{"type": "changes", "changes": [change, …]}`; or
+/// `{"type": "resync"}`. Made (and known to be UTF-8) once; cloning it copies nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame(Utf8Bytes);
 
@@ -79,6 +70,21 @@ impl Frame {
         })
         .to_string();
         Self(text.into())
+    }
+
+    /// One frame for `changes` (each a frame of one change): none for none, the change's own for one.
+    fn together<'a>(mut changes: impl Iterator<Item = &'a Frame>) -> Option<Self> {
+        let first = changes.next()?;
+        let Some(second) = changes.next() else { return Some(first.clone()) };
+        let mut text = String::with_capacity(first.0.len() * 16);
+        text.push_str(r#"{"type":"changes","changes":["#);
+        text.push_str(&first.0);
+        for frame in std::iter::once(second).chain(changes) {
+            text.push(',');
+            text.push_str(&frame.0);
+        }
+        text.push_str("]}");
+        Some(Self(text.into()))
     }
 
     pub fn resync() -> Self {
@@ -113,20 +119,45 @@ impl Audience {
 }
 
 /// What one read of the table passes on, in order: every subscriber gets the same batch (one wake-up and one
-/// channel read per batch, not per event) and filters it for its agent.
-pub type Batch = Arc<[Event]>;
+/// channel read per batch, not per change), takes what its agent may see, and sends it as one frame.
+#[derive(Debug)]
+pub enum Batch {
+    /// Each change with its own frame, and all of them in one frame for those who see everything (made once
+    /// here, so a supervisor's connection only writes it).
+    Changes { changes: Vec<(Change, Frame)>, all: Frame },
+    /// Changes may have been missed: reload.
+    Resync,
+}
+
+impl Batch {
+    fn of(changes: Vec<(Change, Frame)>) -> Option<Self> {
+        let all = Frame::together(changes.iter().map(|(_, f)| f))?;
+        Some(Self::Changes { changes, all })
+    }
+
+    /// The one frame this audience is sent for the batch, if it sees anything in it.
+    pub fn frame_for(&self, audience: &Audience) -> Option<Frame> {
+        match (self, audience) {
+            (Self::Resync, _) => Some(Frame::resync()),
+            (Self::Changes { all, .. }, Audience::All) => Some(all.clone()),
+            (Self::Changes { changes, .. }, _) => {
+                Frame::together(changes.iter().filter(|(c, _)| audience.sees(c)).map(|(_, f)| f))
+            }
+        }
+    }
+}
 
 /// The most events in one batch.
 const MAX_BATCH: usize = 256;
 /// Batches kept for subscribers that have not read them yet. One that falls further behind (about a second of
-/// reads, at 15 ms each) misses what it did not read and is told to [`Event::Resync`], rather than anything
+/// reads, at 15 ms each) misses what it did not read and is told to [`Batch::Resync`], rather than anything
 /// being buffered for it: at most `BACKLOG × MAX_BATCH` events are held for all subscribers together.
 const BACKLOG: usize = 64;
 
 /// This process's one listener and its subscribers.
 #[derive(Clone)]
 pub struct Hub {
-    sender: broadcast::Sender<Batch>,
+    sender: broadcast::Sender<Arc<Batch>>,
     stop: CancellationToken,
 }
 
@@ -144,7 +175,7 @@ impl Hub {
         self.stop.cancelled()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Batch> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
         self.sender.subscribe()
     }
 
@@ -182,21 +213,23 @@ impl Hub {
                     if failing {
                         // Whatever happened while the table could not be read is unknown: everyone reloads.
                         failing = false;
-                        let _ = self.sender.send(Arc::new([Event::Resync]));
+                        let _ = self.sender.send(Arc::new(Batch::Resync));
                     }
-                    let changes = payloads.iter().filter_map(|payload| match serde_json::from_str::<Change>(payload) {
-                        Ok(change) => {
-                            let frame = Frame::of(&change);
-                            Some(Event::Change(change, frame))
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, payload, "live feed: unreadable event");
-                            None
-                        }
-                    });
-                    let changes: Vec<Event> = changes.collect();
-                    for batch in changes.chunks(MAX_BATCH) {
-                        let _ = self.sender.send(batch.into());
+                    let mut changes =
+                        payloads.iter().filter_map(|payload| match serde_json::from_str::<Change>(payload) {
+                            Ok(change) => {
+                                let frame = Frame::of(&change);
+                                Some((change, frame))
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, payload, "live feed: unreadable event");
+                                None
+                            }
+                        });
+                    loop {
+                        let chunk: Vec<(Change, Frame)> = changes.by_ref().take(MAX_BATCH).collect();
+                        let Some(batch) = Batch::of(chunk) else { break };
+                        let _ = self.sender.send(Arc::new(batch));
                     }
                     cursor = Some(snapshot);
                 }
@@ -259,6 +292,23 @@ mod tests {
             frame,
             serde_json::json!({"type": "change", "kind": "conversation", "conversation_id": c.conversation_id, "id": null})
         );
+    }
+
+    #[test]
+    fn changes_that_arrive_together_go_in_one_frame_and_an_agent_gets_only_theirs() {
+        let (mine, theirs) = (Uuid::now_v7(), Uuid::now_v7());
+        let a = change(None, None, None, None, mine);
+        let b = change(None, None, None, None, theirs);
+        let batch = Batch::of(vec![(a.clone(), Frame::of(&a)), (b.clone(), Frame::of(&b))]).unwrap();
+        let all: serde_json::Value = serde_json::from_str(&batch.frame_for(&Audience::All).unwrap().text()).unwrap();
+        assert_eq!(all["type"], "changes");
+        let ids: Vec<_> = all["changes"].as_array().unwrap().iter().map(|c| c["conversation_id"].clone()).collect();
+        assert_eq!(ids, [serde_json::json!(a.conversation_id), serde_json::json!(b.conversation_id)]);
+        let agent = Audience::Agent { user: Uuid::now_v7(), queues: HashSet::new(), numbers: HashSet::from([mine]) };
+        assert_eq!(batch.frame_for(&agent), Some(Frame::of(&a)), "one change alone keeps its own frame");
+        let stranger = Audience::Agent { user: Uuid::now_v7(), queues: HashSet::new(), numbers: HashSet::new() };
+        assert_eq!(batch.frame_for(&stranger), None);
+        assert!(Batch::of(vec![]).is_none());
     }
 
     #[test]

@@ -222,7 +222,12 @@ async fn the_directory_is_for_everyone_and_the_overview_for_supervisors() {
     assert_eq!(billing["waiting"], 1, "{o}");
 }
 
-type Live = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// An inbox's live connection as the tests read it: one change at a time, whether a frame carries one change or
+/// several that happened together.
+struct Live {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pending: std::collections::VecDeque<Value>,
+}
 
 /// Logs in and opens the live WebSocket with the session's cookie; returns once the server said hello.
 async fn live(app: &TestApp, email: &str, password: &str) -> Live {
@@ -243,18 +248,29 @@ async fn live(app: &TestApp, email: &str, password: &str) -> Live {
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let hello = ws.next().await.unwrap().unwrap();
     assert!(hello.to_string().contains("hello"), "{hello}");
-    ws
+    Live { ws, pending: Default::default() }
 }
 
 /// The next live event that names a change, or `None` after `wait`.
-async fn next_change(ws: &mut Live, wait: Duration) -> Option<Value> {
+async fn next_change(live: &mut Live, wait: Duration) -> Option<Value> {
+    if let Some(change) = live.pending.pop_front() {
+        return Some(change);
+    }
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+        let msg = tokio::time::timeout_at(deadline, live.ws.next()).await.ok()??.ok()?;
         if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
             let v: Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == "change" {
-                return Some(v);
+            match v["type"].as_str() {
+                Some("change") => return Some(v),
+                Some("changes") => {
+                    let changes = v["changes"].as_array().unwrap();
+                    assert!(changes.len() > 1, "a frame of several changes has several: {v}");
+                    assert!(changes.iter().all(|c| c["type"] == "change"), "{v}");
+                    live.pending.extend(changes.iter().cloned());
+                    return live.pending.pop_front();
+                }
+                _ => {}
             }
         }
     }
@@ -310,7 +326,7 @@ async fn a_connection_that_falls_behind_is_told_to_resync_instead_of_being_buffe
     while next_change(&mut ws, Duration::from_millis(300)).await.is_some() {}
     // More changes in one transaction than the feed holds for its connections (64 batches of 256): they reach
     // the process at once, and the connection cannot take them all before the oldest are dropped.
-    let burst = 20_000;
+    let burst: i32 = 20_000;
     sqlx::query(
         "INSERT INTO live_events (payload)
          SELECT json_build_object('kind', 'note', 'c', $1::uuid, 'id', gen_random_uuid(), 'n', $2::uuid)::text
@@ -325,11 +341,13 @@ async fn a_connection_that_falls_behind_is_told_to_resync_instead_of_being_buffe
     // The connection is told to reload (not sent everything it fell behind on).
     let mut changes = 0;
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a resync").unwrap().unwrap();
+        let frame =
+            tokio::time::timeout(Duration::from_secs(10), ws.ws.next()).await.expect("a resync").unwrap().unwrap();
         let tokio_tungstenite::tungstenite::Message::Text(t) = frame else { continue };
         let v: Value = serde_json::from_str(&t).unwrap();
         match v["type"].as_str() {
             Some("change") => changes += 1,
+            Some("changes") => changes += v["changes"].as_array().unwrap().len() as i32,
             Some("resync") => break,
             other => panic!("unexpected frame {other:?}: {v}"),
         }

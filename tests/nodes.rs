@@ -318,7 +318,9 @@ async fn three_nodes_with_their_own_data_directories_share_files_and_the_live_fe
         while let Some(Ok(m)) = ws.next().await {
             if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
                 let v: Value = serde_json::from_str(&t).unwrap();
-                if v["kind"] == "message" && v["id"] == message.to_string() {
+                // One change, or several that happened together.
+                let changes = if v["type"] == "changes" { v["changes"].as_array().unwrap().clone() } else { vec![v] };
+                if changes.iter().any(|c| c["kind"] == "message" && c["id"] == message.to_string()) {
                     return true;
                 }
             }

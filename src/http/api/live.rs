@@ -1,6 +1,7 @@
 //! `GET /live`: the inbox's WebSocket. While one is open the agent counts as connected (see `presence`). The
 //! server says `hello`, then passes on each change the agent may see as
-//! `{"type": "change", "kind": "conversation" | "message" | "note", "conversation_id", "id"}`, and
+//! `{"type": "change", "kind": "conversation" | "message" | "note", "conversation_id", "id"}` (several that
+//! happened together as one `{"type": "changes", "changes": [change, …]}`, in order), and
 //! `{"type": "resync"}` when changes may have been missed (the inbox then reloads what it shows). It pings every
 //! 20 seconds.
 //!
@@ -12,13 +13,14 @@
 use crate::auth::{Principal, Via};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
-use crate::live::{Audience, Batch, Event, Frame};
+use crate::live::{Audience, Batch, Frame};
 use crate::state::AppState;
 use crate::store::routing as db;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures_util::SinkExt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::{
     self,
@@ -32,12 +34,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A connection's WebSocket buffers. The inbox sends nothing but pongs and close frames, and is sent frames of
-/// about 150 bytes: a few KiB each way, not tungstenite's 128 KiB (a read buffer it allocates up front), which
+/// about 120 bytes per change (one frame per batch: at most 256 changes, ~31 KB): a few KiB each way, not tungstenite's 128 KiB (a read buffer it allocates up front), which
 /// made each open socket cost about 155 KB.
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
 /// What the socket may hold unsent before writes fail (a browser that stopped reading): the connection closes
-/// rather than buffer for it; the inbox reconnects and reloads.
+/// rather than buffer for it; the inbox reconnects and reloads. Above the largest batch's frame.
 const MAX_WRITE_BUFFER: usize = 64 * 1024;
 /// The largest frame the inbox may send.
 const MAX_INCOMING: usize = 16 * 1024;
@@ -183,29 +185,23 @@ async fn connection(
     }
 }
 
-/// Writes what `first` and the batches already waiting behind it hold for this audience, then flushes once.
-/// Whether the connection stays open (false: the socket failed or stalled, or the feed ended).
+/// Writes what `first` and the batches already waiting behind it hold for this audience (one frame per batch),
+/// then flushes once. Whether the connection stays open (false: the socket failed or stalled, or the feed ended).
 async fn pass_on(
     socket: &mut WebSocket,
     audience: &Audience,
-    events: &mut broadcast::Receiver<Batch>,
-    first: Result<Batch, RecvError>,
+    events: &mut broadcast::Receiver<Arc<Batch>>,
+    first: Result<Arc<Batch>, RecvError>,
 ) -> bool {
     let mut batch = first;
     for taken in 1.. {
-        let frames: Vec<Frame> = match batch {
-            Ok(batch) => batch
-                .iter()
-                .filter_map(|event| match event {
-                    Event::Change(c, frame) => audience.sees(c).then(|| frame.clone()),
-                    Event::Resync => Some(Frame::resync()),
-                })
-                .collect(),
-            // Fell behind: the events it missed are gone; the inbox reloads.
-            Err(RecvError::Lagged(_)) => vec![Frame::resync()],
+        let frame = match batch {
+            Ok(batch) => batch.frame_for(audience),
+            // Fell behind: the changes it missed are gone; the inbox reloads.
+            Err(RecvError::Lagged(_)) => Some(Frame::resync()),
             Err(RecvError::Closed) => return false,
         };
-        for frame in frames {
+        if let Some(frame) = frame {
             if write(socket, frame).await.is_err() {
                 return false;
             }

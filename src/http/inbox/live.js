@@ -28,6 +28,7 @@ function connectLive() {
     if (e.type === 'hello') { S.retry = 0; setConn(true); resync(); }
     else if (e.type === 'resync') resync();
     else if (e.type === 'change') onChange(e);
+    else if (e.type === 'changes') e.changes.forEach(onChange);
   };
   ws.onclose = (ev) => {
     if (S.ws !== ws) return;
