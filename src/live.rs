@@ -124,7 +124,7 @@ impl Audience {
 pub enum Batch {
     /// Each change with its own frame, and all of them in one frame for those who see everything (made once
     /// here, so a supervisor's connection only writes it).
-    Changes { changes: Vec<(Change, Frame)>, all: Frame, touched: Touched },
+    Changes { changes: Vec<(Change, Frame)>, all: Frame },
     /// Changes may have been missed: reload.
     Resync,
 }
@@ -132,13 +132,7 @@ pub enum Batch {
 impl Batch {
     fn of(changes: Vec<(Change, Frame)>) -> Option<Self> {
         let all = Frame::together(changes.iter().map(|(_, f)| f))?;
-        let mut touched = Touched::default();
-        for (c, _) in &changes {
-            touched.numbers.extend(c.number_id);
-            touched.queues.extend(c.queue_id.into_iter().chain(c.previous_queue_id));
-            touched.people.extend(c.assignee_id.into_iter().chain(c.previous_assignee_id));
-        }
-        Some(Self::Changes { changes, all, touched })
+        Some(Self::Changes { changes, all })
     }
 
     /// The one frame this audience is sent for the batch, if it sees anything in it.
@@ -146,27 +140,11 @@ impl Batch {
         match (self, audience) {
             (Self::Resync, _) => Some(Frame::resync()),
             (Self::Changes { all, .. }, Audience::All) => Some(all.clone()),
-            (Self::Changes { touched, .. }, Audience::Agent { user, queues, numbers })
-                if !touched.people.contains(user)
-                    && !queues.iter().any(|q| touched.queues.contains(q))
-                    && !numbers.iter().any(|n| touched.numbers.contains(n)) =>
-            {
-                None
-            }
             (Self::Changes { changes, .. }, _) => {
                 Frame::together(changes.iter().filter(|(c, _)| audience.sees(c)).map(|(_, f)| f))
             }
         }
     }
-}
-
-/// The numbers, queues and people a batch's changes name (before and after): an agent who is in none of them
-/// sees nothing in the batch, known without reading its changes one by one (most agents, for most batches).
-#[derive(Debug, Default)]
-pub struct Touched {
-    numbers: HashSet<Uuid>,
-    queues: HashSet<Uuid>,
-    people: HashSet<Uuid>,
 }
 
 /// The most events in one batch.
@@ -330,12 +308,6 @@ mod tests {
         assert_eq!(batch.frame_for(&agent), Some(Frame::of(&a)), "one change alone keeps its own frame");
         let stranger = Audience::Agent { user: Uuid::now_v7(), queues: HashSet::new(), numbers: HashSet::new() };
         assert_eq!(batch.frame_for(&stranger), None);
-        // Someone whose queue a change left still sees it go.
-        let (queue, gone) = (Uuid::now_v7(), change(None, None, None, None, theirs));
-        let gone = Change { previous_queue_id: Some(queue), ..gone };
-        let batch = Batch::of(vec![(gone.clone(), Frame::of(&gone))]).unwrap();
-        let member = Audience::Agent { user: Uuid::now_v7(), queues: HashSet::from([queue]), numbers: HashSet::new() };
-        assert_eq!(batch.frame_for(&member), Some(Frame::of(&gone)));
         assert!(Batch::of(vec![]).is_none());
     }
 
