@@ -276,6 +276,16 @@ async fn next_change(live: &mut Live, wait: Duration) -> Option<Value> {
     }
 }
 
+/// A customer's conversation on the desk's number and the live connection of an agent of that number, with what
+/// the connection had to say so far (the conversation's own changes) read.
+async fn watched_conversation(d: &Desk, phone: &str, agent: &str) -> (Uuid, Live) {
+    let c = d.customer_writes(phone, "hi").await;
+    d.agent(agent, &[d.number]).await;
+    let mut ws = live(&d.app, agent, "the agent's own password 99").await;
+    while next_change(&mut ws, Duration::from_millis(300)).await.is_some() {}
+    (c, ws)
+}
+
 #[tokio::test]
 async fn the_live_feed_tells_an_agent_about_their_numbers_conversations_and_nothing_else() {
     let d = desk().await;
@@ -320,10 +330,7 @@ async fn the_live_feed_tells_an_agent_about_their_numbers_conversations_and_noth
 #[tokio::test]
 async fn a_connection_that_falls_behind_is_told_to_resync_instead_of_being_buffered_for() {
     let d = desk().await;
-    let c = d.customer_writes("+31600000010", "hi").await;
-    d.agent("behind@example.com", &[d.number]).await;
-    let mut ws = live(&d.app, "behind@example.com", "the agent's own password 99").await;
-    while next_change(&mut ws, Duration::from_millis(300)).await.is_some() {}
+    let (c, mut ws) = watched_conversation(&d, "+31600000010", "behind@example.com").await;
     // More changes in one transaction than the feed holds for its connections (64 batches of 256): they reach
     // the process at once, and the connection cannot take them all before the oldest are dropped.
     let burst: i32 = 20_000;
@@ -367,10 +374,7 @@ async fn a_connection_that_falls_behind_is_told_to_resync_instead_of_being_buffe
 #[tokio::test]
 async fn a_change_committed_late_is_passed_on_when_it_commits_and_holds_back_nothing_committed_meanwhile() {
     let d = desk().await;
-    let c = d.customer_writes("+31600000009", "hi").await;
-    d.agent("watcher@example.com", &[d.number]).await;
-    let mut ws = live(&d.app, "watcher@example.com", "the agent's own password 99").await;
-    while next_change(&mut ws, Duration::from_millis(300)).await.is_some() {}
+    let (c, mut ws) = watched_conversation(&d, "+31600000009", "watcher@example.com").await;
     // Transaction A writes a note and stays open; transaction B writes one and commits.
     let mut a = d.app.pool.begin().await.unwrap();
     let early =

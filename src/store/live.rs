@@ -16,6 +16,8 @@ pub async fn snapshot(pool: &PgPool) -> sqlx::Result<String> {
 /// did not see as finished and the current snapshot does, in transaction order, and the current snapshot: the
 /// next call's `since`.
 pub async fn read_since(pool: &PgPool, since: &str) -> sqlx::Result<(Vec<String>, String)> {
+    // `$1` itself (not `s.before`) in the list of transactions that were running: an uncorrelated subquery is
+    // computed once, so both conditions are index scans of `live_events_xid_idx`.
     sqlx::query_as(
         "WITH s AS (SELECT pg_current_snapshot() AS now, $1::pg_snapshot AS before)
          SELECT COALESCE((SELECT array_agg(e.payload ORDER BY e.xid, e.created_at) FROM live_events e, s

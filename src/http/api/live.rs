@@ -33,9 +33,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(live))
 }
 
-/// A connection's WebSocket buffers. The inbox sends nothing but pongs and close frames, and is sent frames of
-/// about 120 bytes per change (one frame per batch: at most 256 changes, ~31 KB): a few KiB each way, not tungstenite's 128 KiB (a read buffer it allocates up front), which
-/// made each open socket cost about 155 KB.
+/// A connection's WebSocket buffers. The inbox sends nothing but pongs and close frames, and is sent about 120
+/// bytes per change (one frame per batch: at most 256 changes, ~31 KB): a few KiB each way, not tungstenite's
+/// 128 KiB (a read buffer it allocates up front), which made each open socket cost about 155 KB.
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
 /// What the socket may hold unsent before writes fail (a browser that stopped reading): the connection closes

@@ -213,41 +213,9 @@ pub async fn write_placements(conn: &mut PgConnection, settled: &[Settled<'_>], 
     if settled.is_empty() {
         return Ok(());
     }
-    let n = settled.len();
-    let (mut ids, mut states, mut assignees, mut queues, mut waiting, mut rules, mut ai) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut of, mut kinds, mut data) = (Vec::new(), Vec::new(), Vec::new());
-    for s in settled {
-        let (state, assignee, queue, waiting_agent) = match s.placement {
-            Placement::Assigned { agent, queue } => (RoutingState::Assigned, Some(agent), queue, None),
-            Placement::Waiting { queue, agent } => (RoutingState::Waiting, None, queue, agent),
-            Placement::Ai(_) => (RoutingState::Ai, None, None, None),
-            Placement::Unowned => (RoutingState::Unowned, None, None, None),
-            Placement::Blocked => (RoutingState::Blocked, None, None, None),
-        };
-        ids.push(s.conversation);
-        states.push(state.as_str());
-        assignees.push(assignee);
-        queues.push(queue);
-        waiting.push(waiting_agent);
-        rules.push(s.rule);
-        ai.push(match s.placement {
-            Placement::Ai(agent) => Some(agent),
-            _ => None,
-        });
-        for (kind, d) in s.events {
-            of.push(s.conversation);
-            kinds.push(*kind);
-            data.push(d);
-        }
-    }
+    let columns: Vec<Columns> = settled.iter().map(|s| Columns::of(s.placement)).collect();
+    let column = |f: fn(&Columns) -> Option<Uuid>| columns.iter().map(f).collect::<Vec<_>>();
+    let events = || settled.iter().flat_map(|s| s.events.iter().map(move |(kind, data)| (s.conversation, *kind, data)));
     sqlx::query(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::uuid[])
@@ -272,22 +240,44 @@ pub async fn write_placements(conn: &mut PgConnection, settled: &[Settled<'_>], 
          JOIN placed ON placed.id = e.conversation_id
          ORDER BY e.ord",
     )
-    .bind(&ids)
-    .bind(&states)
-    .bind(&assignees)
-    .bind(&queues)
-    .bind(&waiting)
-    .bind(&rules)
-    .bind(&ai)
-    .bind(&of)
-    .bind(&kinds)
-    .bind(&data)
+    .bind(settled.iter().map(|s| s.conversation).collect::<Vec<_>>())
+    .bind(columns.iter().map(|c| c.state.as_str()).collect::<Vec<_>>())
+    .bind(column(|c| c.assignee))
+    .bind(column(|c| c.queue))
+    .bind(column(|c| c.waiting_agent))
+    .bind(settled.iter().map(|s| s.rule).collect::<Vec<_>>())
+    .bind(column(|c| c.ai_agent))
+    .bind(events().map(|(id, _, _)| id).collect::<Vec<_>>())
+    .bind(events().map(|(_, kind, _)| kind).collect::<Vec<_>>())
+    .bind(events().map(|(_, _, data)| data).collect::<Vec<_>>())
     .bind(actor.kind)
     .bind(actor.id)
     .bind(&actor.label)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A placement as the conversation's columns hold it.
+struct Columns {
+    state: RoutingState,
+    assignee: Option<Uuid>,
+    queue: Option<Uuid>,
+    waiting_agent: Option<Uuid>,
+    ai_agent: Option<Uuid>,
+}
+
+impl Columns {
+    fn of(p: Placement) -> Self {
+        let (state, assignee, queue, waiting_agent, ai_agent) = match p {
+            Placement::Assigned { agent, queue } => (RoutingState::Assigned, Some(agent), queue, None, None),
+            Placement::Waiting { queue, agent } => (RoutingState::Waiting, None, queue, agent, None),
+            Placement::Ai(ai) => (RoutingState::Ai, None, None, None, Some(ai)),
+            Placement::Unowned => (RoutingState::Unowned, None, None, None, None),
+            Placement::Blocked => (RoutingState::Blocked, None, None, None, None),
+        };
+        Self { state, assignee, queue, waiting_agent, ai_agent }
+    }
 }
 
 /// Marks a conversation for (re)routing by the router.
