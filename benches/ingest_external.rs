@@ -69,7 +69,7 @@ async fn run() -> anyhow::Result<()> {
     let bare = std::env::var("BENCH_BARE_BIN").ok();
     let dir = tempfile::tempdir()?;
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    let (admin_url, mut embedded, label) = common::database(dir.path()).await?;
+    let (admin_url, mut embedded, label) = common::server(dir.path()).await?;
     println!("external ingest load — {label}");
     println!("  load                 {concurrency} connections from a separate process, {customers} customers new at first, {seconds} s per round, no warm-up");
     let mut targets = vec![Target::Switchboard("Switchboard", None, String::new())];
@@ -89,7 +89,7 @@ async fn run() -> anyhow::Result<()> {
         }
         for t in order {
             let target = targets[t].clone();
-            let url = ext::fresh_database(&admin_url, &format!("round{round}_{t}")).await?;
+            let url = common::create_database(&admin_url, &format!("ext_round{round}_{t}")).await?;
             let shape = Shape { round, concurrency, seconds, customers };
             let r = match &target {
                 Target::Switchboard(_, bin, env) => {

@@ -45,8 +45,8 @@ async fn run() -> anyhow::Result<()> {
     let supervisors = sockets / 10;
     let dir = tempfile::tempdir()?;
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    let (admin_url, mut embedded, label) = common::database(dir.path()).await?;
-    let url = ext::fresh_database(&admin_url, "live").await?;
+    let (admin_url, mut embedded, label) = common::server(dir.path()).await?;
+    let url = common::create_database(&admin_url, "ext_live").await?;
     let port = ext::free_port()?;
     let data = dir.path().join("data");
     let mut server = ext::switchboard(&ext::server_bin(env!("CARGO_BIN_EXE_switchboard")), "", &data, &url, port)?;

@@ -96,13 +96,7 @@ impl Node {
 
 /// A process's resident memory, from /proc (0 once it is gone).
 fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    common::external::rss_kb(pid).unwrap_or(0)
 }
 
 impl Drop for Node {

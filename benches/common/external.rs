@@ -1,6 +1,6 @@
-//! What the benchmarks that run Switchboard as its own process share: a fresh database, the server's and the
-//! bare server's processes, the load generator's process (the benchmark's own executable run with `--loadgen`),
-//! and CPU and memory readings from `/proc`.
+//! What the benchmarks that run Switchboard as its own process share: the server's and the bare server's
+//! processes, the load generator's process (the benchmark's own executable run with `--loadgen`), and CPU and
+//! memory readings from `/proc`.
 
 use super::{form, webhook, TOKEN};
 
@@ -12,20 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard::twilio::signature;
-
-/// A new, empty database in the server of `admin_url`; its URL.
-pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
-    use sqlx::Connection;
-    let db = format!("sb_ext_{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await?;
-    let (head, query) = match admin_url.split_once('?') {
-        Some((h, q)) => (h, format!("?{q}")),
-        None => (admin_url, String::new()),
-    };
-    let base = head.rsplit_once('/').expect("a URL with a database").0;
-    Ok(format!("{base}/{db}{query}"))
-}
 
 /// What a benchmark that uses the load generator does first: `--list` (a test runner listing tests: there are
 /// none) and `--loadgen …` (this process is the generator) are handled here. `None`: run the benchmark.
@@ -70,12 +56,15 @@ pub fn server_bin(built: &str) -> String {
     std::env::var("BENCH_SERVER_BIN").unwrap_or_else(|_| built.to_owned())
 }
 
+/// A process's resident memory, in KB, from /proc (`None` once it is gone).
+pub fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()
+}
+
 /// A process's resident memory, in MB.
 pub fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    rss_kb(pid).map(|kb| kb as f64 / 1024.0)
 }
 
 pub fn free_port() -> anyhow::Result<u16> {
@@ -98,8 +87,9 @@ pub async fn wait_until_up(port: u16, path: &str, child: &mut Child) -> anyhow::
     }
 }
 
+/// SIGTERM, as an operator stops the server; waits for it to exit.
 pub fn stop(mut child: Child) -> anyhow::Result<()> {
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)?;
     child.wait()?;
     Ok(())
 }

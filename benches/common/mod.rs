@@ -15,31 +15,46 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The database for a benchmark: a fresh database in `SWITCHBOARD_BENCH_DATABASE_URL`'s server when set, else
-/// the embedded PostgreSQL in `dir` with its durable defaults (the product's out-of-the-box setup). Returns its
-/// URL, the embedded cluster to stop afterwards (if one was started), and a label for the report.
-pub async fn database(dir: &std::path::Path) -> anyhow::Result<(String, Option<EmbeddedPostgres>, String)> {
-    match std::env::var("SWITCHBOARD_BENCH_DATABASE_URL") {
-        Ok(admin) => {
-            use sqlx::Connection;
-            let name = format!("sb_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-            let base = admin.rsplit_once('/').expect("a URL with a database").0.to_owned();
-            Ok((format!("{base}/{name}"), None, "external PostgreSQL".to_owned()))
-        }
-        Err(_) => {
-            let pg = EmbeddedPostgres::start(dir, None).await?;
-            let opts = pg.connect_options();
-            let url = format!(
-                "postgres://{}@localhost/{}?host={}",
-                switchboard::database::embedded::SUPERUSER,
-                switchboard::database::embedded::DATABASE,
-                opts.get_host()
-            );
-            Ok((url, Some(pg), "embedded PostgreSQL (durable defaults: fsync on, synchronous_commit on)".to_owned()))
-        }
+/// The PostgreSQL server for a benchmark: `SWITCHBOARD_BENCH_DATABASE_URL`'s when set, else the embedded
+/// PostgreSQL in `dir` with its durable defaults (the product's out-of-the-box setup). Returns a URL that
+/// [`create_database`] can create databases from (the given one, or the embedded cluster's database), the embedded
+/// cluster to stop afterwards (if one was started), and a label for the report.
+pub async fn server(dir: &std::path::Path) -> anyhow::Result<(String, Option<EmbeddedPostgres>, String)> {
+    if let Ok(admin) = std::env::var("SWITCHBOARD_BENCH_DATABASE_URL") {
+        return Ok((admin, None, "external PostgreSQL".to_owned()));
     }
+    let pg = EmbeddedPostgres::start(dir, None).await?;
+    let opts = pg.connect_options();
+    let url = format!(
+        "postgres://{}@localhost/{}?host={}",
+        switchboard::database::embedded::SUPERUSER,
+        switchboard::database::embedded::DATABASE,
+        opts.get_host()
+    );
+    Ok((url, Some(pg), "embedded PostgreSQL (durable defaults: fsync on, synchronous_commit on)".to_owned()))
+}
+
+/// The database for a benchmark: a fresh one in `SWITCHBOARD_BENCH_DATABASE_URL`'s server when set, else the
+/// embedded cluster's own (see [`server`]).
+pub async fn database(dir: &std::path::Path) -> anyhow::Result<(String, Option<EmbeddedPostgres>, String)> {
+    let (url, embedded, label) = server(dir).await?;
+    let url = if embedded.is_none() { create_database(&url, "bench").await? } else { url };
+    Ok((url, embedded, label))
+}
+
+/// A new, empty database `sb_<label>_<random>` in the server of `admin_url`; its URL (with `admin_url`'s query,
+/// such as the embedded cluster's socket directory).
+pub async fn create_database(admin_url: &str, label: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let db = format!("sb_{label}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await?;
+    let (head, query) = match admin_url.split_once('?') {
+        Some((h, q)) => (h, format!("?{q}")),
+        None => (admin_url, String::new()),
+    };
+    let base = head.rsplit_once('/').expect("a URL with a database").0;
+    Ok(format!("{base}/{db}{query}"))
 }
 
 /// A channel with one number on the load generator's account (its Auth Token signs the webhooks), as the CLI
