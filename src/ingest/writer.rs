@@ -2,18 +2,20 @@
 //!
 //! Under load most of PostgreSQL's work per webhook is per statement (executor start-up, commit, round trip),
 //! not per row. Webhook handlers hand their message to one of a few writer tasks and wait for its answer; a
-//! writer takes every message already waiting (up to a batch size; it never waits for more to arrive, so a
-//! quiet server adds no latency) and stores them in one statement and one commit. Each handler is answered
+//! writer takes every message already waiting (up to a batch size; while another writer is writing it gathers a
+//! few more first, see [`crate::group_commit`], and with no writer busy it never waits, so a quiet server adds
+//! no latency) and stores them in one statement and one commit. Each handler is answered
 //! only after that commit, so nothing is acknowledged to Twilio before it is durable, exactly as with one
 //! statement per message. If a batch fails as a whole (one row breaking a constraint, say), its messages are
 //! stored one by one, so one bad message never takes others with it. A message with media to download is stored
 //! on its own, and the job worker is woken for it once it is committed.
 
+use crate::group_commit::Queue;
 use crate::jobs::Wake;
 use crate::store::messages::{self, NewInbound, Stored};
 use sqlx::PgPool;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 type Reply = oneshot::Sender<sqlx::Result<Stored>>;
 
@@ -29,9 +31,9 @@ impl InboundWriter {
     /// Starts `writers` tasks, each storing up to `max_batch` messages per statement.
     pub fn start(pool: PgPool, writers: usize, max_batch: usize, jobs: Wake) -> Self {
         let (queue, receiver) = mpsc::channel::<(NewInbound, Reply)>(writers * max_batch * 4);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let batches = Queue::new(receiver, max_batch);
         for _ in 0..writers.max(1) {
-            tokio::spawn(run(pool.clone(), receiver.clone(), max_batch.max(1)));
+            tokio::spawn(run(pool.clone(), batches.clone()));
         }
         Self { queue, pool, jobs }
     }
@@ -54,9 +56,9 @@ impl InboundWriter {
     }
 }
 
-async fn run(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<(NewInbound, Reply)>>>, max_batch: usize) {
-    let mut batch: Vec<(NewInbound, Reply)> = Vec::with_capacity(max_batch);
-    while crate::group_commit::next_batch(&receiver, &mut batch, max_batch).await {
+async fn run(pool: PgPool, queue: Arc<Queue<(NewInbound, Reply)>>) {
+    let mut batch: Vec<(NewInbound, Reply)> = Vec::new();
+    while let Some(_writing) = queue.next_batch(&mut batch).await {
         write(&pool, &mut batch).await;
     }
 }

@@ -4,8 +4,9 @@
 //! open conversation, window and consent, the tier; a conversation, its event, the message and its send job)
 //! plus the messaging-limit reservation's own short transaction, and under load PostgreSQL's work is mostly per
 //! statement and per commit, not per row. So `POST /notifications` hands its request to one of a few writer
-//! tasks and waits for the answer. A writer takes every request already waiting (up to `max_batch`; it never
-//! waits for more to arrive, so a quiet server adds no latency), groups the requests that share a sender, number,
+//! tasks and waits for the answer. A writer takes every request already waiting (up to `max_batch`; while
+//! another writer is writing it gathers a few more first, see [`crate::group_commit`], and with no writer busy
+//! it never waits, so a quiet server adds no latency), groups the requests that share a sender, number,
 //! template, topic, tags and queue, checks each group once and sends to its recipients with [`super::send`] (the
 //! customers, their situations, their consent and the reservation are read or written once per group), and
 //! commits once.
@@ -19,13 +20,14 @@
 
 use super::{check, send, Common, Recipient, Sent};
 use crate::auth::Caller;
+use crate::group_commit::Queue;
 use crate::jobs::Wake;
 use crate::outbound::compose::Outbox;
 use crate::outbound::limits::Reservation;
 use crate::outbound::policy::SendError;
 use sqlx::PgPool;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 /// One notification: who sends it, what it shares with others, and its recipient.
 #[derive(Debug, Clone)]
@@ -93,9 +95,9 @@ impl NotificationWriter {
     ) -> Self {
         let ctx = Context { pool, side_pool, outbox, jobs };
         let (queue, receiver) = mpsc::channel::<(Request, Reply)>(writers.max(1) * max_batch.max(1) * 4);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let batches = Queue::new(receiver, max_batch);
         for _ in 0..writers.max(1) {
-            tokio::spawn(run(ctx.clone(), receiver.clone(), max_batch.max(1)));
+            tokio::spawn(run(ctx.clone(), batches.clone()));
         }
         Self { queue, ctx }
     }
@@ -111,9 +113,9 @@ impl NotificationWriter {
     }
 }
 
-async fn run(ctx: Context, receiver: Arc<Mutex<mpsc::Receiver<(Request, Reply)>>>, max_batch: usize) {
-    let mut batch: Vec<(Request, Reply)> = Vec::with_capacity(max_batch);
-    while crate::group_commit::next_batch(&receiver, &mut batch, max_batch).await {
+async fn run(ctx: Context, queue: Arc<Queue<(Request, Reply)>>) {
+    let mut batch: Vec<(Request, Reply)> = Vec::new();
+    while let Some(_writing) = queue.next_batch(&mut batch).await {
         write(&ctx, &mut batch).await;
     }
 }
