@@ -52,12 +52,16 @@ pub struct Head {
     pub number_hours_id: Option<Uuid>,
 }
 
+/// The conversations' heads, each looked up by its key (see [`happenings`]).
 pub async fn heads(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Head>> {
     sqlx::query_as(
-        "SELECT c.id, c.created_at, c.number_id, n.channel_id, n.business_hours_id AS number_hours_id
-         FROM conversations c JOIN whatsapp_numbers n ON n.id = c.number_id WHERE c.id = ANY($1)",
+        "SELECT h.* FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL (
+             SELECT c.id, c.created_at, c.number_id, n.channel_id, n.business_hours_id AS number_hours_id
+             FROM conversations c JOIN whatsapp_numbers n ON n.id = c.number_id WHERE c.id = k.id OFFSET 0
+         ) h",
     )
     .bind(ids)
+    .persistent(false)
     .fetch_all(conn)
     .await
 }
@@ -76,25 +80,31 @@ pub struct Happening {
     pub rating: Option<i16>,
 }
 
+/// Read conversation by conversation (a lateral subquery the planner cannot flatten), and planned at each call:
+/// with `= ANY($1)` a young database's planner, which has no statistics yet, takes a few hundred ids to match
+/// the whole table and reads all of it; and a plan kept from the database's first minutes (PostgreSQL's generic
+/// plan, kept until the tables' statistics change) reads whole tables once per conversation.
 pub async fn happenings(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Happening>> {
     sqlx::query_as(
-        "SELECT conversation_id, at, kind, actor_type, actor_id, data, rating FROM (
-             SELECT conversation_id, created_at AS at, 1 AS source, id AS seq, kind, actor_type, actor_id, data,
-                    NULL::smallint AS rating
-             FROM conversation_events WHERE conversation_id = ANY($1)
+        "SELECT k.id AS conversation_id, h.at, h.kind, h.actor_type, h.actor_id, h.data, h.rating
+         FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL (
+             SELECT created_at AS at, 1 AS source, id AS seq, kind, actor_type, actor_id, data, NULL::smallint AS rating
+             FROM conversation_events WHERE conversation_id = k.id
              UNION ALL
-             SELECT conversation_id, created_at, 0, 0, CASE WHEN direction = 'inbound' THEN 'customer' ELSE 'person' END,
+             SELECT created_at, 0, 0, CASE WHEN direction = 'inbound' THEN 'customer' ELSE 'person' END,
                     NULL, author_user_id, NULL, NULL
-             FROM messages WHERE conversation_id = ANY($1) AND (direction = 'inbound' OR author_user_id IS NOT NULL)
+             FROM messages WHERE conversation_id = k.id AND (direction = 'inbound' OR author_user_id IS NOT NULL)
              UNION ALL
-             SELECT conversation_id, created_at, 2, 0, 'survey_sent', NULL, NULL, NULL, NULL
-             FROM csat_surveys WHERE conversation_id = ANY($1) AND state <> 'skipped'
+             SELECT created_at, 2, 0, 'survey_sent', NULL, NULL, NULL, NULL
+             FROM csat_surveys WHERE conversation_id = k.id AND state <> 'skipped'
              UNION ALL
-             SELECT conversation_id, rated_at, 2, 1, 'survey_rated', NULL, NULL, NULL, rating
-             FROM csat_surveys WHERE conversation_id = ANY($1) AND rating IS NOT NULL AND rated_at IS NOT NULL
-         ) h ORDER BY conversation_id, at, source, seq",
+             SELECT rated_at, 2, 1, 'survey_rated', NULL, NULL, NULL, rating
+             FROM csat_surveys WHERE conversation_id = k.id AND rating IS NOT NULL AND rated_at IS NOT NULL
+             OFFSET 0
+         ) h ORDER BY k.id, h.at, h.source, h.seq",
     )
     .bind(ids)
+    .persistent(false)
     .fetch_all(conn)
     .await
 }

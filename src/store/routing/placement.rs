@@ -209,6 +209,11 @@ pub struct Settled<'a> {
 /// so the batch's row locks are held for one round trip instead of one per conversation, and an inbound batch
 /// that touches one of them waits that long only). Each conversation appears once; a placement that took an
 /// agent must be written before the next take (see [`take_agent`]).
+///
+/// The statement is planned at each call rather than prepared once per connection: a plan kept from a young
+/// database's first minutes (PostgreSQL's generic plan, made once and kept until the table's statistics change)
+/// joins the batch to every conversation through a sequential scan, and that grows with the table. Planned
+/// with the batch in hand, it looks each conversation up by its key.
 pub async fn write_placements(conn: &mut PgConnection, settled: &[Settled<'_>], actor: &Actor) -> sqlx::Result<()> {
     if settled.is_empty() {
         return Ok(());
@@ -253,6 +258,7 @@ pub async fn write_placements(conn: &mut PgConnection, settled: &[Settled<'_>], 
     .bind(actor.kind)
     .bind(actor.id)
     .bind(&actor.label)
+    .persistent(false)
     .execute(conn)
     .await?;
     Ok(())
