@@ -4,9 +4,9 @@
 //! A statement costs PostgreSQL most of its time per statement (executor start-up, triggers' set-up, commit),
 //! not per row: one inbound message alone costs about four times its share of a batch of fourteen. So a writer
 //! that finds only a few items waiting while another writer is still writing gathers more before it starts:
-//! until [`Queue::gather`] items are waiting, or until the other writer finishes (then the database has a free
-//! writer's worth of room again, and waiting longer would only add latency). A writer that finds no other
-//! writer busy takes what is there at once, so a quiet server adds no latency.
+//! until [`Queue::gather`] items are waiting, or until no other writer is writing (then the database has room
+//! again, and waiting longer would only add latency). A writer that finds no other writer busy takes what is
+//! there at once, so a quiet server adds no latency. Measured in BENCHMARKS.md (issue 21, 2026-12-05).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -54,7 +54,7 @@ impl<T> Queue<T> {
     }
 
     /// Waits for one item, then takes every item already waiting, up to the maximum; while another writer is
-    /// writing, it goes on until [`Self::gather`] items are in `batch` or that writer finishes. `None` once
+    /// writing, it goes on until [`Self::gather`] items are in `batch` or no other writer is writing. `None` once
     /// every sender is gone and nothing is left. The batch is being written until the guard is dropped.
     pub async fn next_batch(&self, batch: &mut Vec<T>) -> Option<Writing<'_, T>> {
         let mut rx = self.receiver.lock().await;
@@ -70,7 +70,7 @@ impl<T> Queue<T> {
                 break;
             }
             tokio::select! {
-                // A writer finished (or had finished before this wait: `notify_one` keeps the signal).
+                // A writer finished; a signal kept from before this wait (`notify_one` keeps one) costs a re-check.
                 _ = self.finished.notified() => {}
                 next = rx.recv() => match next {
                     Some(next) => batch.push(next),
@@ -111,14 +111,24 @@ mod tests {
         assert_eq!(batch, vec![0, 1, 2, 3]);
     }
 
+    /// Sends `items`, then takes them as one batch (no other writer busy): a writer writing them.
+    async fn writing_batch_of<'a>(
+        queue: &'a Queue<i32>,
+        tx: &mpsc::Sender<i32>,
+        items: std::ops::Range<i32>,
+    ) -> Writing<'a, i32> {
+        for i in items {
+            tx.send(i).await.unwrap();
+        }
+        queue.next_batch(&mut Vec::new()).await.unwrap()
+    }
+
     #[tokio::test]
     async fn while_another_writer_writes_a_writer_gathers_until_enough_are_waiting() {
         let (tx, rx) = mpsc::channel(64);
         let queue = Queue::new(rx, 32);
         assert_eq!(queue.gather(), 8);
-        tx.send(0).await.unwrap();
-        let mut first = Vec::new();
-        let _busy = queue.next_batch(&mut first).await.unwrap();
+        let _busy = writing_batch_of(&queue, &tx, 0..1).await;
         tx.send(1).await.unwrap();
         let mut second = Vec::new();
         let writing = {
@@ -142,9 +152,7 @@ mod tests {
     async fn a_gathering_writer_takes_what_it_has_when_the_other_writer_finishes() {
         let (tx, rx) = mpsc::channel(64);
         let queue = Queue::new(rx, 32);
-        tx.send(0).await.unwrap();
-        let mut first = Vec::new();
-        let busy = queue.next_batch(&mut first).await.unwrap();
+        let busy = writing_batch_of(&queue, &tx, 0..1).await;
         tx.send(1).await.unwrap();
         tx.send(2).await.unwrap();
         let mut second = Vec::new();
@@ -160,12 +168,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_finish_signalled_before_the_gathering_began_does_not_end_it() {
+        let (tx, rx) = mpsc::channel(64);
+        let queue = Queue::new(rx, 32);
+        drop(writing_batch_of(&queue, &tx, 0..3).await);
+        let _busy = writing_batch_of(&queue, &tx, 3..6).await;
+        tx.send(6).await.unwrap();
+        let mut second = Vec::new();
+        let gathering = queue.next_batch(&mut second);
+        assert!(tokio::time::timeout(Duration::from_millis(50), gathering).await.is_err());
+    }
+
+    #[tokio::test]
     async fn when_every_sender_is_gone_the_rest_is_taken_then_none() {
         let (tx, rx) = mpsc::channel(64);
         let queue = Queue::new(rx, 32);
-        tx.send(0).await.unwrap();
-        let mut first = Vec::new();
-        let _busy = queue.next_batch(&mut first).await.unwrap();
+        let _busy = writing_batch_of(&queue, &tx, 0..1).await;
         tx.send(1).await.unwrap();
         drop(tx);
         let mut second = Vec::new();
