@@ -4,11 +4,11 @@
 //! not per row. Webhook handlers hand their message to one of a few writer tasks and wait for its answer; a
 //! writer takes every message already waiting (up to a batch size; while another writer is writing it gathers a
 //! few more first, see [`crate::group_commit`], and with no writer busy it never waits, so a quiet server adds
-//! no latency) and stores them in one statement and one commit. Each handler is answered
-//! only after that commit, so nothing is acknowledged to Twilio before it is durable, exactly as with one
-//! statement per message. If a batch fails as a whole (one row breaking a constraint, say), its messages are
-//! stored one by one, so one bad message never takes others with it. A message with media to download is stored
-//! on its own, and the job worker is woken for it once it is committed.
+//! no latency) and stores them in one statement and one commit. Each handler is answered only after that
+//! commit, so nothing is acknowledged to Twilio before it is durable, exactly as with one statement per message.
+//! If a batch fails as a whole (one row breaking a constraint, say), its messages are stored one by one, so one
+//! bad message never takes others with it. A message with media to download is stored on its own, and the job
+//! worker is woken for it once it is committed.
 
 use crate::group_commit::Queue;
 use crate::jobs::Wake;
