@@ -11,11 +11,14 @@ use uuid::Uuid;
 /// The conversations whose facts must be rebuilt: up to `limit` entries taken off the list in this transaction
 /// (entries another process holds are skipped; a change committed meanwhile lists the conversation again), each
 /// conversation once, in order, and locked for this transaction against another process rebuilding it at the
-/// same time (locks taken in id order, so two rebuilds never wait for each other in a circle).
+/// same time (locks taken in id order, so two rebuilds never wait for each other in a circle). The entries are
+/// deleted by their row address (`ctid = ANY(ARRAY(…))`, a TID scan): `ctid IN (…)` joined the claimed entries
+/// to the whole list, which grows under load.
 pub async fn claim_dirty(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Uuid>> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "WITH taken AS (
-             DELETE FROM report_dirty WHERE ctid IN (SELECT ctid FROM report_dirty FOR UPDATE SKIP LOCKED LIMIT $1)
+             DELETE FROM report_dirty
+             WHERE ctid = ANY(ARRAY(SELECT ctid FROM report_dirty FOR UPDATE SKIP LOCKED LIMIT $1))
              RETURNING conversation_id)
          SELECT DISTINCT conversation_id FROM taken ORDER BY 1",
     )
@@ -24,8 +27,8 @@ pub async fn claim_dirty(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Ve
     .await?;
     // The same conversations' other entries too (one rebuild covers them), skipping any another process holds.
     sqlx::query(
-        "DELETE FROM report_dirty WHERE ctid IN
-             (SELECT ctid FROM report_dirty WHERE conversation_id = ANY($1) FOR UPDATE SKIP LOCKED)",
+        "DELETE FROM report_dirty WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM report_dirty WHERE conversation_id = ANY($1) FOR UPDATE SKIP LOCKED))",
     )
     .bind(&ids)
     .execute(&mut *conn)
