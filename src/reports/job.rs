@@ -9,7 +9,7 @@
 
 use super::facts::{self, Rules, Sla, Step, Timeline};
 use super::{instant, offset};
-use crate::store::reports as db;
+use crate::store::reports::job as db;
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::PgPool;
