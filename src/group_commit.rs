@@ -85,8 +85,23 @@ impl<T> Queue<T> {
 
 #[cfg(test)]
 mod tests {
+    //! No test here waits on the clock: a writer's gathering is polled by hand (`poll!`), and each poll does all
+    //! that can be done at once, so "still gathering" is `Pending` and "taken" is `Ready`.
     use super::*;
-    use std::time::Duration;
+    use futures_util::poll;
+    use std::task::Poll;
+
+    /// Sends `items`, then takes them as one batch (no other writer busy): a writer writing them.
+    async fn writing_batch_of<'a>(
+        queue: &'a Queue<i32>,
+        tx: &mpsc::Sender<i32>,
+        items: std::ops::Range<i32>,
+    ) -> Writing<'a, i32> {
+        for i in items {
+            tx.send(i).await.unwrap();
+        }
+        queue.next_batch(&mut Vec::new()).await.unwrap()
+    }
 
     #[tokio::test]
     async fn with_no_other_writer_busy_a_lone_item_is_taken_at_once() {
@@ -94,8 +109,7 @@ mod tests {
         let queue = Queue::new(rx, 32);
         tx.send(1).await.unwrap();
         let mut batch = Vec::new();
-        let writing = tokio::time::timeout(Duration::from_secs(1), queue.next_batch(&mut batch)).await;
-        assert!(writing.unwrap().is_some());
+        assert!(matches!(poll!(Box::pin(queue.next_batch(&mut batch))), Poll::Ready(Some(_))));
         assert_eq!(batch, vec![1]);
     }
 
@@ -111,18 +125,6 @@ mod tests {
         assert_eq!(batch, vec![0, 1, 2, 3]);
     }
 
-    /// Sends `items`, then takes them as one batch (no other writer busy): a writer writing them.
-    async fn writing_batch_of<'a>(
-        queue: &'a Queue<i32>,
-        tx: &mpsc::Sender<i32>,
-        items: std::ops::Range<i32>,
-    ) -> Writing<'a, i32> {
-        for i in items {
-            tx.send(i).await.unwrap();
-        }
-        queue.next_batch(&mut Vec::new()).await.unwrap()
-    }
-
     #[tokio::test]
     async fn while_another_writer_writes_a_writer_gathers_until_enough_are_waiting() {
         let (tx, rx) = mpsc::channel(64);
@@ -131,20 +133,13 @@ mod tests {
         let _busy = writing_batch_of(&queue, &tx, 0..1).await;
         tx.send(1).await.unwrap();
         let mut second = Vec::new();
-        let writing = {
-            let gathering = queue.next_batch(&mut second);
-            tokio::pin!(gathering);
-            for i in 2..=8 {
-                assert!(
-                    tokio::time::timeout(Duration::from_millis(20), &mut gathering).await.is_err(),
-                    "took a batch of {} while another writer was writing",
-                    i - 1
-                );
-                tx.send(i).await.unwrap();
-            }
-            tokio::time::timeout(Duration::from_secs(1), &mut gathering).await.unwrap()
-        };
-        assert!(writing.is_some());
+        let mut gathering = Box::pin(queue.next_batch(&mut second));
+        for i in 2..=8 {
+            assert!(poll!(&mut gathering).is_pending(), "took a batch of {} while another writer was writing", i - 1);
+            tx.send(i).await.unwrap();
+        }
+        assert!(matches!(poll!(&mut gathering), Poll::Ready(Some(_))));
+        drop(gathering);
         assert_eq!(second, (1..=8).collect::<Vec<_>>());
     }
 
@@ -156,14 +151,11 @@ mod tests {
         tx.send(1).await.unwrap();
         tx.send(2).await.unwrap();
         let mut second = Vec::new();
-        let writing = {
-            let gathering = queue.next_batch(&mut second);
-            tokio::pin!(gathering);
-            assert!(tokio::time::timeout(Duration::from_millis(20), &mut gathering).await.is_err());
-            drop(busy);
-            tokio::time::timeout(Duration::from_secs(1), &mut gathering).await.unwrap()
-        };
-        assert!(writing.is_some());
+        let mut gathering = Box::pin(queue.next_batch(&mut second));
+        assert!(poll!(&mut gathering).is_pending());
+        drop(busy);
+        assert!(matches!(poll!(&mut gathering), Poll::Ready(Some(_))));
+        drop(gathering);
         assert_eq!(second, vec![1, 2]);
     }
 
@@ -175,8 +167,7 @@ mod tests {
         let _busy = writing_batch_of(&queue, &tx, 3..6).await;
         tx.send(6).await.unwrap();
         let mut second = Vec::new();
-        let gathering = queue.next_batch(&mut second);
-        assert!(tokio::time::timeout(Duration::from_millis(50), gathering).await.is_err());
+        assert!(poll!(Box::pin(queue.next_batch(&mut second))).is_pending());
     }
 
     #[tokio::test]
@@ -187,10 +178,8 @@ mod tests {
         tx.send(1).await.unwrap();
         drop(tx);
         let mut second = Vec::new();
-        let writing = tokio::time::timeout(Duration::from_secs(1), queue.next_batch(&mut second)).await.unwrap();
-        assert!(writing.is_some());
+        assert!(matches!(poll!(Box::pin(queue.next_batch(&mut second))), Poll::Ready(Some(_))));
         assert_eq!(second, vec![1]);
-        let mut third = Vec::new();
-        assert!(queue.next_batch(&mut third).await.is_none());
+        assert!(queue.next_batch(&mut Vec::new()).await.is_none());
     }
 }
