@@ -212,8 +212,9 @@ pub struct Settled<'a> {
 ///
 /// The statement is planned at each call rather than prepared once per connection: a plan kept from a young
 /// database's first minutes (PostgreSQL's generic plan, made once and kept until the table's statistics change)
-/// joins the batch to every conversation through a sequential scan, and that grows with the table. Planned
-/// with the batch in hand, it looks each conversation up by its key.
+/// joins the batch to every conversation through a sequential scan however large the table grows. Planned with
+/// the batch and the table's current size in hand, it turns to key lookups once the table is large enough for
+/// them to cost less (with batches of about 80, past some 50,000 conversations: BENCHMARKS.md).
 pub async fn write_placements(conn: &mut PgConnection, settled: &[Settled<'_>], actor: &Actor) -> sqlx::Result<()> {
     if settled.is_empty() {
         return Ok(());
