@@ -3,10 +3,12 @@
 mod common;
 
 use common::*;
+use serde_json::json;
 use switchboard::domain::inbound::InboundMessage;
 use switchboard::domain::{AccountSid, MessageSid, WhatsAppAddress, E164};
 use switchboard::ingest::writer::InboundWriter;
-use switchboard::store::messages::{insert_inbound_batch, NewInbound, Stored};
+use switchboard::store::messages::{insert_inbound, insert_inbound_batch, NewInbound, Stored};
+use switchboard::store::routing::Opening;
 use uuid::Uuid;
 
 async fn channel_ids(app: &TestApp) -> (Uuid, Uuid, Uuid) {
@@ -48,6 +50,7 @@ fn message(ids: (Uuid, Uuid, Uuid), sid: &str, phone: &str, body: &str) -> NewIn
         look: switchboard::domain::automation::Look::Never,
         look_version: 0,
         accept_media: true,
+        opening: None,
     }
 }
 
@@ -101,7 +104,7 @@ async fn the_writer_stores_every_message_once_under_concurrency_even_when_a_batc
     let mut known = message(ids, &new_sid("SM"), "+14155550100", "x");
     known.message.from = WhatsAppAddress::parse("whatsapp:US.777").unwrap();
     known.message.bsuid = Some("US.777".into());
-    switchboard::store::messages::insert_inbound(&app.pool, &known).await.unwrap();
+    insert_inbound(&app.pool, &known).await.unwrap();
 
     let writer = InboundWriter::start(app.pool.clone(), 2, 16, Default::default());
     let mut messages = Vec::new();
@@ -156,5 +159,115 @@ async fn webhooks_arriving_together_are_all_committed_before_their_answers() {
     let outcomes = futures_util::future::join_all(sends).await;
     assert!(outcomes.iter().all(|(s, n)| *s == 200 && *n == 1), "{outcomes:?}");
     assert_eq!(app.count("conversations").await, 5);
+    app.stop().await;
+}
+
+/// What the router would decide for a new customer on a number with nothing to route to, at `version`.
+fn unowned_opening() -> Opening {
+    Opening {
+        ai_agent: None,
+        rule: None,
+        events: vec![("routed", json!({"via": "none", "target": null})), ("unowned", json!({}))],
+        actor: switchboard::routing::system_actor(),
+    }
+}
+
+async fn config_version(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT version FROM routing_config").fetch_one(&app.pool).await.unwrap()
+}
+
+async fn placed(app: &TestApp, stored: &Stored) -> (String, String, Vec<String>) {
+    let conversation_id = conversation(stored);
+    let (state, status): (String, String) =
+        sqlx::query_as("SELECT routing_state, status FROM conversations WHERE id = $1")
+            .bind(conversation_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT kind || ' by ' || actor_label FROM conversation_events WHERE conversation_id = $1 ORDER BY id",
+    )
+    .bind(conversation_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    (state, status, events)
+}
+
+fn conversation(stored: &Stored) -> Uuid {
+    let Stored::New { conversation_id, .. } = stored else { panic!("expected a new message, got {stored:?}") };
+    *conversation_id
+}
+
+fn needs_routing(stored: &Stored) -> bool {
+    matches!(stored, Stored::New { needs_routing: true, .. })
+}
+
+#[tokio::test]
+async fn a_new_customers_conversation_is_stored_placed_by_the_write_when_the_opening_still_holds() {
+    let app = spawn_app().await;
+    let ids = channel_ids(&app).await;
+    let ai: Uuid =
+        sqlx::query_scalar("INSERT INTO ai_agents (id, name, kind) VALUES ($1, 'Bot', 'builtin') RETURNING id")
+            .bind(Uuid::now_v7())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let version = config_version(&app).await;
+    let with_opening = |phone: &str, opening: Opening, version: i64| {
+        let mut m = message(ids, &new_sid("SM"), phone, "hello");
+        m.opening = Some(opening);
+        m.look_version = version;
+        m
+    };
+    let routed_unowned = vec!["routed by router".to_owned(), "unowned by router".to_owned()];
+
+    // One at a time: a new customer is stored unowned, with the router's timeline, and needs no routing.
+    let first = insert_inbound(&app.pool, &with_opening("+5215500000001", unowned_opening(), version)).await.unwrap();
+    assert!(!needs_routing(&first));
+    assert_eq!(placed(&app, &first).await, ("unowned".into(), "open".into(), routed_unowned.clone()));
+
+    // An AI agent's opening: pending with the AI agent, and its session.
+    let to_ai = Opening {
+        ai_agent: Some(ai),
+        events: vec![("routed", json!({"via": "ai_agent"})), ("ai_agent", json!({"ai_agent_id": ai}))],
+        ..unowned_opening()
+    };
+    // In a batch: two messages of one new customer, the first deciding; the AI agent's customer; a customer
+    // Switchboard knows (their open conversation is joined); one whose decision was made before the
+    // configuration moved; and a known customer whose last conversation is resolved.
+    let known = message(ids, &new_sid("SM"), "+5215500000005", "last week");
+    insert_inbound(&app.pool, &known).await.unwrap();
+    sqlx::query("UPDATE conversations SET status = 'resolved' WHERE contact_id = (SELECT id FROM contacts WHERE phone_e164 = '+5215500000005')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let batch = [
+        with_opening("+5215500000002", unowned_opening(), version),
+        with_opening("+5215500000002", to_ai.clone(), version),
+        with_opening("+5215500000003", to_ai.clone(), version),
+        with_opening("+5215500000001", unowned_opening(), version),
+        with_opening("+5215500000004", unowned_opening(), version - 1),
+        with_opening("+5215500000005", unowned_opening(), version),
+    ];
+    let results = insert_inbound_batch(&app.pool, &batch.iter().collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(placed(&app, &results[0]).await, ("unowned".into(), "open".into(), routed_unowned.clone()));
+    assert_eq!(conversation(&results[0]), conversation(&results[1]), "one conversation, decided by the first message");
+    let ai_placed = placed(&app, &results[2]).await;
+    assert_eq!(
+        ai_placed,
+        ("ai".into(), "pending".into(), vec!["routed by router".into(), "ai_agent by router".into()])
+    );
+    let session: Uuid = sqlx::query_scalar("SELECT ai_agent_id FROM ai_sessions WHERE conversation_id = $1")
+        .bind(conversation(&results[2]))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(session, ai);
+    assert_eq!(conversation(&results[3]), conversation(&first), "a known customer's open conversation is joined");
+    assert_eq!(placed(&app, &results[3]).await.2, routed_unowned, "and not placed again");
+    assert!(needs_routing(&results[4]), "the configuration moved since the decision: the router decides");
+    assert!(needs_routing(&results[5]), "a known customer's new conversation: the router decides, with their facts");
+    assert!(results[..4].iter().all(|r| !needs_routing(r)));
     app.stop().await;
 }

@@ -32,7 +32,7 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         }
     }
     let (from, media) = (mask::phone(&message.from.to_string()), message.media.len());
-    let (look, look_version) = look(state, channel, &number, &message);
+    let Decided { look, version: look_version, opening } = decide(state, channel, &number, &message);
     let new = NewInbound {
         account_id: channel.account_id,
         channel_id: channel.id,
@@ -43,6 +43,7 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
         look,
         look_version,
         accept_media: number.accepts_media,
+        opening,
     };
     let stored = state.inbound.store(new).await?;
     if let Stored::New { needs_routing, .. } = stored {
@@ -64,12 +65,24 @@ pub async fn receive(state: &AppState, channel: &ChannelConfig, form: &Form) -> 
     Ok(stored)
 }
 
-/// Whether the automation engine must look at the message, and the configuration version that was decided at:
-/// decided from the configuration in memory (nothing to ask the database), checked by the inbound write against
-/// the version stored then (a change since sends the message to the engine anyway). Before the engine's first
-/// load, always.
-fn look(state: &AppState, channel: &ChannelConfig, number: &Number, message: &InboundMessage) -> (Look, i64) {
-    let Some(cfg) = state.automation.snapshot() else { return (Look::Always, 0) };
+/// What is decided about a message before it is stored, from the configuration in memory (nothing to ask the
+/// database), and the configuration version it was decided at, which the inbound write checks against the
+/// version stored then.
+struct Decided {
+    /// Whether the automation engine must look at the message (a change of configuration since sends it to the
+    /// engine anyway; before the engine's first load, always).
+    look: Look,
+    version: i64,
+    /// Where the conversation goes if the message is a new customer's first and no agent needs taking
+    /// ([`crate::routing::place::opening`]; a change since leaves the conversation to the router).
+    opening: Option<crate::store::routing::Opening>,
+}
+
+fn decide(state: &AppState, channel: &ChannelConfig, number: &Number, message: &InboundMessage) -> Decided {
+    let Some(cfg) = state.automation.snapshot() else {
+        return Decided { look: Look::Always, version: 0, opening: None };
+    };
+    let now = jiff::Timestamp::now();
     let facts = crate::routing::rules::Facts {
         channel_id: channel.id,
         number_id: number.id,
@@ -77,15 +90,26 @@ fn look(state: &AppState, channel: &ChannelConfig, number: &Number, message: &In
         button_payload: message.button_payload.clone(),
         ..Default::default()
     };
+    // A customer seen for the first time, as the router would see them: no attributes or tags, not returning,
+    // the number's language.
+    let first = crate::routing::rules::Facts {
+        language: number.language.clone(),
+        button_payload: message.button_payload.clone().filter(|p| !p.is_empty()),
+        number_hours_id: cfg.routing.numbers.get(&number.id).and_then(|n| n.business_hours_id),
+        ..facts.clone()
+    };
+    let opening = crate::routing::place::opening(&cfg.routing, &first, now);
     let refused_media = !number.accepts_media && !message.media.is_empty();
     // Read only on numbers that take calls: most messages never get here.
-    if number.supports_calling
+    let look = if number.supports_calling
         && crate::domain::call_permission::reply(message.button_payload.as_deref(), &message.body).is_some()
     {
         // Perhaps a yes or no to a call-permission request: the engine records it if one was sent.
-        return (Look::Always, cfg.version);
-    }
-    (crate::automation::decide::look(&cfg, number.id, &facts, refused_media, jiff::Timestamp::now()), cfg.version)
+        Look::Always
+    } else {
+        crate::automation::decide::look(&cfg, number.id, &facts, refused_media, now)
+    };
+    Decided { look, version: cfg.version, opening }
 }
 
 /// Which of the channel's numbers received the message. A number the channel lists is found by `To`; in

@@ -8,7 +8,7 @@ use super::hours_open;
 use super::rules::{self, Decision, Env, Facts, NumberRouting, Target, Via};
 use super::select::{self, Candidate, Requirements, Strategy};
 use crate::store::audit::Actor;
-use crate::store::routing::{self as db, Placement, Routable};
+use crate::store::routing::{self as db, Opening, Placement, Routable};
 use jiff::Timestamp;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -174,14 +174,7 @@ pub struct Plan {
 
 impl Plan {
     fn new(conversation: Uuid, placement: Placement, rule: Option<Uuid>, mut events: Events) -> Self {
-        events.push(match placement {
-            Placement::Assigned { agent, queue } => ("assigned", json!({"agent_id": agent, "queue_id": queue})),
-            Placement::Waiting { queue: Some(q), .. } => ("queued", json!({"queue_id": q})),
-            Placement::Waiting { agent, .. } => ("waiting_for_agent", json!({"agent_id": agent})),
-            Placement::Ai(ai) => ("ai_agent", json!({"ai_agent_id": ai})),
-            Placement::Unowned => ("unowned", json!({})),
-            Placement::Blocked => ("blocked", json!({})),
-        });
+        events.push(placement_event(placement));
         Self { conversation, placement, rule, events }
     }
 
@@ -199,6 +192,18 @@ pub async fn write_all(conn: &mut PgConnection, plans: &[Plan], actor: &Actor) -
         .map(|p| db::Settled { conversation: p.conversation, placement: p.placement, rule: p.rule, events: &p.events })
         .collect();
     db::write_placements(conn, &settled, actor).await
+}
+
+/// The placement's own timeline event, the last of those that led to it.
+fn placement_event(placement: Placement) -> (&'static str, serde_json::Value) {
+    match placement {
+        Placement::Assigned { agent, queue } => ("assigned", json!({"agent_id": agent, "queue_id": queue})),
+        Placement::Waiting { queue: Some(q), .. } => ("queued", json!({"queue_id": q})),
+        Placement::Waiting { agent, .. } => ("waiting_for_agent", json!({"agent_id": agent})),
+        Placement::Ai(ai) => ("ai_agent", json!({"ai_agent_id": ai})),
+        Placement::Unowned => ("unowned", json!({})),
+        Placement::Blocked => ("blocked", json!({})),
+    }
 }
 
 pub fn target_json(t: Target) -> serde_json::Value {
@@ -253,11 +258,29 @@ pub async fn plan(
     if r.blocked {
         return Ok(Plan::new(r.id, Placement::Blocked, None, events));
     }
-    let env = Env { now: Timestamp::now(), hours: &cfg.hours };
-    let number: NumberRouting = cfg.numbers.get(&r.number_id).map(|n| n.routing).unwrap_or_default();
-    let rules = cfg.rules_for(r.channel_id);
-    let (Decision { target, via }, _) =
-        rules::decide(&rules, &facts(r, cfg), number, r.ai_done, &|q| cfg.serves(q), &env, false);
+    let Decision { target, via } = decide(cfg, &facts(r, cfg), r.ai_done, Timestamp::now());
+    let (rule, routed) = routed_event(cfg, target, via);
+    let seeker = Seeker { language: r.language.as_deref(), last_agent: r.last_agent_id, exclude: None };
+    events.push(routed);
+    let placement = follow(conn, cfg, members, target, seeker, &mut events).await?;
+    Ok(Plan::new(r.id, placement, rule, events))
+}
+
+/// The order of assignment for a conversation with these facts: the first matching rule, else the number's AI
+/// agent (unless it is done with the conversation), else its default queue ([`rules::decide`]).
+fn decide(cfg: &RoutingConfig, facts: &Facts, ai_done: bool, now: Timestamp) -> Decision {
+    let env = Env { now, hours: &cfg.hours };
+    let number: NumberRouting = cfg.numbers.get(&facts.number_id).map(|n| n.routing).unwrap_or_default();
+    let rules = cfg.rules_for(facts.channel_id);
+    rules::decide(&rules, facts, number, ai_done, &|q| cfg.serves(q), &env, false).0
+}
+
+/// The rule that decided (if one did) and the `routed` event: how the decision was made and where it points.
+fn routed_event(
+    cfg: &RoutingConfig,
+    target: Option<Target>,
+    via: Via,
+) -> (Option<Uuid>, (&'static str, serde_json::Value)) {
     let rule = if let Via::Rule(id) = via { Some(id) } else { None };
     let via_name = match via {
         Via::Rule(_) => "rule",
@@ -266,9 +289,111 @@ pub async fn plan(
         Via::Nothing => "none",
     };
     let rule_name = rule.and_then(|id| cfg.rules.iter().find(|x| x.id == id)).map(|x| x.name.clone());
-    let routed = json!({"via": via_name, "rule_id": rule, "rule_name": rule_name, "target": target.map(target_json)});
-    let seeker = Seeker { language: r.language.as_deref(), last_agent: r.last_agent_id, exclude: None };
-    events.push(("routed", routed));
-    let placement = follow(conn, cfg, members, target, seeker, &mut events).await?;
-    Ok(Plan::new(r.id, placement, rule, events))
+    (
+        rule,
+        (
+            "routed",
+            json!({"via": via_name, "rule_id": rule, "rule_name": rule_name, "target": target.map(target_json)}),
+        ),
+    )
+}
+
+/// Where the conversation a new customer's first message opens goes, decided before the message is stored, so
+/// the inbound write stores it placed and the router never claims it (a second write of every new
+/// conversation, BENCHMARKS.md). Only a placement that takes nobody is decided here: no owner, or an AI agent.
+/// A queue or a named agent is `None`, left to the router, because taking an agent needs the capacity guard
+/// (and a queue's hours and members) inside the router's transaction.
+///
+/// `facts` are those of a customer Switchboard has never seen: no attributes or tags, not returning, the
+/// number's language. The inbound write applies the opening only when its contact upsert created the contact
+/// and `routing_config.version` is still the one `cfg` was loaded at; otherwise the conversation is stored
+/// `unrouted` and the router decides with the stored facts. Either way the timeline reads the same: `routed`,
+/// then `unowned` or `ai_agent`, by the router.
+pub fn opening(cfg: &RoutingConfig, facts: &Facts, now: Timestamp) -> Option<Opening> {
+    let Decision { target, via } = decide(cfg, facts, false, now);
+    let placement = match target {
+        None => Placement::Unowned,
+        Some(Target::AiAgent(ai)) => Placement::Ai(ai),
+        Some(Target::Queue(_) | Target::Agent(_)) => return None,
+    };
+    let (rule, routed) = routed_event(cfg, target, via);
+    let ai_agent = if let Placement::Ai(ai) = placement { Some(ai) } else { None };
+    Some(Opening { ai_agent, rule, events: vec![routed, placement_event(placement)], actor: super::system_actor() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RoutingState;
+    use crate::routing::config::NumberConfig;
+    use crate::routing::rules::{Condition, Rule};
+
+    const NOW: &str = "2026-03-02T10:00:00Z";
+
+    fn config(number: Uuid, routing: NumberRouting, rules: Vec<Rule>) -> RoutingConfig {
+        let numbers = [(number, NumberConfig { channel_id: Uuid::nil(), routing, business_hours_id: None })];
+        RoutingConfig { version: 7, rules, numbers: numbers.into_iter().collect(), ..Default::default() }
+    }
+
+    fn rule(text: &str, target: Target) -> Rule {
+        let condition = Condition::TextContains { value: text.into() }.compile("c[0]").unwrap();
+        Rule {
+            id: Uuid::new_v4(),
+            name: format!("{text} rule"),
+            channel_id: None,
+            enabled: true,
+            conditions: vec![condition],
+            target,
+        }
+    }
+
+    fn first_message(number: Uuid, text: &str) -> Facts {
+        Facts { number_id: number, text: text.into(), ..Facts::default() }
+    }
+
+    fn kinds(o: &Opening) -> Vec<&str> {
+        o.events.iter().map(|(kind, _)| *kind).collect()
+    }
+
+    #[test]
+    fn a_new_customer_on_a_number_with_nothing_to_route_to_is_stored_unowned_by_the_router() {
+        let number = Uuid::new_v4();
+        let cfg = config(number, NumberRouting::default(), vec![]);
+        let o = opening(&cfg, &first_message(number, "hi"), NOW.parse().unwrap()).unwrap();
+        assert_eq!((o.ai_agent, o.rule, o.state()), (None, None, RoutingState::Unowned));
+        assert_eq!(kinds(&o), ["routed", "unowned"]);
+        assert_eq!(o.events[0].1["via"], "none");
+        assert_eq!((o.actor.kind, o.actor.label.as_str()), ("system", "router"));
+    }
+
+    #[test]
+    fn a_new_customer_goes_to_the_numbers_ai_agent_unless_a_rule_decides_first() {
+        let (number, ai, other_ai) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let routing = NumberRouting { ai_agent: Some(ai), default_queue_id: None };
+        let sales = rule("price", Target::AiAgent(other_ai));
+        let sales_id = sales.id;
+        let cfg = config(number, routing, vec![sales]);
+
+        let o = opening(&cfg, &first_message(number, "hello"), NOW.parse().unwrap()).unwrap();
+        assert_eq!((o.ai_agent, o.rule, o.state()), (Some(ai), None, RoutingState::Ai));
+        assert_eq!(kinds(&o), ["routed", "ai_agent"]);
+        assert_eq!(o.events[0].1["via"], "ai_agent");
+
+        let o = opening(&cfg, &first_message(number, "what is the price?"), NOW.parse().unwrap()).unwrap();
+        assert_eq!((o.ai_agent, o.rule), (Some(other_ai), Some(sales_id)));
+        assert_eq!(o.events[0].1["rule_name"], "price rule");
+        assert_eq!(o.events[1].1["ai_agent_id"], other_ai.to_string());
+    }
+
+    #[test]
+    fn a_queue_or_a_named_agent_is_left_to_the_router_which_takes_agents_under_the_capacity_guard() {
+        let number = Uuid::new_v4();
+        let queue = NumberRouting { ai_agent: None, default_queue_id: Some(Uuid::new_v4()) };
+        assert!(opening(&config(number, queue, vec![]), &first_message(number, "hi"), NOW.parse().unwrap()).is_none());
+
+        let to_agent = rule("hi", Target::Agent(Uuid::new_v4()));
+        let cfg = config(number, NumberRouting::default(), vec![to_agent]);
+        assert!(opening(&cfg, &first_message(number, "hi"), NOW.parse().unwrap()).is_none());
+        assert!(opening(&cfg, &first_message(number, "hello"), NOW.parse().unwrap()).is_some(), "no rule matched");
+    }
 }

@@ -3,6 +3,7 @@
 
 use crate::domain::automation::Look;
 use crate::domain::inbound::InboundMessage;
+use crate::store::routing::Opening;
 use serde_json::Value;
 use sqlx::{FromRow, PgPool};
 use std::sync::LazyLock;
@@ -25,6 +26,10 @@ pub struct NewInbound {
     pub look_version: i64,
     /// The number accepts customers' media; if not, attachments are recorded as `refused` and not downloaded.
     pub accept_media: bool,
+    /// Where the conversation goes if this message is a new customer's first (decided at `look_version` too):
+    /// stored placed, with its timeline events, when the write creates the contact and the configuration has not
+    /// moved since; otherwise (or `None`) the conversation is stored `unrouted` for the router.
+    pub opening: Option<Opening>,
 }
 
 impl NewInbound {
@@ -67,8 +72,10 @@ struct StoredRow {
 }
 
 /// The whole inbound write as one statement, so one round trip and one commit per webhook: contact upserted,
-/// the open conversation joined (or a new one opened) with its last inbound time moved forward only, message
-/// inserted unless the SID is known, attachments and their download jobs inserted. A SID already stored
+/// the open conversation joined (or a new one opened: placed, with its AI session and timeline events, when the
+/// contact is new and the opening's configuration version is still current; else `unrouted`) with its last
+/// inbound time moved forward only, message inserted unless the SID is known, attachments and their download
+/// jobs inserted. A SID already stored
 /// writes nothing (the `fresh` guard); two deliveries of one SID racing each other end with one message
 /// (`ON CONFLICT DO NOTHING` on the unique SID).
 const INSERT_INBOUND_TEMPLATE: &str = r#"
@@ -81,10 +88,17 @@ WITH fresh AS (
         wa_id = COALESCE(EXCLUDED.wa_id, contacts.wa_id),
         profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
         updated_at = now()
-    RETURNING id
+    RETURNING id, (xmax = 0) AS created
+), opening AS (
+    -- A new customer's conversation is stored placed when the decision still holds (`NewInbound::opening`).
+    SELECT contact.created AND $32::text IS NOT NULL AND (SELECT version FROM routing_config) = $31 AS placed
+    FROM contact
 ), conversation AS (
-    INSERT INTO conversations (id, channel_id, number_id, contact_id, status, last_inbound_at)
-    SELECT $8, $9, $10, contact.id, 'open', now() FROM contact
+    INSERT INTO conversations (id, channel_id, number_id, contact_id, status, last_inbound_at, routing_state,
+                               routing_rule_id)
+    SELECT $8, $9, $10, contact.id, CASE WHEN opening.placed AND $32 = 'ai' THEN 'pending' ELSE 'open' END, now(),
+           CASE WHEN opening.placed THEN $32 ELSE 'unrouted' END, CASE WHEN opening.placed THEN $33::uuid END
+    FROM contact, opening
     ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO UPDATE SET
         last_inbound_at = GREATEST(conversations.last_inbound_at, EXCLUDED.last_inbound_at),
         -- The customer's reply to a notification: now it is routed.
@@ -94,7 +108,16 @@ WITH fresh AS (
         status = CASE WHEN conversations.status = 'snoozed' THEN 'open' ELSE conversations.status END,
         snoozed_until = NULL,
         updated_at = now()
-    RETURNING id, (xmax = 0) AS created, routing_state = 'unrouted' AS unrouted
+    RETURNING id, (xmax = 0) AS created, routing_state = 'unrouted' AS unrouted, routing_state
+), opening_session AS (
+    INSERT INTO ai_sessions (conversation_id, ai_agent_id)
+    SELECT id, $34 FROM conversation WHERE created AND routing_state = 'ai'
+), opening_events AS (
+    INSERT INTO conversation_events (conversation_id, kind, actor_type, actor_id, actor_label, data)
+    SELECT conversation.id, e.kind, $37, $38, $39, e.data
+    FROM conversation, unnest($35::text[], $36::jsonb[]) WITH ORDINALITY AS e(kind, data, ord)
+    WHERE conversation.created AND conversation.routing_state <> 'unrouted'
+    ORDER BY e.ord
 ), message AS (
     INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status, status_updated_at,
                           message_type, num_media, button_text, button_payload, latitude, longitude,
@@ -174,6 +197,7 @@ async fn run_insert(pool: &PgPool, m: &NewInbound, bsuid: Option<&str>) -> sqlx:
     let (urls, types): (Vec<&str>, Vec<&str>) =
         msg.media.iter().map(|i| (i.url.as_str(), i.content_type.as_deref().unwrap_or(""))).unzip();
     let location = msg.location.as_ref();
+    let opening = m.opening.as_ref();
     let row: Option<StoredRow> = sqlx::query_as(sql.as_str())
         .bind(m.account_id)
         .bind(msg.message_sid.as_str())
@@ -206,6 +230,14 @@ async fn run_insert(pool: &PgPool, m: &NewInbound, bsuid: Option<&str>) -> sqlx:
         .bind(m.look == Look::Always)
         .bind(m.look == Look::IfNewConversation)
         .bind(m.look_version)
+        .bind(opening.map(|o| o.state().as_str()))
+        .bind(opening.and_then(|o| o.rule))
+        .bind(opening.and_then(|o| o.ai_agent))
+        .bind(opening.map(|o| o.events.iter().map(|(kind, _)| *kind).collect::<Vec<_>>()).unwrap_or_default())
+        .bind(opening.map(|o| o.events.iter().map(|(_, data)| data).collect::<Vec<_>>()).unwrap_or_default())
+        .bind(opening.map(|o| o.actor.kind))
+        .bind(opening.and_then(|o| o.actor.id))
+        .bind(opening.map(|o| o.actor.label.as_str()))
         .fetch_optional(pool)
         .await?;
     Ok(match row {
@@ -228,11 +260,13 @@ WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::uuid[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::text[], $14::text[],
                          $15::text[], $16::float8[], $17::float8[], $18::text[], $19::text[], $20::text[],
-                         $21::jsonb[], $22::bool[], $23::bool[], $24::jsonb[], $25::bool[], $26::bool[], $27::int8[])
+                         $21::jsonb[], $22::bool[], $23::bool[], $24::jsonb[], $25::bool[], $26::bool[], $27::int8[],
+                         $28::text[], $29::uuid[], $30::uuid[])
         WITH ORDINALITY AS i(account_id, sid, contact_id, phone, bsuid, wa_id, profile_name, conversation_id,
                              channel_id, number_id, message_id, body, message_type, button_text, button_payload,
                              latitude, longitude, location_address, location_label, replied_to_sid, referral,
-                             forwarded, frequently_forwarded, webhook_params, look_always, look_if_new, look_version, ord)
+                             forwarded, frequently_forwarded, webhook_params, look_always, look_if_new, look_version,
+                             opening_state, opening_rule, opening_ai, ord)
 ), fresh AS (
     SELECT * FROM input i
     WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.account_id = i.account_id AND m.twilio_sid = i.sid)
@@ -244,11 +278,19 @@ WITH input AS (
         wa_id = COALESCE(EXCLUDED.wa_id, contacts.wa_id),
         profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
         updated_at = now()
-    RETURNING id, phone_e164
+    RETURNING id, phone_e164, (xmax = 0) AS created
 ), conversation AS (
-    INSERT INTO conversations (id, channel_id, number_id, contact_id, status, last_inbound_at)
-    SELECT DISTINCT ON (f.number_id, c.id) f.conversation_id, f.channel_id, f.number_id, c.id, 'open', now()
+    -- A new customer's conversation is stored placed when the decision still holds (`NewInbound::opening`); the
+    -- customer's first message in the batch decides.
+    INSERT INTO conversations (id, channel_id, number_id, contact_id, status, last_inbound_at, routing_state,
+                               routing_rule_id)
+    SELECT DISTINCT ON (f.number_id, c.id) f.conversation_id, f.channel_id, f.number_id, c.id,
+           CASE WHEN o.placed AND f.opening_state = 'ai' THEN 'pending' ELSE 'open' END, now(),
+           CASE WHEN o.placed THEN f.opening_state ELSE 'unrouted' END, CASE WHEN o.placed THEN f.opening_rule END
     FROM fresh f JOIN contact c ON c.phone_e164 = f.phone
+    CROSS JOIN LATERAL (
+        SELECT c.created AND f.opening_state IS NOT NULL AND (SELECT version FROM routing_config) = f.look_version
+    ) o(placed)
     ORDER BY f.number_id, c.id, f.ord
     ON CONFLICT (number_id, contact_id) WHERE status <> 'resolved' DO UPDATE SET
         last_inbound_at = GREATEST(conversations.last_inbound_at, EXCLUDED.last_inbound_at),
@@ -259,7 +301,20 @@ WITH input AS (
         status = CASE WHEN conversations.status = 'snoozed' THEN 'open' ELSE conversations.status END,
         snoozed_until = NULL,
         updated_at = now()
-    RETURNING id, number_id, contact_id, (xmax = 0) AS created, routing_state = 'unrouted' AS unrouted
+    RETURNING id, number_id, contact_id, (xmax = 0) AS created, routing_state = 'unrouted' AS unrouted, routing_state
+), opening_session AS (
+    INSERT INTO ai_sessions (conversation_id, ai_agent_id)
+    SELECT v.id, f.opening_ai FROM conversation v JOIN fresh f ON f.conversation_id = v.id
+    WHERE v.created AND v.routing_state = 'ai'
+), opening_events AS (
+    INSERT INTO conversation_events (conversation_id, kind, actor_type, actor_id, actor_label, data)
+    SELECT v.id, e.kind, e.actor_type, e.actor_id, e.actor_label, e.data
+    FROM unnest($31::int8[], $32::text[], $33::jsonb[], $34::text[], $35::uuid[], $36::text[])
+        WITH ORDINALITY AS e(input, kind, data, actor_type, actor_id, actor_label, ord)
+    JOIN fresh f ON f.ord = e.input
+    JOIN conversation v ON v.id = f.conversation_id
+    WHERE v.created AND v.routing_state <> 'unrouted'
+    ORDER BY e.ord
 ), message AS (
     INSERT INTO messages (id, conversation_id, account_id, direction, twilio_sid, body, status, status_updated_at,
                           message_type, num_media, button_text, button_payload, latitude, longitude,
@@ -304,6 +359,14 @@ pub async fn insert_inbound_batch(pool: &PgPool, batch: &[&NewInbound]) -> sqlx:
         batch.iter().map(|m| m.message.location.as_ref().and_then(f)).collect()
     };
     let message_ids = new_ids();
+    // The openings' timeline events, each with its input's position (1-based, as `WITH ORDINALITY` counts).
+    let events = || {
+        batch
+            .iter()
+            .zip(1i64..)
+            .filter_map(|(m, input)| m.opening.as_ref().map(|o| (input, o)))
+            .flat_map(|(input, o)| o.events.iter().map(move |event| (input, event, &o.actor)))
+    };
     let rows: Vec<StoredRow> = sqlx::query_as(INSERT_INBOUND_BATCH_SQL.as_str())
         .bind(batch.iter().map(|m| m.account_id).collect::<Vec<_>>())
         .bind(batch.iter().map(|m| m.message.message_sid.as_str()).collect::<Vec<_>>())
@@ -332,6 +395,15 @@ pub async fn insert_inbound_batch(pool: &PgPool, batch: &[&NewInbound]) -> sqlx:
         .bind(batch.iter().map(|m| m.look == Look::Always).collect::<Vec<_>>())
         .bind(batch.iter().map(|m| m.look == Look::IfNewConversation).collect::<Vec<_>>())
         .bind(batch.iter().map(|m| m.look_version).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.opening.as_ref().map(|o| o.state().as_str())).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.opening.as_ref().and_then(|o| o.rule)).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.opening.as_ref().and_then(|o| o.ai_agent)).collect::<Vec<_>>())
+        .bind(events().map(|(input, _, _)| input).collect::<Vec<_>>())
+        .bind(events().map(|(_, (kind, _), _)| *kind).collect::<Vec<_>>())
+        .bind(events().map(|(_, (_, data), _)| data).collect::<Vec<_>>())
+        .bind(events().map(|(_, _, actor)| actor.kind).collect::<Vec<_>>())
+        .bind(events().map(|(_, _, actor)| actor.id).collect::<Vec<_>>())
+        .bind(events().map(|(_, _, actor)| actor.label.as_str()).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
     // A stored row carries the id generated for its input; inputs without one were duplicates.

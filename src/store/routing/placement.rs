@@ -176,6 +176,31 @@ pub enum Placement {
     Blocked,
 }
 
+/// A new customer's conversation placed by the inbound write itself (decided by `routing::place::opening`): no
+/// owner, or an AI agent, which take nobody's capacity. The write stores it with the conversation, so the router
+/// never claims it; see `store::messages` for when the write applies it and when it stores the conversation
+/// `unrouted` instead.
+#[derive(Debug, Clone)]
+pub struct Opening {
+    /// The AI agent that owns it (with a session, `pending`); `None`: nobody does (`unowned`, `open`).
+    pub ai_agent: Option<Uuid>,
+    /// The rule that decided, if one did.
+    pub rule: Option<Uuid>,
+    /// Its timeline events, in order, written as `actor`.
+    pub events: Vec<(&'static str, Value)>,
+    pub actor: Actor,
+}
+
+impl Opening {
+    pub fn state(&self) -> RoutingState {
+        if self.ai_agent.is_some() {
+            RoutingState::Ai
+        } else {
+            RoutingState::Unowned
+        }
+    }
+}
+
 /// Writes a conversation's new owner and its timeline events, in one statement. Entering a queue (or starting
 /// to wait for an agent) starts its wait clock. The AI agent's conversations are `pending`, with a session that
 /// names the AI agent (`ai_sessions`); leaving the AI agent makes them `open` and marks the AI agent done with
