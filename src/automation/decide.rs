@@ -229,6 +229,7 @@ mod tests {
                     channel_id: Uuid::nil(),
                     routing: NumberRouting::default(),
                     business_hours_id: Some(HOURS),
+                    language: None,
                 },
             )]),
             hours: HashMap::from([(HOURS, hours)]),

@@ -90,15 +90,13 @@ fn decide(state: &AppState, channel: &ChannelConfig, number: &Number, message: &
         button_payload: message.button_payload.clone(),
         ..Default::default()
     };
-    // A customer seen for the first time, as the router would see them: no attributes or tags, not returning,
-    // the number's language.
-    let first = crate::routing::rules::Facts {
-        language: number.language.clone(),
-        button_payload: message.button_payload.clone().filter(|p| !p.is_empty()),
-        number_hours_id: cfg.routing.numbers.get(&number.id).and_then(|n| n.business_hours_id),
-        ..facts.clone()
+    let first = crate::routing::place::FirstMessage {
+        channel_id: channel.id,
+        number_id: number.id,
+        text: &message.body,
+        button_payload: message.button_payload.as_deref(),
     };
-    let opening = crate::routing::place::opening(&cfg.routing, &first, now);
+    let opening = crate::routing::place::opening(&cfg.routing, first, now);
     let refused_media = !number.accepts_media && !message.media.is_empty();
     // Read only on numbers that take calls: most messages never get here.
     let look = if number.supports_calling

@@ -37,11 +37,13 @@ pub struct QueueConfig {
     pub deleted: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct NumberConfig {
     pub channel_id: Uuid,
     pub routing: NumberRouting,
     pub business_hours_id: Option<Uuid>,
+    /// The language of a customer who has none of their own.
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -129,7 +131,13 @@ impl RoutingConfig {
             .into_iter()
             .map(|n| {
                 let routing = NumberRouting { ai_agent: n.ai_agent_id, default_queue_id: n.default_queue_id };
-                (n.id, NumberConfig { channel_id: n.channel_id, routing, business_hours_id: n.business_hours_id })
+                let number = NumberConfig {
+                    channel_id: n.channel_id,
+                    routing,
+                    business_hours_id: n.business_hours_id,
+                    language: n.language,
+                };
+                (n.id, number)
             })
             .collect();
         let mut rules = Vec::new();

@@ -298,19 +298,39 @@ fn routed_event(
     )
 }
 
+/// A new customer's first message, as [`opening`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstMessage<'a> {
+    pub channel_id: Uuid,
+    pub number_id: Uuid,
+    pub text: &'a str,
+    pub button_payload: Option<&'a str>,
+}
+
 /// Where the conversation a new customer's first message opens goes, decided before the message is stored, so
 /// the inbound write stores it placed and the router never claims it (a second write of every new
 /// conversation, BENCHMARKS.md). Only a placement that takes nobody is decided here: no owner, or an AI agent.
 /// A queue or a named agent is `None`, left to the router, because taking an agent needs the capacity guard
 /// (and a queue's hours and members) inside the router's transaction.
 ///
-/// `facts` are those of a customer Switchboard has never seen: no attributes or tags, not returning, the
-/// number's language. The inbound write applies the opening only when its contact upsert created the contact
-/// and `routing_config.version` is still the one `cfg` was loaded at; otherwise the conversation is stored
-/// `unrouted` and the router decides with the stored facts. Either way the timeline reads the same: `routed`,
-/// then `unowned` or `ai_agent`, by the router.
-pub fn opening(cfg: &RoutingConfig, facts: &Facts, now: Timestamp) -> Option<Opening> {
-    let Decision { target, via } = decide(cfg, facts, false, now);
+/// The facts are those the router reads for a customer Switchboard has never seen: the first message's text
+/// and button, no attributes or tags, not returning, the number's language and hours as `cfg` has them (a
+/// number `cfg` does not know yet is left to the router). The inbound write applies the opening only when its
+/// contact upsert created the contact and `routing_config.version` is still the one `cfg` was loaded at;
+/// otherwise the conversation is stored `unrouted` and the router decides with the stored facts. Either way the
+/// timeline reads the same: `routed`, then `unowned` or `ai_agent`, by the router.
+pub fn opening(cfg: &RoutingConfig, first: FirstMessage<'_>, now: Timestamp) -> Option<Opening> {
+    let number = cfg.numbers.get(&first.number_id)?;
+    let facts = Facts {
+        channel_id: first.channel_id,
+        number_id: first.number_id,
+        language: number.language.clone(),
+        text: first.text.to_owned(),
+        button_payload: first.button_payload.filter(|p| !p.is_empty()).map(str::to_owned),
+        number_hours_id: number.business_hours_id,
+        ..Facts::default()
+    };
+    let Decision { target, via } = decide(cfg, &facts, false, now);
     let placement = match target {
         None => Placement::Unowned,
         Some(Target::AiAgent(ai)) => Placement::Ai(ai),
@@ -330,8 +350,9 @@ mod tests {
 
     const NOW: &str = "2026-03-02T10:00:00Z";
 
-    fn config(number: Uuid, routing: NumberRouting, rules: Vec<Rule>) -> RoutingConfig {
-        let numbers = [(number, NumberConfig { channel_id: Uuid::nil(), routing, business_hours_id: None })];
+    fn config(id: Uuid, routing: NumberRouting, rules: Vec<Rule>) -> RoutingConfig {
+        let number = NumberConfig { channel_id: Uuid::nil(), routing, business_hours_id: None, language: None };
+        let numbers = [(id, number)];
         RoutingConfig { version: 7, rules, numbers: numbers.into_iter().collect(), ..Default::default() }
     }
 
@@ -347,8 +368,8 @@ mod tests {
         }
     }
 
-    fn first_message(number: Uuid, text: &str) -> Facts {
-        Facts { number_id: number, text: text.into(), ..Facts::default() }
+    fn first_message(number: Uuid, text: &str) -> FirstMessage<'_> {
+        FirstMessage { channel_id: Uuid::nil(), number_id: number, text, button_payload: None }
     }
 
     fn kinds(o: &Opening) -> Vec<&str> {
@@ -359,7 +380,7 @@ mod tests {
     fn a_new_customer_on_a_number_with_nothing_to_route_to_is_stored_unowned_by_the_router() {
         let number = Uuid::new_v4();
         let cfg = config(number, NumberRouting::default(), vec![]);
-        let o = opening(&cfg, &first_message(number, "hi"), NOW.parse().unwrap()).unwrap();
+        let o = opening(&cfg, first_message(number, "hi"), NOW.parse().unwrap()).unwrap();
         assert_eq!((o.ai_agent, o.rule, o.state()), (None, None, RoutingState::Unowned));
         assert_eq!(kinds(&o), ["routed", "unowned"]);
         assert_eq!(o.events[0].1["via"], "none");
@@ -374,12 +395,12 @@ mod tests {
         let sales_id = sales.id;
         let cfg = config(number, routing, vec![sales]);
 
-        let o = opening(&cfg, &first_message(number, "hello"), NOW.parse().unwrap()).unwrap();
+        let o = opening(&cfg, first_message(number, "hello"), NOW.parse().unwrap()).unwrap();
         assert_eq!((o.ai_agent, o.rule, o.state()), (Some(ai), None, RoutingState::Ai));
         assert_eq!(kinds(&o), ["routed", "ai_agent"]);
         assert_eq!(o.events[0].1["via"], "ai_agent");
 
-        let o = opening(&cfg, &first_message(number, "what is the price?"), NOW.parse().unwrap()).unwrap();
+        let o = opening(&cfg, first_message(number, "what is the price?"), NOW.parse().unwrap()).unwrap();
         assert_eq!((o.ai_agent, o.rule), (Some(other_ai), Some(sales_id)));
         assert_eq!(o.events[0].1["rule_name"], "price rule");
         assert_eq!(o.events[1].1["ai_agent_id"], other_ai.to_string());
@@ -389,11 +410,27 @@ mod tests {
     fn a_queue_or_a_named_agent_is_left_to_the_router_which_takes_agents_under_the_capacity_guard() {
         let number = Uuid::new_v4();
         let queue = NumberRouting { ai_agent: None, default_queue_id: Some(Uuid::new_v4()) };
-        assert!(opening(&config(number, queue, vec![]), &first_message(number, "hi"), NOW.parse().unwrap()).is_none());
+        assert!(opening(&config(number, queue, vec![]), first_message(number, "hi"), NOW.parse().unwrap()).is_none());
 
         let to_agent = rule("hi", Target::Agent(Uuid::new_v4()));
         let cfg = config(number, NumberRouting::default(), vec![to_agent]);
-        assert!(opening(&cfg, &first_message(number, "hi"), NOW.parse().unwrap()).is_none());
-        assert!(opening(&cfg, &first_message(number, "hello"), NOW.parse().unwrap()).is_some(), "no rule matched");
+        assert!(opening(&cfg, first_message(number, "hi"), NOW.parse().unwrap()).is_none());
+        assert!(opening(&cfg, first_message(number, "hello"), NOW.parse().unwrap()).is_some(), "no rule matched");
+        let unknown = Uuid::new_v4();
+        assert!(
+            opening(&cfg, first_message(unknown, "hello"), NOW.parse().unwrap()).is_none(),
+            "a number not loaded yet"
+        );
+    }
+
+    #[test]
+    fn a_new_customer_speaks_the_numbers_language_as_the_router_would_read_it() {
+        let (number, ai) = (Uuid::new_v4(), Uuid::new_v4());
+        let portuguese = Condition::Language { languages: vec!["pt".into()] }.compile("c[0]").unwrap();
+        let rule = Rule { conditions: vec![portuguese], ..rule("x", Target::AiAgent(ai)) };
+        let mut cfg = config(number, NumberRouting::default(), vec![rule]);
+        assert_eq!(opening(&cfg, first_message(number, "oi"), NOW.parse().unwrap()).unwrap().ai_agent, None);
+        cfg.numbers.get_mut(&number).unwrap().language = Some("pt-BR".into());
+        assert_eq!(opening(&cfg, first_message(number, "oi"), NOW.parse().unwrap()).unwrap().ai_agent, Some(ai));
     }
 }

@@ -342,7 +342,7 @@ async fn explain(
 ) -> AppResult<Json<Explanation>> {
     let mut conn = state.pool.acquire().await?;
     let cfg = state.routing.get(&mut conn).await?;
-    let Some(number) = cfg.numbers.get(&body.number_id).copied() else {
+    let Some(number) = cfg.numbers.get(&body.number_id).cloned() else {
         return Err(AppError::unprocessable(
             "unknown_reference",
             format!("number_id: there is no number {}", body.number_id),
