@@ -4,9 +4,10 @@
 //! AI agent when the number has it, else the number's default queue. A new customer's conversation that takes
 //! no agent (no owner, or the AI agent) is placed by the inbound write itself ([`place::opening`], decided from
 //! the configuration in memory), so it is written once; any other is stored `unrouted`, and every process runs
-//! a [`router::Router`] that takes unrouted conversations with `FOR UPDATE SKIP LOCKED` and places them. Inside a queue [`select::rank`] orders the eligible
-//! members and [`place`] takes the first agent whose row passes the capacity guard. Conversations nobody can
-//! take wait, and are offered again when capacity frees, an agent comes online, a queue opens, or they overflow.
+//! a [`router::Router`] that takes unrouted conversations with `FOR UPDATE SKIP LOCKED` and places them. Inside
+//! a queue [`select::rank`] orders the eligible members and [`place`] takes the first agent whose row passes the
+//! capacity guard. Conversations nobody can take wait, and are offered again when capacity frees, an agent comes
+//! online, a queue opens, or they overflow.
 
 pub mod actions;
 pub mod config;
