@@ -18,6 +18,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY .cargo .cargo
 COPY src src
 COPY migrations migrations
 COPY config config
