@@ -162,7 +162,7 @@ async fn webhooks_arriving_together_are_all_committed_before_their_answers() {
     app.stop().await;
 }
 
-/// What the router would decide for a new customer on a number with nothing to route to, at `version`.
+/// What the router would decide for a new customer on a number with nothing to route to.
 fn unowned_opening() -> Opening {
     Opening {
         ai_agent: None,
