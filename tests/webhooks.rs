@@ -290,6 +290,64 @@ async fn the_event_log_is_read_from_a_cursor_in_commit_order() {
     assert_eq!((s, e["error"]["details"]["permission"].as_str()), (403, Some("event:read")));
 }
 
+#[tokio::test]
+async fn a_message_received_event_reads_as_its_message_as_stored_and_an_event_written_with_data_keeps_it() {
+    let app = spawn_app().await;
+    let channel = app.create_channel().await;
+    let admin = app.api_token("admin").await;
+    let sid = new_sid("SM");
+    assert_eq!(
+        app.post_signed(&app.messages_url(channel), &inbound_text(&sid, "where is my order?")).await.status(),
+        200
+    );
+    let (message_id, conversation_id, contact_id, number_id, message_type): (Uuid, Uuid, Uuid, Uuid, Option<String>) =
+        sqlx::query_as(
+            "SELECT m.id, m.conversation_id, c.contact_id, c.number_id, m.message_type
+             FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.twilio_sid = $1",
+        )
+        .bind(&sid)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    // The event names its message; it stores no copy of it.
+    let stored: (Option<Uuid>, Option<Value>) =
+        sqlx::query_as("SELECT message_id, data FROM events WHERE type = 'message.received'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, (Some(message_id), None));
+    let (s, page) = app.api(&admin, Method::GET, "/events?types=message.received", None).await;
+    assert_eq!(s, 200, "{page}");
+    let mut expected = json!({
+        "message_id": message_id, "conversation_id": conversation_id, "contact_id": contact_id,
+        "number_id": number_id, "direction": "inbound", "status": "received", "body": "where is my order?",
+        "num_media": 0, "twilio_sid": sid,
+    });
+    if let Some(t) = message_type {
+        expected["message_type"] = json!(t);
+    }
+    assert_eq!(page["items"][0]["data"], expected, "{page}");
+    // An event written with its data (every other type, and `message.received` before it named its message) reads
+    // as written.
+    sqlx::query(
+        "INSERT INTO events (type, conversation_id, number_id, data)
+         VALUES ('message.received', $1, $2, '{\"body\": \"kept as written\"}')",
+    )
+    .bind(conversation_id)
+    .bind(number_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (_, page) = app.api(&admin, Method::GET, "/events?types=message.received", None).await;
+    assert_eq!(page["items"][1]["data"], json!({"body": "kept as written"}), "{page}");
+    // An event with neither its data nor a message is refused.
+    let refused = sqlx::query("INSERT INTO events (type, data) VALUES ('conversation.created', NULL)")
+        .execute(&app.pool)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("events_data_or_message"), "{refused}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_killed_mid_delivery_loses_none_of_its_deliveries() {
     let hook = receiver(0, Duration::from_millis(150)).await;

@@ -1,10 +1,12 @@
-//! The event log (`events`, filled by triggers): read from a cursor in transaction order, one finished stretch
+//! The event log (`events`, filled by triggers; a `message.received` event names its message, and its data is
+//! built here when it is read): read from a cursor in transaction order, one finished stretch
 //! of transactions at a time, as `live` reads the live feed, so that an event committed late is never skipped.
 
 use serde_json::Value;
 use sqlx::{FromRow, PgConnection};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use time::OffsetDateTime;
 
 /// Where a reader stands: after the event `id` of transaction `xid` (events are read in `(xid, id)` order).
@@ -54,6 +56,17 @@ impl Event {
     }
 }
 
+/// An event's data, for a query that names the event `e`: as written, or, for a `message.received` event, built
+/// from the message it names (`e.message_id`) when it is read. The message's fields are fixed once it is stored,
+/// so this is the object the event would have carried (migration `20261205000027`); nulls are left out, as in
+/// every event's data. Every reader of an event's data reads it through this.
+pub(crate) const DATA: &str = "COALESCE(e.data, (SELECT jsonb_strip_nulls(jsonb_build_object(
+        'message_id', m.id, 'conversation_id', m.conversation_id, 'contact_id', c.contact_id,
+        'number_id', c.number_id, 'direction', m.direction, 'status', m.status, 'body', m.body,
+        'message_type', m.message_type, 'num_media', m.num_media, 'twilio_sid', m.twilio_sid,
+        'error_code', m.error_code, 'error_message', m.error_message))
+    FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = e.message_id))";
+
 /// Up to `limit` events after `after` of finished transactions, in order, optionally only of `types`; and the
 /// cursor to read on from (the last event's, or `after` when there is none).
 pub async fn read_after(
@@ -62,16 +75,21 @@ pub async fn read_after(
     limit: i64,
     types: Option<&[String]>,
 ) -> sqlx::Result<Vec<Event>> {
-    sqlx::query_as(
-        "SELECT id, xid::text::bigint AS xid, type, conversation_id, number_id, data, created_at FROM events
-         WHERE (xid, id) > ($1::text::xid8, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-           AND ($4::text[] IS NULL OR type = ANY($4))
-         ORDER BY xid, id LIMIT $3",
-    )
-    .bind(after.xid.to_string())
-    .bind(after.id)
-    .bind(limit)
-    .bind(types)
-    .fetch_all(conn)
-    .await
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT e.id, e.xid::text::bigint AS xid, e.type, e.conversation_id, e.number_id,
+                {DATA} AS data, e.created_at
+         FROM events e
+         WHERE (e.xid, e.id) > ($1::text::xid8, $2) AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+           AND ($4::text[] IS NULL OR e.type = ANY($4))
+         ORDER BY e.xid, e.id LIMIT $3"
+        )
+    });
+    sqlx::query_as(SQL.as_str())
+        .bind(after.xid.to_string())
+        .bind(after.id)
+        .bind(limit)
+        .bind(types)
+        .fetch_all(conn)
+        .await
 }

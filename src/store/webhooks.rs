@@ -3,6 +3,7 @@
 
 use super::events::{self, Cursor};
 use sqlx::{FromRow, PgConnection, PgPool};
+use std::sync::LazyLock;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -174,8 +175,9 @@ pub struct Leased {
 /// Leases up to `limit` due deliveries for `lease_secs`: only the earliest pending delivery of each
 /// (webhook, conversation), so a conversation's events arrive in order; none of a disabled webhook.
 pub async fn lease(pool: &PgPool, limit: i64, lease_secs: i64) -> sqlx::Result<Vec<Leased>> {
-    sqlx::query_as(
-        "WITH due AS (
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH due AS (
              SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
              WHERE d.state = 'pending' AND d.next_at <= now() AND (d.leased_until IS NULL OR d.leased_until < now())
                AND w.enabled AND w.deleted_at IS NULL
@@ -190,14 +192,13 @@ pub async fn lease(pool: &PgPool, limit: i64, lease_secs: i64) -> sqlx::Result<V
              FROM due WHERE d.id = due.id
              RETURNING d.id, d.webhook_id, d.attempts, d.event_id, d.created_at
          )
-         SELECT l.id, l.webhook_id, w.url, w.secret_encrypted, l.attempts, l.event_id, e.type AS event_type, e.data,
-                e.created_at AS event_at, l.created_at
+         SELECT l.id, l.webhook_id, w.url, w.secret_encrypted, l.attempts, l.event_id, e.type AS event_type,
+                {data} AS data, e.created_at AS event_at, l.created_at
          FROM leased l JOIN webhooks w ON w.id = l.webhook_id JOIN events e ON e.id = l.event_id",
-    )
-    .bind(limit)
-    .bind(lease_secs as f64)
-    .fetch_all(pool)
-    .await
+            data = events::DATA
+        )
+    });
+    sqlx::query_as(SQL.as_str()).bind(limit).bind(lease_secs as f64).fetch_all(pool).await
 }
 
 /// How one attempt ended.
