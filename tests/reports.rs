@@ -640,3 +640,55 @@ async fn by_tag_number_hour_and_weekday_each_conversation_counts_in_its_groups_a
     assert_eq!(per_number, [2, 3]);
     assert_eq!(by_number["total"]["messages"]["received"], 6);
 }
+
+#[tokio::test]
+async fn a_new_customers_conversation_has_its_created_fact_from_its_insert_and_lists_no_rebuild_until_a_fact_depends_on_it(
+) {
+    let app = spawn_app().await;
+    let channel = app.create_channel().await;
+    assert_eq!(
+        app.post_signed(&app.messages_url(channel), &inbound_text(&common::new_sid("SM"), "hi")).await.status(),
+        200
+    );
+    let (conversation, created_at, number, channel_id): (Uuid, time::OffsetDateTime, Uuid, Uuid) =
+        sqlx::query_as("SELECT id, created_at, number_id, channel_id FROM conversations")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    type FactRow = (Uuid, String, time::OffsetDateTime, Uuid, Uuid, Option<Uuid>, Option<Uuid>, Option<i64>);
+    let facts = || async {
+        sqlx::query_as::<_, FactRow>(
+            "SELECT conversation_id, metric, at, number_id, channel_id, queue_id, agent_id, secs FROM report_facts
+             ORDER BY metric",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+    };
+    let created = vec![(conversation, "created".to_owned(), created_at, number, channel_id, None, None, None)];
+    // Written by the insert, before any run of the reports job; the opening's events listed no rebuild.
+    assert_eq!(facts().await, created);
+    assert_eq!(app.count("report_dirty").await, 0);
+    // The job, rebuilding everything it can find, derives the same.
+    sqlx::query("INSERT INTO report_dirty (conversation_id) VALUES ($1)")
+        .bind(conversation)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    Reporter { pool: app.pool.clone(), refresh: Duration::from_secs(1) }.catch_up().await.unwrap();
+    assert_eq!(facts().await, created);
+    // An event a fact depends on lists it again, and its rebuild replaces the fact rather than adding one.
+    sqlx::query(
+        "INSERT INTO conversation_events (conversation_id, kind, actor_type, actor_label, data)
+         VALUES ($1, 'resolved', 'system', 'test', '{}')",
+    )
+    .bind(conversation)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(app.count("report_dirty").await, 1);
+    Reporter { pool: app.pool.clone(), refresh: Duration::from_secs(1) }.catch_up().await.unwrap();
+    let after: Vec<String> = facts().await.into_iter().map(|f| f.1).collect();
+    assert_eq!(after.iter().filter(|m| *m == "created").count(), 1, "{after:?}");
+    assert!(after.contains(&"resolved".to_owned()), "{after:?}");
+}

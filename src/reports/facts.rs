@@ -299,6 +299,17 @@ mod tests {
     const ANA: u128 = 10;
     const BO: u128 = 11;
 
+    /// What migration `20261205000028` writes when a conversation is inserted: its facts before any step.
+    #[test]
+    fn before_any_step_but_the_customers_messages_a_conversation_has_only_its_created_fact_with_no_queue_or_agent() {
+        let created = "2026-12-01T09:00:00Z";
+        let expected = vec![Fact::new(Metric::Created, at(created), None, None)];
+        assert_eq!(derive(&timeline(created, &[]), &Rules::default()), expected);
+        let customer_only =
+            timeline(created, &[("2026-12-01T09:00:00Z", Step::Customer), ("2026-12-01T09:05:00Z", Step::Customer)]);
+        assert_eq!(derive(&customer_only, &Rules::default()), expected);
+    }
+
     #[test]
     fn the_first_response_runs_from_the_customers_first_message_to_the_first_persons_message() {
         let t = timeline(

@@ -144,3 +144,31 @@ fn step_of(h: &db::Happening) -> Option<Step> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn happening(kind: &str, data: Value) -> db::Happening {
+        db::Happening {
+            conversation_id: Uuid::now_v7(),
+            at: time::OffsetDateTime::now_utc(),
+            kind: kind.to_owned(),
+            actor_type: Some("system".to_owned()),
+            actor_id: None,
+            data: Some(sqlx::types::Json(data)),
+            rating: None,
+        }
+    }
+
+    /// Migration `20261205000028` lists no rebuild for these timeline events (a new conversation's opening): no
+    /// fact may depend on them.
+    #[test]
+    fn the_opening_events_routed_and_unowned_are_no_step_of_any_fact() {
+        let routed = happening("routed", serde_json::json!({"rule_id": Uuid::now_v7(), "target": {"type": "none"}}));
+        assert!(step_of(&routed).is_none());
+        assert!(step_of(&happening("unowned", serde_json::json!({}))).is_none());
+        // The AI agent's opening is a step (a conversation with the AI agent is measured), so it lists a rebuild.
+        assert!(step_of(&happening("ai_agent", serde_json::json!({}))).is_some());
+    }
+}
