@@ -1,6 +1,6 @@
 //! The event log (`events`, filled by triggers; a `message.received` event names its message, and its data is
-//! built here when it is read): read from a cursor in transaction order, one finished stretch
-//! of transactions at a time, as `live` reads the live feed, so that an event committed late is never skipped.
+//! built here when it is read): read from a cursor in transaction order, one finished stretch of transactions at
+//! a time, as `live` reads the live feed, so that an event committed late is never skipped.
 
 use serde_json::Value;
 use sqlx::{FromRow, PgConnection};
