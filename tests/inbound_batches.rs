@@ -238,10 +238,14 @@ async fn a_new_customers_conversation_is_stored_placed_by_the_write_when_the_ope
     // configuration moved; and a known customer whose last conversation is resolved.
     let known = message(ids, &new_sid("SM"), "+5215500000005", "last week");
     insert_inbound(&app.pool, &known).await.unwrap();
-    sqlx::query("UPDATE conversations SET status = 'resolved' WHERE contact_id = (SELECT id FROM contacts WHERE phone_e164 = '+5215500000005')")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE conversations SET status = 'resolved'
+         WHERE contact_id = (SELECT id FROM contacts WHERE phone_e164 = $1)",
+    )
+    .bind("+5215500000005")
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let batch = [
         with_opening("+5215500000002", unowned_opening(), version),
         with_opening("+5215500000002", to_ai.clone(), version),

@@ -3,10 +3,10 @@
 //! Every `refresh` it folds the message counts appended since the last fold into the 15-minute totals, then
 //! rebuilds the facts of the conversations whose timeline changed in a way a fact depends on (listed by triggers
 //! in `report_dirty`), a batch at a time. A new conversation's first fact, `created`, is written by its insert
-//! (migration `20261205000028`), so a conversation nobody has acted on costs the job nothing. Both are safe with several processes running them at once: the counts folded and the
-//! conversations claimed are deleted from their lists in the transaction that uses them (claims skip what another
-//! process holds), and a change committed meanwhile lists its conversation again. Reports are therefore at most
-//! about `refresh` behind.
+//! (migration `20261205000028`), so a conversation nobody has acted on costs the job nothing. Both are safe with
+//! several processes running them at once: the counts folded and the conversations claimed are deleted from
+//! their lists in the transaction that uses them (claims skip what another process holds), and a change
+//! committed meanwhile lists its conversation again. Reports are therefore at most about `refresh` behind.
 
 use super::facts::{self, Rules, Sla, Step, Timeline};
 use super::{instant, offset};

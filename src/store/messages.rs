@@ -75,9 +75,8 @@ struct StoredRow {
 /// the open conversation joined (or a new one opened: placed, with its AI session and timeline events, when the
 /// contact is new and the opening's configuration version is still current; else `unrouted`) with its last
 /// inbound time moved forward only, message inserted unless the SID is known, attachments and their download
-/// jobs inserted. A SID already stored
-/// writes nothing (the `fresh` guard); two deliveries of one SID racing each other end with one message
-/// (`ON CONFLICT DO NOTHING` on the unique SID).
+/// jobs inserted. A SID already stored writes nothing (the `fresh` guard); two deliveries of one SID racing each
+/// other end with one message (`ON CONFLICT DO NOTHING` on the unique SID).
 const INSERT_INBOUND_TEMPLATE: &str = r#"
 WITH fresh AS (
     SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM messages WHERE account_id = $1 AND twilio_sid = $2)
